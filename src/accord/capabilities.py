@@ -1,0 +1,51 @@
+"""What a place can do, declared rather than guessed.
+
+The engine consults these flags and never asks which kind of place it has.
+``disable()`` turns features off so tests can force the fallback paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["Capabilities"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Capabilities:
+    """Declared features of one place."""
+
+    #: digests the place reports without reading content (e.g. ``md5`` ETags)
+    listed_digests: frozenset[str] = frozenset()
+    #: can compute ``sha256`` of an item (reading it, locally or server-side)
+    digest: bool = True
+    #: mtime is kept to this many nanoseconds (1 = exact, None = not kept)
+    mtime_precision_ns: int | None = 1
+    #: permission bits are kept
+    modes: bool = True
+    case_sensitive: bool = True
+    #: a Unicode name is stored as given (False: the place normalises names)
+    unicode_exact: bool = True
+    empty_dirs: bool = True
+    symlinks: bool = True
+    #: a write replaces the target in one step (temp + rename, or a PUT)
+    atomic_replace: bool = True
+    #: writes and deletes check ``expect`` natively (If-Match, re-stat)
+    conditional_writes: bool = True
+    #: ``move()`` is offered (else the engine copies then deletes)
+    server_side_move: bool = True
+    #: deleted and overwritten items go to a trash that can be restored
+    trash: bool = True
+    read_only: bool = False
+
+    def disable(self, *names: str) -> Capabilities:
+        """A copy with the named boolean features turned off."""
+        for name in names:
+            if not isinstance(getattr(self, name, None), bool):
+                raise ValueError(f"not a boolean capability: {name}")
+        return dataclasses.replace(self, **{name: False for name in names})
+
+    def to_json(self) -> dict[str, object]:
+        data = dataclasses.asdict(self)
+        data["listed_digests"] = sorted(self.listed_digests)
+        return data

@@ -1,0 +1,376 @@
+"""Propagate: run a plan against both places, and record what completed.
+
+For each action: perform it through the Replica contract (every call states
+the entry it expects to replace), then record the result. Results are
+recorded in batches: the places are flushed (one ``syncfs`` for many files),
+then one archive transaction advances the archive, clears the intent journal
+rows and writes the log lines. So the archive never claims more than is on
+disk, and a crash at any instant loses at most the unrecorded actions, which
+the next run detects again (the same content on both sides is then simply
+marked equal).
+
+An item that changed behind our back is *skipped* and reported; any other
+failure of one item is reported and the run goes on; a full disk or a place
+that became unreachable stops new work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, NamedTuple
+
+from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
+from accord.errors import (
+    AccordError,
+    NoSpace,
+    PreconditionFailed,
+    Unreachable,
+    Unsupported,
+)
+from accord.model import DIR, LINK, Entry, Problem, Side
+from accord.replica import Replica
+from accord.state.store import ArchiveEntry, ArchiveStore
+
+__all__ = ["Event", "Executor", "Outcome", "Report"]
+
+_BATCH = 512
+_BATCH_SECONDS = 1.0
+
+
+class Event(NamedTuple):
+    """A progress event for whoever renders the run."""
+
+    kind: str  # start | done | skipped | failed | bytes | notice
+    action: Action | None = None
+    message: str = ""
+    size: int = 0
+
+
+class Outcome(NamedTuple):
+    action: Action
+    status: str  # done | skipped | failed | not-run
+    message: str = ""
+
+
+class Report:
+    """What a run did."""
+
+    def __init__(self, run: str, plan: Plan) -> None:
+        self.run = run
+        self.plan = plan
+        self.outcomes: list[Outcome] = []
+        self.aborted: str | None = None
+        self.notices: list[str] = []
+        self.bytes = 0
+        self.seconds = 0.0
+
+    def _of(self, status: str) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == status]
+
+    @property
+    def done(self) -> list[Outcome]:
+        return self._of("done")
+
+    @property
+    def skipped(self) -> list[Outcome]:
+        return self._of("skipped")
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return self._of("failed")
+
+    @property
+    def conflicts(self) -> list[Conflict]:
+        return self.plan.conflicts
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.plan.problems
+
+    @property
+    def ok(self) -> bool:
+        return not (self.failed or self.skipped or self.aborted or self.conflicts)
+
+    def summary(self) -> dict[str, Any]:
+        changed = [o for o in self.done if o.action.op not in ARCHIVE_ONLY]
+        return {
+            "run": self.run,
+            "changed": len(changed),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+            "conflicts": len(self.conflicts),
+            "problems": len(self.problems),
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "aborted": self.aborted,
+        }
+
+
+class _Stable:
+    """A source stream that, at its end, checks the source did not change."""
+
+    def __init__(self, raw: IO[bytes], check: Callable[[], None]) -> None:
+        self._raw = raw
+        self._check = check
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self._raw.read(n)
+        if not block or (n < 0):
+            self._check()
+        self.size += len(block)
+        return block
+
+
+class Executor:
+    """Applies a plan to a pair of places and records it in the archive."""
+
+    def __init__(
+        self,
+        left: Replica,
+        right: Replica,
+        store: ArchiveStore,
+        *,
+        run: str,
+        workers: int = 4,
+        trash: bool = True,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.replicas = {Side.LEFT: left, Side.RIGHT: right}
+        self.store = store
+        self.run = run
+        self.workers = workers
+        self.trash = run if trash else None
+        self.on_event = on_event or (lambda event: None)
+        self._lock = threading.Lock()
+        self._batch: list[tuple[int | None, Action, list[ArchiveEntry], list[str]]] = []
+        self._batch_started = time.monotonic()
+        self._fatal: AccordError | None = None
+
+    # -- the run ----------------------------------------------------------
+    def apply(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> Report:
+        report = Report(self.run, plan)
+        started = time.monotonic()
+        self._refresh(plan, archive)
+        actions = plan.ordered()
+        seqs = self.store.journal_add(
+            self.run, (a.to_json() for a in actions if a.op not in ARCHIVE_ONLY)
+        )
+        numbered = iter(seqs)
+        work = [(next(numbered) if a.op not in ARCHIVE_ONLY else None, a) for a in actions]
+        try:
+            for phase, group in _phases(work):
+                if phase == 2 and self.workers > 1:
+                    self._parallel(group, report)
+                else:
+                    for item in group:
+                        report.outcomes.append(self._one(*item))
+        finally:
+            self._commit()
+            report.aborted = self._fatal.message if self._fatal else None
+            report.seconds = time.monotonic() - started
+            report.bytes = sum(o.action.size for o in report.done)
+        return report
+
+    def _parallel(self, group: list[tuple[int | None, Action]], report: Report) -> None:
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for outcome in pool.map(lambda item: self._one(*item), group):
+                report.outcomes.append(outcome)
+
+    def _one(self, seq: int | None, action: Action) -> Outcome:
+        if self._fatal is not None:
+            return Outcome(action, "not-run", "the run was stopped")
+        self.on_event(Event("start", action))
+        try:
+            puts, forgets = self._perform(action)
+        except PreconditionFailed as exc:
+            self.on_event(Event("skipped", action, exc.message))
+            self._record(seq, action, [], [], "skipped: " + exc.message)
+            return Outcome(action, "skipped", exc.message)
+        except (NoSpace, Unreachable) as exc:
+            self._fatal = exc
+            self.on_event(Event("failed", action, str(exc)))
+            return Outcome(action, "failed", str(exc))
+        except AccordError as exc:
+            self.on_event(Event("failed", action, str(exc)))
+            self._record(seq, action, [], [], "failed: " + exc.message)
+            return Outcome(action, "failed", str(exc))
+        except OSError as exc:
+            message = f"{action.key}: {exc.strerror or exc}"
+            self.on_event(Event("failed", action, message))
+            return Outcome(action, "failed", message)
+        self._record(seq, action, puts, forgets, action.reason)
+        self.on_event(Event("done", action, size=action.size))
+        return Outcome(action, "done")
+
+    # -- recording ----------------------------------------------------------
+    def _record(
+        self, seq: int | None, action: Action, puts: list[ArchiveEntry],
+        forgets: list[str], detail: str,
+    ) -> None:
+        with self._lock:
+            self._batch.append((seq, action._replace(reason=detail), puts, forgets))
+            due = len(self._batch) >= _BATCH or (
+                time.monotonic() - self._batch_started > _BATCH_SECONDS
+            )
+            if due:
+                self._commit_locked()
+
+    def _commit(self) -> None:
+        with self._lock:
+            self._commit_locked()
+
+    def _commit_locked(self) -> None:
+        batch, self._batch = self._batch, []
+        self._batch_started = time.monotonic()
+        if not batch:
+            return
+        touched = {a.side for _, a, puts, _ in batch if a.side is not None and puts}
+        for side in touched:
+            assert side is not None
+            self.replicas[side].flush()
+        puts = [entry for _, _, p, _ in batch for entry in p]
+        forgets = [key for _, _, _, f in batch for key in f]
+        done = [seq for seq, _, _, _ in batch if seq is not None]
+        log = [
+            (self.run, a.side.value if a.side else None, a.op, a.new_key or a.key
+             if a.op == "move" else a.key, a.reason)
+            for _, a, _, _ in batch
+        ]
+        self.store.record(put=puts, forget=forgets, done=done, log=log)
+
+    def _refresh(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> None:
+        """Store new versions of items whose content did not change."""
+        rows = []
+        for side_name, entries in plan.refresh.items():
+            at = 7 if side_name == Side.LEFT.value else 8
+            for entry in entries:
+                base = archive.get(entry.key)
+                if base is not None:
+                    row = list(base)
+                    row[at] = entry.version
+                    rows.append(ArchiveEntry._make(row))
+        if rows:
+            self.store.record(put=rows)
+
+    # -- actions ------------------------------------------------------------
+    def _perform(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
+        op = action.op
+        if op == "mark_equal":
+            assert action.entry is not None and action.other is not None
+            return [ArchiveEntry.agreed(action.entry, action.other)], []
+        if op == "forget":
+            return [], [action.key]
+        assert action.side is not None
+        target = self.replicas[action.side]
+        if op == "delete":
+            assert action.expect is not None
+            target.delete(action.key, expect=action.expect, trash=self.trash)
+            return [], [action.key]
+        assert action.entry is not None
+        if op == "copy":
+            new = self._put(action.side, action.key, action.entry, action.expect)
+            return [self._agreed(action.side, action.entry, new)], []
+        if op == "set_meta":
+            assert action.expect is not None
+            new = target.set_meta(action.key, like=action.entry, expect=action.expect)
+            return [self._agreed(action.side, action.entry, new)], []
+        if op == "move":
+            return self._move(action)
+        if op == "keep_both":
+            return self._keep_both(action)
+        raise AccordError(f"unknown action {op!r} in the plan")
+
+    def _agreed(self, target: Side, source: Entry, new: Entry) -> ArchiveEntry:
+        """The archive row once ``new`` on ``target`` matches ``source``."""
+        versions = (
+            (source.version, new.version)
+            if target is Side.RIGHT
+            else (new.version, source.version)
+        )
+        return ArchiveEntry(
+            new.key, source.kind, source.size, source.mtime_ns, source.mode,
+            source.digest or new.digest, source.target, *versions,
+        )
+
+    def _put(self, side: Side, key: str, entry: Entry, expect: Entry | None) -> Entry:
+        """Make ``key`` on ``side`` hold ``entry`` (read from the other side)."""
+        target = self.replicas[side]
+        if expect is not None and expect.kind == DIR and entry.kind != DIR:
+            target.delete(key, expect=expect, trash=self.trash)
+            expect = None
+        if entry.kind == DIR:
+            if expect is not None and expect.kind != DIR:
+                target.delete(key, expect=expect, trash=self.trash)
+                expect = None
+            return target.make_dir(key, like=entry, expect=expect)
+        if entry.kind == LINK:
+            return target.make_link(key, like=entry, expect=expect, trash=self.trash)
+        source = self.replicas[side.other]
+        with self._stable_read(source, key, entry) as stream:
+            new = target.write(key, stream, like=entry, expect=expect, trash=self.trash)
+        self.on_event(Event("bytes", size=new.size))
+        return new
+
+    @contextlib.contextmanager
+    def _stable_read(self, source: Replica, key: str, entry: Entry) -> Iterator[IO[bytes]]:
+        def check() -> None:
+            now = source.stat(key)
+            if now is None or now.version != entry.version:
+                raise PreconditionFailed(
+                    "the source changed while it was copied; left for the next run",
+                    where=source.url, key=key,
+                )
+
+        with source.open_read(key) as raw:
+            yield _Stable(raw, check)  # type: ignore[misc]
+
+    def _move(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
+        assert action.side is not None and action.new_key and action.expect and action.entry
+        target = self.replicas[action.side]
+        try:
+            moved = target.move(action.key, action.new_key, expect=action.expect)
+        except Unsupported:
+            moved = self._put(action.side, action.new_key, action.entry, None)
+            target.delete(action.key, expect=action.expect, trash=None)
+        return [self._agreed(action.side, action.entry, moved)], [action.key]
+
+    def _keep_both(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
+        """Set the loser aside on its side, then bring both versions across."""
+        side, key, aside = action.side, action.key, action.new_key
+        assert side is not None and aside and action.entry and action.expect
+        loser_place = self.replicas[side]
+        try:
+            kept = loser_place.move(key, aside, expect=action.expect)
+        except Unsupported:
+            with self._stable_read(loser_place, key, action.expect) as stream:
+                kept = loser_place.write(aside, stream, like=action.expect, expect=None)
+            loser_place.delete(key, expect=action.expect, trash=None)
+        kept = kept._replace(digest=kept.digest or action.expect.digest)
+        new = self._put(side, key, action.entry, None)
+        across = self._put(side.other, aside, kept, None)
+        return [
+            self._agreed(side, action.entry, new),
+            self._agreed(side.other, kept, across),
+        ], []
+
+
+def _phases(
+    work: list[tuple[int | None, Action]],
+) -> Iterator[tuple[int, list[tuple[int | None, Action]]]]:
+    """Consecutive runs of actions of one phase (the plan is already ordered)."""
+    group: list[tuple[int | None, Action]] = []
+    current = -1
+    for item in work:
+        phase = item[1].phase()
+        if phase != current and group:
+            yield current, group
+            group = []
+        current = phase
+        group.append(item)
+    if group:
+        yield current, group

@@ -1,0 +1,190 @@
+"""Detect: what changed on one side since the archive.
+
+``detect()`` streams a place's scan against the archive and keeps only what
+differs, so memory holds the archive plus the changes, not two full listings.
+
+Fast path: a file whose version (for a local folder: dev, inode, size,
+mtime_ns, ctime_ns) equals the archived one is unchanged, and its archived
+digest is trusted without reading it. A file whose version moved but whose
+size did not is hashed: same digest means only metadata changed (or nothing:
+its new version is then *refreshed* in the archive so it is not hashed again).
+
+A folder that could not be listed, or an item that could not be read, makes
+its subtree *unreliable*: no deletion is inferred there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+from accord.errors import AccordError, NotFound, ReplicaError
+from accord.keys import IgnoreRules
+from accord.model import DIR, FILE, LINK, Entry, Problem, Side
+from accord.replica import Replica
+from accord.state.store import ArchiveEntry
+
+__all__ = [
+    "CREATED",
+    "DELETED",
+    "META",
+    "MODIFIED",
+    "Change",
+    "ChangeSet",
+    "classify",
+    "detect",
+    "fill_digests",
+]
+
+CREATED = "created"
+MODIFIED = "modified"
+DELETED = "deleted"
+META = "meta"  # only mtime or mode changed
+
+
+class Change(NamedTuple):
+    """How one side differs from the archive for one key."""
+
+    kind: str
+    now: Entry | None
+    base: ArchiveEntry | None
+
+
+class ChangeSet(NamedTuple):
+    side: Side
+    changes: dict[str, Change]
+    problems: list[Problem]
+    unreliable: list[str]  # keys (and their subtrees) with no deletion inferred
+    refresh: list[Entry]  # same content, new version: update the archive only
+    seen: int  # entries listed
+
+    def is_unreliable(self, key: str) -> bool:
+        return any(
+            not prefix or key == prefix or key.startswith(prefix + "/")
+            for prefix in self.unreliable
+        )
+
+
+def classify(base: ArchiveEntry | None, now: Entry | None, side: Side) -> str | None:
+    """The change kind, or None when unchanged. Pure.
+
+    A file whose version moved but whose size did not needs its digest: pass
+    ``now`` with ``digest`` filled, or get MODIFIED when it is missing.
+    """
+    if base is None:
+        return CREATED if now is not None else None
+    if now is None:
+        return DELETED
+    if now.kind != base.kind:
+        return MODIFIED
+    if now.version == base.version(side):
+        return None
+    if now.kind == DIR:
+        return META if now.mode != base.mode else None
+    if now.kind == LINK:
+        return MODIFIED if now.target != base.target else None
+    if now.size != base.size or now.digest is None or now.digest != base.digest:
+        return MODIFIED
+    if now.mtime_ns != base.mtime_ns or now.mode != base.mode:
+        return META
+    return None
+
+
+def detect(
+    replica: Replica,
+    archive: dict[str, ArchiveEntry],
+    side: Side,
+    ignore: IgnoreRules | None = None,
+    *,
+    workers: int = 4,
+) -> ChangeSet:
+    """Scan ``replica`` and compare it with ``archive``."""
+    unseen = set(archive)
+    changes: dict[str, Change] = {}
+    problems: list[Problem] = []
+    unreliable: list[str] = []
+    to_hash: list[tuple[Entry, ArchiveEntry]] = []
+    at = 7 if side is Side.LEFT else 8  # index of this side's version in a row
+    seen = 0
+    get = archive.get
+    for item in replica.scan(ignore):
+        if type(item) is Problem:
+            problems.append(item._replace(side=side))
+            unreliable.append(item.key)
+            continue
+        key = item[0]
+        seen += 1
+        base = get(key)
+        if base is None:
+            changes[key] = Change(CREATED, item, None)
+            continue
+        unseen.discard(key)
+        if item[5] == base[at]:
+            continue
+        if item.kind == FILE == base.kind and item.size == base.size:
+            to_hash.append((item, base))
+            continue
+        kind = classify(base, item, side)
+        if kind is not None:
+            changes[key] = Change(kind, item, base)
+    refresh = _settle(replica, side, to_hash, changes, problems, unreliable, workers)
+    ignored = ignore.matches if ignore else None
+    for key in unseen:
+        if ignored is not None and ignored(key, archive[key].kind == DIR):
+            continue
+        changes[key] = Change(DELETED, None, archive[key])
+    result = ChangeSet(side, changes, problems, unreliable, refresh, seen)
+    if unreliable:
+        for key in [k for k, c in changes.items() if c.kind == DELETED]:
+            if result.is_unreliable(key):
+                del changes[key]
+    return result
+
+
+def _settle(
+    replica: Replica,
+    side: Side,
+    to_hash: list[tuple[Entry, ArchiveEntry]],
+    changes: dict[str, Change],
+    problems: list[Problem],
+    unreliable: list[str],
+    workers: int,
+) -> list[Entry]:
+    """Hash same-size files whose version moved; classify them."""
+    refresh: list[Entry] = []
+    done = fill_digests(replica, [entry for entry, _ in to_hash], workers)
+    for (entry, base), hashed in zip(to_hash, done):
+        if isinstance(hashed, Problem):
+            problems.append(hashed._replace(side=side))
+            unreliable.append(entry.key)
+            continue
+        kind = classify(base, hashed, side)
+        if kind is None:
+            refresh.append(hashed)
+        else:
+            changes[entry.key] = Change(kind, hashed, base)
+    return refresh
+
+
+def fill_digests(
+    replica: Replica, entries: Iterable[Entry], workers: int = 4
+) -> list[Entry | Problem]:
+    """Each entry with its digest, read in parallel; a Problem where it failed."""
+    todo = list(entries)
+
+    def one(entry: Entry) -> Entry | Problem:
+        if entry.digest is not None or entry.kind != FILE:
+            return entry
+        try:
+            return replica.digest(entry)
+        except NotFound:
+            return Problem(entry.key, None, "vanished while being read", True)
+        except (ReplicaError, AccordError) as exc:
+            return Problem(entry.key, None, exc.message, True)
+
+    if len(todo) < 8 or workers <= 1:
+        return [one(entry) for entry in todo]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, todo))
+

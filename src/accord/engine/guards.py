@@ -1,0 +1,92 @@
+"""Guards: the checks that stop a run before it does damage. Pure.
+
+* a side that is empty now but held items at the last sync (an unmounted
+  disk, a wrong path) aborts the run, unless the user allows it;
+* a mass deletion (more than ``max_delete`` items *and* more than
+  ``max_delete_percent`` of what that side held; moves are not deletions)
+  is flagged: the CLI asks, ``--yes`` aborts;
+* names that differ only by case, where one side cannot tell them apart,
+  are reported and left out of the plan.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from accord.engine.detect import CREATED, DELETED, ChangeSet
+from accord.engine.plan import Plan
+from accord.engine.policy import Policy
+from accord.errors import SafetyLimitExceeded
+from accord.keys import fold
+from accord.model import Problem, Side
+from accord.state.store import ArchiveEntry
+
+__all__ = ["case_clashes", "check_emptied", "drop_keys", "mass_deletes"]
+
+
+def check_emptied(
+    changes: ChangeSet, url: str, archive: dict[str, ArchiveEntry], policy: Policy
+) -> None:
+    """Raise when a side that held items is now empty."""
+    if policy.allow_empty or not archive or changes.seen or changes.problems:
+        return
+    raise SafetyLimitExceeded(
+        f"the {changes.side} side ({url}) is empty, but it held {len(archive)} "
+        "items at the last sync; nothing was changed",
+        hint="if a disk is not mounted, mount it; if you really emptied it, "
+        "run again with --allow-empty to delete everything on the other side too",
+    )
+
+
+def mass_deletes(plan: Plan, archive: dict[str, ArchiveEntry], policy: Policy) -> list[str]:
+    """A message for each side where the plan deletes too much."""
+    held = max(len(archive), 1)
+    messages = []
+    for side in (Side.LEFT, Side.RIGHT):
+        count = plan.deletes(side)
+        share = 100.0 * count / held
+        if count > policy.max_delete and share > policy.max_delete_percent:
+            messages.append(
+                f"this would delete {count} of {len(archive)} items ({share:.0f}%) on "
+                f"the {side} side; the limit is {policy.max_delete} items and "
+                f"{policy.max_delete_percent:g}%"
+            )
+    return messages
+
+
+def case_clashes(
+    left: ChangeSet, right: ChangeSet, archive: dict[str, ArchiveEntry]
+) -> list[Problem]:
+    """Keys that only differ by case, once both sides' items are together."""
+    present: set[str] = set(archive)
+    for changes in (left, right):
+        for key, change in changes.changes.items():
+            if change.kind == CREATED:
+                present.add(key)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for key in present:
+        groups[fold(key)].append(key)
+    problems = []
+    for keys in groups.values():
+        if len(keys) > 1:
+            names = ", ".join(sorted(keys))
+            for key in sorted(keys):
+                gone = all(
+                    c.changes.get(key) is not None and c.changes[key].kind == DELETED
+                    for c in (left, right)
+                )
+                if not gone:
+                    problems.append(Problem(
+                        key, None,
+                        f"names differ only by case ({names}) and one side cannot "
+                        "tell them apart; rename one of them",
+                    ))
+    return problems
+
+
+def drop_keys(changes: ChangeSet, keys: set[str]) -> ChangeSet:
+    """``changes`` without the given keys."""
+    if not keys:
+        return changes
+    kept = {k: c for k, c in changes.changes.items() if k not in keys}
+    return changes._replace(changes=kept)

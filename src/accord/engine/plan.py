@@ -1,0 +1,262 @@
+"""Plan: the actions a run will take, as data.
+
+A plan can be printed, explained (every action carries its ``reason``),
+saved as JSON and applied later. Every action that touches a place carries
+``expect``: the entry it believes is there, so a stale plan is skipped
+safely, never applied over something newer.
+
+Actions (``op``):
+
+=========== ================================================================
+copy        put ``entry`` (a file, folder or link from the other side) at
+            ``key`` on ``side``; replaces ``expect`` (into the trash)
+delete      remove ``key`` from ``side`` (into the trash)
+move        rename ``key`` to ``new_key`` on ``side``
+set_meta    give ``key`` on ``side`` the mtime and mode of ``entry``
+keep_both   conflict: on ``side`` move ``expect`` aside to ``new_key``, put
+            ``entry`` at ``key``, and copy the set-aside version across
+mark_equal  both sides already agree (``entry`` left, ``other`` right)
+forget      both sides deleted ``key``: drop it from the archive
+=========== ================================================================
+
+Order (``Plan.ordered``): folders parents first, then moves, then copies,
+then deletes children first, then folders replaced by files, then the
+archive-only actions.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+from accord.errors import PlanError
+from accord.model import DIR, Entry, Problem, Side
+
+__all__ = [
+    "ARCHIVE_ONLY",
+    "Action",
+    "Conflict",
+    "Plan",
+    "PlanSummary",
+]
+
+ARCHIVE_ONLY = ("mark_equal", "forget")
+PLAN_FORMAT = 1
+
+
+class Action(NamedTuple):
+    op: str
+    key: str
+    side: Side | None  # the side written to (None for archive-only actions)
+    entry: Entry | None = None  # what to put there (the source's entry)
+    expect: Entry | None = None  # what must be there now
+    new_key: str | None = None
+    other: Entry | None = None  # mark_equal: the right side's entry
+    reason: str = ""
+
+    @property
+    def size(self) -> int:
+        if self.op in ("copy", "keep_both") and self.entry is not None:
+            extra = self.expect.size if self.op == "keep_both" and self.expect else 0
+            return self.entry.size + extra
+        return 0
+
+    def phase(self) -> int:
+        """Where the action goes in the run order (see module docstring)."""
+        op, entry, expect = self.op, self.entry, self.expect
+        if op in ("copy", "keep_both") and entry is not None and entry.kind == DIR:
+            return 0
+        if op == "move":
+            return 1
+        if op == "copy" and expect is not None and expect.kind == DIR:
+            return 4
+        if op in ("copy", "set_meta", "keep_both"):
+            return 2
+        if op == "delete":
+            return 3
+        return 5
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"op": self.op, "key": self.key}
+        if self.side is not None:
+            data["side"] = self.side.value
+        for name in ("entry", "expect", "other"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value.to_json()
+        if self.new_key is not None:
+            data["new_key"] = self.new_key
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Action:
+        def entry(name: str) -> Entry | None:
+            value = data.get(name)
+            return Entry.from_json(value) if value is not None else None
+
+        side = data.get("side")
+        return cls(
+            data["op"], data["key"], Side(side) if side else None, entry("entry"),
+            entry("expect"), data.get("new_key"), entry("other"), data.get("reason", ""),
+        )
+
+
+class Conflict(NamedTuple):
+    """Both sides changed ``key`` differently and no rule settled it."""
+
+    key: str
+    left: Entry | None
+    right: Entry | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "left": self.left.to_json() if self.left else None,
+            "right": self.right.to_json() if self.right else None,
+            "reason": self.reason,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Conflict:
+        left, right = data.get("left"), data.get("right")
+        return cls(
+            data["key"],
+            Entry.from_json(left) if left else None,
+            Entry.from_json(right) if right else None,
+            data.get("reason", ""),
+        )
+
+
+class PlanSummary(NamedTuple):
+    to_left: Counter[str]
+    to_right: Counter[str]
+    bytes_to_left: int
+    bytes_to_right: int
+    conflicts: int
+    problems: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.to_left.values()) + sum(self.to_right.values())
+
+
+class Plan:
+    """Ordered actions plus conflicts, problems and guard warnings."""
+
+    def __init__(
+        self,
+        actions: Iterable[Action] = (),
+        conflicts: Iterable[Conflict] = (),
+        problems: Iterable[Problem] = (),
+        *,
+        left: str = "",
+        right: str = "",
+        mode: str = "sync",
+        first_sync: bool = False,
+        guards: Iterable[str] = (),
+        refresh: dict[str, list[Entry]] | None = None,
+    ) -> None:
+        self.actions = sorted(actions, key=_order_key)
+        self.conflicts = sorted(conflicts)
+        self.problems = list(problems)
+        self.left = left
+        self.right = right
+        self.mode = mode
+        self.first_sync = first_sync
+        self.guards = list(guards)
+        self.refresh = refresh or {}
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions and not self.conflicts
+
+    @property
+    def changes(self) -> list[Action]:
+        """The actions that touch a place (not only the archive)."""
+        return [a for a in self.actions if a.op not in ARCHIVE_ONLY]
+
+    def ordered(self) -> list[Action]:
+        return list(self.actions)
+
+    def summary(self) -> PlanSummary:
+        to: dict[Side, Counter[str]] = {Side.LEFT: Counter(), Side.RIGHT: Counter()}
+        size = {Side.LEFT: 0, Side.RIGHT: 0}
+        for action in self.changes:
+            assert action.side is not None
+            to[action.side][action.op] += 1
+            size[action.side] += action.size
+        return PlanSummary(
+            to[Side.LEFT], to[Side.RIGHT], size[Side.LEFT], size[Side.RIGHT],
+            len(self.conflicts), len(self.problems),
+        )
+
+    def why(self, key: str) -> list[str]:
+        """The reasons for everything planned about ``key``."""
+        lines = [f"{a.op} {a.side or ''}: {a.reason}" for a in self.actions if a.key == key]
+        lines += [f"conflict: {c.reason}" for c in self.conflicts if c.key == key]
+        return lines
+
+    def deletes(self, side: Side) -> int:
+        return sum(1 for a in self.actions if a.op == "delete" and a.side is side)
+
+    def with_actions(self, actions: Iterable[Action], conflicts: Iterable[Conflict]) -> Plan:
+        """A copy with other actions and conflicts (after resolving)."""
+        return Plan(
+            actions, conflicts, self.problems, left=self.left, right=self.right,
+            mode=self.mode, first_sync=self.first_sync, guards=self.guards,
+            refresh=self.refresh,
+        )
+
+    # -- JSON -------------------------------------------------------------
+    def to_json(self) -> str:
+        data = {
+            "format": PLAN_FORMAT,
+            "left": self.left,
+            "right": self.right,
+            "mode": self.mode,
+            "first_sync": self.first_sync,
+            "actions": [a.to_json() for a in self.actions],
+            "conflicts": [c.to_json() for c in self.conflicts],
+            "problems": [p._asdict() | {"side": p.side and p.side.value} for p in self.problems],
+            "guards": self.guards,
+        }
+        return json.dumps(data, indent=1, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        try:
+            data = json.loads(text)
+            if data.get("format") != PLAN_FORMAT:
+                raise PlanError(
+                    f"unknown plan format {data.get('format')!r}",
+                    hint="make the plan again with this accord",
+                )
+            return cls(
+                [Action.from_json(a) for a in data["actions"]],
+                [Conflict.from_json(c) for c in data.get("conflicts", [])],
+                [Problem(p["key"], Side(p["side"]) if p.get("side") else None,
+                         p["message"], p.get("retryable", False))
+                 for p in data.get("problems", [])],
+                left=data["left"], right=data["right"], mode=data.get("mode", "sync"),
+                first_sync=data.get("first_sync", False), guards=data.get("guards", []),
+            )
+        except PlanError:
+            raise
+        except (ValueError, KeyError, TypeError) as exc:
+            raise PlanError(
+                f"this is not an accord plan ({exc})",
+                hint="make one with 'accord plan A B -o plan.json'",
+            ) from exc
+
+
+def _order_key(action: Action) -> tuple[int, Any]:
+    phase = action.phase()
+    parts = action.key.split("/")
+    if phase == 3:  # deletes: children before parents
+        return (phase, [(-len(parts), action.key)])
+    return (phase, parts)

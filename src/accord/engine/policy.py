@@ -1,0 +1,50 @@
+"""Policy: how a run decides what the change sets do not settle by themselves."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from accord.errors import ConfigError
+
+__all__ = ["CONFLICT_RULES", "Policy"]
+
+#: what to do when both sides changed one item differently
+CONFLICT_RULES = ("keep-both", "newer", "older", "larger", "left", "right", "ask")
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """The rules of one run."""
+
+    #: "sync" (two-way) or "mirror" (left to right only)
+    mode: str = "sync"
+    on_conflict: str = "keep-both"
+    #: mirror only: delete what is on the right but not on the left
+    delete: bool = False
+    #: the mass-deletion guard trips when deletes on one side exceed BOTH
+    #: this many items and this share of the items that side held
+    max_delete: int = 100
+    max_delete_percent: float = 50.0
+    #: let a side that became empty propagate its emptiness
+    allow_empty: bool = False
+    #: mirror: compare content digests rather than size and mtime
+    checksum: bool = False
+    #: how many transfers run at once
+    workers: int = 4
+    #: keep deleted and overwritten files in the trash
+    trash: bool = True
+    #: days a trash run is kept before it is purged at the end of a run
+    trash_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("sync", "mirror"):
+            raise ConfigError(f"unknown mode {self.mode!r}", hint="use sync or mirror")
+        if self.on_conflict not in CONFLICT_RULES:
+            raise ConfigError(
+                f"unknown conflict rule {self.on_conflict!r}",
+                hint="use one of: " + ", ".join(CONFLICT_RULES),
+            )
+        if self.max_delete < 0 or not 0 <= self.max_delete_percent <= 100:
+            raise ConfigError("the deletion limits must be positive (percent: 0-100)")
+        if self.workers < 1:
+            raise ConfigError("workers must be at least 1")

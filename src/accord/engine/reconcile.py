@@ -1,0 +1,396 @@
+"""Reconcile: two change sets and the archive become a plan. Pure, no I/O.
+
+The two-way truth table (``decide``), for one key, with L and R the changes
+of each side (``-`` unchanged):
+
+====================  ======================================================
+L / R                 outcome
+====================  ======================================================
+change / -            propagate it (copy, set_meta, delete) to the other side
+deleted / deleted     forget the key
+deleted / changed     keep the change: copy it back (a folder whose only
+                      change is its mode is deleted all the same)
+same / same content   mark equal (and align mtime/mode on the older side)
+meta / modified       the content change wins
+changed / changed     conflict, settled by the policy: keep-both (the loser
+                      is kept as ``name.conflict-<time>-<side>.ext`` on both
+                      sides), newer, older, larger, left, right, or ask
+====================  ======================================================
+
+A first sync (empty archive) merges both sides as a union: anything that
+differs is kept twice (keep-both), whatever the conflict rule.
+
+Mirror (left to right) has one winner: the left side, always; what is only
+on the right is deleted only with ``delete``. Before any archive exists,
+mirror compares kind, size and mtime (or digests with ``checksum``).
+
+Renames: a file deleted on one side and created under another key with the
+same digest, mtime and mode is a move, propagated as a move when the other
+side still holds the old key unchanged.
+
+Digests must be filled in beforehand (``digests_needed`` says which).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
+from accord.engine.plan import Action, Conflict, Plan
+from accord.engine.policy import Policy
+from accord.model import DIR, FILE, Entry, Side, parent_of
+from accord.state.store import ArchiveEntry
+
+__all__ = [
+    "conflict_name",
+    "decide",
+    "digests_needed",
+    "find_moves",
+    "reconcile",
+    "resolve",
+]
+
+LEFT, RIGHT = Side.LEFT, Side.RIGHT
+
+
+class Move(NamedTuple):
+    side: Side  # where the user renamed it
+    old: str
+    new: str
+    entry: Entry  # the renamed file as it is now
+
+
+def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str]:
+    """Keys of created or modified files whose digest decides the plan."""
+    needed: set[str] = set()
+    for key, lc in left.changes.items():
+        rc = right.changes.get(key)
+        if rc is None or lc.now is None or rc.now is None:
+            continue
+        if lc.now.kind == FILE == rc.now.kind and lc.now.size == rc.now.size:
+            if policy.mode == "mirror" and not policy.checksum and lc.base is None:
+                continue
+            needed.add(key)
+    for changes in (left, right):
+        sizes = {
+            c.base.size
+            for c in changes.changes.values()
+            if c.kind == DELETED and c.base is not None and c.base.kind == FILE
+        }
+        needed.update(
+            key
+            for key, c in changes.changes.items()
+            if c.kind == CREATED and c.now is not None and c.now.kind == FILE
+            and c.now.size in sizes
+        )
+    return needed
+
+
+def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
+    """Deletions paired with creations of the same file under a new key."""
+    gone: dict[str, list[ArchiveEntry]] = {}
+    for change in changes.changes.values():
+        base = change.base
+        if change.kind == DELETED and base is not None and base.kind == FILE:
+            if base.digest and base.key not in other.changes:
+                gone.setdefault(base.digest, []).append(base)
+    moves: list[Move] = []
+    for key, change in sorted(changes.changes.items()):
+        now = change.now
+        if change.kind != CREATED or now is None or now.digest is None:
+            continue
+        if key in other.changes:
+            continue
+        candidates = gone.get(now.digest)
+        if not candidates:
+            continue
+        for base in candidates:
+            if base.mtime_ns == now.mtime_ns and base.mode == now.mode:
+                candidates.remove(base)
+                moves.append(Move(changes.side, base.key, key, now))
+                break
+    return moves
+
+
+def reconcile(
+    left: ChangeSet,
+    right: ChangeSet,
+    archive: dict[str, ArchiveEntry],
+    policy: Policy,
+    *,
+    first_sync: bool = False,
+    left_url: str = "",
+    right_url: str = "",
+) -> Plan:
+    """The plan that brings both sides into agreement."""
+    actions: list[Action] = []
+    conflicts: list[Conflict] = []
+    handled: set[str] = set()
+    if policy.mode == "sync":
+        for changes, other in ((left, right), (right, left)):
+            for move in find_moves(changes, other):
+                actions.append(_move_action(move, archive))
+                handled.update((move.old, move.new))
+    taken = set(archive) | set(left.changes) | set(right.changes)
+    for key in sorted(set(left.changes) | set(right.changes)):
+        if key in handled:
+            continue
+        outcome = decide(
+            key, left.changes.get(key), right.changes.get(key), archive.get(key),
+            policy, first_sync=first_sync, taken=taken,
+        )
+        if isinstance(outcome, Conflict):
+            conflicts.append(outcome)
+        else:
+            actions.extend(outcome)
+    actions = _keep_parents(actions, left, right, archive)
+    return Plan(
+        actions, conflicts, [*left.problems, *right.problems],
+        left=left_url, right=right_url, mode=policy.mode, first_sync=first_sync,
+        refresh={LEFT.value: left.refresh, RIGHT.value: right.refresh},
+    )
+
+
+def _move_action(move: Move, archive: dict[str, ArchiveEntry]) -> Action:
+    target = move.side.other
+    return Action(
+        "move", move.old, target, move.entry, archive[move.old].as_entry(target),
+        move.new, reason=f"renamed on {move.side} to {move.new}",
+    )
+
+
+def decide(
+    key: str,
+    lc: Change | None,
+    rc: Change | None,
+    base: ArchiveEntry | None,
+    policy: Policy,
+    *,
+    first_sync: bool = False,
+    taken: set[str] | None = None,
+) -> list[Action] | Conflict:
+    """The actions (or the conflict) for one key. The whole truth table."""
+    if policy.mode == "mirror":
+        return _decide_mirror(key, lc, rc, base, policy)
+    if lc is None and rc is None:
+        return []
+    if rc is None:
+        assert lc is not None
+        return _propagate(key, lc, LEFT, base)
+    if lc is None:
+        return _propagate(key, rc, RIGHT, base)
+    return _both_changed(key, lc, rc, policy, first_sync, taken or set())
+
+
+def _current(base: ArchiveEntry | None, side: Side) -> Entry | None:
+    """What an unchanged side holds: the archived entry with its version."""
+    return base.as_entry(side.value) if base is not None else None
+
+
+def _propagate(key: str, change: Change, side: Side, base: ArchiveEntry | None) -> list[Action]:
+    """One side changed, the other did not: carry the change across."""
+    target = side.other
+    expect = _current(base, target)
+    if change.kind == DELETED:
+        return [Action("delete", key, target, None, expect, reason=f"deleted on {side}")]
+    assert change.now is not None
+    if change.kind == META:
+        return [Action("set_meta", key, target, change.now, expect,
+                       reason=f"mtime or mode changed on {side}")]
+    return [Action("copy", key, target, change.now, expect,
+                   reason=f"{change.kind} on {side}")]
+
+
+def _both_changed(
+    key: str, lc: Change, rc: Change, policy: Policy, first_sync: bool, taken: set[str]
+) -> list[Action] | Conflict:
+    ln, rn = lc.now, rc.now
+    if ln is None and rn is None:
+        return [Action("forget", key, None, reason="deleted on both sides")]
+    if ln is None or rn is None:
+        alive, side = (rc, RIGHT) if ln is None else (lc, LEFT)
+        assert alive.now is not None
+        if alive.kind == META and alive.now.kind == DIR:
+            return [Action("delete", key, side, None, alive.now,
+                           reason=f"deleted on {side.other}; only the folder's mode "
+                           f"changed on {side}")]
+        return [Action("copy", key, side.other, alive.now, None,
+                       reason=f"deleted on {side.other}, {alive.kind} on {side}: "
+                       "keeping the change")]
+    if ln.same_content(rn):
+        return _agree(key, ln, rn)
+    if lc.kind == META and rc.kind == MODIFIED:
+        return [Action("copy", key, LEFT, rn, ln,
+                       reason="content changed on right, only metadata on left")]
+    if rc.kind == META and lc.kind == MODIFIED:
+        return [Action("copy", key, RIGHT, ln, rn,
+                       reason="content changed on left, only metadata on right")]
+    return _conflict(key, ln, rn, policy, first_sync, taken)
+
+
+def _agree(key: str, ln: Entry, rn: Entry) -> list[Action]:
+    """Both sides hold the same content; align metadata on the older one."""
+    actions = [Action("mark_equal", key, None, ln, None, None, rn,
+                      reason="same content on both sides")]
+    if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
+        newer, side = (ln, LEFT) if ln.mtime_ns >= rn.mtime_ns else (rn, RIGHT)
+        older = rn if side is LEFT else ln
+        actions.append(Action("set_meta", key, side.other, newer, older,
+                              reason=f"same content; mtime/mode from {side}"))
+    return actions
+
+
+def _conflict(
+    key: str, ln: Entry, rn: Entry, policy: Policy, first_sync: bool, taken: set[str]
+) -> list[Action] | Conflict:
+    rule = "keep-both" if first_sync else policy.on_conflict
+    what = "created on both sides" if first_sync else "changed on both sides"
+    if rule == "ask":
+        return Conflict(key, ln, rn, f"{what}, differently")
+    if rule == "keep-both" or ln.kind == DIR or rn.kind == DIR:
+        return [_keep_both(key, ln, rn, taken, what)]
+    winner = _winner(rule, ln, rn)
+    loser_side = winner.other
+    return [Action("copy", key, loser_side, ln if winner is LEFT else rn,
+                   rn if winner is LEFT else ln,
+                   reason=f"{what}; rule '{rule}' keeps the {winner} version")]
+
+
+def _winner(rule: str, ln: Entry, rn: Entry) -> Side:
+    if rule == "left":
+        return LEFT
+    if rule == "right":
+        return RIGHT
+    if rule == "larger":
+        return LEFT if ln.size >= rn.size else RIGHT
+    if rule == "older":
+        return LEFT if ln.mtime_ns <= rn.mtime_ns else RIGHT
+    return LEFT if ln.mtime_ns >= rn.mtime_ns else RIGHT
+
+
+def _keep_both(key: str, ln: Entry, rn: Entry, taken: set[str], what: str) -> Action:
+    """The newer version (or a folder) keeps the name; the other is set aside."""
+    if ln.kind == DIR or rn.kind == DIR:
+        winner = LEFT if ln.kind == DIR else RIGHT
+    else:
+        winner = LEFT if ln.mtime_ns >= rn.mtime_ns else RIGHT
+    win, lose = (ln, rn) if winner is LEFT else (rn, ln)
+    aside = conflict_name(key, winner.other, lose.mtime_ns, taken)
+    taken.add(aside)
+    return Action("keep_both", key, winner.other, win, lose, aside,
+                  reason=f"{what}: {winner} keeps the name, the {winner.other} "
+                  f"version is kept as {aside}")
+
+
+def conflict_name(key: str, side: Side, mtime_ns: int, taken: set[str]) -> str:
+    """``dir/name.conflict-YYYYmmdd-HHMMSS-<side>.ext``, unique among ``taken``."""
+    folder = parent_of(key)
+    name = key[len(folder) + 1 :] if folder else key
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dot file
+        stem, dot, ext = name, "", ""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
+    for n in range(1, 1000):
+        suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
+        candidate = f"{stem}{suffix}{dot}{ext}"
+        full = f"{folder}/{candidate}" if folder else candidate
+        if full not in taken:
+            return full
+    raise RuntimeError("no free conflict name")  # pragma: no cover
+
+
+def _decide_mirror(
+    key: str, lc: Change | None, rc: Change | None, base: ArchiveEntry | None,
+    policy: Policy,
+) -> list[Action]:
+    """Left to right: the right side ends up like the left one."""
+    ln = lc.now if lc is not None else _current(base, LEFT)
+    rn = rc.now if rc is not None else _current(base, RIGHT)
+    if ln is None:
+        if rn is None:
+            return [Action("forget", key, None, reason="gone from both sides")]
+        if policy.delete:
+            return [Action("delete", key, RIGHT, None, rn, reason="not on the left")]
+        if base is not None:
+            return [Action("forget", key, None, reason="deleted on the left; kept "
+                           "on the right (no --delete)")]
+        return []
+    if rn is not None and _mirror_equal(ln, rn, base, policy):
+        if base is not None and lc is None and rc is None:
+            return []
+        actions = [Action("mark_equal", key, None, ln, None, None, rn,
+                          reason="already the same")]
+        if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
+            actions.append(Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode"))
+        return actions
+    if lc is not None and lc.kind == META and rc is None:
+        return [Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode changed")]
+    why = f"{lc.kind} on the left" if lc is not None else "changed on the right"
+    return [Action("copy", key, RIGHT, ln, rn, reason=why)]
+
+
+def _mirror_equal(ln: Entry, rn: Entry, base: ArchiveEntry | None, policy: Policy) -> bool:
+    if ln.kind != rn.kind:
+        return False
+    if ln.kind != FILE or ln.digest and rn.digest:
+        return ln.same_content(rn)
+    if policy.checksum:
+        return False
+    return ln.size == rn.size and ln.mtime_ns == rn.mtime_ns
+
+
+def _keep_parents(
+    actions: list[Action], left: ChangeSet, right: ChangeSet,
+    archive: dict[str, ArchiveEntry],
+) -> list[Action]:
+    """A folder something is written into is not deleted; it is recreated."""
+    changes = {LEFT: left.changes, RIGHT: right.changes}
+    made = {(a.side, a.key) for a in actions if a.op == "copy" and a.entry
+            and a.entry.kind == DIR}
+    dropped: set[tuple[Side | None, str]] = set()
+    extra: list[Action] = []
+    for action in actions:
+        if action.op not in ("copy", "move", "keep_both") or action.side is None:
+            continue
+        target = action.side
+        key = action.new_key if action.op == "move" and action.new_key else action.key
+        parent = parent_of(key)
+        while parent and (target, parent) not in made:
+            change = changes[target].get(parent)
+            if change is None or change.kind != DELETED:
+                break
+            source = changes[target.other].get(parent)
+            entry = source.now if source is not None else _current(archive.get(parent),
+                                                                 target.other)
+            if entry is None:
+                break
+            dropped.add((target.other, parent))
+            made.add((target, parent))
+            extra.append(Action("copy", parent, target, entry, None,
+                                reason=f"a folder deleted on {target} still holds "
+                                f"items from {target.other}"))
+            parent = parent_of(parent)
+    kept = [a for a in actions if not (a.op == "delete" and (a.side, a.key) in dropped)]
+    return kept + extra
+
+
+def resolve(plan: Plan, key: str, choice: str, taken: Iterable[str] = ()) -> Plan:
+    """Settle one conflict of ``plan`` by ``choice`` (left, right, keep-both, skip)."""
+    conflict = next((c for c in plan.conflicts if c.key == key), None)
+    if conflict is None:
+        return plan
+    rest = [c for c in plan.conflicts if c.key != key]
+    if choice == "skip":
+        return plan.with_actions(plan.actions, rest)
+    ln, rn = conflict.left, conflict.right
+    assert ln is not None and rn is not None
+    if choice == "keep-both":
+        names = set(taken) | {a.key for a in plan.actions}
+        action = _keep_both(key, ln, rn, names, "changed on both sides")
+    else:
+        winner = Side(choice)
+        action = Action("copy", key, winner.other, ln if winner is LEFT else rn,
+                        rn if winner is LEFT else ln, reason=f"you chose the {winner} version")
+    return plan.with_actions([*plan.actions, action], rest)

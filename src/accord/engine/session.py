@@ -1,0 +1,288 @@
+"""Session: one run over a pair of places, step by step.
+
+    with Session("~/notes", "/mnt/backup/notes") as session:
+        plan = session.plan()          # detect both sides, reconcile, guard
+        report = session.apply(plan)   # propagate, record
+
+Opening a session opens both places, the pair's archive, and (unless it is
+read-only) takes both places' locks. An interrupted earlier run is noticed
+through its journal; its temporary files are removed and the new plan simply
+finishes its work.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from accord.engine import guards
+from accord.engine.apply import Event, Executor, Report
+from accord.engine.detect import ChangeSet, detect, fill_digests
+from accord.engine.plan import Plan
+from accord.engine.policy import Policy
+from accord.engine.reconcile import digests_needed, reconcile
+from accord.errors import AccordError, PlanError, SafetyLimitExceeded, Unreachable
+from accord.keys import IgnoreRules
+from accord.model import FILE, Entry, Problem, Side
+from accord.registry import open_replica
+from accord.replica import Replica
+from accord.state import lock
+from accord.state.store import ArchiveEntry, ArchiveStore, default_state_dir
+
+__all__ = ["IGNORE_FILE", "Session", "default_who", "new_run_id"]
+
+IGNORE_FILE = ".accordignore"
+
+
+def default_who() -> str:
+    """The name changes are recorded under: $ACCORD_USER or user@host."""
+    explicit = os.environ.get("ACCORD_USER")
+    if explicit:
+        return explicit
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def new_run_id() -> str:
+    """A sortable, unique run stamp (UTC time first)."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+class Session:
+    """One run over a pair of places."""
+
+    def __init__(
+        self,
+        left: str | Replica,
+        right: str | Replica,
+        *,
+        policy: Policy | None = None,
+        state_dir: str | Path | None = None,
+        exclude: Iterable[str] = (),
+        who: str | None = None,
+        break_lock: bool = False,
+        read_only: bool = False,
+        command: str = "sync",
+    ) -> None:
+        self.left = open_replica(left) if isinstance(left, str) else left
+        self.right = open_replica(right) if isinstance(right, str) else right
+        self.policy = policy or Policy()
+        self.state_dir = Path(state_dir) if state_dir else default_state_dir()
+        self.exclude = list(exclude)
+        self.who = who or default_who()
+        self.break_lock = break_lock
+        self.read_only = read_only
+        self.command = command
+        self.run = new_run_id()
+        self.notices: list[str] = []
+        self.store: ArchiveStore | None = None
+        self.archive: dict[str, ArchiveEntry] = {}
+        self._locked: list[Replica] = []
+        self._lock_info = lock.LockInfo.mine(self.who, self.run)
+        self._opened: list[Replica] = []
+
+    @property
+    def replicas(self) -> dict[Side, Replica]:
+        return {Side.LEFT: self.left, Side.RIGHT: self.right}
+
+    # -- lifetime ---------------------------------------------------------
+    def __enter__(self) -> Session:
+        try:
+            self.open()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        if self.left.identity == self.right.identity:
+            raise AccordError(
+                f"both sides are the same place: {self.left.url}",
+                hint="name two different folders",
+            )
+        self.store = ArchiveStore.open(self.state_dir, self.left.identity,
+                                       self.right.identity)
+        first = self.store.is_empty()
+        for side, replica in self.replicas.items():
+            self._open_side(side, replica, first)
+        if not self.read_only:
+            for replica in (self.left, self.right):
+                self.notices += lock.acquire(replica, self._lock_info,
+                                             break_lock=self.break_lock)
+                self._locked.append(replica)
+            self._recover()
+
+    def _open_side(self, side: Side, replica: Replica, first: bool) -> None:
+        create = not self.read_only and (
+            first if self.policy.mode == "sync" else side is Side.RIGHT
+        )
+        try:
+            replica.open(create=create)
+        except Unreachable as exc:
+            if first or self.policy.mode == "mirror":
+                raise
+            raise SafetyLimitExceeded(
+                f"the {side} side ({replica.url}) is missing, but it was synced "
+                "before; nothing was changed",
+                hint="if it is on a disk that is not mounted, mount it; to start "
+                "this pair afresh, run 'accord reset'",
+            ) from exc
+        self._opened.append(replica)
+
+    def close(self) -> None:
+        for replica in self._locked:
+            try:
+                lock.release(replica, self._lock_info)
+            except AccordError:
+                self.notices.append(f"could not release the lock of {replica.url}")
+        self._locked = []
+        for replica in self._opened:
+            replica.close()
+        self._opened = []
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def _recover(self) -> None:
+        assert self.store is not None
+        pending = self.store.journal_pending()
+        if not pending:
+            return
+        self.notices.append(
+            f"the previous run was interrupted with {len(pending)} actions "
+            "unfinished; this run completes them"
+        )
+        for replica in (self.left, self.right):
+            replica.clean_temp()
+        self.store.journal_clear()
+
+    # -- the steps ----------------------------------------------------------
+    def ignore_rules(self) -> IgnoreRules:
+        """``.accordignore`` of both sides plus the session's excludes."""
+        rules = IgnoreRules(self.exclude)
+        for replica in (self.left, self.right):
+            entry = replica.stat(IGNORE_FILE)
+            if entry is not None and entry.kind == FILE:
+                with replica.open_read(IGNORE_FILE) as stream:
+                    text = stream.read().decode("utf-8", "replace")
+                rules = rules + IgnoreRules(text.splitlines())
+        return rules
+
+    def detect(self) -> tuple[ChangeSet, ChangeSet]:
+        """Both sides' changes since the archive, scanned concurrently."""
+        assert self.store is not None
+        self.archive = self.store.load()
+        rules = self.ignore_rules()
+        ignore = rules if rules else None
+        workers = self.policy.workers
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            futures = [
+                pool.submit(detect, replica, self.archive, side, ignore, workers=workers)
+                for side, replica in self.replicas.items()
+            ]
+            left, right = (future.result() for future in futures)
+        return left, right
+
+    def plan(self) -> Plan:
+        """What this run would do, guards checked."""
+        left, right = self.detect()
+        for changes, replica in ((left, self.left), (right, self.right)):
+            guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        left, right = self._with_digests(left, right)
+        clashes: list[Problem] = []
+        if not (self.left.capabilities.case_sensitive and
+                self.right.capabilities.case_sensitive):
+            clashes = guards.case_clashes(left, right, self.archive)
+            keys = {p.key for p in clashes}
+            left, right = guards.drop_keys(left, keys), guards.drop_keys(right, keys)
+        plan = reconcile(
+            left, right, self.archive, self.policy,
+            first_sync=not self.archive and self.policy.mode == "sync",
+            left_url=self.left.url, right_url=self.right.url,
+        )
+        plan.problems.extend(clashes)
+        plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy))
+        return plan
+
+    def _with_digests(self, left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:
+        """Fill the digests that reconcile needs (both-changed, move candidates)."""
+        needed = digests_needed(left, right, self.policy)
+        if not needed:
+            return left, right
+        result = []
+        for changes, replica in ((left, self.left), (right, self.right)):
+            todo = [c.now for k, c in changes.changes.items()
+                    if k in needed and c.now is not None and c.now.digest is None]
+            filled = fill_digests(replica, todo, self.policy.workers)
+            updated = dict(changes.changes)
+            problems = list(changes.problems)
+            for entry in filled:
+                if isinstance(entry, Problem):
+                    problems.append(entry._replace(side=changes.side))
+                    updated.pop(entry.key, None)
+                elif isinstance(entry, Entry):
+                    updated[entry.key] = updated[entry.key]._replace(now=entry)
+            result.append(changes._replace(changes=updated, problems=problems))
+        return result[0], result[1]
+
+    def apply(
+        self,
+        plan: Plan,
+        *,
+        on_event: Callable[[Event], None] | None = None,
+        override_guards: bool = False,
+    ) -> Report:
+        """Carry out ``plan``; refuses a plan with guard warnings unless overridden."""
+        if self.read_only or self.store is None:
+            raise PlanError("this session was opened read-only")
+        if plan.guards and not override_guards:
+            raise SafetyLimitExceeded(
+                "; ".join(plan.guards) + "; nothing was changed",
+                hint="check the plan with 'accord sync --dry-run'; raise the limit "
+                "with --max-delete / --max-delete-percent if this is intended",
+            )
+        if not self.archive:
+            self.archive = self.store.load()
+        self.store.run_started(self.run, self.who, self.command)
+        executor = Executor(
+            self.left, self.right, self.store, run=self.run,
+            workers=self.policy.workers, trash=self.policy.trash, on_event=on_event,
+        )
+        report = executor.apply(plan, self.archive)
+        report.notices = [*self.notices, *self._purge_trash()]
+        status = "aborted" if report.aborted else "ok" if report.ok else "partial"
+        self.store.run_finished(self.run, status, report.summary())
+        return report
+
+    def _purge_trash(self) -> list[str]:
+        """Remove trash runs older than the retention period."""
+        if self.policy.trash_days <= 0:
+            return []
+        cutoff = time.strftime(
+            "%Y%m%dT%H%M%SZ", time.gmtime(time.time() - self.policy.trash_days * 86400)
+        )
+        notices = []
+        for replica in (self.left, self.right):
+            try:
+                runs = replica.trash_runs()
+            except AccordError:
+                continue
+            for run in runs:
+                if run < cutoff:
+                    count = replica.trash_purge(run)
+                    notices.append(f"purged {count} items older than "
+                                   f"{self.policy.trash_days:g} days from the trash "
+                                   f"of {replica.url}")
+        return notices

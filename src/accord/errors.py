@@ -1,0 +1,159 @@
+"""One exception tree for all of accord.
+
+Every error a user can meet says what went wrong, where, and what to do
+(``hint``). Places translate their own libraries' exceptions at their
+boundary, chaining the original; the engine asks only ``is_retryable()``.
+
+    AccordError
+    ├── ConfigError                 bad URL, option or profile
+    │   └── MissingDependency       a place's extra is not installed
+    ├── ReplicaError                carries the (redacted) place and key
+    │   ├── NotFound
+    │   ├── AlreadyExists
+    │   ├── PreconditionFailed      the item changed behind our back
+    │   ├── Unsupported             optional operation not offered
+    │   ├── PermissionDenied
+    │   ├── NoSpace                 disk full or quota exceeded
+    │   ├── Unreachable             the place is missing, unmounted, offline
+    │   └── TransientError          timeouts, dropped connections: retryable
+    ├── StateError
+    │   ├── LockHeld
+    │   ├── ArchiveCorrupt
+    │   └── SchemaTooNew
+    ├── PlanError                   a stale, unresolved or malformed plan
+    │   └── SafetyLimitExceeded     too many deletes, or one side emptied
+    └── Aborted                     the user said no
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccordError",
+    "AlreadyExists",
+    "ArchiveCorrupt",
+    "Aborted",
+    "ConfigError",
+    "LockHeld",
+    "MissingDependency",
+    "NoSpace",
+    "NotFound",
+    "PermissionDenied",
+    "PlanError",
+    "PreconditionFailed",
+    "ReplicaError",
+    "SafetyLimitExceeded",
+    "SchemaTooNew",
+    "StateError",
+    "TransientError",
+    "Unreachable",
+    "Unsupported",
+    "is_retryable",
+]
+
+
+class AccordError(Exception):
+    """Root of every error accord raises on purpose."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class ConfigError(AccordError):
+    """A URL, option or profile that cannot be used as given."""
+
+
+class MissingDependency(ConfigError):
+    """A place needs an optional package that is not installed."""
+
+
+class ReplicaError(AccordError):
+    """Something went wrong in one place; ``where`` names it (redacted)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        detail = message
+        if key is not None:
+            detail = f"{detail}: {key}"
+        if where is not None:
+            detail = f"{detail} (in {where})"
+        super().__init__(detail, hint=hint)
+        self.where = where
+        self.key = key
+
+
+class NotFound(ReplicaError):
+    """The item or the place does not exist."""
+
+
+class AlreadyExists(ReplicaError):
+    """A create-only write found something already there."""
+
+
+class PreconditionFailed(ReplicaError):
+    """The item is not the version we expected: it changed behind our back."""
+
+
+class Unsupported(ReplicaError):
+    """The place does not offer this optional operation."""
+
+
+class PermissionDenied(ReplicaError):
+    """The place refused access."""
+
+
+class NoSpace(ReplicaError):
+    """The disk is full or a quota is exceeded."""
+
+
+class Unreachable(ReplicaError):
+    """The place cannot be reached or is not mounted."""
+
+
+class TransientError(ReplicaError):
+    """A failure that may go away if retried (timeouts, dropped links)."""
+
+
+class StateError(AccordError):
+    """accord's own state (archive, journal, lock) is in the way."""
+
+
+class LockHeld(StateError):
+    """Another run holds the lock of a place."""
+
+
+class ArchiveCorrupt(StateError):
+    """The archive of a pair cannot be read."""
+
+
+class SchemaTooNew(StateError):
+    """The archive was written by a newer accord."""
+
+
+class PlanError(AccordError):
+    """A plan that cannot be applied as it is."""
+
+
+class SafetyLimitExceeded(PlanError):
+    """A guard stopped the run: mass deletion, or a side that vanished."""
+
+
+class Aborted(AccordError):
+    """The user declined to go on."""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The only question the executor asks about an error."""
+    return isinstance(exc, TransientError)

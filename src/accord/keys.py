@@ -1,0 +1,52 @@
+"""Names: Unicode normalisation, case folding and ignore rules.
+
+Keys are NFC. A place that stores an NFD spelling (macOS, or a file copied
+from one) is reported under the NFC key, and its real spelling is kept by the
+place itself. Two spellings of one name in one folder are a clash, reported
+and left alone.
+
+Ignore rules use gitignore syntax (``pathspec``), read from ``.accordignore``
+at the root of either side, plus ``--exclude`` patterns.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+__all__ = ["IgnoreRules", "fold", "nfc"]
+
+
+def nfc(name: str) -> str:
+    """``name`` in Unicode NFC (fast for ASCII)."""
+    if name.isascii() or unicodedata.is_normalized("NFC", name):
+        return name
+    return unicodedata.normalize("NFC", name)
+
+
+def fold(key: str) -> str:
+    """The spelling a case-insensitive place treats as the same name."""
+    return key.casefold()
+
+
+class IgnoreRules:
+    """gitignore-style rules; ``matches(key, is_dir)`` says to skip a key."""
+
+    def __init__(self, patterns: Iterable[str] = ()) -> None:
+        self.patterns = [p for p in (line.rstrip("\n") for line in patterns) if p]
+        self._spec = None
+        if any(p.strip() and not p.lstrip().startswith("#") for p in self.patterns):
+            import pathspec  # imported only when there are rules
+
+            self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
+
+    def __bool__(self) -> bool:
+        return self._spec is not None
+
+    def matches(self, key: str, is_dir: bool) -> bool:
+        if self._spec is None:
+            return False
+        return self._spec.match_file(key + "/" if is_dir else key)
+
+    def __add__(self, other: IgnoreRules) -> IgnoreRules:
+        return IgnoreRules([*self.patterns, *other.patterns])

@@ -1,0 +1,104 @@
+"""Value types shared by every layer: sides, kinds, entries and problems.
+
+A *key* of a file tree is its relative path, ``/``-separated and in Unicode
+NFC (see ``accord.keys``); the root is ``""``. Keys are plain ``str`` so that
+a million entries fit comfortably in memory (see docs/architecture.md).
+
+An :class:`Entry` is what a place reports about a key now. It is a
+``NamedTuple``: immutable, compact, cheap to create by the hundred thousand.
+``version`` is opaque and per place (a stat stamp, an ETag); only equality
+means anything. ``digest`` is a content hash comparable across places
+(``sha256:<hex>``), or ``None`` when not known without reading the content.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+__all__ = [
+    "DIR",
+    "FILE",
+    "KINDS",
+    "LINK",
+    "Entry",
+    "Problem",
+    "Side",
+    "join",
+    "parent_of",
+]
+
+FILE = "file"
+DIR = "dir"
+LINK = "link"
+KINDS = (FILE, DIR, LINK)
+
+
+class Side(str, enum.Enum):
+    """One of the two replicas of a pair."""
+
+    LEFT = "left"
+    RIGHT = "right"
+
+    @property
+    def other(self) -> Side:
+        return Side.RIGHT if self is Side.LEFT else Side.LEFT
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class Entry(NamedTuple):
+    """What a place holds under a key, now."""
+
+    key: str
+    kind: str
+    size: int = 0
+    mtime_ns: int = 0
+    mode: int = 0
+    version: str = ""
+    digest: str | None = None
+    target: str | None = None  # the link text of a symlink
+
+    def same_content(self, other: Entry) -> bool:
+        """True when both hold the same thing (kind, bytes or link text)."""
+        if self.kind != other.kind:
+            return False
+        if self.kind == DIR:
+            return True
+        if self.kind == LINK:
+            return self.target == other.target
+        if self.size != other.size:
+            return False
+        return self.digest is not None and self.digest == other.digest
+
+    def to_json(self) -> dict[str, object]:
+        return {name: value for name, value in zip(self._fields, self) if value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Entry:
+        return cls(**data)  # type: ignore[arg-type]
+
+
+class Problem(NamedTuple):
+    """Something that went wrong with one key; reported, not raised."""
+
+    key: str
+    side: Side | None
+    message: str
+    retryable: bool = False
+
+    def __str__(self) -> str:
+        where = f"{self.side} " if self.side else ""
+        return f"{where}{self.key or '/'}: {self.message}"
+
+
+def join(parent: str, name: str) -> str:
+    """The key of ``name`` inside ``parent``."""
+    return f"{parent}/{name}" if parent else name
+
+
+def parent_of(key: str) -> str:
+    """The key of the directory holding ``key`` (``""`` for the root)."""
+    cut = key.rfind("/")
+    return key[:cut] if cut > 0 else ""

@@ -1,0 +1,89 @@
+"""Places by URL scheme: one registry, imported lazily.
+
+A plain path (``~/notes``, ``./data``, ``C:\\x``) means a local folder.
+Adding a place is adding a module and one ``register()`` line below (or an
+``accord.replicas`` entry point from another package); nothing else changes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from accord.errors import ConfigError, MissingDependency
+
+if TYPE_CHECKING:
+    from accord.replica import Replica
+
+__all__ = [
+    "ReplicaSpec",
+    "open_replica",
+    "register",
+    "registry",
+    "replica_class",
+    "split_url",
+]
+
+
+class ReplicaSpec(NamedTuple):
+    scheme: str
+    target: str  # "package.module:Class"
+    extra: str | None  # the pip extra that brings its dependencies
+
+
+_specs: dict[str, ReplicaSpec] = {}
+registry: Mapping[str, ReplicaSpec] = MappingProxyType(_specs)
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+
+
+def register(
+    scheme: str, target: str, *, extra: str | None = None, replace: bool = False
+) -> None:
+    """Make ``scheme://...`` open the replica class named by ``target``."""
+    if scheme in _specs and not replace:
+        raise ValueError(f"scheme already registered: {scheme}")
+    _specs[scheme] = ReplicaSpec(scheme, target, extra)
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """``(scheme, rest)``; a plain path gives ``("file", path)``."""
+    match = _SCHEME.match(url)
+    if not match:
+        return "file", url
+    return match.group(1).lower(), url[match.end() :]
+
+
+def replica_class(scheme: str) -> type[Replica]:
+    """The class for ``scheme``, imported now; clear errors otherwise."""
+    spec = _specs.get(scheme)
+    if spec is None:
+        known = ", ".join(sorted(_specs))
+        raise ConfigError(
+            f"unknown place type '{scheme}://'",
+            hint=f"known types: {known}; a plain path means a local folder",
+        )
+    module_name, _, class_name = spec.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        extra = f"pip install 'accord[{spec.extra}]'" if spec.extra else None
+        raise MissingDependency(
+            f"'{scheme}://' needs a package that is not installed ({exc.name})",
+            hint=extra,
+        ) from exc
+    cls: type[Replica] = getattr(module, class_name)
+    return cls
+
+
+def open_replica(url: str, **options: Any) -> Replica:
+    """A replica for ``url`` (not yet opened)."""
+    if not url:
+        raise ConfigError("an empty place was given", hint="name a folder or a URL")
+    scheme, _ = split_url(url)
+    return replica_class(scheme).from_url(url, **options)  # type: ignore[attr-defined, no-any-return]
+
+
+register("file", "accord.replicas.local:LocalReplica")

@@ -1,0 +1,258 @@
+"""The Replica contract: what every place implements.
+
+A replica is one place (a local folder, an SFTP directory, an S3 prefix...)
+opened once for a run. The engine only ever talks to this contract and to
+:class:`~accord.capabilities.Capabilities`; it never asks which place it has.
+
+Rules every implementation keeps:
+
+* ``scan()`` streams every entry below the root except accord's own area
+  (``.accord/`` at the root) in no particular order. A subtree that cannot be
+  listed is reported as a :class:`~accord.model.Problem` (with the subtree's
+  key), never raised, so the engine infers no deletion under it.
+* Every write and delete takes ``expect``: the entry the caller believes is
+  there now (``None``: nothing is there). If the place holds something else,
+  the call raises :class:`~accord.errors.PreconditionFailed` and changes
+  nothing. A changed-behind-our-back item is never overwritten.
+* ``write()`` is atomic: readers see the old item or the new one, never a
+  half-written one, and a failed write leaves no file under the real name.
+  It verifies the bytes it wrote against ``like.digest`` before they replace
+  anything, and returns the new entry (with its digest).
+* When ``trash`` is given, what a delete removes or a write overwrites is
+  moved into the place's trash under that run stamp, restorable later.
+* Foreign exceptions are translated into :mod:`accord.errors` at the boundary.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple
+
+from accord.errors import PreconditionFailed, Unsupported
+
+if TYPE_CHECKING:
+    from accord.capabilities import Capabilities
+    from accord.keys import IgnoreRules
+    from accord.model import Entry, Problem
+
+__all__ = [
+    "DIGEST",
+    "META_DIR",
+    "HashingReader",
+    "Replica",
+    "TrashItem",
+    "check_expected",
+    "hash_stream",
+]
+
+#: the directory at the root of a place that holds accord's own files
+META_DIR = ".accord"
+#: the digest algorithm accord uses to compare content across places
+DIGEST = "sha256"
+_CHUNK = 1 << 20
+
+
+class TrashItem(NamedTuple):
+    """One deleted or overwritten item kept in a place's trash."""
+
+    run: str  # the run stamp it was trashed under (sortable, UTC)
+    key: str  # where it was
+    entry: Entry  # what it was (size, mtime, kind)
+
+
+class Replica(abc.ABC):
+    """One place, opened for a run. Use as a context manager."""
+
+    scheme: ClassVar[str]
+
+    #: user-facing name of the place, secrets removed
+    url: str
+    #: canonical identity: two URLs naming the same place give the same one
+    identity: str
+    capabilities: Capabilities
+
+    # -- lifetime ---------------------------------------------------------
+    def open(self, create: bool = False) -> None:  # noqa: B027 - optional hook
+        """Connect and check the root exists (creating it when asked).
+
+        Raises Unreachable when the root is missing and ``create`` is false.
+        """
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> Replica:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading ----------------------------------------------------------
+    @abc.abstractmethod
+    def scan(self, ignore: IgnoreRules | None = None) -> Iterator[Entry | Problem]:
+        """Every entry below the root (not the root itself), minus ignored ones.
+
+        An ignored directory is not descended into.
+        """
+
+    @abc.abstractmethod
+    def stat(self, key: str) -> Entry | None:
+        """The entry at ``key`` now, or None."""
+
+    @abc.abstractmethod
+    def digest(self, entry: Entry) -> Entry:
+        """``entry`` with its content digest filled in (reads the content)."""
+
+    @abc.abstractmethod
+    def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
+        """A binary stream of the file at ``key``."""
+
+    def is_empty_root(self) -> bool:
+        """True when the root holds nothing at all (a likely unmounted disk)."""
+        return next(iter(self.scan()), None) is None
+
+    # -- writing ----------------------------------------------------------
+    @abc.abstractmethod
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        """Atomically put the bytes of ``data`` at ``key``, shaped like ``like``."""
+
+    @abc.abstractmethod
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        """Create a directory (its parent exists)."""
+
+    def make_link(
+        self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
+    ) -> Entry:
+        """Create a symbolic link with ``like.target`` as its text."""
+        raise Unsupported("symbolic links are not supported", where=self.url)
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        """Give ``key`` the mtime and mode of ``like`` without touching content."""
+
+    @abc.abstractmethod
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        """Remove ``key`` (an empty directory, a file or a link)."""
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        """Rename ``key`` to ``new_key`` (which must not exist)."""
+        raise Unsupported("server-side move is not supported", where=self.url)
+
+    def clean_temp(self) -> None:  # noqa: B027 - optional hook
+        """Remove temporary files an interrupted run left (the lock is held)."""
+
+    def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make every completed write durable (a barrier before the archive)."""
+
+    # -- accord's own small files (lock, markers) ---------------------------
+    @abc.abstractmethod
+    def meta_create(self, name: str, data: bytes) -> bool:
+        """Create ``.accord/<name>`` only if absent; False if it exists."""
+
+    @abc.abstractmethod
+    def meta_read(self, name: str) -> bytes | None:
+        """The content of ``.accord/<name>``, or None."""
+
+    @abc.abstractmethod
+    def meta_delete(self, name: str) -> None:
+        """Remove ``.accord/<name>`` if present."""
+
+    def root_file_exists(self, name: str) -> bool:
+        """True when a file named ``name`` is at the root (markers)."""
+        entry = self.stat(name)
+        return entry is not None
+
+    # -- trash ------------------------------------------------------------
+    def trash_list(self) -> Iterator[TrashItem]:
+        """Everything in the trash, oldest run first."""
+        raise Unsupported("this place keeps no trash", where=self.url)
+
+    def trash_runs(self) -> list[str]:
+        """The run stamps that have items in the trash, oldest first."""
+        return sorted({item.run for item in self.trash_list()})
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        """Put a trashed item back at ``key`` (which must be free)."""
+        raise Unsupported("this place keeps no trash", where=self.url)
+
+    def trash_purge(self, run: str) -> int:
+        """Delete one run's trash for good; the number of items removed."""
+        raise Unsupported("this place keeps no trash", where=self.url)
+
+    def forget_meta(self) -> None:
+        """Remove accord's own area from the place (``accord reset``)."""
+        raise Unsupported("cannot remove accord's files here", where=self.url)
+
+
+def check_expected(current: Entry | None, expect: Entry | None, where: str) -> None:
+    """Raise PreconditionFailed unless ``current`` is what ``expect`` says."""
+    if expect is None:
+        if current is not None:
+            raise PreconditionFailed(
+                "something appeared here since the plan was made",
+                where=where,
+                key=current.key,
+                hint="run accord again to see the new item",
+            )
+        return
+    if current is None:
+        raise PreconditionFailed(
+            "the item vanished since the plan was made", where=where, key=expect.key
+        )
+    if current.kind != expect.kind or (
+        current.kind != "dir" and current.version != expect.version
+    ):
+        raise PreconditionFailed(
+            "the item changed since the plan was made; left alone",
+            where=where,
+            key=expect.key,
+            hint="run accord again: the change will be synced too",
+        )
+
+
+class HashingReader:
+    """Wraps a binary stream; hashes and counts what is read through it."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def read(self, n: int = -1) -> bytes:
+        block = self._raw.read(n)
+        self._hash.update(block)
+        self.size += len(block)
+        return block
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        count = self._raw.readinto(buffer)  # type: ignore[attr-defined]
+        if count:
+            self._hash.update(memoryview(buffer)[:count])
+            self.size += count
+        return int(count or 0)
+
+    @property
+    def digest(self) -> str:
+        return f"{DIGEST}:{self._hash.hexdigest()}"
+
+
+def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
+    """The ``sha256:`` digest and size of everything left in ``stream``."""
+    hasher = hashlib.sha256()
+    size = 0
+    while block := stream.read(_CHUNK):
+        hasher.update(block)
+        size += len(block)
+    return f"{DIGEST}:{hasher.hexdigest()}", size

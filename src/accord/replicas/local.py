@@ -1,0 +1,570 @@
+"""A folder on a local disk (``/path``, ``~/path`` or ``file:///path``).
+
+Versions are stat stamps ``dev:ino:size:mtime_ns:ctime_ns``: while a file's
+stamp is unchanged its archived digest is trusted, and any edit, even one that
+keeps the size and restores the mtime, moves the ctime and so the stamp.
+
+Writes go to a temporary file under ``.accord/tmp`` (or, across a mount
+point, next to the target), are hashed while written and checked against the
+source digest, get their mtime and mode, and only then replace the target:
+by ``link`` when nothing may be there (so a file that appeared meanwhile is
+never clobbered), by ``rename`` otherwise, after the expected version has been
+re-checked. The replaced file is first hard-linked into the trash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import shutil
+import stat as st
+import unicodedata
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any
+
+from accord.capabilities import Capabilities
+from accord.errors import (
+    AlreadyExists,
+    NoSpace,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ReplicaError,
+    TransientError,
+    Unreachable,
+)
+from accord.keys import IgnoreRules, nfc
+from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
+from accord.replica import META_DIR, HashingReader, Replica, TrashItem, check_expected
+
+__all__ = ["LocalReplica"]
+
+_BLOCK = 1 << 20
+_SPECIAL = {
+    st.S_IFIFO: "a named pipe",
+    st.S_IFSOCK: "a socket",
+    st.S_IFCHR: "a character device",
+    st.S_IFBLK: "a block device",
+}
+
+
+class LocalReplica(Replica):
+    """A local folder."""
+
+    scheme = "file"
+
+    def __init__(self, path: str, *, case_sensitive: bool | None = None) -> None:
+        self.root = os.path.abspath(os.path.expanduser(path))
+        self.url = self.root
+        self.identity = "file://" + os.path.realpath(self.root)
+        self._case_sensitive = case_sensitive
+        self.capabilities = Capabilities()
+        # keys whose on-disk spelling is not their NFC key
+        self._spelling: dict[str, str] = {}
+        self._meta = os.path.join(self.root, META_DIR)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> LocalReplica:
+        path = url[len("file://") :] if url.startswith("file://") else url
+        if url.startswith("file://") and "?" in path:
+            path, _, query = path.partition("?")
+            for item in query.split("&"):
+                name, _, value = item.partition("=")
+                if name == "case_sensitive":
+                    options.setdefault(name, value.lower() in ("1", "true", "yes"))
+        return cls(path, **options)
+
+    # -- lifetime ---------------------------------------------------------
+    def exists(self) -> bool:
+        return os.path.isdir(self.root)
+
+    def open(self, create: bool = False) -> None:
+        if not os.path.isdir(self.root):
+            if os.path.exists(self.root):
+                raise Unreachable("not a folder", where=self.url)
+            if not create:
+                raise Unreachable(
+                    "folder not found",
+                    where=self.url,
+                    hint="check the path; if it is on a removable disk, mount it",
+                )
+            with self._errors(""):
+                os.makedirs(self.root, exist_ok=True)
+        caps = Capabilities(case_sensitive=self._probe_case())
+        self.capabilities = caps
+
+    def _probe_case(self) -> bool:
+        if self._case_sensitive is not None:
+            return self._case_sensitive
+        probe = os.path.join(self._meta, "case-probe")
+        with contextlib.suppress(OSError):
+            os.makedirs(self._meta, exist_ok=True)
+            with open(probe, "w"):
+                pass
+            return not os.path.exists(os.path.join(self._meta, "CASE-PROBE"))
+        return True
+
+    # -- paths ------------------------------------------------------------
+    def _path(self, key: str) -> str:
+        real = self._spelling.get(key, key)
+        return os.path.join(self.root, real) if real else self.root
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        """Translate OSError into accord's errors, once, at the boundary."""
+        try:
+            yield
+        except ReplicaError:
+            raise
+        except OSError as exc:
+            raise _translate(exc, self.url, key) from exc
+
+    # -- reading ----------------------------------------------------------
+    def scan(self, ignore: IgnoreRules | None = None) -> Iterator[Entry | Problem]:
+        stack = [("", self.root)]
+        spelling = self._spelling
+        spelling.clear()
+        while stack:
+            prefix, folder = stack.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    items = list(listing)
+            except OSError as exc:
+                yield Problem(prefix, None, f"cannot list this folder: {exc.strerror}")
+                continue
+            for item in self._names(prefix, items):
+                if isinstance(item, Problem):
+                    yield item
+                    continue
+                key, entry_os = item
+                try:
+                    stat = entry_os.stat(follow_symlinks=False)
+                except OSError as exc:
+                    if exc.errno != errno.ENOENT:
+                        yield Problem(key, None, f"cannot read: {exc.strerror}")
+                    continue
+                is_dir = st.S_ISDIR(stat.st_mode)
+                if ignore and ignore.matches(key, is_dir):
+                    continue
+                entry = _entry(key, stat, entry_os.path)
+                if entry is None:
+                    kind = _SPECIAL.get(st.S_IFMT(stat.st_mode), "a special file")
+                    yield Problem(key, None, f"skipped: {kind}", retryable=False)
+                    continue
+                yield entry
+                if is_dir:
+                    stack.append((key, entry_os.path))
+
+    def _names(
+        self, prefix: str, items: list[os.DirEntry[str]]
+    ) -> Iterator[tuple[str, os.DirEntry[str]] | Problem]:
+        """(key, dir entry) for each listed name; clashes and bad names as Problems."""
+        irregular = [i for i in items if not i.name.isascii()]
+        clashes: set[str] = set()
+        if irregular:
+            seen: dict[str, str] = {}
+            for item in items:
+                key = nfc(item.name)
+                if key in seen:
+                    clashes.add(key)
+                seen[key] = item.name
+        spelling = self._spelling
+        for item in items:
+            name = item.name
+            if not prefix and name == META_DIR:
+                continue
+            if name.isascii() and not clashes:
+                if prefix in spelling:
+                    spelling[join(prefix, name)] = join(spelling[prefix], name)
+                yield join(prefix, name), item
+                continue
+            if name.isascii():
+                if prefix in spelling:
+                    spelling[join(prefix, name)] = join(spelling[prefix], name)
+                yield join(prefix, name), item
+                continue
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                shown = name.encode("utf-8", "surrogateescape").decode("latin-1")
+                yield Problem(join(prefix, shown), None, "skipped: name is not UTF-8")
+                continue
+            key = nfc(name)
+            full = join(prefix, key)
+            if key in clashes:
+                yield Problem(
+                    full, None, "two spellings (NFC and NFD) of this name; left alone"
+                )
+                continue
+            if key != name or prefix in spelling:
+                spelling[full] = join(spelling.get(prefix, prefix), name)
+            yield full, item
+
+    def stat(self, key: str) -> Entry | None:
+        path = self._path(key)
+        try:
+            stat = os.lstat(path)
+        except FileNotFoundError:
+            return None
+        except NotADirectoryError:
+            return None
+        except OSError as exc:
+            raise _translate(exc, self.url, key) from exc
+        return _entry(key, stat, path)
+
+    def digest(self, entry: Entry) -> Entry:
+        if entry.kind != FILE:
+            return entry
+        path = self._path(entry.key)
+        for _ in range(3):
+            with self._errors(entry.key), open(path, "rb") as handle:
+                reader = HashingReader(handle)
+                while reader.read(_BLOCK):
+                    pass
+            now = self.stat(entry.key)
+            if now is None:
+                raise NotFound("vanished while being read", where=self.url, key=entry.key)
+            if now.version == entry.version or now.size == reader.size:
+                return now._replace(digest=reader.digest)
+            entry = now
+        raise TransientError("keeps changing while being read", where=self.url, key=entry.key)
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        with self._errors(key):
+            return open(self._path(key), "rb")
+
+    # -- writing ----------------------------------------------------------
+    def _temp_for(self, path: str) -> str:
+        tmp = os.path.join(self._meta, "tmp")
+        if not os.path.isdir(tmp):
+            os.makedirs(tmp, exist_ok=True)
+        name = uuid.uuid4().hex
+        if os.stat(tmp).st_dev != os.stat(os.path.dirname(path)).st_dev:
+            return os.path.join(os.path.dirname(path), f".accord-tmp-{name}")
+        return os.path.join(tmp, name)
+
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        path = self._path(key)
+        with self._errors(key):
+            temp = self._temp_for(path)
+            try:
+                digest = _copy_into(data, temp, like, self.url, key)
+                self._install(temp, key, path, expect, trash)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        done = self.stat(key)
+        assert done is not None
+        return done._replace(digest=digest)
+
+    def _install(
+        self, temp: str, key: str, path: str, expect: Entry | None, trash: str | None
+    ) -> None:
+        """Put ``temp`` at ``path`` if ``path`` still holds ``expect``."""
+        check_expected(self.stat(key), expect, self.url)
+        if expect is None:
+            try:
+                os.link(temp, path, follow_symlinks=False)
+            except FileExistsError as exc:
+                raise PreconditionFailed(
+                    "something appeared here during the copy; left alone",
+                    where=self.url,
+                    key=key,
+                ) from exc
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                os.rename(temp, path)  # the place has no hard links
+            else:
+                os.unlink(temp)
+            return
+        if trash:
+            self._keep(key, path, trash, link=True)
+        os.rename(temp, path)
+
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        path = self._path(key)
+        with self._errors(key):
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                current = self.stat(key)
+                if current is None or current.kind != DIR:
+                    check_expected(current, expect, self.url)
+            if like.mode:
+                os.chmod(path, like.mode)
+        done = self.stat(key)
+        assert done is not None
+        return done
+
+    def make_link(
+        self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
+    ) -> Entry:
+        path = self._path(key)
+        with self._errors(key):
+            temp = self._temp_for(path)
+            os.symlink(like.target or "", temp)
+            try:
+                if like.mtime_ns:
+                    os.utime(temp, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False)
+                self._install(temp, key, path, expect, trash)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        done = self.stat(key)
+        assert done is not None
+        return done
+
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        path = self._path(key)
+        with self._errors(key):
+            check_expected(self.stat(key), expect, self.url)
+            if expect.kind == LINK:
+                os.utime(path, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False)
+            else:
+                if like.mode:
+                    os.chmod(path, like.mode)
+                if expect.kind == FILE:
+                    os.utime(path, ns=(like.mtime_ns, like.mtime_ns))
+        done = self.stat(key)
+        assert done is not None
+        return done._replace(digest=expect.digest)
+
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        path = self._path(key)
+        with self._errors(key):
+            check_expected(self.stat(key), expect, self.url)
+            if expect.kind == DIR:
+                try:
+                    os.rmdir(path)
+                except OSError as exc:
+                    if exc.errno == errno.ENOTEMPTY:
+                        raise PreconditionFailed(
+                            "the folder is not empty: something was added; left alone",
+                            where=self.url,
+                            key=key,
+                        ) from exc
+                    raise
+            elif trash:
+                self._keep(key, path, trash, link=False)
+            else:
+                os.unlink(path)
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        path, new_path = self._path(key), self._path(new_key)
+        with self._errors(key):
+            check_expected(self.stat(key), expect, self.url)
+            check_expected(self.stat(new_key), None, self.url)
+            if expect.kind == DIR:
+                os.rename(path, new_path)
+            else:
+                os.link(path, new_path, follow_symlinks=False)
+                os.unlink(path)
+        done = self.stat(new_key)
+        assert done is not None
+        return done._replace(digest=expect.digest)
+
+    def _keep(self, key: str, path: str, run: str, *, link: bool) -> None:
+        """Move (or hard-link) what is at ``path`` into the trash of ``run``."""
+        kept = os.path.join(self._meta, "trash", run, self._spelling.get(key, key))
+        os.makedirs(os.path.dirname(kept), exist_ok=True)
+        if os.path.lexists(kept):
+            kept = f"{kept}.{uuid.uuid4().hex[:8]}"
+        if link:
+            try:
+                os.link(path, kept, follow_symlinks=False)
+                return
+            except OSError:
+                shutil.copy2(path, kept, follow_symlinks=False)
+                return
+        try:
+            os.rename(path, kept)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.move(path, kept)
+
+    def flush(self) -> None:
+        _syncfs(self.root)
+
+    # -- accord's own files -------------------------------------------------
+    def _meta_path(self, name: str) -> str:
+        os.makedirs(self._meta, exist_ok=True)
+        return os.path.join(self._meta, name)
+
+    def meta_create(self, name: str, data: bytes) -> bool:
+        with self._errors(META_DIR):
+            try:
+                fd = os.open(self._meta_path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+            except FileExistsError:
+                return False
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        return True
+
+    def meta_read(self, name: str) -> bytes | None:
+        try:
+            with open(os.path.join(self._meta, name), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _translate(exc, self.url, META_DIR) from exc
+
+    def meta_delete(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError), self._errors(META_DIR):
+            os.unlink(os.path.join(self._meta, name))
+
+    def clean_temp(self) -> None:
+        """Remove temporary files left by an interrupted run (lock held)."""
+        shutil.rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
+
+    def forget_meta(self) -> None:
+        shutil.rmtree(self._meta, ignore_errors=True)
+
+    # -- trash ------------------------------------------------------------
+    def trash_list(self) -> Iterator[TrashItem]:
+        base = os.path.join(self._meta, "trash")
+        if not os.path.isdir(base):
+            return
+        for run in sorted(os.listdir(base)):
+            top = os.path.join(base, run)
+            for folder, dirs, files in os.walk(top):
+                dirs.sort()
+                for name in sorted(files):
+                    path = os.path.join(folder, name)
+                    key = nfc(os.path.relpath(path, top).replace(os.sep, "/"))
+                    entry = _entry(key, os.lstat(path), path)
+                    if entry is not None:
+                        yield TrashItem(run, key, entry)
+
+    def trash_runs(self) -> list[str]:
+        base = os.path.join(self._meta, "trash")
+        return sorted(os.listdir(base)) if os.path.isdir(base) else []
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        source = os.path.join(self._meta, "trash", item.run, item.key)
+        if not os.path.lexists(source):
+            source = os.path.join(
+                self._meta, "trash", item.run, unicodedata.normalize("NFD", item.key)
+            )
+        path = self._path(key)
+        with self._errors(key):
+            if os.path.lexists(path):
+                raise AlreadyExists(
+                    "something is already there", where=self.url, key=key,
+                    hint="restore it under another name with --to",
+                )
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.rename(source, path)
+        done = self.stat(key)
+        assert done is not None
+        return done
+
+    def trash_purge(self, run: str) -> int:
+        top = os.path.join(self._meta, "trash", run)
+        count = sum(len(files) for _, _, files in os.walk(top))
+        shutil.rmtree(top, ignore_errors=True)
+        return count
+
+
+def _entry(key: str, stat: os.stat_result, path: str) -> Entry | None:
+    """The entry for a stat result; None for special files."""
+    mode = stat.st_mode
+    if st.S_ISREG(mode):
+        version = (
+            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+        )
+        return Entry(key, FILE, stat.st_size, stat.st_mtime_ns, mode & 0o7777, version)
+    if st.S_ISDIR(mode):
+        return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
+    if st.S_ISLNK(mode):
+        target = os.readlink(path)
+        return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)
+    return None
+
+
+def _copy_into(data: IO[bytes], temp: str, like: Entry, where: str, key: str) -> str:
+    """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
+    reader = HashingReader(data)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        while block := reader.read(_BLOCK):
+            os.write(fd, block) if len(block) < 65536 else _write_all(fd, block)
+    finally:
+        os.close(fd)
+    if like.digest and reader.digest != like.digest:
+        raise PreconditionFailed(
+            "the source changed while it was copied; left for the next run",
+            where=where,
+            key=key,
+        )
+    if like.mtime_ns:
+        os.utime(temp, ns=(like.mtime_ns, like.mtime_ns))
+    os.chmod(temp, like.mode or 0o644)
+    return reader.digest
+
+
+def _write_all(fd: int, block: bytes) -> None:
+    view = memoryview(block)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
+    code = exc.errno
+    text = exc.strerror or str(exc)
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(
+            "no space left", where=where, key=key,
+            hint="free some space; nothing was half-written, run again afterwards",
+        )
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDenied(text.lower(), where=where, key=key,
+                                hint="check the permissions of this item and its folder")
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return NotFound("not found", where=where, key=key)
+    if code in (errno.EIO, errno.ENXIO, errno.ENODEV, errno.ESTALE):
+        return Unreachable(f"input/output error ({text})", where=where, key=key,
+                           hint="is the disk still mounted?")
+    if code in (errno.EINTR, errno.EAGAIN, errno.EBUSY):
+        return TransientError(text, where=where, key=key)
+    return ReplicaError(text, where=where, key=key)
+
+
+_libc: Any = None
+
+
+def _syncfs(path: str) -> None:
+    """Flush the file system holding ``path`` (one call for many files)."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(None, use_errno=True)
+            _libc.syncfs  # noqa: B018 - probe that it exists
+        except (OSError, AttributeError):
+            _libc = False
+    if not _libc:
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _libc.syncfs(fd)
+    finally:
+        os.close(fd)

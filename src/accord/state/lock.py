@@ -1,0 +1,97 @@
+"""The lock of a place: one run at a time, visible to every machine.
+
+The lock is the file ``.accord/lock`` in the place itself, created
+exclusively, holding its owner (user, host, pid, time, run). A lock whose
+owner is a process on this host that no longer runs is stale: it is removed
+and reported. Any other lock is refused with a message naming its owner;
+``break_lock`` removes it when the user knows its owner is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from accord.errors import LockHeld
+
+if TYPE_CHECKING:
+    from accord.replica import Replica
+
+__all__ = ["LockInfo", "acquire", "release"]
+
+LOCK_NAME = "lock"
+
+
+class LockInfo(NamedTuple):
+    who: str
+    host: str
+    pid: int
+    since: float
+    run: str
+
+    @classmethod
+    def mine(cls, who: str, run: str) -> LockInfo:
+        return cls(who, socket.gethostname(), os.getpid(), time.time(), run)
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
+        return f"{self.who} (pid {self.pid} on {self.host}, since {when})"
+
+
+def _read(replica: Replica) -> LockInfo | None:
+    data = replica.meta_read(LOCK_NAME)
+    if data is None:
+        return None
+    try:
+        return LockInfo(**json.loads(data))
+    except (ValueError, TypeError):
+        return LockInfo("unknown", "unknown", 0, 0.0, "")
+
+
+def _is_stale(info: LockInfo) -> bool:
+    if info.host != socket.gethostname() or info.pid <= 0:
+        return False
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def acquire(replica: Replica, info: LockInfo, *, break_lock: bool = False) -> list[str]:
+    """Take the lock of ``replica``; the notices to show (stale locks removed)."""
+    notices: list[str] = []
+    payload = json.dumps(info._asdict()).encode()
+    for _ in range(3):
+        if replica.meta_create(LOCK_NAME, payload):
+            return notices
+        held = _read(replica)
+        if held is None:
+            continue
+        if _is_stale(held):
+            notices.append(
+                f"removed a stale lock on {replica.url}: {held.describe()} is no "
+                "longer running"
+            )
+        elif break_lock:
+            notices.append(f"broke the lock on {replica.url} held by {held.describe()}")
+        else:
+            raise LockHeld(
+                f"{replica.url} is busy: locked by {held.describe()}",
+                hint="wait for that run to finish; if it is gone for good, "
+                "run again with --break-lock",
+            )
+        replica.meta_delete(LOCK_NAME)
+    raise LockHeld(f"could not take the lock of {replica.url}")
+
+
+def release(replica: Replica, info: LockInfo) -> None:
+    """Remove our lock (and only ours)."""
+    held = _read(replica)
+    if held is not None and held.run == info.run and held.pid == info.pid:
+        replica.meta_delete(LOCK_NAME)

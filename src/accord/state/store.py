@@ -1,0 +1,283 @@
+"""The archive of a pair: the last state both sides agreed on, in SQLite.
+
+One database file per pair, in the user's state directory, named by a hash
+of both places' identities (sorted, so ``sync A B`` and ``sync B A`` share
+it). The rows are kept in that sorted order; this module turns them into
+LEFT/RIGHT for the caller.
+
+Besides the archive it holds the intent journal (actions planned but not yet
+recorded), the history of runs, and per-action log lines for ``accord log``.
+The archive only advances for actions that completed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
+from accord.model import Entry
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ArchiveEntry",
+    "ArchiveStore",
+    "LogLine",
+    "RunRecord",
+    "default_state_dir",
+]
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL, mode INTEGER NOT NULL, digest TEXT, target TEXT,
+    ver_a TEXT NOT NULL, ver_b TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY, run TEXT NOT NULL, action TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, who TEXT,
+    command TEXT, status TEXT, summary TEXT
+);
+CREATE TABLE IF NOT EXISTS log (
+    run TEXT NOT NULL, at REAL NOT NULL, side TEXT, action TEXT NOT NULL,
+    key TEXT NOT NULL, detail TEXT
+);
+"""
+
+
+class ArchiveEntry(NamedTuple):
+    """The agreed state of a key, and each side's version at that moment."""
+
+    key: str
+    kind: str
+    size: int
+    mtime_ns: int
+    mode: int
+    digest: str | None
+    target: str | None
+    left: str  # LEFT's version when agreed
+    right: str  # RIGHT's version when agreed
+
+    def version(self, side: str) -> str:
+        return self.left if side == "left" else self.right
+
+    def as_entry(self, side: str) -> Entry:
+        return Entry(
+            self.key, self.kind, self.size, self.mtime_ns, self.mode,
+            self.version(side), self.digest, self.target,
+        )
+
+    @classmethod
+    def agreed(cls, left: Entry, right: Entry) -> ArchiveEntry:
+        """The row recording that ``left`` and ``right`` hold the same thing."""
+        digest = left.digest or right.digest
+        return cls(
+            left.key, left.kind, left.size, left.mtime_ns, left.mode, digest,
+            left.target, left.version, right.version,
+        )
+
+
+class RunRecord(NamedTuple):
+    run: str
+    started: float
+    finished: float | None
+    who: str | None
+    command: str | None
+    status: str | None
+    summary: dict[str, Any]
+
+
+class LogLine(NamedTuple):
+    run: str
+    at: float
+    side: str | None
+    action: str
+    key: str
+    detail: str | None
+
+
+def default_state_dir() -> Path:
+    """``$ACCORD_STATE_DIR``, else ``$XDG_STATE_HOME/accord``, else ~/.local/state."""
+    explicit = os.environ.get("ACCORD_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "accord"
+
+
+class ArchiveStore:
+    """The state database of one pair, oriented as (left, right)."""
+
+    def __init__(self, path: Path, swapped: bool, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self._swapped = swapped
+        self._db = conn
+
+    @classmethod
+    def path_for(cls, state_dir: Path, left: str, right: str) -> Path:
+        first, second = sorted((left, right))
+        name = hashlib.sha256(f"{first}\0{second}".encode()).hexdigest()[:24]
+        return state_dir / "pairs" / f"{name}.db"
+
+    @classmethod
+    def open(cls, state_dir: Path, left: str, right: str) -> ArchiveStore:
+        path = cls.path_for(state_dir, left, right)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(
+                f"cannot read the archive {path}: {exc}",
+                hint="run 'accord reset' on this pair to start it afresh",
+            ) from exc
+        except OSError as exc:
+            raise StateError(
+                f"cannot create accord's state in {path.parent}: {exc.strerror}",
+                hint="set ACCORD_STATE_DIR to a writable folder",
+            ) from exc
+        store = cls(path, left > right, conn)
+        store._check_meta(left, right)
+        return store
+
+    def _check_meta(self, left: str, right: str) -> None:
+        rows = dict(self._db.execute("SELECT name, value FROM meta").fetchall())
+        version = int(rows.get("schema_version", SCHEMA_VERSION))
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the archive {self.path} was written by a newer accord "
+                f"(schema {version}, this one knows {SCHEMA_VERSION})",
+                hint="upgrade accord",
+            )
+        if not rows:
+            first, second = sorted((left, right))
+            with self.transaction():
+                self._db.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [("schema_version", str(SCHEMA_VERSION)), ("a", first),
+                     ("b", second), ("created", str(time.time()))],
+                )
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- archive ------------------------------------------------------------
+    def _columns(self) -> str:
+        versions = "ver_b, ver_a" if self._swapped else "ver_a, ver_b"
+        return f"key, kind, size, mtime_ns, mode, digest, target, {versions}"
+
+    def load(self) -> dict[str, ArchiveEntry]:
+        """Every archived key."""
+        make = ArchiveEntry._make
+        try:
+            rows = self._db.execute(f"SELECT {self._columns()} FROM entries")
+            return {row[0]: make(row) for row in rows}
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+
+    def is_empty(self) -> bool:
+        return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
+
+    def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
+        row = tuple(entry)
+        return row[:7] + (row[8], row[7]) if self._swapped else row
+
+    def record(
+        self,
+        put: Sequence[ArchiveEntry] = (),
+        forget: Iterable[str] = (),
+        done: Iterable[int] = (),
+        log: Sequence[tuple[str, str | None, str, str, str | None]] = (),
+    ) -> None:
+        """Advance the archive, clear journal rows and log, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
+                [self._row(entry) for entry in put],
+            )
+            db.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in forget])
+            db.executemany("DELETE FROM journal WHERE seq = ?", [(s,) for s in done])
+            now = time.time()
+            db.executemany(
+                "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
+                [(run, now, side, action, key, detail)
+                 for run, side, action, key, detail in log],
+            )
+
+    def clear(self) -> None:
+        """Forget everything about the pair (``accord reset``)."""
+        with self.transaction() as db:
+            for table in ("entries", "journal", "runs", "log"):
+                db.execute(f"DELETE FROM {table}")
+
+    # -- journal ------------------------------------------------------------
+    def journal_add(self, run: str, actions: Iterable[dict[str, Any]]) -> list[int]:
+        with self.transaction() as db:
+            start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+            rows = [(start + i + 1, run, json.dumps(a)) for i, a in enumerate(actions)]
+            db.executemany("INSERT INTO journal VALUES (?, ?, ?)", rows)
+        return [row[0] for row in rows]
+
+    def journal_pending(self) -> list[tuple[int, str, dict[str, Any]]]:
+        rows = self._db.execute("SELECT seq, run, action FROM journal ORDER BY seq")
+        return [(seq, run, json.loads(action)) for seq, run, action in rows]
+
+    def journal_clear(self) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM journal")
+
+    # -- history ------------------------------------------------------------
+    def run_started(self, run: str, who: str, command: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs VALUES (?, ?, NULL, ?, ?, 'running', '{}')",
+                (run, time.time(), who, command),
+            )
+
+    def run_finished(self, run: str, status: str, summary: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished = ?, status = ?, summary = ? WHERE run = ?",
+                (time.time(), status, json.dumps(summary), run),
+            )
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [RunRecord(*row[:6], json.loads(row[6] or "{}")) for row in rows]
+
+    def log_lines(self, run: str) -> list[LogLine]:
+        rows = self._db.execute(
+            "SELECT * FROM log WHERE run = ? ORDER BY rowid", (run,)
+        ).fetchall()
+        return [self._oriented(LogLine(*row)) for row in rows]
+
+    def _oriented(self, line: LogLine) -> LogLine:
+        return line
