@@ -28,10 +28,10 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
 from __future__ import annotations
 
 __all__ = [
+    "Aborted",
     "AccordError",
     "AlreadyExists",
     "ArchiveCorrupt",
-    "Aborted",
     "ConfigError",
     "LockHeld",
     "MissingDependency",

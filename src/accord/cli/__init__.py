@@ -1,2 +1,103 @@
+"""The ``accord`` command: a thin layer over the library.
+
+Each command parses its arguments, calls the library, and renders the result
+(``accord.cli.render``). Exit codes (also in ``accord --help``)::
+
+    0  in agreement: the changes were applied, or there was nothing to do
+    1  error: bad input, an unreachable place, a busy lock; nothing half-done
+    2  usage error: unknown option or missing argument
+    3  partial: some items were skipped (changed during the run) or failed;
+       run again to finish
+    4  aborted by a guard (mass deletion, a side emptied or missing);
+       nothing was changed
+    5  needs a human: conflicts were left unresolved, or a question could
+       not be asked (no terminal and no --yes)
+    6  status / --dry-run only: changes are pending
+  130  interrupted (Ctrl-C); the next run finishes the job
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from accord.errors import Aborted, AccordError, SafetyLimitExceeded
+
+__all__ = ["EXIT", "main"]
+
+EXIT = {
+    "ok": 0, "error": 1, "usage": 2, "partial": 3, "guard": 4, "human": 5,
+    "pending": 6, "interrupted": 130,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def handle_errors(func: F) -> F:
+    """Turn accord's errors into a message and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except Exit as done:
+            sys.exit(done.code)
+        except SafetyLimitExceeded as exc:
+            click.echo(f"stopped by a guard: {exc}", err=True)
+            sys.exit(EXIT["guard"])
+        except Aborted as exc:
+            click.echo(f"{exc}", err=True)
+            sys.exit(EXIT["human"])
+        except AccordError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT["error"])
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: nothing is half-written; the next run "
+                       "finishes the job", err=True)
+            sys.exit(EXIT["interrupted"])
+        except OSError as exc:
+            if os.environ.get("ACCORD_DEBUG"):
+                raise
+            click.echo(f"error: {exc.strerror or exc}"
+                       + (f": {exc.filename}" if exc.filename else ""), err=True)
+            sys.exit(EXIT["error"])
+
+    return wrapper  # type: ignore[return-value]
+
+
+EPILOG = """\b
+Exit codes: 0 in agreement (applied, or nothing to do) · 1 error ·
+2 usage · 3 partial (run again) · 4 stopped by a guard · 5 needs a human ·
+6 changes pending (status, --dry-run) · 130 interrupted.
+State: $ACCORD_STATE_DIR, else $XDG_STATE_HOME/accord, else ~/.local/state/accord.
+Docs: docs/cli.md"""
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="accord")
+def cli() -> None:
+    """accord keeps places in agreement, and never loses any data.
+
+    \b
+    accord sync ~/notes /mnt/backup/notes     two-way; the first run asks
+    accord mirror ~/photos /mnt/nas/photos    one-way, like rsync
+    accord status ~/notes /mnt/backup/notes   what would change, and conflicts
+    """
+
+
 def main() -> None:
-    raise SystemExit("not yet")
+    """Entry point of the ``accord`` command."""
+    from accord.cli import commands  # noqa: F401 - registers the commands
+
+    cli(prog_name="accord")

@@ -334,7 +334,7 @@ def _decide_mirror(
 def _mirror_equal(ln: Entry, rn: Entry, base: ArchiveEntry | None, policy: Policy) -> bool:
     if ln.kind != rn.kind:
         return False
-    if ln.kind != FILE or ln.digest and rn.digest:
+    if ln.kind != FILE or (ln.digest and rn.digest):
         return ln.same_content(rn)
     if policy.checksum:
         return False

@@ -37,7 +37,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
+from accord.model import DIR, FILE, LINK, Entry, Problem, join
 from accord.replica import META_DIR, HashingReader, Replica, TrashItem, check_expected
 
 __all__ = ["LocalReplica"]

@@ -1,0 +1,505 @@
+"""The commands. Each parses, calls the library, renders."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from accord.cli import EXIT, Exit, cli, handle_errors
+from accord.cli.render import Renderer, human_size
+from accord.config import load_profile
+from accord.engine.apply import Report
+from accord.engine.plan import Plan
+from accord.engine.policy import CONFLICT_RULES, Policy
+from accord.engine.reconcile import resolve
+from accord.engine.session import Session
+from accord.errors import Aborted, ConfigError, PlanError
+from accord.registry import open_replica
+from accord.replica import TrashItem
+from accord.state.store import ArchiveStore, default_state_dir
+
+# -- shared options ---------------------------------------------------------
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--json", "json_lines", is_flag=True,
+                        help="One JSON object per line, for scripts.")(func)
+    func = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(func)
+    return click.option("-v", "--verbose", count=True,
+                        help="List every action (-v), with reasons (-vv).")(func)
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("-n", "--dry-run", is_flag=True,
+                     help="Show the plan; change nothing (exit 6 if changes are pending)."),
+        click.option("-y", "--yes", is_flag=True,
+                     help="Answer every question (for cron); guards still abort."),
+        click.option("--exclude", multiple=True, metavar="PATTERN",
+                     help="Ignore paths matching PATTERN (gitignore syntax); repeatable. "
+                     "Rules in .accordignore apply too."),
+        click.option("--max-delete", type=int, default=None, metavar="N",
+                     help="Mass-deletion guard: items (default 100)."),
+        click.option("--max-delete-percent", type=float, default=None, metavar="P",
+                     help="Mass-deletion guard: percent of a side (default 50)."),
+        click.option("--allow-empty", is_flag=True,
+                     help="Let a side that became empty delete everything on the other."),
+        click.option("--break-lock", is_flag=True,
+                     help="Remove a lock left by a run that is gone for good."),
+        click.option("--workers", type=click.IntRange(1, 64), default=None,
+                     help="Transfers in flight at once (default 4)."),
+        click.option("--no-trash", is_flag=True,
+                     help="Delete and overwrite for good instead of keeping a copy."),
+        click.option("-p", "--profile", metavar="NAME",
+                     help="Use the pair NAME from accord.toml."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return output_options(func)
+
+
+def _places(first: str | None, second: str | None, profile: str | None) -> tuple[str, str, dict[str, Any]]:
+    """Two places from the arguments or a profile."""
+    if profile is None and first is not None and second is None:
+        profile = first
+        first = None
+    options: dict[str, Any] = load_profile(profile) if profile else {}
+    left = first or options.get("left")
+    right = second or options.get("right")
+    if not left or not right:
+        raise click.UsageError("give two places (LEFT RIGHT) or a profile name")
+    return left, right, options
+
+
+def _policy(mode: str, profile: dict[str, Any], **cli: Any) -> Policy:
+    values: dict[str, Any] = {
+        "on_conflict": profile.get("conflict"), "max_delete": profile.get("max_delete"),
+        "max_delete_percent": profile.get("max_delete_percent"),
+        "allow_empty": profile.get("allow_empty"), "workers": profile.get("workers"),
+        "delete": profile.get("delete"), "checksum": profile.get("checksum"),
+        "trash_days": profile.get("trash_days"),
+    }
+    values.update({k: v for k, v in cli.items() if v not in (None, False)})
+    if cli.get("no_trash"):
+        values["trash"] = False
+    values.pop("no_trash", None)
+    return Policy(mode=mode, **{k: v for k, v in values.items() if v is not None})
+
+
+def _can_ask() -> bool:
+    return sys.stdin.isatty()
+
+
+# -- sync and mirror ----------------------------------------------------------
+
+
+def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> int:
+    """Plan, show, confirm, apply, report: the body of sync and mirror."""
+    for notice in session.notices:
+        out.notice(notice)
+    plan = session.plan()
+    if dry_run:
+        out.plan(plan, why=out.verbose > 1)
+        return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
+    if plan.is_empty and not plan.problems:
+        if any(plan.refresh.values()):
+            session.apply(plan)
+        out.plan(plan)
+        return EXIT["ok"]
+    show_all = plan.first_sync or plan.guards or out.verbose or plan.conflicts
+    if show_all:
+        out.plan(plan, why=out.verbose > 1)
+    plan = _settle_conflicts(plan, out, yes)
+    override = _confirm(plan, out, yes)
+    with out.progress(plan) as on_event:
+        report = session.apply(plan, on_event=on_event, override_guards=override)
+    out.report(report)
+    return _exit_code(report)
+
+
+def _confirm(plan: Plan, out: Renderer, yes: bool) -> bool:
+    """Ask before a first sync or past a guard; True when guards were overridden."""
+    if plan.guards:
+        if yes or not _can_ask():
+            raise _guard_error(plan)
+        if not click.confirm("The plan trips a safety guard. Apply it anyway?",
+                             default=False):
+            raise Aborted("nothing was changed")
+        return True
+    if plan.first_sync and plan.changes and not yes:
+        if not _can_ask():
+            raise Aborted(
+                "this is the first sync of this pair: check the plan above, then "
+                "run again with --yes (or from a terminal to be asked); nothing was changed"
+            )
+        if not click.confirm("First sync of this pair. Apply this plan?", default=True):
+            raise Aborted("nothing was changed")
+    return False
+
+
+def _guard_error(plan: Plan) -> Exception:
+    from accord.errors import SafetyLimitExceeded
+
+    return SafetyLimitExceeded(
+        "; ".join(plan.guards) + "; nothing was changed",
+        hint="check with --dry-run; raise --max-delete / --max-delete-percent "
+        "if this is intended",
+    )
+
+
+def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
+    """Ask the user about each conflict (policy 'ask'), when there is a terminal."""
+    if not plan.conflicts or yes or not _can_ask():
+        return plan
+    for conflict in list(plan.conflicts):
+        out.line(f"\nconflict: {conflict.key} ({conflict.reason})")
+        for label, entry in (("left", conflict.left), ("right", conflict.right)):
+            if entry is not None:
+                when = time.strftime("%Y-%m-%d %H:%M:%S",
+                                     time.localtime(entry.mtime_ns / 1e9))
+                out.line(f"  {label:5}: {entry.kind}, {human_size(entry.size)}, {when}")
+        choice = click.prompt(
+            "  keep [l]eft, [r]ight, [b]oth, or [s]kip", default="b",
+            type=click.Choice(["l", "r", "b", "s"]), show_choices=False,
+        )
+        name = {"l": "left", "r": "right", "b": "keep-both", "s": "skip"}[choice]
+        plan = resolve(plan, conflict.key, name)
+    return plan
+
+
+def _exit_code(report: Report) -> int:
+    if report.aborted or report.failed or report.skipped:
+        return EXIT["partial"]
+    if report.conflicts:
+        return EXIT["human"]
+    return EXIT["ok"]
+
+
+def _start(mode: str, first: str | None, second: str | None, opts: dict[str, Any]) -> int:
+    left, right, profile = _places(first, second, opts.pop("profile"))
+    out = Renderer.choose(opts.pop("json_lines"), opts.pop("quiet"), opts.pop("verbose"))
+    dry_run, yes = opts.pop("dry_run"), opts.pop("yes")
+    exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
+    break_lock = opts.pop("break_lock")
+    policy = _policy(profile.get("mode", mode), profile, **opts)
+    with Session(left, right, policy=policy, exclude=exclude, break_lock=break_lock,
+                 read_only=dry_run, command=mode) as session:
+        return _execute(session, out, dry_run=dry_run, yes=yes)
+
+
+@cli.command()
+@click.argument("left", required=False)
+@click.argument("right", required=False)
+@click.option("-c", "--conflict", "on_conflict", type=click.Choice(CONFLICT_RULES),
+              default=None, help="What to do when both sides changed an item "
+              "(default keep-both: the other version is kept as a conflict copy).")
+@run_options
+@handle_errors
+def sync(left: str | None, right: str | None, **opts: Any) -> None:
+    """Two-way sync of LEFT and RIGHT (folders or URLs), or of a profile.
+
+    Changes on either side since the last sync are carried to the other;
+    an item changed on both sides is a conflict, settled by --conflict.
+    Deleted and overwritten files go to the trash (accord trash list).
+
+    \b
+    accord sync ~/notes /mnt/backup/notes
+    accord sync ~/notes /mnt/backup/notes --dry-run
+    accord sync notes --yes                  # profile 'notes' from accord.toml
+    accord sync A B --conflict newer --exclude '*.tmp'
+    """
+    raise Exit(_start("sync", left, right, opts))
+
+
+@cli.command()
+@click.argument("source", required=False)
+@click.argument("target", required=False)
+@click.option("--delete", is_flag=True, default=None,
+              help="Delete what is in TARGET but not in SOURCE (into TARGET's trash).")
+@click.option("--checksum", is_flag=True, default=None,
+              help="Compare content digests, not size and mtime, on a first run.")
+@run_options
+@handle_errors
+def mirror(source: str | None, target: str | None, **opts: Any) -> None:
+    """Make TARGET like SOURCE, one way (like rsync -a).
+
+    What TARGET changed is overwritten by SOURCE's version (the old one goes
+    to the trash). Without --delete, extra items in TARGET are kept.
+
+    \b
+    accord mirror ~/photos /mnt/nas/photos
+    accord mirror ~/site /srv/www --delete --exclude '.git/'
+    """
+    raise Exit(_start("mirror", source, target, opts))
+
+
+# -- looking -----------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("left", required=False)
+@click.argument("right", required=False)
+@click.option("--why", is_flag=True, help="Give the reason for each action.")
+@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
+@output_options
+@handle_errors
+def status(left: str | None, right: str | None, why: bool, profile: str | None,
+           exclude: tuple[str, ...], json_lines: bool, quiet: bool, verbose: int) -> None:
+    """Pending changes on each side, and conflicts; changes nothing.
+
+    Exit code 0 when both sides agree, 6 when changes are pending.
+
+    \b
+    accord status ~/notes /mnt/backup/notes --why
+    """
+    first, second, options = _places(left, right, profile)
+    out = Renderer.choose(json_lines, quiet, max(verbose, 1))
+    policy = _policy(options.get("mode", "sync"), options)
+    with Session(first, second, policy=policy, read_only=True,
+                 exclude=[*options.get("exclude", []), *exclude]) as session:
+        plan = session.plan()
+    out.plan(plan, why=why)
+    raise Exit(EXIT["pending"] if not plan.is_empty else EXIT["ok"])
+
+
+@cli.command("plan")
+@click.argument("left", required=False)
+@click.argument("right", required=False)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              required=True, help="Where to save the plan (JSON).")
+@click.option("--mirror", "as_mirror", is_flag=True, help="Plan a one-way mirror.")
+@click.option("--delete", is_flag=True, help="With --mirror: delete extras.")
+@click.option("-c", "--conflict", "on_conflict", type=click.Choice(CONFLICT_RULES),
+              default=None, help="Conflict rule (default keep-both).")
+@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
+@output_options
+@handle_errors
+def plan_command(left: str | None, right: str | None, output: str, as_mirror: bool,
+                 delete: bool, on_conflict: str | None, profile: str | None,
+                 exclude: tuple[str, ...], json_lines: bool, quiet: bool,
+                 verbose: int) -> None:
+    """Save what a sync would do, to review and apply later.
+
+    \b
+    accord plan ~/notes /mnt/backup/notes -o plan.json
+    accord apply plan.json
+    """
+    first, second, options = _places(left, right, profile)
+    out = Renderer.choose(json_lines, quiet, verbose)
+    mode = "mirror" if as_mirror else options.get("mode", "sync")
+    policy = _policy(mode, options, on_conflict=on_conflict, delete=delete)
+    with Session(first, second, policy=policy, read_only=True,
+                 exclude=[*options.get("exclude", []), *exclude]) as session:
+        plan = session.plan()
+    Path(output).write_text(plan.to_json(), encoding="utf-8")
+    out.plan(plan)
+    out.line(f"saved to {output}; apply it with: accord apply {output}")
+
+
+@cli.command("apply")
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("-y", "--yes", is_flag=True, help="Do not ask; guards still abort.")
+@click.option("--break-lock", is_flag=True, help="Remove a lock left by a dead run.")
+@output_options
+@handle_errors
+def apply_command(plan_file: str, yes: bool, break_lock: bool, json_lines: bool,
+                  quiet: bool, verbose: int) -> None:
+    """Apply exactly a saved plan. Actions whose item changed since are skipped.
+
+    \b
+    accord apply plan.json
+    """
+    out = Renderer.choose(json_lines, quiet, verbose)
+    plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"))
+    if not plan.left or not plan.right:
+        raise PlanError("the plan does not name its two places")
+    policy = Policy(mode=plan.mode)
+    with Session(plan.left, plan.right, policy=policy, break_lock=break_lock,
+                 command="apply") as session:
+        override = _confirm(plan, out, yes)
+        with out.progress(plan) as on_event:
+            report = session.apply(plan, on_event=on_event, override_guards=override)
+    out.report(report)
+    raise Exit(_exit_code(report))
+
+
+@cli.command("log")
+@click.argument("left", required=False)
+@click.argument("right", required=False)
+@click.option("--run", "run_id", metavar="RUN", help="List what one run changed.")
+@click.option("-n", "--limit", type=int, default=20, show_default=True,
+              help="How many runs to list.")
+@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@output_options
+@handle_errors
+def log_command(left: str | None, right: str | None, run_id: str | None, limit: int,
+                profile: str | None, json_lines: bool, quiet: bool, verbose: int) -> None:
+    """What each past run of a pair changed, and who ran it.
+
+    \b
+    accord log ~/notes /mnt/backup/notes
+    accord log ~/notes /mnt/backup/notes --run 20261123T101500Z-a1b2c3
+    """
+    out = Renderer.choose(json_lines, quiet, verbose)
+    store = _open_store(*_places(left, right, profile)[:2])
+    try:
+        runs = store.runs(limit=limit if not run_id else 1_000_000)
+        if run_id:
+            runs = [r for r in runs if r.run.startswith(run_id)]
+            if not runs:
+                raise ConfigError(f"no run {run_id} for this pair")
+        for record in runs:
+            _show_run(out, record, store.log_lines(record.run) if run_id or verbose else [])
+        if not runs:
+            out.line("no runs yet")
+    finally:
+        store.close()
+
+
+def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started))
+    summary = record.summary
+    out.emit(event="run", run=record.run, started=record.started, who=record.who,
+             command=record.command, status=record.status, summary=summary)
+    out.line(f"{record.run}  {when}  {record.who}  {record.command}  {record.status}  "
+             f"{summary.get('changed', 0)} changed, {summary.get('failed', 0)} failed, "
+             f"{summary.get('skipped', 0)} skipped")
+    for line in lines:
+        out.emit(event="change", run=line.run, side=line.side, op=line.action,
+                 key=line.key, detail=line.detail)
+        arrow = {"left": "<-", "right": "->"}.get(line.side or "", "==")
+        out.line(f"   {arrow} {line.action:9} {line.key}   {line.detail or ''}")
+
+
+def _open_store(left: str, right: str) -> ArchiveStore:
+    first, second = open_replica(left), open_replica(right)
+    path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
+    if not path.exists():
+        raise ConfigError(f"no state for this pair: {first.url} and {second.url}",
+                          hint="sync them first")
+    return ArchiveStore.open(default_state_dir(), first.identity, second.identity)
+
+
+@cli.command()
+@click.argument("left", required=False)
+@click.argument("right", required=False)
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@handle_errors
+def reset(left: str | None, right: str | None, yes: bool, profile: str | None) -> None:
+    """Forget the pair's state: the next sync is a first sync (a union merge).
+
+    Files and the trash are not touched.
+
+    \b
+    accord reset ~/notes /mnt/backup/notes
+    """
+    first, second = (open_replica(p) for p in _places(left, right, profile)[:2])
+    path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
+    if not path.exists():
+        click.echo("nothing to reset: this pair has no state")
+        raise Exit(EXIT["ok"])
+    if not yes:
+        if not _can_ask():
+            raise Aborted("reset needs a confirmation: run again with --yes")
+        if not click.confirm(f"Forget the sync state of {first.url} and {second.url}?",
+                             default=False):
+            raise Aborted("nothing was changed")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    click.echo("the pair's state is forgotten; the next sync merges both sides")
+
+
+# -- trash ---------------------------------------------------------------------
+
+
+@cli.group()
+def trash() -> None:
+    """Deleted and overwritten files, kept in each place's trash.
+
+    \b
+    accord trash list ~/notes
+    accord trash restore ~/notes report.txt
+    accord trash purge ~/notes --older-than 7
+    """
+
+
+def _opened(place: str) -> Any:
+    replica = open_replica(place)
+    replica.open()
+    return replica
+
+
+@trash.command("list")
+@click.argument("place")
+@output_options
+@handle_errors
+def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
+    """List what is in PLACE's trash, oldest run first."""
+    out = Renderer.choose(json_lines, quiet, verbose)
+    replica = _opened(place)
+    count = 0
+    for item in replica.trash_list():
+        count += 1
+        out.emit(event="trashed", run=item.run, key=item.key, size=item.entry.size)
+        out.line(f"{item.run}  {human_size(item.entry.size):>9}  {item.key}")
+    if not count:
+        out.line("the trash is empty")
+    replica.close()
+
+
+@trash.command("restore")
+@click.argument("place")
+@click.argument("path")
+@click.option("--run", "run_id", metavar="RUN", help="Which trashed version (default: newest).")
+@click.option("--to", "to_path", metavar="PATH", help="Restore under another name.")
+@handle_errors
+def trash_restore(place: str, path: str, run_id: str | None, to_path: str | None) -> None:
+    """Put PATH back from PLACE's trash (the newest version unless --run)."""
+    replica = _opened(place)
+    matches: list[TrashItem] = [
+        i for i in replica.trash_list()
+        if i.key == path.strip("/") and (not run_id or i.run.startswith(run_id))
+    ]
+    if not matches:
+        raise ConfigError(f"{path} is not in the trash of {replica.url}",
+                          hint="see what is there with 'accord trash list'")
+    item = matches[-1]
+    entry = replica.trash_restore(item, (to_path or item.key).strip("/"))
+    click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
+    replica.close()
+
+
+@trash.command("purge")
+@click.argument("place")
+@click.option("--older-than", type=float, default=None, metavar="DAYS",
+              help="Only runs older than DAYS.")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask.")
+@handle_errors
+def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
+    """Delete PLACE's trash for good (all of it, or runs older than DAYS)."""
+    replica = _opened(place)
+    runs = replica.trash_runs()
+    if older_than is not None:
+        cutoff = time.strftime("%Y%m%dT%H%M%SZ",
+                               time.gmtime(time.time() - older_than * 86400))
+        runs = [r for r in runs if r < cutoff]
+    if not runs:
+        click.echo("nothing to purge")
+        raise Exit(EXIT["ok"])
+    if not yes:
+        if not _can_ask():
+            raise Aborted("purging needs a confirmation: run again with --yes")
+        if not click.confirm(f"Delete {len(runs)} trash runs of {replica.url} for good?",
+                             default=False):
+            raise Aborted("nothing was deleted")
+    count = sum(replica.trash_purge(run) for run in runs)
+    click.echo(f"purged {count} items from {len(runs)} runs")
+    replica.close()

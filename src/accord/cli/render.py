@@ -1,0 +1,213 @@
+"""Output for people and for scripts.
+
+Three modes: ``rich`` (a terminal: progress bars, tables), ``plain`` (piped:
+quiet, one line per fact) and ``json`` (one JSON object per line). The
+library never prints; only this module writes to the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from accord.engine.apply import Event, Report
+from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
+
+__all__ = ["Renderer", "human_size"]
+
+_ARROW = {"left": "<-", "right": "->", None: "=="}
+_VERB = {
+    "copy": "copy", "delete": "delete", "move": "move", "set_meta": "touch",
+    "keep_both": "keep both", "mark_equal": "equal", "forget": "forget",
+}
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
+class Renderer:
+    """Writes what the CLI has to say, in the mode chosen for this run."""
+
+    def __init__(self, mode: str, verbose: int = 0, out: TextIO | None = None) -> None:
+        self.mode = mode
+        self.verbose = verbose
+        self.out = out or sys.stdout
+        self._console: Any = None
+
+    @classmethod
+    def choose(cls, json_lines: bool, quiet: bool, verbose: int) -> Renderer:
+        if json_lines:
+            return cls("json", verbose)
+        if quiet:
+            return cls("quiet", verbose)
+        return cls("rich" if sys.stdout.isatty() else "plain", verbose)
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console  # only on a terminal
+
+            self._console = Console(file=self.out, highlight=False)
+        return self._console
+
+    def line(self, text: str = "") -> None:
+        if self.mode == "rich":
+            self.console.print(text, markup=False)
+        elif self.mode == "plain":
+            print(text, file=self.out)
+
+    def emit(self, **data: Any) -> None:
+        if self.mode == "json":
+            print(json.dumps(data, ensure_ascii=False), file=self.out, flush=True)
+
+    def notice(self, text: str) -> None:
+        self.emit(event="notice", message=text)
+        if self.mode != "json":
+            print(f"note: {text}", file=sys.stderr)
+
+    # -- plans ------------------------------------------------------------
+    def plan(self, plan: Plan, *, why: bool = False, limit: int = 50) -> None:
+        if self.mode == "json":
+            self._plan_json(plan)
+            return
+        if self.mode == "quiet":
+            return
+        for problem in plan.problems:
+            self.line(f"problem: {problem}")
+        changes = plan.changes
+        if plan.is_empty:
+            self.line("nothing to do: both sides agree")
+            return
+        self.line(f"left:  {plan.left}\nright: {plan.right}")
+        shown = changes if (self.verbose or why or len(changes) <= limit) else changes[:limit]
+        for action in shown:
+            self.line(self.describe(action, why=why))
+        if len(shown) < len(changes):
+            self.line(f"... and {len(changes) - len(shown)} more (use -v to list all)")
+        for conflict in plan.conflicts:
+            self.line(f"CONFLICT {conflict.key}: {conflict.reason}")
+        self.line(self.plan_summary(plan))
+        for guard in plan.guards:
+            self.line(f"guard: {guard}")
+
+    def _plan_json(self, plan: Plan) -> None:
+        for action in plan.actions:
+            self.emit(event="action", **action.to_json())
+        for conflict in plan.conflicts:
+            self.emit(event="conflict", **conflict.to_json())
+        for problem in plan.problems:
+            self.emit(event="problem", key=problem.key, side=problem.side and
+                      problem.side.value, message=problem.message)
+        summary = plan.summary()
+        self.emit(event="plan", to_left=dict(summary.to_left),
+                  to_right=dict(summary.to_right), bytes_to_left=summary.bytes_to_left,
+                  bytes_to_right=summary.bytes_to_right, conflicts=summary.conflicts,
+                  problems=summary.problems, guards=plan.guards,
+                  first_sync=plan.first_sync)
+
+    def describe(self, action: Action, *, why: bool = False) -> str:
+        side = action.side.value if action.side else None
+        verb = _VERB.get(action.op, action.op)
+        if action.op == "copy" and action.entry is not None and action.entry.kind == "dir":
+            verb = "mkdir"
+        text = f"{_ARROW[side]} {verb:9} {action.key}"
+        if action.new_key:
+            text += f"  =>  {action.new_key}"
+        if why and action.reason:
+            text += f"   ({action.reason})"
+        return text
+
+    def plan_summary(self, plan: Plan) -> str:
+        summary = plan.summary()
+        parts = []
+        for label, counts, size in (
+            ("to right", summary.to_right, summary.bytes_to_right),
+            ("to left", summary.to_left, summary.bytes_to_left),
+        ):
+            if counts:
+                ops = ", ".join(f"{n} {_VERB.get(op, op)}" for op, n in sorted(counts.items()))
+                parts.append(f"{label}: {ops} ({human_size(size)})")
+        if summary.conflicts:
+            parts.append(f"{summary.conflicts} conflicts")
+        if plan.first_sync:
+            parts.append("first sync: the two sides are merged")
+        return "plan: " + ("; ".join(parts) if parts else "archive updates only")
+
+    # -- runs -------------------------------------------------------------
+    @contextmanager
+    def progress(self, plan: Plan) -> Iterator[Any]:
+        """An ``on_event`` callback for the run, with a progress bar on a terminal."""
+        total = len([a for a in plan.actions if a.op not in ARCHIVE_ONLY])
+        if self.mode != "rich" or total == 0:
+            yield self._event_printer()
+            return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        size = sum(a.size for a in plan.actions)
+        columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                   TextColumn("{task.fields[items]}"), TimeRemainingColumn()]
+        with Progress(*columns, console=self.console, transient=True) as bar:
+            task = bar.add_task("syncing", total=max(size, 1), items=f"0/{total}")
+            count = [0]
+
+            def on_event(event: Event) -> None:
+                if event.kind == "bytes":
+                    bar.advance(task, event.size)
+                elif event.kind in ("done", "skipped", "failed") and event.action:
+                    if event.action.op not in ARCHIVE_ONLY:
+                        count[0] += 1
+                        bar.update(task, items=f"{count[0]}/{total}")
+                    if event.kind != "done":
+                        bar.console.print(f"{event.kind}: {event.message}", markup=False)
+
+            yield on_event
+
+    def _event_printer(self) -> Any:
+        def on_event(event: Event) -> None:
+            action = event.action
+            if event.kind in ("bytes", "start") or action is None:
+                return
+            if self.mode == "json":
+                self.emit(event=event.kind, op=action.op, key=action.key,
+                          side=action.side and action.side.value,
+                          new_key=action.new_key, message=event.message or None)
+            elif event.kind != "done":
+                print(f"{event.kind}: {event.message}", file=sys.stderr)
+            elif self.verbose and action.op not in ARCHIVE_ONLY:
+                self.line(self.describe(action))
+
+        return on_event
+
+    def report(self, report: Report) -> None:
+        summary = report.summary()
+        for notice in report.notices:
+            self.notice(notice)
+        if self.mode == "json":
+            self.emit(event="summary", **summary)
+            return
+        parts = [f"{summary['changed']} changed ({human_size(summary['bytes'])})"]
+        for name in ("skipped", "failed", "conflicts", "problems"):
+            if summary[name]:
+                parts.append(f"{summary[name]} {name}")
+        text = "done: " + ", ".join(parts) + f" in {summary['seconds']:.2f}s"
+        if report.aborted:
+            text += f"; stopped: {report.aborted}"
+        self.line(text)
+        for outcome in report.skipped + report.failed:
+            self.line(f"{outcome.status}: {outcome.message}")
+        for conflict in report.conflicts:
+            self.line(f"unresolved conflict: {conflict.key} ({conflict.reason})")
