@@ -35,8 +35,15 @@ def _run(
     on_event: Callable[[Event], None] | None,
     command: str,
 ) -> Report | Plan:
-    with Session(left, right, policy=policy, state_dir=state_dir, exclude=exclude,
-                 read_only=dry_run, command=command) as session:
+    with Session(
+        left,
+        right,
+        policy=policy,
+        state_dir=state_dir,
+        exclude=exclude,
+        read_only=dry_run,
+        command=command,
+    ) as session:
         plan = session.plan()
         if dry_run:
             return plan
@@ -54,8 +61,16 @@ def sync(
     **policy: Any,
 ) -> Report | Plan:
     """Two-way sync of two places; the plan instead when ``dry_run``."""
-    return _run(left, right, Policy(mode="sync", **policy), dry_run=dry_run,
-                state_dir=state_dir, exclude=exclude, on_event=on_event, command="sync")
+    return _run(
+        left,
+        right,
+        Policy(mode="sync", **policy),
+        dry_run=dry_run,
+        state_dir=state_dir,
+        exclude=exclude,
+        on_event=on_event,
+        command="sync",
+    )
 
 
 def mirror(
@@ -71,7 +86,13 @@ def mirror(
 ) -> Report | Plan:
     """Make ``target`` like ``source`` (one way); ``delete`` removes extras."""
     options = Policy(mode="mirror", delete=delete, **policy)
-    return _run(source, target, options, dry_run=dry_run, state_dir=state_dir,
-                exclude=exclude, on_event=on_event, command="mirror")
-
-
+    return _run(
+        source,
+        target,
+        options,
+        dry_run=dry_run,
+        state_dir=state_dir,
+        exclude=exclude,
+        on_event=on_event,
+        command="mirror",
+    )

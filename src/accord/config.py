@@ -6,7 +6,7 @@ Looked up in ``$ACCORD_CONFIG``, then ``./accord.toml``, then
     [pairs.notes]
     left = "~/notes"
     right = "/mnt/backup/notes"
-    conflict = "newer"          # keep-both | newer | older | larger | left | right | ask
+    conflict = "newer"  # keep-both, newer, older, larger, left, right or ask
     exclude = ["*.tmp", "build/"]
     max_delete = 50
     max_delete_percent = 20
@@ -30,9 +30,18 @@ from accord.errors import ConfigError
 __all__ = ["PROFILE_KEYS", "config_path", "load_profile"]
 
 PROFILE_KEYS = {
-    "left": str, "right": str, "mode": str, "conflict": str, "exclude": list,
-    "max_delete": int, "max_delete_percent": (int, float), "delete": bool,
-    "checksum": bool, "workers": int, "allow_empty": bool, "trash_days": (int, float),
+    "left": str,
+    "right": str,
+    "mode": str,
+    "conflict": str,
+    "exclude": list,
+    "max_delete": int,
+    "max_delete_percent": (int, float),
+    "delete": bool,
+    "checksum": bool,
+    "workers": int,
+    "allow_empty": bool,
+    "trash_days": (int, float),
 }
 
 
@@ -72,14 +81,17 @@ def load_profile(name: str) -> dict[str, Any]:
     pairs = _read(path).get("pairs", {})
     if name not in pairs:
         known = ", ".join(sorted(pairs)) or "none"
-        raise ConfigError(f"no profile named '{name}' in {path}",
-                          hint=f"profiles there: {known}")
+        raise ConfigError(
+            f"no profile named '{name}' in {path}", hint=f"profiles there: {known}"
+        )
     profile = dict(pairs[name])
     for key, value in profile.items():
         expected = PROFILE_KEYS.get(key)
         if expected is None:
-            raise ConfigError(f"unknown option '{key}' in profile '{name}' ({path})",
-                              hint="known: " + ", ".join(sorted(PROFILE_KEYS)))
+            raise ConfigError(
+                f"unknown option '{key}' in profile '{name}' ({path})",
+                hint="known: " + ", ".join(sorted(PROFILE_KEYS)),
+            )
         if not isinstance(value, expected):  # type: ignore[arg-type]
             raise ConfigError(f"option '{key}' in profile '{name}' has the wrong type")
     for key in ("left", "right"):

@@ -34,7 +34,7 @@ LINK = "link"
 KINDS = (FILE, DIR, LINK)
 
 
-class Side(str, enum.Enum):
+class Side(enum.StrEnum):
     """One of the two replicas of a pair."""
 
     LEFT = "left"
@@ -73,7 +73,8 @@ class Entry(NamedTuple):
         return self.digest is not None and self.digest == other.digest
 
     def to_json(self) -> dict[str, object]:
-        return {name: value for name, value in zip(self._fields, self) if value}
+        pairs = zip(self._fields, self, strict=True)
+        return {name: value for name, value in pairs if value}
 
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Entry:

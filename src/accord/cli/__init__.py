@@ -31,8 +31,14 @@ from accord.errors import Aborted, AccordError, SafetyLimitExceeded
 __all__ = ["EXIT", "main"]
 
 EXIT = {
-    "ok": 0, "error": 1, "usage": 2, "partial": 3, "guard": 4, "human": 5,
-    "pending": 6, "interrupted": 130,
+    "ok": 0,
+    "error": 1,
+    "usage": 2,
+    "partial": 3,
+    "guard": 4,
+    "human": 5,
+    "pending": 6,
+    "interrupted": 130,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,14 +69,19 @@ def handle_errors(func: F) -> F:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT["error"])
         except KeyboardInterrupt:
-            click.echo("\ninterrupted: nothing is half-written; the next run "
-                       "finishes the job", err=True)
+            click.echo(
+                "\ninterrupted: nothing is half-written; the next run finishes the job",
+                err=True,
+            )
             sys.exit(EXIT["interrupted"])
         except OSError as exc:
             if os.environ.get("ACCORD_DEBUG"):
                 raise
-            click.echo(f"error: {exc.strerror or exc}"
-                       + (f": {exc.filename}" if exc.filename else ""), err=True)
+            click.echo(
+                f"error: {exc.strerror or exc}"
+                + (f": {exc.filename}" if exc.filename else ""),
+                err=True,
+            )
             sys.exit(EXIT["error"])
 
     return wrapper  # type: ignore[return-value]

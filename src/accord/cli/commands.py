@@ -27,43 +27,92 @@ from accord.state.store import ArchiveStore, default_state_dir
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--json", "json_lines", is_flag=True,
-                        help="One JSON object per line, for scripts.")(func)
+    func = click.option(
+        "--json",
+        "json_lines",
+        is_flag=True,
+        help="One JSON object per line, for scripts.",
+    )(func)
     func = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")(func)
-    return click.option("-v", "--verbose", count=True,
-                        help="List every action (-v), with reasons (-vv).")(func)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        help="List every action (-v), with reasons (-vv).",
+    )(func)
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("-n", "--dry-run", is_flag=True,
-                     help="Show the plan; change nothing (exit 6 if changes are pending)."),
-        click.option("-y", "--yes", is_flag=True,
-                     help="Answer every question (for cron); guards still abort."),
-        click.option("--exclude", multiple=True, metavar="PATTERN",
-                     help="Ignore paths matching PATTERN (gitignore syntax); repeatable. "
-                     "Rules in .accordignore apply too."),
-        click.option("--max-delete", type=int, default=None, metavar="N",
-                     help="Mass-deletion guard: items (default 100)."),
-        click.option("--max-delete-percent", type=float, default=None, metavar="P",
-                     help="Mass-deletion guard: percent of a side (default 50)."),
-        click.option("--allow-empty", is_flag=True,
-                     help="Let a side that became empty delete everything on the other."),
-        click.option("--break-lock", is_flag=True,
-                     help="Remove a lock left by a run that is gone for good."),
-        click.option("--workers", type=click.IntRange(1, 64), default=None,
-                     help="Transfers in flight at once (default 4)."),
-        click.option("--no-trash", is_flag=True,
-                     help="Delete and overwrite for good instead of keeping a copy."),
-        click.option("-p", "--profile", metavar="NAME",
-                     help="Use the pair NAME from accord.toml."),
+        click.option(
+            "-n",
+            "--dry-run",
+            is_flag=True,
+            help="Show the plan; change nothing (exit 6 if changes are pending).",
+        ),
+        click.option(
+            "-y",
+            "--yes",
+            is_flag=True,
+            help="Answer every question (for cron); guards still abort.",
+        ),
+        click.option(
+            "--exclude",
+            multiple=True,
+            metavar="PATTERN",
+            help="Ignore paths matching PATTERN (gitignore syntax); repeatable. "
+            "Rules in .accordignore apply too.",
+        ),
+        click.option(
+            "--max-delete",
+            type=int,
+            default=None,
+            metavar="N",
+            help="Mass-deletion guard: items (default 100).",
+        ),
+        click.option(
+            "--max-delete-percent",
+            type=float,
+            default=None,
+            metavar="P",
+            help="Mass-deletion guard: percent of a side (default 50).",
+        ),
+        click.option(
+            "--allow-empty",
+            is_flag=True,
+            help="Let a side that became empty delete everything on the other.",
+        ),
+        click.option(
+            "--break-lock",
+            is_flag=True,
+            help="Remove a lock left by a run that is gone for good.",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(1, 64),
+            default=None,
+            help="Transfers in flight at once (default 4).",
+        ),
+        click.option(
+            "--no-trash",
+            is_flag=True,
+            help="Delete and overwrite for good instead of keeping a copy.",
+        ),
+        click.option(
+            "-p",
+            "--profile",
+            metavar="NAME",
+            help="Use the pair NAME from accord.toml.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
     return output_options(func)
 
 
-def _places(first: str | None, second: str | None, profile: str | None) -> tuple[str, str, dict[str, Any]]:
+def _places(
+    first: str | None, second: str | None, profile: str | None
+) -> tuple[str, str, dict[str, Any]]:
     """Two places from the arguments or a profile."""
     if profile is None and first is not None and second is None:
         profile = first
@@ -78,10 +127,13 @@ def _places(first: str | None, second: str | None, profile: str | None) -> tuple
 
 def _policy(mode: str, profile: dict[str, Any], **cli: Any) -> Policy:
     values: dict[str, Any] = {
-        "on_conflict": profile.get("conflict"), "max_delete": profile.get("max_delete"),
+        "on_conflict": profile.get("conflict"),
+        "max_delete": profile.get("max_delete"),
         "max_delete_percent": profile.get("max_delete_percent"),
-        "allow_empty": profile.get("allow_empty"), "workers": profile.get("workers"),
-        "delete": profile.get("delete"), "checksum": profile.get("checksum"),
+        "allow_empty": profile.get("allow_empty"),
+        "workers": profile.get("workers"),
+        "delete": profile.get("delete"),
+        "checksum": profile.get("checksum"),
         "trash_days": profile.get("trash_days"),
     }
     values.update({k: v for k, v in cli.items() if v not in (None, False)})
@@ -127,15 +179,17 @@ def _confirm(plan: Plan, out: Renderer, yes: bool) -> bool:
     if plan.guards:
         if yes or not _can_ask():
             raise _guard_error(plan)
-        if not click.confirm("The plan trips a safety guard. Apply it anyway?",
-                             default=False):
+        if not click.confirm(
+            "The plan trips a safety guard. Apply it anyway?", default=False
+        ):
             raise Aborted("nothing was changed")
         return True
     if plan.first_sync and plan.changes and not yes:
         if not _can_ask():
             raise Aborted(
                 "this is the first sync of this pair: check the plan above, then "
-                "run again with --yes (or from a terminal to be asked); nothing was changed"
+                "run again with --yes (or from a terminal to be asked); "
+                "nothing was changed"
             )
         if not click.confirm("First sync of this pair. Apply this plan?", default=True):
             raise Aborted("nothing was changed")
@@ -160,12 +214,15 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
         out.line(f"\nconflict: {conflict.key} ({conflict.reason})")
         for label, entry in (("left", conflict.left), ("right", conflict.right)):
             if entry is not None:
-                when = time.strftime("%Y-%m-%d %H:%M:%S",
-                                     time.localtime(entry.mtime_ns / 1e9))
+                when = time.strftime(
+                    "%Y-%m-%d %H:%M:%S", time.localtime(entry.mtime_ns / 1e9)
+                )
                 out.line(f"  {label:5}: {entry.kind}, {human_size(entry.size)}, {when}")
         choice = click.prompt(
-            "  keep [l]eft, [r]ight, [b]oth, or [s]kip", default="b",
-            type=click.Choice(["l", "r", "b", "s"]), show_choices=False,
+            "  keep [l]eft, [r]ight, [b]oth, or [s]kip",
+            default="b",
+            type=click.Choice(["l", "r", "b", "s"]),
+            show_choices=False,
         )
         name = {"l": "left", "r": "right", "b": "keep-both", "s": "skip"}[choice]
         plan = resolve(plan, conflict.key, name)
@@ -180,24 +237,41 @@ def _exit_code(report: Report) -> int:
     return EXIT["ok"]
 
 
-def _start(mode: str, first: str | None, second: str | None, opts: dict[str, Any]) -> int:
+def _start(
+    mode: str, first: str | None, second: str | None, opts: dict[str, Any]
+) -> int:
     left, right, profile = _places(first, second, opts.pop("profile"))
-    out = Renderer.choose(opts.pop("json_lines"), opts.pop("quiet"), opts.pop("verbose"))
+    out = Renderer.choose(
+        opts.pop("json_lines"), opts.pop("quiet"), opts.pop("verbose")
+    )
     dry_run, yes = opts.pop("dry_run"), opts.pop("yes")
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
     policy = _policy(profile.get("mode", mode), profile, **opts)
-    with Session(left, right, policy=policy, exclude=exclude, break_lock=break_lock,
-                 read_only=dry_run, command=mode) as session:
+    with Session(
+        left,
+        right,
+        policy=policy,
+        exclude=exclude,
+        break_lock=break_lock,
+        read_only=dry_run,
+        command=mode,
+    ) as session:
         return _execute(session, out, dry_run=dry_run, yes=yes)
 
 
 @cli.command()
 @click.argument("left", required=False)
 @click.argument("right", required=False)
-@click.option("-c", "--conflict", "on_conflict", type=click.Choice(CONFLICT_RULES),
-              default=None, help="What to do when both sides changed an item "
-              "(default keep-both: the other version is kept as a conflict copy).")
+@click.option(
+    "-c",
+    "--conflict",
+    "on_conflict",
+    type=click.Choice(CONFLICT_RULES),
+    default=None,
+    help="What to do when both sides changed an item "
+    "(default keep-both: the other version is kept as a conflict copy).",
+)
 @run_options
 @handle_errors
 def sync(left: str | None, right: str | None, **opts: Any) -> None:
@@ -219,10 +293,18 @@ def sync(left: str | None, right: str | None, **opts: Any) -> None:
 @cli.command()
 @click.argument("source", required=False)
 @click.argument("target", required=False)
-@click.option("--delete", is_flag=True, default=None,
-              help="Delete what is in TARGET but not in SOURCE (into TARGET's trash).")
-@click.option("--checksum", is_flag=True, default=None,
-              help="Compare content digests, not size and mtime, on a first run.")
+@click.option(
+    "--delete",
+    is_flag=True,
+    default=None,
+    help="Delete what is in TARGET but not in SOURCE (into TARGET's trash).",
+)
+@click.option(
+    "--checksum",
+    is_flag=True,
+    default=None,
+    help="Compare content digests, not size and mtime, on a first run.",
+)
 @run_options
 @handle_errors
 def mirror(source: str | None, target: str | None, **opts: Any) -> None:
@@ -245,12 +327,22 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
 @click.argument("left", required=False)
 @click.argument("right", required=False)
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
-@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option(
+    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
+)
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
-def status(left: str | None, right: str | None, why: bool, profile: str | None,
-           exclude: tuple[str, ...], json_lines: bool, quiet: bool, verbose: int) -> None:
+def status(
+    left: str | None,
+    right: str | None,
+    why: bool,
+    profile: str | None,
+    exclude: tuple[str, ...],
+    json_lines: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Pending changes on each side, and conflicts; changes nothing.
 
     Exit code 0 when both sides agree, 6 when changes are pending.
@@ -261,8 +353,13 @@ def status(left: str | None, right: str | None, why: bool, profile: str | None,
     first, second, options = _places(left, right, profile)
     out = Renderer.choose(json_lines, quiet, max(verbose, 1))
     policy = _policy(options.get("mode", "sync"), options)
-    with Session(first, second, policy=policy, read_only=True,
-                 exclude=[*options.get("exclude", []), *exclude]) as session:
+    with Session(
+        first,
+        second,
+        policy=policy,
+        read_only=True,
+        exclude=[*options.get("exclude", []), *exclude],
+    ) as session:
         plan = session.plan()
     out.plan(plan, why=why)
     raise Exit(EXIT["pending"] if not plan.is_empty else EXIT["ok"])
@@ -271,20 +368,42 @@ def status(left: str | None, right: str | None, why: bool, profile: str | None,
 @cli.command("plan")
 @click.argument("left", required=False)
 @click.argument("right", required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              required=True, help="Where to save the plan (JSON).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="Where to save the plan (JSON).",
+)
 @click.option("--mirror", "as_mirror", is_flag=True, help="Plan a one-way mirror.")
 @click.option("--delete", is_flag=True, help="With --mirror: delete extras.")
-@click.option("-c", "--conflict", "on_conflict", type=click.Choice(CONFLICT_RULES),
-              default=None, help="Conflict rule (default keep-both).")
-@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option(
+    "-c",
+    "--conflict",
+    "on_conflict",
+    type=click.Choice(CONFLICT_RULES),
+    default=None,
+    help="Conflict rule (default keep-both).",
+)
+@click.option(
+    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
+)
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
-def plan_command(left: str | None, right: str | None, output: str, as_mirror: bool,
-                 delete: bool, on_conflict: str | None, profile: str | None,
-                 exclude: tuple[str, ...], json_lines: bool, quiet: bool,
-                 verbose: int) -> None:
+def plan_command(
+    left: str | None,
+    right: str | None,
+    output: str,
+    as_mirror: bool,
+    delete: bool,
+    on_conflict: str | None,
+    profile: str | None,
+    exclude: tuple[str, ...],
+    json_lines: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Save what a sync would do, to review and apply later.
 
     \b
@@ -295,8 +414,13 @@ def plan_command(left: str | None, right: str | None, output: str, as_mirror: bo
     out = Renderer.choose(json_lines, quiet, verbose)
     mode = "mirror" if as_mirror else options.get("mode", "sync")
     policy = _policy(mode, options, on_conflict=on_conflict, delete=delete)
-    with Session(first, second, policy=policy, read_only=True,
-                 exclude=[*options.get("exclude", []), *exclude]) as session:
+    with Session(
+        first,
+        second,
+        policy=policy,
+        read_only=True,
+        exclude=[*options.get("exclude", []), *exclude],
+    ) as session:
         plan = session.plan()
     Path(output).write_text(plan.to_json(), encoding="utf-8")
     out.plan(plan)
@@ -309,8 +433,14 @@ def plan_command(left: str | None, right: str | None, output: str, as_mirror: bo
 @click.option("--break-lock", is_flag=True, help="Remove a lock left by a dead run.")
 @output_options
 @handle_errors
-def apply_command(plan_file: str, yes: bool, break_lock: bool, json_lines: bool,
-                  quiet: bool, verbose: int) -> None:
+def apply_command(
+    plan_file: str,
+    yes: bool,
+    break_lock: bool,
+    json_lines: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Apply exactly a saved plan. Actions whose item changed since are skipped.
 
     \b
@@ -321,8 +451,9 @@ def apply_command(plan_file: str, yes: bool, break_lock: bool, json_lines: bool,
     if not plan.left or not plan.right:
         raise PlanError("the plan does not name its two places")
     policy = Policy(mode=plan.mode)
-    with Session(plan.left, plan.right, policy=policy, break_lock=break_lock,
-                 command="apply") as session:
+    with Session(
+        plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
+    ) as session:
         override = _confirm(plan, out, yes)
         with out.progress(plan) as on_event:
             report = session.apply(plan, on_event=on_event, override_guards=override)
@@ -334,13 +465,29 @@ def apply_command(plan_file: str, yes: bool, break_lock: bool, json_lines: bool,
 @click.argument("left", required=False)
 @click.argument("right", required=False)
 @click.option("--run", "run_id", metavar="RUN", help="List what one run changed.")
-@click.option("-n", "--limit", type=int, default=20, show_default=True,
-              help="How many runs to list.")
-@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option(
+    "-n",
+    "--limit",
+    type=int,
+    default=20,
+    show_default=True,
+    help="How many runs to list.",
+)
+@click.option(
+    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
+)
 @output_options
 @handle_errors
-def log_command(left: str | None, right: str | None, run_id: str | None, limit: int,
-                profile: str | None, json_lines: bool, quiet: bool, verbose: int) -> None:
+def log_command(
+    left: str | None,
+    right: str | None,
+    run_id: str | None,
+    limit: int,
+    profile: str | None,
+    json_lines: bool,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """What each past run of a pair changed, and who ran it.
 
     \b
@@ -356,7 +503,9 @@ def log_command(left: str | None, right: str | None, run_id: str | None, limit: 
             if not runs:
                 raise ConfigError(f"no run {run_id} for this pair")
         for record in runs:
-            _show_run(out, record, store.log_lines(record.run) if run_id or verbose else [])
+            _show_run(
+                out, record, store.log_lines(record.run) if run_id or verbose else []
+            )
         if not runs:
             out.line("no runs yet")
     finally:
@@ -366,14 +515,29 @@ def log_command(left: str | None, right: str | None, run_id: str | None, limit: 
 def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.started))
     summary = record.summary
-    out.emit(event="run", run=record.run, started=record.started, who=record.who,
-             command=record.command, status=record.status, summary=summary)
-    out.line(f"{record.run}  {when}  {record.who}  {record.command}  {record.status}  "
-             f"{summary.get('changed', 0)} changed, {summary.get('failed', 0)} failed, "
-             f"{summary.get('skipped', 0)} skipped")
+    out.emit(
+        event="run",
+        run=record.run,
+        started=record.started,
+        who=record.who,
+        command=record.command,
+        status=record.status,
+        summary=summary,
+    )
+    out.line(
+        f"{record.run}  {when}  {record.who}  {record.command}  {record.status}  "
+        f"{summary.get('changed', 0)} changed, {summary.get('failed', 0)} failed, "
+        f"{summary.get('skipped', 0)} skipped"
+    )
     for line in lines:
-        out.emit(event="change", run=line.run, side=line.side, op=line.action,
-                 key=line.key, detail=line.detail)
+        out.emit(
+            event="change",
+            run=line.run,
+            side=line.side,
+            op=line.action,
+            key=line.key,
+            detail=line.detail,
+        )
         arrow = {"left": "<-", "right": "->"}.get(line.side or "", "==")
         out.line(f"   {arrow} {line.action:9} {line.key}   {line.detail or ''}")
 
@@ -382,8 +546,10 @@ def _open_store(left: str, right: str) -> ArchiveStore:
     first, second = open_replica(left), open_replica(right)
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
     if not path.exists():
-        raise ConfigError(f"no state for this pair: {first.url} and {second.url}",
-                          hint="sync them first")
+        raise ConfigError(
+            f"no state for this pair: {first.url} and {second.url}",
+            hint="sync them first",
+        )
     return ArchiveStore.open(default_state_dir(), first.identity, second.identity)
 
 
@@ -391,7 +557,9 @@ def _open_store(left: str, right: str) -> ArchiveStore:
 @click.argument("left", required=False)
 @click.argument("right", required=False)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
-@click.option("-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml.")
+@click.option(
+    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
+)
 @handle_errors
 def reset(left: str | None, right: str | None, yes: bool, profile: str | None) -> None:
     """Forget the pair's state: the next sync is a first sync (a union merge).
@@ -409,8 +577,9 @@ def reset(left: str | None, right: str | None, yes: bool, profile: str | None) -
     if not yes:
         if not _can_ask():
             raise Aborted("reset needs a confirmation: run again with --yes")
-        if not click.confirm(f"Forget the sync state of {first.url} and {second.url}?",
-                             default=False):
+        if not click.confirm(
+            f"Forget the sync state of {first.url} and {second.url}?", default=False
+        ):
             raise Aborted("nothing was changed")
     for suffix in ("", "-wal", "-shm"):
         Path(str(path) + suffix).unlink(missing_ok=True)
@@ -458,19 +627,26 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
 @trash.command("restore")
 @click.argument("place")
 @click.argument("path")
-@click.option("--run", "run_id", metavar="RUN", help="Which trashed version (default: newest).")
+@click.option(
+    "--run", "run_id", metavar="RUN", help="Which trashed version (default: newest)."
+)
 @click.option("--to", "to_path", metavar="PATH", help="Restore under another name.")
 @handle_errors
-def trash_restore(place: str, path: str, run_id: str | None, to_path: str | None) -> None:
+def trash_restore(
+    place: str, path: str, run_id: str | None, to_path: str | None
+) -> None:
     """Put PATH back from PLACE's trash (the newest version unless --run)."""
     replica = _opened(place)
     matches: list[TrashItem] = [
-        i for i in replica.trash_list()
+        i
+        for i in replica.trash_list()
         if i.key == path.strip("/") and (not run_id or i.run.startswith(run_id))
     ]
     if not matches:
-        raise ConfigError(f"{path} is not in the trash of {replica.url}",
-                          hint="see what is there with 'accord trash list'")
+        raise ConfigError(
+            f"{path} is not in the trash of {replica.url}",
+            hint="see what is there with 'accord trash list'",
+        )
     item = matches[-1]
     entry = replica.trash_restore(item, (to_path or item.key).strip("/"))
     click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
@@ -479,8 +655,13 @@ def trash_restore(place: str, path: str, run_id: str | None, to_path: str | None
 
 @trash.command("purge")
 @click.argument("place")
-@click.option("--older-than", type=float, default=None, metavar="DAYS",
-              help="Only runs older than DAYS.")
+@click.option(
+    "--older-than",
+    type=float,
+    default=None,
+    metavar="DAYS",
+    help="Only runs older than DAYS.",
+)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 @handle_errors
 def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
@@ -488,8 +669,9 @@ def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
     replica = _opened(place)
     runs = replica.trash_runs()
     if older_than is not None:
-        cutoff = time.strftime("%Y%m%dT%H%M%SZ",
-                               time.gmtime(time.time() - older_than * 86400))
+        cutoff = time.strftime(
+            "%Y%m%dT%H%M%SZ", time.gmtime(time.time() - older_than * 86400)
+        )
         runs = [r for r in runs if r < cutoff]
     if not runs:
         click.echo("nothing to purge")
@@ -497,8 +679,9 @@ def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
     if not yes:
         if not _can_ask():
             raise Aborted("purging needs a confirmation: run again with --yes")
-        if not click.confirm(f"Delete {len(runs)} trash runs of {replica.url} for good?",
-                             default=False):
+        if not click.confirm(
+            f"Delete {len(runs)} trash runs of {replica.url} for good?", default=False
+        ):
             raise Aborted("nothing was deleted")
     count = sum(replica.trash_purge(run) for run in runs)
     click.echo(f"purged {count} items from {len(runs)} runs")

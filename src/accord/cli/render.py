@@ -20,8 +20,13 @@ __all__ = ["Renderer", "human_size"]
 
 _ARROW = {"left": "<-", "right": "->", None: "=="}
 _VERB = {
-    "copy": "copy", "delete": "delete", "move": "move", "set_meta": "touch",
-    "keep_both": "keep both", "mark_equal": "equal", "forget": "forget",
+    "copy": "copy",
+    "delete": "delete",
+    "move": "move",
+    "set_meta": "touch",
+    "keep_both": "keep both",
+    "mark_equal": "equal",
+    "forget": "forget",
 }
 
 
@@ -87,7 +92,11 @@ class Renderer:
             self.line("nothing to do: both sides agree")
             return
         self.line(f"left:  {plan.left}\nright: {plan.right}")
-        shown = changes if (self.verbose or why or len(changes) <= limit) else changes[:limit]
+        shown = (
+            changes
+            if (self.verbose or why or len(changes) <= limit)
+            else changes[:limit]
+        )
         for action in shown:
             self.line(self.describe(action, why=why))
         if len(shown) < len(changes):
@@ -104,19 +113,33 @@ class Renderer:
         for conflict in plan.conflicts:
             self.emit(event="conflict", **conflict.to_json())
         for problem in plan.problems:
-            self.emit(event="problem", key=problem.key, side=problem.side and
-                      problem.side.value, message=problem.message)
+            self.emit(
+                event="problem",
+                key=problem.key,
+                side=problem.side and problem.side.value,
+                message=problem.message,
+            )
         summary = plan.summary()
-        self.emit(event="plan", to_left=dict(summary.to_left),
-                  to_right=dict(summary.to_right), bytes_to_left=summary.bytes_to_left,
-                  bytes_to_right=summary.bytes_to_right, conflicts=summary.conflicts,
-                  problems=summary.problems, guards=plan.guards,
-                  first_sync=plan.first_sync)
+        self.emit(
+            event="plan",
+            to_left=dict(summary.to_left),
+            to_right=dict(summary.to_right),
+            bytes_to_left=summary.bytes_to_left,
+            bytes_to_right=summary.bytes_to_right,
+            conflicts=summary.conflicts,
+            problems=summary.problems,
+            guards=plan.guards,
+            first_sync=plan.first_sync,
+        )
 
     def describe(self, action: Action, *, why: bool = False) -> str:
         side = action.side.value if action.side else None
         verb = _VERB.get(action.op, action.op)
-        if action.op == "copy" and action.entry is not None and action.entry.kind == "dir":
+        if (
+            action.op == "copy"
+            and action.entry is not None
+            and action.entry.kind == "dir"
+        ):
             verb = "mkdir"
         text = f"{_ARROW[side]} {verb:9} {action.key}"
         if action.new_key:
@@ -133,7 +156,9 @@ class Renderer:
             ("to left", summary.to_left, summary.bytes_to_left),
         ):
             if counts:
-                ops = ", ".join(f"{n} {_VERB.get(op, op)}" for op, n in sorted(counts.items()))
+                ops = ", ".join(
+                    f"{n} {_VERB.get(op, op)}" for op, n in sorted(counts.items())
+                )
                 parts.append(f"{label}: {ops} ({human_size(size)})")
         if summary.conflicts:
             parts.append(f"{summary.conflicts} conflicts")
@@ -158,8 +183,13 @@ class Renderer:
         )
 
         size = sum(a.size for a in plan.actions)
-        columns = [TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                   TextColumn("{task.fields[items]}"), TimeRemainingColumn()]
+        columns = [
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TextColumn("{task.fields[items]}"),
+            TimeRemainingColumn(),
+        ]
         with Progress(*columns, console=self.console, transient=True) as bar:
             task = bar.add_task("syncing", total=max(size, 1), items=f"0/{total}")
             count = [0]
@@ -172,7 +202,9 @@ class Renderer:
                         count[0] += 1
                         bar.update(task, items=f"{count[0]}/{total}")
                     if event.kind != "done":
-                        bar.console.print(f"{event.kind}: {event.message}", markup=False)
+                        bar.console.print(
+                            f"{event.kind}: {event.message}", markup=False
+                        )
 
             yield on_event
 
@@ -182,9 +214,14 @@ class Renderer:
             if event.kind in ("bytes", "start") or action is None:
                 return
             if self.mode == "json":
-                self.emit(event=event.kind, op=action.op, key=action.key,
-                          side=action.side and action.side.value,
-                          new_key=action.new_key, message=event.message or None)
+                self.emit(
+                    event=event.kind,
+                    op=action.op,
+                    key=action.key,
+                    side=action.side and action.side.value,
+                    new_key=action.new_key,
+                    message=event.message or None,
+                )
             elif event.kind != "done":
                 print(f"{event.kind}: {event.message}", file=sys.stderr)
             elif self.verbose and action.op not in ARCHIVE_ONLY:

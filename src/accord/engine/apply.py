@@ -161,7 +161,9 @@ class Executor:
             self.run, (a.to_json() for a in actions if a.op not in ARCHIVE_ONLY)
         )
         numbered = iter(seqs)
-        work = [(next(numbered) if a.op not in ARCHIVE_ONLY else None, a) for a in actions]
+        work = [
+            (next(numbered) if a.op not in ARCHIVE_ONLY else None, a) for a in actions
+        ]
         try:
             for phase, group in _phases(work):
                 if phase == 2 and self.workers > 1:
@@ -209,8 +211,12 @@ class Executor:
 
     # -- recording ----------------------------------------------------------
     def _record(
-        self, seq: int | None, action: Action, puts: list[ArchiveEntry],
-        forgets: list[str], detail: str,
+        self,
+        seq: int | None,
+        action: Action,
+        puts: list[ArchiveEntry],
+        forgets: list[str],
+        detail: str,
     ) -> None:
         with self._lock:
             self._batch.append((seq, action._replace(reason=detail), puts, forgets))
@@ -237,8 +243,13 @@ class Executor:
         forgets = [key for _, _, _, f in batch for key in f]
         done = [seq for seq, _, _, _ in batch if seq is not None]
         log = [
-            (self.run, a.side.value if a.side else None, a.op, a.new_key or a.key
-             if a.op == "move" else a.key, a.reason)
+            (
+                self.run,
+                a.side.value if a.side else None,
+                a.op,
+                a.new_key or a.key if a.op == "move" else a.key,
+                a.reason,
+            )
             for _, a, _, _ in batch
         ]
         self.store.record(put=puts, forget=forgets, done=done, log=log)
@@ -293,8 +304,14 @@ class Executor:
             else (new.version, source.version)
         )
         return ArchiveEntry(
-            new.key, source.kind, source.size, source.mtime_ns, source.mode,
-            source.digest or new.digest, source.target, *versions,
+            new.key,
+            source.kind,
+            source.size,
+            source.mtime_ns,
+            source.mode,
+            source.digest or new.digest,
+            source.target,
+            *versions,
         )
 
     def _put(self, side: Side, key: str, entry: Entry, expect: Entry | None) -> Entry:
@@ -317,20 +334,28 @@ class Executor:
         return new
 
     @contextlib.contextmanager
-    def _stable_read(self, source: Replica, key: str, entry: Entry) -> Iterator[IO[bytes]]:
+    def _stable_read(
+        self, source: Replica, key: str, entry: Entry
+    ) -> Iterator[IO[bytes]]:
         def check() -> None:
             now = source.stat(key)
             if now is None or now.version != entry.version:
                 raise PreconditionFailed(
                     "the source changed while it was copied; left for the next run",
-                    where=source.url, key=key,
+                    where=source.url,
+                    key=key,
                 )
 
         with source.open_read(key) as raw:
             yield _Stable(raw, check)  # type: ignore[misc]
 
     def _move(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
-        assert action.side is not None and action.new_key and action.expect and action.entry
+        assert (
+            action.side is not None
+            and action.new_key
+            and action.expect
+            and action.entry
+        )
         target = self.replicas[action.side]
         try:
             moved = target.move(action.key, action.new_key, expect=action.expect)

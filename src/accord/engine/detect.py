@@ -154,7 +154,7 @@ def _settle(
     """Hash same-size files whose version moved; classify them."""
     refresh: list[Entry] = []
     done = fill_digests(replica, [entry for entry, _ in to_hash], workers)
-    for (entry, base), hashed in zip(to_hash, done):
+    for (entry, base), hashed in zip(to_hash, done, strict=False):
         if isinstance(hashed, Problem):
             problems.append(hashed._replace(side=side))
             unreliable.append(entry.key)
@@ -187,4 +187,3 @@ def fill_digests(
         return [one(entry) for entry in todo]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, todo))
-

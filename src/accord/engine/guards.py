@@ -38,7 +38,9 @@ def check_emptied(
     )
 
 
-def mass_deletes(plan: Plan, archive: dict[str, ArchiveEntry], policy: Policy) -> list[str]:
+def mass_deletes(
+    plan: Plan, archive: dict[str, ArchiveEntry], policy: Policy
+) -> list[str]:
     """A message for each side where the plan deletes too much."""
     held = max(len(archive), 1)
     messages = []
@@ -76,11 +78,14 @@ def case_clashes(
                     for c in (left, right)
                 )
                 if not gone:
-                    problems.append(Problem(
-                        key, None,
-                        f"names differ only by case ({names}) and one side cannot "
-                        "tell them apart; rename one of them",
-                    ))
+                    problems.append(
+                        Problem(
+                            key,
+                            None,
+                            f"names differ only by case ({names}) and one side cannot "
+                            "tell them apart; rename one of them",
+                        )
+                    )
     return problems
 
 

@@ -100,8 +100,14 @@ class Action(NamedTuple):
 
         side = data.get("side")
         return cls(
-            data["op"], data["key"], Side(side) if side else None, entry("entry"),
-            entry("expect"), data.get("new_key"), entry("other"), data.get("reason", ""),
+            data["op"],
+            data["key"],
+            Side(side) if side else None,
+            entry("entry"),
+            entry("expect"),
+            data.get("new_key"),
+            entry("other"),
+            data.get("reason", ""),
         )
 
 
@@ -191,24 +197,38 @@ class Plan:
             to[action.side][action.op] += 1
             size[action.side] += action.size
         return PlanSummary(
-            to[Side.LEFT], to[Side.RIGHT], size[Side.LEFT], size[Side.RIGHT],
-            len(self.conflicts), len(self.problems),
+            to[Side.LEFT],
+            to[Side.RIGHT],
+            size[Side.LEFT],
+            size[Side.RIGHT],
+            len(self.conflicts),
+            len(self.problems),
         )
 
     def why(self, key: str) -> list[str]:
         """The reasons for everything planned about ``key``."""
-        lines = [f"{a.op} {a.side or ''}: {a.reason}" for a in self.actions if a.key == key]
+        lines = [
+            f"{a.op} {a.side or ''}: {a.reason}" for a in self.actions if a.key == key
+        ]
         lines += [f"conflict: {c.reason}" for c in self.conflicts if c.key == key]
         return lines
 
     def deletes(self, side: Side) -> int:
         return sum(1 for a in self.actions if a.op == "delete" and a.side is side)
 
-    def with_actions(self, actions: Iterable[Action], conflicts: Iterable[Conflict]) -> Plan:
+    def with_actions(
+        self, actions: Iterable[Action], conflicts: Iterable[Conflict]
+    ) -> Plan:
         """A copy with other actions and conflicts (after resolving)."""
         return Plan(
-            actions, conflicts, self.problems, left=self.left, right=self.right,
-            mode=self.mode, first_sync=self.first_sync, guards=self.guards,
+            actions,
+            conflicts,
+            self.problems,
+            left=self.left,
+            right=self.right,
+            mode=self.mode,
+            first_sync=self.first_sync,
+            guards=self.guards,
             refresh=self.refresh,
         )
 
@@ -222,7 +242,9 @@ class Plan:
             "first_sync": self.first_sync,
             "actions": [a.to_json() for a in self.actions],
             "conflicts": [c.to_json() for c in self.conflicts],
-            "problems": [p._asdict() | {"side": p.side and p.side.value} for p in self.problems],
+            "problems": [
+                p._asdict() | {"side": p.side and p.side.value} for p in self.problems
+            ],
             "guards": self.guards,
         }
         return json.dumps(data, indent=1, ensure_ascii=False)
@@ -239,11 +261,20 @@ class Plan:
             return cls(
                 [Action.from_json(a) for a in data["actions"]],
                 [Conflict.from_json(c) for c in data.get("conflicts", [])],
-                [Problem(p["key"], Side(p["side"]) if p.get("side") else None,
-                         p["message"], p.get("retryable", False))
-                 for p in data.get("problems", [])],
-                left=data["left"], right=data["right"], mode=data.get("mode", "sync"),
-                first_sync=data.get("first_sync", False), guards=data.get("guards", []),
+                [
+                    Problem(
+                        p["key"],
+                        Side(p["side"]) if p.get("side") else None,
+                        p["message"],
+                        p.get("retryable", False),
+                    )
+                    for p in data.get("problems", [])
+                ],
+                left=data["left"],
+                right=data["right"],
+                mode=data.get("mode", "sync"),
+                first_sync=data.get("first_sync", False),
+                guards=data.get("guards", []),
             )
         except PlanError:
             raise

@@ -82,7 +82,9 @@ def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str
         needed.update(
             key
             for key, c in changes.changes.items()
-            if c.kind == CREATED and c.now is not None and c.now.kind == FILE
+            if c.kind == CREATED
+            and c.now is not None
+            and c.now.kind == FILE
             and c.now.size in sizes
         )
     return needed
@@ -93,9 +95,14 @@ def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
     gone: dict[str, list[ArchiveEntry]] = {}
     for change in changes.changes.values():
         base = change.base
-        if change.kind == DELETED and base is not None and base.kind == FILE:
-            if base.digest and base.key not in other.changes:
-                gone.setdefault(base.digest, []).append(base)
+        if (
+            change.kind == DELETED
+            and base is not None
+            and base.kind == FILE
+            and base.digest
+            and base.key not in other.changes
+        ):
+            gone.setdefault(base.digest, []).append(base)
     moves: list[Move] = []
     for key, change in sorted(changes.changes.items()):
         now = change.now
@@ -138,8 +145,13 @@ def reconcile(
         if key in handled:
             continue
         outcome = decide(
-            key, left.changes.get(key), right.changes.get(key), archive.get(key),
-            policy, first_sync=first_sync, taken=taken,
+            key,
+            left.changes.get(key),
+            right.changes.get(key),
+            archive.get(key),
+            policy,
+            first_sync=first_sync,
+            taken=taken,
         )
         if isinstance(outcome, Conflict):
             conflicts.append(outcome)
@@ -147,8 +159,13 @@ def reconcile(
             actions.extend(outcome)
     actions = _keep_parents(actions, left, right, archive)
     return Plan(
-        actions, conflicts, [*left.problems, *right.problems],
-        left=left_url, right=right_url, mode=policy.mode, first_sync=first_sync,
+        actions,
+        conflicts,
+        [*left.problems, *right.problems],
+        left=left_url,
+        right=right_url,
+        mode=policy.mode,
+        first_sync=first_sync,
         refresh={LEFT.value: left.refresh, RIGHT.value: right.refresh},
     )
 
@@ -156,8 +173,13 @@ def reconcile(
 def _move_action(move: Move, archive: dict[str, ArchiveEntry]) -> Action:
     target = move.side.other
     return Action(
-        "move", move.old, target, move.entry, archive[move.old].as_entry(target),
-        move.new, reason=f"renamed on {move.side} to {move.new}",
+        "move",
+        move.old,
+        target,
+        move.entry,
+        archive[move.old].as_entry(target),
+        move.new,
+        reason=f"renamed on {move.side} to {move.new}",
     )
 
 
@@ -189,18 +211,33 @@ def _current(base: ArchiveEntry | None, side: Side) -> Entry | None:
     return base.as_entry(side.value) if base is not None else None
 
 
-def _propagate(key: str, change: Change, side: Side, base: ArchiveEntry | None) -> list[Action]:
+def _propagate(
+    key: str, change: Change, side: Side, base: ArchiveEntry | None
+) -> list[Action]:
     """One side changed, the other did not: carry the change across."""
     target = side.other
     expect = _current(base, target)
     if change.kind == DELETED:
-        return [Action("delete", key, target, None, expect, reason=f"deleted on {side}")]
+        return [
+            Action("delete", key, target, None, expect, reason=f"deleted on {side}")
+        ]
     assert change.now is not None
     if change.kind == META:
-        return [Action("set_meta", key, target, change.now, expect,
-                       reason=f"mtime or mode changed on {side}")]
-    return [Action("copy", key, target, change.now, expect,
-                   reason=f"{change.kind} on {side}")]
+        return [
+            Action(
+                "set_meta",
+                key,
+                target,
+                change.now,
+                expect,
+                reason=f"mtime or mode changed on {side}",
+            )
+        ]
+    return [
+        Action(
+            "copy", key, target, change.now, expect, reason=f"{change.kind} on {side}"
+        )
+    ]
 
 
 def _both_changed(
@@ -213,32 +250,82 @@ def _both_changed(
         alive, side = (rc, RIGHT) if ln is None else (lc, LEFT)
         assert alive.now is not None
         if alive.kind == META and alive.now.kind == DIR:
-            return [Action("delete", key, side, None, alive.now,
-                           reason=f"deleted on {side.other}; only the folder's mode "
-                           f"changed on {side}")]
-        return [Action("copy", key, side.other, alive.now, None,
-                       reason=f"deleted on {side.other}, {alive.kind} on {side}: "
-                       "keeping the change")]
+            return [
+                Action(
+                    "delete",
+                    key,
+                    side,
+                    None,
+                    alive.now,
+                    reason=f"deleted on {side.other}; only the folder's mode "
+                    f"changed on {side}",
+                )
+            ]
+        return [
+            Action(
+                "copy",
+                key,
+                side.other,
+                alive.now,
+                None,
+                reason=f"deleted on {side.other}, {alive.kind} on {side}: "
+                "keeping the change",
+            )
+        ]
     if ln.same_content(rn):
         return _agree(key, ln, rn)
     if lc.kind == META and rc.kind == MODIFIED:
-        return [Action("copy", key, LEFT, rn, ln,
-                       reason="content changed on right, only metadata on left")]
+        return [
+            Action(
+                "copy",
+                key,
+                LEFT,
+                rn,
+                ln,
+                reason="content changed on right, only metadata on left",
+            )
+        ]
     if rc.kind == META and lc.kind == MODIFIED:
-        return [Action("copy", key, RIGHT, ln, rn,
-                       reason="content changed on left, only metadata on right")]
+        return [
+            Action(
+                "copy",
+                key,
+                RIGHT,
+                ln,
+                rn,
+                reason="content changed on left, only metadata on right",
+            )
+        ]
     return _conflict(key, ln, rn, policy, first_sync, taken)
 
 
 def _agree(key: str, ln: Entry, rn: Entry) -> list[Action]:
     """Both sides hold the same content; align metadata on the older one."""
-    actions = [Action("mark_equal", key, None, ln, None, None, rn,
-                      reason="same content on both sides")]
+    actions = [
+        Action(
+            "mark_equal",
+            key,
+            None,
+            ln,
+            None,
+            None,
+            rn,
+            reason="same content on both sides",
+        )
+    ]
     if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
         newer, side = (ln, LEFT) if ln.mtime_ns >= rn.mtime_ns else (rn, RIGHT)
         older = rn if side is LEFT else ln
-        actions.append(Action("set_meta", key, side.other, newer, older,
-                              reason=f"same content; mtime/mode from {side}"))
+        actions.append(
+            Action(
+                "set_meta",
+                key,
+                side.other,
+                newer,
+                older,
+                reason=f"same content; mtime/mode from {side}",
+            )
+        )
     return actions
 
 
@@ -253,9 +340,16 @@ def _conflict(
         return [_keep_both(key, ln, rn, taken, what)]
     winner = _winner(rule, ln, rn)
     loser_side = winner.other
-    return [Action("copy", key, loser_side, ln if winner is LEFT else rn,
-                   rn if winner is LEFT else ln,
-                   reason=f"{what}; rule '{rule}' keeps the {winner} version")]
+    return [
+        Action(
+            "copy",
+            key,
+            loser_side,
+            ln if winner is LEFT else rn,
+            rn if winner is LEFT else ln,
+            reason=f"{what}; rule '{rule}' keeps the {winner} version",
+        )
+    ]
 
 
 def _winner(rule: str, ln: Entry, rn: Entry) -> Side:
@@ -279,9 +373,16 @@ def _keep_both(key: str, ln: Entry, rn: Entry, taken: set[str], what: str) -> Ac
     win, lose = (ln, rn) if winner is LEFT else (rn, ln)
     aside = conflict_name(key, winner.other, lose.mtime_ns, taken)
     taken.add(aside)
-    return Action("keep_both", key, winner.other, win, lose, aside,
-                  reason=f"{what}: {winner} keeps the name, the {winner.other} "
-                  f"version is kept as {aside}")
+    return Action(
+        "keep_both",
+        key,
+        winner.other,
+        win,
+        lose,
+        aside,
+        reason=f"{what}: {winner} keeps the name, the {winner.other} "
+        f"version is kept as {aside}",
+    )
 
 
 def conflict_name(key: str, side: Side, mtime_ns: int, taken: set[str]) -> str:
@@ -302,7 +403,10 @@ def conflict_name(key: str, side: Side, mtime_ns: int, taken: set[str]) -> str:
 
 
 def _decide_mirror(
-    key: str, lc: Change | None, rc: Change | None, base: ArchiveEntry | None,
+    key: str,
+    lc: Change | None,
+    rc: Change | None,
+    base: ArchiveEntry | None,
     policy: Policy,
 ) -> list[Action]:
     """Left to right: the right side ends up like the left one."""
@@ -314,16 +418,27 @@ def _decide_mirror(
         if policy.delete:
             return [Action("delete", key, RIGHT, None, rn, reason="not on the left")]
         if base is not None:
-            return [Action("forget", key, None, reason="deleted on the left; kept "
-                           "on the right (no --delete)")]
+            return [
+                Action(
+                    "forget",
+                    key,
+                    None,
+                    reason="deleted on the left; kept on the right (no --delete)",
+                )
+            ]
         return []
     if rn is not None and _mirror_equal(ln, rn, base, policy):
         if base is not None and lc is None and rc is None:
             return []
-        actions = [Action("mark_equal", key, None, ln, None, None, rn,
-                          reason="already the same")]
+        actions = [
+            Action(
+                "mark_equal", key, None, ln, None, None, rn, reason="already the same"
+            )
+        ]
         if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
-            actions.append(Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode"))
+            actions.append(
+                Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode")
+            )
         return actions
     if lc is not None and lc.kind == META and rc is None:
         return [Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode changed")]
@@ -331,7 +446,9 @@ def _decide_mirror(
     return [Action("copy", key, RIGHT, ln, rn, reason=why)]
 
 
-def _mirror_equal(ln: Entry, rn: Entry, base: ArchiveEntry | None, policy: Policy) -> bool:
+def _mirror_equal(
+    ln: Entry, rn: Entry, base: ArchiveEntry | None, policy: Policy
+) -> bool:
     if ln.kind != rn.kind:
         return False
     if ln.kind != FILE or (ln.digest and rn.digest):
@@ -342,13 +459,18 @@ def _mirror_equal(ln: Entry, rn: Entry, base: ArchiveEntry | None, policy: Polic
 
 
 def _keep_parents(
-    actions: list[Action], left: ChangeSet, right: ChangeSet,
+    actions: list[Action],
+    left: ChangeSet,
+    right: ChangeSet,
     archive: dict[str, ArchiveEntry],
 ) -> list[Action]:
     """A folder something is written into is not deleted; it is recreated."""
     changes = {LEFT: left.changes, RIGHT: right.changes}
-    made = {(a.side, a.key) for a in actions if a.op == "copy" and a.entry
-            and a.entry.kind == DIR}
+    made = {
+        (a.side, a.key)
+        for a in actions
+        if a.op == "copy" and a.entry and a.entry.kind == DIR
+    }
     dropped: set[tuple[Side | None, str]] = set()
     extra: list[Action] = []
     for action in actions:
@@ -362,15 +484,26 @@ def _keep_parents(
             if change is None or change.kind != DELETED:
                 break
             source = changes[target.other].get(parent)
-            entry = source.now if source is not None else _current(archive.get(parent),
-                                                                 target.other)
+            entry = (
+                source.now
+                if source is not None
+                else _current(archive.get(parent), target.other)
+            )
             if entry is None:
                 break
             dropped.add((target.other, parent))
             made.add((target, parent))
-            extra.append(Action("copy", parent, target, entry, None,
-                                reason=f"a folder deleted on {target} still holds "
-                                f"items from {target.other}"))
+            extra.append(
+                Action(
+                    "copy",
+                    parent,
+                    target,
+                    entry,
+                    None,
+                    reason=f"a folder deleted on {target} still holds "
+                    f"items from {target.other}",
+                )
+            )
             parent = parent_of(parent)
     kept = [a for a in actions if not (a.op == "delete" and (a.side, a.key) in dropped)]
     return kept + extra
@@ -391,6 +524,12 @@ def resolve(plan: Plan, key: str, choice: str, taken: Iterable[str] = ()) -> Pla
         action = _keep_both(key, ln, rn, names, "changed on both sides")
     else:
         winner = Side(choice)
-        action = Action("copy", key, winner.other, ln if winner is LEFT else rn,
-                        rn if winner is LEFT else ln, reason=f"you chose the {winner} version")
+        action = Action(
+            "copy",
+            key,
+            winner.other,
+            ln if winner is LEFT else rn,
+            rn if winner is LEFT else ln,
+            reason=f"you chose the {winner} version",
+        )
     return plan.with_actions([*plan.actions, action], rest)

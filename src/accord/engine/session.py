@@ -112,15 +112,17 @@ class Session:
                 f"both sides are the same place: {self.left.url}",
                 hint="name two different folders",
             )
-        self.store = ArchiveStore.open(self.state_dir, self.left.identity,
-                                       self.right.identity)
+        self.store = ArchiveStore.open(
+            self.state_dir, self.left.identity, self.right.identity
+        )
         first = self.store.is_empty()
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
         if not self.read_only:
             for replica in (self.left, self.right):
-                self.notices += lock.acquire(replica, self._lock_info,
-                                             break_lock=self.break_lock)
+                self.notices += lock.acquire(
+                    replica, self._lock_info, break_lock=self.break_lock
+                )
                 self._locked.append(replica)
             self._recover()
 
@@ -189,7 +191,9 @@ class Session:
         workers = self.policy.workers
         with ThreadPoolExecutor(max_workers=2) as pool:
             futures = [
-                pool.submit(detect, replica, self.archive, side, ignore, workers=workers)
+                pool.submit(
+                    detect, replica, self.archive, side, ignore, workers=workers
+                )
                 for side, replica in self.replicas.items()
             ]
             left, right = (future.result() for future in futures)
@@ -202,29 +206,40 @@ class Session:
             guards.check_emptied(changes, replica.url, self.archive, self.policy)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
-        if not (self.left.capabilities.case_sensitive and
-                self.right.capabilities.case_sensitive):
+        if not (
+            self.left.capabilities.case_sensitive
+            and self.right.capabilities.case_sensitive
+        ):
             clashes = guards.case_clashes(left, right, self.archive)
             keys = {p.key for p in clashes}
             left, right = guards.drop_keys(left, keys), guards.drop_keys(right, keys)
         plan = reconcile(
-            left, right, self.archive, self.policy,
+            left,
+            right,
+            self.archive,
+            self.policy,
             first_sync=not self.archive and self.policy.mode == "sync",
-            left_url=self.left.url, right_url=self.right.url,
+            left_url=self.left.url,
+            right_url=self.right.url,
         )
         plan.problems.extend(clashes)
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy))
         return plan
 
-    def _with_digests(self, left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:
+    def _with_digests(
+        self, left: ChangeSet, right: ChangeSet
+    ) -> tuple[ChangeSet, ChangeSet]:
         """Fill the digests that reconcile needs (both-changed, move candidates)."""
         needed = digests_needed(left, right, self.policy)
         if not needed:
             return left, right
         result = []
         for changes, replica in ((left, self.left), (right, self.right)):
-            todo = [c.now for k, c in changes.changes.items()
-                    if k in needed and c.now is not None and c.now.digest is None]
+            todo = [
+                c.now
+                for k, c in changes.changes.items()
+                if k in needed and c.now is not None and c.now.digest is None
+            ]
             filled = fill_digests(replica, todo, self.policy.workers)
             updated = dict(changes.changes)
             problems = list(changes.problems)
@@ -257,8 +272,13 @@ class Session:
             self.archive = self.store.load()
         self.store.run_started(self.run, self.who, self.command)
         executor = Executor(
-            self.left, self.right, self.store, run=self.run,
-            workers=self.policy.workers, trash=self.policy.trash, on_event=on_event,
+            self.left,
+            self.right,
+            self.store,
+            run=self.run,
+            workers=self.policy.workers,
+            trash=self.policy.trash,
+            on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
         report.notices = [*self.notices, *self._purge_trash()]
@@ -282,7 +302,9 @@ class Session:
             for run in runs:
                 if run < cutoff:
                     count = replica.trash_purge(run)
-                    notices.append(f"purged {count} items older than "
-                                   f"{self.policy.trash_days:g} days from the trash "
-                                   f"of {replica.url}")
+                    notices.append(
+                        f"purged {count} items older than "
+                        f"{self.policy.trash_days:g} days from the trash "
+                        f"of {replica.url}"
+                    )
         return notices

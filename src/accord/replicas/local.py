@@ -226,11 +226,15 @@ class LocalReplica(Replica):
                     pass
             now = self.stat(entry.key)
             if now is None:
-                raise NotFound("vanished while being read", where=self.url, key=entry.key)
+                raise NotFound(
+                    "vanished while being read", where=self.url, key=entry.key
+                )
             if now.version == entry.version or now.size == reader.size:
                 return now._replace(digest=reader.digest)
             entry = now
-        raise TransientError("keeps changing while being read", where=self.url, key=entry.key)
+        raise TransientError(
+            "keeps changing while being read", where=self.url, key=entry.key
+        )
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
         with self._errors(key):
@@ -318,7 +322,9 @@ class LocalReplica(Replica):
             os.symlink(like.target or "", temp)
             try:
                 if like.mtime_ns:
-                    os.utime(temp, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False)
+                    os.utime(
+                        temp, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False
+                    )
                 self._install(temp, key, path, expect, trash)
             except BaseException:
                 with contextlib.suppress(OSError):
@@ -408,7 +414,9 @@ class LocalReplica(Replica):
     def meta_create(self, name: str, data: bytes) -> bool:
         with self._errors(META_DIR):
             try:
-                fd = os.open(self._meta_path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+                fd = os.open(
+                    self._meta_path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                )
             except FileExistsError:
                 return False
             with os.fdopen(fd, "wb") as handle:
@@ -467,7 +475,9 @@ class LocalReplica(Replica):
         with self._errors(key):
             if os.path.lexists(path):
                 raise AlreadyExists(
-                    "something is already there", where=self.url, key=key,
+                    "something is already there",
+                    where=self.url,
+                    key=key,
                     hint="restore it under another name with --to",
                 )
             os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -532,17 +542,27 @@ def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
     text = exc.strerror or str(exc)
     if code in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(
-            "no space left", where=where, key=key,
+            "no space left",
+            where=where,
+            key=key,
             hint="free some space; nothing was half-written, run again afterwards",
         )
     if code in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return PermissionDenied(text.lower(), where=where, key=key,
-                                hint="check the permissions of this item and its folder")
+        return PermissionDenied(
+            text.lower(),
+            where=where,
+            key=key,
+            hint="check the permissions of this item and its folder",
+        )
     if code in (errno.ENOENT, errno.ENOTDIR):
         return NotFound("not found", where=where, key=key)
     if code in (errno.EIO, errno.ENXIO, errno.ENODEV, errno.ESTALE):
-        return Unreachable(f"input/output error ({text})", where=where, key=key,
-                           hint="is the disk still mounted?")
+        return Unreachable(
+            f"input/output error ({text})",
+            where=where,
+            key=key,
+            hint="is the disk still mounted?",
+        )
     if code in (errno.EINTR, errno.EAGAIN, errno.EBUSY):
         return TransientError(text, where=where, key=key)
     return ReplicaError(text, where=where, key=key)

@@ -75,8 +75,14 @@ class ArchiveEntry(NamedTuple):
 
     def as_entry(self, side: str) -> Entry:
         return Entry(
-            self.key, self.kind, self.size, self.mtime_ns, self.mode,
-            self.version(side), self.digest, self.target,
+            self.key,
+            self.kind,
+            self.size,
+            self.mtime_ns,
+            self.mode,
+            self.version(side),
+            self.digest,
+            self.target,
         )
 
     @classmethod
@@ -84,8 +90,15 @@ class ArchiveEntry(NamedTuple):
         """The row recording that ``left`` and ``right`` hold the same thing."""
         digest = left.digest or right.digest
         return cls(
-            left.key, left.kind, left.size, left.mtime_ns, left.mode, digest,
-            left.target, left.version, right.version,
+            left.key,
+            left.kind,
+            left.size,
+            left.mtime_ns,
+            left.mode,
+            digest,
+            left.target,
+            left.version,
+            right.version,
         )
 
 
@@ -169,8 +182,12 @@ class ArchiveStore:
             with self.transaction():
                 self._db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
-                    [("schema_version", str(SCHEMA_VERSION)), ("a", first),
-                     ("b", second), ("created", str(time.time()))],
+                    [
+                        ("schema_version", str(SCHEMA_VERSION)),
+                        ("a", first),
+                        ("b", second),
+                        ("created", str(time.time())),
+                    ],
                 )
 
     def close(self) -> None:
@@ -206,7 +223,7 @@ class ArchiveStore:
 
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
         row = tuple(entry)
-        return row[:7] + (row[8], row[7]) if self._swapped else row
+        return (*row[:7], row[8], row[7]) if self._swapped else row
 
     def record(
         self,
@@ -226,8 +243,10 @@ class ArchiveStore:
             now = time.time()
             db.executemany(
                 "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
-                [(run, now, side, action, key, detail)
-                 for run, side, action, key, detail in log],
+                [
+                    (run, now, side, action, key, detail)
+                    for run, side, action, key, detail in log
+                ],
             )
 
     def clear(self) -> None:
@@ -239,7 +258,9 @@ class ArchiveStore:
     # -- journal ------------------------------------------------------------
     def journal_add(self, run: str, actions: Iterable[dict[str, Any]]) -> list[int]:
         with self.transaction() as db:
-            start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+            start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[
+                0
+            ]
             rows = [(start + i + 1, run, json.dumps(a)) for i, a in enumerate(actions)]
             db.executemany("INSERT INTO journal VALUES (?, ?, ?)", rows)
         return [row[0] for row in rows]
@@ -256,7 +277,8 @@ class ArchiveStore:
     def run_started(self, run: str, who: str, command: str) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO runs VALUES (?, ?, NULL, ?, ?, 'running', '{}')",
+                "INSERT OR REPLACE INTO runs "
+                "VALUES (?, ?, NULL, ?, ?, 'running', '{}')",
                 (run, time.time(), who, command),
             )
 
