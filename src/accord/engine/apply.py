@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, NamedTuple
 
+from accord.engine import faults
 from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
 from accord.errors import (
     AccordError,
@@ -160,6 +161,7 @@ class Executor:
         seqs = self.store.journal_add(
             self.run, (a.to_json() for a in actions if a.op not in ARCHIVE_ONLY)
         )
+        faults.step("journal written")
         numbered = iter(seqs)
         work = [
             (next(numbered) if a.op not in ARCHIVE_ONLY else None, a) for a in actions
@@ -205,6 +207,7 @@ class Executor:
             message = f"{action.key}: {exc.strerror or exc}"
             self.on_event(Event("failed", action, message))
             return Outcome(action, "failed", message)
+        faults.step(f"performed {action.op} {action.key}")
         self._record(seq, action, puts, forgets, action.reason)
         self.on_event(Event("done", action, size=action.size))
         return Outcome(action, "done")
@@ -253,6 +256,7 @@ class Executor:
             for _, a, _, _ in batch
         ]
         self.store.record(put=puts, forget=forgets, done=done, log=log)
+        faults.step("batch recorded")
 
     def _refresh(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> None:
         """Store new versions of items whose content did not change."""
@@ -376,7 +380,9 @@ class Executor:
                 kept = loser_place.write(aside, stream, like=action.expect, expect=None)
             loser_place.delete(key, expect=action.expect, trash=None)
         kept = kept._replace(digest=kept.digest or action.expect.digest)
+        faults.step(f"set aside {aside}")
         new = self._put(side, key, action.entry, None)
+        faults.step(f"put {key}")
         across = self._put(side.other, aside, kept, None)
         return [
             self._agreed(side, action.entry, new),

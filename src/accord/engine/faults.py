@@ -1,0 +1,34 @@
+"""Fault injection for crash tests: die at the N-th step of a run.
+
+When ``ACCORD_KILL_AT_STEP=N`` is set, the process kills itself (SIGKILL, no
+clean-up, like a power cut of the process) at the N-th ``step()``. The steps
+are the journal's: the intent journal written, each action performed, each
+batch recorded. ``ACCORD_KILL_AT_STEP=0`` (or unset) does nothing; the
+variable is read once. Tests use it to prove that a run killed at any step
+loses nothing and converges on the next run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import threading
+
+__all__ = ["step"]
+
+_AT = int(os.environ.get("ACCORD_KILL_AT_STEP", "0") or 0)
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+def step(name: str) -> None:
+    """One journal step; the process dies here if this is the chosen one."""
+    if not _AT:
+        return
+    with _lock:
+        number = next(_counter)
+    if number == _AT:
+        if os.environ.get("ACCORD_KILL_VERBOSE"):
+            os.write(2, f"killed at step {number}: {name}\n".encode())
+        os.kill(os.getpid(), signal.SIGKILL)
