@@ -157,7 +157,7 @@ def reconcile(
             conflicts.append(outcome)
         else:
             actions.extend(outcome)
-    actions = _keep_parents(actions, left, right, archive)
+    actions = _keep_parents(actions, left, right, archive, taken)
     return Plan(
         actions,
         conflicts,
@@ -300,33 +300,17 @@ def _both_changed(
 
 
 def _agree(key: str, ln: Entry, rn: Entry) -> list[Action]:
-    """Both sides hold the same content; align metadata on the older one."""
-    actions = [
-        Action(
-            "mark_equal",
-            key,
-            None,
-            ln,
-            None,
-            None,
-            rn,
-            reason="same content on both sides",
-        )
-    ]
+    """Both sides hold the same content; align metadata on the older one.
+
+    A ``set_meta`` records the agreement itself, so it replaces ``mark_equal``.
+    """
     if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
         newer, side = (ln, LEFT) if ln.mtime_ns >= rn.mtime_ns else (rn, RIGHT)
         older = rn if side is LEFT else ln
-        actions.append(
-            Action(
-                "set_meta",
-                key,
-                side.other,
-                newer,
-                older,
-                reason=f"same content; mtime/mode from {side}",
-            )
-        )
-    return actions
+        why = f"same content; mtime/mode from {side}"
+        return [Action("set_meta", key, side.other, newer, older, reason=why)]
+    why = "same content on both sides"
+    return [Action("mark_equal", key, None, ln, None, None, rn, reason=why)]
 
 
 def _conflict(
@@ -430,16 +414,10 @@ def _decide_mirror(
     if rn is not None and _mirror_equal(ln, rn, base, policy):
         if base is not None and lc is None and rc is None:
             return []
-        actions = [
-            Action(
-                "mark_equal", key, None, ln, None, None, rn, reason="already the same"
-            )
-        ]
         if ln.kind == FILE and (ln.mtime_ns, ln.mode) != (rn.mtime_ns, rn.mode):
-            actions.append(
-                Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode")
-            )
-        return actions
+            return [Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode")]
+        why = "already the same"
+        return [Action("mark_equal", key, None, ln, None, None, rn, reason=why)]
     if lc is not None and lc.kind == META and rc is None:
         return [Action("set_meta", key, RIGHT, ln, rn, reason="mtime or mode changed")]
     why = f"{lc.kind} on the left" if lc is not None else "changed on the right"
@@ -463,17 +441,18 @@ def _keep_parents(
     left: ChangeSet,
     right: ChangeSet,
     archive: dict[str, ArchiveEntry],
+    taken: set[str],
 ) -> list[Action]:
-    """A folder something is written into is not deleted; it is recreated."""
+    """A folder that something is written into stays a folder on that side.
+
+    Deleted there: it is recreated (and not deleted on the other side).
+    Replaced there by a file: a conflict, where the folder keeps the name and
+    the file is kept as a conflict copy.
+    """
     changes = {LEFT: left.changes, RIGHT: right.changes}
-    made = {
-        (a.side, a.key)
-        for a in actions
-        if a.op == "copy" and a.entry and a.entry.kind == DIR
-    }
-    dropped: set[tuple[Side | None, str]] = set()
-    extra: list[Action] = []
-    for action in actions:
+    made = {(a.side, a.key) for a in actions if a.entry and a.entry.kind == DIR}
+    replaced: dict[tuple[Side | None, str], Action] = {}
+    for action in list(actions):
         if action.op not in ("copy", "move", "keep_both") or action.side is None:
             continue
         target = action.side
@@ -481,32 +460,48 @@ def _keep_parents(
         parent = parent_of(key)
         while parent and (target, parent) not in made:
             change = changes[target].get(parent)
-            if change is None or change.kind != DELETED:
+            folder = _folder_on(parent, target.other, changes, archive)
+            if change is None or change.kind == META or folder is None:
                 break
-            source = changes[target.other].get(parent)
-            entry = (
-                source.now
-                if source is not None
-                else _current(archive.get(parent), target.other)
-            )
-            if entry is None:
-                break
-            dropped.add((target.other, parent))
             made.add((target, parent))
-            extra.append(
-                Action(
+            if change.kind == DELETED:
+                replaced[(target.other, parent)] = Action(
                     "copy",
                     parent,
                     target,
-                    entry,
+                    folder,
                     None,
-                    reason=f"a folder deleted on {target} still holds "
-                    f"items from {target.other}",
+                    reason=f"a folder deleted on {target} still holds items "
+                    f"from {target.other}",
                 )
-            )
+            elif change.now is not None and change.now.kind != DIR:
+                replaced[(target.other, parent)] = _keep_both(
+                    parent,
+                    *_oriented(folder, change.now, target.other),
+                    taken,
+                    f"a folder replaced on {target} still holds items from "
+                    f"{target.other}",
+                )
             parent = parent_of(parent)
-    kept = [a for a in actions if not (a.op == "delete" and (a.side, a.key) in dropped)]
-    return kept + extra
+    kept = [a for a in actions if (a.side, a.key) not in replaced]
+    return kept + list(replaced.values())
+
+
+def _folder_on(
+    key: str,
+    side: Side,
+    changes: dict[Side, dict[str, Change]],
+    archive: dict[str, ArchiveEntry],
+) -> Entry | None:
+    """The folder at ``key`` on ``side`` now, or None if it is not one."""
+    change = changes[side].get(key)
+    entry = change.now if change is not None else _current(archive.get(key), side)
+    return entry if entry is not None and entry.kind == DIR else None
+
+
+def _oriented(entry: Entry, other: Entry, side: Side) -> tuple[Entry, Entry]:
+    """(left, right) from ``entry`` on ``side`` and ``other`` on the other side."""
+    return (entry, other) if side is LEFT else (other, entry)
 
 
 def resolve(plan: Plan, key: str, choice: str, taken: Iterable[str] = ()) -> Plan:

@@ -204,6 +204,8 @@ class Session:
         left, right = self.detect()
         for changes, replica in ((left, self.left), (right, self.right)):
             guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        self._refreshed(left)
+        self._refreshed(right)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
         if not (
@@ -225,6 +227,17 @@ class Session:
         plan.problems.extend(clashes)
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy))
         return plan
+
+    def _refreshed(self, changes: ChangeSet) -> None:
+        """Items whose content is unchanged but whose version moved: the plan
+        expects their new version (the archive row is rewritten on apply)."""
+        at = 7 if changes.side is Side.LEFT else 8
+        for entry in changes.refresh:
+            base = self.archive.get(entry.key)
+            if base is not None:
+                row = list(base)
+                row[at] = entry.version
+                self.archive[entry.key] = ArchiveEntry._make(row)
 
     def _with_digests(
         self, left: ChangeSet, right: ChangeSet
