@@ -87,3 +87,5 @@ def open_replica(url: str, **options: Any) -> Replica:
 
 
 register("file", "accord.replicas.local:LocalReplica")
+register("sftp", "accord.replicas.sftp:SFTPReplica", extra="sftp")
+register("s3", "accord.replicas.s3:S3Replica", extra="s3")

@@ -93,10 +93,16 @@ class Replica(abc.ABC):
 
     # -- reading ----------------------------------------------------------
     @abc.abstractmethod
-    def scan(self, ignore: IgnoreRules | None = None) -> Iterator[Entry | Problem]:
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
         """Every entry below the root (not the root itself), minus ignored ones.
 
-        An ignored directory is not descended into.
+        An ignored directory is not descended into. ``known`` maps keys to the
+        versions the caller already knows; an item whose version is the known
+        one may be reported as just its key (a ``str``), which saves building
+        an entry for each unchanged item. Without ``known``, only entries
+        and problems are reported.
         """
 
     @abc.abstractmethod
@@ -114,6 +120,12 @@ class Replica(abc.ABC):
     def is_empty_root(self) -> bool:
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None
+
+    def entries(self, ignore: IgnoreRules | None = None) -> Iterator[Entry]:
+        """Every entry (problems left out): a plain listing."""
+        for item in self.scan(ignore):
+            if isinstance(item, Entry):
+                yield item
 
     # -- writing ----------------------------------------------------------
     @abc.abstractmethod

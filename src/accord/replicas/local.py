@@ -22,7 +22,7 @@ import shutil
 import stat as st
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
@@ -123,10 +123,11 @@ class LocalReplica(Replica):
             raise _translate(exc, self.url, key) from exc
 
     # -- reading ----------------------------------------------------------
-    def scan(self, ignore: IgnoreRules | None = None) -> Iterator[Entry | Problem]:
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
         stack = [("", self.root)]
-        spelling = self._spelling
-        spelling.clear()
+        self._spelling.clear()
         while stack:
             prefix, folder = stack.pop()
             try:
@@ -135,28 +136,64 @@ class LocalReplica(Replica):
             except OSError as exc:
                 yield Problem(prefix, None, f"cannot list this folder: {exc.strerror}")
                 continue
-            for item in self._names(prefix, items):
-                if isinstance(item, Problem):
-                    yield item
-                    continue
-                key, entry_os = item
-                try:
-                    stat = entry_os.stat(follow_symlinks=False)
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:
-                        yield Problem(key, None, f"cannot read: {exc.strerror}")
-                    continue
-                is_dir = st.S_ISDIR(stat.st_mode)
-                if ignore and ignore.matches(key, is_dir):
-                    continue
-                entry = _entry(key, stat, entry_os.path)
-                if entry is None:
-                    kind = _SPECIAL.get(st.S_IFMT(stat.st_mode), "a special file")
-                    yield Problem(key, None, f"skipped: {kind}", retryable=False)
-                    continue
-                yield entry
-                if is_dir:
-                    stack.append((key, entry_os.path))
+            yield from self._scan_folder(prefix, items, stack, ignore, known)
+
+    def _scan_folder(
+        self,
+        prefix: str,
+        items: list[os.DirEntry[str]],
+        stack: list[tuple[str, str]],
+        ignore: IgnoreRules | None,
+        known: dict[str, str] | None,
+    ) -> Iterator[Entry | Problem | str]:
+        """The entries of one listed folder; the hot loop of every scan."""
+        named: Iterable[tuple[str, os.DirEntry[str]] | Problem]
+        if prefix in self._spelling or not all(i.name.isascii() for i in items):
+            named = self._names(prefix, items)
+        else:
+            base = prefix + "/" if prefix else ""
+            named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
+        get = known.get if known is not None else None
+        for item in named:
+            if type(item) is Problem:
+                yield item
+                continue
+            key, found = item  # type: ignore[misc]
+            try:
+                stat = found.stat(follow_symlinks=False)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    yield Problem(key, None, f"cannot read: {exc.strerror}")
+                continue
+            mode = stat.st_mode
+            kind = mode & 0o170000
+            if ignore and ignore.matches(key, kind == st.S_IFDIR):
+                continue
+            if kind == st.S_IFREG:
+                version = (
+                    f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+                    f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+                )
+                if get is not None and get(key) == version:
+                    yield key
+                else:
+                    yield Entry(
+                        key,
+                        FILE,
+                        stat.st_size,
+                        stat.st_mtime_ns,
+                        mode & 0o7777,
+                        version,
+                    )
+                continue
+            entry = _entry(key, stat, found.path)
+            if entry is None:
+                what = _SPECIAL.get(kind, "a special file")
+                yield Problem(key, None, f"skipped: {what}")
+                continue
+            if kind == st.S_IFDIR:
+                stack.append((key, found.path))
+            yield key if get is not None and get(key) == entry.version else entry
 
     def _names(
         self, prefix: str, items: list[os.DirEntry[str]]
