@@ -37,6 +37,9 @@ class Capabilities:
     #: deleted and overwritten items go to a trash that can be restored
     trash: bool = True
     read_only: bool = False
+    #: transfers gain from running several at once (network latency); a
+    #: local disk does not: threads only fight over the GIL there
+    parallel_transfers: bool = True
 
     def disable(self, *names: str) -> Capabilities:
         """A copy with the named boolean features turned off."""

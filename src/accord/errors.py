@@ -64,6 +64,20 @@ class AccordError(Exception):
             return f"{self.message}\n  hint: {self.hint}"
         return self.message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt field by field: errors cross process boundaries (a scan run
+        # in a child process) with their place, key and hint intact.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(
+    cls: type[AccordError], args: tuple[object, ...], fields: dict[str, object]
+) -> AccordError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(fields)
+    return error
+
 
 class ConfigError(AccordError):
     """A URL, option or profile that cannot be used as given."""

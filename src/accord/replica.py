@@ -121,6 +121,19 @@ class Replica(abc.ABC):
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None
 
+    #: True when ``scan()`` may run in a forked child process: it uses no
+    #: connection, thread or lock shared with the parent, and what it learns
+    #: for later calls travels back through ``scan_state()``.
+    scan_in_child: bool = False
+
+    def scan_state(self) -> object:
+        """What a scan learned that later calls need (e.g. real spellings)."""
+        return None
+
+    def set_scan_state(self, state: object) -> None:
+        """Adopt the ``scan_state()`` of a scan run elsewhere (a child process)."""
+        return None
+
     def entries(self, ignore: IgnoreRules | None = None) -> Iterator[Entry]:
         """Every entry (problems left out): a plain listing."""
         for item in self.scan(ignore):

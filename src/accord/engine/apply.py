@@ -144,7 +144,11 @@ class Executor:
         self.replicas = {Side.LEFT: left, Side.RIGHT: right}
         self.store = store
         self.run = run
-        self.workers = workers
+        # one worker when neither side gains from parallel transfers
+        parallel = left.capabilities.parallel_transfers or (
+            right.capabilities.parallel_transfers
+        )
+        self.workers = workers if parallel else 1
         self.trash = run if trash else None
         self.on_event = on_event or (lambda event: None)
         self._lock = threading.Lock()

@@ -1,7 +1,11 @@
 """Detect: what changed on one side since the archive.
 
-``detect()`` streams a place's scan against the archive and keeps only what
-differs, so memory holds the archive plus the changes, not two full listings.
+Two steps. ``scan_side()`` lists a place against its archived *versions*
+only (a key -> version dict) and keeps what differs: new keys, keys whose
+version moved, archived keys not seen. ``compare()`` then reads the archive
+rows of just those keys and classifies them. A run over an unchanged tree
+thus touches every item once, with no full archive rows in memory, and the
+listing step can run in a child process, one per side, on separate cores.
 
 Fast path: a file whose version (for a local folder: dev, inode, size,
 mtime_ns, ctime_ns) equals the archived one is unchanged, and its archived
@@ -15,7 +19,7 @@ its subtree *unreliable*: no deletion is inferred there.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -32,9 +36,12 @@ __all__ = [
     "MODIFIED",
     "Change",
     "ChangeSet",
+    "Scanned",
     "classify",
+    "compare",
     "detect",
     "fill_digests",
+    "scan_side",
 ]
 
 CREATED = "created"
@@ -91,35 +98,69 @@ def classify(base: ArchiveEntry | None, now: Entry | None, side: Side) -> str | 
     return None
 
 
-def detect(
+class Scanned(NamedTuple):
+    """One side's listing, boiled down to what differs from the known versions."""
+
+    side: Side
+    fresh: list[Entry]  # new keys, and keys whose version moved
+    unseen: list[str]  # archived keys the listing did not show
+    problems: list[Problem]
+    seen: int  # entries listed
+    state: object  # the place's scan state (Replica.scan_state), for a parent
+
+
+def scan_side(
     replica: Replica,
-    archive: dict[str, ArchiveEntry],
+    known: Mapping[str, str],
     side: Side,
+    ignore: IgnoreRules | None = None,
+) -> Scanned:
+    """List ``replica`` against its archived versions; no archive rows needed.
+
+    This is the part of detection that touches every item, so it is kept
+    small and self-contained: the session may run it in a child process.
+    """
+    unseen = set(known)
+    discard = unseen.discard
+    fresh: list[Entry] = []
+    problems: list[Problem] = []
+    seen = 0
+    for item in replica.scan(ignore, known if known else None):
+        kind = type(item)
+        if kind is str:
+            discard(item)  # type: ignore[arg-type]
+        elif kind is Problem:
+            problems.append(item._replace(side=side))  # type: ignore[union-attr]
+            continue
+        else:
+            discard(item[0])  # type: ignore[index]
+            fresh.append(item)  # type: ignore[arg-type]
+        seen += 1
+    return Scanned(side, fresh, list(unseen), problems, seen, replica.scan_state())
+
+
+def compare(
+    scanned: Scanned,
+    archive: Mapping[str, ArchiveEntry],
+    replica: Replica,
     ignore: IgnoreRules | None = None,
     *,
     workers: int = 4,
 ) -> ChangeSet:
-    """Scan ``replica`` and compare it with ``archive``."""
-    unseen = set(archive)
+    """Classify a side's listing against the archive rows: its change set."""
+    side = scanned.side
     changes: dict[str, Change] = {}
-    problems: list[Problem] = []
-    unreliable: list[str] = []
+    problems = list(scanned.problems)
+    unreliable = [problem.key for problem in problems]
     to_hash: list[tuple[Entry, ArchiveEntry]] = []
     at = 7 if side is Side.LEFT else 8  # index of this side's version in a row
-    seen = 0
     get = archive.get
-    for item in replica.scan(ignore):
-        if type(item) is Problem:
-            problems.append(item._replace(side=side))
-            unreliable.append(item.key)
-            continue
+    for item in scanned.fresh:
         key = item[0]
-        seen += 1
         base = get(key)
         if base is None:
             changes[key] = Change(CREATED, item, None)
             continue
-        unseen.discard(key)
         if item[5] == base[at]:
             continue
         if item.kind == FILE == base.kind and item.size == base.size:
@@ -130,16 +171,31 @@ def detect(
             changes[key] = Change(kind, item, base)
     refresh = _settle(replica, side, to_hash, changes, problems, unreliable, workers)
     ignored = ignore.matches if ignore else None
-    for key in unseen:
-        if ignored is not None and ignored(key, archive[key].kind == DIR):
+    for key in scanned.unseen:
+        base = archive[key]
+        if ignored is not None and ignored(key, base.kind == DIR):
             continue
-        changes[key] = Change(DELETED, None, archive[key])
-    result = ChangeSet(side, changes, problems, unreliable, refresh, seen)
+        changes[key] = Change(DELETED, None, base)
+    result = ChangeSet(side, changes, problems, unreliable, refresh, scanned.seen)
     if unreliable:
         for key in [k for k, c in changes.items() if c.kind == DELETED]:
             if result.is_unreliable(key):
                 del changes[key]
     return result
+
+
+def detect(
+    replica: Replica,
+    archive: Mapping[str, ArchiveEntry],
+    side: Side,
+    ignore: IgnoreRules | None = None,
+    *,
+    workers: int = 4,
+) -> ChangeSet:
+    """Scan ``replica`` and compare it with ``archive``, in one step."""
+    known = {key: row.version(side) for key, row in archive.items()}
+    scanned = scan_side(replica, known, side, ignore)
+    return compare(scanned, archive, replica, ignore, workers=workers)
 
 
 def _settle(

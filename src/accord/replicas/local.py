@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import os
 import shutil
 import stat as st
@@ -65,6 +66,11 @@ class LocalReplica(Replica):
         # keys whose on-disk spelling is not their NFC key
         self._spelling: dict[str, str] = {}
         self._meta = os.path.join(self.root, META_DIR)
+        self._base = os.path.join(self.root, "")
+        self._tmp = os.path.join(self._meta, "tmp")
+        self._tmp_names = itertools.count()
+        self._tmp_prefix = ""
+        self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalReplica:
@@ -93,7 +99,7 @@ class LocalReplica(Replica):
                 )
             with self._errors(""):
                 os.makedirs(self.root, exist_ok=True)
-        caps = Capabilities(case_sensitive=self._probe_case())
+        caps = Capabilities(case_sensitive=self._probe_case(), parallel_transfers=False)
         self.capabilities = caps
 
     def _probe_case(self) -> bool:
@@ -110,7 +116,7 @@ class LocalReplica(Replica):
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
         real = self._spelling.get(key, key)
-        return os.path.join(self.root, real) if real else self.root
+        return self._base + real if real else self.root
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -123,6 +129,15 @@ class LocalReplica(Replica):
             raise _translate(exc, self.url, key) from exc
 
     # -- reading ----------------------------------------------------------
+    scan_in_child = True
+
+    def scan_state(self) -> object:
+        return dict(self._spelling)
+
+    def set_scan_state(self, state: object) -> None:
+        if isinstance(state, dict):
+            self._spelling = state
+
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
@@ -275,17 +290,28 @@ class LocalReplica(Replica):
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
         with self._errors(key):
-            return open(self._path(key), "rb")
+            # unbuffered: the engine reads in large blocks anyway
+            return open(self._path(key), "rb", buffering=0)
 
     # -- writing ----------------------------------------------------------
     def _temp_for(self, path: str) -> str:
-        tmp = os.path.join(self._meta, "tmp")
-        if not os.path.isdir(tmp):
-            os.makedirs(tmp, exist_ok=True)
-        name = uuid.uuid4().hex
-        if os.stat(tmp).st_dev != os.stat(os.path.dirname(path)).st_dev:
-            return os.path.join(os.path.dirname(path), f".accord-tmp-{name}")
-        return os.path.join(tmp, name)
+        """A fresh temporary name for an item that will become ``path``: in
+        ``.accord/tmp`` (on the same file system, so the final rename is
+        atomic), else next to ``path``."""
+        if not self._tmp_prefix:
+            os.makedirs(self._tmp, exist_ok=True)
+            self._tmp_prefix = os.path.join(
+                self._tmp, f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+            )
+        name = f"{self._tmp_prefix}{next(self._tmp_names)}"
+        folder = os.path.dirname(path)
+        same = self._same_device.get(folder)
+        if same is None:
+            same = os.stat(self._tmp).st_dev == os.stat(folder).st_dev
+            self._same_device[folder] = same
+        if not same:
+            return os.path.join(folder, f".accord-tmp-{os.path.basename(name)}")
+        return name
 
     def write(
         self,
@@ -314,23 +340,17 @@ class LocalReplica(Replica):
         self, temp: str, key: str, path: str, expect: Entry | None, trash: str | None
     ) -> None:
         """Put ``temp`` at ``path`` if ``path`` still holds ``expect``."""
-        check_expected(self.stat(key), expect, self.url)
         if expect is None:
             try:
-                os.link(temp, path, follow_symlinks=False)
+                _rename_new(temp, path)
             except FileExistsError as exc:
                 raise PreconditionFailed(
                     "something appeared here during the copy; left alone",
                     where=self.url,
                     key=key,
                 ) from exc
-            except OSError as exc:
-                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-                    raise
-                os.rename(temp, path)  # the place has no hard links
-            else:
-                os.unlink(temp)
             return
+        check_expected(self.stat(key), expect, self.url)
         if trash:
             self._keep(key, path, trash, link=True)
         os.rename(temp, path)
@@ -414,8 +434,7 @@ class LocalReplica(Replica):
             if expect.kind == DIR:
                 os.rename(path, new_path)
             else:
-                os.link(path, new_path, follow_symlinks=False)
-                os.unlink(path)
+                _rename_new(path, new_path)
         done = self.stat(new_key)
         assert done is not None
         return done._replace(digest=expect.digest)
@@ -550,28 +569,71 @@ def _entry(key: str, stat: os.stat_result, path: str) -> Entry | None:
 def _copy_into(data: IO[bytes], temp: str, like: Entry, where: str, key: str) -> str:
     """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
     reader = HashingReader(data)
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
         while block := reader.read(_BLOCK):
-            os.write(fd, block) if len(block) < 65536 else _write_all(fd, block)
+            _write_all(fd, block)
+        if like.digest and reader.digest != like.digest:
+            raise PreconditionFailed(
+                "the source changed while it was copied; left for the next run",
+                where=where,
+                key=key,
+            )
+        if like.mtime_ns:
+            os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
+        os.fchmod(fd, like.mode or 0o644)
     finally:
         os.close(fd)
-    if like.digest and reader.digest != like.digest:
-        raise PreconditionFailed(
-            "the source changed while it was copied; left for the next run",
-            where=where,
-            key=key,
-        )
-    if like.mtime_ns:
-        os.utime(temp, ns=(like.mtime_ns, like.mtime_ns))
-    os.chmod(temp, like.mode or 0o644)
     return reader.digest
 
 
 def _write_all(fd: int, block: bytes) -> None:
-    view = memoryview(block)
-    while view:
-        view = view[os.write(fd, view) :]
+    written = os.write(fd, block)
+    if written < len(block):
+        view = memoryview(block)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_renameat2: Any = None
+
+
+def _rename_new(source: str, target: str) -> None:
+    """Rename ``source`` to ``target``, which must not exist (FileExistsError).
+
+    One ``renameat2(RENAME_NOREPLACE)`` call where the kernel and file system
+    offer it; else a hard link (which never replaces) and an unlink; else,
+    on a file system without hard links, a check and a plain rename.
+    """
+    global _renameat2
+    if _renameat2 is None:
+        _renameat2 = getattr(_libc_handle(), "renameat2", False)
+    if _renameat2:
+        done = _renameat2(
+            _AT_FDCWD,
+            os.fsencode(source),
+            _AT_FDCWD,
+            os.fsencode(target),
+            _RENAME_NOREPLACE,
+        )
+        if done == 0:
+            return
+        code = ctypes.get_errno()
+        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(code, os.strerror(code), target)
+        _renameat2 = False
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "File exists", target) from exc
+        os.rename(source, target)
+    else:
+        os.unlink(source)
 
 
 def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
@@ -608,20 +670,25 @@ def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
 _libc: Any = None
 
 
-def _syncfs(path: str) -> None:
-    """Flush the file system holding ``path`` (one call for many files)."""
+def _libc_handle() -> Any:
+    """The C library (for syncfs and renameat2), or False where unavailable."""
     global _libc
     if _libc is None:
         try:
             _libc = ctypes.CDLL(None, use_errno=True)
-            _libc.syncfs  # noqa: B018 - probe that it exists
-        except (OSError, AttributeError):
+        except OSError:
             _libc = False
-    if not _libc:
+    return _libc
+
+
+def _syncfs(path: str) -> None:
+    """Flush the file system holding ``path`` (one call for many files)."""
+    libc = _libc_handle()
+    if not libc or not hasattr(libc, "syncfs"):
         os.sync()
         return
     fd = os.open(path, os.O_RDONLY)
     try:
-        _libc.syncfs(fd)
+        libc.syncfs(fd)
     finally:
         os.close(fd)

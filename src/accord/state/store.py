@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -29,6 +29,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "ArchiveEntry",
     "ArchiveStore",
+    "ArchiveView",
     "LogLine",
     "RunRecord",
     "default_state_dir",
@@ -218,6 +219,42 @@ class ArchiveStore:
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
 
+    def versions(self, side: str, *, own_connection: bool = False) -> dict[str, str]:
+        """One side's archived version by key: all a no-op run needs to read.
+
+        A narrow query builds the dict in C, several times faster than
+        loading full rows. ``own_connection`` reads through a new connection,
+        as a forked child process must (a connection never crosses a fork).
+        """
+        column = "ver_a" if (side == "left") != self._swapped else "ver_b"
+        query = f"SELECT key, {column} FROM entries"
+        try:
+            if not own_connection:
+                return dict(self._db.execute(query))
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                return dict(db.execute(query))
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+
+    def rows(self, keys: Iterable[str]) -> dict[str, ArchiveEntry]:
+        """The archived rows of ``keys`` (missing keys left out)."""
+        make = ArchiveEntry._make
+        wanted = list(keys)
+        found: dict[str, ArchiveEntry] = {}
+        query = f"SELECT {self._columns()} FROM entries WHERE key IN "
+        try:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(f"{query}({marks})", chunk):
+                    found[row[0]] = make(row)
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+        return found
+
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
 
@@ -303,3 +340,58 @@ class ArchiveStore:
 
     def _oriented(self, line: LogLine) -> LogLine:
         return line
+
+
+class ArchiveView(Mapping[str, ArchiveEntry]):
+    """The archive as a mapping whose rows are read only when asked for.
+
+    It knows every key up front (from ``ArchiveStore.versions()``), so
+    membership and size are free; a row is fetched on first use, and
+    ``prefetch()`` fetches many in a few queries. A run that changes little
+    thus reads little. Rows can be overridden in memory (``set()``): the
+    session does so for items whose version moved while their content did not.
+    """
+
+    def __init__(self, store: ArchiveStore, keys: Collection[str]) -> None:
+        self._store = store
+        self._keys = keys
+        self._rows: dict[str, ArchiveEntry] = {}
+        self._complete = False
+
+    def __getitem__(self, key: str) -> ArchiveEntry:
+        row = self._rows.get(key)
+        if row is None:
+            if self._complete or key not in self._keys:
+                raise KeyError(key)
+            self._rows.update(self._store.rows([key]))
+            row = self._rows.get(key)
+            if row is None:
+                raise KeyError(key)
+        return row
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def set(self, row: ArchiveEntry) -> None:
+        self._rows[row.key] = row
+
+    def prefetch(self, keys: Collection[str]) -> None:
+        """Read the rows of ``keys`` now; all rows when that is most of them."""
+        if self._complete:
+            return
+        missing = [k for k in keys if k in self._keys and k not in self._rows]
+        if not missing:
+            return
+        if len(missing) * 4 > len(self._keys):
+            fetched = self._store.load()
+            fetched.update(self._rows)
+            self._rows = fetched
+            self._complete = True
+        else:
+            self._rows.update(self._store.rows(missing))

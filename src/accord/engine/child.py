@@ -1,0 +1,100 @@
+"""Run one function in a forked child process and get its result back.
+
+Scanning a large local tree is CPU-bound Python (a stat and a tuple per
+item), so two sides scanned by two threads share one core through the GIL.
+A forked child scans one side on another core; only its small result (what
+differs from the archive) is pickled back through a pipe.
+
+Used only where it is safe: on POSIX, while the process has a single
+thread, for places that declare ``scan_in_child`` (no sockets or locks
+shared with the parent). The child never touches the parent's database
+connection and leaves with ``os._exit`` so nothing of the parent's is
+flushed or closed twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import signal
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from accord.errors import AccordError
+
+__all__ = ["Child", "can_fork"]
+
+T = TypeVar("T")
+
+
+def can_fork() -> bool:
+    """True when forking now is safe: POSIX, and no other thread running."""
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
+class Child(Generic[T]):
+    """``fn()`` running in a child process; ``result()`` waits for it."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read)
+            _serve(fn, write)
+        os.close(write)
+        self._pid = pid
+        self._read = read
+        self._done = False
+
+    def result(self) -> T:
+        read, self._read = self._read, -1
+        try:
+            with os.fdopen(read, "rb") as stream:
+                data = stream.read()
+        finally:
+            self._reap()
+        if not data:
+            raise AccordError(
+                "the process scanning one side stopped without a result",
+                hint="run again; if it happens again, report it",
+            )
+        ok, value = pickle.loads(data)
+        if not ok:
+            raise value
+        result: T = value
+        return result
+
+    def cancel(self) -> None:
+        """Stop the child (after an error in the parent)."""
+        if self._done:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        if self._read >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._read)
+            self._read = -1
+        self._reap()
+
+    def _reap(self) -> None:
+        if not self._done:
+            self._done = True
+            os.waitpid(self._pid, 0)
+
+
+def _serve(fn: Callable[[], object], fd: int) -> None:  # pragma: no cover - child
+    """Run ``fn``, write the pickled outcome to ``fd``, exit at once."""
+    try:
+        try:
+            payload = pickle.dumps((True, fn()), protocol=pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # every outcome goes back
+            try:
+                payload = pickle.dumps((False, exc))
+            except Exception:
+                payload = pickle.dumps((False, AccordError(f"scan failed: {exc!r}")))
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(payload)
+    finally:
+        os._exit(0)
