@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -111,4 +112,11 @@ def main() -> None:
     """Entry point of the ``accord`` command."""
     from accord.cli import commands  # noqa: F401 - registers the commands
 
+    # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
+    # the journal stays consistent, the next run finishes the work.
+    signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="accord")
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

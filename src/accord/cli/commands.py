@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -99,6 +100,26 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Delete and overwrite for good instead of keeping a copy.",
         ),
         click.option(
+            "--marker",
+            metavar="NAME",
+            default=None,
+            help="Refuse to run unless both roots hold the file NAME "
+            "(a file-system database's marker, e.g. romidb).",
+        ),
+        click.option(
+            "--db-lock",
+            metavar="NAME",
+            default=None,
+            help="Create the database's lock file NAME at both roots for the "
+            "run; refuse if either exists (busy). Removed on every exit.",
+        ),
+        click.option(
+            "--endpoint-url",
+            metavar="URL",
+            default=None,
+            help="S3-compatible endpoint for s3:// places (else AWS_ENDPOINT_URL).",
+        ),
+        click.option(
             "-p",
             "--profile",
             metavar="NAME",
@@ -135,12 +156,20 @@ def _policy(mode: str, profile: dict[str, Any], **cli: Any) -> Policy:
         "delete": profile.get("delete"),
         "checksum": profile.get("checksum"),
         "trash_days": profile.get("trash_days"),
+        "marker": profile.get("marker"),
+        "db_lock": profile.get("db_lock"),
     }
     values.update({k: v for k, v in cli.items() if v not in (None, False)})
     if cli.get("no_trash"):
         values["trash"] = False
     values.pop("no_trash", None)
     return Policy(mode=mode, **{k: v for k, v in values.items() if v is not None})
+
+
+def _use_endpoint(url: str | None) -> None:
+    """``--endpoint-url``: the S3 endpoint, the way the AWS tools take it."""
+    if url:
+        os.environ["AWS_ENDPOINT_URL"] = url
 
 
 def _can_ask() -> bool:
@@ -247,6 +276,7 @@ def _start(
     dry_run, yes = opts.pop("dry_run"), opts.pop("yes")
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
+    _use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
     policy = _policy(profile.get("mode", mode), profile, **opts)
     with Session(
         left,
@@ -316,6 +346,8 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
     \b
     accord mirror ~/photos /mnt/nas/photos
     accord mirror ~/site /srv/www --delete --exclude '.git/'
+    accord mirror ./db sftp://lab/srv/db --marker romidb --db-lock lock
+    accord mirror ./site s3://bucket/www --endpoint-url http://127.0.0.1:9000
     """
     raise Exit(_start("mirror", source, target, opts))
 

@@ -35,6 +35,11 @@ class Policy:
     trash: bool = True
     #: days a trash run is kept before it is purged at the end of a run
     trash_days: float = 30.0
+    #: a file that must be at both roots (a file-system database's marker)
+    marker: str | None = None
+    #: the database's own lock file at both roots: created exclusively for
+    #: the run (refused when present: the database is busy), then removed
+    db_lock: str | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("sync", "mirror"):
@@ -48,3 +53,9 @@ class Policy:
             raise ConfigError("the deletion limits must be positive (percent: 0-100)")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
+        for option, name in (("--marker", self.marker), ("--db-lock", self.db_lock)):
+            if name is not None and (not name or "/" in name or name in (".", "..")):
+                raise ConfigError(
+                    f"{option} takes a file name at the root, not {name!r}",
+                    hint="for example --marker romidb --db-lock lock",
+                )

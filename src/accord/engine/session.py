@@ -13,6 +13,8 @@ finishes its work.
 from __future__ import annotations
 
 import getpass
+import io
+import json
 import os
 import secrets
 import socket
@@ -28,7 +30,16 @@ from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import digests_needed, reconcile
-from accord.errors import AccordError, PlanError, SafetyLimitExceeded, Unreachable
+from accord.errors import (
+    AccordError,
+    AlreadyExists,
+    ConfigError,
+    LockHeld,
+    PlanError,
+    PreconditionFailed,
+    SafetyLimitExceeded,
+    Unreachable,
+)
 from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem, Side
 from accord.registry import open_replica
@@ -95,6 +106,7 @@ class Session:
         self._locked: list[Replica] = []
         self._lock_info = lock.LockInfo.mine(self.who, self.run)
         self._opened: list[Replica] = []
+        self._db_locks: list[tuple[Replica, Entry]] = []
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -124,17 +136,69 @@ class Session:
         first = self.store.is_empty()
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
+        if self.policy.marker:
+            for replica in (self.left, self.right):
+                self._check_marker(replica, self.policy.marker)
         if not self.read_only:
             for replica in (self.left, self.right):
                 self.notices += lock.acquire(
                     replica, self._lock_info, break_lock=self.break_lock
                 )
                 self._locked.append(replica)
+            if self.policy.db_lock:
+                for replica in (self.left, self.right):
+                    self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
 
+    def _check_marker(self, replica: Replica, marker: str) -> None:
+        """Refuse a root that does not carry the database's marker file."""
+        entry = replica.stat(marker)
+        if entry is None or entry.kind != FILE:
+            raise ConfigError(
+                f"{replica.url} is not a '{marker}' database: there is no "
+                f"'{marker}' file at its root; nothing was changed",
+                hint="check the path; a new database must be created by its own "
+                "tools before it is mirrored",
+            )
+
+    def _take_db_lock(self, replica: Replica, name: str) -> None:
+        """Create the database's own lock file; refuse if it is there (busy)."""
+        payload = json.dumps(self._lock_info._asdict()).encode()
+        now = time.time_ns()
+        like = Entry(name, FILE, len(payload), now, 0o644, "")
+        try:
+            entry = replica.write(name, io.BytesIO(payload), like=like, expect=None)
+        except (PreconditionFailed, AlreadyExists) as exc:
+            raise LockHeld(
+                f"the database at {replica.url} is busy: its lock file "
+                f"'{name}' exists; nothing was changed",
+                hint="wait until the program using it is done; if none is, "
+                f"remove the file '{name}' at its root",
+            ) from exc
+        self._db_locks.append((replica, entry))
+
+    def _release_db_locks(self) -> None:
+        """Remove the lock files this run created, and only those."""
+        for replica, entry in reversed(self._db_locks):
+            try:
+                replica.delete(entry.key, expect=entry, trash=None)
+            except PreconditionFailed:
+                self.notices.append(
+                    f"the lock file '{entry.key}' of {replica.url} was changed by "
+                    "someone else during the run; left in place"
+                )
+            except AccordError as exc:
+                self.notices.append(
+                    f"could not remove the lock file '{entry.key}' of "
+                    f"{replica.url}: {exc.message}"
+                )
+        self._db_locks = []
+
     def _open_side(self, side: Side, replica: Replica, first: bool) -> None:
-        create = not self.read_only and (
-            first if self.policy.mode == "sync" else side is Side.RIGHT
+        create = (
+            not self.read_only
+            and not self.policy.marker
+            and (first if self.policy.mode == "sync" else side is Side.RIGHT)
         )
         try:
             replica.open(create=create)
@@ -150,6 +214,7 @@ class Session:
         self._opened.append(replica)
 
     def close(self) -> None:
+        self._release_db_locks()
         for replica in self._locked:
             try:
                 lock.release(replica, self._lock_info)
@@ -179,7 +244,8 @@ class Session:
     # -- the steps ----------------------------------------------------------
     def ignore_rules(self) -> IgnoreRules:
         """``.accordignore`` of both sides plus the session's excludes."""
-        rules = IgnoreRules(self.exclude)
+        own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
+        rules = IgnoreRules([*own, *self.exclude])
         for replica in (self.left, self.right):
             entry = replica.stat(IGNORE_FILE)
             if entry is not None and entry.kind == FILE:
