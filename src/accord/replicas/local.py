@@ -224,6 +224,7 @@ class LocalReplica(Replica):
                     clashes.add(key)
                 seen[key] = item.name
         spelling = self._spelling
+        reported: set[str] = set()
         for item in items:
             name = item.name
             if not prefix and name == META_DIR:
@@ -247,9 +248,13 @@ class LocalReplica(Replica):
             key = nfc(name)
             full = join(prefix, key)
             if key in clashes:
+                clashes.discard(key)  # reported once for all its spellings
+                reported.add(key)
                 yield Problem(
                     full, None, "two spellings (NFC and NFD) of this name; left alone"
                 )
+                continue
+            if key in reported:
                 continue
             if key != name or prefix in spelling:
                 spelling[full] = join(spelling.get(prefix, prefix), name)
