@@ -6,13 +6,12 @@ The engine consults these flags and never asks which kind of place it has.
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 __all__ = ["Capabilities"]
 
 
-@dataclasses.dataclass(frozen=True)
-class Capabilities:
+class Capabilities(NamedTuple):
     """Declared features of one place."""
 
     #: digests the place reports without reading content (e.g. ``md5`` ETags)
@@ -46,9 +45,9 @@ class Capabilities:
         for name in names:
             if not isinstance(getattr(self, name, None), bool):
                 raise ValueError(f"not a boolean capability: {name}")
-        return dataclasses.replace(self, **{name: False for name in names})
+        return self._replace(**{name: False for name in names})
 
     def to_json(self) -> dict[str, object]:
-        data = dataclasses.asdict(self)
+        data: dict[str, object] = dict(self._asdict())
         data["listed_digests"] = sorted(self.listed_digests)
         return data

@@ -21,7 +21,6 @@ Looked up in ``$ACCORD_CONFIG``, then ``./accord.toml``, then
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +59,8 @@ def config_path() -> Path | None:
 
 
 def _read(path: Path) -> dict[str, Any]:
+    import tomllib  # only runs that use a profile need it
+
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)

@@ -20,7 +20,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, NamedTuple
 
 from accord.engine import faults
@@ -185,7 +184,7 @@ class Executor:
         return report
 
     def _parallel(self, group: list[tuple[int | None, Action]], report: Report) -> None:
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        with _pool(self.workers) as pool:
             for outcome in pool.map(lambda item: self._one(*item), group):
                 report.outcomes.append(outcome)
 
@@ -409,3 +408,10 @@ def _phases(
         group.append(item)
     if group:
         yield current, group
+
+
+def _pool(max_workers: int) -> Any:
+    """A thread pool; concurrent.futures is imported only when one is needed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max_workers)

@@ -20,8 +20,7 @@ its subtree *unreliable*: no deletion is inferred there.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from accord.errors import AccordError, NotFound, ReplicaError
 from accord.keys import IgnoreRules
@@ -241,5 +240,12 @@ def fill_digests(
 
     if len(todo) < 8 or workers <= 1:
         return [one(entry) for entry in todo]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with _pool(workers) as pool:
         return list(pool.map(one, todo))
+
+
+def _pool(max_workers: int) -> Any:
+    """A thread pool; concurrent.futures is imported only when one is needed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max_workers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+from typing import NamedTuple
 
 from accord.errors import ConfigError
 
@@ -12,10 +12,7 @@ __all__ = ["CONFLICT_RULES", "Policy"]
 CONFLICT_RULES = ("keep-both", "newer", "older", "larger", "left", "right", "ask")
 
 
-@dataclasses.dataclass(frozen=True)
-class Policy:
-    """The rules of one run."""
-
+class _Rules(NamedTuple):
     #: "sync" (two-way) or "mirror" (left to right only)
     mode: str = "sync"
     on_conflict: str = "keep-both"
@@ -41,7 +38,18 @@ class Policy:
     #: the run (refused when present: the database is busy), then removed
     db_lock: str | None = None
 
-    def __post_init__(self) -> None:
+
+class Policy(_Rules):
+    """The rules of one run (immutable; checked when made)."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: object, **kwargs: object) -> Policy:
+        self = super().__new__(cls, *args, **kwargs)  # type: ignore[arg-type]
+        self._check()
+        return self
+
+    def _check(self) -> None:
         if self.mode not in ("sync", "mirror"):
             raise ConfigError(f"unknown mode {self.mode!r}", hint="use sync or mirror")
         if self.on_conflict not in CONFLICT_RULES:

@@ -16,12 +16,10 @@ import getpass
 import io
 import json
 import os
-import secrets
-import socket
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from accord.engine import guards
 from accord.engine.apply import Event, Executor, Report
@@ -66,12 +64,12 @@ def default_who() -> str:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+    return f"{user}@{os.uname().nodename}"
 
 
 def new_run_id() -> str:
     """A sortable, unique run stamp (UTC time first)."""
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
 class Session:
@@ -302,7 +300,7 @@ class Session:
             return left, right, known
         known = store.versions(Side.LEFT)
         known_right = store.versions(Side.RIGHT)
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        with _pool(2) as pool:
             futures = [
                 pool.submit(scan_side, self.left, known, Side.LEFT, ignore),
                 pool.submit(scan_side, self.right, known_right, Side.RIGHT, ignore),
@@ -435,3 +433,10 @@ class Session:
                         f"of {replica.url}"
                     )
         return notices
+
+
+def _pool(max_workers: int) -> Any:
+    """A thread pool; concurrent.futures is imported only when one is needed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max_workers)

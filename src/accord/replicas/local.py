@@ -15,14 +15,11 @@ re-checked. The replaced file is first hard-linked into the trash.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import itertools
 import os
-import shutil
 import stat as st
 import unicodedata
-import uuid
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
@@ -306,7 +303,7 @@ class LocalReplica(Replica):
         if not self._tmp_prefix:
             os.makedirs(self._tmp, exist_ok=True)
             self._tmp_prefix = os.path.join(
-                self._tmp, f"{os.getpid()}-{uuid.uuid4().hex[:8]}-"
+                self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}-"
             )
         name = f"{self._tmp_prefix}{next(self._tmp_names)}"
         folder = os.path.dirname(path)
@@ -449,20 +446,20 @@ class LocalReplica(Replica):
         kept = os.path.join(self._meta, "trash", run, self._spelling.get(key, key))
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         if os.path.lexists(kept):
-            kept = f"{kept}.{uuid.uuid4().hex[:8]}"
+            kept = f"{kept}.{os.urandom(4).hex()}"
         if link:
             try:
                 os.link(path, kept, follow_symlinks=False)
                 return
             except OSError:
-                shutil.copy2(path, kept, follow_symlinks=False)
+                _shutil().copy2(path, kept, follow_symlinks=False)
                 return
         try:
             os.rename(path, kept)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            shutil.move(path, kept)
+            _shutil().move(path, kept)
 
     def flush(self) -> None:
         _syncfs(self.root)
@@ -501,10 +498,10 @@ class LocalReplica(Replica):
 
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held)."""
-        shutil.rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
+        _shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
 
     def forget_meta(self) -> None:
-        shutil.rmtree(self._meta, ignore_errors=True)
+        _shutil().rmtree(self._meta, ignore_errors=True)
 
     # -- trash ------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:
@@ -550,7 +547,7 @@ class LocalReplica(Replica):
     def trash_purge(self, run: str) -> int:
         top = os.path.join(self._meta, "trash", run)
         count = sum(len(files) for _, _, files in os.walk(top))
-        shutil.rmtree(top, ignore_errors=True)
+        _shutil().rmtree(top, ignore_errors=True)
         return count
 
 
@@ -625,7 +622,7 @@ def _rename_new(source: str, target: str) -> None:
         )
         if done == 0:
             return
-        code = ctypes.get_errno()
+        code = _ctypes_errno()
         if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
             raise OSError(code, os.strerror(code), target)
         _renameat2 = False
@@ -675,10 +672,25 @@ def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
 _libc: Any = None
 
 
+def _ctypes_errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
+def _shutil() -> Any:
+    """shutil, imported on first use (it is not needed by most runs)."""
+    import shutil
+
+    return shutil
+
+
 def _libc_handle() -> Any:
     """The C library (for syncfs and renameat2), or False where unavailable."""
     global _libc
     if _libc is None:
+        import ctypes
+
         try:
             _libc = ctypes.CDLL(None, use_errno=True)
         except OSError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -34,7 +33,7 @@ class LockInfo(NamedTuple):
 
     @classmethod
     def mine(cls, who: str, run: str) -> LockInfo:
-        return cls(who, socket.gethostname(), os.getpid(), time.time(), run)
+        return cls(who, os.uname().nodename, os.getpid(), time.time(), run)
 
     def describe(self) -> str:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.since))
@@ -52,7 +51,7 @@ def _read(replica: Replica) -> LockInfo | None:
 
 
 def _is_stale(info: LockInfo) -> bool:
-    if info.host != socket.gethostname() or info.pid <= 0:
+    if info.host != os.uname().nodename or info.pid <= 0:
         return False
     try:
         os.kill(info.pid, 0)
