@@ -121,10 +121,15 @@ class Replica(abc.ABC):
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None
 
-    #: True when ``scan()`` may run in a forked child process: it uses no
-    #: connection, thread or lock shared with the parent, and what it learns
-    #: for later calls travels back through ``scan_state()``.
-    scan_in_child: bool = False
+    #: True when the place may be used from a forked child process (scans,
+    #: copies): it holds no connection, thread or lock shared with the
+    #: parent; what a child's scan learns comes back through
+    #: ``scan_state()``, and ``forked()`` is called first in the child.
+    fork_safe: bool = False
+
+    def forked(self) -> None:
+        """Called in a forked child before it uses this place."""
+        return None
 
     def scan_state(self) -> object:
         """What a scan learned that later calls need (e.g. real spellings)."""

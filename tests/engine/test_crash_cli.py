@@ -29,6 +29,18 @@ ACCORD = [sys.executable, "-m", "accord"]
 MAX_STEPS = 200
 
 
+FORK_MIN = {"in-process": "1000000", "child-processes": "1"}
+
+
+@pytest.fixture(params=sorted(FORK_MIN), autouse=True)
+def copier(request, monkeypatch):
+    """Run each test with copies done in this process, and in child processes
+    (the engine forks copiers for big local copies; ACCORD_FORK_MIN lowers
+    the threshold so this small scenario takes that path too)."""
+    monkeypatch.setenv("ACCORD_FORK_MIN", FORK_MIN[request.param])
+    return request.param
+
+
 def accord(state: Path, *args: str, kill_at: int = 0) -> subprocess.CompletedProcess:
     env = {**os.environ, "ACCORD_STATE_DIR": str(state)}
     env.pop("ACCORD_KILL_AT_STEP", None)

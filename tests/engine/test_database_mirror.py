@@ -121,7 +121,8 @@ def test_interrupted_run_releases_locks(dbs: tuple[Path, Path]) -> None:
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, f"the run was not interrupted: {err}"
+    # 130, or death by SIGINT itself (what a shell also shows as 130)
+    assert proc.returncode in (130, -signal.SIGINT), f"not interrupted: {err}"
     assert "Traceback" not in err
     assert not (source / "lock").exists() and not (target / "lock").exists()
     again = mirror(source, target, "-q")

@@ -70,11 +70,16 @@ def handle_errors(func: F) -> F:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT["error"])
         except KeyboardInterrupt:
+            # Everything is unwound (locks released, journal consistent);
+            # leave now, so a second signal cannot turn into a traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             click.echo(
                 "\ninterrupted: nothing is half-written; the next run finishes the job",
                 err=True,
             )
-            sys.exit(EXIT["interrupted"])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(EXIT["interrupted"])
         except OSError as exc:
             if os.environ.get("ACCORD_DEBUG"):
                 raise
@@ -84,8 +89,43 @@ def handle_errors(func: F) -> F:
                 err=True,
             )
             sys.exit(EXIT["error"])
+        except click.exceptions.ClickException:
+            raise
+        except Exception as exc:
+            if os.environ.get("ACCORD_DEBUG"):
+                raise
+            report = _save_traceback()
+            click.echo(
+                f"error: accord failed unexpectedly ({type(exc).__name__}: {exc})\n"
+                f"  hint: nothing is half-written; run again. The details are in "
+                f"{report}; please report them.",
+                err=True,
+            )
+            sys.exit(EXIT["error"])
 
     return wrapper  # type: ignore[return-value]
+
+
+def _save_traceback() -> str:
+    """Write the current exception's traceback to a file; its path."""
+    import tempfile
+    import traceback
+
+    from accord.state.store import default_state_dir
+
+    text = traceback.format_exc()
+    try:
+        folder = default_state_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "last-error.txt"
+        path.write_text(text)
+        return str(path)
+    except OSError:
+        with tempfile.NamedTemporaryFile(
+            "w", prefix="accord-error-", suffix=".txt", delete=False
+        ) as handle:
+            handle.write(text)
+            return handle.name
 
 
 EPILOG = """\b

@@ -17,12 +17,15 @@ that became unreachable stops new work.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import IO, Any, NamedTuple
 
 from accord.engine import faults
+from accord.engine.child import can_fork, fork_quietly
 from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
 from accord.errors import (
     AccordError,
@@ -39,6 +42,23 @@ __all__ = ["Event", "Executor", "Outcome", "Report"]
 
 _BATCH = 512
 _BATCH_SECONDS = 1.0
+# copies in one phase before child processes pay off
+_FORK_MIN = int(os.environ.get("ACCORD_FORK_MIN", "512"))
+_CHILDREN = 2
+
+
+def _ignore(event: Event) -> None:
+    return None
+
+
+class _Attempt(NamedTuple):
+    """What performing one action did (picklable: it may come from a child)."""
+
+    status: str  # done | skipped | failed | fatal
+    puts: list[ArchiveEntry]
+    forgets: list[str]
+    message: str = ""
+    error: AccordError | None = None
 
 
 class Event(NamedTuple):
@@ -171,7 +191,9 @@ class Executor:
         ]
         try:
             for phase, group in _phases(work):
-                if phase == 2 and self.workers > 1:
+                if phase == 2 and self._can_fork(group):
+                    self._forked(group, report)
+                elif phase == 2 and self.workers > 1:
                     self._parallel(group, report)
                 else:
                     for item in group:
@@ -183,6 +205,15 @@ class Executor:
             report.bytes = sum(o.action.size for o in report.done)
         return report
 
+    def _can_fork(self, group: list[tuple[int | None, Action]]) -> bool:
+        """Copy in child processes: many actions, both places fork-safe."""
+        return (
+            len(group) >= _FORK_MIN
+            and all(replica.fork_safe for replica in self.replicas.values())
+            and (os.cpu_count() or 1) > 1
+            and can_fork()
+        )
+
     def _parallel(self, group: list[tuple[int | None, Action]], report: Report) -> None:
         with _pool(self.workers) as pool:
             for outcome in pool.map(lambda item: self._one(*item), group):
@@ -192,28 +223,156 @@ class Executor:
         if self._fatal is not None:
             return Outcome(action, "not-run", "the run was stopped")
         self.on_event(Event("start", action))
+        return self._settle(seq, action, self._attempt(action))
+
+    def _attempt(self, action: Action) -> _Attempt:
+        """Perform one action; what happened, as data (it may cross a pipe)."""
         try:
             puts, forgets = self._perform(action)
         except PreconditionFailed as exc:
-            self.on_event(Event("skipped", action, exc.message))
-            self._record(seq, action, [], [], "skipped: " + exc.message)
-            return Outcome(action, "skipped", exc.message)
+            return _Attempt("skipped", [], [], exc.message, exc)
         except (NoSpace, Unreachable) as exc:
-            self._fatal = exc
-            self.on_event(Event("failed", action, str(exc)))
-            return Outcome(action, "failed", str(exc))
+            return _Attempt("fatal", [], [], str(exc), exc)
         except AccordError as exc:
-            self.on_event(Event("failed", action, str(exc)))
-            self._record(seq, action, [], [], "failed: " + exc.message)
-            return Outcome(action, "failed", str(exc))
+            return _Attempt("failed", [], [], str(exc), exc)
         except OSError as exc:
-            message = f"{action.key}: {exc.strerror or exc}"
+            return _Attempt("failed", [], [], f"{action.key}: {exc.strerror or exc}")
+        return _Attempt("done", puts, forgets)
+
+    def _settle(self, seq: int | None, action: Action, done: _Attempt) -> Outcome:
+        """Report and record one attempted action."""
+        status, message, error = done.status, done.message, done.error
+        if status == "done":
+            faults.step(f"performed {action.op} {action.key}")
+            self._record(seq, action, done.puts, done.forgets, action.reason)
+            self.on_event(Event("done", action, size=action.size))
+            return Outcome(action, "done")
+        if status == "fatal":
+            self._fatal = error
             self.on_event(Event("failed", action, message))
             return Outcome(action, "failed", message)
-        faults.step(f"performed {action.op} {action.key}")
-        self._record(seq, action, puts, forgets, action.reason)
-        self.on_event(Event("done", action, size=action.size))
-        return Outcome(action, "done")
+        self.on_event(Event(status, action, message))
+        if error is not None:
+            self._record(seq, action, [], [], f"{status}: {error.message}")
+        return Outcome(action, status, message)
+
+    # -- copying in child processes -------------------------------------------
+    def _forked(self, group: list[tuple[int | None, Action]], report: Report) -> None:
+        """Copy ``group`` in child processes, one per core; record here.
+
+        For local places, where threads only contend for the GIL: each child
+        performs its share of the actions and streams back what happened;
+        this process emits the events, flushes and records, as it would for
+        its own work. A child that dies leaves its remaining actions not run
+        (the next run does them).
+        """
+        import select
+
+        # contiguous shares: the plan is sorted by key, so each child mostly
+        # writes into folders of its own (no contention on folder locks)
+        size = -(-len(group) // _CHILDREN)
+        chunks = [group[i : i + size] for i in range(0, len(group), size)]
+        children: dict[int, tuple[int, list[tuple[int | None, Action]]]] = {}
+        for chunk in chunks:
+            read, write = os.pipe()
+            pid = fork_quietly()
+            if pid == 0:  # pragma: no cover - runs in the child
+                os.close(read)
+                for other in children:
+                    os.close(other)
+                self._serve(chunk, write)
+            os.close(write)
+            children[read] = (pid, chunk)
+        settled = {fd: 0 for fd in children}
+        buffers = {fd: b"" for fd in children}
+        stopped = True  # until the loop ends normally: kill the children
+        try:
+            while buffers:
+                ready, _, _ = select.select(list(buffers), [], [])
+                for fd in ready:
+                    data = os.read(fd, 1 << 16)
+                    if not data:
+                        del buffers[fd]
+                        continue
+                    buffers[fd] += data
+                    for index, done in self._results(buffers, fd):
+                        seq, action = children[fd][1][index]
+                        report.outcomes.append(self._settle(seq, action, done))
+                        settled[fd] += 1
+                    if self._fatal is not None:
+                        self._stop_children(children)
+            stopped = self._fatal is not None
+        finally:
+            self._stop_children(children, wait_only=not stopped)
+            for fd, (_, chunk) in children.items():
+                os.close(fd)
+                for _, action in chunk[settled[fd] :]:
+                    report.outcomes.append(
+                        Outcome(action, "not-run", "the run was stopped")
+                    )
+                if settled[fd] < len(chunk) and self._fatal is None:
+                    self._fatal = AccordError(
+                        "a copying process stopped before its work was done",
+                        hint="run again: the next run completes the work",
+                    )
+
+    @staticmethod
+    def _results(buffers: dict[int, bytes], fd: int) -> Iterator[tuple[int, _Attempt]]:
+        """Complete length-prefixed batches received from one child."""
+        import pickle
+
+        data = buffers[fd]
+        while len(data) >= 4:
+            size = int.from_bytes(data[:4], "big")
+            if len(data) < 4 + size:
+                break
+            yield from pickle.loads(data[4 : 4 + size])
+            data = data[4 + size :]
+        buffers[fd] = data
+
+    def _serve(
+        self, chunk: list[tuple[int | None, Action]], fd: int
+    ) -> None:  # pragma: no cover - runs in the child
+        """The child's loop: perform, send results in small batches, exit."""
+        import pickle
+
+        try:
+            faults.disable()
+            self.on_event = _ignore
+            for replica in self.replicas.values():
+                replica.forked()
+            batch: list[tuple[int, _Attempt]] = []
+            sent = time.monotonic()
+            with os.fdopen(fd, "wb") as out:
+                for index, (_, action) in enumerate(chunk):
+                    done = self._attempt(action)
+                    batch.append((index, done))
+                    now = time.monotonic()
+                    if done.status == "fatal" or len(batch) >= 64 or now - sent > 0.1:
+                        payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                        out.write(len(payload).to_bytes(4, "big") + payload)
+                        out.flush()
+                        batch, sent = [], now
+                        if done.status == "fatal":
+                            break
+                if batch:
+                    payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                    out.write(len(payload).to_bytes(4, "big") + payload)
+        finally:
+            os._exit(0)
+
+    @staticmethod
+    def _stop_children(
+        children: dict[int, tuple[int, list[tuple[int | None, Action]]]],
+        *,
+        wait_only: bool = False,
+    ) -> None:
+        for pid, _ in children.values():
+            if not wait_only:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
 
     # -- recording ----------------------------------------------------------
     def _record(

@@ -6,7 +6,7 @@ A forked child scans one side on another core; only its small result (what
 differs from the archive) is pickled back through a pipe.
 
 Used only where it is safe: on POSIX, while the process has a single
-thread, for places that declare ``scan_in_child`` (no sockets or locks
+thread, for places that declare ``fork_safe`` (no sockets or locks
 shared with the parent). The child never touches the parent's database
 connection and leaves with ``os._exit`` so nothing of the parent's is
 flushed or closed twice.
@@ -24,7 +24,9 @@ from typing import Generic, TypeVar
 
 from accord.errors import AccordError
 
-__all__ = ["Child", "can_fork"]
+__all__ = ["Child", "can_fork", "fork_quietly"]
+
+_STOPS = (signal.SIGINT, signal.SIGTERM)
 
 T = TypeVar("T")
 
@@ -34,12 +36,30 @@ def can_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
+def fork_quietly() -> int:
+    """``os.fork()`` for a helper child that the parent alone stops.
+
+    Ctrl-C and SIGTERM are blocked across the fork so a signal that arrives
+    meanwhile is never inherited half-handled; the child ignores them (the
+    parent kills it when it is interrupted), the parent gets them as usual.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            for number in _STOPS:
+                signal.signal(number, signal.SIG_IGN)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return pid
+
+
 class Child(Generic[T]):
     """``fn()`` running in a child process; ``result()`` waits for it."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
         read, write = os.pipe()
-        pid = os.fork()
+        pid = fork_quietly()
         if pid == 0:  # pragma: no cover - runs in the child
             os.close(read)
             _serve(fn, write)

@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 
-__all__ = ["step"]
+__all__ = ["disable", "step"]
 
 _AT = int(os.environ.get("ACCORD_KILL_AT_STEP", "0") or 0)
 _counter = itertools.count(1)
@@ -32,3 +32,9 @@ def step(name: str) -> None:
         if os.environ.get("ACCORD_KILL_VERBOSE"):
             os.write(2, f"killed at step {number}: {name}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def disable() -> None:
+    """No faults in this process (a child doing work for the one counted)."""
+    global _AT
+    _AT = 0

@@ -281,7 +281,7 @@ class Session:
         """Scan both sides at once, each against its archived versions; also
         the archived keys. Where it is safe (a local tree) the right side is
         scanned in a child process: two cores instead of one shared GIL."""
-        if self.right.scan_in_child and can_fork() and not store.is_empty():
+        if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
                     self.right,

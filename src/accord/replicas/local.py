@@ -126,7 +126,10 @@ class LocalReplica(Replica):
             raise _translate(exc, self.url, key) from exc
 
     # -- reading ----------------------------------------------------------
-    scan_in_child = True
+    fork_safe = True
+
+    def forked(self) -> None:
+        self._tmp_prefix = ""  # temporary names unique to this process
 
     def scan_state(self) -> object:
         return dict(self._spelling)
@@ -301,10 +304,10 @@ class LocalReplica(Replica):
         ``.accord/tmp`` (on the same file system, so the final rename is
         atomic), else next to ``path``."""
         if not self._tmp_prefix:
-            os.makedirs(self._tmp, exist_ok=True)
-            self._tmp_prefix = os.path.join(
-                self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}-"
-            )
+            # a folder per process: concurrent writers never share one
+            own = os.path.join(self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
+            os.makedirs(own, exist_ok=True)
+            self._tmp_prefix = os.path.join(own, "")
         name = f"{self._tmp_prefix}{next(self._tmp_names)}"
         folder = os.path.dirname(path)
         same = self._same_device.get(folder)
@@ -495,6 +498,14 @@ class LocalReplica(Replica):
     def meta_delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError), self._errors(META_DIR):
             os.unlink(os.path.join(self._meta, name))
+
+    def close(self) -> None:
+        """Remove the (empty) temporary folders this run's processes made."""
+        self._tmp_prefix = ""
+        with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
+            for folder in listing:
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder.path)  # only empty ones go
 
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held)."""
