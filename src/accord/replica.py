@@ -199,6 +199,10 @@ class Replica(abc.ABC):
     def meta_delete(self, name: str) -> None:
         """Remove ``.accord/<name>`` if present."""
 
+    def meta_list(self, prefix: str) -> list[str]:
+        """Names of accord's own files under ``.accord/<prefix>``, sorted."""
+        raise Unsupported("cannot list accord's own files here", where=self.url)
+
     def root_file_exists(self, name: str) -> bool:
         """True when a file named ``name`` is at the root (markers)."""
         entry = self.stat(name)

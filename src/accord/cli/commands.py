@@ -14,12 +14,13 @@ import click
 from accord.cli import EXIT, Exit, cli, handle_errors
 from accord.cli.render import Renderer, human_size
 from accord.config import load_profile
+from accord.engine import history
 from accord.engine.apply import Report
 from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
 from accord.engine.session import Session
-from accord.errors import Aborted, ConfigError, PlanError
+from accord.errors import Aborted, AccordError, ConfigError, PlanError
 from accord.registry import open_replica
 from accord.replica import TrashItem
 from accord.state.store import ArchiveStore, default_state_dir
@@ -527,21 +528,75 @@ def log_command(
     accord log ~/notes /mnt/backup/notes --run 20261123T101500Z-a1b2c3
     """
     out = Renderer.choose(json_lines, quiet, verbose)
-    store = _open_store(*_places(left, right, profile)[:2])
+    first, second = _places(left, right, profile)[:2]
+    store = _open_store(first, second, missing_ok=True)
     try:
-        runs = store.runs(limit=limit if not run_id else 1_000_000)
+        runs = store.runs(limit=1_000_000) if store else []
+        shared = [h for h in _shared_history(out, first, second)]
+        mine = {record.run for record in runs}
+        others = [h for h in shared if h["run"] not in mine]
         if run_id:
             runs = [r for r in runs if r.run.startswith(run_id)]
-            if not runs:
+            others = [h for h in others if h["run"].startswith(run_id)]
+            if not runs and not others:
                 raise ConfigError(f"no run {run_id} for this pair")
-        for record in runs:
-            _show_run(
-                out, record, store.log_lines(record.run) if run_id or verbose else []
-            )
-        if not runs:
+        items: list[tuple[float, Any]] = [(r.started, r) for r in runs]
+        items += [(h.get("started", 0.0), h) for h in others]
+        items.sort(key=lambda item: item[0], reverse=True)
+        for _, item in items[: (limit if not run_id else len(items))]:
+            detail = bool(run_id or verbose)
+            if isinstance(item, dict):
+                _show_shared(out, item, detail)
+            else:
+                assert store is not None
+                _show_run(out, item, store.log_lines(item.run) if detail else [])
+        if not items:
             out.line("no runs yet")
     finally:
-        store.close()
+        if store is not None:
+            store.close()
+
+
+def _shared_history(out: Renderer, *places: str) -> list[dict[str, Any]]:
+    """The runs recorded in the places themselves (by anyone who syncs them)."""
+    found: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for url in places:
+        replica = open_replica(url)
+        try:
+            replica.open()
+            records = history.read(replica)
+        except AccordError as exc:
+            out.notice(f"could not read the history kept in {url}: {exc.message}")
+            continue
+        finally:
+            replica.close()
+        for record in records:
+            mark = (record["run"], record.get("side", ""))
+            if mark not in seen:
+                seen.add(mark)
+                found.append({**record, "place": replica.url})
+    return found
+
+
+def _show_shared(out: Renderer, record: dict[str, Any], detail: bool) -> None:
+    """A run made elsewhere (another person or machine), from a place's history."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.get("started", 0)))
+    counts = record.get("counts", {})
+    total = sum(counts.values())
+    out.emit(event="run", elsewhere=True, **record)
+    out.line(
+        f"{record['run']}  {when}  {record.get('who', '?')}  "
+        f"{record.get('command', '?')}  {record.get('status', '?')}  "
+        f"{total} changed in {record['place']} (from {record.get('from', '?')})"
+    )
+    if detail:
+        for change in record.get("changes", []):
+            target = f" -> {change['new_key']}" if change.get("new_key") else ""
+            out.line(f"    {change['op']:<9} {change['key']}{target}")
+        listed = len(record.get("changes", []))
+        if listed < total:
+            out.line(f"    ... and {total - listed} more")
 
 
 def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
@@ -574,10 +629,12 @@ def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
         out.line(f"   {arrow} {line.action:9} {line.key}   {line.detail or ''}")
 
 
-def _open_store(left: str, right: str) -> ArchiveStore:
+def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     first, second = open_replica(left), open_replica(right)
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
     if not path.exists():
+        if missing_ok:
+            return None
         raise ConfigError(
             f"no state for this pair: {first.url} and {second.url}",
             hint="sync them first",

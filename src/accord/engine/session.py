@@ -21,11 +21,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from accord.engine import guards
+from accord.engine import guards, history
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan_side
-from accord.engine.plan import Plan
+from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import digests_needed, reconcile
 from accord.errors import (
@@ -395,6 +395,7 @@ class Session:
             )
         if not self.archive:
             self.archive = self.store.load()
+        started = time.time()
         self.store.run_started(self.run, self.who, self.command)
         executor = Executor(
             self.left,
@@ -409,7 +410,35 @@ class Session:
         report.notices = [*self.notices, *self._purge_trash()]
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
+        report.notices += self._record_history(report, status, started)
         return report
+
+    def _record_history(self, report: Report, status: str, started: float) -> list[str]:
+        """One history record in each place this run changed (shared logs)."""
+        notices = []
+        for side, replica in self.replicas.items():
+            done = [
+                (o.action.op, o.action.key, o.action.new_key)
+                for o in report.done
+                if o.action.side is side and o.action.op not in ARCHIVE_ONLY
+            ]
+            if not done:
+                continue
+            data = history.record(
+                run=self.run,
+                who=self.who,
+                command=self.command,
+                started=started,
+                finished=time.time(),
+                status=status,
+                side=side,
+                other=self.replicas[side.other].url,
+                changes=done,
+            )
+            notice = history.write(replica, data)
+            if notice:
+                notices.append(notice)
+        return notices
 
     def _purge_trash(self) -> list[str]:
         """Remove trash runs older than the retention period."""

@@ -469,8 +469,19 @@ class LocalReplica(Replica):
 
     # -- accord's own files -------------------------------------------------
     def _meta_path(self, name: str) -> str:
-        os.makedirs(self._meta, exist_ok=True)
-        return os.path.join(self._meta, name)
+        path = os.path.join(self._meta, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
+    def meta_list(self, prefix: str) -> list[str]:
+        folder = os.path.join(self._meta, prefix)
+        try:
+            names = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except OSError as exc:
+            raise _translate(exc, self.url, META_DIR) from exc
+        return sorted(join(prefix.rstrip("/"), name) for name in names)
 
     def meta_create(self, name: str, data: bytes) -> bool:
         with self._errors(META_DIR):
