@@ -117,6 +117,12 @@ class Replica(abc.ABC):
     def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
         """A binary stream of the file at ``key``."""
 
+    def exists(self) -> bool:
+        """False only when the root is known not to exist yet (so a first
+        sync may create it). Places that cannot tell cheaply say True and
+        let ``open()`` decide."""
+        return True
+
     def is_empty_root(self) -> bool:
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None

@@ -105,6 +105,7 @@ class Session:
         self._lock_info = lock.LockInfo.mine(self.who, self.run)
         self._opened: list[Replica] = []
         self._db_locks: list[tuple[Replica, Entry]] = []
+        self._absent: set[Side] = set()  # sides to create when applying
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -134,11 +135,16 @@ class Session:
         first = self.store.is_empty()
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
+        if len(self._absent) == 2:
+            raise ConfigError(
+                f"neither {self.left.url} nor {self.right.url} exists",
+                hint="check both paths; one of them should hold the data",
+            )
         if self.policy.marker:
             for replica in (self.left, self.right):
                 self._check_marker(replica, self.policy.marker)
         if not self.read_only:
-            for replica in (self.left, self.right):
+            for replica in self._opened:
                 self.notices += lock.acquire(
                     replica, self._lock_info, break_lock=self.break_lock
                 )
@@ -193,13 +199,16 @@ class Session:
         self._db_locks = []
 
     def _open_side(self, side: Side, replica: Replica, first: bool) -> None:
-        create = (
-            not self.read_only
-            and not self.policy.marker
-            and (first if self.policy.mode == "sync" else side is Side.RIGHT)
+        may_create = not self.policy.marker and (
+            first if self.policy.mode == "sync" else side is Side.RIGHT
         )
+        if may_create and not replica.exists():
+            # a new folder: created when the plan is applied, not before (a
+            # preview or a refused first sync leaves nothing behind)
+            self._absent.add(side)
+            return
         try:
-            replica.open(create=create)
+            replica.open(create=False)
         except Unreachable as exc:
             if first or self.policy.mode == "mirror":
                 raise
@@ -210,6 +219,18 @@ class Session:
                 "this pair afresh, run 'accord reset'",
             ) from exc
         self._opened.append(replica)
+
+    def _create_absent(self) -> None:
+        """Create the sides that did not exist yet, and lock them."""
+        for side in sorted(self._absent):
+            replica = self.replicas[side]
+            replica.open(create=True)
+            self._opened.append(replica)
+            self.notices += lock.acquire(
+                replica, self._lock_info, break_lock=self.break_lock
+            )
+            self._locked.append(replica)
+        self._absent.clear()
 
     def close(self) -> None:
         self._release_db_locks()
@@ -275,12 +296,28 @@ class Session:
             compare(right, self.archive, self.right, ignore, workers=workers),
         )
 
+    def _scan_present(
+        self, store: ArchiveStore, ignore: IgnoreRules | None
+    ) -> tuple[Scanned, Scanned, dict[str, str]]:
+        """A first sync with a side still to be created: that side is empty."""
+        known = store.versions(Side.LEFT)
+        scans = []
+        for side, replica in self.replicas.items():
+            if side in self._absent:
+                scans.append(Scanned(side, [], [], [], 0, None))
+            else:
+                versions = known if side is Side.LEFT else store.versions(side)
+                scans.append(scan_side(replica, versions, side, ignore))
+        return scans[0], scans[1], known
+
     def _scan_both(
         self, store: ArchiveStore, ignore: IgnoreRules | None
     ) -> tuple[Scanned, Scanned, dict[str, str]]:
         """Scan both sides at once, each against its archived versions; also
         the archived keys. Where it is safe (a local tree) the right side is
         scanned in a child process: two cores instead of one shared GIL."""
+        if self._absent:
+            return self._scan_present(store, ignore)
         if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
@@ -395,6 +432,7 @@ class Session:
             )
         if not self.archive:
             self.archive = self.store.load()
+        self._create_absent()
         started = time.time()
         self.store.run_started(self.run, self.who, self.command)
         executor = Executor(

@@ -1,0 +1,310 @@
+"""The CLI as a user meets it: a real `accord` process per call.
+
+Help on every command, the exit-code table, output modes (plain when piped,
+quiet, JSON lines), plan/apply, trash, log, reset, profiles and locks, and
+never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+COMMANDS = [
+    ["sync"],
+    ["mirror"],
+    ["status"],
+    ["plan"],
+    ["apply"],
+    ["log"],
+    ["reset"],
+    ["trash"],
+    ["trash", "list"],
+    ["trash", "restore"],
+    ["trash", "purge"],
+]
+
+
+def accord(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=full_env,
+        timeout=60,
+        input=stdin,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    left, right = tmp_path / "left", tmp_path / "right"
+    left.mkdir()
+    (left / "a.txt").write_text("a\n")
+    (left / "sub").mkdir()
+    (left / "sub" / "b.txt").write_text("b\n")
+    return left, right
+
+
+def synced(pair: tuple[Path, Path]) -> tuple[Path, Path]:
+    left, right = pair
+    done = accord("sync", str(left), str(right), "--yes", "-q")
+    assert done.returncode == 0, done.stderr
+    return left, right
+
+
+# -- help -------------------------------------------------------------------
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(command: list[str]) -> None:
+    done = accord(*command, "--help")
+    assert done.returncode == 0
+    assert "Usage: accord" in done.stdout
+    assert "accord " + command[0] in done.stdout.split("Usage:", 1)[1]
+
+
+def test_top_level_help_lists_exit_codes() -> None:
+    done = accord("--help")
+    assert done.returncode == 0
+    assert "Exit codes" in done.stdout and "130 interrupted" in done.stdout
+
+
+# -- exit codes and output ----------------------------------------------------
+def test_first_sync_without_a_terminal_needs_a_human(pair) -> None:
+    left, right = pair
+    done = accord("sync", str(left), str(right), stdin="")
+    assert done.returncode == 5
+    assert "--yes" in done.stderr + done.stdout
+    assert not right.exists(), "a refused first sync leaves nothing behind"
+
+
+def test_done_then_nothing_to_do(pair) -> None:
+    left, right = pair
+    first = accord("sync", str(left), str(right), "--yes")
+    assert first.returncode == 0
+    assert (right / "sub" / "b.txt").read_text() == "b\n"
+    again = accord("sync", str(left), str(right), "--yes")
+    assert again.returncode == 0
+    assert "nothing to do" in again.stdout
+
+
+def test_plain_output_when_piped_and_quiet(pair) -> None:
+    left, right = synced(pair)
+    (left / "c.txt").write_text("c\n")
+    done = accord("sync", str(left), str(right), "--yes", "-v")
+    assert done.returncode == 0
+    assert "\x1b[" not in done.stdout, "no colours when piped"
+    assert "c.txt" in done.stdout
+    (left / "d.txt").write_text("d\n")
+    quiet = accord("sync", str(left), str(right), "--yes", "-q")
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
+
+
+def test_dry_run_and_status_exit_6_when_changes_pend(pair) -> None:
+    left, right = synced(pair)
+    (right / "new.txt").write_text("new\n")
+    dry = accord("sync", str(left), str(right), "--dry-run")
+    assert dry.returncode == 6 and "new.txt" in dry.stdout
+    assert not (left / "new.txt").exists()
+    status = accord("status", str(left), str(right), "--why")
+    assert status.returncode == 6
+    assert "created on right" in status.stdout
+    accord("sync", str(left), str(right), "--yes", "-q")
+    assert accord("status", str(left), str(right)).returncode == 0
+
+
+def test_json_lines_parse(pair) -> None:
+    left, right = synced(pair)
+    (left / "e.txt").write_text("e\n")
+    done = accord("sync", str(left), str(right), "--yes", "--json")
+    assert done.returncode == 0
+    events = [json.loads(line) for line in done.stdout.splitlines() if line]
+    assert events and all(isinstance(e, dict) for e in events)
+    assert any("e.txt" in json.dumps(e) for e in events)
+
+
+def test_errors_are_messages_with_hints(tmp_path: Path) -> None:
+    missing = accord("sync", str(tmp_path / "nope"), str(tmp_path / "x"), "--yes")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error:") and "hint:" in missing.stderr
+    assert "neither" in missing.stderr and not (tmp_path / "x").exists()
+    (tmp_path / "file").write_text("not a folder")
+    not_dir = accord("mirror", str(tmp_path / "file"), str(tmp_path / "y"), "--yes")
+    assert not_dir.returncode == 1 and "not a folder" in not_dir.stderr
+    usage = accord("sync", "--conflict", "sideways", "a", "b")
+    assert usage.returncode == 2
+    unknown = accord("sync", "gopher://x/y", str(tmp_path), "--yes")
+    assert unknown.returncode == 1 and "unknown place type" in unknown.stderr
+
+
+def test_mass_deletion_is_a_guard_under_yes(tmp_path: Path) -> None:
+    left, right = tmp_path / "l", tmp_path / "r"
+    left.mkdir()
+    for i in range(30):
+        (left / f"f{i}.txt").write_text(str(i))
+    (left / "keep.txt").write_text("keep")
+    assert accord("sync", str(left), str(right), "-y", "-q").returncode == 0
+    for i in range(30):
+        (left / f"f{i}.txt").unlink()
+    done = accord(
+        "sync",
+        str(left),
+        str(right),
+        "-y",
+        "--max-delete",
+        "10",
+        "--max-delete-percent",
+        "10",
+    )
+    assert done.returncode == 4, done.stderr
+    assert "stopped by a guard" in done.stderr
+    assert len(list(right.iterdir())) >= 31
+
+
+def test_partial_run_exits_3_and_the_next_run_completes(pair) -> None:
+    """A folder nobody may write into (immutable, which binds root too):
+    that item fails, the others are done, and the next run completes."""
+    left, right = synced(pair)
+    (left / "sub" / "new.txt").write_text("new\n")
+    (left / "ok.txt").write_text("ok\n")
+    frozen = subprocess.run(["chattr", "+i", str(right / "sub")], capture_output=True)
+    if frozen.returncode != 0:
+        if os.getuid() != 0:
+            os.chmod(right / "sub", 0o555)
+        else:
+            pytest.fail(f"cannot make a folder read-only here: {frozen.stderr!r}")
+    try:
+        done = accord("sync", str(left), str(right), "--yes")
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert (right / "ok.txt").exists()
+        assert "sub/new.txt" in done.stdout + done.stderr
+    finally:
+        subprocess.run(["chattr", "-i", str(right / "sub")], capture_output=True)
+        os.chmod(right / "sub", 0o755)
+    assert accord("sync", str(left), str(right), "--yes").returncode == 0
+    assert (right / "sub" / "new.txt").read_text() == "new\n"
+
+
+# -- plan and apply -----------------------------------------------------------
+def test_plan_then_apply_exactly_and_skip_what_went_stale(pair, tmp_path) -> None:
+    left, right = synced(pair)
+    (left / "a.txt").write_text("a edited\n")
+    (left / "new.txt").write_text("new\n")
+    plan = tmp_path / "plan.json"
+    made = accord("plan", str(left), str(right), "-o", str(plan))
+    assert made.returncode in (0, 6), made.stderr
+    data = json.loads(plan.read_text())
+    assert data["actions"]
+    (right / "a.txt").write_text("edited on the right after planning\n")
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert (right / "new.txt").read_text() == "new\n"
+    assert (right / "a.txt").read_text() == "edited on the right after planning\n"
+
+
+# -- trash, log, reset ----------------------------------------------------------
+def test_trash_list_restore_purge(pair) -> None:
+    left, right = synced(pair)
+    (left / "a.txt").unlink()
+    assert accord("sync", str(left), str(right), "-y", "-q").returncode == 0
+    assert not (right / "a.txt").exists()
+    listed = accord("trash", "list", str(right))
+    assert listed.returncode == 0 and "a.txt" in listed.stdout
+    restored = accord("trash", "restore", str(right), "a.txt")
+    assert restored.returncode == 0, restored.stderr
+    assert (right / "a.txt").read_text() == "a\n"
+    purged = accord("trash", "purge", str(right), "--yes")
+    assert purged.returncode == 0
+    assert "a.txt" not in accord("trash", "list", str(right)).stdout
+
+
+def test_log_lists_runs_and_one_run(pair) -> None:
+    left, right = synced(pair)
+    (left / "z.txt").write_text("z\n")
+    accord("sync", str(left), str(right), "-y", "-q")
+    log = accord("log", str(left), str(right))
+    assert log.returncode == 0
+    runs = [line.split()[0] for line in log.stdout.splitlines() if line.strip()]
+    assert len(runs) == 2
+    one = accord("log", str(left), str(right), "--run", runs[0])
+    assert one.returncode == 0 and "z.txt" in one.stdout
+
+
+def test_reset_asks_then_forgets(pair) -> None:
+    left, right = synced(pair)
+    refused = accord("reset", str(left), str(right), stdin="")
+    assert refused.returncode == 5
+    done = accord("reset", str(left), str(right), "--yes")
+    assert done.returncode == 0
+    again = accord("sync", str(left), str(right), "--dry-run")
+    assert "first sync" in again.stdout
+
+
+# -- profiles -------------------------------------------------------------------
+def test_profile_from_accord_toml(pair, tmp_path) -> None:
+    left, right = pair
+    (left / "skip.tmp").write_text("tmp\n")
+    config = tmp_path / "accord.toml"
+    config.write_text(
+        f'[pairs.notes]\nleft = "{left}"\nright = "{right}"\nexclude = ["*.tmp"]\n'
+    )
+    done = accord("sync", "notes", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert done.returncode == 0, done.stderr
+    assert (right / "a.txt").exists() and not (right / "skip.tmp").exists()
+    missing = accord("sync", "other", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert missing.returncode == 1 and "no profile" in missing.stderr
+    config.write_text("[pairs.notes\n")
+    broken = accord("sync", "notes", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert broken.returncode == 1 and "not valid TOML" in broken.stderr
+
+
+# -- locks ------------------------------------------------------------------------
+def lock_file(place: Path, pid: int) -> None:
+    (place / ".accord").mkdir(exist_ok=True)
+    (place / ".accord" / "lock").write_text(
+        json.dumps(
+            {
+                "who": "someone@elsewhere",
+                "host": socket.gethostname(),
+                "pid": pid,
+                "since": time.time(),
+                "run": "20260101T000000Z-abcdef",
+            }
+        )
+    )
+
+
+def test_stale_lock_is_removed_with_a_notice(pair) -> None:
+    left, right = synced(pair)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    lock_file(left, dead.pid)
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode == 0
+    assert "stale lock" in done.stdout + done.stderr
+
+
+def test_live_lock_refuses_until_broken(pair) -> None:
+    left, right = synced(pair)
+    lock_file(left, os.getpid())  # this test process is alive
+    busy = accord("sync", str(left), str(right), "--yes")
+    assert busy.returncode == 1
+    assert "busy" in busy.stderr and "--break-lock" in busy.stderr
+    broken = accord("sync", str(left), str(right), "--yes", "--break-lock")
+    assert broken.returncode == 0
+    assert not (left / ".accord" / "lock").exists()
