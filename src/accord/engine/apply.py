@@ -51,6 +51,13 @@ def _ignore(event: Event) -> None:
     return None
 
 
+def _intent(action: Action) -> str:
+    """The journal line of an action: ``op side key [-> new_key]``."""
+    side = action.side.value if action.side else "-"
+    line = f"{action.op} {side} {action.key}"
+    return f"{line} -> {action.new_key}" if action.new_key else line
+
+
 class _Attempt(NamedTuple):
     """What performing one action did (picklable: it may come from a child)."""
 
@@ -182,7 +189,7 @@ class Executor:
         self._refresh(plan, archive)
         actions = plan.ordered()
         seqs = self.store.journal_add(
-            self.run, (a.to_json() for a in actions if a.op not in ARCHIVE_ONLY)
+            self.run, (_intent(a) for a in actions if a.op not in ARCHIVE_ONLY)
         )
         faults.step("journal written")
         numbered = iter(seqs)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import sqlite3
@@ -293,18 +294,29 @@ class ArchiveStore:
                 db.execute(f"DELETE FROM {table}")
 
     # -- journal ------------------------------------------------------------
-    def journal_add(self, run: str, actions: Iterable[dict[str, Any]]) -> list[int]:
-        with self.transaction() as db:
-            start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[
-                0
-            ]
-            rows = [(start + i + 1, run, json.dumps(a)) for i, a in enumerate(actions)]
-            db.executemany("INSERT INTO journal VALUES (?, ?, ?)", rows)
-        return [row[0] for row in rows]
+    def journal_add(self, run: str, actions: Iterable[str]) -> range:
+        """Note the intended actions (one line each), streamed in; their seqs.
 
-    def journal_pending(self) -> list[tuple[int, str, dict[str, Any]]]:
+        A line says what was intended (``op side key``), enough to tell an
+        interrupted run and report it; recovery itself re-plans from the
+        places, so the lines stay small (a million fit in little memory).
+        """
+        with self.transaction() as db:
+            first = (
+                1
+                + db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+            )
+            numbers = itertools.count(first)
+            db.executemany(
+                "INSERT INTO journal VALUES (?, ?, ?)",
+                ((next(numbers), run, line) for line in actions),
+            )
+            end = next(numbers)
+        return range(first, end)
+
+    def journal_pending(self) -> list[tuple[int, str, str]]:
         rows = self._db.execute("SELECT seq, run, action FROM journal ORDER BY seq")
-        return [(seq, run, json.loads(action)) for seq, run, action in rows]
+        return list(rows)
 
     def journal_clear(self) -> None:
         with self.transaction() as db:
