@@ -1,0 +1,243 @@
+"""The SFTP place against a real OpenSSH sshd on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import accord
+from accord.errors import ConfigError
+from accord.registry import open_replica
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".accord" not in p.relative_to(root).parts
+    }
+
+
+def test_two_way_round_trips(sshd, tmp_path: Path) -> None:
+    local, url = tmp_path / "local", sshd.url()
+    remote = sshd.path(url)
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    (local / "docs").mkdir()
+    (local / "docs" / "b.txt").write_text("b\n")
+    os.symlink("a.txt", local / "link")
+    report = (
+        accord.sync(str(local), url, yes=True)
+        if False
+        else accord.sync(str(local), url)
+    )
+    assert report.ok, report.summary()
+    assert tree(remote) == tree(local)
+    assert os.readlink(remote / "link") == "a.txt"
+    # edits on both sides, a deletion, a rename, a conflict
+    (remote / "docs" / "b.txt").write_text("b from the server\n")
+    (local / "new.txt").write_text("new locally\n")
+    (local / "a.txt").rename(local / "renamed.txt")
+    (local / "c.txt").write_text("local c\n")
+    (remote / "c.txt").write_text("server c, longer\n")
+    time.sleep(1.1)  # SFTP mtimes are whole seconds
+    report = accord.sync(str(local), url)
+    assert not report.failed, [o.message for o in report.failed]
+    assert tree(remote) == tree(local)
+    assert (local / "docs" / "b.txt").read_text() == "b from the server\n"
+    assert (remote / "renamed.txt").exists() and not (remote / "a.txt").exists()
+    conflicts = [n for n in tree(local) if n.startswith("c.conflict-")]
+    assert len(conflicts) == 1
+    # nothing left to do
+    plan = accord.sync(str(local), url, dry_run=True)
+    assert plan.is_empty
+
+
+def test_overwritten_and_deleted_files_go_to_the_remote_trash(sshd, tmp_path) -> None:
+    local, url = tmp_path / "local", sshd.url()
+    local.mkdir()
+    (local / "keep.txt").write_text("v1\n")
+    (local / "drop.txt").write_text("doomed\n")
+    accord.sync(str(local), url)
+    (local / "keep.txt").write_text("v2, longer\n")
+    (local / "drop.txt").unlink()
+    accord.sync(str(local), url)
+    place = open_replica(url)
+    place.open()
+    try:
+        kept = {item.key for item in place.trash_list()}
+    finally:
+        place.close()
+    assert kept == {"keep.txt", "drop.txt"}
+
+
+def test_mirror_by_the_cli(sshd, tmp_path: Path) -> None:
+    local, url = tmp_path / "src", sshd.url()
+    local.mkdir()
+    for i in range(50):
+        (local / f"f{i}.bin").write_bytes(os.urandom(3000))
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert tree(sshd.path(url)) == tree(local)
+    again = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_database_mirror_with_marker_and_lock(sshd, tmp_path: Path) -> None:
+    local, url = tmp_path / "db", sshd.url()
+    remote = sshd.path(url)
+    for root in (local, remote):
+        (root / "scan").mkdir(parents=True)
+        (root / "romidb").write_text("")
+    (local / "scan" / "img.png").write_bytes(b"png" * 1000)
+    cmd = [
+        sys.executable,
+        "-m",
+        "accord",
+        "mirror",
+        str(local),
+        url,
+        "--marker",
+        "romidb",
+        "--db-lock",
+        "lock",
+        "--yes",
+        "-q",
+    ]
+    (remote / "lock").write_text("busy")
+    busy = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert busy.returncode == 1 and "is busy" in busy.stderr
+    assert not (local / "lock").exists()
+    (remote / "lock").unlink()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert (remote / "scan" / "img.png").read_bytes() == b"png" * 1000
+    assert not (remote / "lock").exists() and not (local / "lock").exists()
+
+
+def test_unknown_host_key_is_refused_with_its_fingerprint(sshd, tmp_path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    url = sshd.url().replace(sshd.known_hosts, str(empty))
+    with pytest.raises(ConfigError) as caught:
+        open_replica(url).open(create=True)
+    assert "SHA256:" in caught.value.message
+    assert "accept_new_host_key" in (caught.value.hint or "")
+    accepted = open_replica(url + "&accept_new_host_key=true")
+    accepted.open(create=True)
+    accepted.close()
+    assert "127.0.0.1" in empty.read_text()
+    open_replica(url).open(create=True)  # known now
+
+
+def test_unreachable_port_is_a_clear_error(sshd, tmp_path) -> None:
+    url = sshd.url().replace(f":{sshd.port}/", ":1/")
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(tmp_path), url, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert "cannot connect" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_read_only_remote_folder_fails_that_item_only(sshd, tmp_path) -> None:
+    local, url = tmp_path / "local", sshd.url()
+    remote = sshd.path(url)
+    local.mkdir()
+    (local / "sub").mkdir()
+    (local / "sub" / "x.txt").write_text("x\n")
+    accord.sync(str(local), url)
+    (local / "sub" / "y.txt").write_text("y\n")
+    (local / "ok.txt").write_text("ok\n")
+    frozen = subprocess.run(["chattr", "+i", str(remote / "sub")], capture_output=True)
+    if frozen.returncode != 0:
+        pytest.fail(f"cannot make a folder read-only: {frozen.stderr!r}")
+    try:
+        report = accord.sync(str(local), url)
+        failed = [o.action.key for o in report.failed]
+        assert failed == ["sub/y.txt"], [o.message for o in report.failed]
+        assert "permission denied" in report.failed[0].message
+        assert (remote / "ok.txt").exists()
+    finally:
+        subprocess.run(["chattr", "-i", str(remote / "sub")], capture_output=True)
+    assert accord.sync(str(local), url).ok
+    assert (remote / "sub" / "y.txt").read_text() == "y\n"
+
+
+def _session_pids(port: int) -> set[int]:
+    """sshd processes serving a connection on ``port`` (not the listener)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    pids = set()
+    for part in out.split("pid=")[1:]:
+        pids.add(int(part.split(",", 1)[0]))
+    return pids
+
+
+def test_connection_dropped_mid_transfer(sshd, tmp_path: Path) -> None:
+    local, url = tmp_path / "local", sshd.url()
+    remote = sshd.path(url)
+    local.mkdir()
+    (local / "big.bin").write_bytes(os.urandom(64 << 20))
+    killer_done = threading.Event()
+
+    def kill_when_copying() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            temps = list((remote / ".accord" / "tmp").glob("*"))
+            if temps and any(t.stat().st_size > 0 for t in temps):
+                for pid in _session_pids(sshd.port):
+                    os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.005)
+        killer_done.set()
+
+    threading.Thread(target=kill_when_copying, daemon=True).start()
+    report = accord.mirror(str(local), url)
+    killer_done.wait(30)
+    assert report.aborted and "connection" in report.aborted, report.aborted
+    assert [o.status for o in report.outcomes] == ["failed"]
+    assert not (remote / "big.bin").exists(), "nothing half-written under its name"
+    # the next run completes (the lock of the dead connection's run is
+    # ours: same host and pid, so it is released or stale)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "mirror",
+            str(local),
+            url,
+            "--yes",
+            "-q",
+            "--break-lock",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (remote / "big.bin").read_bytes() == (local / "big.bin").read_bytes()
+    assert not list((remote / ".accord" / "tmp").glob("*"))
