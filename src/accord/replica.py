@@ -32,11 +32,12 @@ from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple
 
 from accord.errors import PreconditionFailed, Unsupported
+from accord.model import Entry
 
 if TYPE_CHECKING:
     from accord.capabilities import Capabilities
     from accord.keys import IgnoreRules
-    from accord.model import Entry, Problem
+    from accord.model import Problem
 
 __all__ = [
     "DIGEST",

@@ -1,0 +1,266 @@
+"""The conformance suite every place passes (``Replica`` contract).
+
+Use it from a test module of a place: subclass :class:`ReplicaContract` and
+provide a ``place_url`` fixture that returns the URL of a fresh, empty
+folder of that place (it need not exist yet)::
+
+    import pytest
+    from accord.testing.contract import ReplicaContract
+
+    class TestLocal(ReplicaContract):
+        @pytest.fixture
+        def place_url(self, tmp_path):
+            return str(tmp_path / "place")
+
+Every test opens the place with ``create=True`` and checks one promise of
+the contract (see :mod:`accord.replica`): create-only writes never clobber,
+replacing writes check the expected version, stale expectations change
+nothing, a failed write leaves nothing under the real name, scans report
+unchanged items by key, ignored folders are not entered, deleted and
+overwritten items are kept in the trash and come back, accord's own files
+are created exclusively. Optional features are tested only where the
+place's capabilities claim them, and what is claimed must work.
+
+This module imports pytest; it is meant for test suites only (accord itself
+never imports it).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from accord.errors import AlreadyExists, PreconditionFailed, ReplicaError
+from accord.keys import IgnoreRules
+from accord.model import DIR, FILE, LINK, Entry
+from accord.registry import open_replica
+from accord.replica import Replica
+
+__all__ = ["ReplicaContract"]
+
+_MTIME = 1_700_000_000_123_456_789
+
+
+def like(key: str, data: bytes, *, mtime_ns: int = _MTIME, mode: int = 0o640) -> Entry:
+    """The entry a write should produce (no version, no digest yet)."""
+    return Entry(key, FILE, len(data), mtime_ns, mode, "")
+
+
+class _Breaks(io.RawIOBase):
+    """A source stream that fails half-way, like a dropped connection."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._sent = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if not self._sent:
+            self._sent = True
+            return self._data[: len(self._data) // 2]
+        raise OSError("the source went away")
+
+
+class ReplicaContract:
+    """Subclass with a ``place_url`` fixture; every test is one promise."""
+
+    @pytest.fixture
+    def place(self, place_url: str) -> Iterator[Replica]:
+        replica = open_replica(place_url)
+        replica.open(create=True)
+        try:
+            yield replica
+        finally:
+            replica.close()
+
+    # -- helpers ---------------------------------------------------------------
+    @staticmethod
+    def put(
+        place: Replica, key: str, data: bytes, expect: Entry | None = None
+    ) -> Entry:
+        return place.write(key, io.BytesIO(data), like=like(key, data), expect=expect)
+
+    @staticmethod
+    def read(place: Replica, key: str) -> bytes:
+        with place.open_read(key) as stream:
+            return stream.read()
+
+    # -- writing ---------------------------------------------------------------
+    def test_write_creates_with_digest_and_metadata(self, place: Replica) -> None:
+        entry = self.put(place, "a.txt", b"hello")
+        assert entry.kind == FILE and entry.size == 5
+        assert entry.digest and entry.digest.startswith("sha256:")
+        assert self.read(place, "a.txt") == b"hello"
+        now = place.stat("a.txt")
+        assert now is not None and now.version == entry.version
+        precision = place.capabilities.mtime_precision_ns
+        if precision:
+            assert abs(now.mtime_ns - _MTIME) < precision
+        if place.capabilities.modes:
+            assert now.mode == 0o640
+
+    def test_create_only_write_never_clobbers(self, place: Replica) -> None:
+        self.put(place, "a.txt", b"first")
+        with pytest.raises(PreconditionFailed):
+            self.put(place, "a.txt", b"second")
+        assert self.read(place, "a.txt") == b"first"
+
+    def test_replacing_write_checks_the_expected_version(self, place: Replica) -> None:
+        old = self.put(place, "a.txt", b"one")
+        new = self.put(place, "a.txt", b"two, longer", expect=old)
+        assert self.read(place, "a.txt") == b"two, longer"
+        with pytest.raises(PreconditionFailed):
+            self.put(place, "a.txt", b"three", expect=old)  # stale
+        assert self.read(place, "a.txt") == b"two, longer"
+        assert place.stat("a.txt").version == new.version  # type: ignore[union-attr]
+
+    def test_a_write_is_checked_against_the_source_digest(self, place: Replica) -> None:
+        wrong = like("a.txt", b"abc")._replace(digest="sha256:" + "0" * 64)
+        with pytest.raises(PreconditionFailed):
+            place.write("a.txt", io.BytesIO(b"abc"), like=wrong, expect=None)
+        assert place.stat("a.txt") is None
+
+    def test_a_failed_write_leaves_nothing_under_the_name(self, place: Replica) -> None:
+        data = os.urandom(256 * 1024)
+        with pytest.raises((OSError, ReplicaError)):
+            place.write("b.bin", _Breaks(data), like=like("b.bin", data), expect=None)
+        assert place.stat("b.bin") is None
+        old = self.put(place, "c.bin", b"old content")
+        with pytest.raises((OSError, ReplicaError)):
+            place.write("c.bin", _Breaks(data), like=like("c.bin", data), expect=old)
+        assert self.read(place, "c.bin") == b"old content"
+        place.clean_temp()
+
+    # -- reading ---------------------------------------------------------------
+    def test_scan_lists_everything_once(self, place: Replica) -> None:
+        self.put(place, "a.txt", b"a")
+        place.make_dir("d", like=Entry("d", DIR, 0, 0, 0o755, ""), expect=None)
+        self.put(place, "d/b.txt", b"bb")
+        found = {e.key: e for e in place.entries()}
+        assert set(found) == {"a.txt", "d", "d/b.txt"}
+        assert found["d"].kind == DIR and found["d/b.txt"].size == 2
+
+    def test_scan_reports_unchanged_items_by_key(self, place: Replica) -> None:
+        a = self.put(place, "a.txt", b"a")
+        self.put(place, "b.txt", b"b")
+        known = {"a.txt": a.version, "b.txt": "some other version"}
+        items = list(place.scan(None, known))
+        assert "a.txt" in items
+        assert [i.key for i in items if isinstance(i, Entry)] == ["b.txt"]
+
+    def test_ignored_folders_are_not_entered(self, place: Replica) -> None:
+        place.make_dir("skip", like=Entry("skip", DIR, 0, 0, 0o755, ""), expect=None)
+        self.put(place, "skip/x.txt", b"x")
+        self.put(place, "keep.txt", b"k")
+        keys = {e.key for e in place.entries(IgnoreRules(["skip/"]))}
+        assert keys == {"keep.txt"}
+
+    def test_digest_matches_what_was_written(self, place: Replica) -> None:
+        written = self.put(place, "a.txt", b"some bytes")
+        listed = next(e for e in place.entries() if e.key == "a.txt")
+        assert place.digest(listed).digest == written.digest
+
+    def test_accords_own_folder_is_not_listed(self, place: Replica) -> None:
+        assert place.meta_create("probe", b"x")
+        assert all(not e.key.startswith(".accord") for e in place.entries())
+
+    # -- deleting, moving, trash ---------------------------------------------------
+    def test_delete_checks_expect_and_keeps_a_copy(self, place: Replica) -> None:
+        old = self.put(place, "a.txt", b"keep me")
+        self.put(place, "a.txt", b"changed behind our back", expect=old)
+        with pytest.raises(PreconditionFailed):
+            place.delete("a.txt", expect=old, trash="run1")
+        current = place.stat("a.txt")
+        assert current is not None
+        if not place.capabilities.trash:
+            place.delete("a.txt", expect=current)
+            assert place.stat("a.txt") is None
+            return
+        place.delete("a.txt", expect=current, trash="20260101T000000Z-aaaaaa")
+        assert place.stat("a.txt") is None
+        items = [i for i in place.trash_list() if i.key == "a.txt"]
+        assert len(items) == 1
+        place.trash_restore(items[0], "a.txt")
+        assert self.read(place, "a.txt") == b"changed behind our back"
+
+    def test_overwritten_content_goes_to_the_trash(self, place: Replica) -> None:
+        if not place.capabilities.trash:
+            pytest.skip("this place keeps no trash")
+        old = self.put(place, "a.txt", b"version one")
+        place.write(
+            "a.txt",
+            io.BytesIO(b"version two"),
+            like=like("a.txt", b"version two"),
+            expect=old,
+            trash="20260101T000000Z-bbbbbb",
+        )
+        (item,) = [i for i in place.trash_list() if i.key == "a.txt"]
+        place.trash_restore(item, "restored.txt")
+        assert self.read(place, "restored.txt") == b"version one"
+        assert place.trash_purge("20260101T000000Z-bbbbbb") >= 0
+        assert not [i for i in place.trash_list() if i.run == "20260101T000000Z-bbbbbb"]
+
+    def test_restore_never_overwrites(self, place: Replica) -> None:
+        if not place.capabilities.trash:
+            pytest.skip("this place keeps no trash")
+        old = self.put(place, "a.txt", b"gone")
+        place.delete("a.txt", expect=old, trash="20260101T000000Z-cccccc")
+        self.put(place, "a.txt", b"new one")
+        (item,) = [i for i in place.trash_list() if i.key == "a.txt"]
+        with pytest.raises(AlreadyExists):
+            place.trash_restore(item, "a.txt")
+
+    def test_move_checks_both_names(self, place: Replica) -> None:
+        a = self.put(place, "a.txt", b"moving")
+        self.put(place, "taken.txt", b"here first")
+        with pytest.raises(PreconditionFailed):
+            place.move("a.txt", "taken.txt", expect=a)
+        moved = place.move("a.txt", "b.txt", expect=a)
+        assert moved.key == "b.txt" and place.stat("a.txt") is None
+        assert self.read(place, "b.txt") == b"moving"
+        assert self.read(place, "taken.txt") == b"here first"
+
+    def test_a_non_empty_folder_is_not_deleted(self, place: Replica) -> None:
+        if not place.capabilities.empty_dirs:
+            pytest.skip("this place has no folders of its own")
+        folder = place.make_dir("d", like=Entry("d", DIR, 0, 0, 0o755, ""), expect=None)
+        self.put(place, "d/x.txt", b"x")
+        with pytest.raises(PreconditionFailed):
+            place.delete("d", expect=folder)
+        assert place.stat("d/x.txt") is not None
+
+    # -- optional features ----------------------------------------------------------
+    def test_links_when_claimed(self, place: Replica) -> None:
+        if not place.capabilities.symlinks:
+            pytest.skip("no symbolic links here")
+        target = Entry("l", LINK, 0, 0, 0, "", None, "../outside")
+        made = place.make_link("l", like=target, expect=None)
+        assert made.kind == LINK and made.target == "../outside"
+        with pytest.raises(PreconditionFailed):
+            place.make_link("l", like=target, expect=None)
+
+    def test_metadata_only_changes(self, place: Replica) -> None:
+        entry = self.put(place, "a.txt", b"same")
+        wanted = entry._replace(mode=0o600, mtime_ns=_MTIME - 10**12)
+        done = place.set_meta("a.txt", like=wanted, expect=entry)
+        assert self.read(place, "a.txt") == b"same"
+        if place.capabilities.modes:
+            assert done.mode == 0o600
+        precision = place.capabilities.mtime_precision_ns
+        if precision:
+            assert abs(done.mtime_ns - wanted.mtime_ns) < precision
+
+    # -- accord's own files -----------------------------------------------------------
+    def test_meta_files_are_created_exclusively(self, place: Replica) -> None:
+        assert place.meta_create("lock", b"mine")
+        assert not place.meta_create("lock", b"theirs")
+        assert place.meta_read("lock") == b"mine"
+        place.meta_delete("lock")
+        assert place.meta_read("lock") is None
+        assert place.meta_create("history/r1.json", b"{}")
+        assert place.meta_list("history/") == ["history/r1.json"]

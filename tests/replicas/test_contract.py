@@ -1,0 +1,25 @@
+"""Every place passes the same conformance suite (accord.testing.contract)."""
+
+from __future__ import annotations
+
+import pytest
+
+from accord.testing.contract import ReplicaContract
+
+
+class TestLocal(ReplicaContract):
+    @pytest.fixture
+    def place_url(self, tmp_path):
+        return str(tmp_path / "place")
+
+
+class TestLocalCaseInsensitive(ReplicaContract):
+    @pytest.fixture
+    def place_url(self, tmp_path):
+        return f"file://{tmp_path / 'place'}?case_sensitive=false"
+
+
+class TestSFTP(ReplicaContract):
+    @pytest.fixture
+    def place_url(self, sshd):
+        return sshd.url()
