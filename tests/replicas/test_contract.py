@@ -23,3 +23,9 @@ class TestSFTP(ReplicaContract):
     @pytest.fixture
     def place_url(self, sshd):
         return sshd.url()
+
+
+class TestS3(ReplicaContract):
+    @pytest.fixture
+    def place_url(self, s3_server):
+        return s3_server.url()

@@ -1,0 +1,276 @@
+"""The S3 place against a real S3-compatible server (moto) on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import accord
+from accord.engine.policy import Policy
+from accord.engine.session import Session
+from accord.errors import LockHeld, PermissionDenied, Unreachable
+from accord.registry import open_replica
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".accord" not in p.relative_to(root).parts
+    }
+
+
+def test_two_way_sync_with_a_prefix(s3_server, tmp_path: Path) -> None:
+    local, url = tmp_path / "local", s3_server.url()
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    (local / "docs").mkdir()
+    (local / "docs" / "b.txt").write_text("b\n")
+    (local / "empty").mkdir()
+    assert accord.sync(str(local), url).ok
+    assert s3_server.objects(url) == files(local)
+    # a change on each side, a deletion, a rename
+    client = s3_server.client()
+    prefix = url.split("accord-test/", 1)[1].split("?", 1)[0]
+    client.put_object(Bucket="accord-test", Key=f"{prefix}/docs/b.txt", Body=b"b2\n")
+    (local / "c.txt").write_text("c\n")
+    (local / "a.txt").rename(local / "renamed.txt")
+    report = accord.sync(str(local), url)
+    assert not report.failed, [o.message for o in report.failed]
+    assert s3_server.objects(url) == files(local)
+    assert (local / "docs" / "b.txt").read_text() == "b2\n"
+    assert accord.sync(str(local), url, dry_run=True).is_empty
+
+
+def test_the_cli_with_endpoint_url(s3_server, tmp_path: Path) -> None:
+    local = tmp_path / "site"
+    local.mkdir()
+    (local / "index.html").write_text("<h1>hi</h1>")
+    bare = s3_server.url().split("?", 1)[0]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "mirror",
+            str(local),
+            bare,
+            "--yes",
+            "-q",
+            "--endpoint-url",
+            s3_server.endpoint,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert s3_server.objects(bare) == {"index.html": b"<h1>hi</h1>"}
+
+
+def test_big_objects_go_up_in_parts(s3_server, tmp_path: Path, monkeypatch) -> None:
+    from accord.replicas import s3
+
+    monkeypatch.setattr(s3, "_SINGLE_PUT", 1 << 20)
+    monkeypatch.setattr(s3, "_PART", 5 << 20)
+    local, url = tmp_path / "big", s3_server.url()
+    local.mkdir()
+    data = os.urandom(12 << 20)
+    (local / "big.bin").write_bytes(data)
+    assert accord.mirror(str(local), url).ok
+    assert s3_server.objects(url)["big.bin"] == data
+    place = open_replica(url)
+    place.open()
+    entry = place.stat("big.bin")
+    assert entry.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert place.meta_list("tmp/") == []
+
+
+def test_wrong_credentials_and_missing_bucket(s3_server, tmp_path, monkeypatch):
+    missing = s3_server.url().replace("accord-test", "no-such-bucket")
+    with pytest.raises(Unreachable) as caught:
+        open_replica(missing).open()
+    assert "does not exist" in caught.value.message
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(tmp_path), missing, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_endpoint_down_is_a_clear_error(tmp_path: Path) -> None:
+    url = "s3://bucket/x?endpoint_url=http://127.0.0.1:1"
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(tmp_path), url, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+            "AWS_MAX_ATTEMPTS": "1",
+        },
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot reach the S3 endpoint" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_concurrent_writer_is_never_clobbered(s3_server, tmp_path: Path) -> None:
+    """The If-Match condition: an object replaced behind our back after the
+    plan was made is left alone (skipped), not overwritten."""
+    local, url = tmp_path / "local", s3_server.url()
+    local.mkdir()
+    (local / "a.txt").write_text("v1\n")
+    accord.sync(str(local), url)
+    (local / "a.txt").write_text("v2 from here\n")
+    with Session(str(local), url) as session:
+        plan = session.plan()
+        client = s3_server.client()
+        prefix = url.split("accord-test/", 1)[1].split("?", 1)[0]
+        client.put_object(
+            Bucket="accord-test", Key=f"{prefix}/a.txt", Body=b"someone else\n"
+        )
+        report = session.apply(plan)
+    assert [o.status for o in report.outcomes if o.action.key == "a.txt"] == ["skipped"]
+    assert s3_server.objects(url)["a.txt"] == b"someone else\n"
+
+
+# -- several people, one prefix ---------------------------------------------------
+PEOPLE = ("ana", "ben", "cho")
+
+
+def run_for(person: str, folder: Path, url: str, state: Path) -> None:
+    """One person's sync; waits while another person's run holds the lock."""
+    for _ in range(200):
+        try:
+            with Session(
+                str(folder), url, policy=Policy(), state_dir=state / person, who=person
+            ) as session:
+                session.apply(session.plan())
+            return
+        except LockHeld:
+            time.sleep(0.05)
+    raise AssertionError(f"{person} never got the lock")
+
+
+def edit(rng: random.Random, folder: Path, person: str, written: set[bytes]) -> None:
+    """A few creations, edits and deletions, as a person would make."""
+    names = sorted(p for p in folder.rglob("*.txt") if ".accord" not in p.parts)
+    for _ in range(rng.randint(1, 4)):
+        choice = rng.random()
+        if choice < 0.45 or not names:
+            data = f"{person} {rng.random()}\n".encode()
+            (folder / f"{person}-{rng.randint(0, 30)}.txt").write_bytes(data)
+            written.add(data)
+        elif choice < 0.85:
+            data = f"{person} edit {rng.random()}\n".encode()
+            rng.choice(names).write_bytes(data)
+            written.add(data)
+        else:
+            rng.choice(names).unlink()
+
+
+def everything_kept(folders: list[Path], s3_server, url: str) -> set[bytes]:
+    kept: set[bytes] = set()
+    for folder in folders:
+        kept |= {p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    client = s3_server.client()
+    prefix = url.split("accord-test/", 1)[1].split("?", 1)[0] + "/"
+    for page in client.get_paginator("list_objects_v2").paginate(
+        Bucket="accord-test", Prefix=prefix
+    ):
+        for item in page.get("Contents", ()):
+            body = client.get_object(Bucket="accord-test", Key=item["Key"])
+            kept.add(body["Body"].read())
+    return kept
+
+
+def test_three_people_share_one_prefix(s3_server, tmp_path: Path) -> None:
+    url = s3_server.url("team-" + os.urandom(3).hex())
+    folders = [tmp_path / person for person in PEOPLE]
+    for folder in folders:
+        folder.mkdir()
+    state = tmp_path / "state"
+    rng = random.Random(20261123)
+    written: set[bytes] = set()
+    for round_number in range(6):
+        for person, folder in zip(PEOPLE, folders, strict=True):
+            edit(rng, folder, person, set())
+        # what exists when the runs start must survive them (what a person
+        # overwrote or deleted before syncing was never accord's to keep)
+        written |= {f for folder in folders for f in files(folder).values()}
+        if round_number % 2:
+            threads = [
+                threading.Thread(target=run_for, args=(p, f, url, state))
+                for p, f in zip(PEOPLE, folders, strict=True)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(120)
+        else:
+            for person, folder in zip(PEOPLE, folders, strict=True):
+                run_for(person, folder, url, state)
+    for _ in range(2):  # everyone syncs until nothing moves
+        for person, folder in zip(PEOPLE, folders, strict=True):
+            run_for(person, folder, url, state)
+    views = [files(folder) for folder in folders]
+    assert views[0] == views[1] == views[2], "everyone sees the same files"
+    assert views[0] == s3_server.objects(url), "and so does the prefix"
+    lost = written - everything_kept(folders, s3_server, url)
+    assert not lost, f"{len(lost)} contents lost"
+    log = subprocess.run(
+        [sys.executable, "-m", "accord", "log", str(folders[0]), url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ACCORD_STATE_DIR": str(state / "ana")},
+    )
+    assert log.returncode == 0, log.stderr
+    assert "  ben  " in log.stdout and "  cho  " in log.stdout
+
+
+def test_permission_denied_is_reported(s3_server, tmp_path, monkeypatch):
+    """moto accepts any key pair; a bucket policy is what denies here."""
+    import json
+
+    client = s3_server.client()
+    client.create_bucket(Bucket="locked-bucket")
+    client.put_bucket_policy(
+        Bucket="locked-bucket",
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:PutObject",
+                        "Resource": "arn:aws:s3:::locked-bucket/*",
+                    }
+                ],
+            }
+        ),
+    )
+    local = tmp_path / "l"
+    local.mkdir()
+    (local / "a.txt").write_text("a")
+    url = f"s3://locked-bucket/p?endpoint_url={s3_server.endpoint}"
+    try:
+        report = accord.mirror(str(local), url)
+    except PermissionDenied:
+        return  # the lock object could not even be written: clear enough
+    assert report.failed and "denied" in report.failed[0].message
