@@ -59,6 +59,8 @@ def split_url(url: str) -> tuple[str, str]:
 def replica_class(scheme: str) -> type[Replica]:
     """The class for ``scheme``, imported now; clear errors otherwise."""
     spec = _specs.get(scheme)
+    if spec is None and _fsspec_knows(scheme):
+        spec = ReplicaSpec(scheme, _FSSPEC, "fsspec")
     if spec is None:
         known = ", ".join(sorted(_specs))
         raise ConfigError(
@@ -84,6 +86,18 @@ def open_replica(url: str, **options: Any) -> Replica:
         raise ConfigError("an empty place was given", hint="name a folder or a URL")
     scheme, _ = split_url(url)
     return replica_class(scheme).from_url(url, **options)  # type: ignore[attr-defined, no-any-return]
+
+
+_FSSPEC = "accord.replicas.fsspec:FsspecReplica"
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    """Any other filesystem fsspec knows (memory, gcs, az, webdav...)."""
+    try:
+        module = importlib.import_module("accord.replicas.fsspec")
+    except ImportError:
+        return False
+    return bool(module.knows(scheme))
 
 
 register("file", "accord.replicas.local:LocalReplica")

@@ -29,3 +29,11 @@ class TestS3(ReplicaContract):
     @pytest.fixture
     def place_url(self, s3_server):
         return s3_server.url()
+
+
+class TestFsspecMemory(ReplicaContract):
+    """A generic fsspec filesystem (in this process's memory)."""
+
+    @pytest.fixture
+    def place_url(self, tmp_path):
+        return f"memory://accord-{tmp_path.name}/place"

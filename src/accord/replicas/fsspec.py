@@ -1,0 +1,357 @@
+"""Any fsspec filesystem as a place: ``memory://``, ``gcs://``, ``az://``, ...
+
+A scheme that accord does not know itself but fsspec does (its registry of
+known protocols) opens here. fsspec offers no conditional write and no
+atomic rename in general, so this place claims only what it can honour:
+
+* ``conditional_writes`` is off: the expected version is compared just
+  before the write (a small race window remains against a concurrent writer
+  of the same item; for S3 use ``s3://``, which has real conditions);
+* writes go to ``.accord/tmp/`` first, and are then moved into place; on
+  object stores a move is a copy and a delete, so ``atomic_replace`` is
+  claimed only for filesystems fsspec marks as local;
+* no symbolic links; modes are not kept; mtimes as the filesystem reports
+  them (versions are ``size:mtime`` or the store's ETag/checksum when it
+  gives one).
+
+Deleted and overwritten items go to ``.accord/trash/<run>/`` as elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+from collections.abc import Iterator
+from typing import IO, Any
+
+import fsspec
+
+from accord.capabilities import Capabilities
+from accord.errors import (
+    AlreadyExists,
+    ConfigError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    ReplicaError,
+    Unreachable,
+)
+from accord.keys import IgnoreRules, nfc
+from accord.model import DIR, FILE, Entry, Problem, join
+from accord.replica import DIGEST, META_DIR, Replica, TrashItem, check_expected
+
+__all__ = ["FsspecReplica", "knows"]
+
+_BLOCK = 1 << 20
+
+
+def knows(scheme: str) -> bool:
+    """True when fsspec has an implementation registered for ``scheme``."""
+    return scheme in fsspec.available_protocols()
+
+
+class FsspecReplica(Replica):
+    """A folder of an fsspec filesystem."""
+
+    scheme = "fsspec"
+
+    def __init__(self, url: str, **options: Any) -> None:
+        protocol = url.partition("://")[0]
+        try:
+            self.fs = fsspec.filesystem(protocol, **options)
+        except (ImportError, ValueError) as exc:
+            raise ConfigError(
+                f"fsspec cannot open '{protocol}://': {exc}",
+                hint="install the fsspec backend for it (for example gcsfs, adlfs)",
+            ) from exc
+        self.root = self.fs._strip_protocol(url).rstrip("/") or "/"
+        self.url = url.split("?", 1)[0]
+        self.identity = f"{protocol}://{self.root}"
+        local = "local" in getattr(self.fs, "protocol", ()) or protocol == "file"
+        self.capabilities = Capabilities(
+            symlinks=False,
+            modes=False,
+            mtime_precision_ns=None,
+            conditional_writes=False,
+            atomic_replace=local,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> FsspecReplica:
+        return cls(url, **options)
+
+    def _path(self, key: str) -> str:
+        return posixpath.join(self.root, key) if key else self.root
+
+    @contextlib.contextmanager
+    def _errors(self, key: str) -> Iterator[None]:
+        try:
+            yield
+        except ReplicaError:
+            raise
+        except FileNotFoundError as exc:
+            raise NotFound("not found", where=self.url, key=key) from exc
+        except PermissionError as exc:
+            raise PermissionDenied(
+                "permission denied", where=self.url, key=key
+            ) from exc
+        except (ConnectionError, TimeoutError) as exc:
+            raise Unreachable(str(exc), where=self.url, key=key) from exc
+        except OSError as exc:
+            raise ReplicaError(str(exc), where=self.url, key=key) from exc
+
+    # -- lifetime ---------------------------------------------------------
+    def open(self, create: bool = False) -> None:
+        with self._errors(""):
+            if not self.fs.exists(self.root):
+                if not create:
+                    raise Unreachable("folder not found", where=self.url)
+                self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.makedirs(self._path(META_DIR), exist_ok=True)
+
+    def exists(self) -> bool:
+        with contextlib.suppress(Exception):
+            return bool(self.fs.exists(self.root))
+        return True
+
+    # -- reading ----------------------------------------------------------
+    def _entry(self, key: str, info: dict[str, Any]) -> Entry:
+        if info.get("type") == "directory":
+            return Entry(key, DIR, 0, 0, 0o755, "d")
+        size = int(info.get("size") or 0)
+        mtime = info.get("mtime") or info.get("created") or info.get("LastModified")
+        seconds = (
+            mtime.timestamp() if hasattr(mtime, "timestamp") else float(mtime or 0)
+        )
+        stamp = info.get("ETag") or info.get("etag") or info.get("md5Hash")
+        version = str(stamp).strip('"') if stamp else f"{size}:{seconds!r}"
+        return Entry(key, FILE, size, int(seconds * 1e9), 0o644, version)
+
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
+        get = known.get if known is not None else None
+        stack = [""]
+        while stack:
+            prefix = stack.pop()
+            try:
+                with self._errors(prefix):
+                    listing = self.fs.ls(self._path(prefix), detail=True)
+            except ReplicaError as exc:
+                yield Problem(prefix, None, f"cannot list this folder: {exc.message}")
+                continue
+            for info in listing:
+                name = posixpath.basename(str(info["name"]).rstrip("/"))
+                if (not prefix and name == META_DIR) or not name:
+                    continue
+                key = join(prefix, nfc(name))
+                entry = self._entry(key, info)
+                if ignore and ignore.matches(key, entry.kind == DIR):
+                    continue
+                if entry.kind == DIR:
+                    stack.append(key)
+                yield key if get is not None and get(key) == entry.version else entry
+
+    def stat(self, key: str) -> Entry | None:
+        with self._errors(key):
+            try:
+                info = self.fs.info(self._path(key))
+            except FileNotFoundError:
+                return None
+        return self._entry(key, info)
+
+    def digest(self, entry: Entry) -> Entry:
+        if entry.kind != FILE:
+            return entry
+        hasher = hashlib.sha256()
+        with self.open_read(entry.key) as stream:
+            while block := stream.read(_BLOCK):
+                hasher.update(block)
+        now = self.stat(entry.key)
+        if now is None:
+            raise NotFound("vanished while being read", where=self.url, key=entry.key)
+        return now._replace(digest=f"{DIGEST}:{hasher.hexdigest()}")
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        with self._errors(key):
+            return self.fs.open(self._path(key), "rb")  # type: ignore[no-any-return]
+
+    # -- writing ----------------------------------------------------------
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        temp = self._path(f"{META_DIR}/tmp/{os.urandom(8).hex()}")
+        with self._errors(key):
+            hasher = hashlib.sha256()
+            try:
+                with self.fs.open(temp, "wb") as handle:
+                    while block := data.read(_BLOCK):
+                        hasher.update(block)
+                        handle.write(block)
+                digest = f"{DIGEST}:{hasher.hexdigest()}"
+                if like.digest and digest != like.digest:
+                    raise PreconditionFailed(
+                        "the source changed while it was copied; left for the next run",
+                        where=self.url,
+                        key=key,
+                    )
+                check_expected(self.stat(key), expect, self.url)
+                if expect is not None and trash:
+                    self._keep(key, trash, copy=True)
+                parent = posixpath.dirname(self._path(key))
+                self.fs.makedirs(parent, exist_ok=True)
+                self.fs.mv(temp, self._path(key))
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.fs.rm(temp)
+                raise
+        done = self.stat(key)
+        assert done is not None
+        return done._replace(digest=digest)
+
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        with self._errors(key):
+            current = self.stat(key)
+            if current is not None and current.kind != DIR:
+                check_expected(current, expect, self.url)
+            self.fs.makedirs(self._path(key), exist_ok=True)
+        return Entry(key, DIR, 0, 0, 0o755, "d")
+
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        current = self.stat(key)
+        check_expected(current, expect, self.url)
+        assert current is not None
+        return current._replace(digest=expect.digest)  # nothing to set here
+
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        with self._errors(key):
+            check_expected(self.stat(key), expect, self.url)
+            if expect.kind == DIR:
+                if self.fs.ls(self._path(key)):
+                    raise PreconditionFailed(
+                        "the folder is not empty: something was added; left alone",
+                        where=self.url,
+                        key=key,
+                    )
+                self.fs.rmdir(self._path(key))
+            elif trash:
+                self._keep(key, trash, copy=False)
+            else:
+                self.fs.rm(self._path(key))
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        with self._errors(key):
+            check_expected(self.stat(key), expect, self.url)
+            check_expected(self.stat(new_key), None, self.url)
+            self.fs.makedirs(posixpath.dirname(self._path(new_key)), exist_ok=True)
+            self.fs.mv(self._path(key), self._path(new_key))
+        done = self.stat(new_key)
+        assert done is not None
+        return done._replace(digest=expect.digest)
+
+    def _keep(self, key: str, run: str, *, copy: bool) -> None:
+        kept = self._path(f"{META_DIR}/trash/{run}/{key}")
+        self.fs.makedirs(posixpath.dirname(kept), exist_ok=True)
+        if copy:
+            self.fs.copy(self._path(key), kept)
+        else:
+            self.fs.mv(self._path(key), kept)
+
+    # -- accord's own files -------------------------------------------------
+    def _meta(self, name: str) -> str:
+        return self._path(f"{META_DIR}/{name}")
+
+    def meta_create(self, name: str, data: bytes) -> bool:
+        path = self._meta(name)
+        with self._errors(META_DIR):
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            try:
+                with self.fs.open(path, "xb") as handle:
+                    handle.write(data)
+            except (FileExistsError, ValueError, NotImplementedError):
+                if self.fs.exists(path):
+                    return False
+                with self.fs.open(path, "wb") as handle:  # no "x" mode here
+                    handle.write(data)
+        return True
+
+    def meta_read(self, name: str) -> bytes | None:
+        with self._errors(META_DIR):
+            try:
+                with self.fs.open(self._meta(name), "rb") as handle:
+                    return bytes(handle.read())
+            except FileNotFoundError:
+                return None
+
+    def meta_delete(self, name: str) -> None:
+        with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._meta(name))
+
+    def meta_list(self, prefix: str) -> list[str]:
+        with self._errors(META_DIR):
+            try:
+                names = self.fs.ls(self._meta(prefix), detail=False)
+            except FileNotFoundError:
+                return []
+        return sorted(
+            join(prefix.rstrip("/"), posixpath.basename(str(n).rstrip("/")))
+            for n in names
+        )
+
+    def clean_temp(self) -> None:
+        with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
+            for name in self.fs.ls(self._meta("tmp"), detail=False):
+                self.fs.rm(name)
+
+    # -- trash ------------------------------------------------------------
+    def trash_list(self) -> Iterator[TrashItem]:
+        for run in self.trash_runs():
+            top = self._meta(f"trash/{run}")
+            for path, info in sorted(self.fs.find(top, detail=True).items()):
+                key = nfc(posixpath.relpath(self.fs._strip_protocol(path), top))
+                yield TrashItem(run, key, self._entry(key, info))
+
+    def trash_runs(self) -> list[str]:
+        with self._errors(META_DIR):
+            try:
+                names = self.fs.ls(self._meta("trash"), detail=False)
+            except FileNotFoundError:
+                return []
+        return sorted(posixpath.basename(str(n).rstrip("/")) for n in names)
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        with self._errors(key):
+            if self.stat(key) is not None:
+                raise AlreadyExists(
+                    "something is already there",
+                    where=self.url,
+                    key=key,
+                    hint="restore it under another name with --to",
+                )
+            self.fs.makedirs(posixpath.dirname(self._path(key)), exist_ok=True)
+            self.fs.mv(self._meta(f"trash/{item.run}/{item.key}"), self._path(key))
+        done = self.stat(key)
+        assert done is not None
+        return done
+
+    def trash_purge(self, run: str) -> int:
+        top = self._meta(f"trash/{run}")
+        with self._errors(META_DIR):
+            try:
+                count = len(self.fs.find(top))
+            except FileNotFoundError:
+                return 0
+            self.fs.rm(top, recursive=True)
+        return count
+
+    def forget_meta(self) -> None:
+        with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
+            self.fs.rm(self._path(META_DIR), recursive=True)
