@@ -308,3 +308,16 @@ def test_live_lock_refuses_until_broken(pair) -> None:
     broken = accord("sync", str(left), str(right), "--yes", "--break-lock")
     assert broken.returncode == 0
     assert not (left / ".accord" / "lock").exists()
+
+
+def test_reset_places_removes_accords_folder_too(pair) -> None:
+    left, right = synced(pair)
+    (left / "a.txt").unlink()
+    accord("sync", str(left), str(right), "-y", "-q")
+    assert (right / ".accord" / "trash").exists()
+    refused = accord("reset", str(left), str(right), "--places", stdin="")
+    assert refused.returncode == 5 and (right / ".accord").exists()
+    done = accord("reset", str(left), str(right), "--places", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not (right / ".accord").exists() and not (left / ".accord").exists()
+    assert (right / "sub" / "b.txt").exists(), "data is never touched"

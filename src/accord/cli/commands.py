@@ -647,32 +647,73 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
 @click.argument("right", required=False)
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 @click.option(
+    "--places",
+    is_flag=True,
+    help="Also remove accord's own folder (.accord: trash, history, lock) "
+    "from both places, after a confirmation.",
+)
+@click.option(
     "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
 )
 @handle_errors
-def reset(left: str | None, right: str | None, yes: bool, profile: str | None) -> None:
+def reset(
+    left: str | None, right: str | None, yes: bool, places: bool, profile: str | None
+) -> None:
     """Forget the pair's state: the next sync is a first sync (a union merge).
 
-    Files and the trash are not touched.
+    Files are not touched. With --places, accord's own folder in each place
+    (its trash, shared history and lock) is removed too, after a question.
 
     \b
     accord reset ~/notes /mnt/backup/notes
+    accord reset ./Data s3://bucket/team --places
     """
     first, second = (open_replica(p) for p in _places(left, right, profile)[:2])
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
-    if not path.exists():
+    if path.exists():
+        _confirm_reset(yes, f"Forget the sync state of {first.url} and {second.url}?")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        click.echo("the pair's state is forgotten; the next sync merges both sides")
+    elif not places:
         click.echo("nothing to reset: this pair has no state")
         raise Exit(EXIT["ok"])
-    if not yes:
-        if not _can_ask():
-            raise Aborted("reset needs a confirmation: run again with --yes")
-        if not click.confirm(
-            f"Forget the sync state of {first.url} and {second.url}?", default=False
-        ):
-            raise Aborted("nothing was changed")
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    click.echo("the pair's state is forgotten; the next sync merges both sides")
+    if places:
+        _confirm_reset(
+            yes,
+            f"Remove accord's own folder (trash, history) from {first.url} and "
+            f"{second.url}? Deleted files kept in their trash will be gone.",
+        )
+        for replica in (first, second):
+            _forget_place(replica)
+
+
+def _confirm_reset(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not _can_ask():
+        raise Aborted("reset needs a confirmation: run again with --yes")
+    if not click.confirm(question, default=False):
+        raise Aborted("nothing was changed")
+
+
+def _forget_place(replica: Any) -> None:
+    """Remove accord's folder from a place, unless a run holds its lock."""
+    try:
+        replica.open()
+    except AccordError as exc:
+        click.echo(f"skipped {replica.url}: {exc.message}", err=True)
+        return
+    try:
+        if replica.meta_read("lock") is not None:
+            raise AccordError(
+                f"{replica.url} is locked by a run; its files were left alone",
+                hint="wait for the run to finish (accord log shows it)",
+            )
+        replica.forget_meta()
+        click.echo(f"removed accord's files from {replica.url}")
+    finally:
+        replica.close()
 
 
 # -- trash ---------------------------------------------------------------------
