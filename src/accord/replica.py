@@ -45,6 +45,7 @@ __all__ = [
     "HashingReader",
     "Replica",
     "TrashItem",
+    "check_digest",
     "check_expected",
     "hash_stream",
 ]
@@ -235,6 +236,17 @@ class Replica(abc.ABC):
     def forget_meta(self) -> None:
         """Remove accord's own area from the place (``accord reset``)."""
         raise Unsupported("cannot remove accord's files here", where=self.url)
+
+
+def check_digest(like: Entry, digest: str, where: str, key: str) -> None:
+    """Raise PreconditionFailed when what was copied is not what was planned
+    (the source changed while it was read)."""
+    if like.digest and digest != like.digest:
+        raise PreconditionFailed(
+            "the source changed while it was copied; left for the next run",
+            where=where,
+            key=key,
+        )
 
 
 def check_expected(current: Entry | None, expect: Entry | None, where: str) -> None:

@@ -12,20 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+from _trees import files
 
 import accord
 from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import LockHeld, PermissionDenied, Unreachable
 from accord.registry import open_replica
-
-
-def files(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".accord" not in p.relative_to(root).parts
-    }
 
 
 def test_two_way_sync_with_a_prefix(s3_server, tmp_path: Path) -> None:
@@ -274,3 +267,60 @@ def test_permission_denied_is_reported(s3_server, tmp_path, monkeypatch):
     except PermissionDenied:
         return  # the lock object could not even be written: clear enough
     assert report.failed and "denied" in report.failed[0].message
+
+
+def test_server_killed_mid_run(tmp_path: Path) -> None:
+    """The S3 server dies during an upload: a clear error, nothing under a
+    real name that is not whole, and the next run (server back) completes."""
+    from fixtures._servers import start, stop
+
+    settings, env = start("s3.sh", tmp_path / "moto", "ACCORD_S3_DIR")
+    endpoint = settings["S3_ENDPOINT"]
+    url = f"s3://killed/data?endpoint_url={endpoint}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="killed")
+    local = tmp_path / "local"
+    local.mkdir()
+    for i in range(400):
+        (local / f"f{i:03}.bin").write_bytes(os.urandom(4000))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.5)
+    stop("s3.sh", env)
+    try:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode in (1, 3), err
+        assert "Traceback" not in err
+        assert "S3 endpoint" in err or "reach" in err, err
+    finally:
+        stop("s3.sh", env)
+    # the server comes back (moto keeps nothing: an empty bucket again)
+    settings, env = start("s3.sh", tmp_path / "moto2", "ACCORD_S3_DIR")
+    try:
+        endpoint = settings["S3_ENDPOINT"]
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="killed")
+        url = f"s3://killed/data?endpoint_url={endpoint}"
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "accord",
+                "mirror",
+                str(local),
+                url,
+                "--yes",
+                "-q",
+                "--break-lock",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+    finally:
+        stop("s3.sh", env)

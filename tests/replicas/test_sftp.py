@@ -11,18 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _trees import files as tree
 
 import accord
 from accord.errors import ConfigError
 from accord.registry import open_replica
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".accord" not in p.relative_to(root).parts
-    }
 
 
 def test_two_way_round_trips(sshd, tmp_path: Path) -> None:
@@ -241,3 +234,45 @@ def test_connection_dropped_mid_transfer(sshd, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert (remote / "big.bin").read_bytes() == (local / "big.bin").read_bytes()
     assert not list((remote / ".accord" / "tmp").glob("*"))
+
+
+def test_a_full_disk_on_the_server(sshd, tmp_path: Path) -> None:
+    """A small file system mounted on the server: the copy that does not fit
+    fails with a clear error, nothing is half-written, and once there is
+    room the next run completes."""
+    url = sshd.url()
+    remote = sshd.path(url)
+    remote.mkdir(parents=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(remote)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot mount a small file system: {mounted.stderr}")
+    try:
+        local = tmp_path / "local"
+        local.mkdir()
+        (local / "small.txt").write_text("fits\n")
+        (local / "big.bin").write_bytes(os.urandom(4 << 20))
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 3, done.stdout + done.stderr
+        assert "disk full" in done.stdout + done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (remote / "big.bin").exists()
+        subprocess.run(["mount", "-o", "remount,size=20m", str(remote)], check=True)
+        again = subprocess.run(
+            [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert again.returncode == 0, again.stderr
+        assert (remote / "big.bin").read_bytes() == (local / "big.bin").read_bytes()
+    finally:
+        subprocess.run(["umount", "-l", str(remote)], capture_output=True)

@@ -40,7 +40,14 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules, nfc
 from accord.model import DIR, FILE, Entry, Problem, join
-from accord.replica import DIGEST, META_DIR, Replica, TrashItem, check_expected
+from accord.replica import (
+    DIGEST,
+    META_DIR,
+    Replica,
+    TrashItem,
+    check_digest,
+    check_expected,
+)
 
 __all__ = ["FsspecReplica", "knows"]
 
@@ -197,12 +204,7 @@ class FsspecReplica(Replica):
                         hasher.update(block)
                         handle.write(block)
                 digest = f"{DIGEST}:{hasher.hexdigest()}"
-                if like.digest and digest != like.digest:
-                    raise PreconditionFailed(
-                        "the source changed while it was copied; left for the next run",
-                        where=self.url,
-                        key=key,
-                    )
+                check_digest(like, digest, self.url, key)
                 check_expected(self.stat(key), expect, self.url)
                 if expect is not None and trash:
                     self._keep(key, trash, copy=True)

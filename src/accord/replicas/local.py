@@ -42,6 +42,7 @@ from accord.replica import (
     HashingReader,
     Replica,
     TrashItem,
+    check_digest,
     check_expected,
 )
 
@@ -610,12 +611,7 @@ def _copy_into(data: IO[bytes], temp: str, like: Entry, where: str, key: str) ->
             while block := reader.read(_BLOCK):
                 _write_all(fd, block)
             digest = reader.digest
-        if like.digest and digest != like.digest:
-            raise PreconditionFailed(
-                "the source changed while it was copied; left for the next run",
-                where=where,
-                key=key,
-            )
+        check_digest(like, digest, where, key)
         if like.mtime_ns:
             os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
         os.fchmod(fd, like.mode or 0o644)

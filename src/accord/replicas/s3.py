@@ -48,7 +48,14 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules, nfc
 from accord.model import DIR, FILE, Entry, Problem, parent_of
-from accord.replica import DIGEST, META_DIR, Replica, TrashItem, check_expected
+from accord.replica import (
+    DIGEST,
+    META_DIR,
+    Replica,
+    TrashItem,
+    check_digest,
+    check_expected,
+)
 
 __all__ = ["S3Replica"]
 
@@ -352,12 +359,7 @@ class S3Replica(Replica):
         return done
 
     def _verify(self, like: Entry, digest: str, key: str) -> None:
-        if like.digest and digest != like.digest:
-            raise PreconditionFailed(
-                "the source changed while it was copied; left for the next run",
-                where=self.url,
-                key=key,
-            )
+        check_digest(like, digest, self.url, key)
 
     def _put_big(
         self, key: str, data: IO[bytes], like: Entry, expect: Entry | None
@@ -607,7 +609,14 @@ class S3Replica(Replica):
         return done
 
     def trash_purge(self, run: str) -> int:
-        names = [name for name, _ in self._objects(self._meta_name(f"trash/{run}/"))]
+        return self._delete_all(self._meta_name(f"trash/{run}/"))
+
+    def forget_meta(self) -> None:
+        self._delete_all(self._meta_name(""))
+
+    def _delete_all(self, prefix: str) -> int:
+        """Delete every object under ``prefix``, 1,000 per request."""
+        names = [name for name, _ in self._objects(prefix)]
         with self._errors(META_DIR):
             for start in range(0, len(names), 1000):
                 chunk = names[start : start + 1000]
@@ -616,16 +625,6 @@ class S3Replica(Replica):
                     Delete={"Objects": [{"Key": n} for n in chunk], "Quiet": True},
                 )
         return len(names)
-
-    def forget_meta(self) -> None:
-        names = [name for name, _ in self._objects(self._meta_name(""))]
-        with self._errors(META_DIR):
-            for start in range(0, len(names), 1000):
-                chunk = names[start : start + 1000]
-                self._client.delete_objects(
-                    Bucket=self.bucket,
-                    Delete={"Objects": [{"Key": n} for n in chunk], "Quiet": True},
-                )
 
 
 def _read_all(data: IO[bytes]) -> bytes:

@@ -46,7 +46,14 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules, nfc
 from accord.model import DIR, FILE, LINK, Entry, Problem, join
-from accord.replica import DIGEST, META_DIR, Replica, TrashItem, check_expected
+from accord.replica import (
+    DIGEST,
+    META_DIR,
+    Replica,
+    TrashItem,
+    check_digest,
+    check_expected,
+)
 
 __all__ = ["SFTPReplica"]
 
@@ -377,34 +384,37 @@ class SFTPReplica(Replica):
         with self._errors(key, writing=True):
             temp = self._temp()
             try:
-                digest = self._upload(sftp, data, temp)
-                if like.digest and digest != like.digest:
-                    raise PreconditionFailed(
-                        "the source changed while it was copied; left for the next run",
-                        where=self.url,
-                        key=key,
-                    )
-                if like.mtime_ns:
-                    seconds = like.mtime_ns // 1_000_000_000
-                    sftp.utime(temp, (seconds, seconds))
-                sftp.chmod(temp, like.mode or 0o644)
+                digest, size = self._upload(sftp, data, temp)
+                check_digest(like, digest, self.url, key)
+                seconds = like.mtime_ns // 1_000_000_000 if like.mtime_ns else None
+                mode = like.mode or 0o644
+                _set_attributes(sftp, temp, mode, seconds)
                 self._install(sftp, temp, key, path, expect, trash)
             except BaseException:
                 with contextlib.suppress(Exception):
                     sftp.remove(temp)
                 raise
-        done = self.stat(key)
-        assert done is not None
-        return done._replace(digest=digest)
+        if seconds is None:  # the server chose the mtime: ask it
+            done = self.stat(key)
+            assert done is not None
+            return done._replace(digest=digest)
+        # what the server now holds, known without another round trip
+        return Entry(
+            key, FILE, size, seconds * 1_000_000_000, mode, f"{size}:{seconds}", digest
+        )
 
-    def _upload(self, sftp: paramiko.SFTPClient, data: IO[bytes], temp: str) -> str:
+    def _upload(
+        self, sftp: paramiko.SFTPClient, data: IO[bytes], temp: str
+    ) -> tuple[str, int]:
         hasher = hashlib.sha256()
+        size = 0
         with sftp.open(temp, "wbx") as handle:
             handle.set_pipelined(True)
             while block := data.read(_BLOCK):
                 hasher.update(block)
                 handle.write(block)
-        return f"{DIGEST}:{hasher.hexdigest()}"
+                size += len(block)
+        return f"{DIGEST}:{hasher.hexdigest()}", size
 
     def _install(
         self,
@@ -416,10 +426,11 @@ class SFTPReplica(Replica):
         trash: str | None,
     ) -> None:
         """Put ``temp`` at ``path`` if ``path`` still holds ``expect``."""
-        check_expected(self.stat(key), expect, self.url)
-        if expect is None:
+        if expect is not None:
+            check_expected(self.stat(key), expect, self.url)
+        else:
             try:
-                sftp.rename(temp, path)  # OpenSSH: link + unlink, never replaces
+                sftp.rename(temp, path)  # a regular file: link + unlink, never replaces
             except OSError as exc:
                 if self.stat(key) is not None:
                     raise PreconditionFailed(
@@ -453,6 +464,9 @@ class SFTPReplica(Replica):
         path = self._path(key)
         sftp = self._sftp()
         with self._errors(key, writing=True):
+            if expect is None:
+                # OpenSSH renames links with rename(2), which replaces: look first
+                check_expected(self.stat(key), None, self.url)
             temp = self._temp()
             sftp.symlink(like.target or "", temp)
             try:
@@ -662,6 +676,17 @@ class SFTPReplica(Replica):
                 count += 1
         sftp.rmdir(top)
         return count
+
+
+def _set_attributes(
+    sftp: paramiko.SFTPClient, path: str, mode: int, seconds: int | None
+) -> None:
+    """Mode and times in one SETSTAT request (chmod + utime would be two)."""
+    attr = paramiko.SFTPAttributes()
+    attr.st_mode = mode
+    if seconds is not None:
+        attr.st_atime = attr.st_mtime = seconds
+    sftp._request(paramiko.sftp.CMD_SETSTAT, path, attr)  # one round trip
 
 
 # -- ssh configuration ---------------------------------------------------------
