@@ -324,3 +324,22 @@ def test_server_killed_mid_run(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
     finally:
         stop("s3.sh", env)
+
+
+def test_both_sides_remote_s3_and_sftp(s3_server, sshd, tmp_path: Path) -> None:
+    """A bucket prefix and an SFTP folder synced directly, streamed through
+    memory (nothing staged on the local disk)."""
+    bucket_url, server_url = s3_server.url(), sshd.url()
+    seed = tmp_path / "seed"
+    seed.mkdir()
+    (seed / "a.txt").write_text("from the bucket\n")
+    (seed / "d").mkdir()
+    (seed / "d" / "b.bin").write_bytes(os.urandom(300_000))
+    assert accord.mirror(str(seed), bucket_url).ok
+    assert accord.sync(bucket_url, server_url).ok
+    remote = sshd.path(server_url)
+    assert files(remote) == files(seed)
+    (remote / "c.txt").write_text("from the server\n")
+    time.sleep(1.1)
+    assert accord.sync(bucket_url, server_url).ok
+    assert s3_server.objects(bucket_url)["c.txt"] == b"from the server\n"

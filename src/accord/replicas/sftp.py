@@ -58,6 +58,7 @@ from accord.replica import (
 __all__ = ["SFTPReplica"]
 
 _BLOCK = 1 << 20
+_LISTERS = 4  # folders listed at once while scanning
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -272,40 +273,73 @@ class SFTPReplica(Replica):
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
-        sftp = self._sftp()
-        stack = [("", self.root)]
+        """Folders are listed by several threads at once (one SFTP channel
+        each), so the round trips of a deep tree overlap."""
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         get = known.get if known is not None else None
-        while stack:
-            prefix, folder = stack.pop()
-            try:
-                with self._errors(prefix):
-                    listing = sftp.listdir_attr(folder)
-            except Unreachable:
-                raise
-            except ReplicaError as exc:
-                yield Problem(prefix, None, f"cannot list this folder: {exc.message}")
+        with ThreadPoolExecutor(max_workers=_LISTERS) as pool:
+            pending = {pool.submit(self._list, self.root): ("", self.root)}
+            while pending:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    prefix, folder = pending.pop(future)
+                    try:
+                        listing = future.result()
+                    except Unreachable:
+                        for other in pending:
+                            other.cancel()
+                        raise
+                    except ReplicaError as exc:
+                        yield Problem(
+                            prefix, None, f"cannot list this folder: {exc.message}"
+                        )
+                        continue
+                    for item in self._items(prefix, folder, listing, ignore):
+                        if isinstance(item, Entry) and item.kind == DIR:
+                            path = posixpath.join(
+                                folder,
+                                posixpath.basename(
+                                    self._spelling.get(item.key, item.key)
+                                ),
+                            )
+                            pending[pool.submit(self._list, path)] = (item.key, path)
+                        if (
+                            get is not None
+                            and isinstance(item, Entry)
+                            and get(item.key) == item.version
+                        ):
+                            yield item.key
+                        else:
+                            yield item
+
+    def _list(self, folder: str) -> list[Any]:
+        with self._errors(folder):
+            return list(self._sftp().listdir_attr(folder))
+
+    def _items(
+        self,
+        prefix: str,
+        folder: str,
+        listing: list[Any],
+        ignore: IgnoreRules | None,
+    ) -> Iterator[Entry | Problem]:
+        """The entries of one listed folder (ignored ones left out)."""
+        for attrs in listing:
+            name = attrs.filename
+            if not prefix and name == META_DIR:
                 continue
-            for attrs in listing:
-                name = attrs.filename
-                if not prefix and name == META_DIR:
-                    continue
-                key = join(prefix, nfc(name))
-                if key != join(prefix, name) or prefix in self._spelling:
-                    real_parent = self._spelling.get(prefix, prefix)
-                    self._spelling[key] = join(real_parent, name)
-                path = posixpath.join(folder, name)
-                entry = self._entry(key, attrs, path)
-                if entry is None:
-                    yield Problem(key, None, "skipped: a special file")
-                    continue
-                if ignore and ignore.matches(key, entry.kind == DIR):
-                    continue
-                if entry.kind == DIR:
-                    stack.append((key, path))
-                if get is not None and get(key) == entry.version:
-                    yield key
-                else:
-                    yield entry
+            key = join(prefix, nfc(name))
+            if key != join(prefix, name) or prefix in self._spelling:
+                real_parent = self._spelling.get(prefix, prefix)
+                self._spelling[key] = join(real_parent, name)
+            entry = self._entry(key, attrs, posixpath.join(folder, name))
+            if entry is None:
+                yield Problem(key, None, "skipped: a special file")
+                continue
+            if ignore and ignore.matches(key, entry.kind == DIR):
+                continue
+            yield entry
 
     def _entry(self, key: str, attrs: Any, path: str) -> Entry | None:
         mode = attrs.st_mode or 0
