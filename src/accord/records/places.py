@@ -1,0 +1,264 @@
+"""Where records live: CSV files and SQL tables, behind one small interface.
+
+A place reads all records of an entity (``read``: key -> fields, values
+converted and checked) and applies a batch of changes (``apply``), each
+change stating the record it expects to replace, so a record changed behind
+our back is left alone and reported.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable
+from typing import Any
+
+from accord.errors import ConfigError, MissingDependency
+from accord.records.mapping import Entity, PlaceSpec
+from accord.records.values import BadValue, convert, to_text
+
+__all__ = ["DataError", "Records", "open_place"]
+
+Key = tuple[Any, ...]
+Records = dict[Key, dict[str, Any]]
+
+
+class DataError(ConfigError):
+    """Bad data in a place: every problem found, with where it is."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"{where}: {len(problems)} problem(s) in the data; nothing was "
+            f"written\n  {shown}{more}",
+            hint="fix the data (or the mapping) and run again",
+        )
+        self.problems = problems
+
+
+def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
+    if spec.url.startswith("csv://"):
+        return CSVPlace(spec, entity, fields)
+    if "://" in spec.url:
+        return SQLPlace(spec, entity, fields)
+    raise ConfigError(f"unknown record place {spec.url!r}", hint="csv:/// or a SQL URL")
+
+
+def _record(
+    entity: Entity,
+    fields: Iterable[str],
+    raw: dict[str, Any],
+    where: str,
+    problems: list[str],
+) -> dict[str, Any]:
+    record = {}
+    for name in fields:
+        try:
+            record[name] = convert(raw.get(name), entity.types.get(name, "str"))
+        except BadValue as exc:
+            problems.append(f"{where}: field {name}: {exc}")
+    return record
+
+
+def _keyed(
+    entity: Entity,
+    rows: Iterable[tuple[str, dict[str, Any]]],
+    fields: tuple[str, ...],
+    label: str,
+) -> Records:
+    """Records by key; duplicate or missing keys and bad values are errors."""
+    found: Records = {}
+    seen_at: dict[Key, str] = {}
+    problems: list[str] = []
+    for where, raw in rows:
+        record = _record(entity, fields, raw, where, problems)
+        key = tuple(record.get(k) for k in entity.key)
+        if any(part in (None, ()) for part in key):
+            problems.append(f"{where}: no value for the key {'/'.join(entity.key)}")
+            continue
+        if key in found:
+            problems.append(f"{where}: duplicate key {key!r} (first at {seen_at[key]})")
+            continue
+        found[key] = record
+        seen_at[key] = where
+    if problems:
+        raise DataError(label, problems)
+    return found
+
+
+class CSVPlace:
+    """A CSV file with a header row; written whole, atomically."""
+
+    def __init__(self, spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]):
+        self.spec, self.entity, self.fields = spec, entity, fields
+        self.path = spec.url[len("csv://") :]
+        self.label = self.path
+
+    def read(self) -> Records:
+        try:
+            handle = open(self.path, newline="", encoding="utf-8-sig")  # noqa: SIM115
+        except FileNotFoundError:
+            raise ConfigError(f"CSV file not found: {self.path}") from None
+        with handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            wanted = {self.spec.column(f): f for f in self.fields}
+            missing = [c for c in wanted if c not in header]
+            if missing:
+                raise DataError(
+                    self.path,
+                    [
+                        f"the header has no column {c!r} (it has: {', '.join(header)})"
+                        for c in missing
+                    ],
+                )
+            try:
+                rows = [
+                    (
+                        f"{self.path}:{reader.line_num}",
+                        {wanted[c]: v for c, v in row.items() if c in wanted},
+                    )
+                    for row in reader
+                ]
+            except csv.Error as exc:
+                raise DataError(self.path, [f"line {reader.line_num}: {exc}"]) from None
+        return _keyed(self.entity, rows, self.fields, self.path)
+
+    def apply(
+        self,
+        creates: list[dict[str, Any]],
+        updates: list[tuple[Key, dict, dict]],
+        deletes: list[tuple[Key, dict]],
+    ) -> list[tuple[Key, str]]:
+        """Rewrite the file with the changes; records changed since they
+        were read are left as they are (and reported)."""
+        current = self.read() if os.path.exists(self.path) else {}
+        skipped: list[tuple[Key, str]] = []
+        for key, before, changes in updates:
+            if current.get(key) != before:
+                skipped.append((key, "changed since it was read; left alone"))
+                continue
+            current[key] = {**before, **changes}
+        for key, before in deletes:
+            if current.get(key) != before:
+                skipped.append((key, "changed since it was read; left alone"))
+                continue
+            del current[key]
+        for record in creates:
+            key = tuple(record[k] for k in self.entity.key)
+            if key in current:
+                skipped.append((key, "appeared since it was read; left alone"))
+                continue
+            current[key] = record
+        folder = os.path.dirname(os.path.abspath(self.path))
+        with tempfile.NamedTemporaryFile(
+            "w", newline="", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
+        ) as out:
+            writer = csv.writer(out)
+            writer.writerow([self.spec.column(f) for f in self.fields])
+            for key in sorted(current, key=repr):
+                writer.writerow([to_text(current[key].get(f)) for f in self.fields])
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(out.name, self.path)
+        return skipped
+
+
+class SQLPlace:
+    """A SQL table through SQLAlchemy; each apply is one transaction."""
+
+    def __init__(self, spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]):
+        try:
+            import sqlalchemy
+        except ImportError as exc:
+            raise MissingDependency(
+                "SQL places need SQLAlchemy", hint="pip install 'accord[records]'"
+            ) from exc
+        if not spec.table:
+            raise ConfigError(f"{spec.url}: a SQL place needs table = ...")
+        self.sa = sqlalchemy
+        self.spec, self.entity, self.fields = spec, entity, fields
+        self.label = spec.label
+        try:
+            # no pool: a run opens a few connections and closes them at once
+            self.engine = sqlalchemy.create_engine(
+                spec.url, poolclass=sqlalchemy.pool.NullPool
+            )
+            self.table = sqlalchemy.Table(
+                spec.table, sqlalchemy.MetaData(), autoload_with=self.engine
+            )
+        except sqlalchemy.exc.NoSuchTableError:
+            raise ConfigError(f"{self.label}: no table {spec.table!r}") from None
+        except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
+            raise ConfigError(f"cannot open {self.label}: {exc}") from None
+        unknown = [spec.column(f) for f in fields if spec.column(f) not in self.table.c]
+        if unknown:
+            raise DataError(
+                self.label, [f"the table has no column {c!r}" for c in unknown]
+            )
+
+    def _col(self, name: str) -> Any:
+        return self.table.c[self.spec.column(name)]
+
+    def read(self) -> Records:
+        query = self.sa.select(*(self._col(f) for f in self.fields))
+        with self.engine.connect() as conn:
+            rows = [
+                (f"{self.label} row {i + 1}", dict(zip(self.fields, row, strict=True)))
+                for i, row in enumerate(conn.execute(query))
+            ]
+        return _keyed(self.entity, rows, self.fields, self.label)
+
+    def _stored(self, name: str, value: Any) -> Any:
+        return to_text(value) if isinstance(value, tuple) else value
+
+    def _match(self, key: Key, before: dict[str, Any], names: Iterable[str]) -> Any:
+        """WHERE key = ... AND each named field still holds its old value."""
+        terms = [
+            self._col(k) == part for k, part in zip(self.entity.key, key, strict=True)
+        ]
+        for name in names:
+            value = self._stored(name, before.get(name))
+            column = self._col(name)
+            terms.append(column.is_(None) if value is None else column == value)
+        return self.sa.and_(*terms)
+
+    def apply(
+        self,
+        creates: list[dict[str, Any]],
+        updates: list[tuple[Key, dict, dict]],
+        deletes: list[tuple[Key, dict]],
+    ) -> list[tuple[Key, str]]:
+        skipped: list[tuple[Key, str]] = []
+        with self.engine.begin() as conn:
+            for key, before, changes in updates:
+                values = {
+                    self.spec.column(f): self._stored(f, v) for f, v in changes.items()
+                }
+                done = conn.execute(
+                    self.table.update()
+                    .where(self._match(key, before, changes))
+                    .values(**values)
+                )
+                if done.rowcount != 1:
+                    skipped.append((key, "changed since it was read; left alone"))
+            for key, before in deletes:
+                done = conn.execute(
+                    self.table.delete().where(self._match(key, before, self.fields))
+                )
+                if done.rowcount != 1:
+                    skipped.append((key, "changed since it was read; left alone"))
+            if creates:
+                conn.execute(
+                    self.table.insert(),
+                    [
+                        {
+                            self.spec.column(f): self._stored(f, r.get(f))
+                            for f in self.fields
+                        }
+                        for r in creates
+                    ],
+                )
+        return skipped

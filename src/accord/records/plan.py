@@ -1,0 +1,88 @@
+"""Record plans: what changes in which target, field by field. Pure data."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+from accord.records.values import to_text
+
+__all__ = ["RecordAction", "RecordPlan"]
+
+
+class RecordAction(NamedTuple):
+    op: str  # create | update | delete
+    entity: str
+    target: str  # the target's label
+    key: tuple[Any, ...]
+    before: dict[str, Any] | None  # what the target holds now
+    after: dict[str, Any] | None  # what it will hold (changed fields for update)
+
+    def changes(self) -> list[tuple[str, Any, Any]]:
+        """(field, old, new) for every field this action sets."""
+        before, after = self.before or {}, self.after or {}
+        names = after if self.op != "delete" else before
+        return [(n, before.get(n), after.get(n)) for n in names]
+
+    def describe(self) -> list[str]:
+        key = "/".join(to_text(part) for part in self.key)
+        if self.op == "create":
+            fields = ", ".join(
+                f"{n}={to_text(v)}" for n, v in (self.after or {}).items()
+            )
+            return [f"+ {key}: {fields}"]
+        if self.op == "delete":
+            return [f"- {key}"]
+        lines = [f"~ {key}"]
+        for name, old, new in self.changes():
+            lines.append(f"    {name}: {to_text(old)!r} -> {to_text(new)!r}")
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "op": self.op,
+            "entity": self.entity,
+            "target": self.target,
+            "key": [to_text(k) for k in self.key],
+            "changes": [
+                {"field": n, "old": to_text(o), "new": to_text(v)}
+                for n, o, v in self.changes()
+            ],
+        }
+
+
+class RecordPlan:
+    """All actions of a run, with the guards that stopped any deletion."""
+
+    def __init__(self) -> None:
+        self.actions: list[RecordAction] = []
+        self.guards: list[str] = []
+
+    def of(self, entity: str, target: str, op: str | None = None) -> list[RecordAction]:
+        return [
+            a
+            for a in self.actions
+            if a.entity == entity and a.target == target and (op is None or a.op == op)
+        ]
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.actions
+
+    def summary(self) -> dict[str, dict[str, int]]:
+        counts: dict[str, dict[str, int]] = {}
+        for action in self.actions:
+            name = f"{action.entity} -> {action.target}"
+            counts.setdefault(name, {"create": 0, "update": 0, "delete": 0})
+            counts[name][action.op] += 1
+        return counts
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "summary": self.summary(),
+                "guards": self.guards,
+                "actions": [a.to_json() for a in self.actions],
+            },
+            indent=1,
+        )

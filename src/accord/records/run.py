@@ -1,0 +1,120 @@
+"""Plan and apply a mapping: read, reconcile, guard, write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.errors import ConfigError
+from accord.records.mapping import Entity, Mapping, PlaceSpec
+from accord.records.places import open_place
+from accord.records.plan import RecordAction, RecordPlan
+from accord.records.reconcile import reconcile_one_way
+
+__all__ = ["RecordReport", "apply_plan", "make_plan"]
+
+
+@dataclass
+class RecordReport:
+    done: dict[str, int] = field(default_factory=dict)
+    skipped: list[tuple[RecordAction, str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+
+@dataclass
+class Prepared:
+    plan: RecordPlan
+    places: dict[tuple[str, str], Any]  # (entity, target label) -> place
+
+
+def make_plan(
+    mapping: Mapping,
+    *,
+    only: list[str] | None = None,
+    delete: bool = True,
+    max_delete_percent: float = 50.0,
+) -> Prepared:
+    """Read every source and target and reconcile them (nothing is written)."""
+    unknown = [name for name in only or [] if name not in mapping.entities]
+    if unknown:
+        raise ConfigError(
+            f"no entity {', '.join(unknown)} in {mapping.path}",
+            hint="entities: " + ", ".join(mapping.entities),
+        )
+    plan = RecordPlan()
+    places: dict[tuple[str, str], Any] = {}
+    for name, entity in mapping.entities.items():
+        if only and name not in only:
+            continue
+        source = open_place(entity.source, entity, entity.fields).read()
+        for target in entity.targets:
+            place = open_place(target, entity, entity.target_fields(target))
+            places[(name, target.label)] = place
+            current = place.read()
+            actions = reconcile_one_way(entity, target, source, current, delete=delete)
+            plan.guards += _guards(
+                entity, target, source, current, actions, max_delete_percent
+            )
+            plan.actions += actions
+    return Prepared(plan, places)
+
+
+def _guards(
+    entity: Entity,
+    target: PlaceSpec,
+    source: dict,
+    current: dict,
+    actions: list[RecordAction],
+    percent: float,
+) -> list[str]:
+    deletes = sum(1 for a in actions if a.op == "delete")
+    if not deletes:
+        return []
+    if not source:
+        return [
+            f"{entity.name}: the source ({entity.source.label}) came back empty; "
+            f"it would delete all {deletes} records of {target.label}"
+        ]
+    share = 100.0 * deletes / max(len(current), 1)
+    if share > percent and deletes > 10:
+        return [
+            f"{entity.name}: {deletes} of {len(current)} records of {target.label} "
+            f"would be deleted ({share:.0f}%, the limit is {percent:g}%)"
+        ]
+    return []
+
+
+def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordReport:
+    """Write the plan, target by target: creates and updates, then deletes
+    (a separate phase, refused while a guard stands)."""
+    plan = prepared.plan
+    if plan.guards and not override_guards:
+        from accord.errors import SafetyLimitExceeded
+
+        raise SafetyLimitExceeded(
+            "; ".join(plan.guards) + "; nothing was written",
+            hint="check the source; run with --no-delete to apply the rest, or "
+            "raise --max-delete-percent",
+        )
+    report = RecordReport()
+    for (entity, label), place in prepared.places.items():
+        actions = plan.of(entity, label)
+        if not actions:
+            continue
+        by_key = {a.key: a for a in actions}
+        creates = [a.after for a in actions if a.op == "create"]
+        updates = [(a.key, a.before, a.after) for a in actions if a.op == "update"]
+        deletes = [(a.key, a.before) for a in actions if a.op == "delete"]
+        skipped = place.apply(creates, updates, deletes)
+        for key, why in skipped:
+            report.skipped.append((by_key[key], why))
+        for op in ("create", "update", "delete"):
+            count = sum(1 for a in actions if a.op == op)
+            count -= sum(
+                1 for a, _ in report.skipped if a.op == op and a.target == label
+            )
+            report.done[f"{entity} -> {label}: {op}"] = max(count, 0)
+    return report

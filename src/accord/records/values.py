@@ -1,0 +1,63 @@
+"""Field values: converted from what a place stores, compared as Python values."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+__all__ = ["BadValue", "convert", "to_text"]
+
+_TRUE = {"1", "true", "yes", "y", "t", "on"}
+_FALSE = {"0", "false", "no", "n", "f", "off", ""}
+
+
+class BadValue(ValueError):
+    """A value that does not convert to its field's type."""
+
+
+def convert(value: Any, kind: str) -> Any:
+    """``value`` as the field's type; None for an empty value."""
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None if kind != "list" else ()
+    if kind == "str":
+        return str(value)
+    if kind == "int":
+        if isinstance(value, bool):
+            raise BadValue(f"{value!r} is not an integer")
+        try:
+            return int(str(value).strip())
+        except ValueError:
+            raise BadValue(f"{value!r} is not an integer") from None
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise BadValue(f"{value!r} is not a yes/no value")
+    if kind == "date":
+        if isinstance(value, datetime.datetime):
+            return value.date()
+        if isinstance(value, datetime.date):
+            return value
+        try:
+            return datetime.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise BadValue(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if kind == "list":
+        items = value if isinstance(value, list | tuple) else str(value).split(";")
+        return tuple(sorted(str(i).strip() for i in items if str(i).strip()))
+    raise BadValue(f"unknown type {kind}")
+
+
+def to_text(value: Any) -> str:
+    """A value as a CSV cell / a plan line."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ";".join(value)
+    return str(value)

@@ -1,0 +1,238 @@
+"""Records: a school's CSV into SQL tables (SQLite, PostgreSQL, MariaDB)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from accord.errors import ConfigError, SafetyLimitExceeded
+from accord.records import apply_plan, load_mapping, make_plan
+from accord.records.places import DataError
+
+sqlalchemy = pytest.importorskip("sqlalchemy")
+
+HEADER = "ID,First name,Last name,Class,Born,Active\n"
+ROUND_1 = HEADER + (
+    "1,Ada,Lovelace,5A,2014-12-10,yes\n"
+    "2,Alan,Turing,5B,2014-06-23,yes\n"
+    "3,Grace,Hopper,5A,2014-12-09,yes\n"
+)
+
+
+def database_urls() -> list[str]:
+    return ["sqlite", "postgresql", "mariadb"]
+
+
+@pytest.fixture(params=database_urls())
+def database(request, tmp_path: Path) -> str:
+    """An empty users table in a real database; its SQLAlchemy URL."""
+    kind = request.param
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'lms.db'}"
+    elif kind == "postgresql":
+        url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    else:
+        url = "mysql+pymysql://root@127.0.0.1:3306/test"
+    table = f"users_{uuid.uuid4().hex[:8]}"
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sqlalchemy.text(
+                    f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, first VARCHAR(50),"
+                    " last VARCHAR(50), class VARCHAR(10), born DATE, active BOOLEAN,"
+                    " email VARCHAR(100), nickname VARCHAR(50))"
+                )
+            )
+    except sqlalchemy.exc.OperationalError as exc:
+        message = f"{kind} is not reachable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield f"{url}#{table}"
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"DROP TABLE {table}"))
+    engine.dispose()
+
+
+def write_mapping(folder: Path, database: str) -> Path:
+    url, table = database.split("#")
+    path = folder / "mapping.toml"
+    path.write_text(f'''
+[entities.students]
+key = ["student_id"]
+fields = ["student_id", "first_name", "last_name", "class", "born", "active"]
+types = {{ student_id = "int", born = "date", active = "bool" }}
+
+[entities.students.source]
+url = "csv://students.csv"
+
+[entities.students.source.columns]
+student_id = "ID"
+first_name = "First name"
+last_name = "Last name"
+class = "Class"
+born = "Born"
+active = "Active"
+
+[[entities.students.targets]]
+url = "{url}"
+table = "{table}"
+columns = {{ student_id = "id", first_name = "first", last_name = "last" }}
+computed = {{ email = "{{first_name}}.{{last_name}}@school.example" }}
+rules = {{ email = "on_create" }}
+''')
+    return path
+
+
+def rows(database: str) -> dict[int, tuple]:
+    url, table = database.split("#")
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        result = conn.execute(
+            sqlalchemy.text(
+                f"SELECT id, first, last, class, born, active, email FROM {table}"
+            )
+        )
+        found = {row[0]: tuple(row[1:]) for row in result}
+    engine.dispose()
+    return found
+
+
+def sync(mapping: Path, **options) -> object:
+    return apply_plan(make_plan(load_mapping(mapping), **options))
+
+
+def test_three_rounds_of_the_school_csv(database: str, tmp_path: Path) -> None:
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    mapping = write_mapping(tmp_path, database)
+    report = sync(mapping)
+    assert report.ok
+    got = rows(database)
+    assert set(got) == {1, 2, 3}
+    assert got[1][0:3] == ("Ada", "Lovelace", "5A")
+    assert got[1][5] == "Ada.Lovelace@school.example"
+    # round 2: a new student, a changed class
+    (tmp_path / "students.csv").write_text(
+        ROUND_1.replace("2,Alan,Turing,5B", "2,Alan,Turing,6B")
+        + "4,Katherine,Johnson,5B,2014-08-26,yes\n"
+    )
+    plan = make_plan(load_mapping(mapping)).plan
+    updates = [a for a in plan.actions if a.op == "update"]
+    assert [(a.key, a.changes()) for a in updates] == [((2,), [("class", "5B", "6B")])]
+    assert sync(mapping).ok
+    got = rows(database)
+    assert got[2][2] == "6B" and 4 in got
+    # round 3: a student left
+    (tmp_path / "students.csv").write_text(
+        HEADER + "1,Ada,Lovelace,5A,2014-12-10,yes\n2,Alan,Turing,6B,2014-06-23,yes\n"
+        "4,Katherine,Johnson,5B,2014-08-26,yes\n"
+    )
+    assert sync(mapping).ok
+    assert set(rows(database)) == {1, 2, 4}
+    assert make_plan(load_mapping(mapping)).plan.is_empty
+
+
+def test_a_row_changed_behind_our_back_is_not_overwritten(database, tmp_path) -> None:
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    mapping = write_mapping(tmp_path, database)
+    sync(mapping)
+    (tmp_path / "students.csv").write_text(ROUND_1.replace("5B", "6B"))
+    prepared = make_plan(load_mapping(mapping))
+    url, table = database.split("#")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text(f"UPDATE {table} SET class = '7C' WHERE id = 2"))
+    engine.dispose()
+    report = apply_plan(prepared)
+    assert [a.key for a, _ in report.skipped] == [(2,)]
+    assert rows(database)[2][2] == "7C"
+
+
+def test_bad_data_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    mapping = write_mapping(tmp_path, f"{db}#users")
+    (tmp_path / "students.csv").write_text(
+        HEADER + "1,Ada,Lovelace,5A,2014-12-10,yes\n1,Alan,Turing,5B,2014-06-23,yes\n"
+        ",Grace,Hopper,5A,2014-12-09,yes\n4,Kat,J,5B,not-a-date,maybe\n"
+    )
+    with pytest.raises(DataError) as caught:
+        make_plan(load_mapping(mapping))
+    text = caught.value.message
+    assert "students.csv:3: duplicate key (1,) (first at" in text
+    assert "students.csv:4: no value for the key" in text
+    assert "not a date" in text and "not a yes/no value" in text
+    assert rows(f"{db}#users") == {}
+
+
+def test_an_empty_source_never_deletes_everything(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    mapping = write_mapping(tmp_path, f"{db}#users")
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    sync(mapping)
+    (tmp_path / "students.csv").write_text(HEADER)
+    with pytest.raises(SafetyLimitExceeded):
+        sync(mapping)
+    assert len(rows(f"{db}#users")) == 3
+    assert sync(mapping, delete=False).ok
+
+
+def test_mapping_errors_are_clear(tmp_path: Path) -> None:
+    path = tmp_path / "m.toml"
+    path.write_text("[entities.x]\nfields = ['a']\n")
+    with pytest.raises(ConfigError, match="has no key"):
+        load_mapping(path)
+
+
+def test_the_cli_plans_and_syncs(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    mapping = write_mapping(tmp_path, f"{db}#users")
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    run = [sys.executable, "-m", "accord", "records"]
+    plan = subprocess.run([*run, "plan", str(mapping)], capture_output=True, text=True)
+    assert plan.returncode == 6, plan.stderr
+    assert "3 to create" in plan.stdout and "+ 1: " in plan.stdout
+    refused = subprocess.run(
+        [*run, "sync", str(mapping)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert refused.returncode == 5 and rows(f"{db}#users") == {}
+    done = subprocess.run(
+        [*run, "sync", str(mapping), "--yes"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(rows(f"{db}#users")) == 3
+    again = subprocess.run([*run, "plan", str(mapping)], capture_output=True, text=True)
+    assert again.returncode == 0
+    assert "Traceback" not in plan.stderr + done.stderr + refused.stderr
