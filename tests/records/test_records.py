@@ -236,3 +236,90 @@ def test_the_cli_plans_and_syncs(tmp_path: Path) -> None:
     again = subprocess.run([*run, "plan", str(mapping)], capture_output=True, text=True)
     assert again.returncode == 0
     assert "Traceback" not in plan.stderr + done.stderr + refused.stderr
+
+
+def test_school_csv_into_sql_and_ldap(slapd, tmp_path: Path, monkeypatch) -> None:
+    """The school scenario: one CSV, a SQL table and the directory, three
+    rounds of changes (new students, a changed class, a student who left)."""
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    engine.dispose()
+    ou = f"ou=students-{uuid.uuid4().hex[:6]},{slapd.base}"
+    conn = slapd.connection()
+    assert conn.add(ou, ["organizationalUnit"], {"ou": ou.split(",")[0][3:]})
+    monkeypatch.setenv("SCHOOL_LDAP_PASSWORD", slapd.password)
+    mapping = write_mapping(tmp_path, f"{db}#users")
+    mapping.write_text(
+        mapping.read_text()
+        + f'''
+[[entities.students.targets]]
+url = "{slapd.url}"
+base = "{ou}"
+rdn = "uid"
+object_classes = ["inetOrgPerson"]
+bind_dn = "{slapd.bind_dn}"
+password_env = "SCHOOL_LDAP_PASSWORD"
+
+[entities.students.targets.columns]
+student_id = "uid"
+first_name = "givenName"
+last_name = "sn"
+class = "departmentNumber"
+born = "description"
+active = "title"
+
+[entities.students.targets.computed]
+cn = "{{first_name}} {{last_name}}"
+mail = "{{first_name}}.{{last_name}}@school.example"
+'''
+    )
+
+    def directory() -> dict[str, tuple[str, str]]:
+        conn.search(
+            ou,
+            "(objectClass=inetOrgPerson)",
+            attributes=["uid", "departmentNumber", "mail"],
+        )
+        return {
+            e.uid.value: (e.departmentNumber.value, e.mail.value) for e in conn.entries
+        }
+
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    assert sync(mapping).ok
+    assert directory() == {
+        "1": ("5A", "Ada.Lovelace@school.example"),
+        "2": ("5B", "Alan.Turing@school.example"),
+        "3": ("5A", "Grace.Hopper@school.example"),
+    }
+    (tmp_path / "students.csv").write_text(
+        ROUND_1.replace("2,Alan,Turing,5B", "2,Alan,Turing,6B")
+        + "4,Katherine,Johnson,5B,2014-08-26,yes\n"
+    )
+    assert sync(mapping).ok
+    assert directory()["2"][0] == "6B" and "4" in directory()
+    (tmp_path / "students.csv").write_text(
+        HEADER + "1,Ada,Lovelace,5A,2014-12-10,yes\n2,Alan,Turing,6B,2014-06-23,yes\n"
+        "4,Katherine,Johnson,5B,2014-08-26,yes\n"
+    )
+    assert sync(mapping).ok
+    assert sorted(directory()) == ["1", "2", "4"]
+    assert sorted(rows(f"{db}#users")) == [1, 2, 4]
+    assert make_plan(load_mapping(mapping)).plan.is_empty
+    # someone edits the directory behind our back: that record is left alone
+    (tmp_path / "students.csv").write_text(
+        HEADER + "1,Ada,Lovelace,7A,2014-12-10,yes\n2,Alan,Turing,6B,2014-06-23,yes\n"
+        "4,Katherine,Johnson,5B,2014-08-26,yes\n"
+    )
+    prepared = make_plan(load_mapping(mapping))
+    conn.modify(f"uid=1,{ou}", {"departmentNumber": [("MODIFY_REPLACE", ["9Z"])]})
+    report = apply_plan(prepared)
+    assert [a.key for a, _ in report.skipped] == [(1,)]
+    assert directory()["1"][0] == "9Z"
+    conn.unbind()

@@ -47,6 +47,7 @@ class PlaceSpec:
     rules: dict[str, str] = field(default_factory=dict)
     computed: dict[str, str] = field(default_factory=dict)
     defaults: dict[str, str] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # place-specific
 
     def column(self, name: str) -> str:
         return self.columns.get(name, name)
@@ -151,4 +152,8 @@ def _place(spec: Any, where: str, base: Path) -> PlaceSpec:
         dict(spec.get("rules", {})),
         dict(spec.get("computed", {})),
         {k: str(v) for k, v in spec.get("defaults", {}).items()},
+        {k: v for k, v in spec.items() if k not in _COMMON},
     )
+
+
+_COMMON = ("url", "table", "columns", "rules", "computed", "defaults")

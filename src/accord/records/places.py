@@ -41,6 +41,10 @@ class DataError(ConfigError):
 def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
     if spec.url.startswith("csv://"):
         return CSVPlace(spec, entity, fields)
+    if spec.url.startswith(("ldap://", "ldaps://")):
+        from accord.records.ldap import LDAPPlace
+
+        return LDAPPlace(spec, entity, fields)
     if "://" in spec.url:
         return SQLPlace(spec, entity, fields)
     raise ConfigError(f"unknown record place {spec.url!r}", hint="csv:/// or a SQL URL")
