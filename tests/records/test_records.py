@@ -323,3 +323,56 @@ mail = "{{first_name}}.{{last_name}}@school.example"
     assert [a.key for a, _ in report.skipped] == [(1,)]
     assert directory()["1"][0] == "9Z"
     conn.unbind()
+
+
+def test_handlers_are_called_before_or_instead_of_the_write(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    engine.dispose()
+    (tmp_path / "hooks.py").write_text(
+        "CALLS = []\n"
+        "class Students:\n"
+        "    def create(self, action):\n"
+        "        CALLS.append(('create', action.key))\n"
+        "        if action.key == (3,):\n"
+        "            raise RuntimeError('mail server down')\n"
+        "    def update(self, action):\n"
+        "        CALLS.append(('update', action.key, action.changes()))\n"
+        "    def delete(self, action):\n"
+        "        CALLS.append(('delete', action.key))\n"
+        "        return 'handled'\n"
+        "    def failed(self, action, reason):\n"
+        "        CALLS.append(('failed', action.key, reason))\n"
+    )
+    mapping = write_mapping(tmp_path, f"{db}#users")
+    mapping.write_text(
+        mapping.read_text().replace(
+            "[entities.students]\n",
+            '[entities.students]\nhandler = "hooks.py:Students"\n',
+        )
+    )
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    prepared = make_plan(load_mapping(mapping))
+    report = apply_plan(prepared)
+    log = type(prepared.handlers["students"]).create.__globals__["CALLS"]
+    assert ("create", (1,)) in log and ("create", (3,)) in log
+    assert [a.key for a, _ in report.failed] == [(3,)]
+    assert "mail server down" in report.failed[0][1]
+    assert sorted(rows(f"{db}#users")) == [1, 2], "a failed record is not written"
+    (tmp_path / "students.csv").write_text(
+        HEADER + "1,Ada,Lovelace,6A,2014-12-10,yes\n3,Grace,Hopper,5A,2014-12-09,yes\n"
+    )
+    prepared = make_plan(load_mapping(mapping))
+    report = apply_plan(prepared)
+    assert report.handled == 1, "the deletion was done by the handler"
+    assert [a.key for a, _ in report.failed] == [(3,)], "still failing, still reported"
+    got = rows(f"{db}#users")
+    assert sorted(got) == [1, 2], "the handler took the deletion over"
+    assert got[1][2] == "6A", "the update went through after the handler ran"

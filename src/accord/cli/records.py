@@ -155,6 +155,13 @@ def sync_command(
     for name, count in report.done.items():
         if count:
             click.echo(f"done: {name} {count}")
+    if report.handled:
+        click.echo(f"done by handlers: {report.handled}")
+    for action, why in report.failed:
+        click.echo(
+            f"failed: {action.entity} {'/'.join(map(str, action.key))}: {why}",
+            err=True,
+        )
     for action, why in report.skipped:
         click.echo(
             f"skipped: {action.entity} {'/'.join(map(str, action.key))}: {why}",

@@ -66,6 +66,8 @@ class Entity:
     types: dict[str, str]
     source: PlaceSpec
     targets: tuple[PlaceSpec, ...]
+    handler: str | None = None  # "module:Class" called for each action
+    mode: str = "one-way"  # or "two-way" (exactly one target)
 
     def target_fields(self, target: PlaceSpec) -> tuple[str, ...]:
         extra = tuple(f for f in target.computed if f not in self.fields)
@@ -136,7 +138,21 @@ def _entity(name: str, spec: Any, base: Path, path: Path) -> Entity:
                     f"{where}: unknown rule {rule!r} for {field_name}",
                     hint="rules: " + ", ".join(RULES),
                 )
-    return Entity(name, tuple(key), tuple(fields), types, source, places)
+    mode = spec.get("mode", "one-way")
+    if mode not in ("one-way", "two-way"):
+        raise ConfigError(f"{where}: mode must be one-way or two-way")
+    if mode == "two-way" and len(places) != 1:
+        raise ConfigError(f"{where}: a two-way entity has exactly one target")
+    return Entity(
+        name,
+        tuple(key),
+        tuple(fields),
+        types,
+        source,
+        places,
+        spec.get("handler"),
+        mode,
+    )
 
 
 def _place(spec: Any, where: str, base: Path) -> PlaceSpec:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from accord.errors import ConfigError
+from accord.records.handlers import load_handler
 from accord.records.mapping import Entity, Mapping, PlaceSpec
 from accord.records.places import open_place
 from accord.records.plan import RecordAction, RecordPlan
@@ -18,16 +20,19 @@ __all__ = ["RecordReport", "apply_plan", "make_plan"]
 class RecordReport:
     done: dict[str, int] = field(default_factory=dict)
     skipped: list[tuple[RecordAction, str]] = field(default_factory=list)
+    failed: list[tuple[RecordAction, str]] = field(default_factory=list)
+    handled: int = 0  # actions a handler did itself
 
     @property
     def ok(self) -> bool:
-        return not self.skipped
+        return not self.skipped and not self.failed
 
 
 @dataclass
 class Prepared:
     plan: RecordPlan
     places: dict[tuple[str, str], Any]  # (entity, target label) -> place
+    handlers: dict[str, Any] = field(default_factory=dict)  # entity -> handler
 
 
 def make_plan(
@@ -46,9 +51,11 @@ def make_plan(
         )
     plan = RecordPlan()
     places: dict[tuple[str, str], Any] = {}
+    handlers: dict[str, Any] = {}
     for name, entity in mapping.entities.items():
         if only and name not in only:
             continue
+        handlers[name] = load_handler(entity.handler, mapping.path.parent)
         source = open_place(entity.source, entity, entity.fields).read()
         for target in entity.targets:
             place = open_place(target, entity, entity.target_fields(target))
@@ -59,7 +66,7 @@ def make_plan(
                 entity, target, source, current, actions, max_delete_percent
             )
             plan.actions += actions
-    return Prepared(plan, places)
+    return Prepared(plan, places, handlers)
 
 
 def _guards(
@@ -104,6 +111,8 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
         actions = plan.of(entity, label)
         if not actions:
             continue
+        handler = prepared.handlers.get(entity)
+        actions = _through_handler(handler, actions, report)
         by_key = {a.key: a for a in actions}
         creates = [a.after for a in actions if a.op == "create"]
         updates = [(a.key, a.before, a.after) for a in actions if a.op == "update"]
@@ -111,6 +120,7 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
         skipped = place.apply(creates, updates, deletes)
         for key, why in skipped:
             report.skipped.append((by_key[key], why))
+            _tell_failed(handler, by_key[key], why)
         for op in ("create", "update", "delete"):
             count = sum(1 for a in actions if a.op == op)
             count -= sum(
@@ -118,3 +128,33 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
             )
             report.done[f"{entity} -> {label}: {op}"] = max(count, 0)
     return report
+
+
+def _through_handler(
+    handler: Any, actions: list[RecordAction], report: RecordReport
+) -> list[RecordAction]:
+    """Call the handler for each action; what it leaves for the default write."""
+    if handler is None:
+        return actions
+    remaining = []
+    for action in actions:
+        method = getattr(handler, action.op, None)
+        try:
+            outcome = method(action) if method else None
+        except Exception as exc:  # a site's code: any failure is that record's
+            reason = f"the handler failed: {type(exc).__name__}: {exc}"
+            report.failed.append((action, reason))
+            _tell_failed(handler, action, reason)
+            continue
+        if outcome == "handled":
+            report.handled += 1
+        else:
+            remaining.append(action)
+    return remaining
+
+
+def _tell_failed(handler: Any, action: RecordAction, reason: str) -> None:
+    method = getattr(handler, "failed", None) if handler is not None else None
+    if method is not None:
+        with contextlib.suppress(Exception):  # reporting must not fail the run
+            method(action, reason)
