@@ -68,6 +68,7 @@ class Entity:
     targets: tuple[PlaceSpec, ...]
     handler: str | None = None  # "module:Class" called for each action
     mode: str = "one-way"  # or "two-way" (exactly one target)
+    conflict: str = "skip"  # two-way: left, right, or skip (left for a person)
 
     def target_fields(self, target: PlaceSpec) -> tuple[str, ...]:
         extra = tuple(f for f in target.computed if f not in self.fields)

@@ -57,6 +57,8 @@ class RecordPlan:
     def __init__(self) -> None:
         self.actions: list[RecordAction] = []
         self.guards: list[str] = []
+        # two-way: records whose same field changed differently on both sides
+        self.conflicts: list[tuple[str, tuple[Any, ...], list[str]]] = []
 
     def of(self, entity: str, target: str, op: str | None = None) -> list[RecordAction]:
         return [
@@ -67,7 +69,7 @@ class RecordPlan:
 
     @property
     def is_empty(self) -> bool:
-        return not self.actions
+        return not self.actions and not self.conflicts
 
     def summary(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
@@ -82,6 +84,10 @@ class RecordPlan:
             {
                 "summary": self.summary(),
                 "guards": self.guards,
+                "conflicts": [
+                    {"entity": e, "key": [to_text(k) for k in key], "fields": f}
+                    for e, key, f in self.conflicts
+                ],
                 "actions": [a.to_json() for a in self.actions],
             },
             indent=1,

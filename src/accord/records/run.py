@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from accord.errors import ConfigError
@@ -33,6 +34,8 @@ class Prepared:
     plan: RecordPlan
     places: dict[tuple[str, str], Any]  # (entity, target label) -> place
     handlers: dict[str, Any] = field(default_factory=dict)  # entity -> handler
+    # two-way entities: (name, archive, decision) to record once applied
+    archives: list[tuple[str, Any, Any]] = field(default_factory=list)
 
 
 def make_plan(
@@ -41,6 +44,7 @@ def make_plan(
     only: list[str] | None = None,
     delete: bool = True,
     max_delete_percent: float = 50.0,
+    state_dir: Path | None = None,
 ) -> Prepared:
     """Read every source and target and reconcile them (nothing is written)."""
     unknown = [name for name in only or [] if name not in mapping.entities]
@@ -52,10 +56,14 @@ def make_plan(
     plan = RecordPlan()
     places: dict[tuple[str, str], Any] = {}
     handlers: dict[str, Any] = {}
+    archives: list[tuple[str, Any, Any]] = []
     for name, entity in mapping.entities.items():
         if only and name not in only:
             continue
         handlers[name] = load_handler(entity.handler, mapping.path.parent)
+        if entity.mode == "two-way":
+            archives.append((name, *_two_way(mapping, entity, plan, places, state_dir)))
+            continue
         source = open_place(entity.source, entity, entity.fields).read()
         for target in entity.targets:
             place = open_place(target, entity, entity.target_fields(target))
@@ -66,7 +74,46 @@ def make_plan(
                 entity, target, source, current, actions, max_delete_percent
             )
             plan.actions += actions
-    return Prepared(plan, places, handlers)
+    return Prepared(plan, places, handlers, archives)
+
+
+def _two_way(
+    mapping: Mapping,
+    entity: Entity,
+    plan: RecordPlan,
+    places: dict[tuple[str, str], Any],
+    state_dir: Path | None,
+) -> tuple[Any, Any]:
+    """Read both places and the archive; a field-level three-way plan."""
+    from accord.records.twoway import RecordArchive, reconcile_two_way
+    from accord.state.store import default_state_dir
+
+    source, target = entity.source, entity.targets[0]
+    left = open_place(source, entity, entity.fields)
+    right = open_place(target, entity, entity.fields)
+    places[(entity.name, source.label)] = left
+    places[(entity.name, target.label)] = right
+    archive = RecordArchive(
+        state_dir or default_state_dir(),
+        str(mapping.path.resolve()),
+        entity.name,
+        source.label,
+        target.label,
+    )
+    base = archive.load(entity.types, entity.key)
+    decision = reconcile_two_way(
+        entity.name,
+        (source.label, target.label),
+        base,
+        left.read(),
+        right.read(),
+        entity.conflict,
+    )
+    plan.actions += decision.actions
+    plan.conflicts += [(entity.name, key, names) for key, names in decision.conflicts]
+    if not decision.actions:  # nothing to write: agree now
+        archive.save(decision.agreed, decision.forget)
+    return archive, decision
 
 
 def _guards(
@@ -107,6 +154,28 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
             "raise --max-delete-percent",
         )
     report = RecordReport()
+    try:
+        _apply_places(prepared, report)
+    finally:
+        _save_archives(prepared, report)
+    return report
+
+
+def _save_archives(prepared: Prepared, report: RecordReport) -> None:
+    """Advance each two-way archive for the records that were written."""
+    failed = {(a.entity, a.key) for a, _ in report.skipped + report.failed}
+    for name, archive, decision in prepared.archives:
+        agreed = {
+            key: record
+            for key, record in decision.agreed.items()
+            if (name, key) not in failed
+        }
+        archive.save(agreed, decision.forget)
+        archive.close()
+
+
+def _apply_places(prepared: Prepared, report: RecordReport) -> None:
+    plan = prepared.plan
     for (entity, label), place in prepared.places.items():
         actions = plan.of(entity, label)
         if not actions:
@@ -127,7 +196,6 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
                 1 for a, _ in report.skipped if a.op == op and a.target == label
             )
             report.done[f"{entity} -> {label}: {op}"] = max(count, 0)
-    return report
 
 
 def _through_handler(
