@@ -376,3 +376,37 @@ def test_handlers_are_called_before_or_instead_of_the_write(tmp_path: Path) -> N
     got = rows(f"{db}#users")
     assert sorted(got) == [1, 2], "the handler took the deletion over"
     assert got[1][2] == "6A", "the update went through after the handler ran"
+
+
+def test_csv_into_a_jsonl_file(tmp_path: Path) -> None:
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    target = tmp_path / "out.jsonl"
+    target.write_text("")
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(f"""
+[entities.students]
+key = ["student_id"]
+fields = ["student_id", "first_name", "class", "born"]
+types = {{ student_id = "int", born = "date" }}
+[entities.students.source]
+url = "csv://students.csv"
+[entities.students.source.columns]
+student_id = "ID"
+first_name = "First name"
+class = "Class"
+born = "Born"
+[[entities.students.targets]]
+url = "jsonl://{target}"
+""")
+    assert sync(mapping).ok
+    import json
+
+    lines = [json.loads(line) for line in target.read_text().splitlines()]
+    assert lines[0] == {
+        "born": "2014-12-10",
+        "class": "5A",
+        "first_name": "Ada",
+        "student_id": 1,
+    }
+    assert len(lines) == 3
+    assert make_plan(load_mapping(mapping)).plan.is_empty

@@ -87,6 +87,12 @@ def _show(prepared: Any, json_out: bool) -> None:
         for action in actions:
             for line in action.describe():
                 click.echo(f"  {line}")
+    for entity, key, fields in plan.conflicts:
+        shown = "/".join(str(part) for part in key)
+        click.echo(
+            f"conflict: {entity} {shown}: {', '.join(fields)} changed differently "
+            "on both sides; left for a person (or set conflict = left/right)"
+        )
     for guard in plan.guards:
         click.echo(f"guard: {guard}", err=True)
 

@@ -41,6 +41,8 @@ class DataError(ConfigError):
 def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
     if spec.url.startswith("csv://"):
         return CSVPlace(spec, entity, fields)
+    if spec.url.startswith("jsonl:"):
+        return JSONLPlace(spec, entity, fields)
     if spec.url.startswith(("ldap://", "ldaps://")):
         from accord.records.ldap import LDAPPlace
 
@@ -156,6 +158,11 @@ class CSVPlace:
                 skipped.append((key, "appeared since it was read; left alone"))
                 continue
             current[key] = record
+        self._write(current)
+        return skipped
+
+    def _write(self, current: Records) -> None:
+        """Replace the file with ``current``, atomically."""
         folder = os.path.dirname(os.path.abspath(self.path))
         with tempfile.NamedTemporaryFile(
             "w", newline="", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
@@ -167,7 +174,6 @@ class CSVPlace:
             out.flush()
             os.fsync(out.fileno())
         os.replace(out.name, self.path)
-        return skipped
 
 
 class SQLPlace:
@@ -266,3 +272,69 @@ class SQLPlace:
                     ],
                 )
         return skipped
+
+
+class JSONLPlace(CSVPlace):
+    """A file of JSON objects, one per line (``jsonl:///path/file.jsonl``);
+    written whole, atomically, like a CSV file."""
+
+    def __init__(self, spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]):
+        super().__init__(spec, entity, fields)
+        self.path = spec.url.split(":", 1)[1].removeprefix("//")
+        self.label = self.path
+
+    def read(self) -> Records:
+        import json
+
+        rows = []
+        try:
+            handle = open(self.path, encoding="utf-8")  # noqa: SIM115
+        except FileNotFoundError:
+            raise ConfigError(f"JSON lines file not found: {self.path}") from None
+        problems = []
+        with handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    data = json.loads(line)
+                except ValueError as exc:
+                    problems.append(f"{self.path}:{number}: not JSON ({exc})")
+                    continue
+                raw = {f: data.get(self.spec.column(f)) for f in self.fields}
+                rows.append((f"{self.path}:{number}", raw))
+        if problems:
+            raise DataError(self.path, problems)
+        return _keyed(self.entity, rows, self.fields, self.path)
+
+    def _write(self, current: Records) -> None:
+        import json
+
+        folder = os.path.dirname(os.path.abspath(self.path))
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
+        ) as out:
+            for key in sorted(current, key=repr):
+                record = current[key]
+                out.write(
+                    json.dumps(
+                        {
+                            self.spec.column(f): _plain(record.get(f))
+                            for f in self.fields
+                        },
+                        sort_keys=True,
+                    )
+                    + "\n"
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(out.name, self.path)
+
+
+def _plain(value: Any) -> Any:
+    """A value as JSON can hold it."""
+    if isinstance(value, tuple):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
