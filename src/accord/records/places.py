@@ -16,7 +16,7 @@ from typing import Any
 
 from accord.errors import ConfigError, MissingDependency
 from accord.records.mapping import Entity, PlaceSpec
-from accord.records.values import BadValue, convert, to_text
+from accord.records.values import BadValue, converter, to_text
 
 __all__ = ["DataError", "Records", "open_place"]
 
@@ -52,22 +52,6 @@ def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
     raise ConfigError(f"unknown record place {spec.url!r}", hint="csv:/// or a SQL URL")
 
 
-def _record(
-    entity: Entity,
-    fields: Iterable[str],
-    raw: dict[str, Any],
-    where: str,
-    problems: list[str],
-) -> dict[str, Any]:
-    record = {}
-    for name in fields:
-        try:
-            record[name] = convert(raw.get(name), entity.types.get(name, "str"))
-        except BadValue as exc:
-            problems.append(f"{where}: field {name}: {exc}")
-    return record
-
-
 def _keyed(
     entity: Entity,
     rows: Iterable[tuple[str, dict[str, Any]]],
@@ -75,14 +59,22 @@ def _keyed(
     label: str,
 ) -> Records:
     """Records by key; duplicate or missing keys and bad values are errors."""
+    convert_all = [(name, converter(entity.types.get(name, "str"))) for name in fields]
+    key_fields = entity.key
     found: Records = {}
     seen_at: dict[Key, str] = {}
     problems: list[str] = []
     for where, raw in rows:
-        record = _record(entity, fields, raw, where, problems)
-        key = tuple(record.get(k) for k in entity.key)
-        if any(part in (None, ()) for part in key):
-            problems.append(f"{where}: no value for the key {'/'.join(entity.key)}")
+        record = {}
+        get = raw.get
+        for name, convert_one in convert_all:
+            try:
+                record[name] = convert_one(get(name))
+            except BadValue as exc:
+                problems.append(f"{where}: field {name}: {exc}")
+        key = tuple(record.get(k) for k in key_fields)
+        if None in key or () in key:
+            problems.append(f"{where}: no value for the key {'/'.join(key_fields)}")
             continue
         if key in found:
             problems.append(f"{where}: duplicate key {key!r} (first at {seen_at[key]})")
@@ -108,8 +100,8 @@ class CSVPlace:
         except FileNotFoundError:
             raise ConfigError(f"CSV file not found: {self.path}") from None
         with handle:
-            reader = csv.DictReader(handle)
-            header = reader.fieldnames or []
+            reader = csv.reader(handle)
+            header = next(reader, [])
             wanted = {self.spec.column(f): f for f in self.fields}
             missing = [c for c in wanted if c not in header]
             if missing:
@@ -120,14 +112,19 @@ class CSVPlace:
                         for c in missing
                     ],
                 )
+            columns = [(wanted[c], i) for i, c in enumerate(header) if c in wanted]
+            width = len(header)
+            rows = []
             try:
-                rows = [
-                    (
-                        f"{self.path}:{reader.line_num}",
-                        {wanted[c]: v for c, v in row.items() if c in wanted},
+                for row in reader:
+                    if len(row) < width:
+                        row = row + [""] * (width - len(row))
+                    rows.append(
+                        (
+                            f"{self.path}:{reader.line_num}",
+                            {name: row[i] for name, i in columns},
+                        )
                     )
-                    for row in reader
-                ]
             except csv.Error as exc:
                 raise DataError(self.path, [f"line {reader.line_num}: {exc}"]) from None
         return _keyed(self.entity, rows, self.fields, self.path)

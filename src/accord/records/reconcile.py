@@ -21,6 +21,8 @@ def computed(
     entity: Entity, target: PlaceSpec, record: dict[str, Any]
 ) -> dict[str, Any]:
     """``record`` with the target's defaults and computed fields filled in."""
+    if not target.defaults and not target.computed:
+        return record
     out = dict(record)
     for name, value in target.defaults.items():
         if out.get(name) in (None, ()):
