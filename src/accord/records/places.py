@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from accord.errors import ConfigError, MissingDependency
@@ -62,9 +62,10 @@ def _keyed(
     convert_all = [(name, converter(entity.types.get(name, "str"))) for name in fields]
     key_fields = entity.key
     found: Records = {}
-    seen_at: dict[Key, str] = {}
+    seen_at: dict[Key, Any] = {}
     problems: list[str] = []
-    for where, raw in rows:
+    for place, raw in rows:
+        where = f"{label}:{place}" if isinstance(place, int) else place
         record = {}
         get = raw.get
         for name, convert_one in convert_all:
@@ -77,10 +78,12 @@ def _keyed(
             problems.append(f"{where}: no value for the key {'/'.join(key_fields)}")
             continue
         if key in found:
-            problems.append(f"{where}: duplicate key {key!r} (first at {seen_at[key]})")
+            first = seen_at[key]
+            first = f"{label}:{first}" if isinstance(first, int) else first
+            problems.append(f"{where}: duplicate key {key!r} (first at {first})")
             continue
         found[key] = record
-        seen_at[key] = where
+        seen_at[key] = place
     if problems:
         raise DataError(label, problems)
     return found
@@ -114,20 +117,17 @@ class CSVPlace:
                 )
             columns = [(wanted[c], i) for i, c in enumerate(header) if c in wanted]
             width = len(header)
-            rows = []
-            try:
+
+            def rows() -> Iterator[tuple[int, dict[str, Any]]]:
                 for row in reader:
                     if len(row) < width:
                         row = row + [""] * (width - len(row))
-                    rows.append(
-                        (
-                            f"{self.path}:{reader.line_num}",
-                            {name: row[i] for name, i in columns},
-                        )
-                    )
+                    yield reader.line_num, {name: row[i] for name, i in columns}
+
+            try:
+                return _keyed(self.entity, rows(), self.fields, self.path)
             except csv.Error as exc:
                 raise DataError(self.path, [f"line {reader.line_num}: {exc}"]) from None
-        return _keyed(self.entity, rows, self.fields, self.path)
 
     def apply(
         self,
@@ -211,12 +211,13 @@ class SQLPlace:
 
     def read(self) -> Records:
         query = self.sa.select(*(self._col(f) for f in self.fields))
+        fields = self.fields
         with self.engine.connect() as conn:
-            rows = [
-                (f"{self.label} row {i + 1}", dict(zip(self.fields, row, strict=True)))
+            rows = (
+                (i + 1, dict(zip(fields, row, strict=True)))
                 for i, row in enumerate(conn.execute(query))
-            ]
-        return _keyed(self.entity, rows, self.fields, self.label)
+            )
+            return _keyed(self.entity, rows, fields, self.label)
 
     def _stored(self, name: str, value: Any) -> Any:
         return to_text(value) if isinstance(value, tuple) else value
@@ -299,7 +300,7 @@ class JSONLPlace(CSVPlace):
                     problems.append(f"{self.path}:{number}: not JSON ({exc})")
                     continue
                 raw = {f: data.get(self.spec.column(f)) for f in self.fields}
-                rows.append((f"{self.path}:{number}", raw))
+                rows.append((number, raw))
         if problems:
             raise DataError(self.path, problems)
         return _keyed(self.entity, rows, self.fields, self.path)
