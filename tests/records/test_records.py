@@ -60,6 +60,21 @@ def database(request, tmp_path: Path) -> str:
     engine.dispose()
 
 
+def users_table(folder: Path) -> str:
+    """A SQLite database with an empty users table; its URL."""
+    db = f"sqlite:///{folder / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
+            )
+        )
+    engine.dispose()
+    return db
+
+
 def write_mapping(folder: Path, database: str) -> Path:
     url, table = database.split("#")
     path = folder / "mapping.toml"
@@ -155,15 +170,7 @@ def test_a_row_changed_behind_our_back_is_not_overwritten(database, tmp_path) ->
 
 
 def test_bad_data_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
-                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
-            )
-        )
+    db = users_table(tmp_path)
     mapping = write_mapping(tmp_path, f"{db}#users")
     (tmp_path / "students.csv").write_text(
         HEADER + "1,Ada,Lovelace,5A,2014-12-10,yes\n1,Alan,Turing,5B,2014-06-23,yes\n"
@@ -179,15 +186,7 @@ def test_bad_data_is_reported_and_nothing_is_written(tmp_path: Path) -> None:
 
 
 def test_an_empty_source_never_deletes_everything(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
-                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
-            )
-        )
+    db = users_table(tmp_path)
     mapping = write_mapping(tmp_path, f"{db}#users")
     (tmp_path / "students.csv").write_text(ROUND_1)
     sync(mapping)
@@ -206,15 +205,7 @@ def test_mapping_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_the_cli_plans_and_syncs(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
-                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
-            )
-        )
+    db = users_table(tmp_path)
     mapping = write_mapping(tmp_path, f"{db}#users")
     (tmp_path / "students.csv").write_text(ROUND_1)
     run = [sys.executable, "-m", "accord", "records"]
@@ -241,16 +232,7 @@ def test_the_cli_plans_and_syncs(tmp_path: Path) -> None:
 def test_school_csv_into_sql_and_ldap(slapd, tmp_path: Path, monkeypatch) -> None:
     """The school scenario: one CSV, a SQL table and the directory, three
     rounds of changes (new students, a changed class, a student who left)."""
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
-                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
-            )
-        )
-    engine.dispose()
+    db = users_table(tmp_path)
     ou = f"ou=students-{uuid.uuid4().hex[:6]},{slapd.base}"
     conn = slapd.connection()
     assert conn.add(ou, ["organizationalUnit"], {"ou": ou.split(",")[0][3:]})
@@ -326,16 +308,7 @@ mail = "{{first_name}}.{{last_name}}@school.example"
 
 
 def test_handlers_are_called_before_or_instead_of_the_write(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(
-            sqlalchemy.text(
-                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
-                " class TEXT, born DATE, active BOOLEAN, email TEXT)"
-            )
-        )
-    engine.dispose()
+    db = users_table(tmp_path)
     (tmp_path / "hooks.py").write_text(
         "CALLS = []\n"
         "class Students:\n"
