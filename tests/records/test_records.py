@@ -383,3 +383,26 @@ url = "jsonl://{target}"
     }
     assert len(lines) == 3
     assert make_plan(load_mapping(mapping)).plan.is_empty
+
+
+def test_a_refused_batch_writes_nothing_and_says_why(tmp_path: Path) -> None:
+    from accord.errors import ReplicaError
+
+    url = f"sqlite:///{tmp_path / 'strict.db'}"
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
+                " class TEXT CHECK (class != '5B'), born DATE, active BOOLEAN,"
+                " email TEXT)"
+            )
+        )
+    engine.dispose()
+    mapping = write_mapping(tmp_path, f"{url}#users")
+    (tmp_path / "students.csv").write_text(ROUND_1)
+    with pytest.raises(ReplicaError) as caught:
+        sync(mapping)
+    assert "refused the changes" in caught.value.message
+    assert "rolled back" in (caught.value.hint or "")
+    assert rows(f"{url}#users") == {}, "all or nothing for one table"

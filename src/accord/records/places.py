@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from accord.errors import ConfigError, MissingDependency
+from accord.errors import ConfigError, MissingDependency, ReplicaError
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.values import BadValue, converter, to_text
 
@@ -234,6 +234,23 @@ class SQLPlace:
         return self.sa.and_(*terms)
 
     def apply(
+        self,
+        creates: list[dict[str, Any]],
+        updates: list[tuple[Key, dict, dict]],
+        deletes: list[tuple[Key, dict]],
+    ) -> list[tuple[Key, str]]:
+        try:
+            return self._apply(creates, updates, deletes)
+        except self.sa.exc.SQLAlchemyError as exc:
+            reason = getattr(exc, "orig", None) or exc
+            raise ReplicaError(
+                f"the database refused the changes: {reason}",
+                where=self.label,
+                hint="nothing was written to this table (the transaction was "
+                "rolled back); fix the data or the table and run again",
+            ) from None
+
+    def _apply(
         self,
         creates: list[dict[str, Any]],
         updates: list[tuple[Key, dict, dict]],
