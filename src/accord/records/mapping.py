@@ -19,7 +19,8 @@
 
 Rules per target field: ``force`` (default: the source value wins),
 ``keep`` (the target's value is kept once it has one), ``on_create`` (set
-only when the record is created). ``computed`` fields are built from other
+only when the record is created), ``merge`` (a multi-valued field keeps the
+target's values and gains the source's). ``computed`` fields are built from other
 fields; ``defaults`` fill a field the source leaves empty.
 """
 
@@ -36,7 +37,7 @@ from accord.errors import ConfigError
 __all__ = ["Entity", "Mapping", "PlaceSpec", "load_mapping"]
 
 TYPES = ("str", "int", "bool", "date", "list")
-RULES = ("force", "keep", "on_create")
+RULES = ("force", "keep", "on_create", "merge")
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ def _changes(
     for name, value in wanted.items():
         rule = rules.get(name, "force")
         old = now.get(name)
+        if rule == "merge":  # multi-valued: the target keeps its own values too
+            value = tuple(sorted(set(old or ()) | set(value or ())))
         if old == value or rule == "on_create":
             continue
         if rule == "keep" and old not in (None, ()):
