@@ -229,15 +229,17 @@ def test_the_cli_plans_and_syncs(tmp_path: Path) -> None:
     assert "Traceback" not in plan.stderr + done.stderr + refused.stderr
 
 
-def test_school_csv_into_sql_and_ldap(slapd, tmp_path: Path, monkeypatch) -> None:
-    """The school scenario: one CSV, a SQL table and the directory, three
-    rounds of changes (new students, a changed class, a student who left)."""
-    db = users_table(tmp_path)
+def test_school_csv_into_sql_and_ldap(
+    slapd, database: str, tmp_path: Path, monkeypatch
+) -> None:
+    """The school scenario: one CSV, a SQL table (SQLite, PostgreSQL, MariaDB)
+    and the directory, three rounds of changes (new students, a changed
+    class, a student who left)."""
     ou = f"ou=students-{uuid.uuid4().hex[:6]},{slapd.base}"
     conn = slapd.connection()
     assert conn.add(ou, ["organizationalUnit"], {"ou": ou.split(",")[0][3:]})
     monkeypatch.setenv("SCHOOL_LDAP_PASSWORD", slapd.password)
-    mapping = write_mapping(tmp_path, f"{db}#users")
+    mapping = write_mapping(tmp_path, database)
     mapping.write_text(
         mapping.read_text()
         + f'''
@@ -292,7 +294,7 @@ mail = "{{first_name}}.{{last_name}}@school.example"
     )
     assert sync(mapping).ok
     assert sorted(directory()) == ["1", "2", "4"]
-    assert sorted(rows(f"{db}#users")) == [1, 2, 4]
+    assert sorted(rows(database)) == [1, 2, 4]
     assert make_plan(load_mapping(mapping)).plan.is_empty
     # someone edits the directory behind our back: that record is left alone
     (tmp_path / "students.csv").write_text(
@@ -406,3 +408,7 @@ def test_a_refused_batch_writes_nothing_and_says_why(tmp_path: Path) -> None:
     assert "refused the changes" in caught.value.message
     assert "rolled back" in (caught.value.hint or "")
     assert rows(f"{url}#users") == {}, "all or nothing for one table"
+    report = apply_plan(make_plan(load_mapping(mapping)), keep_going=True)
+    assert [a.key for a, _ in report.failed] == [(2,)], "the one refused record"
+    assert "refused" in report.failed[0][1]
+    assert sorted(rows(f"{url}#users")) == [1, 3], "the others were written"

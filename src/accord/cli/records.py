@@ -123,6 +123,12 @@ def plan_command(
 @records.command("sync")
 @_options
 @click.option("-y", "--yes", is_flag=True, help="Apply without asking.")
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="When a table refuses a batch, write its records one by one and "
+    "report the ones refused (default: write nothing to that table).",
+)
 @handle_errors
 def sync_command(
     mapping: str,
@@ -131,6 +137,7 @@ def sync_command(
     max_delete_percent: float,
     json_out: bool,
     yes: bool,
+    keep_going: bool,
 ) -> None:
     """Make every target agree with the source: create, update, then delete.
 
@@ -141,6 +148,7 @@ def sync_command(
     \b
     accord records sync mapping.toml --yes
     accord records sync mapping.toml --only teachers --no-delete
+    accord records sync mapping.toml --yes --keep-going
     """
     import sys
 
@@ -157,7 +165,7 @@ def sync_command(
             raise Aborted("check the plan above, then run again with --yes")
         if not click.confirm("Apply these changes?", default=False):
             raise Aborted("nothing was changed")
-    report = apply_plan(prepared)
+    report = apply_plan(prepared, keep_going=keep_going)
     for name, count in report.done.items():
         if count:
             click.echo(f"done: {name} {count}")

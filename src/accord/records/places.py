@@ -243,12 +243,38 @@ class SQLPlace:
             return self._apply(creates, updates, deletes)
         except self.sa.exc.SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
+            if self.keep_going:
+                return self._one_by_one(creates, updates, deletes)
             raise ReplicaError(
                 f"the database refused the changes: {reason}",
                 where=self.label,
                 hint="nothing was written to this table (the transaction was "
                 "rolled back); fix the data or the table and run again",
             ) from None
+
+    keep_going = False  # set by the run: a refused batch is retried per record
+
+    def _one_by_one(
+        self,
+        creates: list[dict[str, Any]],
+        updates: list[tuple[Key, dict, dict]],
+        deletes: list[tuple[Key, dict]],
+    ) -> list[tuple[Key, str]]:
+        """Each record in its own transaction: one refused record does not
+        stop the others; it is reported as failed."""
+        results: list[tuple[Key, str]] = []
+        work: list[tuple[Key, Any]] = [
+            (k, ([], [(k, b, c)], [])) for k, b, c in updates
+        ]
+        work += [(k, ([], [], [(k, b)])) for k, b in deletes]
+        work += [(tuple(r[f] for f in self.entity.key), ([r], [], [])) for r in creates]
+        for key, (create, update, delete) in work:
+            try:
+                results += self._apply(create, update, delete)
+            except self.sa.exc.SQLAlchemyError as exc:
+                reason = getattr(exc, "orig", None) or exc
+                results.append((key, f"failed: the database refused it: {reason}"))
+        return results
 
     def _apply(
         self,

@@ -141,7 +141,9 @@ def _guards(
     return []
 
 
-def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordReport:
+def apply_plan(
+    prepared: Prepared, *, override_guards: bool = False, keep_going: bool = False
+) -> RecordReport:
     """Write the plan, target by target: creates and updates, then deletes
     (a separate phase, refused while a guard stands)."""
     plan = prepared.plan
@@ -154,6 +156,8 @@ def apply_plan(prepared: Prepared, *, override_guards: bool = False) -> RecordRe
             "raise --max-delete-percent",
         )
     report = RecordReport()
+    for place in prepared.places.values():
+        place.keep_going = keep_going
     try:
         _apply_places(prepared, report)
     finally:
@@ -188,12 +192,17 @@ def _apply_places(prepared: Prepared, report: RecordReport) -> None:
         deletes = [(a.key, a.before) for a in actions if a.op == "delete"]
         skipped = place.apply(creates, updates, deletes)
         for key, why in skipped:
-            report.skipped.append((by_key[key], why))
+            if why.startswith("failed: "):
+                report.failed.append((by_key[key], why[len("failed: ") :]))
+            else:
+                report.skipped.append((by_key[key], why))
             _tell_failed(handler, by_key[key], why)
         for op in ("create", "update", "delete"):
             count = sum(1 for a in actions if a.op == op)
             count -= sum(
-                1 for a, _ in report.skipped if a.op == op and a.target == label
+                1
+                for a, _ in report.skipped + report.failed
+                if a.op == op and a.target == label and a.entity == entity
             )
             report.done[f"{entity} -> {label}: {op}"] = max(count, 0)
 
