@@ -276,3 +276,22 @@ def test_a_full_disk_on_the_server(sshd, tmp_path: Path) -> None:
         assert (remote / "big.bin").read_bytes() == (local / "big.bin").read_bytes()
     finally:
         subprocess.run(["umount", "-l", str(remote)], capture_output=True)
+
+
+def test_wrong_credentials_are_refused_clearly(sshd, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger_key"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)],
+        check=True,
+    )
+    url = sshd.url().replace(sshd.key, str(stranger))
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(tmp_path), url, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "SSH_AUTH_SOCK": ""},
+    )
+    assert done.returncode == 1
+    assert "refused our keys" in done.stderr and "hint:" in done.stderr
+    assert "Traceback" not in done.stderr
