@@ -286,8 +286,10 @@ class Plan:
 
 
 def _order_key(action: Action) -> tuple[int, Any]:
+    """Phase, then path order (parents before children; deletes: children
+    first). "/" sorts before every other character here, as in a
+    component-wise sort, with one string per action instead of a list."""
     phase = action.phase()
-    parts = action.key.split("/")
     if phase == 3:  # deletes: children before parents
-        return (phase, [(-len(parts), action.key)])
-    return (phase, parts)
+        return (phase, -action.key.count("/"), action.key)
+    return (phase, 0, action.key.replace("/", "\0"))

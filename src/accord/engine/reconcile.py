@@ -33,8 +33,9 @@ Digests must be filled in beforehand (``digests_needed`` says which).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
@@ -90,6 +91,21 @@ def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str
     return needed
 
 
+class Taken:
+    """The names in use (archive, both change sets, conflict names given out),
+    answered without copying them all into one set."""
+
+    def __init__(self, *names: Collection[str]) -> None:
+        self._names = names
+        self._added: set[str] = set()
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._added or any(name in group for group in self._names)
+
+    def add(self, name: str) -> None:
+        self._added.add(name)
+
+
 def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
     """Deletions paired with creations of the same file under a new key."""
     gone: dict[str, list[ArchiveEntry]] = {}
@@ -103,6 +119,8 @@ def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
             and base.key not in other.changes
         ):
             gone.setdefault(base.digest, []).append(base)
+    if not gone:  # nothing deleted: nothing can have moved
+        return []
     moves: list[Move] = []
     for key, change in sorted(changes.changes.items()):
         now = change.now
@@ -140,8 +158,8 @@ def reconcile(
             for move in find_moves(changes, other):
                 actions.append(_move_action(move, archive))
                 handled.update((move.old, move.new))
-    taken = set(archive) | set(left.changes) | set(right.changes)
-    for key in sorted(set(left.changes) | set(right.changes)):
+    taken = Taken(archive, left.changes, right.changes)
+    for key in sorted(left.changes.keys() | right.changes.keys()):
         if key in handled:
             continue
         outcome = decide(
@@ -191,7 +209,7 @@ def decide(
     policy: Policy,
     *,
     first_sync: bool = False,
-    taken: set[str] | None = None,
+    taken: Taken | set[str] | None = None,
 ) -> list[Action] | Conflict:
     """The actions (or the conflict) for one key. The whole truth table."""
     if policy.mode == "mirror":
@@ -235,13 +253,23 @@ def _propagate(
         ]
     return [
         Action(
-            "copy", key, target, change.now, expect, reason=f"{change.kind} on {side}"
+            "copy",
+            key,
+            target,
+            change.now,
+            expect,
+            reason=sys.intern(f"{change.kind} on {side}"),  # one string, shared
         )
     ]
 
 
 def _both_changed(
-    key: str, lc: Change, rc: Change, policy: Policy, first_sync: bool, taken: set[str]
+    key: str,
+    lc: Change,
+    rc: Change,
+    policy: Policy,
+    first_sync: bool,
+    taken: Taken | set[str],
 ) -> list[Action] | Conflict:
     ln, rn = lc.now, rc.now
     if ln is None and rn is None:
@@ -314,7 +342,12 @@ def _agree(key: str, ln: Entry, rn: Entry) -> list[Action]:
 
 
 def _conflict(
-    key: str, ln: Entry, rn: Entry, policy: Policy, first_sync: bool, taken: set[str]
+    key: str,
+    ln: Entry,
+    rn: Entry,
+    policy: Policy,
+    first_sync: bool,
+    taken: Taken | set[str],
 ) -> list[Action] | Conflict:
     rule = "keep-both" if first_sync else policy.on_conflict
     what = "created on both sides" if first_sync else "changed on both sides"
@@ -348,7 +381,9 @@ def _winner(rule: str, ln: Entry, rn: Entry) -> Side:
     return LEFT if ln.mtime_ns >= rn.mtime_ns else RIGHT
 
 
-def _keep_both(key: str, ln: Entry, rn: Entry, taken: set[str], what: str) -> Action:
+def _keep_both(
+    key: str, ln: Entry, rn: Entry, taken: Taken | set[str], what: str
+) -> Action:
     """The newer version (or a folder) keeps the name; the other is set aside."""
     if ln.kind == DIR or rn.kind == DIR:
         winner = LEFT if ln.kind == DIR else RIGHT
@@ -369,7 +404,7 @@ def _keep_both(key: str, ln: Entry, rn: Entry, taken: set[str], what: str) -> Ac
     )
 
 
-def conflict_name(key: str, side: Side, mtime_ns: int, taken: set[str]) -> str:
+def conflict_name(key: str, side: Side, mtime_ns: int, taken: Taken | set[str]) -> str:
     """``dir/name.conflict-YYYYmmdd-HHMMSS-<side>.ext``, unique among ``taken``."""
     folder = parent_of(key)
     name = key[len(folder) + 1 :] if folder else key
@@ -441,7 +476,7 @@ def _keep_parents(
     left: ChangeSet,
     right: ChangeSet,
     archive: dict[str, ArchiveEntry],
-    taken: set[str],
+    taken: Taken | set[str],
 ) -> list[Action]:
     """A folder that something is written into stays a folder on that side.
 
