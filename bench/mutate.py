@@ -1,51 +1,95 @@
-"""Deterministic changes to a tree: edit, create and delete N files each.
+"""Deterministic changes to one folder: edit, create and delete files.
 
-    python bench/mutate.py DIR --edits 100 --creates 100 --deletes 100
+    python bench/mutate.py DIR                      # 100 + 100 + 100 changes
+    python bench/mutate.py DIR --edits 10 --creates 0 --deletes 5 --seed 3
 
-Edits keep the size and write new bytes (mtime now); creations are new
-1-16 KiB files in existing folders; deletions remove existing files. The
-same seed picks the same files in identical trees.
+Edits rewrite a non-empty file with new bytes of the same size (so only the
+content and the mtime tell the change: the hard case for a size check);
+creations are new files in existing folders, sized like the generated
+ones; deletions remove existing files. The same seed on identical trees
+picks the same files and writes the same bytes and mtimes. accord's own
+``.accord`` folder at the root is left alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
+
+from gen_dataset import MTIME, file_size, random_bytes
+
+CHANGED_MTIME = MTIME + 366 * 86_400  # a year after the generated mtimes
+
+
+@dataclass(frozen=True)
+class Changes:
+    edited: int
+    created: int
+    deleted: int
+
+    def __str__(self) -> str:
+        return f"{self.edited} edited, {self.created} created, {self.deleted} deleted"
 
 
 def files_of(root: Path) -> list[Path]:
-    return sorted(
-        p for p in root.rglob("*") if p.is_file() and ".accord" not in p.parts
-    )
+    """Every file under ``root`` in a stable order, accord's folder left out."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        if folder == str(root) and ".accord" in dirs:
+            dirs.remove(".accord")
+        found.extend(Path(folder, name) for name in files)
+    return sorted(found)
 
 
-def mutate(root: Path, edits: int, creates: int, deletes: int, seed: int) -> None:
+def mutate(
+    root: Path, edits: int = 100, creates: int = 100, deletes: int = 100, seed: int = 7
+) -> Changes:
+    """Apply the changes to ``root``; raises ValueError if it has too few files."""
     rng = random.Random(seed)
     files = files_of(root)
-    chosen = rng.sample(files, edits + deletes)
-    for path in chosen[:edits]:
-        size = path.stat().st_size
-        path.write_bytes(rng.randbytes(size))
-    for path in chosen[edits:]:
-        path.unlink()
-    folders = sorted({p.parent for p in files})
-    for index in range(creates):
-        folder = rng.choice(folders)
-        (folder / f"new-{seed}-{index:05d}.dat").write_bytes(
-            rng.randbytes(rng.randint(1024, 16 * 1024))
+    sizes = {path: path.stat().st_size for path in files}
+    editable = [path for path in files if sizes[path] > 0]
+    if edits > len(editable) or edits + deletes > len(files):
+        raise ValueError(
+            f"{root} has too few files for {edits} edits and {deletes} deletions"
         )
+    edited = rng.sample(editable, edits)
+    kept = set(edited)
+    deleted = rng.sample([path for path in files if path not in kept], deletes)
+    stamp = CHANGED_MTIME
+    for path in edited:
+        path.write_bytes(random_bytes(rng, sizes[path]))
+        os.utime(path, (stamp, stamp))
+        stamp += 1
+    for path in deleted:
+        path.unlink()
+    folders = sorted({path.parent for path in files})
+    for index in range(creates):
+        path = rng.choice(folders) / f"new-{seed}-{index:05d}.dat"
+        path.write_bytes(random_bytes(rng, file_size(rng)))
+        os.utime(path, (stamp, stamp))
+        stamp += 1
+    return Changes(edits, creates, deletes)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dir", type=Path)
+    parser.add_argument("dir", type=Path, help="the folder to change")
     parser.add_argument("--edits", type=int, default=100)
     parser.add_argument("--creates", type=int, default=100)
     parser.add_argument("--deletes", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    mutate(args.dir, args.edits, args.creates, args.deletes, args.seed)
+    if not args.dir.is_dir():
+        parser.error(f"{args.dir} is not a folder")
+    try:
+        changes = mutate(args.dir, args.edits, args.creates, args.deletes, args.seed)
+    except ValueError as error:
+        parser.error(str(error))
+    print(f"{args.dir}: {changes}")
 
 
 if __name__ == "__main__":

@@ -1,23 +1,29 @@
-"""accord records against a pandas merge, on the same CSV and SQL table.
+"""accord records against a pandas merge, on the same data, in the same run.
 
-    python bench/records_bench.py --rows 1000000     # 1% of the rows differ
-    python bench/records_bench.py --rows 100000
+    python bench/records_bench.py                      # 1,000,000 rows + 100,000 LDAP
+    python bench/records_bench.py --rows 100000 --ldap 0
+    python bench/records_bench.py --rows 0 --ldap 100000
+    python bench/records_bench.py --target postgresql  # the table in PostgreSQL
 
-Generates a CSV of N student rows and a SQLite table holding the same rows
-with 1% different (0.5% updated, 0.25% missing, 0.25% extra), then, each in
-its own process (so peak memory is each one's own): accord's plan (read,
-validate, convert, reconcile), accord's plan and apply, and a
-straightforward pandas diff (read_csv, read_sql, an outer merge on the key,
-the changed rows). Prints seconds and peak RSS, and the ratio
-pandas / accord (above 1: accord is faster).
+SQL: a CSV of N student rows (the source of truth) and a table holding the
+same rows with 1% different (0.5% updated, 0.25% missing, 0.25% extra).
+LDAP: a private slapd (``scripts/servers/slapd.sh``) holding N entries, a
+CSV with 1% different. Each job runs in its own process and reports its
+own peak RSS: accord's plan (read, validate, convert, reconcile), accord's
+plan and apply, and a straightforward pandas diff of the same data
+(``read_csv``, ``read_sql`` or an ldap3 search into a DataFrame, an outer
+merge on the key, the rows that differ). Prints seconds, peak memory and
+the ratio pandas / accord (above 1: accord is faster).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -25,45 +31,72 @@ import tempfile
 import time
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
+SERVERS = HERE.parent / "scripts" / "servers"
 COLUMNS = ("id", "first", "last", "class", "born", "active")
+PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def generate(folder: Path, rows: int) -> tuple[Path, Path]:
+# -- data ----------------------------------------------------------------------
+
+
+def student(rng: random.Random, i: int) -> tuple:
+    return (
+        i,
+        f"First{rng.randint(0, 9999)}",
+        f"Last{rng.randint(0, 99999)}",
+        f"{rng.randint(1, 9)}{rng.choice('ABCD')}",
+        f"20{rng.randint(10, 16)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
+        rng.choice((0, 1)),
+    )
+
+
+def generate(folder: Path, rows: int) -> tuple[Path, list[tuple]]:
+    """The CSV (truth) and the table's rows: 1% different."""
     rng = random.Random(1)
-    csv_path, db_path = folder / "students.csv", folder / "lms.db"
-    db = sqlite3.connect(db_path)
+    path = folder / "students.csv"
+    table = []
+    with path.open("w") as out:
+        out.write(",".join(COLUMNS) + "\n")
+        for i in range(rows):
+            row = student(rng, i)
+            out.write(",".join(map(str, row)) + "\n")
+            roll = rng.random()
+            if roll < 0.005:
+                row = (*row[:3], "CHANGED", *row[4:])
+            elif roll < 0.0075:
+                continue  # missing in the table: a create
+            table.append(row)
+            if roll > 0.9975:
+                table.append((rows + i, "Extra", "Row", "1A", "2015-01-01", 1))
+    return path, table
+
+
+def fill_sqlite(path: Path, rows: list[tuple]) -> str:
+    db = sqlite3.connect(path)
     db.execute(
         "CREATE TABLE users (id INTEGER PRIMARY KEY, first TEXT, last TEXT,"
         " class TEXT, born TEXT, active INTEGER)"
     )
-    batch = []
-    with csv_path.open("w") as out:
-        out.write(",".join(COLUMNS) + "\n")
-        for i in range(rows):
-            row = (
-                i,
-                f"First{rng.randint(0, 9999)}",
-                f"Last{rng.randint(0, 99999)}",
-                f"{rng.randint(1, 9)}{rng.choice('ABCD')}",
-                f"20{rng.randint(10, 16)}-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}",
-                rng.choice((0, 1)),
-            )
-            out.write(",".join(map(str, row)) + "\n")
-            kind = rng.random()
-            if kind < 0.005:
-                row = (*row[:3], "CHANGED", *row[4:])
-            elif kind < 0.0075:
-                continue  # missing in the table: a create
-            batch.append(row)
-            if kind > 0.9975:
-                batch.append((rows + i, "Extra", "Row", "1A", "2015-01-01", 1))
-            if len(batch) >= 10000:
-                db.executemany("INSERT INTO users VALUES (?,?,?,?,?,?)", batch)
-                batch = []
-    db.executemany("INSERT INTO users VALUES (?,?,?,?,?,?)", batch)
+    db.executemany("INSERT INTO users VALUES (?,?,?,?,?,?)", rows)
     db.commit()
     db.close()
-    return csv_path, db_path
+    return f"sqlite:///{path}"
+
+
+def fill_postgresql(rows: list[tuple]) -> str:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test") as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_users")
+        conn.execute(
+            "CREATE TABLE bench_users (id INTEGER PRIMARY KEY, first TEXT,"
+            " last TEXT, class TEXT, born DATE, active BOOLEAN)"
+        )
+        with conn.cursor().copy("COPY bench_users FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row((*row[:5], bool(row[5])))
+    return PG
 
 
 MAPPING = """
@@ -74,99 +107,280 @@ types = {{ id = "int", born = "date", active = "bool" }}
 [entities.students.source]
 url = "csv://{csv}"
 [[entities.students.targets]]
-url = "sqlite:///{db}"
-table = "users"
+url = "{url}"
+table = "{table}"
+"""
+
+LDAP_MAPPING = """
+[entities.people]
+key = ["id"]
+fields = ["id", "first", "last", "room"]
+[entities.people.source]
+url = "csv://{csv}"
+[[entities.people.targets]]
+url = "{url}"
+base = "{base}"
+rdn = "uid"
+object_classes = ["inetOrgPerson"]
+bind_dn = "{bind}"
+password_env = "BENCH_LDAP_PASSWORD"
+page_size = 1000
+columns = {{ id = "uid", first = "givenName", last = "sn", room = "roomNumber" }}
+computed = {{ cn = "{{first}} {{last}}" }}
 """
 
 
+def people_csv(path: Path, rows: int, changed: bool) -> None:
+    rng = random.Random(3)
+    with path.open("w") as out:
+        out.write("id,first,last,room\n")
+        for i in range(rows):
+            room = f"R{rng.randint(1, 500)}"
+            roll = rng.random()
+            if changed and roll < 0.005:
+                room = "MOVED"
+            if changed and 0.005 <= roll < 0.0075:
+                continue
+            out.write(f"{i},First{i},Last{i},{room}\n")
+        if changed:
+            for i in range(rows, rows + rows // 400):
+                out.write(f"{i},New{i},Person{i},R1\n")
+
+
+# -- jobs (each in its own process) ------------------------------------------------
+
+
+def peak_mib() -> float:
+    """This process's peak RSS, plus its children's (a target read ahead)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024
+
+
 def accord_job(mapping: str, apply: bool) -> dict:
+    import ldap3  # noqa: F401 - imported before the clock starts, as pandas is
+    import sqlalchemy  # noqa: F401
+
     from accord.records import apply_plan, load_mapping, make_plan
 
     started = time.perf_counter()
-    prepared = make_plan(load_mapping(mapping), max_delete_percent=100)
+    prepared = make_plan(load_mapping(mapping), max_delete_percent=100, parallel=True)
     planned = time.perf_counter() - started
     counts = prepared.plan.summary()
     if apply:
-        apply_plan(prepared)
+        report = apply_plan(prepared)
+        assert report.ok, report.failures[:3]
+    else:
+        prepared.close()
     return {
         "plan_s": planned,
         "total_s": time.perf_counter() - started,
-        "counts": counts,
+        "counts": next(iter(counts.values())),
+        "rss": peak_mib(),
     }
 
 
-def pandas_job(csv_path: str, db_path: str) -> dict:
-    import pandas as pd
-
-    started = time.perf_counter()
-    source = pd.read_csv(csv_path)
-    with sqlite3.connect(db_path) as db:
-        target = pd.read_sql("SELECT * FROM users", db)
+def pandas_diff(source, target, key: str, columns: tuple[str, ...]) -> dict:
     both = source.merge(
-        target, on="id", how="outer", suffixes=("_s", "_t"), indicator=True
+        target, on=key, how="outer", suffixes=("_s", "_t"), indicator=True
     )
     creates = int((both["_merge"] == "left_only").sum())
     deletes = int((both["_merge"] == "right_only").sum())
     common = both[both["_merge"] == "both"]
     changed = False
-    for column in COLUMNS[1:]:
+    for column in columns:
         changed = changed | (
             common[f"{column}_s"].astype(str) != common[f"{column}_t"].astype(str)
         )
+    return {"create": creates, "update": int(changed.sum()), "delete": deletes}
+
+
+def pandas_sql_job(csv_path: str, url: str, table: str) -> dict:
+    import pandas as pd
+    import sqlalchemy
+
+    started = time.perf_counter()
+    source = pd.read_csv(csv_path)
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as conn:
+        target = pd.read_sql(f"SELECT * FROM {table}", conn)
+    if "active" in target and target["active"].dtype == bool:
+        target["active"] = target["active"].astype(int)
+    target["born"] = target["born"].astype(str)
+    counts = pandas_diff(source, target, "id", COLUMNS[1:])
     return {
         "plan_s": time.perf_counter() - started,
-        "counts": {"create": creates, "update": int(changed.sum()), "delete": deletes},
+        "counts": counts,
+        "rss": peak_mib(),
     }
 
 
-def run_job(args: list[str]) -> tuple[dict, float]:
-    """Run one job in a child process; its result and peak RSS in MiB."""
+def pandas_ldap_job(csv_path: str, url: str, base: str, bind: str) -> dict:
+    import ldap3
+    import pandas as pd
+
+    started = time.perf_counter()
+    source = pd.read_csv(csv_path, dtype=str)
+    conn = ldap3.Connection(
+        ldap3.Server(url), bind, os.environ["BENCH_LDAP_PASSWORD"], auto_bind=True
+    )
+    names = {"uid": "id", "givenName": "first", "sn": "last", "roomNumber": "room"}
+    rows = []
+    for entry in conn.extend.standard.paged_search(
+        base,
+        "(objectClass=inetOrgPerson)",
+        search_scope=ldap3.LEVEL,
+        attributes=list(names),
+        paged_size=1000,
+        generator=True,
+    ):
+        found = entry["attributes"]
+        rows.append({names[a]: (found.get(a) or [None])[0] for a in names})
+    conn.unbind()
+    target = pd.DataFrame(rows, columns=list(names.values()))
+    counts = pandas_diff(source, target, "id", ("first", "last", "room"))
+    return {
+        "plan_s": time.perf_counter() - started,
+        "counts": counts,
+        "rss": peak_mib(),
+    }
+
+
+def run_job(*args: str) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--job", *args],
         capture_output=True,
         text=True,
+        env=os.environ,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"job {args[0]} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def job(kind: str, *rest: str) -> dict:
+    if kind == "pandas-sql":
+        return pandas_sql_job(*rest)
+    if kind == "pandas-ldap":
+        return pandas_ldap_job(*rest)
+    return accord_job(rest[0], kind == "apply")
+
+
+# -- the runs -----------------------------------------------------------------------
+
+
+def line(name: str, result: dict, seconds: str = "plan_s") -> None:
+    print(
+        f"  {name:28} {result[seconds]:7.2f} s  {result['rss']:7.0f} MiB"
+        f"  {result.get('counts', '')}"
+    )
+
+
+def sql_bench(rows: int, target: str, folder: Path) -> None:
+    csv_path, table_rows = generate(folder, rows)
+    if target == "postgresql":
+        url, table = fill_postgresql(table_rows), "bench_users"
+    else:
+        url, table = fill_sqlite(folder / "lms.db", table_rows), "users"
+    del table_rows
+    mapping = folder / "mapping.toml"
+    mapping.write_text(MAPPING.format(csv=csv_path, url=url, table=table))
+    print(f"{rows:,} CSV rows against a {target} table; 1% differ")
+    pandas = run_job("pandas-sql", str(csv_path), url, table)
+    line("pandas merge diff", pandas)
+    plan = run_job("plan", str(mapping))
+    line("accord records plan", plan)
+    applied = run_job("apply", str(mapping))
+    line("accord plan + apply", applied, "total_s")
+    again = run_job("plan", str(mapping))
+    line("accord plan after apply", again)
+    print(f"  ratio pandas / accord plan: {pandas['plan_s'] / plan['plan_s']:.2f}")
+
+
+def ldap_bench(rows: int, folder: Path) -> None:
+    env = {
+        **os.environ,
+        "ACCORD_SLAPD_DIR": str(folder / "slapd"),
+        "PYTHON": sys.executable,
+    }
+    started = subprocess.run(
+        ["bash", str(SERVERS / "slapd.sh"), "start"],
+        env=env,
+        capture_output=True,
+        text=True,
         check=True,
     )
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return json.loads(done.stdout), usage.ru_maxrss / 1024
+    settings = dict(
+        (k, shlex.split(v)[0])
+        for k, _, v in (ln.partition("=") for ln in started.stdout.splitlines())
+    )
+    try:
+        _ldap_runs(rows, folder, settings)
+    finally:
+        subprocess.run(
+            ["bash", str(SERVERS / "slapd.sh"), "stop"], env=env, check=False
+        )
+
+
+def _ldap_runs(rows: int, folder: Path, settings: dict[str, str]) -> None:
+    import ldap3
+
+    base = settings["LDAP_BASE"]
+    os.environ["BENCH_LDAP_PASSWORD"] = settings["LDAP_PASSWORD"]
+    conn = ldap3.Connection(
+        ldap3.Server(settings["LDAP_URL"]),
+        settings["LDAP_BIND_DN"],
+        settings["LDAP_PASSWORD"],
+        auto_bind=True,
+    )
+    conn.add(base, ["dcObject", "organization"], {"dc": "school", "o": "School"})
+    ou = f"ou=people,{base}"
+    conn.add(ou, ["organizationalUnit"], {"ou": "people"})
+    conn.unbind()
+    csv_path = folder / "people.csv"
+    mapping = folder / "ldap.toml"
+    mapping.write_text(
+        LDAP_MAPPING.format(
+            csv=csv_path,
+            url=settings["LDAP_URL"],
+            base=ou,
+            bind=settings["LDAP_BIND_DN"],
+        )
+    )
+    print(f"{rows:,} LDAP entries (slapd on 127.0.0.1); 1% differ")
+    people_csv(csv_path, rows, changed=False)
+    line("accord first sync (creates)", run_job("apply", str(mapping)), "total_s")
+    people_csv(csv_path, rows, changed=True)
+    pandas = run_job(
+        "pandas-ldap", str(csv_path), settings["LDAP_URL"], ou, settings["LDAP_BIND_DN"]
+    )
+    line("pandas merge diff", pandas)
+    plan = run_job("plan", str(mapping))
+    line("accord records plan", plan)
+    line("accord plan + apply", run_job("apply", str(mapping)), "total_s")
+    line("accord plan, nothing changed", run_job("plan", str(mapping)))
+    print(f"  ratio pandas / accord plan: {pandas['plan_s'] / plan['plan_s']:.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rows", type=int, default=1_000_000, help="SQL rows (0: skip)"
+    )
+    parser.add_argument(
+        "--ldap", type=int, default=100_000, help="LDAP entries (0: skip)"
+    )
+    parser.add_argument("--target", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--job", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
-        kind, *rest = args.job
-        result = (
-            pandas_job(*rest)
-            if kind == "pandas"
-            else accord_job(rest[0], kind == "apply")
-        )
-        print(json.dumps(result))
+        print(json.dumps(job(*args.job)))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        csv_path, db_path = generate(folder, args.rows)
-        mapping = folder / "mapping.toml"
-        mapping.write_text(MAPPING.format(csv=csv_path, db=db_path))
-        print(f"{args.rows:,} rows; 1% differ")
-        # peak RSS of children is a running maximum: smallest job first
-        pandas, pandas_rss = run_job(["pandas", str(csv_path), str(db_path)])
-        print(
-            f"  pandas merge diff    {pandas['plan_s']:7.2f} s  {pandas_rss:7.0f} MiB"
-            f"  {pandas['counts']}"
-        )
-        plan, plan_rss = run_job(["plan", str(mapping)])
-        print(
-            f"  accord records plan  {plan['plan_s']:7.2f} s  {plan_rss:7.0f} MiB"
-            f"  {plan['counts']}"
-        )
-        applied, apply_rss = run_job(["apply", str(mapping)])
-        print(
-            f"  accord plan + apply  {applied['total_s']:7.2f} s  {apply_rss:7.0f} MiB"
-        )
-        print(f"  ratio pandas / accord plan: {pandas['plan_s'] / plan['plan_s']:.2f}")
+        if args.rows:
+            sql_bench(args.rows, args.target, Path(tmp))
+        if args.ldap:
+            ldap_bench(args.ldap, Path(tmp))
 
 
 if __name__ == "__main__":
