@@ -517,7 +517,7 @@ class LocalReplica(Replica):
             raise _translate(exc, self.url, META_DIR) from exc
 
     def meta_delete(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError), self._errors(META_DIR):
+        with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self._meta, name))
 
     def close(self) -> None:
