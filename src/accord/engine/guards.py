@@ -27,9 +27,20 @@ __all__ = ["case_clashes", "check_emptied", "drop_keys", "mass_deletes"]
 def check_emptied(
     changes: ChangeSet, url: str, archive: dict[str, ArchiveEntry], policy: Policy
 ) -> None:
-    """Raise when a side that held items is now empty."""
-    if policy.allow_empty or not archive or changes.seen or changes.problems:
+    """Raise when a side that held items is now empty, or holds none of them
+    (another disk mounted in its place)."""
+    if policy.allow_empty or not archive or changes.problems:
         return
+    if changes.seen:
+        gone = sum(1 for c in changes.changes.values() if c.kind == "deleted")
+        if len(archive) < 2 or gone < len(archive):
+            return
+        raise SafetyLimitExceeded(
+            f"none of the {len(archive)} items the {changes.side} side ({url}) "
+            "held at the last sync is there any more; nothing was changed",
+            hint="if another disk is mounted there, mount the right one; if you "
+            "really replaced everything, run again with --allow-empty",
+        )
     raise SafetyLimitExceeded(
         f"the {changes.side} side ({url}) is empty, but it held {len(archive)} "
         "items at the last sync; nothing was changed",

@@ -414,7 +414,9 @@ def conflict_name(key: str, side: Side, mtime_ns: int, taken: Taken | set[str]) 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
     for n in range(1, 1000):
         suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
-        candidate = f"{stem}{suffix}{dot}{ext}"
+        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
+        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
+        candidate = f"{short}{suffix}{dot}{ext}"
         full = f"{folder}/{candidate}" if folder else candidate
         if full not in taken:
             return full

@@ -122,8 +122,16 @@ class LocalReplica(Replica):
 
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
-        real = self._spelling.get(key, key)
-        return self._base + real if real else self.root
+        real = self._spelling.get(key)
+        if real is None:
+            if not key:
+                return self.root
+            # a new item in a folder whose on-disk name is spelled otherwise
+            folder, _, name = key.rpartition("/")
+            if folder and self._spelling:
+                return os.path.join(self._path(folder), name)
+            real = key
+        return self._base + real
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
