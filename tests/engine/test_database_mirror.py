@@ -128,3 +128,20 @@ def test_interrupted_run_releases_locks(dbs: tuple[Path, Path]) -> None:
     again = mirror(source, target, "-q")
     assert again.returncode == 0, again.stderr
     assert len(list((target / "scan1").iterdir())) == 3001
+
+
+def test_mirror_from_a_read_only_source(tmp_path: Path) -> None:
+    source, view, target = tmp_path / "src", tmp_path / "ro", tmp_path / "dst"
+    source.mkdir(), view.mkdir()
+    (source / "a.txt").write_text("a\n")
+    bound = subprocess.run(["mount", "--bind", str(source), str(view)])
+    if bound.returncode != 0:
+        pytest.fail("cannot bind-mount a read-only view here")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+        done = run("mirror", str(view), str(target), "--yes")
+        assert done.returncode == 0, done.stderr
+        assert (target / "a.txt").read_text() == "a\n"
+        assert "not locked" in done.stdout + done.stderr
+    finally:
+        subprocess.run(["umount", str(view)])

@@ -33,6 +33,7 @@ from accord.errors import (
     AlreadyExists,
     ConfigError,
     LockHeld,
+    PermissionDenied,
     PlanError,
     PreconditionFailed,
     SafetyLimitExceeded,
@@ -145,9 +146,19 @@ class Session:
                 self._check_marker(replica, self.policy.marker)
         if not self.read_only:
             for replica in self._opened:
-                self.notices += lock.acquire(
-                    replica, self._lock_info, break_lock=self.break_lock
-                )
+                try:
+                    self.notices += lock.acquire(
+                        replica, self._lock_info, break_lock=self.break_lock
+                    )
+                except PermissionDenied:
+                    if not (self.policy.mode == "mirror" and replica is self.left):
+                        raise
+                    # a read-only mirror source: nothing of ours writes there
+                    self.notices.append(
+                        f"{replica.url} cannot be written, so it is not locked; "
+                        "it is only read"
+                    )
+                    continue
                 self._locked.append(replica)
             if self.policy.db_lock:
                 for replica in (self.left, self.right):

@@ -703,7 +703,14 @@ def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
             key=key,
             hint="free some space; nothing was half-written, run again afterwards",
         )
-    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if code == errno.EROFS:
+        return PermissionDenied(
+            "read-only file system",
+            where=where,
+            key=key,
+            hint="this place is mounted read-only; remount it read-write to change it",
+        )
+    if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(
             text.lower(),
             where=where,
