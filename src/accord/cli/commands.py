@@ -44,6 +44,11 @@ def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
+profile_option = click.option(
+    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
+)
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option(
@@ -120,12 +125,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=None,
             help="S3-compatible endpoint for s3:// places (else AWS_ENDPOINT_URL).",
         ),
-        click.option(
-            "-p",
-            "--profile",
-            metavar="NAME",
-            help="Use the pair NAME from accord.toml.",
-        ),
+        profile_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -182,7 +182,8 @@ def _can_ask() -> bool:
 
 def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> int:
     """Plan, show, confirm, apply, report: the body of sync and mirror."""
-    for notice in session.notices:
+    shown = tuple(session.notices)  # the report repeats them: print once
+    for notice in shown:
         out.notice(notice)
     plan = session.plan()
     if dry_run:
@@ -200,7 +201,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
     override = _confirm(plan, out, yes)
     with out.progress(plan) as on_event:
         report = session.apply(plan, on_event=on_event, override_guards=override)
-    out.report(report)
+    out.report(report, shown=shown)
     return _exit_code(report)
 
 
@@ -360,9 +361,7 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
 @click.argument("left", required=False)
 @click.argument("right", required=False)
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
-@click.option(
-    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
-)
+@profile_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
@@ -418,9 +417,7 @@ def status(
     default=None,
     help="Conflict rule (default keep-both).",
 )
-@click.option(
-    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
-)
+@profile_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
@@ -506,9 +503,7 @@ def apply_command(
     show_default=True,
     help="How many runs to list.",
 )
-@click.option(
-    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
-)
+@profile_option
 @output_options
 @handle_errors
 def log_command(
@@ -652,9 +647,7 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     help="Also remove accord's own folder (.accord: trash, history, lock) "
     "from both places, after a confirmation.",
 )
-@click.option(
-    "-p", "--profile", metavar="NAME", help="Use the pair NAME from accord.toml."
-)
+@profile_option
 @handle_errors
 def reset(
     left: str | None, right: str | None, yes: bool, places: bool, profile: str | None

@@ -229,10 +229,12 @@ class Renderer:
 
         return on_event
 
-    def report(self, report: Report) -> None:
+    def report(self, report: Report, shown: tuple[str, ...] = ()) -> None:
+        """The end of a run; ``shown``: notices already printed at its start."""
         summary = report.summary()
         for notice in report.notices:
-            self.notice(notice)
+            if notice not in shown:
+                self.notice(notice)
         if self.mode == "json":
             self.emit(event="summary", **summary)
             return
