@@ -103,6 +103,13 @@ def bench_sftp(rows: list, data: Path, work: Path) -> None:
         )
         accord = [sys.executable, "-m", "accord", "mirror", str(data), url, "-q", "-y"]
         run_pair(rows, "sftp", "accord", accord, accord, state)
+        plain = [
+            *accord[:5],
+            url.replace("/accord?", "/plain?") + "&agent=off",
+            "-q",
+            "-y",
+        ]
+        run_pair(rows, "sftp", "accord agent=off", plain, plain, state)
         ssh = f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
         rsync = ["rsync", "-a", "-e", ssh, f"{data}/", f"root@127.0.0.1:{root}/rsync/"]
         run_pair(rows, "sftp", "rsync -e ssh", rsync, rsync, {})

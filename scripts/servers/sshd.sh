@@ -45,6 +45,8 @@ PrintMotd no
 MaxSessions 64
 MaxStartups 64:30:128
 Subsystem sftp internal-sftp
+# accord's agent caches its modules here, not in the real home
+SetEnv XDG_CACHE_HOME=$DIR/cache
 CONF
     printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$DIR/host_ed25519.pub")" \
         >"$DIR/known_hosts"

@@ -104,6 +104,7 @@ class ReplicaError(AccordError):
         if where is not None:
             detail = f"{detail} (in {where})"
         super().__init__(detail, hint=hint)
+        self.reason = message  # the message without the key and place
         self.where = where
         self.key = key
 

@@ -75,6 +75,8 @@ class Replica(abc.ABC):
     #: canonical identity: two URLs naming the same place give the same one
     identity: str
     capabilities: Capabilities
+    #: what opening the place had to say (e.g. a slower fallback was used)
+    notices: tuple[str, ...] = ()
 
     # -- lifetime ---------------------------------------------------------
     def open(self, create: bool = False) -> None:  # noqa: B027 - optional hook

@@ -230,6 +230,7 @@ class Session:
                 "this pair afresh, run 'accord reset'",
             ) from exc
         self._opened.append(replica)
+        self.notices += replica.notices
 
     def _create_absent(self) -> None:
         """Create the sides that did not exist yet, and lock them."""
@@ -237,6 +238,7 @@ class Session:
             replica = self.replicas[side]
             replica.open(create=True)
             self._opened.append(replica)
+            self.notices += replica.notices
             self.notices += lock.acquire(
                 replica, self._lock_info, break_lock=self.break_lock
             )

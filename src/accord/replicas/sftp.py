@@ -200,6 +200,14 @@ class SFTPReplica(Replica):
                 hint="check the host name, the port and the network",
             ) from None
         self._client = client
+        _no_delay(client)
+
+    def transport(self) -> paramiko.Transport:
+        """The SSH connection (open() first), for other channels on it."""
+        assert self._client is not None, "open() first"
+        transport = self._client.get_transport()
+        assert transport is not None
+        return transport
 
     def _sftp(self) -> paramiko.SFTPClient:
         """This thread's SFTP channel (one per thread, one SSH connection)."""
@@ -721,6 +729,16 @@ def _set_attributes(
     if seconds is not None:
         attr.st_atime = attr.st_mtime = seconds
     sftp._request(paramiko.sftp.CMD_SETSTAT, path, attr)  # one round trip
+
+
+def _no_delay(client: paramiko.SSHClient) -> None:
+    """Send small packets at once (requests and replies are small)."""
+    import socket
+
+    transport = client.get_transport()
+    sock = getattr(transport, "sock", None)
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
 
 
 # -- ssh configuration ---------------------------------------------------------

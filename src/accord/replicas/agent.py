@@ -1,0 +1,369 @@
+"""accord's agent: the server side of an ``sftp://`` place, over SSH.
+
+accord starts this on the server through the SSH connection it already has
+(``python3 -c BOOT``, see ``ssh.py``), sends it the few modules it needs as
+one zip file (cached on the server by content digest), and then talks to it
+over the channel's stdin and stdout with the frames of ``wire.py``. The
+agent serves every call of the Replica contract with the local place
+(``local.py``) on the server's own disk: scans with ``scandir`` and
+nanosecond times, content digests computed where the bytes are, atomic
+no-clobber installs, the trash and accord's own files, exactly as for a
+local folder. So a transfer costs one round trip, many are in flight at
+once, and the bytes travel through OpenSSH's own channel.
+
+Standard library only (plus ``pathspec`` for ignore rules, sent along);
+runs on Python 3.8 and later.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import sys
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from accord.errors import ReplicaError
+from accord.keys import IgnoreRules
+from accord.replica import Replica
+from accord.replicas import wire
+from accord.replicas.local import LocalReplica
+
+__all__ = ["main"]
+
+_WORKERS = 8
+_BATCH = 1000  # scan items per data frame
+
+# how each call's arguments are decoded: s = as sent, E = an entry,
+# e = an entry or None, T = a trash item
+_SIGNATURES = {
+    "exists": "",
+    "open": "s",
+    "is_empty_root": "",
+    "stat": "s",
+    "digest": "E",
+    "write": "sEes",
+    "make_dir": "sEe",
+    "make_link": "sEes",
+    "set_meta": "sEE",
+    "delete": "sEs",
+    "move": "ssE",
+    "clean_temp": "",
+    "flush": "",
+    "close": "",
+    "meta_create": "ss",
+    "meta_read": "s",
+    "meta_delete": "s",
+    "meta_list": "s",
+    "root_file_exists": "s",
+    "trash_list": "",
+    "trash_runs": "",
+    "trash_restore": "Ts",
+    "trash_purge": "s",
+    "forget_meta": "",
+}
+# calls quick enough to run in the reading thread, in order
+_QUICK = frozenset(
+    (
+        "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
+        "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
+        "meta_delete", "meta_list", "root_file_exists", "trash_runs",
+    )
+)  # fmt: skip
+_DECODE: dict[str, Callable[[Any], Any]] = {
+    "s": lambda value: value,
+    "E": wire.decode_entry,
+    "e": wire.decode_entry,
+    "T": wire.decode_trash,
+}
+
+
+class _Held:
+    """A write whose bytes are still arriving, kept whole while small."""
+
+    __slots__ = ("args", "blocks", "size")
+
+    def __init__(self, args: list[Any]) -> None:
+        self.args = args
+        self.blocks: list[bytes] = []
+        self.size = 0
+
+
+class Agent:
+    """Serves one place over a pair of file descriptors.
+
+    Quick calls, and writes whose bytes arrive whole (up to one chunk), run
+    in the reading thread, in order, and their replies leave together when
+    the input runs dry: one packet answers many requests. Scans, reads,
+    digests and big writes run in worker threads, streaming with credit.
+    """
+
+    def __init__(self, fd_in: int, fd_out: int) -> None:
+        self._in = fd_in
+        self._out = fd_out
+        self._send_lock = threading.Lock()
+        self._outbox: list[bytes] = []
+        self._held: dict[int, _Held] = {}
+        self._inboxes: dict[int, wire.Inbox] = {}
+        self._credits: dict[int, wire.Credit] = {}
+        self._table_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.replica: Replica | None = None
+        self.rules = False  # the agent applies ignore rules itself
+
+    # -- output -------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        with self._send_lock:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._out, view) :]
+
+    def _flush_outbox(self) -> None:
+        if self._outbox:
+            data, self._outbox = b"".join(self._outbox), []
+            self.send(data)
+
+    # -- input --------------------------------------------------------------
+    def frames(self) -> Any:
+        """Frames from the client until it closes the channel."""
+        buffer = b""
+        size = wire.HEADER.size
+        while True:
+            self._flush_outbox()  # about to wait: answer what is done
+            data = os.read(self._in, 1 << 20)
+            if not data:
+                return
+            buffer += data
+            start = 0
+            while len(buffer) - start >= size:
+                length, kind, ident = wire.HEADER.unpack_from(buffer, start)
+                end = start + size + length
+                if len(buffer) < end:
+                    break
+                yield kind, ident, buffer[start + size : end]
+                start = end
+            buffer = buffer[start:]
+
+    def serve(self) -> None:
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            self._pool = pool
+            for kind, ident, payload in self.frames():
+                if kind == wire.CALL:
+                    self._on_call(ident, payload)
+                elif kind == wire.DATA:
+                    self._on_data(ident, payload)
+                elif kind == wire.END:
+                    self._on_end(ident)
+                else:
+                    self._credit(kind, ident, payload)
+            self._hang_up()
+        if self.replica is not None:
+            self.replica.close()
+
+    def _on_call(self, ident: int, payload: bytes) -> None:
+        method, args = wire.loads(payload)
+        if method == "write":
+            self._held[ident] = _Held(args)
+        elif method in _QUICK:
+            self.run(ident, method, args, None, inline=True)
+        else:
+            self._submit(ident, method, args, None)
+
+    def _on_data(self, ident: int, payload: bytes) -> None:
+        held = self._held.get(ident)
+        if held is None:
+            with self._table_lock:
+                inbox = self._inboxes.get(ident)
+            if inbox is not None:
+                inbox.feed(payload)
+            return  # else the call already ended (it failed early): drop it
+        held.blocks.append(payload)
+        held.size += len(payload)
+        if held.size > wire.CHUNK:  # a big file: stream it to a worker
+            del self._held[ident]
+            inbox = wire.Inbox(wire.Acker(self.send, ident))
+            for block in held.blocks:
+                inbox.feed(block)
+            with self._table_lock:
+                self._inboxes[ident] = inbox
+            self._submit(ident, "write", held.args, inbox)
+
+    def _on_end(self, ident: int) -> None:
+        held = self._held.pop(ident, None)
+        if held is not None:
+            inbox = wire.Inbox()
+            for block in held.blocks:
+                inbox.feed(block)
+            inbox.finish()
+            self.run(ident, "write", held.args, inbox, inline=True)
+            return
+        with self._table_lock:
+            inbox = self._inboxes.pop(ident, None)
+        if inbox is not None:
+            inbox.finish()
+
+    def _submit(
+        self, ident: int, method: str, args: list[Any], inbox: wire.Inbox | None
+    ) -> None:
+        assert self._pool is not None
+        self._pool.submit(self.run, ident, method, args, inbox)
+
+    def _hang_up(self) -> None:
+        """The client is gone: stop every call still waiting on it."""
+        gone = ReplicaError("the client went away")
+        self._held.clear()
+        with self._table_lock:
+            inboxes, self._inboxes = self._inboxes, {}
+            credits, self._credits = self._credits, {}
+        for inbox in inboxes.values():
+            inbox.finish(gone)  # a write in progress drops its temp file
+        for credit in credits.values():
+            credit.cancel(gone)
+
+    def _credit(self, kind: int, ident: int, payload: bytes) -> None:
+        """Credit for a stream we send, or the client stopping a stream."""
+        stopped = ReplicaError("the sender stopped the copy")
+        with self._table_lock:
+            credit = self._credits.get(ident)
+            inbox = self._inboxes.pop(ident, None) if kind == wire.CANCEL else None
+        if kind == wire.ACK:
+            if credit is not None:
+                credit.grant(wire.ack_count(payload))
+            return
+        if credit is not None:
+            credit.cancel()
+        if inbox is not None:  # the source of a write failed: drop the temp file
+            inbox.finish(stopped)
+        if self._held.pop(ident, None) is not None:
+            self._outbox.append(self._error_frame(ident, stopped))
+
+    # -- calls --------------------------------------------------------------
+    def run(
+        self,
+        ident: int,
+        method: str,
+        args: list[Any],
+        inbox: wire.Inbox | None,
+        *,
+        inline: bool = False,
+    ) -> None:
+        try:
+            value = self.call(ident, method, args, inbox)
+            reply = wire.frame(wire.RESULT, ident, wire.dumps(value))
+        except BaseException as exc:
+            reply = self._error_frame(ident, exc)
+        finally:
+            with self._table_lock:
+                self._inboxes.pop(ident, None)
+                self._credits.pop(ident, None)
+        if inline:
+            self._outbox.append(reply)
+        else:
+            self.send(reply)
+
+    @staticmethod
+    def _error_frame(ident: int, exc: BaseException) -> bytes:
+        return wire.frame(wire.ERROR, ident, wire.dumps(wire.encode_error(exc)))
+
+    def call(
+        self, ident: int, method: str, args: list[Any], inbox: wire.Inbox | None
+    ) -> Any:
+        if method == "hello":
+            return self.hello(*args)
+        if method in ("scan", "open_read"):
+            return self.stream(ident, method, args)
+        replica = self.replica
+        if replica is None or method not in _SIGNATURES:
+            raise ValueError(f"unknown call {method!r}")
+        signature = _SIGNATURES[method]
+        values = [_DECODE[code](value) for code, value in zip(signature, args)]  # noqa: B905 (3.8)
+        if method == "write":
+            assert inbox is not None
+            key, like, expect, trash = values
+            reader = wire.Reader(inbox)
+            return replica.write(key, reader, like=like, expect=expect, trash=trash)
+        if method in ("make_dir", "make_link", "set_meta"):
+            key, like, expect, *rest = values
+            extra = {"trash": rest[0]} if rest else {}
+            return getattr(replica, method)(key, like=like, expect=expect, **extra)
+        if method == "delete":
+            key, expect, trash = values
+            return replica.delete(key, expect=expect, trash=trash)
+        if method == "move":
+            key, new_key, expect = values
+            return replica.move(key, new_key, expect=expect)
+        if method == "open":
+            replica.open(*values)
+            return replica.capabilities.to_json()
+        if method == "meta_create":
+            name, data = values
+            return replica.meta_create(name, base64.b64decode(data))
+        if method == "meta_read":
+            data = replica.meta_read(values[0])
+            return None if data is None else base64.b64encode(data).decode()
+        if method == "trash_list":
+            return list(replica.trash_list())
+        return getattr(replica, method)(*values)
+
+    def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
+        self.replica = LocalReplica(root, case_sensitive=case_sensitive)
+        try:  # pathspec needs Python 3.9: older ones leave ignore rules to accord
+            import pathspec  # noqa: F401
+
+            self.rules = True
+        except Exception:
+            self.rules = False
+        return {
+            "python": list(sys.version_info[:3]),
+            "root": self.replica.root,
+            "ignore_rules": self.rules,
+        }
+
+    def stream(self, ident: int, method: str, args: list[Any]) -> None:
+        """Send a file's bytes, or scan batches, as data frames."""
+        replica = self.replica
+        assert replica is not None
+        credit = wire.Credit()
+        with self._table_lock:
+            self._credits[ident] = credit
+        if method == "open_read":
+            with replica.open_read(args[0]) as handle:
+                while not credit.cancelled:
+                    block = handle.read(wire.CHUNK)
+                    if not block:
+                        break
+                    self._push(ident, credit, block)
+        else:
+            batch: list[Any] = []
+            rules = IgnoreRules(args[0]) if self.rules else None
+            for item in replica.scan(rules):
+                batch.append(wire.encode_item(item))
+                if len(batch) >= _BATCH:
+                    self._push(ident, credit, wire.dumps(batch))
+                    batch = []
+                if credit.cancelled:
+                    break
+            if batch:
+                self._push(ident, credit, wire.dumps(batch))
+        self.send(wire.frame(wire.END, ident))
+
+    def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
+        credit.spend(len(block))
+        self.send(wire.frame(wire.DATA, ident, block))
+
+
+def main() -> None:
+    """Serve on stdin and stdout; nothing else may write to stdout."""
+    fd_in, fd_out = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
+    with contextlib.suppress(KeyboardInterrupt):  # the client went away
+        Agent(fd_in, fd_out).serve()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,725 @@
+"""``sftp://`` places: accord's agent over SSH, or plain SFTP.
+
+An ``sftp://`` place connects with paramiko (``~/.ssh/config``, keys, the
+agent, ``known_hosts``: see ``sftp.py``), then starts accord's agent on the
+server over the same connection: ``python3 -c BOOT`` reads a zip of the
+modules it needs (sent once, then cached on the server under
+``~/.cache/accord/`` by content digest, checked on every start) and serves
+the Replica contract with the local place on the server's disk
+(``agent.py``), over one SSH channel (``wire.py``). Scans, digests and
+installs then run where the data is, many transfers are in flight at once,
+and the server needs nothing installed but Python 3.8 or later.
+
+When the server has no suitable Python (or only allows SFTP), the place
+falls back to plain SFTP (``sftp.py``), with a notice. The URL option
+``?agent=off`` asks for plain SFTP, ``?agent=on`` refuses to fall back;
+``?python=PATH`` names the server's interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import itertools
+import shlex
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from accord.capabilities import Capabilities
+from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
+from accord.keys import IgnoreRules
+from accord.model import DIR, Entry, Problem
+from accord.replica import Replica, TrashItem
+from accord.replicas import wire
+from accord.replicas.sftp import SFTPReplica
+
+__all__ = ["AgentReplica", "SSHReplica"]
+
+_MODES = ("auto", "on", "off")
+_START_TIMEOUT = 30.0
+
+# The server-side bootstrap. Python 2 and 3 read it, so that an old
+# interpreter answers "old" instead of failing to parse it.
+BOOT = r"""
+import sys, os, hashlib, tempfile
+def boot():
+    i = getattr(sys.stdin, "buffer", sys.stdin)
+    o = getattr(sys.stdout, "buffer", sys.stdout)
+    def say(text):
+        o.write(text.encode("ascii") + b"\n")
+        o.flush()
+    if sys.version_info < (3, 8):
+        say("old %d.%d" % tuple(sys.version_info[:2]))
+        return
+    want = i.readline().strip().decode("ascii")
+    def good(path):
+        try:
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest() == want
+        except OSError:
+            return False
+    bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
+    bases.append(os.path.join(tempfile.gettempdir(), "accord-%d" % os.getuid()))
+    path = None
+    for base in bases:
+        folder = os.path.join(base, "accord")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.stat(folder).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        path = os.path.join(folder, "agent-%s.zip" % want[:32])
+        if good(path):
+            break
+        say("need")
+        size = int(i.readline())
+        data = i.read(size)
+        if hashlib.sha256(data).hexdigest() != want:
+            say("corrupt upload")
+            return
+        try:
+            temp = "%s.%d" % (path, os.getpid())
+            with open(temp, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)
+            break
+        except OSError:
+            path = None
+    if path is None or not good(path):
+        say("no writable cache folder")
+        return
+    say("ok")
+    sys.path.insert(0, path)
+    from accord.replicas.agent import main
+    main()
+boot()
+"""
+
+# accord/__init__.py inside the zip: only what the agent needs, and
+# enum.StrEnum for Pythons before 3.11
+_PACKAGE_INIT = b'''"""accord's agent (a subset of accord, run on a server)."""
+import enum
+
+if not hasattr(enum, "StrEnum"):
+
+    class StrEnum(str, enum.Enum):
+        def __str__(self):
+            return str(self.value)
+
+    enum.StrEnum = StrEnum
+'''
+_AGENT_MODULES = (
+    "capabilities.py",
+    "errors.py",
+    "keys.py",
+    "model.py",
+    "replica.py",
+    "replicas/__init__.py",
+    "replicas/local.py",
+    "replicas/wire.py",
+    "replicas/agent.py",
+)
+_bundle_cache: tuple[str, bytes] | None = None
+
+
+def agent_bundle() -> tuple[str, bytes]:
+    """The agent's zip (accord's needed modules and pathspec), and its digest."""
+    global _bundle_cache
+    if _bundle_cache is None:
+        import pathspec
+
+        here = Path(__file__).resolve().parent.parent
+        files = [("accord/__init__.py", _PACKAGE_INIT)]
+        files += [
+            (f"accord/{name}", (here / name).read_bytes()) for name in _AGENT_MODULES
+        ]
+        spec = Path(pathspec.__file__).resolve().parent
+        files += [
+            (f"pathspec/{path.relative_to(spec).as_posix()}", path.read_bytes())
+            for path in sorted(spec.rglob("*.py"))
+        ]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in sorted(files):
+                archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
+        data = buffer.getvalue()
+        _bundle_cache = (hashlib.sha256(data).hexdigest(), data)
+    return _bundle_cache
+
+
+class AgentUnavailable(Exception):
+    """The agent could not start; the reason, for the notice."""
+
+
+# -- the link -------------------------------------------------------------------
+class _Pending:
+    __slots__ = ("credit", "done", "error", "inbox", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: AccordError | None = None
+        self.inbox: wire.Inbox | None = None
+        self.credit: wire.Credit | None = None
+
+
+class AgentLink:
+    """Calls to the agent over one channel; many in flight from many threads."""
+
+    def __init__(self, channel: Any, where: str) -> None:
+        self._channel = channel
+        self._where = where
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+        self._broken: AccordError | None = None
+        self._reader = threading.Thread(
+            target=self._read_loop, name="accord-agent", daemon=True
+        )
+        self._reader.start()
+
+    # -- sending ------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        with self._send_lock:
+            try:
+                self._channel.sendall(data)
+            except (OSError, EOFError, Exception) as exc:
+                raise self._lost(exc) from None
+
+    def _lost(self, exc: BaseException | None = None) -> Unreachable:
+        detail = f" ({exc})" if exc else ""
+        return Unreachable(
+            f"the connection to the server was lost{detail}",
+            where=self._where,
+            hint="run again when the server is reachable; nothing is half-written",
+        )
+
+    def start(
+        self, method: str, *args: Any, stream: bool = False, upload: bool = False
+    ) -> tuple[int, _Pending]:
+        """Register a call and send it; wait with :meth:`wait`."""
+        ident = next(self._ids)
+        pending = _Pending()
+        if stream:
+            pending.inbox = wire.Inbox(wire.Acker(self.send, ident))
+        if upload:
+            pending.credit = wire.Credit()
+        with self._lock:
+            if self._broken is not None:
+                raise self._broken
+            self._pending[ident] = pending
+        if not upload:
+            self.send(wire.frame(wire.CALL, ident, wire.dumps([method, list(args)])))
+        return ident, pending
+
+    def call(self, method: str, *args: Any) -> Any:
+        return self.wait(self.start(method, *args)[1])
+
+    def wait(self, pending: _Pending) -> Any:
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.value
+
+    def upload(self, method: str, args: list[Any], data: IO[bytes]) -> Any:
+        """A call that carries a stream of bytes (a write)."""
+        ident, pending = self.start(method, upload=True)
+        credit = pending.credit
+        assert credit is not None
+        out = [wire.frame(wire.CALL, ident, wire.dumps([method, args]))]
+        queued = len(out[0])
+        try:
+            while block := data.read(wire.CHUNK):
+                credit.spend(len(block))
+                if credit.cancelled:  # the agent answered early (it failed)
+                    break
+                out.append(wire.frame(wire.DATA, ident, block))
+                queued += len(out[-1])
+                if queued >= wire.CHUNK:
+                    self.send(b"".join(out))
+                    out, queued = [], 0
+        except BaseException:
+            # the source failed or changed: the agent drops the temp file
+            out.append(wire.frame(wire.CANCEL, ident))
+            with contextlib.suppress(AccordError):
+                self.send(b"".join(out))
+            with contextlib.suppress(AccordError):
+                self.wait(pending)
+            raise
+        out.append(wire.frame(wire.END, ident))
+        self.send(b"".join(out))
+        return self.wait(pending)
+
+    def cancel(self, ident: int) -> None:
+        with contextlib.suppress(AccordError):
+            self.send(wire.frame(wire.CANCEL, ident))
+
+    # -- receiving ----------------------------------------------------------
+    def _read_loop(self) -> None:
+        buffer = bytearray()
+        size = wire.HEADER.size
+        error: BaseException | None = None
+        try:
+            while True:
+                data = self._channel.recv(1 << 20)
+                if not data:
+                    break
+                buffer += data
+                start = 0
+                while len(buffer) - start >= size:
+                    length, kind, ident = wire.HEADER.unpack_from(buffer, start)
+                    end = start + size + length
+                    if len(buffer) < end:
+                        break
+                    self._dispatch(kind, ident, bytes(buffer[start + size : end]))
+                    start = end
+                del buffer[:start]
+        except Exception as exc:
+            error = exc
+        self._break(self._lost(error))
+
+    def _dispatch(self, kind: int, ident: int, payload: bytes) -> None:
+        if kind in (wire.RESULT, wire.ERROR):
+            with self._lock:
+                pending = self._pending.pop(ident, None)
+            if pending is None:
+                return
+            if kind == wire.RESULT:
+                pending.value = wire.loads(payload)
+            else:
+                pending.error = wire.error_from(wire.loads(payload), self._where)
+            if pending.inbox is not None:
+                pending.inbox.finish(pending.error)
+            if pending.credit is not None:
+                pending.credit.cancel()
+            pending.done.set()
+            return
+        with self._lock:
+            pending = self._pending.get(ident)
+        if pending is None:
+            return
+        if kind == wire.DATA and pending.inbox is not None:
+            pending.inbox.feed(payload)
+        elif kind == wire.END and pending.inbox is not None:
+            pending.inbox.finish()
+        elif kind == wire.ACK and pending.credit is not None:
+            pending.credit.grant(wire.ack_count(payload))
+
+    def _break(self, error: AccordError) -> None:
+        with self._lock:
+            self._broken = self._broken or error
+            pending, self._pending = self._pending, {}
+        for item in pending.values():
+            item.error = item.error or error
+            if item.inbox is not None:
+                item.inbox.finish(error)
+            if item.credit is not None:
+                item.credit.cancel(error)
+            item.done.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._channel.shutdown_write()  # the agent reads EOF and exits
+        self._reader.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self._channel.close()
+        self._break(Unreachable("the place is closed", where=self._where))
+
+
+def start_agent(transport: Any, python: str, where: str) -> AgentLink:
+    """Start the agent on the server; AgentUnavailable says why it did not."""
+    digest, bundle = agent_bundle()
+    try:
+        channel = transport.open_session()
+        channel.settimeout(_START_TIMEOUT)
+        channel.exec_command(f"{python} -c {shlex.quote(BOOT)}")
+        channel.sendall(digest.encode() + b"\n")
+        answer = _line(channel)
+        if answer == "need":
+            channel.sendall(f"{len(bundle)}\n".encode() + bundle)
+            answer = _line(channel)
+    except (OSError, EOFError) as exc:
+        raise AgentUnavailable(f"could not start it ({exc})") from None
+    except Exception as exc:  # paramiko.SSHException and kin
+        raise AgentUnavailable(f"could not start it ({exc})") from None
+    if answer != "ok":
+        reason = answer or _stderr(channel) or "no answer"
+        with contextlib.suppress(Exception):
+            channel.close()
+        if answer.startswith("old "):
+            reason = f"the server's {python} is Python {answer[4:]} (3.8+ needed)"
+        raise AgentUnavailable(reason)
+    channel.settimeout(None)
+    return AgentLink(channel, where)
+
+
+def _ignoring(
+    items: Iterator[Entry | Problem | str],
+    ignore: IgnoreRules,
+    known: dict[str, str] | None,
+) -> Iterator[Entry | Problem | str]:
+    """Scan items minus ignored ones and everything below an ignored folder."""
+    skipped: list[str] = []  # ignored folders, as "key/" prefixes
+    for item in items:
+        assert not isinstance(item, str)
+        key = item.key
+        if any(key.startswith(prefix) for prefix in skipped):
+            continue
+        if isinstance(item, Entry):
+            if ignore.matches(key, item.kind == DIR):
+                if item.kind == DIR:
+                    skipped.append(key + "/")
+                continue
+            if known is not None and known.get(key) == item.version:
+                yield key
+                continue
+        yield item
+
+
+def _line(channel: Any) -> str:
+    """One line the bootstrap printed (it prints nothing more until asked)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        block = channel.recv(1)
+        if not block:
+            break
+        data += block
+        if len(data) > 200:
+            break
+    return data.decode("utf-8", "replace").strip()
+
+
+def _stderr(channel: Any) -> str:
+    with contextlib.suppress(Exception):
+        if channel.recv_stderr_ready():
+            text = channel.recv_stderr(4096).decode("utf-8", "replace").strip()
+            return text.splitlines()[-1] if text else ""
+    return ""
+
+
+# -- the place, served by the agent --------------------------------------------
+class AgentReplica(Replica):
+    """A folder on an SSH server, served by accord's agent there."""
+
+    scheme = "sftp"
+
+    def __init__(self, link: AgentLink, root: str, url: str, identity: str) -> None:
+        self.link = link
+        self.root = root
+        self.url = url
+        self.identity = identity
+        self.capabilities = Capabilities()
+        self._rules_there = True
+
+    def open(self, create: bool = False) -> None:
+        call = self.link.call
+        self._rules_there = bool(call("hello", self.root, None)["ignore_rules"])
+        caps = call("open", create)
+        caps["listed_digests"] = frozenset(caps["listed_digests"])
+        # the network gains from transfers in flight at once
+        caps["parallel_transfers"] = True
+        self.capabilities = Capabilities(**caps)
+
+    def close(self) -> None:
+        with contextlib.suppress(AccordError):
+            self.link.call("close")
+        self.link.close()
+
+    def exists(self) -> bool:
+        return bool(self.link.call("exists"))
+
+    def is_empty_root(self) -> bool:
+        return bool(self.link.call("is_empty_root"))
+
+    # -- reading ----------------------------------------------------------
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
+        if ignore and not self._rules_there:
+            # an agent without pathspec lists everything: filter here
+            return _ignoring(self._scan(None, None), ignore, known)
+        return self._scan(ignore, known)
+
+    def _scan(
+        self, ignore: IgnoreRules | None, known: dict[str, str] | None
+    ) -> Iterator[Entry | Problem | str]:
+        patterns = list(ignore.patterns) if ignore else []
+        ident, pending = self.link.start("scan", patterns, stream=True)
+        inbox = pending.inbox
+        assert inbox is not None
+        get = known.get if known is not None else None
+        try:
+            while block := inbox.next_block():
+                for data in wire.loads(block):
+                    item = wire.decode_item(data)
+                    if (
+                        isinstance(item, Entry)
+                        and get
+                        and get(item.key) == item.version
+                    ):
+                        yield item.key
+                    else:
+                        yield item
+            self.link.wait(pending)
+        finally:
+            if not inbox.ended:
+                self.link.cancel(ident)
+
+    def stat(self, key: str) -> Entry | None:
+        return wire.decode_entry(self.link.call("stat", key))
+
+    def digest(self, entry: Entry) -> Entry:
+        return Entry(*self.link.call("digest", entry))
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        ident, pending = self.link.start("open_read", key, stream=True)
+        inbox = pending.inbox
+        assert inbox is not None
+
+        def closed(ended: bool) -> None:
+            if not ended:
+                self.link.cancel(ident)
+
+        reader = wire.Reader(inbox, closed)
+        reader.prime()  # raises here if the file cannot be opened
+        return reader  # type: ignore[return-value]
+
+    # -- writing ----------------------------------------------------------
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        return Entry(*self.link.upload("write", [key, like, expect, trash], data))
+
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        return Entry(*self.link.call("make_dir", key, like, expect))
+
+    def make_link(
+        self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
+    ) -> Entry:
+        return Entry(*self.link.call("make_link", key, like, expect, trash))
+
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        return Entry(*self.link.call("set_meta", key, like, expect))
+
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        self.link.call("delete", key, expect, trash)
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        return Entry(*self.link.call("move", key, new_key, expect))
+
+    def clean_temp(self) -> None:
+        self.link.call("clean_temp")
+
+    def flush(self) -> None:
+        self.link.call("flush")
+
+    # -- accord's own files -------------------------------------------------
+    def meta_create(self, name: str, data: bytes) -> bool:
+        import base64
+
+        text = base64.b64encode(data).decode()
+        return bool(self.link.call("meta_create", name, text))
+
+    def meta_read(self, name: str) -> bytes | None:
+        import base64
+
+        data = self.link.call("meta_read", name)
+        return None if data is None else base64.b64decode(data)
+
+    def meta_delete(self, name: str) -> None:
+        self.link.call("meta_delete", name)
+
+    def meta_list(self, prefix: str) -> list[str]:
+        return list(self.link.call("meta_list", prefix))
+
+    def root_file_exists(self, name: str) -> bool:
+        return bool(self.link.call("root_file_exists", name))
+
+    # -- trash ------------------------------------------------------------
+    def trash_list(self) -> Iterator[TrashItem]:
+        for data in self.link.call("trash_list"):
+            yield wire.decode_trash(data)
+
+    def trash_runs(self) -> list[str]:
+        return list(self.link.call("trash_runs"))
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        return Entry(*self.link.call("trash_restore", item, key))
+
+    def trash_purge(self, run: str) -> int:
+        return int(self.link.call("trash_purge", run))
+
+    def forget_meta(self) -> None:
+        self.link.call("forget_meta")
+
+
+# -- the sftp:// place: the agent when it can start, else plain SFTP ------------
+class SSHReplica(Replica):
+    """``sftp://`` URLs: served by accord's agent, or by plain SFTP."""
+
+    scheme = "sftp"
+
+    def __init__(
+        self, sftp: SFTPReplica, *, agent: str = "auto", python: str = "python3"
+    ) -> None:
+        if agent not in _MODES:
+            raise ConfigError(
+                f"agent={agent!r} is not one of {', '.join(_MODES)}",
+                hint="agent=auto (the default), on or off",
+            )
+        self.sftp = sftp
+        self.url = sftp.url
+        self.identity = sftp.identity
+        self.capabilities = sftp.capabilities
+        self.mode = agent
+        self.python = python
+        self.via: Replica = sftp
+        self.notices: tuple[str, ...] = ()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> SSHReplica:
+        parts = urlsplit(url)
+        rest = []
+        for name, value in parse_qsl(parts.query, keep_blank_values=True):
+            if name in ("agent", "python"):
+                options.setdefault(name, value)
+            else:
+                rest.append((name, value))
+        plain = urlunsplit(parts._replace(query=urlencode(rest)))
+        agent = str(options.pop("agent", "auto")).lower()
+        python = str(options.pop("python", "python3"))
+        return cls(SFTPReplica.from_url(plain, **options), agent=agent, python=python)
+
+    def open(self, create: bool = False) -> None:
+        self.sftp.open(create)
+        if self.mode == "off":
+            return
+        transport = self.sftp.transport()
+        try:
+            link = start_agent(transport, self.python, self.url)
+        except AgentUnavailable as exc:
+            if self.mode == "on":
+                raise Unreachable(
+                    f"accord's agent did not start on the server: {exc}",
+                    where=self.url,
+                    hint="install Python 3.8+ there (or name it with ?python=PATH), "
+                    "or use plain SFTP with ?agent=off",
+                ) from None
+            self.notices = (
+                f"{self.url}: accord's agent did not start ({exc}); using plain "
+                "SFTP, which is slower",
+            )
+            return
+        agent = AgentReplica(link, self.sftp.root, self.url, self.identity)
+        try:
+            agent.open(create)
+        except BaseException:
+            link.close()
+            raise
+        self.via = agent
+        self.capabilities = agent.capabilities
+
+    def close(self) -> None:
+        if self.via is not self.sftp:
+            with contextlib.suppress(ReplicaError):
+                self.via.close()
+            self.via = self.sftp
+        self.sftp.close()
+
+    def exists(self) -> bool:
+        return self.sftp.exists()
+
+    # everything else: whichever transport serves the place
+    def is_empty_root(self) -> bool:
+        return self.via.is_empty_root()
+
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
+        return self.via.scan(ignore, known)
+
+    def stat(self, key: str) -> Entry | None:
+        return self.via.stat(key)
+
+    def digest(self, entry: Entry) -> Entry:
+        return self.via.digest(entry)
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        return self.via.open_read(key)
+
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        return self.via.write(key, data, like=like, expect=expect, trash=trash)
+
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        return self.via.make_dir(key, like=like, expect=expect)
+
+    def make_link(
+        self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
+    ) -> Entry:
+        return self.via.make_link(key, like=like, expect=expect, trash=trash)
+
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        return self.via.set_meta(key, like=like, expect=expect)
+
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        self.via.delete(key, expect=expect, trash=trash)
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        return self.via.move(key, new_key, expect=expect)
+
+    def clean_temp(self) -> None:
+        self.via.clean_temp()
+
+    def flush(self) -> None:
+        self.via.flush()
+
+    def meta_create(self, name: str, data: bytes) -> bool:
+        return self.via.meta_create(name, data)
+
+    def meta_read(self, name: str) -> bytes | None:
+        return self.via.meta_read(name)
+
+    def meta_delete(self, name: str) -> None:
+        self.via.meta_delete(name)
+
+    def meta_list(self, prefix: str) -> list[str]:
+        return self.via.meta_list(prefix)
+
+    def root_file_exists(self, name: str) -> bool:
+        return self.via.root_file_exists(name)
+
+    def trash_list(self) -> Iterator[TrashItem]:
+        return self.via.trash_list()
+
+    def trash_runs(self) -> list[str]:
+        return self.via.trash_runs()
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        return self.via.trash_restore(item, key)
+
+    def trash_purge(self, run: str) -> int:
+        return self.via.trash_purge(run)
+
+    def forget_meta(self) -> None:
+        self.via.forget_meta()

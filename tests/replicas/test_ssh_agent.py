@@ -1,0 +1,220 @@
+"""accord's agent on an SSH server: start, cache, fallback, streams, faults.
+
+Against the real OpenSSH sshd of the ``sshd`` fixture; the agent runs under
+the server's own Python (``python3``, or one named with ``?python=``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import accord
+from accord.errors import PreconditionFailed, Unreachable
+from accord.model import FILE, Entry
+from accord.registry import open_replica
+from accord.replicas.ssh import AgentReplica, SSHReplica, agent_bundle
+from accord.replicas.wire import WINDOW
+from accord.testing.contract import ReplicaContract
+
+PYENV = Path("/root/.pyenv/versions")
+
+
+def _python(version: str) -> str:
+    """A pyenv interpreter of this machine kind, or skip (with the reason)."""
+    found = sorted(PYENV.glob(f"{version}.*/bin/python"))
+    if not found:
+        pytest.skip(f"no Python {version} on this machine to run the agent with")
+    return str(found[0])
+
+
+def _open(url: str) -> SSHReplica:
+    place = open_replica(url)
+    assert isinstance(place, SSHReplica)
+    place.open(create=True)
+    return place
+
+
+def _like(key: str, data: bytes) -> Entry:
+    return Entry(key, FILE, len(data), 1_700_000_000_123_456_789, 0o640, "")
+
+
+class TestAgentOnOldestPython(ReplicaContract):
+    """The whole contract, with the agent on the oldest Python it supports."""
+
+    @pytest.fixture
+    def place_url(self, sshd):
+        return f"{sshd.url()}&python={_python('3.8')}&agent=on"
+
+
+class TestPlainSFTP(ReplicaContract):
+    """The whole contract over plain SFTP (no agent)."""
+
+    @pytest.fixture
+    def place_url(self, sshd):
+        return f"{sshd.url()}&agent=off"
+
+
+def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:
+    place = _open(sshd.url())
+    try:
+        assert isinstance(place.via, AgentReplica)
+        assert place.notices == ()
+        assert place.capabilities.mtime_precision_ns == 1
+        new = place.write(
+            "a.txt", io.BytesIO(b"x"), like=_like("a.txt", b"x"), expect=None
+        )
+        assert new.mtime_ns == 1_700_000_000_123_456_789  # SFTP keeps whole seconds
+    finally:
+        place.close()
+
+
+def test_the_modules_are_sent_once_and_checked_each_time(sshd) -> None:
+    cache = sshd.root.parent / "cache" / "accord"
+    digest, bundle = agent_bundle()
+    cached = cache / f"agent-{digest[:32]}.zip"
+    if cached.exists():
+        cached.unlink()
+    _open(sshd.url()).close()
+    assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest
+    stamp = cached.stat().st_mtime_ns
+    _open(sshd.url()).close()
+    assert cached.stat().st_mtime_ns == stamp, "not sent again"
+    cached.write_bytes(b"not the agent")  # damaged, or planted by someone else
+    place = _open(sshd.url())
+    try:
+        assert isinstance(place.via, AgentReplica)
+    finally:
+        place.close()
+    assert cached.read_bytes() == bundle
+
+
+@pytest.mark.parametrize(
+    ("python", "reason"),
+    [
+        ("/nowhere/python3", "No such file"),
+        ("2.7", "Python 2.7"),
+        ("3.6", "Python 3.6"),
+    ],
+)
+def test_without_a_usable_python_it_falls_back_to_sftp(sshd, python, reason) -> None:
+    if not python.startswith("/"):
+        python = _python(python)
+    place = _open(f"{sshd.url()}&python={python}")
+    try:
+        assert not isinstance(place.via, AgentReplica)
+        (notice,) = place.notices
+        assert "plain SFTP" in notice and reason in notice, notice
+        new = place.write(
+            "a.txt", io.BytesIO(b"x"), like=_like("a.txt", b"x"), expect=None
+        )
+        assert place.stat("a.txt") == new._replace(digest=None)
+    finally:
+        place.close()
+
+
+def test_agent_on_refuses_to_fall_back(sshd) -> None:
+    place = open_replica(f"{sshd.url()}&python=/nowhere/python3&agent=on")
+    with pytest.raises(Unreachable, match="agent did not start") as caught:
+        place.open(create=True)
+    place.close()
+    assert "agent=off" in (caught.value.hint or "")
+
+
+def test_the_fallback_notice_reaches_the_user(sshd, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    url = f"{sshd.url()}&python=/nowhere/python3"
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    said = done.stdout + done.stderr
+    assert said.count("using plain SFTP") == 1, said
+    assert (sshd.path(url) / "a.txt").read_text() == "a\n"
+
+
+def test_big_streams_both_ways_and_a_read_closed_early(sshd) -> None:
+    place = _open(sshd.url())
+    data = os.urandom(3 * WINDOW + 12345)  # more than the window: credit flows
+    try:
+        new = place.write("big", io.BytesIO(data), like=_like("big", data), expect=None)
+        assert new.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+        with place.open_read("big") as stream:
+            assert stream.read(1000) == data[:1000]  # then closed early
+        with place.open_read("big") as stream:
+            assert stream.read() == data
+        assert place.stat("big") == new._replace(digest=None)
+    finally:
+        place.close()
+
+
+class _Changing(io.RawIOBase):
+    """A source that changes under the copy after its first block."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self.sent:
+            raise PreconditionFailed("the source changed", key="x")
+        self.sent = 1
+        return b"y" * (2 << 20)
+
+
+def test_a_source_that_changes_mid_copy_leaves_nothing(sshd) -> None:
+    url = sshd.url()
+    place = _open(url)
+    try:
+        like = Entry("x", FILE, 4 << 20, 0, 0o644, "")
+        with pytest.raises(PreconditionFailed):
+            place.write("x", _Changing(), like=like, expect=None)  # type: ignore[arg-type]
+        assert place.stat("x") is None
+        # the link still serves calls after the cancelled one
+        place.write("y", io.BytesIO(b"y"), like=_like("y", b"y"), expect=None)
+    finally:
+        place.close()
+    temps = sshd.path(url) / ".accord" / "tmp"
+    assert not [p for p in temps.rglob("*") if p.is_file()]
+
+
+def test_errors_keep_their_kind_and_name_the_place(sshd) -> None:
+    url = sshd.url()
+    place = _open(url)
+    try:
+        first = place.write("a", io.BytesIO(b"1"), like=_like("a", b"1"), expect=None)
+        with pytest.raises(PreconditionFailed) as caught:
+            place.write("a", io.BytesIO(b"2"), like=_like("a", b"2"), expect=None)
+        assert caught.value.key == "a" and caught.value.where == place.url
+        stale = first._replace(version="1:2:3:4:5")
+        with pytest.raises(PreconditionFailed):
+            place.delete("a", expect=stale)
+        assert place.stat("a") == first._replace(digest=None)
+    finally:
+        place.close()
+
+
+def test_two_way_sync_through_the_agent(sshd, tmp_path: Path) -> None:
+    local, url = tmp_path / "local", sshd.url()
+    remote = sshd.path(url)
+    local.mkdir()
+    (local / "docs").mkdir()
+    (local / "docs" / "a.txt").write_text("a\n")
+    assert accord.sync(str(local), url).ok
+    (remote / "docs" / "b.txt").write_text("from the server\n")
+    (local / "docs" / "a.txt").write_text("a, edited\n")
+    report = accord.sync(str(local), url)
+    assert report.ok, report.summary()
+    assert (local / "docs" / "b.txt").read_text() == "from the server\n"
+    assert (remote / "docs" / "a.txt").read_text() == "a, edited\n"
+    assert accord.sync(str(local), url).summary()["changed"] == 0
