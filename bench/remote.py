@@ -28,6 +28,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,13 +78,43 @@ def report(rows: list[tuple[str, str, float, int]]) -> None:
                 )
 
 
+def create_cost(folder: Path, count: int = 300) -> float:
+    """Microseconds to create an empty file here, now."""
+    probe = folder / f"probe-{os.getpid()}"
+    probe.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for index in range(count):
+        os.close(os.open(probe / str(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+    cost = (time.perf_counter() - started) / count * 1e6
+    shutil.rmtree(probe)
+    return cost
+
+
+def settle(folder: Path, limit: float = 120.0) -> float:
+    """Wait (up to ``limit`` s) until creating files costs what it does on a
+    quiet disk. On this machine kind's ext4 (no journal, online discard),
+    creating files right after a big deletion is up to 10x slower for a
+    while: without this, whichever tool runs after a clean-up pays for it."""
+    deadline = time.monotonic() + limit
+    cost = create_cost(folder)
+    while cost > 60 and time.monotonic() < deadline:
+        time.sleep(5)
+        cost = create_cost(folder)
+    return cost
+
+
 def run_pair(
     rows: list, target: str, tool: str, first: list[str], noop: list[str], env: dict
 ) -> None:
     for phase, cmd in (("first", first), ("noop", noop)):
+        cost = settle(Path(tempfile.gettempdir()))
         seconds, code, rss = timed(cmd, env)
         flag = "" if code == 0 else f"  (exit {code})"
-        print(f"  {target:<5} {tool} {phase}: {seconds:.2f} s{flag}", flush=True)
+        print(
+            f"  {target:<5} {tool} {phase}: {seconds:.2f} s{flag}"
+            f"  (file create {cost:.0f} us before)",
+            flush=True,
+        )
         rows.append((target, f"{tool} {phase}", seconds, rss))
 
 

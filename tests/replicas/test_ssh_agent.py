@@ -9,8 +9,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -218,3 +221,55 @@ def test_two_way_sync_through_the_agent(sshd, tmp_path: Path) -> None:
     assert (local / "docs" / "b.txt").read_text() == "from the server\n"
     assert (remote / "docs" / "a.txt").read_text() == "a, edited\n"
     assert accord.sync(str(local), url).summary()["changed"] == 0
+
+
+def _agents() -> set[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", "import sys, os, hashlib, tempfile"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    return {int(pid) for pid in found.split()}
+
+
+def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
+    """The server-side process dies during a copy: the run stops with a
+    clear error, nothing is half-written, and the next run completes."""
+    local, url = tmp_path / "local", sshd.url()
+    remote = sshd.path(url)
+    local.mkdir()
+    for index in range(40):
+        (local / f"f{index:02}.bin").write_bytes(os.urandom(1 << 20))
+    before = _agents()
+    done = threading.Event()
+
+    def kill_when_copying() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not done.is_set():
+            if len(list(remote.glob("f*.bin"))) >= 3:
+                for pid in _agents() - before:
+                    os.kill(pid, signal.SIGKILL)
+                return
+            time.sleep(0.005)
+
+    killer = threading.Thread(target=kill_when_copying, daemon=True)
+    killer.start()
+    report = accord.mirror(str(local), url)
+    done.set()
+    killer.join()
+    assert report.aborted and "lost" in report.aborted, report.aborted
+    for copied in remote.glob("f*.bin"):
+        assert copied.read_bytes() == (local / copied.name).read_bytes()
+    # the lock left by the dead link names this (live) process: break it
+    again = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "-y", "-q"]
+        + ["--break-lock"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert sorted(p.name for p in remote.glob("f*.bin")) == sorted(
+        p.name for p in local.glob("f*.bin")
+    )
+    assert not [p for p in (remote / ".accord" / "tmp").rglob("*") if p.is_file()]

@@ -222,9 +222,18 @@ class Executor:
         )
 
     def _parallel(self, group: list[tuple[int | None, Action]], report: Report) -> None:
+        """Perform ``group`` on worker threads, a few actions ahead of the
+        results (not a future per action at once: that is memory)."""
+        from collections import deque
+
         with _pool(self.workers) as pool:
-            for outcome in pool.map(lambda item: self._one(*item), group):
-                report.outcomes.append(outcome)
+            ahead: deque[Any] = deque()
+            for item in group:
+                ahead.append(pool.submit(self._one, *item))
+                if len(ahead) >= self.workers * 4:
+                    report.outcomes.append(ahead.popleft().result())
+            while ahead:
+                report.outcomes.append(ahead.popleft().result())
 
     def _one(self, seq: int | None, action: Action) -> Outcome:
         if self._fatal is not None:
@@ -410,7 +419,13 @@ class Executor:
         touched = {a.side for _, a, puts, _ in batch if a.side is not None and puts}
         for side in touched:
             assert side is not None
-            self.replicas[side].flush()
+            try:
+                self.replicas[side].flush()
+            except AccordError as exc:
+                # not known to be durable: record nothing of this batch (its
+                # journal rows stay; the next run finds these items again)
+                self._fatal = self._fatal or exc
+                return
         puts = [entry for _, _, p, _ in batch for entry in p]
         forgets = [key for _, _, _, f in batch for key in f]
         done = [seq for seq, _, _, _ in batch if seq is not None]

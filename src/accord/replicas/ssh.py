@@ -19,6 +19,7 @@ falls back to plain SFTP (``sftp.py``), with a notice. The URL option
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import itertools
@@ -213,7 +214,7 @@ class AgentLink:
             pending.credit = wire.Credit()
         with self._lock:
             if self._broken is not None:
-                raise self._broken
+                raise copy.copy(self._broken)  # a fresh traceback each time
             self._pending[ident] = pending
         if not upload:
             self.send(wire.frame(wire.CALL, ident, wire.dumps([method, list(args)])))
@@ -283,7 +284,19 @@ class AgentLink:
                 del buffer[:start]
         except Exception as exc:
             error = exc
-        self._break(self._lost(error))
+        self._break(self._ended(error))
+
+    def _ended(self, error: BaseException | None) -> AccordError:
+        """Why the channel closed: the agent's last words, if it said any."""
+        said = _stderr(self._channel)
+        if not said:
+            return self._lost(error)
+        return Unreachable(
+            f"accord's agent on the server stopped: {said}",
+            where=self._where,
+            hint="run again; if it stops again, run with ?agent=off and report "
+            "this message",
+        )
 
     def _dispatch(self, kind: int, ident: int, payload: bytes) -> None:
         if kind in (wire.RESULT, wire.ERROR):
@@ -397,11 +410,16 @@ def _line(channel: Any) -> str:
 
 
 def _stderr(channel: Any) -> str:
+    """The last line the remote command wrote to stderr, if any."""
+    text = b""
     with contextlib.suppress(Exception):
-        if channel.recv_stderr_ready():
-            text = channel.recv_stderr(4096).decode("utf-8", "replace").strip()
-            return text.splitlines()[-1] if text else ""
-    return ""
+        while channel.recv_stderr_ready():
+            block = channel.recv_stderr(1 << 16)
+            if not block:
+                break
+            text = (text + block)[-4096:]
+    lines = text.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 # -- the place, served by the agent --------------------------------------------
