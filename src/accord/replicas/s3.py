@@ -345,15 +345,18 @@ class S3Replica(Replica):
                 body = _read_all(data)
                 digest = f"{DIGEST}:{hashlib.sha256(body).hexdigest()}"
                 self._verify(like, digest, key)
-                self._client.put_object(
+                put = self._client.put_object(
                     Bucket=self.bucket,
                     Key=self._name(key),
                     Body=body,
                     Metadata=self._metadata(like, digest),
                     **self._condition(expect),
                 )
-            else:
-                digest = self._put_big(key, data, like, expect)
+                # what a HEAD would say, known from the PUT: no extra request
+                etag = put["ETag"].strip('"')
+                mode = like.mode or 0o644
+                return Entry(key, FILE, len(body), like.mtime_ns, mode, etag, digest)
+            digest = self._put_big(key, data, like, expect)
         done = self.stat(key)
         assert done is not None
         return done
