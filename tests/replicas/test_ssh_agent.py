@@ -22,7 +22,8 @@ import accord
 from accord.errors import PreconditionFailed, Unreachable
 from accord.model import FILE, Entry
 from accord.registry import open_replica
-from accord.replicas.ssh import AgentReplica, SSHReplica, agent_bundle
+from accord.replicas import ssh
+from accord.replicas.ssh import AgentReplica, SSHProcess, SSHReplica, agent_bundle
 from accord.replicas.wire import WINDOW
 from accord.testing.contract import ReplicaContract
 
@@ -56,6 +57,19 @@ class TestAgentOnOldestPython(ReplicaContract):
         return f"{sshd.url()}&python={_python('3.8')}&agent=on"
 
 
+class TestAgentOverParamiko(ReplicaContract):
+    """The whole contract, with the agent on paramiko's own channel (what
+    runs where there is no ``ssh`` command on the client)."""
+
+    @pytest.fixture(autouse=True)
+    def _no_ssh_command(self, monkeypatch):
+        monkeypatch.setattr(ssh, "ssh_command", lambda sftp, command: None)
+
+    @pytest.fixture
+    def place_url(self, sshd):
+        return f"{sshd.url()}&agent=on"
+
+
 class TestPlainSFTP(ReplicaContract):
     """The whole contract over plain SFTP (no agent)."""
 
@@ -68,6 +82,7 @@ def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:
     place = _open(sshd.url())
     try:
         assert isinstance(place.via, AgentReplica)
+        assert isinstance(place.via.link.channel, SSHProcess)  # the system's ssh
         assert place.notices == ()
         assert place.capabilities.mtime_precision_ns == 1
         new = place.write(
@@ -261,9 +276,9 @@ def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
     for copied in remote.glob("f*.bin"):
         assert copied.read_bytes() == (local / copied.name).read_bytes()
     # the lock left by the dead link names this (live) process: break it
+    command = ["mirror", str(local), url, "-y", "-q", "--break-lock"]
     again = subprocess.run(
-        [sys.executable, "-m", "accord", "mirror", str(local), url, "-y", "-q"]
-        + ["--break-lock"],
+        [sys.executable, "-m", "accord", *command],
         capture_output=True,
         text=True,
         timeout=300,

@@ -80,12 +80,14 @@ class SFTPReplica(Replica):
         identity: str | None = None,
     ) -> None:
         settings = _ssh_config(host, config)
+        self.alias = host  # as written: the system's ssh reads its config
+        self.config_path = config or os.environ.get("ACCORD_SSH_CONFIG")
         self.host = settings.get("hostname", host)
         self.user = user or settings.get("user") or _local_user()
         self.port = port or int(settings.get("port", 22))
-        self._identities = [identity] if identity else settings.get("identityfile", [])
-        self._known_hosts = known_hosts
-        self._accept_new = accept_new_host_key
+        self.identities = [identity] if identity else settings.get("identityfile", [])
+        self.known_hosts = known_hosts
+        self.accept_new_host_key = accept_new_host_key
         self.root = posixpath.normpath(path or "/")
         if self.root.startswith("/~"):
             self.root = self.root[2:].lstrip("/") or "."
@@ -124,7 +126,7 @@ class SFTPReplica(Replica):
 
     # -- lifetime ---------------------------------------------------------
     def open(self, create: bool = False) -> None:
-        self._connect()
+        self.connect()
         sftp = self._sftp()
         with self._errors(""):
             try:
@@ -143,7 +145,7 @@ class SFTPReplica(Replica):
 
     def exists(self) -> bool:
         try:
-            self._connect()
+            self.connect()
             self._sftp().stat(self.root)
         except FileNotFoundError:
             return False
@@ -151,18 +153,19 @@ class SFTPReplica(Replica):
             return True  # let open() report it
         return True
 
-    def _connect(self) -> None:
+    def connect(self) -> None:
+        """Open the SSH connection (open() does, first)."""
         if self._client is not None:
             return
         client = paramiko.SSHClient()
         with contextlib.suppress(OSError):
             client.load_system_host_keys()
-        if self._known_hosts:
+        if self.known_hosts:
             with contextlib.suppress(FileNotFoundError):
-                client.load_host_keys(os.path.expanduser(self._known_hosts))
-        policy = _Remember(self._known_hosts) if self._accept_new else _Refuse()
+                client.load_host_keys(os.path.expanduser(self.known_hosts))
+        policy = _Remember(self.known_hosts) if self.accept_new_host_key else _Refuse()
         client.set_missing_host_key_policy(policy)
-        keys = [os.path.expanduser(k) for k in self._identities]
+        keys = [os.path.expanduser(k) for k in self.identities]
         try:
             client.connect(
                 self.host,

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import io
 import itertools
+import os
 import shlex
 import threading
 import zipfile
@@ -155,7 +156,15 @@ def agent_bundle() -> tuple[str, bytes]:
 
 
 class AgentUnavailable(Exception):
-    """The agent could not start; the reason, for the notice."""
+    """The agent could not start; the reason, for the notice.
+
+    ``connection``: ssh itself failed (host key, keys, network), so another
+    SSH client may still get through; else the server lacks a usable Python.
+    """
+
+    def __init__(self, reason: str, *, connection: bool = False) -> None:
+        super().__init__(reason)
+        self.connection = connection
 
 
 # -- the link -------------------------------------------------------------------
@@ -174,7 +183,7 @@ class AgentLink:
     """Calls to the agent over one channel; many in flight from many threads."""
 
     def __init__(self, channel: Any, where: str) -> None:
-        self._channel = channel
+        self.channel = channel
         self._where = where
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -190,7 +199,7 @@ class AgentLink:
     def send(self, data: bytes) -> None:
         with self._send_lock:
             try:
-                self._channel.sendall(data)
+                self.channel.sendall(data)
             except (OSError, EOFError, Exception) as exc:
                 raise self._lost(exc) from None
 
@@ -269,7 +278,7 @@ class AgentLink:
         error: BaseException | None = None
         try:
             while True:
-                data = self._channel.recv(1 << 20)
+                data = self.channel.recv(1 << 20)
                 if not data:
                     break
                 buffer += data
@@ -288,7 +297,7 @@ class AgentLink:
 
     def _ended(self, error: BaseException | None) -> AccordError:
         """Why the channel closed: the agent's last words, if it said any."""
-        said = _stderr(self._channel)
+        said = _stderr(self.channel)
         if not said:
             return self._lost(error)
         return Unreachable(
@@ -339,38 +348,150 @@ class AgentLink:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._channel.shutdown_write()  # the agent reads EOF and exits
+            self.channel.shutdown_write()  # the agent reads EOF and exits
         self._reader.join(timeout=10)
         with contextlib.suppress(Exception):
-            self._channel.close()
+            self.channel.close()
         self._break(Unreachable("the place is closed", where=self._where))
 
 
-def start_agent(transport: Any, python: str, where: str) -> AgentLink:
-    """Start the agent on the server; AgentUnavailable says why it did not."""
+def start_agent(launch: Any, python: str, where: str) -> AgentLink:
+    """Start the agent with ``launch(command) -> channel``; AgentUnavailable
+    says why it did not start."""
     digest, bundle = agent_bundle()
+    channel = None
     try:
-        channel = transport.open_session()
+        channel = launch(f"{python} -c {shlex.quote(BOOT)}")
         channel.settimeout(_START_TIMEOUT)
-        channel.exec_command(f"{python} -c {shlex.quote(BOOT)}")
         channel.sendall(digest.encode() + b"\n")
         answer = _line(channel)
         if answer == "need":
             channel.sendall(f"{len(bundle)}\n".encode() + bundle)
             answer = _line(channel)
-    except (OSError, EOFError) as exc:
-        raise AgentUnavailable(f"could not start it ({exc})") from None
-    except Exception as exc:  # paramiko.SSHException and kin
-        raise AgentUnavailable(f"could not start it ({exc})") from None
+    except AgentUnavailable:
+        raise
+    except Exception as exc:  # OSError, EOFError, paramiko.SSHException and kin
+        answer = ""
+        if channel is None:
+            raise AgentUnavailable(f"could not start it ({exc})") from None
     if answer != "ok":
         reason = answer or _stderr(channel) or "no answer"
+        failed = _ssh_failed(channel)
         with contextlib.suppress(Exception):
             channel.close()
         if answer.startswith("old "):
             reason = f"the server's {python} is Python {answer[4:]} (3.8+ needed)"
-        raise AgentUnavailable(reason)
+        raise AgentUnavailable(reason, connection=failed)
     channel.settimeout(None)
     return AgentLink(channel, where)
+
+
+def _ssh_failed(channel: Any) -> bool:
+    """True when ``ssh`` itself failed (exit 255: connect, auth, host key)."""
+    code = getattr(channel, "exit_code", None)
+    return code() == 255 if callable(code) else False
+
+
+class SSHProcess:
+    """The system's OpenSSH client running one remote command, used as a
+    channel: OpenSSH does the crypto in its own process (another core), and
+    honours everything in ``~/.ssh/config`` (ProxyJump, ControlMaster, ...)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=True,  # Ctrl-C reaches accord, which closes it
+        )
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._in = self.process.stdin.fileno()
+        self._out = self.process.stdout.fileno()
+        self._err = self.process.stderr.fileno()
+        self._timeout: float | None = None
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view) :]
+
+    def recv(self, size: int) -> bytes:
+        if self._timeout is not None:
+            import select
+
+            ready, _, _ = select.select([self._out], [], [], self._timeout)
+            if not ready:
+                raise TimeoutError("no answer from the server")
+        return os.read(self._out, size)
+
+    def recv_stderr_ready(self) -> bool:
+        import select
+
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                self.process.wait(0.5)  # let it finish saying why
+        return bool(select.select([self._err], [], [], 0)[0])
+
+    def recv_stderr(self, size: int) -> bytes:
+        return os.read(self._err, size)
+
+    def exit_code(self) -> int | None:
+        with contextlib.suppress(Exception):
+            return self.process.wait(2)
+        return None
+
+    def shutdown_write(self) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+
+    def close(self) -> None:
+        self.shutdown_write()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def ssh_command(sftp: SFTPReplica, command: str) -> list[str] | None:
+    """The ``ssh`` command line that runs ``command`` on the place's server
+    with the place's settings, or None when there is no ``ssh`` here."""
+    import shutil
+
+    binary = shutil.which("ssh")
+    if binary is None:
+        return None
+    checking = "accept-new" if sftp.accept_new_host_key else "yes"
+    argv = [
+        binary,
+        "-x",
+        "-T",
+        "-o", "BatchMode=yes",  # never ask for anything
+        "-o", "ClearAllForwardings=yes",
+        "-o", "ConnectTimeout=15",
+        "-o", "ServerAliveInterval=15",
+        "-o", f"StrictHostKeyChecking={checking}",
+        "-p", str(sftp.port),
+        "-l", sftp.user,
+    ]  # fmt: skip
+    if sftp.config_path:
+        argv += ["-F", sftp.config_path]
+    if sftp.known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={os.path.expanduser(sftp.known_hosts)}"]
+    for key in sftp.identities:
+        argv += ["-i", os.path.expanduser(key)]
+    return [*argv, sftp.alias, command]
 
 
 def _ignoring(
@@ -436,10 +557,13 @@ class AgentReplica(Replica):
         self.capabilities = Capabilities()
         self._rules_there = True
 
+    def start(self) -> None:
+        """Greet the agent: it serves ``root`` from now on."""
+        hello = self.link.call("hello", self.root, None)
+        self._rules_there = bool(hello["ignore_rules"])
+
     def open(self, create: bool = False) -> None:
-        call = self.link.call
-        self._rules_there = bool(call("hello", self.root, None)["ignore_rules"])
-        caps = call("open", create)
+        caps = self.link.call("open", create)
         caps["listed_digests"] = frozenset(caps["listed_digests"])
         # the network gains from transfers in flight at once
         caps["parallel_transfers"] = True
@@ -606,6 +730,7 @@ class SSHReplica(Replica):
         self.python = python
         self.via: Replica = sftp
         self.notices: tuple[str, ...] = ()
+        self._connected = False
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SSHReplica:
@@ -621,34 +746,68 @@ class SSHReplica(Replica):
         python = str(options.pop("python", "python3"))
         return cls(SFTPReplica.from_url(plain, **options), agent=agent, python=python)
 
-    def open(self, create: bool = False) -> None:
-        self.sftp.open(create)
+    def _connect(self) -> None:
+        """Choose the transport: the agent through the system's ``ssh``, else
+        through paramiko's connection, else plain SFTP."""
+        if self._connected:
+            return
+        self._connected = True
         if self.mode == "off":
             return
-        transport = self.sftp.transport()
-        try:
-            link = start_agent(transport, self.python, self.url)
-        except AgentUnavailable as exc:
-            if self.mode == "on":
-                raise Unreachable(
-                    f"accord's agent did not start on the server: {exc}",
-                    where=self.url,
-                    hint="install Python 3.8+ there (or name it with ?python=PATH), "
-                    "or use plain SFTP with ?agent=off",
-                ) from None
-            self.notices = (
-                f"{self.url}: accord's agent did not start ({exc}); using plain "
-                "SFTP, which is slower",
-            )
-            return
+        failure: AgentUnavailable | None = None
+        argv = ssh_command(self.sftp, "true")
+        if argv is not None:
+            try:
+                link = start_agent(
+                    lambda command: SSHProcess([*argv[:-1], command]),
+                    self.python,
+                    self.url,
+                )
+            except AgentUnavailable as exc:
+                failure = exc
+            else:
+                return self._use_agent(link)
+        if failure is None or failure.connection:
+            self.sftp.connect()  # raises the clear errors (host key, keys)
+            try:
+                link = start_agent(self._paramiko_channel, self.python, self.url)
+            except AgentUnavailable as exc:
+                failure = exc
+            else:
+                return self._use_agent(link)
+        self._fall_back(failure)
+
+    def _paramiko_channel(self, command: str) -> Any:
+        channel = self.sftp.transport().open_session()
+        channel.exec_command(command)
+        return channel
+
+    def _use_agent(self, link: AgentLink) -> None:
         agent = AgentReplica(link, self.sftp.root, self.url, self.identity)
         try:
-            agent.open(create)
+            agent.start()
         except BaseException:
             link.close()
             raise
         self.via = agent
-        self.capabilities = agent.capabilities
+
+    def _fall_back(self, failure: AgentUnavailable | None) -> None:
+        if self.mode == "on":
+            raise Unreachable(
+                f"accord's agent did not start on the server: {failure}",
+                where=self.url,
+                hint="install Python 3.8+ there (or name it with ?python=PATH), "
+                "or use plain SFTP with ?agent=off",
+            )
+        self.notices = (
+            f"{self.url}: accord's agent did not start ({failure}); using plain "
+            "SFTP, which is slower",
+        )
+
+    def open(self, create: bool = False) -> None:
+        self._connect()
+        self.via.open(create)
+        self.capabilities = self.via.capabilities
 
     def close(self) -> None:
         if self.via is not self.sftp:
@@ -656,9 +815,11 @@ class SSHReplica(Replica):
                 self.via.close()
             self.via = self.sftp
         self.sftp.close()
+        self._connected = False
 
     def exists(self) -> bool:
-        return self.sftp.exists()
+        self._connect()
+        return self.via.exists()
 
     # everything else: whichever transport serves the place
     def is_empty_root(self) -> bool:
