@@ -28,15 +28,14 @@ import stat as st
 import threading
 import unicodedata
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
-
-import paramiko
 
 from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     ConfigError,
+    MissingDependency,
     NoSpace,
     NotFound,
     PermissionDenied,
@@ -55,7 +54,24 @@ from accord.replica import (
     check_expected,
 )
 
+if TYPE_CHECKING:
+    import paramiko
+
 __all__ = ["SFTPReplica"]
+
+
+def _paramiko() -> Any:
+    """paramiko, imported when a connection of its own is needed (it costs
+    30 MiB; the agent through the system's ssh does not need it)."""
+    try:
+        import paramiko
+    except ImportError:
+        raise MissingDependency(
+            "sftp:// needs paramiko when the system's ssh cannot serve it",
+            hint="pip install 'accord[sftp]'",
+        ) from None
+    return paramiko
+
 
 _BLOCK = 1 << 20
 _LISTERS = 4  # folders listed at once while scanning
@@ -155,6 +171,7 @@ class SFTPReplica(Replica):
 
     def connect(self) -> None:
         """Open the SSH connection (open() does, first)."""
+        paramiko = _paramiko()
         if self._client is not None:
             return
         client = paramiko.SSHClient()
@@ -214,6 +231,7 @@ class SFTPReplica(Replica):
 
     def _sftp(self) -> paramiko.SFTPClient:
         """This thread's SFTP channel (one per thread, one SSH connection)."""
+        paramiko = _paramiko()
         channel = getattr(self._local, "sftp", None)
         if channel is None:
             assert self._client is not None, "open() first"
@@ -247,6 +265,7 @@ class SFTPReplica(Replica):
 
     @contextlib.contextmanager
     def _errors(self, key: str, *, writing: bool = False) -> Iterator[None]:
+        paramiko = _paramiko()
         try:
             yield
         except ReplicaError:
@@ -567,6 +586,7 @@ class SFTPReplica(Replica):
 
     def _keep(self, key: str, path: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) what is at ``path`` into the trash of ``run``."""
+        paramiko = _paramiko()
         sftp = self._sftp()
         kept = posixpath.join(self._meta, "trash", run, self._spelling.get(key, key))
         self._makedirs(posixpath.dirname(kept))
@@ -727,6 +747,7 @@ def _set_attributes(
     sftp: paramiko.SFTPClient, path: str, mode: int, seconds: int | None
 ) -> None:
     """Mode and times in one SETSTAT request (chmod + utime would be two)."""
+    paramiko = _paramiko()
     attr = paramiko.SFTPAttributes()
     attr.st_mode = mode
     if seconds is not None:
@@ -746,16 +767,50 @@ def _no_delay(client: paramiko.SSHClient) -> None:
 
 # -- ssh configuration ---------------------------------------------------------
 def _ssh_config(host: str, explicit: str | None) -> dict[str, Any]:
+    """The ssh settings for ``host``: from OpenSSH itself (``ssh -G``) when
+    it is installed, else parsed by paramiko."""
     path = explicit or os.environ.get("ACCORD_SSH_CONFIG") or "~/.ssh/config"
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         if explicit:
             raise ConfigError(f"ssh config file not found: {path}")
+        path = ""
+    resolved = _ssh_g(host, path)
+    if resolved is not None:
+        return resolved
+    if not path:
         return {}
+    paramiko = _paramiko()
     try:
         return dict(paramiko.SSHConfig.from_path(path).lookup(host))
     except (OSError, paramiko.SSHException) as exc:
         raise ConfigError(f"cannot read the ssh config {path}: {exc}") from exc
+
+
+def _ssh_g(host: str, path: str) -> dict[str, Any] | None:
+    """``ssh -G host``: what OpenSSH would use; None without ``ssh``."""
+    import shutil
+    import subprocess
+
+    binary = shutil.which("ssh")
+    if binary is None:
+        return None
+    argv = [binary, "-G", *(["-F", path] if path else []), "--", host]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=15)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        detail = done.stderr.strip().splitlines()[-1:] or ["failed"]
+        raise ConfigError(f"ssh cannot read its settings for {host}: {detail[0]}")
+    settings: dict[str, Any] = {"identityfile": []}
+    for line in done.stdout.splitlines():
+        name, _, value = line.partition(" ")
+        if name == "identityfile":
+            settings[name].append(value)
+        elif name in ("hostname", "user", "port"):
+            settings[name] = value
+    return settings
 
 
 def _local_user() -> str:
@@ -774,14 +829,14 @@ class _UnknownHost(Exception):
         self.fingerprint = key.fingerprint  # SHA256:...
 
 
-class _Refuse(paramiko.MissingHostKeyPolicy):
+class _Refuse:
     """Unknown host keys are refused, with the fingerprint to check."""
 
     def missing_host_key(self, client: Any, hostname: str, key: paramiko.PKey) -> None:
         raise _UnknownHost(key)
 
 
-class _Remember(paramiko.MissingHostKeyPolicy):
+class _Remember:
     """Accept a new host key (asked for explicitly) and record it."""
 
     def __init__(self, path: str | None) -> None:
