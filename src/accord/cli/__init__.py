@@ -5,7 +5,8 @@ Each command parses its arguments, calls the library, and renders the result
 
     0  in agreement: the changes were applied, or there was nothing to do
     1  error: bad input, an unreachable place, a busy lock; nothing half-done
-    2  usage error: unknown option or missing argument
+    2  usage error: unknown option, missing argument, a malformed value,
+       path, accord.toml or plan file
     3  partial: some items were skipped (changed during the run) or failed;
        run again to finish
     4  aborted by a guard (mass deletion, a side emptied or missing);
@@ -27,7 +28,13 @@ from typing import Any, TypeVar
 
 import click
 
-from accord.errors import Aborted, AccordError, SafetyLimitExceeded
+from accord.errors import (
+    Aborted,
+    AccordError,
+    InvalidInput,
+    NotAPlan,
+    SafetyLimitExceeded,
+)
 
 __all__ = ["EXIT", "main"]
 
@@ -66,6 +73,9 @@ def handle_errors(func: F) -> F:
         except Aborted as exc:
             click.echo(f"{exc}", err=True)
             sys.exit(EXIT["human"])
+        except (InvalidInput, NotAPlan) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT["usage"])
         except AccordError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT["error"])

@@ -20,9 +20,9 @@ from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
 from accord.engine.session import Session
-from accord.errors import Aborted, AccordError, ConfigError, PlanError
+from accord.errors import Aborted, AccordError, ConfigError, NotAPlan
 from accord.registry import open_replica
-from accord.replica import TrashItem
+from accord.replica import TrashItem, user_key
 from accord.state.store import ArchiveStore, default_state_dir
 
 # -- shared options ---------------------------------------------------------
@@ -477,9 +477,7 @@ def apply_command(
     accord apply plan.json
     """
     out = Renderer.choose(json_lines, quiet, verbose)
-    plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"))
-    if not plan.left or not plan.right:
-        raise PlanError("the plan does not name its two places")
+    plan = _load_plan(plan_file)
     policy = Policy(mode=plan.mode)
     with Session(
         plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
@@ -489,6 +487,22 @@ def apply_command(
             report = session.apply(plan, on_event=on_event, override_guards=override)
     out.report(report)
     raise Exit(_exit_code(report))
+
+
+def _load_plan(plan_file: str) -> Plan:
+    """The plan saved in ``plan_file``, or NotAPlan naming the file."""
+    data = Path(plan_file).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # not JSON: Plan.from_json says so
+    plan = Plan.from_json(text, source=plan_file)
+    if not plan.left or not plan.right:
+        raise NotAPlan(
+            f"{plan_file} is not an accord plan: it does not name its two places",
+            hint="make one with 'accord plan A B -o plan.json'",
+        )
+    return plan
 
 
 @cli.command("log")
@@ -758,12 +772,22 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
 def trash_restore(
     place: str, path: str, run_id: str | None, to_path: str | None
 ) -> None:
-    """Put PATH back from PLACE's trash (the newest version unless --run)."""
+    """Put PATH back from PLACE's trash (the newest version unless --run).
+
+    PATH and --to are paths inside PLACE (like 'docs/report.txt').
+
+    \b
+    accord trash restore ~/notes report.txt
+    accord trash restore ~/notes report.txt --run 20261123T1015
+    accord trash restore ~/notes report.txt --to report-old.txt
+    """
+    key = user_key(path)
+    target = user_key(to_path, "--to") if to_path is not None else None
     replica = _opened(place)
     matches: list[TrashItem] = [
         i
         for i in replica.trash_list()
-        if i.key == path.strip("/") and (not run_id or i.run.startswith(run_id))
+        if i.key == key and (not run_id or i.run.startswith(run_id))
     ]
     if not matches:
         raise ConfigError(
@@ -771,7 +795,7 @@ def trash_restore(
             hint="see what is there with 'accord trash list'",
         )
     item = matches[-1]
-    entry = replica.trash_restore(item, (to_path or item.key).strip("/"))
+    entry = replica.trash_restore(item, target or item.key)
     click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
     replica.close()
 

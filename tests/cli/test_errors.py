@@ -1,0 +1,101 @@
+"""Bad input meets a clear error and the right exit code, never a traceback.
+
+Paths that would leave a place, malformed accord.toml and plan files, bad
+option values, a closed stdout, questions with no terminal, odd locks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def accord(
+    *args: str, env: dict | None = None, stdin: str | None = ""
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        input=stdin,
+    )
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "unexpectedly" not in done.stderr, done.stderr
+    return done
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    left, right = tmp_path / "left", tmp_path / "right"
+    left.mkdir()
+    (left / "a.txt").write_text("a\n")
+    (left / "sub").mkdir()
+    (left / "sub" / "b.txt").write_text("b\n")
+    done = accord("sync", str(left), str(right), "--yes", "-q")
+    assert done.returncode == 0, done.stderr
+    return left, right
+
+
+# -- 1. paths given by the user stay inside the place ------------------------
+@pytest.fixture
+def trashed(pair: tuple[Path, Path]) -> Path:
+    """The right side, with a.txt in its trash."""
+    left, right = pair
+    (left / "a.txt").unlink()
+    assert accord("sync", str(left), str(right), "-y", "-q").returncode == 0
+    return right
+
+
+OUTSIDE = ["../x", "../../x", "/tmp/accord-escape", "sub/../../x", "", ".", "a//b"]
+
+
+@pytest.mark.parametrize("target", [*OUTSIDE, ".accord/x", "./x"])
+def test_trash_restore_to_outside_the_place_is_refused(trashed, target) -> None:
+    before = sorted(p.name for p in trashed.parent.iterdir())
+    done = accord("trash", "restore", str(trashed), "a.txt", "--to", target)
+    assert done.returncode == 2, done.stderr
+    assert "is not a path inside the place" in done.stderr and "hint:" in done.stderr
+    assert sorted(p.name for p in trashed.parent.iterdir()) == before
+    assert not Path("/tmp/accord-escape").exists()
+    assert "a.txt" in accord("trash", "list", str(trashed)).stdout  # untouched
+
+
+@pytest.mark.parametrize("path", ["../a.txt", "/a.txt", "sub/../a.txt", "."])
+def test_trash_restore_path_must_be_inside_the_place(trashed, path) -> None:
+    done = accord("trash", "restore", str(trashed), path)
+    assert done.returncode == 2 and "is not a path inside" in done.stderr
+    assert not (trashed / "a.txt").exists()
+
+
+def test_apply_refuses_a_plan_whose_keys_leave_the_place(pair, tmp_path) -> None:
+    left, right = pair
+    (left / "new.txt").write_text("new\n")
+    plan = tmp_path / "plan.json"
+    accord("plan", str(left), str(right), "-o", str(plan), "-q")
+    data = json.loads(plan.read_text())
+    data["actions"][0]["key"] = "../escaped.txt"
+    plan.write_text(json.dumps(data))
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 2 and "not an accord plan" in done.stderr
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (right / "new.txt").exists()
+
+
+# -- 3. a file that is not a plan ---------------------------------------------
+@pytest.mark.parametrize(
+    "content", ["[]", "3", "{}", "null", '{"actions": []}', "not json", "\xff"]
+)
+def test_apply_refuses_a_file_that_is_not_a_plan(pair, tmp_path, content) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(content, encoding="latin-1")
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 2, done.stderr
+    assert f"{plan} is not" in done.stderr and "plan" in done.stderr
+    assert "hint:" in done.stderr
