@@ -88,6 +88,39 @@ def test_apply_refuses_a_plan_whose_keys_leave_the_place(pair, tmp_path) -> None
     assert not (right / "new.txt").exists()
 
 
+# -- 2. malformed accord.toml -------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "said"),
+    [
+        ("exclude = 3", "option 'exclude' in profile 'p'"),
+        ('workers = "x"', "option 'workers' in profile 'p'"),
+        ("workers = true", "expected a whole number"),
+        ("max_delete_percent = 150", "expected a number from 0 to 100"),
+        ("exclude = [1]", "expected a list of strings"),
+        ("colour = 1", "unknown option 'colour' in profile 'p'"),
+        ("[pairs.p", "is not valid TOML"),
+    ],
+)
+def test_malformed_accord_toml_is_a_config_error(pair, tmp_path, extra, said) -> None:
+    left, right = pair
+    config = tmp_path / "accord.toml"
+    config.write_text(f'[pairs.p]\nleft = "{left}"\nright = "{right}"\n{extra}\n')
+    done = accord("sync", "p", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert done.returncode == 2, done.stderr
+    assert said in done.stderr and str(config) in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [("pairs = 3\n", "'pairs' in"), ("[pairs]\np = 3\n", "profile 'p' in")],
+)
+def test_accord_toml_of_the_wrong_shape(tmp_path, text, said) -> None:
+    config = tmp_path / "accord.toml"
+    config.write_text(text)
+    done = accord("sync", "p", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert done.returncode == 2 and said in done.stderr and "not a table" in done.stderr
+
+
 # -- 3. a file that is not a plan ---------------------------------------------
 @pytest.mark.parametrize(
     "content", ["[]", "3", "{}", "null", '{"actions": []}', "not json", "\xff"]
