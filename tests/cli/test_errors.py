@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,50 @@ def test_apply_refuses_a_file_that_is_not_a_plan(pair, tmp_path, content) -> Non
     assert done.returncode == 2, done.stderr
     assert f"{plan} is not" in done.stderr and "plan" in done.stderr
     assert "hint:" in done.stderr
+
+
+# -- 4. --older-than ------------------------------------------------------------
+@pytest.mark.parametrize("days", ["nan", "inf", "-inf", "-1", "abc", "", "1e400"])
+def test_trash_purge_older_than_must_be_a_number_of_days(trashed, days) -> None:
+    done = accord("trash", "purge", str(trashed), "--older-than", days, "--yes")
+    assert done.returncode == 2, done.stderr
+    assert "is not a number of days" in done.stderr and "e.g. 7" in done.stderr
+    assert "a.txt" in accord("trash", "list", str(trashed)).stdout
+
+
+def test_trash_purge_older_than_accepts_days(trashed) -> None:
+    kept = accord("trash", "purge", str(trashed), "--older-than", "0.5", "--yes")
+    assert kept.returncode == 0 and "nothing to purge" in kept.stdout
+    time.sleep(1.1)  # run stamps count whole seconds
+    done = accord("trash", "purge", str(trashed), "--older-than", "0", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "a.txt" not in accord("trash", "list", str(trashed)).stdout
+
+
+# -- 8. guard limits ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--max-delete", "abc"),
+        ("--max-delete", "150%"),
+        ("--max-delete", "-1"),
+        ("--max-delete", "1.5"),
+        ("--max-delete-percent", "150"),
+        ("--max-delete-percent", "150%"),
+        ("--max-delete-percent", "-5"),
+        ("--max-delete-percent", "nan"),
+        ("--max-delete-percent", "x"),
+    ],
+)
+def test_bad_guard_limits_are_usage_errors(pair, option, value) -> None:
+    left, right = pair
+    done = accord("sync", str(left), str(right), "--yes", option, value)
+    assert done.returncode == 2, done.stderr
+    assert "give a" in done.stderr and "e.g." in done.stderr
+
+
+def test_guard_limits_accept_their_forms(pair) -> None:
+    left, right = pair
+    args = ("sync", str(left), str(right), "--yes", "-q")
+    assert accord(*args, "--max-delete", "0").returncode == 0
+    assert accord(*args, "--max-delete-percent", "12.5%").returncode == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -26,6 +27,45 @@ from accord.replica import TrashItem, user_key
 from accord.state.store import ArchiveStore, default_state_dir
 
 # -- shared options ---------------------------------------------------------
+
+
+class ItemCount(click.ParamType):
+    """--max-delete: a whole number of items, 0 or more."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value).strip()
+        if not text.isdigit():
+            hint = " (a percentage goes in --max-delete-percent)" if "%" in text else ""
+            self.fail(
+                f"{value!r} is not a number of items: give a whole number, "
+                f"0 or more (e.g. 100){hint}",
+                param,
+                ctx,
+            )
+        return int(text)
+
+
+class Percent(click.ParamType):
+    """--max-delete-percent: a number from 0 to 100, with or without '%'."""
+
+    name = "P"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        text = str(value).strip().removesuffix("%")
+        try:
+            percent = float(text)
+        except ValueError:
+            percent = math.nan
+        if not 0 <= percent <= 100:  # also refuses nan
+            self.fail(
+                f"{value!r} is not a percentage: give a number from 0 to 100 "
+                "(e.g. 50 or 12.5%)",
+                param,
+                ctx,
+            )
+        return percent
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,17 +112,18 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-delete",
-            type=int,
+            type=ItemCount(),
             default=None,
             metavar="N",
-            help="Mass-deletion guard: items (default 100).",
+            help="Mass-deletion guard: a number of items, 0 or more (default 100).",
         ),
         click.option(
             "--max-delete-percent",
-            type=float,
+            type=Percent(),
             default=None,
             metavar="P",
-            help="Mass-deletion guard: percent of a side (default 50).",
+            help="Mass-deletion guard: percent of a side, 0 to 100, e.g. 50 or "
+            "12.5% (default 50).",
         ),
         click.option(
             "--allow-empty",
@@ -800,24 +841,50 @@ def trash_restore(
     replica.close()
 
 
+class Days(click.ParamType):
+    """A number of days: a finite number, 0 or more (7, 0.5)."""
+
+    name = "days"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            days = math.nan
+        if not math.isfinite(days) or days < 0:
+            self.fail(
+                f"{value!r} is not a number of days: give a number, 0 or more "
+                "(e.g. 7 or 0.5)",
+                param,
+                ctx,
+            )
+        return days
+
+
 @trash.command("purge")
 @click.argument("place")
 @click.option(
     "--older-than",
-    type=float,
+    type=Days(),
     default=None,
     metavar="DAYS",
-    help="Only runs older than DAYS.",
+    help="Only runs older than DAYS (a number, 0 or more, e.g. 7 or 0.5).",
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 @handle_errors
 def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
-    """Delete PLACE's trash for good (all of it, or runs older than DAYS)."""
+    """Delete PLACE's trash for good (all of it, or runs older than DAYS).
+
+    \b
+    accord trash purge ~/notes --older-than 30
+    accord trash purge ~/notes --older-than 0.5 --yes    # older than 12 hours
+    accord trash purge ~/notes                           # all of it, asks first
+    """
     replica = _opened(place)
     runs = replica.trash_runs()
     if older_than is not None:
         cutoff = time.strftime(
-            "%Y%m%dT%H%M%SZ", time.gmtime(time.time() - older_than * 86400)
+            "%Y%m%dT%H%M%SZ", time.gmtime(max(0.0, time.time() - older_than * 86400))
         )
         runs = [r for r in runs if r < cutoff]
     if not runs:
