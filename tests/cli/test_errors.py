@@ -153,6 +153,20 @@ def test_trash_purge_older_than_accepts_days(trashed) -> None:
     assert "a.txt" not in accord("trash", "list", str(trashed)).stdout
 
 
+# -- 5. each skipped item is reported once -----------------------------------
+def test_a_skipped_item_is_reported_once(pair, tmp_path) -> None:
+    left, right = pair
+    (left / "a.txt").write_text("a edited\n")
+    plan = tmp_path / "plan.json"
+    accord("plan", str(left), str(right), "-o", str(plan), "-q")
+    (left / "a.txt").write_text("edited again, behind accord's back\n")
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 3, done.stdout + done.stderr
+    output = done.stdout + done.stderr
+    assert output.count("skipped: ") == 1, output
+    assert "1 skipped" in done.stdout
+
+
 # -- 8. guard limits ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("option", "value"),
