@@ -167,6 +167,24 @@ def test_a_skipped_item_is_reported_once(pair, tmp_path) -> None:
     assert "1 skipped" in done.stdout
 
 
+# -- 6. a reader that goes away ---------------------------------------------------
+def test_a_closed_stdout_ends_quietly(tmp_path) -> None:
+    left = tmp_path / "left"
+    left.mkdir()
+    for n in range(3000):  # more than a pipe holds
+        (left / f"a-file-with-a-long-enough-name-{n}.txt").write_text("x")
+    command = (
+        f"set -o pipefail; {sys.executable} -m accord status "
+        f"'{left}' '{tmp_path / 'right'}' | head -1"
+    )
+    done = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout.startswith("left:")
+    assert done.stderr == ""
+    assert done.returncode == 141
+
+
 # -- 8. guard limits ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("option", "value"),
