@@ -185,6 +185,32 @@ def test_a_closed_stdout_ends_quietly(tmp_path) -> None:
     assert done.returncode == 141
 
 
+# -- 7. a guard question with no terminal ------------------------------------
+@pytest.fixture
+def mass_deletion(tmp_path: Path) -> tuple[Path, Path]:
+    left, right = tmp_path / "left", tmp_path / "right"
+    left.mkdir()
+    (left / "kept.txt").write_text("a side that is not empty\n")
+    for n in range(30):
+        (left / f"f{n}").write_text("x")
+    assert accord("sync", str(left), str(right), "-y", "-q").returncode == 0
+    for n in range(30):
+        (left / f"f{n}").unlink()
+    return left, right
+
+
+def test_guard_question_without_a_terminal_needs_a_human(mass_deletion) -> None:
+    left, right = mass_deletion
+    args = ("sync", str(left), str(right), "--max-delete", "10")
+    asked = accord(*args)
+    assert asked.returncode == 5, asked.stderr
+    assert "needs a decision" in asked.stderr and "hint:" in asked.stderr
+    assert len(list(right.glob("f*"))) == 30
+    stopped = accord(*args, "--yes")
+    assert stopped.returncode == 4 and "stopped by a guard" in stopped.stderr
+    assert len(list(right.glob("f*"))) == 30
+
+
 # -- 8. guard limits ----------------------------------------------------------------
 @pytest.mark.parametrize(
     ("option", "value"),

@@ -249,8 +249,16 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
 def _confirm(plan: Plan, out: Renderer, yes: bool) -> bool:
     """Ask before a first sync or past a guard; True when guards were overridden."""
     if plan.guards:
-        if yes or not _can_ask():
+        if yes:
             raise _guard_error(plan)
+        if not _can_ask():
+            raise Aborted(
+                "; ".join(plan.guards) + ": this needs a decision, and there is "
+                "no terminal to ask; nothing was changed",
+                hint="check with --dry-run; run from a terminal to be asked, or "
+                "raise --max-delete / --max-delete-percent if this is intended "
+                "(with --yes, guards still stop the run)",
+            )
         if not click.confirm(
             "The plan trips a safety guard. Apply it anyway?", default=False
         ):
