@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from accord.registry import open_replica
+from accord.state import lock
 
 
 def accord(
@@ -238,3 +242,44 @@ def test_guard_limits_accept_their_forms(pair) -> None:
     args = ("sync", str(left), str(right), "--yes", "-q")
     assert accord(*args, "--max-delete", "0").returncode == 0
     assert accord(*args, "--max-delete-percent", "12.5%").returncode == 0
+
+
+# -- 9. a lock with no readable owner ---------------------------------------------
+def test_an_empty_lock_is_stale_after_a_grace(pair) -> None:
+    left, right = pair
+    (left / ".accord" / "lock").write_bytes(b"")
+    (left / "new.txt").write_text("new\n")
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert "no readable owner" in done.stderr
+    assert (right / "new.txt").exists()
+    assert not (left / ".accord" / "lock").exists()
+
+
+def test_a_lock_written_during_the_grace_is_respected(pair, monkeypatch) -> None:
+    left, _ = pair
+    path = left / ".accord" / "lock"
+    path.write_bytes(b"")
+
+    def its_run_writes_it(seconds: float) -> None:
+        path.write_text(
+            json.dumps(
+                {
+                    "who": "someone",
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "since": time.time(),
+                    "run": "r",
+                }
+            )
+        )
+
+    monkeypatch.setattr(lock.time, "sleep", its_run_writes_it)
+    replica = open_replica(str(left))
+    replica.open()
+    try:
+        with pytest.raises(lock.LockHeld, match="busy: locked by someone"):
+            lock.acquire(replica, lock.LockInfo.mine("me", "mine"))
+    finally:
+        replica.close()
+    assert "someone" in path.read_text()
