@@ -283,3 +283,31 @@ def test_a_lock_written_during_the_grace_is_respected(pair, monkeypatch) -> None
     finally:
         replica.close()
     assert "someone" in path.read_text()
+
+
+# -- 10. reset and a live lock ----------------------------------------------------
+def test_reset_refuses_while_a_run_holds_the_lock(pair) -> None:
+    left, right = pair
+    (right / ".accord" / "lock").write_text(
+        json.dumps(
+            {
+                "who": "someone@here",
+                "host": socket.gethostname(),
+                "pid": os.getpid(),  # this test process is alive
+                "since": time.time(),
+                "run": "20260101T000000Z-abcdef",
+            }
+        )
+    )
+    for extra in ((), ("--places",)):
+        busy = accord("reset", str(left), str(right), "--yes", *extra)
+        assert busy.returncode == 1, busy.stderr
+        assert "is busy: locked by someone@here" in busy.stderr
+        assert "--break-lock" in busy.stderr
+        assert (right / ".accord").exists()
+    assert "first sync" not in accord("sync", str(left), str(right), "-n").stdout
+    broken = accord("reset", str(left), str(right), "--yes", "--break-lock")
+    assert broken.returncode == 0, broken.stderr
+    assert not (right / ".accord" / "lock").exists()
+    assert not (left / ".accord" / "lock").exists()
+    assert "first sync" in accord("sync", str(left), str(right), "-n").stdout

@@ -20,10 +20,11 @@ from accord.engine.apply import Report
 from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
-from accord.engine.session import Session
+from accord.engine.session import Session, default_who, new_run_id
 from accord.errors import Aborted, AccordError, ConfigError, NotAPlan
 from accord.registry import open_replica
 from accord.replica import TrashItem, user_key
+from accord.state import lock
 from accord.state.store import ArchiveStore, default_state_dir
 
 # -- shared options ---------------------------------------------------------
@@ -710,15 +711,26 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     help="Also remove accord's own folder (.accord: trash, history, lock) "
     "from both places, after a confirmation.",
 )
+@click.option(
+    "--break-lock",
+    is_flag=True,
+    help="Remove a lock left by a run that is gone for good.",
+)
 @profile_option
 @handle_errors
 def reset(
-    left: str | None, right: str | None, yes: bool, places: bool, profile: str | None
+    left: str | None,
+    right: str | None,
+    yes: bool,
+    places: bool,
+    break_lock: bool,
+    profile: str | None,
 ) -> None:
     """Forget the pair's state: the next sync is a first sync (a union merge).
 
     Files are not touched. With --places, accord's own folder in each place
     (its trash, shared history and lock) is removed too, after a question.
+    Refused while a run holds the lock of either place.
 
     \b
     accord reset ~/notes /mnt/backup/notes
@@ -726,22 +738,65 @@ def reset(
     """
     first, second = (open_replica(p) for p in _places(left, right, profile)[:2])
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
-    if path.exists():
-        _confirm_reset(yes, f"Forget the sync state of {first.url} and {second.url}?")
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        click.echo("the pair's state is forgotten; the next sync merges both sides")
-    elif not places:
+    if not path.exists() and not places:
         click.echo("nothing to reset: this pair has no state")
         raise Exit(EXIT["ok"])
-    if places:
-        _confirm_reset(
-            yes,
-            f"Remove accord's own folder (trash, history) from {first.url} and "
-            f"{second.url}? Deleted files kept in their trash will be gone.",
-        )
-        for replica in (first, second):
-            _forget_place(replica)
+    info = lock.LockInfo.mine(default_who(), new_run_id())
+    locked = _lock_for_reset((first, second), info, break_lock)
+    try:
+        if path.exists():
+            _confirm_reset(
+                yes, f"Forget the sync state of {first.url} and {second.url}?"
+            )
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            click.echo("the pair's state is forgotten; the next sync merges both sides")
+        if places:
+            _confirm_reset(
+                yes,
+                f"Remove accord's own folder (trash, history) from {first.url} and "
+                f"{second.url}? Deleted files kept in their trash will be gone.",
+            )
+            for replica in locked:
+                replica.forget_meta()
+                click.echo(f"removed accord's files from {replica.url}")
+    finally:
+        _unlock(locked, info)
+
+
+def _lock_for_reset(
+    replicas: tuple[Any, ...], info: lock.LockInfo, break_lock: bool
+) -> list[Any]:
+    """Take the lock of each place that can be opened, as a sync would; a place
+    that cannot be opened is skipped with a note (no run can be using it)."""
+    locked: list[Any] = []
+    try:
+        for replica in replicas:
+            try:
+                replica.open()
+            except AccordError as exc:
+                click.echo(f"note: skipped {replica.url}: {exc.message}", err=True)
+                continue
+            try:
+                notices = lock.acquire(replica, info, break_lock=break_lock)
+            except BaseException:
+                replica.close()
+                raise
+            locked.append(replica)
+            for notice in notices:
+                click.echo(f"note: {notice}", err=True)
+    except BaseException:
+        _unlock(locked, info)
+        raise
+    return locked
+
+
+def _unlock(replicas: list[Any], info: lock.LockInfo) -> None:
+    for replica in replicas:
+        try:
+            lock.release(replica, info)
+        finally:
+            replica.close()
 
 
 def _confirm_reset(yes: bool, question: str) -> None:
@@ -751,25 +806,6 @@ def _confirm_reset(yes: bool, question: str) -> None:
         raise Aborted("reset needs a confirmation: run again with --yes")
     if not click.confirm(question, default=False):
         raise Aborted("nothing was changed")
-
-
-def _forget_place(replica: Any) -> None:
-    """Remove accord's folder from a place, unless a run holds its lock."""
-    try:
-        replica.open()
-    except AccordError as exc:
-        click.echo(f"skipped {replica.url}: {exc.message}", err=True)
-        return
-    try:
-        if replica.meta_read("lock") is not None:
-            raise AccordError(
-                f"{replica.url} is locked by a run; its files were left alone",
-                hint="wait for the run to finish (accord log shows it)",
-            )
-        replica.forget_meta()
-        click.echo(f"removed accord's files from {replica.url}")
-    finally:
-        replica.close()
 
 
 # -- trash ---------------------------------------------------------------------
