@@ -311,3 +311,11 @@ def test_reset_refuses_while_a_run_holds_the_lock(pair) -> None:
     assert not (right / ".accord" / "lock").exists()
     assert not (left / ".accord" / "lock").exists()
     assert "first sync" in accord("sync", str(left), str(right), "-n").stdout
+
+
+# -- help ---------------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["list", "restore", "purge"])
+def test_trash_commands_show_examples(command) -> None:
+    done = accord("trash", command, "--help")
+    assert done.returncode == 0
+    assert f"  accord trash {command} ~/notes" in done.stdout

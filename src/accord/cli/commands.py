@@ -833,7 +833,12 @@ def _opened(place: str) -> Any:
 @output_options
 @handle_errors
 def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
-    """List what is in PLACE's trash, oldest run first."""
+    """List what is in PLACE's trash, oldest run first.
+
+    \b
+    accord trash list ~/notes
+    accord trash list sftp://lab/srv/db --json
+    """
     out = Renderer.choose(json_lines, quiet, verbose)
     replica = _opened(place)
     count = 0
