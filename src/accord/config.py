@@ -24,23 +24,31 @@ import os
 from pathlib import Path
 from typing import Any
 
-from accord.errors import ConfigError
+from accord.errors import ConfigError, InvalidInput
 
 __all__ = ["PROFILE_KEYS", "config_path", "load_profile"]
 
-PROFILE_KEYS = {
-    "left": str,
-    "right": str,
-    "mode": str,
-    "conflict": str,
-    "exclude": list,
-    "max_delete": int,
-    "max_delete_percent": (int, float),
-    "delete": bool,
-    "checksum": bool,
-    "workers": int,
-    "allow_empty": bool,
-    "trash_days": (int, float),
+#: each option: its type(s), and what is expected, as said in an error
+PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
+    "left": (str, "a place (a folder or URL) as a string"),
+    "right": (str, "a place (a folder or URL) as a string"),
+    "mode": (str, 'a string: "sync" or "mirror"'),
+    "conflict": (str, 'a string, e.g. "keep-both" or "newer"'),
+    "exclude": (list, 'a list of strings, e.g. ["*.tmp", "build/"]'),
+    "max_delete": (int, "a whole number of items, 0 or more"),
+    "max_delete_percent": ((int, float), "a number from 0 to 100"),
+    "delete": (bool, "true or false"),
+    "checksum": (bool, "true or false"),
+    "workers": (int, "a whole number from 1 to 64"),
+    "allow_empty": (bool, "true or false"),
+    "trash_days": ((int, float), "a number of days, 0 or more"),
+}
+
+_RANGES = {
+    "max_delete": (0, None),
+    "max_delete_percent": (0, 100),
+    "workers": (1, 64),
+    "trash_days": (0, None),
 }
 
 
@@ -67,7 +75,10 @@ def _read(path: Path) -> dict[str, Any]:
     except FileNotFoundError as exc:
         raise ConfigError(f"profile file not found: {path}") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+        raise InvalidInput(
+            f"{path} is not valid TOML: {exc}",
+            hint="fix the syntax at the line named above",
+        ) from exc
 
 
 def load_profile(name: str) -> dict[str, Any]:
@@ -80,22 +91,60 @@ def load_profile(name: str) -> dict[str, Any]:
             f"a [pairs.{name}] table, or give two places",
         )
     pairs = _read(path).get("pairs", {})
+    if not isinstance(pairs, dict):
+        raise InvalidInput(
+            f"'pairs' in {path} is not a table",
+            hint=f"write each profile as a table: [pairs.{name}]",
+        )
     if name not in pairs:
         known = ", ".join(sorted(pairs)) or "none"
         raise ConfigError(
             f"no profile named '{name}' in {path}", hint=f"profiles there: {known}"
         )
+    if not isinstance(pairs[name], dict):
+        raise InvalidInput(
+            f"profile '{name}' in {path} is not a table",
+            hint=f'write it as a table: [pairs.{name}] with left = "..." and '
+            'right = "..." under it',
+        )
     profile = dict(pairs[name])
     for key, value in profile.items():
-        expected = PROFILE_KEYS.get(key)
-        if expected is None:
-            raise ConfigError(
-                f"unknown option '{key}' in profile '{name}' ({path})",
-                hint="known: " + ", ".join(sorted(PROFILE_KEYS)),
-            )
-        if not isinstance(value, expected):  # type: ignore[arg-type]
-            raise ConfigError(f"option '{key}' in profile '{name}' has the wrong type")
+        _check_option(path, name, key, value)
     for key in ("left", "right"):
         if key not in profile:
-            raise ConfigError(f"profile '{name}' in {path} has no '{key}'")
+            raise InvalidInput(
+                f"profile '{name}' in {path} has no '{key}'",
+                hint=f'add {key} = "..." (a folder or URL) to [pairs.{name}]',
+            )
     return profile
+
+
+def _check_option(path: Path, name: str, key: str, value: Any) -> None:
+    """Refuse an unknown option, or a value of the wrong type or range."""
+    if key not in PROFILE_KEYS:
+        raise InvalidInput(
+            f"unknown option '{key}' in profile '{name}' ({path})",
+            hint="known: " + ", ".join(sorted(PROFILE_KEYS)),
+        )
+    types, expected = PROFILE_KEYS[key]
+    if not _fits(value, types) or not _in_range(key, value):
+        raise InvalidInput(
+            f"option '{key}' in profile '{name}' ({path}) is {value!r}; "
+            f"expected {expected}",
+            hint=f"fix '{key}' in [pairs.{name}] of {path}",
+        )
+
+
+def _fits(value: Any, types: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool) and types is not bool:
+        return False  # TOML true/false is not a number
+    if not isinstance(value, types):
+        return False
+    return not isinstance(value, list) or all(isinstance(i, str) for i in value)
+
+
+def _in_range(key: str, value: Any) -> bool:
+    low, high = _RANGES.get(key, (None, None))
+    if low is not None and not value >= low:  # also refuses nan
+        return False
+    return high is None or value <= high

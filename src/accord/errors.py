@@ -6,6 +6,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
 
     AccordError
     ├── ConfigError                 bad URL, option or profile
+    │   ├── InvalidInput            a malformed value or file given by the user
     │   └── MissingDependency       a place's extra is not installed
     ├── ReplicaError                carries the (redacted) place and key
     │   ├── NotFound
@@ -21,6 +22,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     │   ├── ArchiveCorrupt
     │   └── SchemaTooNew
     ├── PlanError                   a stale, unresolved or malformed plan
+    │   ├── NotAPlan                the file given is not an accord plan
     │   └── SafetyLimitExceeded     too many deletes, or one side emptied
     └── Aborted                     the user said no
 """
@@ -33,9 +35,11 @@ __all__ = [
     "AlreadyExists",
     "ArchiveCorrupt",
     "ConfigError",
+    "InvalidInput",
     "LockHeld",
     "MissingDependency",
     "NoSpace",
+    "NotAPlan",
     "NotFound",
     "PermissionDenied",
     "PlanError",
@@ -81,6 +85,10 @@ def _rebuild(
 
 class ConfigError(AccordError):
     """A URL, option or profile that cannot be used as given."""
+
+
+class InvalidInput(ConfigError):
+    """A path, value or file given by the user that is malformed (a usage error)."""
 
 
 class MissingDependency(ConfigError):
@@ -159,6 +167,10 @@ class SchemaTooNew(StateError):
 
 class PlanError(AccordError):
     """A plan that cannot be applied as it is."""
+
+
+class NotAPlan(PlanError):
+    """The file given as a plan is not one (not JSON, or not a plan's shape)."""
 
 
 class SafetyLimitExceeded(PlanError):

@@ -270,7 +270,7 @@ def test_profile_from_accord_toml(pair, tmp_path) -> None:
     assert missing.returncode == 1 and "no profile" in missing.stderr
     config.write_text("[pairs.notes\n")
     broken = accord("sync", "notes", "--yes", env={"ACCORD_CONFIG": str(config)})
-    assert broken.returncode == 1 and "not valid TOML" in broken.stderr
+    assert broken.returncode == 2 and "not valid TOML" in broken.stderr
 
 
 # -- locks ------------------------------------------------------------------------

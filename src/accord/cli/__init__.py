@@ -5,7 +5,8 @@ Each command parses its arguments, calls the library, and renders the result
 
     0  in agreement: the changes were applied, or there was nothing to do
     1  error: bad input, an unreachable place, a busy lock; nothing half-done
-    2  usage error: unknown option or missing argument
+    2  usage error: unknown option, missing argument, a malformed value,
+       path, accord.toml or plan file
     3  partial: some items were skipped (changed during the run) or failed;
        run again to finish
     4  aborted by a guard (mass deletion, a side emptied or missing);
@@ -14,6 +15,7 @@ Each command parses its arguments, calls the library, and renders the result
        not be asked (no terminal and no --yes)
     6  status / --dry-run only: changes are pending
   130  interrupted (Ctrl-C); the next run finishes the job
+  141  the reader of the output went away (``accord status | head``); quiet
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from typing import Any, TypeVar
 
 import click
 
-from accord.errors import Aborted, AccordError, SafetyLimitExceeded
+from accord.errors import (
+    Aborted,
+    AccordError,
+    InvalidInput,
+    NotAPlan,
+    SafetyLimitExceeded,
+)
 
 __all__ = ["EXIT", "main"]
 
@@ -40,6 +48,7 @@ EXIT = {
     "human": 5,
     "pending": 6,
     "interrupted": 130,
+    "broken_pipe": 128 + signal.SIGPIPE,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -66,9 +75,16 @@ def handle_errors(func: F) -> F:
         except Aborted as exc:
             click.echo(f"{exc}", err=True)
             sys.exit(EXIT["human"])
+        except (InvalidInput, NotAPlan) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT["usage"])
         except AccordError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT["error"])
+        except BrokenPipeError:
+            if not _stdout_closed():
+                raise
+            _leave_quietly()
         except KeyboardInterrupt:
             # Everything is unwound (locks released, journal consistent);
             # leave now, so a second signal cannot turn into a traceback.
@@ -106,6 +122,39 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _stdout_closed() -> bool:
+    """True when whoever reads our output has gone (``accord status | head``)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _flush_or_leave() -> None:
+    """Flush stdout at the end; leave quietly if its reader has gone."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _leave_quietly()
+    except (OSError, ValueError):
+        pass
+
+
+def _leave_quietly() -> None:
+    """Exit like a Unix tool whose reader left: no message, status 141.
+
+    Python flushes stdout at exit; pointing it at /dev/null first keeps that
+    flush from failing again (as the Python docs on SIGPIPE recommend).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os._exit(EXIT["broken_pipe"])
+
+
 def _save_traceback() -> str:
     """Write the current exception's traceback to a file; its path."""
     import tempfile
@@ -131,7 +180,8 @@ def _save_traceback() -> str:
 EPILOG = """\b
 Exit codes: 0 in agreement (applied, or nothing to do) · 1 error ·
 2 usage · 3 partial (run again) · 4 stopped by a guard · 5 needs a human ·
-6 changes pending (status, --dry-run) · 130 interrupted.
+6 changes pending (status, --dry-run) · 130 interrupted ·
+141 the reader of the output went away.
 State: $ACCORD_STATE_DIR, else $XDG_STATE_HOME/accord, else ~/.local/state/accord.
 Docs: docs/cli.md"""
 
@@ -155,7 +205,10 @@ def main() -> None:
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.
     signal.signal(signal.SIGTERM, _terminated)
-    cli(prog_name="accord")
+    try:
+        cli(prog_name="accord")
+    finally:
+        _flush_or_leave()
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -19,13 +20,53 @@ from accord.engine.apply import Report
 from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
-from accord.engine.session import Session
-from accord.errors import Aborted, AccordError, ConfigError, PlanError
+from accord.engine.session import Session, default_who, new_run_id
+from accord.errors import Aborted, AccordError, ConfigError, NotAPlan
 from accord.registry import open_replica
-from accord.replica import TrashItem
+from accord.replica import TrashItem, user_key
+from accord.state import lock
 from accord.state.store import ArchiveStore, default_state_dir
 
 # -- shared options ---------------------------------------------------------
+
+
+class ItemCount(click.ParamType):
+    """--max-delete: a whole number of items, 0 or more."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int:
+        text = str(value).strip()
+        if not text.isdigit():
+            hint = " (a percentage goes in --max-delete-percent)" if "%" in text else ""
+            self.fail(
+                f"{value!r} is not a number of items: give a whole number, "
+                f"0 or more (e.g. 100){hint}",
+                param,
+                ctx,
+            )
+        return int(text)
+
+
+class Percent(click.ParamType):
+    """--max-delete-percent: a number from 0 to 100, with or without '%'."""
+
+    name = "P"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        text = str(value).strip().removesuffix("%")
+        try:
+            percent = float(text)
+        except ValueError:
+            percent = math.nan
+        if not 0 <= percent <= 100:  # also refuses nan
+            self.fail(
+                f"{value!r} is not a percentage: give a number from 0 to 100 "
+                "(e.g. 50 or 12.5%)",
+                param,
+                ctx,
+            )
+        return percent
 
 
 def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,17 +113,18 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--max-delete",
-            type=int,
+            type=ItemCount(),
             default=None,
             metavar="N",
-            help="Mass-deletion guard: items (default 100).",
+            help="Mass-deletion guard: a number of items, 0 or more (default 100).",
         ),
         click.option(
             "--max-delete-percent",
-            type=float,
+            type=Percent(),
             default=None,
             metavar="P",
-            help="Mass-deletion guard: percent of a side (default 50).",
+            help="Mass-deletion guard: percent of a side, 0 to 100, e.g. 50 or "
+            "12.5% (default 50).",
         ),
         click.option(
             "--allow-empty",
@@ -208,8 +250,16 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
 def _confirm(plan: Plan, out: Renderer, yes: bool) -> bool:
     """Ask before a first sync or past a guard; True when guards were overridden."""
     if plan.guards:
-        if yes or not _can_ask():
+        if yes:
             raise _guard_error(plan)
+        if not _can_ask():
+            raise Aborted(
+                "; ".join(plan.guards) + ": this needs a decision, and there is "
+                "no terminal to ask; nothing was changed",
+                hint="check with --dry-run; run from a terminal to be asked, or "
+                "raise --max-delete / --max-delete-percent if this is intended "
+                "(with --yes, guards still stop the run)",
+            )
         if not click.confirm(
             "The plan trips a safety guard. Apply it anyway?", default=False
         ):
@@ -477,9 +527,7 @@ def apply_command(
     accord apply plan.json
     """
     out = Renderer.choose(json_lines, quiet, verbose)
-    plan = Plan.from_json(Path(plan_file).read_text(encoding="utf-8"))
-    if not plan.left or not plan.right:
-        raise PlanError("the plan does not name its two places")
+    plan = _load_plan(plan_file)
     policy = Policy(mode=plan.mode)
     with Session(
         plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
@@ -489,6 +537,22 @@ def apply_command(
             report = session.apply(plan, on_event=on_event, override_guards=override)
     out.report(report)
     raise Exit(_exit_code(report))
+
+
+def _load_plan(plan_file: str) -> Plan:
+    """The plan saved in ``plan_file``, or NotAPlan naming the file."""
+    data = Path(plan_file).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""  # not JSON: Plan.from_json says so
+    plan = Plan.from_json(text, source=plan_file)
+    if not plan.left or not plan.right:
+        raise NotAPlan(
+            f"{plan_file} is not an accord plan: it does not name its two places",
+            hint="make one with 'accord plan A B -o plan.json'",
+        )
+    return plan
 
 
 @cli.command("log")
@@ -647,15 +711,26 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     help="Also remove accord's own folder (.accord: trash, history, lock) "
     "from both places, after a confirmation.",
 )
+@click.option(
+    "--break-lock",
+    is_flag=True,
+    help="Remove a lock left by a run that is gone for good.",
+)
 @profile_option
 @handle_errors
 def reset(
-    left: str | None, right: str | None, yes: bool, places: bool, profile: str | None
+    left: str | None,
+    right: str | None,
+    yes: bool,
+    places: bool,
+    break_lock: bool,
+    profile: str | None,
 ) -> None:
     """Forget the pair's state: the next sync is a first sync (a union merge).
 
     Files are not touched. With --places, accord's own folder in each place
     (its trash, shared history and lock) is removed too, after a question.
+    Refused while a run holds the lock of either place.
 
     \b
     accord reset ~/notes /mnt/backup/notes
@@ -663,22 +738,65 @@ def reset(
     """
     first, second = (open_replica(p) for p in _places(left, right, profile)[:2])
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
-    if path.exists():
-        _confirm_reset(yes, f"Forget the sync state of {first.url} and {second.url}?")
-        for suffix in ("", "-wal", "-shm"):
-            Path(str(path) + suffix).unlink(missing_ok=True)
-        click.echo("the pair's state is forgotten; the next sync merges both sides")
-    elif not places:
+    if not path.exists() and not places:
         click.echo("nothing to reset: this pair has no state")
         raise Exit(EXIT["ok"])
-    if places:
-        _confirm_reset(
-            yes,
-            f"Remove accord's own folder (trash, history) from {first.url} and "
-            f"{second.url}? Deleted files kept in their trash will be gone.",
-        )
-        for replica in (first, second):
-            _forget_place(replica)
+    info = lock.LockInfo.mine(default_who(), new_run_id())
+    locked = _lock_for_reset((first, second), info, break_lock)
+    try:
+        if path.exists():
+            _confirm_reset(
+                yes, f"Forget the sync state of {first.url} and {second.url}?"
+            )
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            click.echo("the pair's state is forgotten; the next sync merges both sides")
+        if places:
+            _confirm_reset(
+                yes,
+                f"Remove accord's own folder (trash, history) from {first.url} and "
+                f"{second.url}? Deleted files kept in their trash will be gone.",
+            )
+            for replica in locked:
+                replica.forget_meta()
+                click.echo(f"removed accord's files from {replica.url}")
+    finally:
+        _unlock(locked, info)
+
+
+def _lock_for_reset(
+    replicas: tuple[Any, ...], info: lock.LockInfo, break_lock: bool
+) -> list[Any]:
+    """Take the lock of each place that can be opened, as a sync would; a place
+    that cannot be opened is skipped with a note (no run can be using it)."""
+    locked: list[Any] = []
+    try:
+        for replica in replicas:
+            try:
+                replica.open()
+            except AccordError as exc:
+                click.echo(f"note: skipped {replica.url}: {exc.message}", err=True)
+                continue
+            try:
+                notices = lock.acquire(replica, info, break_lock=break_lock)
+            except BaseException:
+                replica.close()
+                raise
+            locked.append(replica)
+            for notice in notices:
+                click.echo(f"note: {notice}", err=True)
+    except BaseException:
+        _unlock(locked, info)
+        raise
+    return locked
+
+
+def _unlock(replicas: list[Any], info: lock.LockInfo) -> None:
+    for replica in replicas:
+        try:
+            lock.release(replica, info)
+        finally:
+            replica.close()
 
 
 def _confirm_reset(yes: bool, question: str) -> None:
@@ -688,25 +806,6 @@ def _confirm_reset(yes: bool, question: str) -> None:
         raise Aborted("reset needs a confirmation: run again with --yes")
     if not click.confirm(question, default=False):
         raise Aborted("nothing was changed")
-
-
-def _forget_place(replica: Any) -> None:
-    """Remove accord's folder from a place, unless a run holds its lock."""
-    try:
-        replica.open()
-    except AccordError as exc:
-        click.echo(f"skipped {replica.url}: {exc.message}", err=True)
-        return
-    try:
-        if replica.meta_read("lock") is not None:
-            raise AccordError(
-                f"{replica.url} is locked by a run; its files were left alone",
-                hint="wait for the run to finish (accord log shows it)",
-            )
-        replica.forget_meta()
-        click.echo(f"removed accord's files from {replica.url}")
-    finally:
-        replica.close()
 
 
 # -- trash ---------------------------------------------------------------------
@@ -734,7 +833,12 @@ def _opened(place: str) -> Any:
 @output_options
 @handle_errors
 def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
-    """List what is in PLACE's trash, oldest run first."""
+    """List what is in PLACE's trash, oldest run first.
+
+    \b
+    accord trash list ~/notes
+    accord trash list sftp://lab/srv/db --json
+    """
     out = Renderer.choose(json_lines, quiet, verbose)
     replica = _opened(place)
     count = 0
@@ -758,12 +862,22 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
 def trash_restore(
     place: str, path: str, run_id: str | None, to_path: str | None
 ) -> None:
-    """Put PATH back from PLACE's trash (the newest version unless --run)."""
+    """Put PATH back from PLACE's trash (the newest version unless --run).
+
+    PATH and --to are paths inside PLACE (like 'docs/report.txt').
+
+    \b
+    accord trash restore ~/notes report.txt
+    accord trash restore ~/notes report.txt --run 20261123T1015
+    accord trash restore ~/notes report.txt --to report-old.txt
+    """
+    key = user_key(path)
+    target = user_key(to_path, "--to") if to_path is not None else None
     replica = _opened(place)
     matches: list[TrashItem] = [
         i
         for i in replica.trash_list()
-        if i.key == path.strip("/") and (not run_id or i.run.startswith(run_id))
+        if i.key == key and (not run_id or i.run.startswith(run_id))
     ]
     if not matches:
         raise ConfigError(
@@ -771,29 +885,55 @@ def trash_restore(
             hint="see what is there with 'accord trash list'",
         )
     item = matches[-1]
-    entry = replica.trash_restore(item, (to_path or item.key).strip("/"))
+    entry = replica.trash_restore(item, target or item.key)
     click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
     replica.close()
+
+
+class Days(click.ParamType):
+    """A number of days: a finite number, 0 or more (7, 0.5)."""
+
+    name = "days"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        try:
+            days = float(value)
+        except (TypeError, ValueError):
+            days = math.nan
+        if not math.isfinite(days) or days < 0:
+            self.fail(
+                f"{value!r} is not a number of days: give a number, 0 or more "
+                "(e.g. 7 or 0.5)",
+                param,
+                ctx,
+            )
+        return days
 
 
 @trash.command("purge")
 @click.argument("place")
 @click.option(
     "--older-than",
-    type=float,
+    type=Days(),
     default=None,
     metavar="DAYS",
-    help="Only runs older than DAYS.",
+    help="Only runs older than DAYS (a number, 0 or more, e.g. 7 or 0.5).",
 )
 @click.option("-y", "--yes", is_flag=True, help="Do not ask.")
 @handle_errors
 def trash_purge(place: str, older_than: float | None, yes: bool) -> None:
-    """Delete PLACE's trash for good (all of it, or runs older than DAYS)."""
+    """Delete PLACE's trash for good (all of it, or runs older than DAYS).
+
+    \b
+    accord trash purge ~/notes --older-than 30
+    accord trash purge ~/notes --older-than 0.5 --yes    # older than 12 hours
+    accord trash purge ~/notes                           # all of it, asks first
+    """
     replica = _opened(place)
     runs = replica.trash_runs()
     if older_than is not None:
         cutoff = time.strftime(
-            "%Y%m%dT%H%M%SZ", time.gmtime(time.time() - older_than * 86400)
+            "%Y%m%dT%H%M%SZ", time.gmtime(max(0.0, time.time() - older_than * 86400))
         )
         runs = [r for r in runs if r < cutoff]
     if not runs:

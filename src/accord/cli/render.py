@@ -46,6 +46,7 @@ class Renderer:
         self.verbose = verbose
         self.out = out or sys.stdout
         self._console: Any = None
+        self._told: set[str] = set()  # skipped/failed lines shown during the run
 
     @classmethod
     def choose(cls, json_lines: bool, quiet: bool, verbose: int) -> Renderer:
@@ -202,9 +203,7 @@ class Renderer:
                         count[0] += 1
                         bar.update(task, items=f"{count[0]}/{total}")
                     if event.kind != "done":
-                        bar.console.print(
-                            f"{event.kind}: {event.message}", markup=False
-                        )
+                        bar.console.print(self._tell(event), markup=False)
 
             yield on_event
 
@@ -223,11 +222,17 @@ class Renderer:
                     message=event.message or None,
                 )
             elif event.kind != "done":
-                print(f"{event.kind}: {event.message}", file=sys.stderr)
+                print(self._tell(event), file=sys.stderr)
             elif self.verbose and action.op not in ARCHIVE_ONLY:
                 self.line(self.describe(action))
 
         return on_event
+
+    def _tell(self, event: Event) -> str:
+        """The line for a skipped or failed item, remembered as shown."""
+        text = f"{event.kind}: {event.message}"
+        self._told.add(text)
+        return text
 
     def report(self, report: Report, shown: tuple[str, ...] = ()) -> None:
         """The end of a run; ``shown``: notices already printed at its start."""
@@ -247,6 +252,8 @@ class Renderer:
             text += f"; stopped: {report.aborted}"
         self.line(text)
         for outcome in report.skipped + report.failed:
-            self.line(f"{outcome.status}: {outcome.message}")
+            text = f"{outcome.status}: {outcome.message}"
+            if text not in self._told:  # each item once: not again if shown live
+                self.line(text)
         for conflict in report.conflicts:
             self.line(f"unresolved conflict: {conflict.key} ({conflict.reason})")

@@ -31,8 +31,9 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from accord.errors import PlanError
+from accord.errors import InvalidInput, NotAPlan, PlanError
 from accord.model import DIR, Entry, Problem, Side
+from accord.replica import user_key
 
 __all__ = [
     "ARCHIVE_ONLY",
@@ -250,39 +251,55 @@ class Plan:
         return json.dumps(data, indent=1, ensure_ascii=False)
 
     @classmethod
-    def from_json(cls, text: str) -> Plan:
+    def from_json(cls, text: str, source: str = "this") -> Plan:
+        """The plan saved in ``text``; NotAPlan names ``source`` otherwise."""
         try:
             data = json.loads(text)
+            if not isinstance(data, dict) or "actions" not in data:
+                raise ValueError("a plan is a JSON object with its actions")
             if data.get("format") != PLAN_FORMAT:
-                raise PlanError(
-                    f"unknown plan format {data.get('format')!r}",
+                raise NotAPlan(
+                    f"{source} is not a plan of this accord: unknown format "
+                    f"{data.get('format')!r}",
                     hint="make the plan again with this accord",
                 )
-            return cls(
-                [Action.from_json(a) for a in data["actions"]],
-                [Conflict.from_json(c) for c in data.get("conflicts", [])],
-                [
-                    Problem(
-                        p["key"],
-                        Side(p["side"]) if p.get("side") else None,
-                        p["message"],
-                        p.get("retryable", False),
-                    )
-                    for p in data.get("problems", [])
-                ],
-                left=data["left"],
-                right=data["right"],
-                mode=data.get("mode", "sync"),
-                first_sync=data.get("first_sync", False),
-                guards=data.get("guards", []),
-            )
+            plan = cls._from_data(data)
+            for action in plan.actions:
+                user_key(action.key, "key")
+                if action.new_key is not None:
+                    user_key(action.new_key, "key")
+            return plan
         except PlanError:
             raise
-        except (ValueError, KeyError, TypeError) as exc:
-            raise PlanError(
-                f"this is not an accord plan ({exc})",
+        except (ValueError, KeyError, TypeError, AttributeError, InvalidInput) as exc:
+            why = exc.message if isinstance(exc, InvalidInput) else str(exc)
+            if isinstance(exc, KeyError):
+                why = f"it has no {exc}"
+            raise NotAPlan(
+                f"{source} is not an accord plan ({why})",
                 hint="make one with 'accord plan A B -o plan.json'",
             ) from exc
+
+    @classmethod
+    def _from_data(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            [Action.from_json(a) for a in data["actions"]],
+            [Conflict.from_json(c) for c in data.get("conflicts", [])],
+            [
+                Problem(
+                    p["key"],
+                    Side(p["side"]) if p.get("side") else None,
+                    p["message"],
+                    p.get("retryable", False),
+                )
+                for p in data.get("problems", [])
+            ],
+            left=data["left"],
+            right=data["right"],
+            mode=data.get("mode", "sync"),
+            first_sync=data.get("first_sync", False),
+            guards=data.get("guards", []),
+        )
 
 
 def _order_key(action: Action) -> tuple[int, Any]:

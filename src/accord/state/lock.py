@@ -3,8 +3,11 @@
 The lock is the file ``.accord/lock`` in the place itself, created
 exclusively, holding its owner (user, host, pid, time, run). A lock whose
 owner is a process on this host that no longer runs is stale: it is removed
-and reported. Any other lock is refused with a message naming its owner;
-``break_lock`` removes it when the user knows its owner is gone.
+and reported. So is a lock with no readable owner (empty or damaged: a run
+stopped between creating and writing it) once it has stayed so for
+``UNREADABLE_GRACE`` seconds, the time a live run has to write it. Any
+other lock is refused with a message naming its owner; ``break_lock``
+removes it when the user knows its owner is gone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["LockInfo", "acquire", "release"]
 
 LOCK_NAME = "lock"
+#: seconds a lock may stay without a readable owner while its run writes it
+UNREADABLE_GRACE = 3.0
 
 
 class LockInfo(NamedTuple):
@@ -42,12 +47,26 @@ class LockInfo(NamedTuple):
 
 def _read(replica: Replica) -> LockInfo | None:
     data = replica.meta_read(LOCK_NAME)
-    if data is None:
-        return None
+    return None if data is None else _parse(data)
+
+
+def _parse(data: bytes) -> LockInfo:
     try:
         return LockInfo(**json.loads(data))
     except (ValueError, TypeError):
-        return LockInfo("unknown", "unknown", 0, 0.0, "")
+        return _UNREADABLE
+
+
+_UNREADABLE = LockInfo("unknown", "unknown", 0, 0.0, "")
+
+
+def _unreadable_for_good(replica: Replica) -> bool:
+    """True when the lock still has no readable owner, unchanged, after the
+    grace a run has between creating its lock and writing it."""
+    before = replica.meta_read(LOCK_NAME)
+    time.sleep(UNREADABLE_GRACE)
+    after = replica.meta_read(LOCK_NAME)
+    return after is not None and after == before and _parse(after) is _UNREADABLE
 
 
 def _is_stale(info: LockInfo) -> bool:
@@ -72,7 +91,15 @@ def acquire(replica: Replica, info: LockInfo, *, break_lock: bool = False) -> li
         held = _read(replica)
         if held is None:
             continue
-        if _is_stale(held):
+        if held is _UNREADABLE:
+            if not _unreadable_for_good(replica):
+                continue  # its run has written it (or let it go) since
+            notices.append(
+                f"removed a lock with no readable owner on {replica.url} (empty "
+                f"or damaged for {UNREADABLE_GRACE:.0f}s: left by a run that "
+                "stopped while taking it)"
+            )
+        elif _is_stale(held):
             notices.append(
                 f"removed a stale lock on {replica.url}: {held.describe()} is no "
                 "longer running"
