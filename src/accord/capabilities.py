@@ -39,6 +39,9 @@ class Capabilities(NamedTuple):
     #: transfers gain from running several at once (network latency); a
     #: local disk does not: threads only fight over the GIL there
     parallel_transfers: bool = True
+    #: ``write_batch()`` takes many small files in one request (a round trip
+    #: per batch, not per file)
+    batch_writes: bool = False
 
     def disable(self, *names: str) -> Capabilities:
         """A copy with the named boolean features turned off."""

@@ -27,11 +27,17 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import io
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple
 
-from accord.errors import InvalidInput, PreconditionFailed, Unsupported
+from accord.errors import (
+    AccordError,
+    InvalidInput,
+    PreconditionFailed,
+    Unsupported,
+)
 from accord.model import Entry
 
 if TYPE_CHECKING:
@@ -45,6 +51,7 @@ __all__ = [
     "HashingReader",
     "Replica",
     "TrashItem",
+    "WriteItem",
     "check_digest",
     "check_expected",
     "hash_stream",
@@ -85,6 +92,16 @@ def _why_not_a_key(key: str, bad: str | None) -> str:
     if bad in ("", "."):
         return "it has an empty or '.' part"
     return "it holds a NUL character"
+
+
+class WriteItem(NamedTuple):
+    """One small file of a :meth:`Replica.write_batch`."""
+
+    key: str
+    data: bytes
+    like: Entry
+    expect: Entry | None
+    trash: str | None = None
 
 
 class TrashItem(NamedTuple):
@@ -197,6 +214,26 @@ class Replica(abc.ABC):
         trash: str | None = None,
     ) -> Entry:
         """Atomically put the bytes of ``data`` at ``key``, shaped like ``like``."""
+
+    def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        """Write several small files; for each, its new entry or the error
+        that stopped it (one item's failure does not stop the others).
+        Places that declare ``batch_writes`` do it in one request."""
+        results: list[Entry | AccordError] = []
+        for item in items:
+            try:
+                results.append(
+                    self.write(
+                        item.key,
+                        io.BytesIO(item.data),
+                        like=item.like,
+                        expect=item.expect,
+                        trash=item.trash,
+                    )
+                )
+            except AccordError as exc:
+                results.append(exc)
+        return results
 
     @abc.abstractmethod
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:

@@ -269,12 +269,14 @@ def test_permission_denied_is_reported(s3_server, tmp_path, monkeypatch):
     assert report.failed and "denied" in report.failed[0].message
 
 
-def test_server_killed_mid_run(tmp_path: Path) -> None:
+def test_server_killed_mid_run(tmp_path: Path, monkeypatch) -> None:
     """The S3 server dies during an upload: a clear error, nothing under a
     real name that is not whole, and the next run (server back) completes."""
     from fixtures._servers import start, stop
 
     settings, env = start("s3.sh", tmp_path / "moto", "ACCORD_S3_DIR")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"):
+        monkeypatch.setenv(name, settings[name])
     endpoint = settings["S3_ENDPOINT"]
     url = f"s3://killed/data?endpoint_url={endpoint}"
     import boto3
@@ -282,8 +284,8 @@ def test_server_killed_mid_run(tmp_path: Path) -> None:
     boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="killed")
     local = tmp_path / "local"
     local.mkdir()
-    for i in range(400):
-        (local / f"f{i:03}.bin").write_bytes(os.urandom(4000))
+    for i in range(3000):  # enough that the run is still going at 1.5 s
+        (local / f"f{i:04}.bin").write_bytes(os.urandom(4000))
     proc = subprocess.Popen(
         [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
         stdout=subprocess.PIPE,

@@ -34,8 +34,8 @@ from accord.errors import (
     Unreachable,
     Unsupported,
 )
-from accord.model import DIR, LINK, Entry, Problem, Side
-from accord.replica import Replica
+from accord.model import DIR, FILE, LINK, Entry, Problem, Side
+from accord.replica import Replica, WriteItem
 from accord.state.store import ArchiveEntry, ArchiveStore
 
 __all__ = ["Event", "Executor", "Outcome", "Report"]
@@ -45,6 +45,10 @@ _BATCH_SECONDS = 1.0
 # copies in one phase before child processes pay off
 _FORK_MIN = int(os.environ.get("ACCORD_FORK_MIN", "512"))
 _CHILDREN = 2
+# small-file copies to a place with batch_writes go in batches of this much
+_BATCH_FILE = 256 << 10  # a file at most this big joins a batch
+_BATCH_FILES = 64
+_BATCH_BYTES = 4 << 20
 
 
 def _ignore(event: Event) -> None:
@@ -228,12 +232,88 @@ class Executor:
 
         with _pool(self.workers) as pool:
             ahead: deque[Any] = deque()
-            for item in group:
-                ahead.append(pool.submit(self._one, *item))
+            for task in self._tasks(group):
+                ahead.append(pool.submit(*task))
                 if len(ahead) >= self.workers * 4:
-                    report.outcomes.append(ahead.popleft().result())
+                    report.outcomes.extend(ahead.popleft().result())
             while ahead:
-                report.outcomes.append(ahead.popleft().result())
+                report.outcomes.extend(ahead.popleft().result())
+
+    def _tasks(
+        self, group: list[tuple[int | None, Action]]
+    ) -> Iterator[tuple[Any, ...]]:
+        """The work of a phase: small-file copies to a place that takes
+        batches go together (a round trip per batch), the rest one by one."""
+        batches: dict[Side, list[tuple[int | None, Action]]] = {}
+        sizes: dict[Side, int] = {}
+        for item in group:
+            side = item[1].side
+            if side is None or not self._batchable(item[1]):
+                yield (self._one_list, *item)
+                continue
+            batch = batches.setdefault(side, [])
+            batch.append(item)
+            sizes[side] = sizes.get(side, 0) + item[1].size
+            if len(batch) >= _BATCH_FILES or sizes[side] >= _BATCH_BYTES:
+                yield (self._batch, side, batches.pop(side))
+                sizes[side] = 0
+        for side, batch in batches.items():
+            yield (self._batch, side, batch)
+
+    def _batchable(self, action: Action) -> bool:
+        entry, expect = action.entry, action.expect
+        return (
+            action.op == "copy"
+            and action.side is not None
+            and self.replicas[action.side].capabilities.batch_writes
+            and entry is not None
+            and entry.kind == FILE
+            and entry.size <= _BATCH_FILE
+            and (expect is None or expect.kind == FILE)
+        )
+
+    def _one_list(self, seq: int | None, action: Action) -> list[Outcome]:
+        return [self._one(seq, action)]
+
+    def _batch(
+        self, side: Side, batch: list[tuple[int | None, Action]]
+    ) -> list[Outcome]:
+        """Copy small files to ``side`` in one batch: read each source whole
+        (checked stable), write them all, then settle each on its own."""
+        if self._fatal is not None:
+            return [Outcome(a, "not-run", "the run was stopped") for _, a in batch]
+        outcomes: list[Outcome] = []
+        ready: list[tuple[int | None, Action]] = []
+        items: list[WriteItem] = []
+        source = self.replicas[side.other]
+        for seq, action in batch:
+            assert action.entry is not None
+            self.on_event(Event("start", action))
+            try:
+                with self._stable_read(source, action.key, action.entry) as stream:
+                    data = stream.read()
+            except (AccordError, OSError) as exc:
+                outcomes.append(self._settle(seq, action, _failure(action, exc)))
+                continue
+            ready.append((seq, action))
+            items.append(
+                WriteItem(action.key, data, action.entry, action.expect, self.trash)
+            )
+        if not items:
+            return outcomes
+        try:
+            results: list[Entry | AccordError] = self.replicas[side].write_batch(items)
+        except AccordError as exc:
+            results = [exc] * len(items)
+        for (seq, action), result in zip(ready, results, strict=True):
+            assert action.entry is not None
+            if isinstance(result, Entry):
+                self.on_event(Event("bytes", size=result.size))
+                done = _Attempt("done", [self._agreed(side, action.entry, result)], [])
+            else:
+                done = _failure(action, result)
+            outcomes.append(self._settle(seq, action, done))
+        return outcomes
 
     def _one(self, seq: int | None, action: Action) -> Outcome:
         if self._fatal is not None:
@@ -245,14 +325,8 @@ class Executor:
         """Perform one action; what happened, as data (it may cross a pipe)."""
         try:
             puts, forgets = self._perform(action)
-        except PreconditionFailed as exc:
-            return _Attempt("skipped", [], [], exc.message, exc)
-        except (NoSpace, Unreachable) as exc:
-            return _Attempt("fatal", [], [], str(exc), exc)
-        except AccordError as exc:
-            return _Attempt("failed", [], [], str(exc), exc)
-        except OSError as exc:
-            return _Attempt("failed", [], [], f"{action.key}: {exc.strerror or exc}")
+        except (AccordError, OSError) as exc:
+            return _failure(action, exc)
         return _Attempt("done", puts, forgets)
 
     def _settle(self, seq: int | None, action: Action, done: _Attempt) -> Outcome:
@@ -572,6 +646,18 @@ class Executor:
             self._agreed(side, action.entry, new),
             self._agreed(side.other, kept, across),
         ], []
+
+
+def _failure(action: Action, exc: AccordError | OSError) -> _Attempt:
+    """What an error means for one action: skipped (it changed behind our
+    back), fatal (no space, place gone: stop the run) or failed."""
+    if isinstance(exc, PreconditionFailed):
+        return _Attempt("skipped", [], [], exc.message, exc)
+    if isinstance(exc, (NoSpace, Unreachable)):
+        return _Attempt("fatal", [], [], str(exc), exc)
+    if isinstance(exc, AccordError):
+        return _Attempt("failed", [], [], str(exc), exc)
+    return _Attempt("failed", [], [], f"{action.key}: {exc.strerror or exc}")
 
 
 def _phases(

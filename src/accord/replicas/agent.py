@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -46,6 +47,7 @@ _SIGNATURES = {
     "stat": "s",
     "digest": "E",
     "write": "sEes",
+    "write_batch": "s",
     "make_dir": "sEe",
     "make_link": "sEes",
     "set_meta": "sEE",
@@ -84,9 +86,10 @@ _DECODE: dict[str, Callable[[Any], Any]] = {
 class _Held:
     """A write whose bytes are still arriving, kept whole while small."""
 
-    __slots__ = ("args", "blocks", "size")
+    __slots__ = ("args", "blocks", "method", "size")
 
-    def __init__(self, args: list[Any]) -> None:
+    def __init__(self, method: str, args: list[Any]) -> None:
+        self.method = method
         self.args = args
         self.blocks: list[bytes] = []
         self.size = 0
@@ -165,8 +168,8 @@ class Agent:
 
     def _on_call(self, ident: int, payload: bytes) -> None:
         method, args = wire.loads(payload)
-        if method == "write":
-            self._held[ident] = _Held(args)
+        if method in ("write", "write_batch"):
+            self._held[ident] = _Held(method, args)
         elif method in _QUICK:
             self.run(ident, method, args, None, inline=True)
         else:
@@ -182,7 +185,8 @@ class Agent:
             return  # else the call already ended (it failed early): drop it
         held.blocks.append(payload)
         held.size += len(payload)
-        if held.size > wire.CHUNK:  # a big file: stream it to a worker
+        if held.size > wire.CHUNK and held.method == "write":
+            # a big file: stream it to a worker (a batch is small: kept whole)
             del self._held[ident]
             inbox = wire.Inbox(wire.Acker(self.send, ident))
             for block in held.blocks:
@@ -198,7 +202,7 @@ class Agent:
             for block in held.blocks:
                 inbox.feed(block)
             inbox.finish()
-            self.run(ident, "write", held.args, inbox, inline=True)
+            self.run(ident, held.method, held.args, inbox, inline=True)
             return
         with self._table_lock:
             inbox = self._inboxes.pop(ident, None)
@@ -280,6 +284,9 @@ class Agent:
             raise ValueError(f"unknown call {method!r}")
         signature = _SIGNATURES[method]
         values = [_DECODE[code](value) for code, value in zip(signature, args)]  # noqa: B905 (3.8)
+        if method == "write_batch":
+            assert inbox is not None
+            return self.write_batch(replica, args[0], wire.Reader(inbox).read())
         if method == "write":
             assert inbox is not None
             key, like, expect, trash = values
@@ -307,6 +314,27 @@ class Agent:
         if method == "trash_list":
             return list(replica.trash_list())
         return getattr(replica, method)(*values)
+
+    @staticmethod
+    def write_batch(replica: Replica, items: list[Any], data: bytes) -> list[Any]:
+        """Several small files, their bytes one after another in ``data``."""
+        results: list[Any] = []
+        offset = 0
+        for key, like, expect, trash, size in items:
+            body = io.BytesIO(data[offset : offset + size])
+            offset += size
+            try:
+                new = replica.write(
+                    key,
+                    body,
+                    like=wire.decode_entry(like),
+                    expect=wire.decode_entry(expect),
+                    trash=trash,
+                )
+                results.append(new)
+            except Exception as exc:
+                results.append({"error": wire.encode_error(exc)})
+        return results
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)

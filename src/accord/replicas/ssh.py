@@ -36,7 +36,7 @@ from accord.capabilities import Capabilities
 from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
 from accord.keys import IgnoreRules
 from accord.model import DIR, Entry, Problem
-from accord.replica import Replica, TrashItem
+from accord.replica import Replica, TrashItem, WriteItem
 from accord.replicas import wire
 from accord.replicas.sftp import SFTPReplica
 
@@ -567,6 +567,7 @@ class AgentReplica(Replica):
         caps["listed_digests"] = frozenset(caps["listed_digests"])
         # the network gains from transfers in flight at once
         caps["parallel_transfers"] = True
+        caps["batch_writes"] = True
         self.capabilities = Capabilities(**caps)
 
     def close(self) -> None:
@@ -644,6 +645,17 @@ class AgentReplica(Replica):
         trash: str | None = None,
     ) -> Entry:
         return Entry(*self.link.upload("write", [key, like, expect, trash], data))
+
+    def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        header = [[i.key, i.like, i.expect, i.trash, len(i.data)] for i in items]
+        data = io.BytesIO(b"".join(item.data for item in items))
+        results = self.link.upload("write_batch", [header], data)
+        return [
+            Entry(*result)
+            if isinstance(result, list)
+            else wire.error_from(result["error"], self.url)
+            for result in results
+        ]
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         return Entry(*self.link.call("make_dir", key, like, expect))
@@ -849,6 +861,9 @@ class SSHReplica(Replica):
         trash: str | None = None,
     ) -> Entry:
         return self.via.write(key, data, like=like, expect=expect, trash=trash)
+
+    def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        return self.via.write_batch(items)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         return self.via.make_dir(key, like=like, expect=expect)

@@ -37,7 +37,7 @@ from accord.errors import AlreadyExists, PreconditionFailed, ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry
 from accord.registry import open_replica
-from accord.replica import Replica
+from accord.replica import Replica, WriteItem
 
 __all__ = ["ReplicaContract"]
 
@@ -91,6 +91,34 @@ class ReplicaContract:
             return stream.read()
 
     # -- writing ---------------------------------------------------------------
+    def test_a_batch_writes_each_file_and_fails_each_on_its_own(
+        self, place: Replica
+    ) -> None:
+        old = place.write("b", io.BytesIO(b"old"), like=like("b", b"old"), expect=None)
+        items = [
+            WriteItem("a", b"first", like("a", b"first"), None),
+            WriteItem("b", b"clobber?", like("b", b"clobber?"), None),  # exists
+            WriteItem("c", b"", like("c", b""), None),
+            WriteItem("b2", b"new", like("b2", b"new"), None),
+        ]
+        results = place.write_batch(items)
+        assert [type(r).__name__ for r in results] == [
+            "Entry",
+            type(results[1]).__name__,
+            "Entry",
+            "Entry",
+        ]
+        assert isinstance(results[1], (AlreadyExists, PreconditionFailed))
+        for item, result in zip(items, results, strict=True):
+            if isinstance(result, Entry):
+                assert result.size == len(item.data)
+                assert self.read(place, item.key) == item.data
+                now = place.stat(item.key)
+                assert now is not None and now.version == result.version
+        assert self.read(place, "b") == b"old"
+        now = place.stat("b")
+        assert now is not None and now.version == old.version
+
     def test_write_creates_with_digest_and_metadata(self, place: Replica) -> None:
         entry = self.put(place, "a.txt", b"hello")
         assert entry.kind == FILE and entry.size == 5
