@@ -1,7 +1,9 @@
 """Guards: the checks that stop a run before it does damage. Pure.
 
 * a side that is empty now but held items at the last sync (an unmounted
-  disk, a wrong path) aborts the run, unless the user allows it;
+  disk, a wrong path) aborts the run, unless the user allows it; an empty
+  root is noticed before the run takes its locks (``check_empty_root``),
+  so such a refused run writes nothing anywhere;
 * a mass deletion (more than ``max_delete`` items *and* more than
   ``max_delete_percent`` of what that side held; moves are not deletions)
   is flagged: the CLI asks, ``--yes`` aborts;
@@ -21,7 +23,29 @@ from accord.keys import fold
 from accord.model import Problem, Side
 from accord.state.store import ArchiveEntry
 
-__all__ = ["case_clashes", "check_emptied", "drop_keys", "mass_deletes"]
+__all__ = [
+    "case_clashes",
+    "check_emptied",
+    "check_empty_root",
+    "drop_keys",
+    "mass_deletes",
+]
+
+
+def check_empty_root(side: Side, url: str, held: int, policy: Policy) -> None:
+    """Raise for a side whose root holds nothing at all when the pair held
+    ``held`` items at the last sync (checked before anything is written)."""
+    if held and not policy.allow_empty:
+        raise _emptied(side, url, held)
+
+
+def _emptied(side: Side, url: str, held: int) -> SafetyLimitExceeded:
+    return SafetyLimitExceeded(
+        f"the {side} side ({url}) is empty, but it held {held} "
+        "items at the last sync; nothing was changed",
+        hint="if a disk is not mounted, mount it; if you really emptied it, "
+        "run again with --allow-empty to delete everything on the other side too",
+    )
 
 
 def check_emptied(
@@ -41,12 +65,7 @@ def check_emptied(
             hint="if another disk is mounted there, mount the right one; if you "
             "really replaced everything, run again with --allow-empty",
         )
-    raise SafetyLimitExceeded(
-        f"the {changes.side} side ({url}) is empty, but it held {len(archive)} "
-        "items at the last sync; nothing was changed",
-        hint="if a disk is not mounted, mount it; if you really emptied it, "
-        "run again with --allow-empty to delete everything on the other side too",
-    )
+    raise _emptied(changes.side, url, len(archive))
 
 
 def mass_deletes(

@@ -77,7 +77,8 @@ class LocalReplica(Replica):
         self.url = self.root
         self.identity = "file://" + os.path.realpath(self.root)
         self._case_sensitive = case_sensitive
-        self.capabilities = Capabilities()
+        self._caps: Capabilities | None = None  # probed when first asked for
+        self._had_meta = True  # accord's folder was there when the place was opened
         # keys whose on-disk spelling is not their NFC key
         self._spelling: dict[str, str] = {}
         self._meta = os.path.join(self.root, META_DIR)
@@ -116,19 +117,58 @@ class LocalReplica(Replica):
             with self._errors(""):
                 os.makedirs(self.root, exist_ok=True)
         self._close_root()
-        caps = Capabilities(case_sensitive=self._probe_case(), parallel_transfers=False)
-        self.capabilities = caps
+        self._caps = None
+        self._had_meta = os.path.isdir(self._meta)
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        """Probed on first use, not when opened: a run refused by a guard
+        before it looks at them leaves the place untouched."""
+        if self._caps is None:
+            self._caps = Capabilities(
+                case_sensitive=self._probe_case(), parallel_transfers=False
+            )
+        return self._caps
+
+    @capabilities.setter
+    def capabilities(self, caps: Capabilities) -> None:
+        self._caps = caps
 
     def _probe_case(self) -> bool:
+        """Whether names differing only by case are different names here."""
         if self._case_sensitive is not None:
             return self._case_sensitive
-        probe = os.path.join(self._meta, "case-probe")
         with contextlib.suppress(OSError):
-            os.makedirs(self._meta, exist_ok=True)
-            with open(probe, "w"):
-                pass
-            return not os.path.exists(os.path.join(self._meta, "CASE-PROBE"))
+            found = _case_by_listing(self.root)
+            if found is not None:
+                return found
+            return self._case_by_probe()
         return True
+
+    def _case_by_probe(self) -> bool:
+        """Create a probe file in accord's folder, look for it under another
+        case, and remove it (and the folder, if made for it)."""
+        made = not os.path.isdir(self._meta)
+        os.makedirs(self._meta, exist_ok=True)
+        name = f"case-probe-{os.urandom(4).hex()}"
+        probe = os.path.join(self._meta, name)
+        try:
+            with open(probe, "x"):
+                pass
+            return not os.path.exists(os.path.join(self._meta, name.upper()))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+            if made:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._meta)
+
+    def is_empty_root(self) -> bool:
+        try:
+            with os.scandir(self.root) as listing:
+                return all(item.name == META_DIR for item in listing)
+        except OSError:
+            return False  # the scan reports why it cannot be listed
 
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
@@ -629,6 +669,13 @@ class LocalReplica(Replica):
                 with contextlib.suppress(OSError):
                     os.rmdir(folder.path)  # only empty ones go
 
+    def leave_as_found(self) -> None:
+        """Remove accord's folder if this run made it and left it empty."""
+        if not self._had_meta:
+            for folder in (self._tmp, self._meta):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # only empty ones go
+
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held)."""
         _shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
@@ -694,6 +741,24 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         _shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def _case_by_listing(root: str) -> bool | None:
+    """Case sensitivity told by a name at the root (ASCII letters), looked up
+    under its other case; None when the root holds no such name."""
+    with os.scandir(root) as listing:
+        for item in listing:
+            name = item.name
+            other = name.swapcase()
+            if not name.isascii() or other == name:
+                continue
+            try:
+                found = os.stat(os.path.join(root, other), follow_symlinks=False)
+            except FileNotFoundError:
+                return True
+            mine = item.stat(follow_symlinks=False)
+            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
+    return None
 
 
 def _entry(

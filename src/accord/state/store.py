@@ -259,6 +259,10 @@ class ArchiveStore:
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
 
+    def count(self) -> int:
+        """The number of items in the archive."""
+        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
+
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
         row = tuple(entry)
         return (*row[:7], row[8], row[7]) if self._swapped else row
