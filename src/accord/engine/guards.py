@@ -8,7 +8,8 @@
   ``max_delete_percent`` of what that side held; moves are not deletions)
   is flagged: the CLI asks, ``--yes`` aborts;
 * names that differ only by case, where one side cannot tell them apart,
-  are reported and left out of the plan.
+  are reported and left out of the plan; a name the plan removes is no
+  clash (a rename that changed only the case is carried out).
 """
 
 from __future__ import annotations
@@ -97,26 +98,32 @@ def case_clashes(
                 present.add(key)
     groups: dict[str, list[str]] = defaultdict(list)
     for key in present:
-        groups[fold(key)].append(key)
+        if not _goes_away(key, left, right):
+            groups[fold(key)].append(key)
     problems = []
     for keys in groups.values():
         if len(keys) > 1:
             names = ", ".join(sorted(keys))
-            for key in sorted(keys):
-                gone = all(
-                    c.changes.get(key) is not None and c.changes[key].kind == DELETED
-                    for c in (left, right)
+            problems.extend(
+                Problem(
+                    key,
+                    None,
+                    f"names differ only by case ({names}) and one side cannot "
+                    "tell them apart; rename one of them",
                 )
-                if not gone:
-                    problems.append(
-                        Problem(
-                            key,
-                            None,
-                            f"names differ only by case ({names}) and one side cannot "
-                            "tell them apart; rename one of them",
-                        )
-                    )
+                for key in sorted(keys)
+            )
     return problems
+
+
+def _goes_away(key: str, left: ChangeSet, right: ChangeSet) -> bool:
+    """True when the plan removes ``key`` from both sides: deleted on one,
+    deleted or unchanged on the other (so the deletion is carried across)."""
+    lc, rc = left.changes.get(key), right.changes.get(key)
+    if lc is None or rc is None:
+        change = lc or rc
+        return change is not None and change.kind == DELETED
+    return lc.kind == DELETED and rc.kind == DELETED
 
 
 def drop_keys(changes: ChangeSet, keys: set[str]) -> ChangeSet:

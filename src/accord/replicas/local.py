@@ -40,7 +40,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
+from accord.keys import IgnoreRules, fold, nfc
 from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
 from accord.replica import (
     DIGEST,
@@ -584,11 +584,16 @@ class LocalReplica(Replica):
             self._folder_of(new_key) as (new_fd, new_name),
         ):
             check_expected(self._stat_at(key, fd, name), expect, self.url)
-            check_expected(self._stat_at(new_key, new_fd, new_name), None, self.url)
-            if expect.kind == DIR:
-                os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
+            if fold(key) == fold(new_key) and _same_item(fd, name, new_fd, new_name):
+                # one item under both spellings: a case-insensitive disk
+                _rename_case(fd, name, new_fd, new_name)
             else:
-                _rename_new(name, new_name, fd, new_fd)
+                there = self._stat_at(new_key, new_fd, new_name)
+                check_expected(there, None, self.url)
+                if expect.kind == DIR:
+                    os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
+                else:
+                    _rename_new(name, new_name, fd, new_fd)
             done = self._stat_at(new_key, new_fd, new_name)
         assert done is not None
         return done._replace(digest=expect.digest)
@@ -958,6 +963,30 @@ def _make_openat2() -> Any:
         return int(syscall(_SYS_OPENAT2, dir_fd, path, ref, size))
 
     return openat2
+
+
+def _same_item(fd: int, name: str, other_fd: int, other: str) -> bool:
+    """True when both names (each in its folder) are one item on disk."""
+    try:
+        a = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        b = os.stat(other, dir_fd=other_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _rename_case(fd: int, name: str, new_fd: int, new_name: str) -> None:
+    """Give an item a name that differs only by case, where the file system
+    takes both for one name: through a temporary name, so that the new
+    spelling is the one stored. Put back under its old name if that fails."""
+    temp = f".accord-case-{os.urandom(4).hex()}"
+    os.rename(name, temp, src_dir_fd=fd, dst_dir_fd=fd)
+    try:
+        _rename_new(temp, new_name, fd, new_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        raise
 
 
 def _same_folder(one: int, other: int) -> bool:
