@@ -36,6 +36,7 @@ __all__ = [
     "LockHeld",
     "MissingDependency",
     "NoSpace",
+    "NotEmpty",
     "NotFound",
     "PermissionDenied",
     "PlanError",
@@ -118,6 +119,10 @@ class AlreadyExists(ReplicaError):
 
 class PreconditionFailed(ReplicaError):
     """The item is not the version we expected: it changed behind our back."""
+
+
+class NotEmpty(PreconditionFailed):
+    """A folder to delete still holds items (ignored ones, or new ones)."""
 
 
 class Unsupported(ReplicaError):

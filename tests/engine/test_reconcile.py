@@ -288,3 +288,41 @@ def test_case_clashes_leave_out_names_the_plan_removes(archived, left, right, cl
     rc = _changes(RIGHT, **{k: change(k, v) for k, v in right.items()})
     found = guards.case_clashes(lc, rc, archive)
     assert [p.key for p in found] == clashing
+
+
+KEPT = ArchiveEntry("d", DIR, 0, 0, 0o755, None, None, "-", "d755")  # left: ABSENT
+
+
+@pytest.mark.parametrize(
+    ("right", "expected"),
+    [
+        (None, []),  # kept on the right, absent on the left: settled
+        (Change(DELETED, None, KEPT), [("forget", None)]),
+        (Change(META, entry("d", kind=DIR, mode=0o700), KEPT), []),
+    ],
+)
+def test_a_folder_kept_on_one_side_only_settles(right, expected):
+    assert ops(decide("d", None, right, KEPT, Policy())) == expected
+
+
+def test_new_content_in_a_folder_kept_on_one_side_brings_the_folder_back():
+    new = entry("d/new.c", version="n")
+    plan = reconcile(
+        _changes(LEFT),
+        _changes(RIGHT, **{"d/new.c": Change(CREATED, new, None)}),
+        {"d": KEPT},
+        Policy(),
+    )
+    assert [(a.op, a.key, a.side.value) for a in plan.actions] == [
+        ("copy", "d", "left"),
+        ("copy", "d/new.c", "left"),
+    ]
+
+
+def test_a_folder_absent_by_agreement_is_not_a_deletion():
+    from accord.engine.detect import Scanned, compare
+
+    unseen = Scanned(LEFT, [], ["d"], [], 0, None)
+    assert compare(unseen, {"d": KEPT}, None).changes == {}  # type: ignore[arg-type]
+    gone = Scanned(RIGHT, [], ["d"], [], 0, None)
+    assert compare(gone, {"d": KEPT}, None).changes["d"].kind == DELETED  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     NoSpace,
+    NotEmpty,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -566,7 +567,7 @@ class LocalReplica(Replica):
                     os.rmdir(name, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno == errno.ENOTEMPTY:
-                        raise PreconditionFailed(
+                        raise NotEmpty(
                             "the folder is not empty: something was added; left alone",
                             where=self.url,
                             key=key,
