@@ -40,6 +40,7 @@ __all__ = [
     "MissingDependency",
     "NoSpace",
     "NotAPlan",
+    "NotEmpty",
     "NotFound",
     "PermissionDenied",
     "PlanError",
@@ -127,6 +128,10 @@ class AlreadyExists(ReplicaError):
 
 class PreconditionFailed(ReplicaError):
     """The item is not the version we expected: it changed behind our back."""
+
+
+class NotEmpty(PreconditionFailed):
+    """A folder to delete still holds items (ignored ones, or new ones)."""
 
 
 class Unsupported(ReplicaError):

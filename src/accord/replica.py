@@ -260,6 +260,10 @@ class Replica(abc.ABC):
     def clean_temp(self) -> None:  # noqa: B027 - optional hook
         """Remove temporary files an interrupted run left (the lock is held)."""
 
+    def leave_as_found(self) -> None:  # noqa: B027 - optional hook
+        """After a refused run, once its lock is released: remove what the
+        run made only for itself (an empty folder of accord's own)."""
+
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Make every completed write durable (a barrier before the archive)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accord.engine import guards
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
@@ -244,3 +245,84 @@ def test_plan_json_round_trip_and_order():
     again = Plan.from_json(plan.to_json())
     assert again.actions == plan.actions
     assert again.summary() == plan.summary()
+
+
+def _changes(side, **changes):
+    return ChangeSet(side, changes, [], [], [], 0)
+
+
+def _row(key):
+    return ArchiveEntry(key, FILE, 1, 100, 0o644, "d0", None, "vl", "vr")
+
+
+@pytest.mark.parametrize(
+    ("archived", "left", "right", "clashing"),
+    [
+        # a rename that changed only the case: the old name goes, no clash
+        (["Readme.md"], {"Readme.md": DELETED, "README.md": CREATED}, {}, []),
+        (["Readme.md"], {}, {"Readme.md": DELETED, "README.md": CREATED}, []),
+        # both spellings stay: a clash
+        (["Readme.md"], {"README.md": CREATED}, {}, ["README.md", "Readme.md"]),
+        # the old name is edited on the other side: it stays, so a clash
+        (
+            ["Readme.md"],
+            {"Readme.md": DELETED, "README.md": CREATED},
+            {"Readme.md": MODIFIED},
+            ["README.md", "Readme.md"],
+        ),
+        # two new spellings: a clash
+        ([], {"a.txt": CREATED}, {"A.txt": CREATED}, ["A.txt", "a.txt"]),
+        # deleted on both sides: gone
+        (["a.txt"], {"a.txt": DELETED, "A.txt": CREATED}, {"a.txt": DELETED}, []),
+    ],
+)
+def test_case_clashes_leave_out_names_the_plan_removes(archived, left, right, clashing):
+    archive = {key: _row(key) for key in archived}
+
+    def change(key, kind):
+        base = archive.get(key)
+        now = None if kind == DELETED else entry(key)
+        return Change(kind, now, None if kind == CREATED else base)
+
+    lc = _changes(LEFT, **{k: change(k, v) for k, v in left.items()})
+    rc = _changes(RIGHT, **{k: change(k, v) for k, v in right.items()})
+    found = guards.case_clashes(lc, rc, archive)
+    assert [p.key for p in found] == clashing
+
+
+KEPT = ArchiveEntry("d", DIR, 0, 0, 0o755, None, None, "-", "d755")  # left: ABSENT
+
+
+@pytest.mark.parametrize(
+    ("right", "expected"),
+    [
+        (None, []),  # kept on the right, absent on the left: settled
+        (Change(DELETED, None, KEPT), [("forget", None)]),
+        (Change(META, entry("d", kind=DIR, mode=0o700), KEPT), []),
+    ],
+)
+def test_a_folder_kept_on_one_side_only_settles(right, expected):
+    assert ops(decide("d", None, right, KEPT, Policy())) == expected
+
+
+def test_new_content_in_a_folder_kept_on_one_side_brings_the_folder_back():
+    new = entry("d/new.c", version="n")
+    plan = reconcile(
+        _changes(LEFT),
+        _changes(RIGHT, **{"d/new.c": Change(CREATED, new, None)}),
+        {"d": KEPT},
+        Policy(),
+    )
+    assert [(a.op, a.key, a.side.value) for a in plan.actions] == [
+        ("copy", "d", "left"),
+        ("copy", "d/new.c", "left"),
+    ]
+
+
+def test_a_folder_absent_by_agreement_is_not_a_deletion():
+    from accord.engine.detect import Scanned, compare
+
+    unseen = Scanned(LEFT, [], ["d"], [], 0, None)
+    assert compare(unseen, {"d": KEPT}, None).changes == {}  # type: ignore[arg-type]
+    gone = Scanned(RIGHT, [], ["d"], [], 0, None)
+    assert compare(gone, {"d": KEPT}, None).changes["d"].kind == DELETED  # type: ignore[arg-type]

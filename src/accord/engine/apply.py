@@ -30,13 +30,14 @@ from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
 from accord.errors import (
     AccordError,
     NoSpace,
+    NotEmpty,
     PreconditionFailed,
     Unreachable,
     Unsupported,
 )
 from accord.model import DIR, FILE, LINK, Entry, Problem, Side
 from accord.replica import Replica, WriteItem
-from accord.state.store import ArchiveEntry, ArchiveStore
+from accord.state.store import ABSENT, ArchiveEntry, ArchiveStore
 
 __all__ = ["Event", "Executor", "Outcome", "Report"]
 
@@ -542,7 +543,12 @@ class Executor:
         target = self.replicas[action.side]
         if op == "delete":
             assert action.expect is not None
-            target.delete(action.key, expect=action.expect, trash=self.trash)
+            try:
+                target.delete(action.key, expect=action.expect, trash=self.trash)
+            except NotEmpty:
+                if action.expect.kind != DIR:
+                    raise
+                return [self._kept_folder(action.side, action.expect)], []
             return [], [action.key]
         assert action.entry is not None
         if op == "copy":
@@ -557,6 +563,26 @@ class Executor:
         if op == "keep_both":
             return self._keep_both(action)
         raise AccordError(f"unknown action {op!r} in the plan")
+
+    def _kept_folder(self, side: Side, folder: Entry) -> ArchiveEntry:
+        """The archive row of a folder deleted on the other side but kept on
+        ``side``, where it still holds items that are not synced (ignored
+        ones): the other side holds nothing there, as agreed, so the next
+        run does not try again. What is synced inside it later is copied
+        across as usual (the folder is made again there)."""
+        self.on_event(
+            Event(
+                "notice",
+                None,
+                f"{folder.key}: kept on the {side} side, where it still holds "
+                "items that are not synced (ignored ones); its other contents "
+                "were deleted",
+            )
+        )
+        versions = (ABSENT, folder.version)
+        if side is Side.LEFT:
+            versions = versions[::-1]
+        return ArchiveEntry(folder.key, DIR, 0, 0, folder.mode, None, None, *versions)
 
     def _agreed(self, target: Side, source: Entry, new: Entry) -> ArchiveEntry:
         """The archive row once ``new`` on ``target`` matches ``source``."""

@@ -26,7 +26,7 @@ from accord.errors import AccordError, NotFound, ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry, Problem, Side
 from accord.replica import Replica
-from accord.state.store import ArchiveEntry
+from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = [
     "CREATED",
@@ -173,6 +173,8 @@ def compare(
     for key in scanned.unseen:
         base = archive[key]
         if ignored is not None and ignored(key, base.kind == DIR):
+            continue
+        if base[at] == ABSENT:  # not there, as agreed: unchanged
             continue
         changes[key] = Change(DELETED, None, base)
     result = ChangeSet(side, changes, problems, unreliable, refresh, scanned.seen)

@@ -1,12 +1,15 @@
 """Guards: the checks that stop a run before it does damage. Pure.
 
 * a side that is empty now but held items at the last sync (an unmounted
-  disk, a wrong path) aborts the run, unless the user allows it;
+  disk, a wrong path) aborts the run, unless the user allows it; an empty
+  root is noticed before the run takes its locks (``check_empty_root``),
+  so such a refused run writes nothing anywhere;
 * a mass deletion (more than ``max_delete`` items *and* more than
   ``max_delete_percent`` of what that side held; moves are not deletions)
   is flagged: the CLI asks, ``--yes`` aborts;
 * names that differ only by case, where one side cannot tell them apart,
-  are reported and left out of the plan.
+  are reported and left out of the plan; a name the plan removes is no
+  clash (a rename that changed only the case is carried out).
 """
 
 from __future__ import annotations
@@ -21,7 +24,29 @@ from accord.keys import fold
 from accord.model import Problem, Side
 from accord.state.store import ArchiveEntry
 
-__all__ = ["case_clashes", "check_emptied", "drop_keys", "mass_deletes"]
+__all__ = [
+    "case_clashes",
+    "check_emptied",
+    "check_empty_root",
+    "drop_keys",
+    "mass_deletes",
+]
+
+
+def check_empty_root(side: Side, url: str, held: int, policy: Policy) -> None:
+    """Raise for a side whose root holds nothing at all when the pair held
+    ``held`` items at the last sync (checked before anything is written)."""
+    if held and not policy.allow_empty:
+        raise _emptied(side, url, held)
+
+
+def _emptied(side: Side, url: str, held: int) -> SafetyLimitExceeded:
+    return SafetyLimitExceeded(
+        f"the {side} side ({url}) is empty, but it held {held} "
+        "items at the last sync; nothing was changed",
+        hint="if a disk is not mounted, mount it; if you really emptied it, "
+        "run again with --allow-empty to delete everything on the other side too",
+    )
 
 
 def check_emptied(
@@ -41,12 +66,7 @@ def check_emptied(
             hint="if another disk is mounted there, mount the right one; if you "
             "really replaced everything, run again with --allow-empty",
         )
-    raise SafetyLimitExceeded(
-        f"the {changes.side} side ({url}) is empty, but it held {len(archive)} "
-        "items at the last sync; nothing was changed",
-        hint="if a disk is not mounted, mount it; if you really emptied it, "
-        "run again with --allow-empty to delete everything on the other side too",
-    )
+    raise _emptied(changes.side, url, len(archive))
 
 
 def mass_deletes(
@@ -78,26 +98,32 @@ def case_clashes(
                 present.add(key)
     groups: dict[str, list[str]] = defaultdict(list)
     for key in present:
-        groups[fold(key)].append(key)
+        if not _goes_away(key, left, right):
+            groups[fold(key)].append(key)
     problems = []
     for keys in groups.values():
         if len(keys) > 1:
             names = ", ".join(sorted(keys))
-            for key in sorted(keys):
-                gone = all(
-                    c.changes.get(key) is not None and c.changes[key].kind == DELETED
-                    for c in (left, right)
+            problems.extend(
+                Problem(
+                    key,
+                    None,
+                    f"names differ only by case ({names}) and one side cannot "
+                    "tell them apart; rename one of them",
                 )
-                if not gone:
-                    problems.append(
-                        Problem(
-                            key,
-                            None,
-                            f"names differ only by case ({names}) and one side cannot "
-                            "tell them apart; rename one of them",
-                        )
-                    )
+                for key in sorted(keys)
+            )
     return problems
+
+
+def _goes_away(key: str, left: ChangeSet, right: ChangeSet) -> bool:
+    """True when the plan removes ``key`` from both sides: deleted on one,
+    deleted or unchanged on the other (so the deletion is carried across)."""
+    lc, rc = left.changes.get(key), right.changes.get(key)
+    if lc is None or rc is None:
+        change = lc or rc
+        return change is not None and change.kind == DELETED
+    return lc.kind == DELETED and rc.kind == DELETED
 
 
 def drop_keys(changes: ChangeSet, keys: set[str]) -> ChangeSet:

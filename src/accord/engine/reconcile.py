@@ -24,6 +24,12 @@ Mirror (left to right) has one winner: the left side, always; what is only
 on the right is deleted only with ``delete``. Before any archive exists,
 mirror compares kind, size and mtime (or digests with ``checksum``).
 
+A folder deleted on one side that still holds ignored items on the other is
+kept there (its synced contents are deleted; ignored items never are): the
+apply step records it in the archive as absent, by agreement, on the side
+that deleted it (``ABSENT``), so later runs leave it be, forget it when it
+goes, and make it again when something synced appears in it.
+
 Renames: a file deleted on one side and created under another key with the
 same digest, mtime and mode is a move, propagated as a move when the other
 side still holds the old key unchanged.
@@ -42,7 +48,7 @@ from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, Chang
 from accord.engine.plan import Action, Conflict, Plan
 from accord.engine.policy import Policy
 from accord.model import DIR, FILE, Entry, Side, parent_of
-from accord.state.store import ArchiveEntry
+from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = [
     "conflict_name",
@@ -235,6 +241,14 @@ def _propagate(
     """One side changed, the other did not: carry the change across."""
     target = side.other
     expect = _current(base, target)
+    if base is not None and base.version(target.value) == ABSENT:
+        # a folder kept on one side only (it holds ignored items)
+        if change.kind == DELETED:
+            why = f"deleted on {side}; already gone from {target}"
+            return [Action("forget", key, None, reason=why)]
+        if change.kind == META:
+            return []
+        expect = None
     if change.kind == DELETED:
         return [
             Action("delete", key, target, None, expect, reason=f"deleted on {side}")
@@ -496,7 +510,7 @@ def _keep_parents(
         key = action.new_key if action.op == "move" and action.new_key else action.key
         parent = parent_of(key)
         while parent and (target, parent) not in made:
-            change = changes[target].get(parent)
+            change = changes[target].get(parent) or _absent(parent, target, archive)
             folder = _folder_on(parent, target.other, changes, archive)
             if change is None or change.kind == META or folder is None:
                 break
@@ -522,6 +536,14 @@ def _keep_parents(
             parent = parent_of(parent)
     kept = [a for a in actions if (a.side, a.key) not in replaced]
     return kept + list(replaced.values())
+
+
+def _absent(key: str, side: Side, archive: dict[str, ArchiveEntry]) -> Change | None:
+    """A deletion, for a folder that ``side`` holds nothing at by agreement."""
+    base = archive.get(key)
+    if base is not None and base.version(side.value) == ABSENT:
+        return Change(DELETED, None, base)
+    return None
 
 
 def _folder_on(

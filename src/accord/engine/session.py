@@ -107,6 +107,7 @@ class Session:
         self._opened: list[Replica] = []
         self._db_locks: list[tuple[Replica, Entry]] = []
         self._absent: set[Side] = set()  # sides to create when applying
+        self._refused = False  # a guard stopped the run: leave the places as found
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -141,6 +142,8 @@ class Session:
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        if not first:
+            self._check_empty_roots()
         if self.policy.marker:
             for replica in (self.left, self.right):
                 self._check_marker(replica, self.policy.marker)
@@ -164,6 +167,17 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def _check_empty_roots(self) -> None:
+        """Refuse a side that holds nothing now (an empty mount point) before
+        anything, even a lock, is written to either side."""
+        if self.policy.allow_empty:
+            return
+        assert self.store is not None
+        for side, replica in self.replicas.items():
+            if replica in self._opened and replica.is_empty_root():
+                held = self.store.count()
+                guards.check_empty_root(side, replica.url, held, self.policy)
 
     def _check_marker(self, replica: Replica, marker: str) -> None:
         """Refuse a root that does not carry the database's marker file."""
@@ -254,6 +268,8 @@ class Session:
                 self.notices.append(f"could not release the lock of {replica.url}")
         self._locked = []
         for replica in self._opened:
+            if self._refused:
+                replica.leave_as_found()
             replica.close()
         self._opened = []
         if self.store is not None:
@@ -360,8 +376,12 @@ class Session:
     def plan(self) -> Plan:
         """What this run would do, guards checked."""
         left, right = self.detect()
-        for changes, replica in ((left, self.left), (right, self.right)):
-            guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        try:
+            for changes, replica in ((left, self.left), (right, self.right)):
+                guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        except SafetyLimitExceeded:
+            self._refused = True
+            raise
         self._refreshed(left)
         self._refreshed(right)
         left, right = self._with_digests(left, right)
@@ -438,6 +458,7 @@ class Session:
         if self.read_only or self.store is None:
             raise PlanError("this session was opened read-only")
         if plan.guards and not override_guards:
+            self._refused = True
             raise SafetyLimitExceeded(
                 "; ".join(plan.guards) + "; nothing was changed",
                 hint="check the plan with 'accord sync --dry-run'; raise the limit "

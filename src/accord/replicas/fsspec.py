@@ -32,9 +32,9 @@ from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     ConfigError,
+    NotEmpty,
     NotFound,
     PermissionDenied,
-    PreconditionFailed,
     ReplicaError,
     Unreachable,
 )
@@ -238,7 +238,7 @@ class FsspecReplica(Replica):
             check_expected(self.stat(key), expect, self.url)
             if expect.kind == DIR:
                 if self.fs.ls(self._path(key)):
-                    raise PreconditionFailed(
+                    raise NotEmpty(
                         "the folder is not empty: something was added; left alone",
                         where=self.url,
                         key=key,

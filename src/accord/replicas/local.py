@@ -10,6 +10,11 @@ source digest, get their mtime and mode, and only then replace the target:
 by ``link`` when nothing may be there (so a file that appeared meanwhile is
 never clobbered), by ``rename`` otherwise, after the expected version has been
 re-checked. The replaced file is first hard-linked into the trash.
+
+Every change is made through a descriptor of the item's folder, opened just
+before the change from the root without following a link (one ``openat2``
+with ``RESOLVE_NO_SYMLINKS``, else one ``O_NOFOLLOW`` open per component): a
+folder replaced by a link after the scan is refused, never written through.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import errno
 import itertools
 import os
 import stat as st
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
@@ -27,6 +33,7 @@ from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     NoSpace,
+    NotEmpty,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -34,8 +41,8 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, LINK, Entry, Problem, join
+from accord.keys import IgnoreRules, fold, nfc
+from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -51,6 +58,8 @@ __all__ = ["LocalReplica"]
 _BLOCK = 1 << 20
 _BIG = 8 << 20  # files this big hash in a second thread while being written
 _BIG_BLOCK = 4 << 20
+# a folder opened only to work in it (O_PATH: no read permission needed)
+_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 _SPECIAL = {
     st.S_IFIFO: "a named pipe",
     st.S_IFSOCK: "a socket",
@@ -69,7 +78,8 @@ class LocalReplica(Replica):
         self.url = self.root
         self.identity = "file://" + os.path.realpath(self.root)
         self._case_sensitive = case_sensitive
-        self.capabilities = Capabilities()
+        self._caps: Capabilities | None = None  # probed when first asked for
+        self._had_meta = True  # accord's folder was there when the place was opened
         # keys whose on-disk spelling is not their NFC key
         self._spelling: dict[str, str] = {}
         self._meta = os.path.join(self.root, META_DIR)
@@ -78,6 +88,7 @@ class LocalReplica(Replica):
         self._tmp_names = itertools.count()
         self._tmp_prefix = ""
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
+        self._root_fd: int | None = None  # opened on first write, kept for the run
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalReplica:
@@ -106,32 +117,119 @@ class LocalReplica(Replica):
                 )
             with self._errors(""):
                 os.makedirs(self.root, exist_ok=True)
-        caps = Capabilities(case_sensitive=self._probe_case(), parallel_transfers=False)
-        self.capabilities = caps
+        self._close_root()
+        self._caps = None
+        self._had_meta = os.path.isdir(self._meta)
+
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        """Probed on first use, not when opened: a run refused by a guard
+        before it looks at them leaves the place untouched."""
+        if self._caps is None:
+            self._caps = Capabilities(
+                case_sensitive=self._probe_case(), parallel_transfers=False
+            )
+        return self._caps
+
+    @capabilities.setter
+    def capabilities(self, caps: Capabilities) -> None:
+        self._caps = caps
 
     def _probe_case(self) -> bool:
+        """Whether names differing only by case are different names here."""
         if self._case_sensitive is not None:
             return self._case_sensitive
-        probe = os.path.join(self._meta, "case-probe")
         with contextlib.suppress(OSError):
-            os.makedirs(self._meta, exist_ok=True)
-            with open(probe, "w"):
-                pass
-            return not os.path.exists(os.path.join(self._meta, "CASE-PROBE"))
+            found = _case_by_listing(self.root)
+            if found is not None:
+                return found
+            return self._case_by_probe()
         return True
+
+    def _case_by_probe(self) -> bool:
+        """Create a probe file in accord's folder, look for it under another
+        case, and remove it (and the folder, if made for it)."""
+        made = not os.path.isdir(self._meta)
+        os.makedirs(self._meta, exist_ok=True)
+        name = f"case-probe-{os.urandom(4).hex()}"
+        probe = os.path.join(self._meta, name)
+        try:
+            with open(probe, "x"):
+                pass
+            return not os.path.exists(os.path.join(self._meta, name.upper()))
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
+            if made:
+                with contextlib.suppress(OSError):
+                    os.rmdir(self._meta)
+
+    def is_empty_root(self) -> bool:
+        try:
+            with os.scandir(self.root) as listing:
+                return all(item.name == META_DIR for item in listing)
+        except OSError:
+            return False  # the scan reports why it cannot be listed
 
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
+        return self._base + self._rel(key) if key else self.root
+
+    def _rel(self, key: str) -> str:
+        """The on-disk path of ``key`` relative to the root (its real spelling)."""
         real = self._spelling.get(key)
-        if real is None:
-            if not key:
-                return self.root
-            # a new item in a folder whose on-disk name is spelled otherwise
-            folder, _, name = key.rpartition("/")
-            if folder and self._spelling:
-                return os.path.join(self._path(folder), name)
-            real = key
-        return self._base + real
+        if real is not None:
+            return real
+        # a new item in a folder whose on-disk name is spelled otherwise
+        folder, _, name = key.rpartition("/")
+        if folder and self._spelling:
+            return self._rel(folder) + "/" + name
+        return key
+
+    def _root(self) -> int:
+        if self._root_fd is None:
+            self._root_fd = os.open(self.root, _DIR_FLAGS)
+        return self._root_fd
+
+    def _close_root(self) -> None:
+        if self._root_fd is not None:
+            fd, self._root_fd = self._root_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _parent_fd(self, key: str) -> tuple[int, str]:
+        """A new descriptor of the folder holding ``key`` (the caller closes
+        it) and the item's on-disk name in it. The folder is reached from the
+        root without following a link: a folder that was replaced by a link
+        since the scan is refused, never written through."""
+        folder, _, name = self._rel(key).rpartition("/")
+        try:
+            return _open_folder(self._root(), folder), name
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise PreconditionFailed(
+                "a folder on the path was replaced by a link; left alone",
+                where=self.url,
+                key=key,
+            ) from exc
+
+    @contextlib.contextmanager
+    def _folder_of(self, key: str) -> Iterator[tuple[int, str]]:
+        """``_parent_fd`` for the length of a ``with`` block."""
+        fd, name = self._parent_fd(key)
+        try:
+            yield fd, name
+        finally:
+            os.close(fd)
+
+    def _stat_at(self, key: str, fd: int, name: str) -> Entry | None:
+        """The entry of ``name`` in the folder ``fd``, or None."""
+        try:
+            stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return _entry(key, stat, name, fd)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -317,24 +415,33 @@ class LocalReplica(Replica):
             return open(self._path(key), "rb", buffering=0)
 
     # -- writing ----------------------------------------------------------
-    def _temp_for(self, path: str) -> str:
-        """A fresh temporary name for an item that will become ``path``: in
+    # Every change is made relative to a descriptor of the item's folder,
+    # opened (``_parent_fd``) just before the change, without following a
+    # link on the way from the root: a folder swapped for a link after the
+    # scan is refused, and nothing is ever written through it.
+    def _temp_for(self, key: str) -> tuple[str, int | None]:
+        """A fresh temporary name for an item that will become ``key``: in
         ``.accord/tmp`` (on the same file system, so the final rename is
-        atomic), else next to ``path``."""
+        atomic), else next to it; then also the descriptor of that folder,
+        which the caller closes."""
         if not self._tmp_prefix:
             # a folder per process: concurrent writers never share one
             own = os.path.join(self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
             os.makedirs(own, exist_ok=True)
             self._tmp_prefix = os.path.join(own, "")
         name = f"{self._tmp_prefix}{next(self._tmp_names)}"
-        folder = os.path.dirname(path)
+        folder = parent_of(key)
         same = self._same_device.get(folder)
+        if same:
+            return name, None
+        fd, _ = self._parent_fd(key)
         if same is None:
-            same = os.stat(self._tmp).st_dev == os.stat(folder).st_dev
+            same = os.stat(self._tmp).st_dev == os.fstat(fd).st_dev
             self._same_device[folder] = same
-        if not same:
-            return os.path.join(folder, f".accord-tmp-{os.path.basename(name)}")
-        return name
+        if same:
+            os.close(fd)
+            return name, None
+        return f".accord-tmp-{os.path.basename(name)}", fd
 
     def write(
         self,
@@ -345,27 +452,45 @@ class LocalReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
-        path = self._path(key)
         with self._errors(key):
-            temp = self._temp_for(path)
+            temp, temp_fd = self._temp_for(key)
             try:
-                digest = _copy_into(data, temp, like, self.url, key)
-                self._install(temp, key, path, expect, trash)
+                digest = _copy_into(data, temp, like, self.url, key, temp_fd)
+                with self._folder_of(key) as (fd, name):
+                    self._install(temp, temp_fd, key, fd, name, expect, trash)
+                    done = self._stat_at(key, fd, name)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(temp)
+                    os.unlink(temp, dir_fd=temp_fd)
                 raise
-        done = self.stat(key)
+            finally:
+                if temp_fd is not None:
+                    os.close(temp_fd)
         assert done is not None
         return done._replace(digest=digest)
 
     def _install(
-        self, temp: str, key: str, path: str, expect: Entry | None, trash: str | None
+        self,
+        temp: str,
+        temp_fd: int | None,
+        key: str,
+        fd: int,
+        name: str,
+        expect: Entry | None,
+        trash: str | None,
     ) -> None:
-        """Put ``temp`` at ``path`` if ``path`` still holds ``expect``."""
+        """Put ``temp`` at ``name`` in the folder ``fd`` if it still holds
+        ``expect``. A temporary file next to the target must still be in the
+        folder the target is in now."""
+        if temp_fd is not None and not _same_folder(temp_fd, fd):
+            raise PreconditionFailed(
+                "the folder was replaced during the copy; left alone",
+                where=self.url,
+                key=key,
+            )
         if expect is None:
             try:
-                _rename_new(temp, path)
+                _rename_new(temp, name, temp_fd, fd)
             except FileExistsError as exc:
                 raise PreconditionFailed(
                     "something appeared here during the copy; left alone",
@@ -373,114 +498,127 @@ class LocalReplica(Replica):
                     key=key,
                 ) from exc
             return
-        check_expected(self.stat(key), expect, self.url)
+        check_expected(self._stat_at(key, fd, name), expect, self.url)
         if trash:
-            self._keep(key, path, trash, link=True)
-        os.rename(temp, path)
+            self._keep(key, fd, name, trash, link=True)
+        os.rename(temp, name, src_dir_fd=temp_fd, dst_dir_fd=fd)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
-        path = self._path(key)
-        with self._errors(key):
+        with self._errors(key), self._folder_of(key) as (fd, name):
             try:
-                os.mkdir(path)
+                os.mkdir(name, dir_fd=fd)
             except FileExistsError:
-                current = self.stat(key)
+                current = self._stat_at(key, fd, name)
                 if current is None or current.kind != DIR:
                     check_expected(current, expect, self.url)
             if like.mode:
-                os.chmod(path, like.mode)
-        done = self.stat(key)
+                _chmod_at(fd, name, like.mode)
+            done = self._stat_at(key, fd, name)
         assert done is not None
         return done
 
     def make_link(
         self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
     ) -> Entry:
-        path = self._path(key)
         with self._errors(key):
-            temp = self._temp_for(path)
-            os.symlink(like.target or "", temp)
+            temp, temp_fd = self._temp_for(key)
             try:
+                os.symlink(like.target or "", temp, dir_fd=temp_fd)
                 if like.mtime_ns:
                     os.utime(
-                        temp, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False
+                        temp,
+                        ns=(like.mtime_ns, like.mtime_ns),
+                        dir_fd=temp_fd,
+                        follow_symlinks=False,
                     )
-                self._install(temp, key, path, expect, trash)
+                with self._folder_of(key) as (fd, name):
+                    self._install(temp, temp_fd, key, fd, name, expect, trash)
+                    done = self._stat_at(key, fd, name)
             except BaseException:
                 with contextlib.suppress(OSError):
-                    os.unlink(temp)
+                    os.unlink(temp, dir_fd=temp_fd)
                 raise
-        done = self.stat(key)
+            finally:
+                if temp_fd is not None:
+                    os.close(temp_fd)
         assert done is not None
         return done
 
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
-        path = self._path(key)
-        with self._errors(key):
-            check_expected(self.stat(key), expect, self.url)
+        with self._errors(key), self._folder_of(key) as (fd, name):
+            check_expected(self._stat_at(key, fd, name), expect, self.url)
+            times = (like.mtime_ns, like.mtime_ns)
             if expect.kind == LINK:
-                os.utime(path, ns=(like.mtime_ns, like.mtime_ns), follow_symlinks=False)
+                os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
             else:
                 if like.mode:
-                    os.chmod(path, like.mode)
+                    _chmod_at(fd, name, like.mode)
                 if expect.kind == FILE:
-                    os.utime(path, ns=(like.mtime_ns, like.mtime_ns))
-        done = self.stat(key)
+                    os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
+            done = self._stat_at(key, fd, name)
         assert done is not None
         return done._replace(digest=expect.digest)
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
-        path = self._path(key)
-        with self._errors(key):
-            check_expected(self.stat(key), expect, self.url)
+        with self._errors(key), self._folder_of(key) as (fd, name):
+            check_expected(self._stat_at(key, fd, name), expect, self.url)
             if expect.kind == DIR:
                 try:
-                    os.rmdir(path)
+                    os.rmdir(name, dir_fd=fd)
                 except OSError as exc:
                     if exc.errno == errno.ENOTEMPTY:
-                        raise PreconditionFailed(
+                        raise NotEmpty(
                             "the folder is not empty: something was added; left alone",
                             where=self.url,
                             key=key,
                         ) from exc
                     raise
             elif trash:
-                self._keep(key, path, trash, link=False)
+                self._keep(key, fd, name, trash, link=False)
             else:
-                os.unlink(path)
+                os.unlink(name, dir_fd=fd)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
-        path, new_path = self._path(key), self._path(new_key)
-        with self._errors(key):
-            check_expected(self.stat(key), expect, self.url)
-            check_expected(self.stat(new_key), None, self.url)
-            if expect.kind == DIR:
-                os.rename(path, new_path)
+        with (
+            self._errors(key),
+            self._folder_of(key) as (fd, name),
+            self._folder_of(new_key) as (new_fd, new_name),
+        ):
+            check_expected(self._stat_at(key, fd, name), expect, self.url)
+            if fold(key) == fold(new_key) and _same_item(fd, name, new_fd, new_name):
+                # one item under both spellings: a case-insensitive disk
+                _rename_case(fd, name, new_fd, new_name)
             else:
-                _rename_new(path, new_path)
-        done = self.stat(new_key)
+                there = self._stat_at(new_key, new_fd, new_name)
+                check_expected(there, None, self.url)
+                if expect.kind == DIR:
+                    os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
+                else:
+                    _rename_new(name, new_name, fd, new_fd)
+            done = self._stat_at(new_key, new_fd, new_name)
         assert done is not None
         return done._replace(digest=expect.digest)
 
-    def _keep(self, key: str, path: str, run: str, *, link: bool) -> None:
-        """Move (or hard-link) what is at ``path`` into the trash of ``run``."""
-        kept = os.path.join(self._meta, "trash", run, self._spelling.get(key, key))
+    def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
+        """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
+        ``run``."""
+        kept = os.path.join(self._meta, "trash", run, self._rel(key))
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         if os.path.lexists(kept):
             kept = f"{kept}.{os.urandom(4).hex()}"
         if link:
             try:
-                os.link(path, kept, follow_symlinks=False)
-                return
+                os.link(name, kept, src_dir_fd=fd, follow_symlinks=False)
             except OSError:
-                _shutil().copy2(path, kept, follow_symlinks=False)
-                return
+                _copy_out(fd, name, kept)
+            return
         try:
-            os.rename(path, kept)
+            os.rename(name, kept, src_dir_fd=fd)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            _shutil().move(path, kept)
+            _copy_out(fd, name, kept)
+            os.unlink(name, dir_fd=fd)
 
     def flush(self) -> None:
         _syncfs(self.root)
@@ -531,10 +669,18 @@ class LocalReplica(Replica):
     def close(self) -> None:
         """Remove the (empty) temporary folders this run's processes made."""
         self._tmp_prefix = ""
+        self._close_root()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for folder in listing:
                 with contextlib.suppress(OSError):
                     os.rmdir(folder.path)  # only empty ones go
+
+    def leave_as_found(self) -> None:
+        """Remove accord's folder if this run made it and left it empty."""
+        if not self._had_meta:
+            for folder in (self._tmp, self._meta):
+                with contextlib.suppress(OSError):
+                    os.rmdir(folder)  # only empty ones go
 
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held)."""
@@ -569,20 +715,32 @@ class LocalReplica(Replica):
             source = os.path.join(
                 self._meta, "trash", item.run, unicodedata.normalize("NFD", item.key)
             )
-        path = self._path(key)
         with self._errors(key):
-            if os.path.lexists(path):
-                raise AlreadyExists(
-                    "something is already there",
-                    where=self.url,
-                    key=key,
-                    hint="restore it under another name with --to",
-                )
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            os.rename(source, path)
-        done = self.stat(key)
+            self._make_parents(key)
+            with self._folder_of(key) as (fd, name):
+                try:
+                    _rename_new(source, name, None, fd)
+                except FileExistsError as exc:
+                    raise AlreadyExists(
+                        "something is already there",
+                        where=self.url,
+                        key=key,
+                        hint="restore it under another name with --to",
+                    ) from exc
+                done = self._stat_at(key, fd, name)
         assert done is not None
         return done
+
+    def _make_parents(self, key: str) -> None:
+        """Create the missing folders above ``key``, following no link."""
+        parts = self._rel(key).split("/")[:-1]
+        for depth, name in enumerate(parts):
+            fd = _open_folder(self._root(), "/".join(parts[:depth]))
+            try:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(name, dir_fd=fd)
+            finally:
+                os.close(fd)
 
     def trash_purge(self, run: str) -> int:
         top = os.path.join(self._meta, "trash", run)
@@ -591,7 +749,27 @@ class LocalReplica(Replica):
         return count
 
 
-def _entry(key: str, stat: os.stat_result, path: str) -> Entry | None:
+def _case_by_listing(root: str) -> bool | None:
+    """Case sensitivity told by a name at the root (ASCII letters), looked up
+    under its other case; None when the root holds no such name."""
+    with os.scandir(root) as listing:
+        for item in listing:
+            name = item.name
+            other = name.swapcase()
+            if not name.isascii() or other == name:
+                continue
+            try:
+                found = os.stat(os.path.join(root, other), follow_symlinks=False)
+            except FileNotFoundError:
+                return True
+            mine = item.stat(follow_symlinks=False)
+            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
+    return None
+
+
+def _entry(
+    key: str, stat: os.stat_result, path: str, dir_fd: int | None = None
+) -> Entry | None:
     """The entry for a stat result; None for special files."""
     mode = stat.st_mode
     if st.S_ISREG(mode):
@@ -603,14 +781,22 @@ def _entry(key: str, stat: os.stat_result, path: str) -> Entry | None:
     if st.S_ISDIR(mode):
         return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
     if st.S_ISLNK(mode):
-        target = os.readlink(path)
+        target = os.readlink(path, dir_fd=dir_fd)
         return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)
     return None
 
 
-def _copy_into(data: IO[bytes], temp: str, like: Entry, where: str, key: str) -> str:
+def _copy_into(
+    data: IO[bytes],
+    temp: str,
+    like: Entry,
+    where: str,
+    key: str,
+    dir_fd: int | None = None,
+) -> str:
     """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
     try:
         if like.size >= _BIG:
             digest = _pump_overlapped(data, fd)
@@ -657,8 +843,14 @@ _AT_FDCWD = -100
 _renameat2: Any = None
 
 
-def _rename_new(source: str, target: str) -> None:
+def _rename_new(
+    source: str,
+    target: str,
+    source_fd: int | None = None,
+    target_fd: int | None = None,
+) -> None:
     """Rename ``source`` to ``target``, which must not exist (FileExistsError).
+    Each name is relative to its folder descriptor, when one is given.
 
     One ``renameat2(RENAME_NOREPLACE)`` call where the kernel and file system
     offer it; else a hard link (which never replaces) and an unlink; else,
@@ -669,9 +861,9 @@ def _rename_new(source: str, target: str) -> None:
         _renameat2 = getattr(_libc_handle(), "renameat2", False)
     if _renameat2:
         done = _renameat2(
-            _AT_FDCWD,
+            _AT_FDCWD if source_fd is None else source_fd,
             os.fsencode(source),
-            _AT_FDCWD,
+            _AT_FDCWD if target_fd is None else target_fd,
             os.fsencode(target),
             _RENAME_NOREPLACE,
         )
@@ -682,15 +874,156 @@ def _rename_new(source: str, target: str) -> None:
             raise OSError(code, os.strerror(code), target)
         _renameat2 = False
     try:
-        os.link(source, target, follow_symlinks=False)
+        os.link(
+            source,
+            target,
+            src_dir_fd=source_fd,
+            dst_dir_fd=target_fd,
+            follow_symlinks=False,
+        )
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
             raise
-        if os.path.lexists(target):
+        with contextlib.suppress(FileNotFoundError):
+            os.stat(target, dir_fd=target_fd, follow_symlinks=False)
             raise FileExistsError(errno.EEXIST, "File exists", target) from exc
-        os.rename(source, target)
+        os.rename(source, target, src_dir_fd=source_fd, dst_dir_fd=target_fd)
     else:
-        os.unlink(source)
+        os.unlink(source, dir_fd=source_fd)
+
+
+def _open_folder(root_fd: int, folder: str) -> int:
+    """A new descriptor of ``folder`` (relative, ``/``-separated; ``""`` is
+    the root itself), reached from ``root_fd`` without following any link:
+    OSError ELOOP when a component is a link."""
+    global _openat2
+    if not folder:
+        return os.dup(root_fd)
+    if _openat2 is None:
+        _openat2 = _make_openat2()
+    if _openat2:
+        fd = _openat2(root_fd, os.fsencode(folder))
+        if fd >= 0:
+            return int(fd)
+        code = _ctypes_errno()
+        if code in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG):
+            _openat2 = False  # not offered here (old kernel, filtered)
+        elif code != errno.EAGAIN:  # EAGAIN: a rename raced; walk instead
+            raise OSError(code, os.strerror(code), folder)
+    return _walk_folder(root_fd, folder)
+
+
+def _walk_folder(root_fd: int, folder: str) -> int:
+    """``_open_folder`` one component at a time, each opened O_NOFOLLOW."""
+    fd = os.dup(root_fd)
+    try:
+        for part in folder.split("/"):
+            try:
+                inner = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
+            except NotADirectoryError:
+                found = os.stat(part, dir_fd=fd, follow_symlinks=False)
+                if st.S_ISLNK(found.st_mode):
+                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), part) from None
+                raise
+            os.close(fd)
+            fd = inner
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+_openat2: Any = None
+_RESOLVE_NO_SYMLINKS = 0x04
+_RESOLVE_BENEATH = 0x08
+_SYS_OPENAT2 = 437  # the same number on every Linux architecture
+
+
+def _make_openat2() -> Any:
+    """``openat2(dirfd, path)`` for a folder, refusing any link on the way
+    (one call for the whole path); False where it is not offered."""
+    libc = _libc_handle()
+    if not libc or not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    class OpenHow(ctypes.Structure):
+        _fields_ = [
+            ("flags", ctypes.c_uint64),
+            ("mode", ctypes.c_uint64),
+            ("resolve", ctypes.c_uint64),
+        ]
+
+    how = OpenHow(_DIR_FLAGS, 0, _RESOLVE_NO_SYMLINKS | _RESOLVE_BENEATH)
+    size = ctypes.sizeof(how)
+    ref = ctypes.byref(how)
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+
+    def openat2(dir_fd: int, path: bytes) -> int:
+        return int(syscall(_SYS_OPENAT2, dir_fd, path, ref, size))
+
+    return openat2
+
+
+def _same_item(fd: int, name: str, other_fd: int, other: str) -> bool:
+    """True when both names (each in its folder) are one item on disk."""
+    try:
+        a = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        b = os.stat(other, dir_fd=other_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _rename_case(fd: int, name: str, new_fd: int, new_name: str) -> None:
+    """Give an item a name that differs only by case, where the file system
+    takes both for one name: through a temporary name, so that the new
+    spelling is the one stored. Put back under its old name if that fails."""
+    temp = f".accord-case-{os.urandom(4).hex()}"
+    os.rename(name, temp, src_dir_fd=fd, dst_dir_fd=fd)
+    try:
+        _rename_new(temp, new_name, fd, new_fd)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
+        raise
+
+
+def _same_folder(one: int, other: int) -> bool:
+    """True when both descriptors are the same folder."""
+    a, b = os.fstat(one), os.fstat(other)
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def _chmod_at(fd: int, name: str, mode: int) -> None:
+    """chmod ``name`` in the folder ``fd``, not following a link there."""
+    try:
+        os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
+    except (NotImplementedError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in (
+            errno.ENOTSUP,
+            errno.EOPNOTSUPP,
+        ):
+            raise
+        os.chmod(name, mode, dir_fd=fd)
+
+
+def _copy_out(fd: int, name: str, kept: str) -> None:
+    """Copy ``name`` in the folder ``fd`` (a file or a link) to the path
+    ``kept`` (for the trash, where a hard link is not possible)."""
+    found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    if st.S_ISLNK(found.st_mode):
+        os.symlink(os.readlink(name, dir_fd=fd), kept)
+        return
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    with (
+        os.fdopen(source, "rb") as reader,
+        open(kept, "xb") as writer,
+    ):
+        _shutil().copyfileobj(reader, writer, _BLOCK)
+        os.fchmod(writer.fileno(), found.st_mode & 0o7777)
+    os.utime(kept, ns=(found.st_atime_ns, found.st_mtime_ns))
 
 
 def _translate(exc: OSError, where: str, key: str) -> ReplicaError:

@@ -39,6 +39,7 @@ from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     ConfigError,
+    NotEmpty,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -475,7 +476,7 @@ class S3Replica(Replica):
         )
         names = [item["Key"] for item in listed.get("Contents", ())]
         if [n for n in names if n != self._name(key) + "/"]:
-            raise PreconditionFailed(
+            raise NotEmpty(
                 "the folder is not empty: something was added; left alone",
                 where=self.url,
                 key=key,

@@ -37,6 +37,7 @@ from accord.errors import (
     ConfigError,
     MissingDependency,
     NoSpace,
+    NotEmpty,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -563,7 +564,7 @@ class SFTPReplica(Replica):
             check_expected(self.stat(key), expect, self.url)
             if expect.kind == DIR:
                 if self._sftp().listdir(path):
-                    raise PreconditionFailed(
+                    raise NotEmpty(
                         "the folder is not empty: something was added; left alone",
                         where=self.url,
                         key=key,

@@ -27,6 +27,7 @@ from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
 from accord.model import Entry
 
 __all__ = [
+    "ABSENT",
     "SCHEMA_VERSION",
     "ArchiveEntry",
     "ArchiveStore",
@@ -59,8 +60,15 @@ CREATE TABLE IF NOT EXISTS log (
 """
 
 
+#: the version of a side that agreed to hold nothing at a key: a folder
+#: deleted there, kept on the other side because it still holds items that
+#: are not synced (ignored ones)
+ABSENT = "-"
+
+
 class ArchiveEntry(NamedTuple):
-    """The agreed state of a key, and each side's version at that moment."""
+    """The agreed state of a key, and each side's version at that moment
+    (``ABSENT``: that side holds nothing there, by agreement)."""
 
     key: str
     kind: str
@@ -258,6 +266,10 @@ class ArchiveStore:
 
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
+
+    def count(self) -> int:
+        """The number of items in the archive."""
+        return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
         row = tuple(entry)

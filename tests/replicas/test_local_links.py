@@ -1,0 +1,202 @@
+"""A folder replaced by a link after the scan is never written through.
+
+Between the plan and a change, someone swaps a folder of the tree for a
+symbolic link to a folder elsewhere. Every change the local place makes
+below that folder must be refused (PreconditionFailed, so the engine skips
+the item and reports it), and nothing may appear, change or vanish outside
+the synced tree.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from _trees import files
+
+from accord.engine.policy import Policy
+from accord.engine.session import Session
+from accord.errors import PreconditionFailed
+from accord.model import DIR, FILE, LINK, Entry
+from accord.replicas import local
+from accord.replicas.local import LocalReplica
+
+_MTIME = 1_700_000_000_000_000_000
+
+
+def like(key: str, data: bytes = b"new") -> Entry:
+    return Entry(key, FILE, len(data), _MTIME, 0o644, "")
+
+
+@pytest.fixture(params=["openat2", "walk"])
+def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways of reaching a folder: one openat2 call, or a walk of O_NOFOLLOW
+    opens (where the kernel does not offer openat2)."""
+    if request.param == "walk":
+        monkeypatch.setattr(local, "_openat2", False)
+    return str(request.param)
+
+
+@pytest.fixture
+def place(tmp_path: Path, resolver: str) -> LocalReplica:
+    root = tmp_path / "tree"
+    (root / "sub" / "deep").mkdir(parents=True)
+    (root / "sub" / "deep" / "a.txt").write_text("inside\n")
+    (root / "sub" / "a.txt").write_text("inside\n")
+    replica = LocalReplica(str(root))
+    replica.open()
+    yield replica
+    replica.close()
+
+
+@pytest.fixture
+def elsewhere(tmp_path: Path) -> Path:
+    """A folder outside the tree, holding what a swapped link points at."""
+    outside = tmp_path / "elsewhere"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "a.txt").write_text("outside\n")
+    (outside / "a.txt").write_text("outside\n")
+    return outside
+
+
+def swap(place: LocalReplica, folder: str, target: Path) -> None:
+    """Replace the tree's ``folder`` by a link to ``target``."""
+    path = Path(place.root) / folder
+    path.rename(path.with_name(path.name + ".moved"))
+    os.symlink(target, path)
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int, int]]:
+    """Every file below ``root``: content, mode and mtime."""
+    found = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+        found[str(path.relative_to(root))] = (data, info.st_mode, info.st_mtime_ns)
+    return found
+
+
+Op = Callable[[LocalReplica, dict[str, Entry]], object]
+
+OPERATIONS: dict[str, Op] = {
+    "write new": lambda p, e: p.write(
+        "sub/new.txt", io.BytesIO(b"new"), like=like("sub/new.txt"), expect=None
+    ),
+    "write over": lambda p, e: p.write(
+        "sub/a.txt", io.BytesIO(b"new"), like=like("sub/a.txt"), expect=e["sub/a.txt"]
+    ),
+    "write deeper": lambda p, e: p.write(
+        "sub/deep/new.txt",
+        io.BytesIO(b"new"),
+        like=like("sub/deep/new.txt"),
+        expect=None,
+    ),
+    "make_dir": lambda p, e: p.make_dir(
+        "sub/newdir", like=Entry("sub/newdir", DIR, mode=0o700), expect=None
+    ),
+    "make_link": lambda p, e: p.make_link(
+        "sub/link",
+        like=Entry("sub/link", LINK, mtime_ns=_MTIME, target="x"),
+        expect=None,
+    ),
+    "set_meta": lambda p, e: p.set_meta(
+        "sub/a.txt",
+        like=e["sub/a.txt"]._replace(mode=0o600, mtime_ns=_MTIME),
+        expect=e["sub/a.txt"],
+    ),
+    "delete": lambda p, e: p.delete("sub/a.txt", expect=e["sub/a.txt"], trash=None),
+    "delete to trash": lambda p, e: p.delete(
+        "sub/a.txt", expect=e["sub/a.txt"], trash="20260101T000000Z-000000"
+    ),
+    "move out": lambda p, e: p.move("sub/a.txt", "moved.txt", expect=e["sub/a.txt"]),
+    "move in": lambda p, e: p.move("top.txt", "sub/top.txt", expect=e["top.txt"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPERATIONS))
+def test_no_change_goes_through_a_folder_swapped_for_a_link(
+    place: LocalReplica, elsewhere: Path, name: str
+) -> None:
+    root = Path(place.root)
+    (root / "top.txt").write_text("top\n")
+    planned = {e.key: e for e in place.entries()}  # the scan, before the swap
+    for key in ("sub/a.txt", "sub/deep/a.txt"):
+        # the item outside looks exactly like the one planned for
+        os.utime(elsewhere / key[4:], ns=(planned[key].mtime_ns,) * 2)
+    swap(place, "sub", elsewhere)
+    outside = snapshot(elsewhere)
+
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        OPERATIONS[name](place, planned)
+
+    assert snapshot(elsewhere) == outside
+    assert (root / "top.txt").read_text() == "top\n"
+    assert files(root) == {
+        "sub.moved/a.txt": b"inside\n",
+        "sub.moved/deep/a.txt": b"inside\n",
+        "top.txt": b"top\n",
+    }
+
+
+def test_a_folder_swapped_during_a_copy_is_not_written_through(
+    place: LocalReplica, elsewhere: Path
+) -> None:
+    """The check is made when the file is installed, not when the copy starts."""
+
+    class SwapsWhileRead(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() == 0:
+                swap(place, "sub/deep", elsewhere / "deep")
+            return super().read(size)
+
+    outside = snapshot(elsewhere)
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        place.write(
+            "sub/deep/new.txt",
+            SwapsWhileRead(b"new"),
+            like=like("sub/deep/new.txt"),
+            expect=None,
+        )
+    assert snapshot(elsewhere) == outside
+    assert "sub/deep.moved/new.txt" not in files(Path(place.root))
+
+
+def test_a_link_to_a_folder_at_the_root_is_still_followed(tmp_path: Path) -> None:
+    """Only folders below the root are checked: the root may be a link."""
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "root-link")
+    replica = LocalReplica(str(tmp_path / "root-link"))
+    replica.open()
+    try:
+        replica.make_dir("d", like=Entry("d", DIR, mode=0o755), expect=None)
+        replica.write("d/f.txt", io.BytesIO(b"new"), like=like("d/f.txt"), expect=None)
+    finally:
+        replica.close()
+    assert (real / "d" / "f.txt").read_bytes() == b"new"
+
+
+def test_a_run_skips_and_reports_an_item_below_a_swapped_folder(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    left, right = tmp_path / "left", tmp_path / "right"
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "one.txt").write_text("one\n")
+    state = tmp_path / "state"
+    with Session(str(left), str(right), state_dir=state) as session:
+        session.apply(session.plan())
+    (left / "sub" / "two.txt").write_text("two\n")
+    outside = snapshot(elsewhere)
+    with Session(str(left), str(right), policy=Policy(), state_dir=state) as session:
+        plan = session.plan()
+        assert [(a.op, a.key) for a in plan.changes] == [("copy", "sub/two.txt")]
+        (right / "sub").rename(right / "sub.moved")
+        os.symlink(elsewhere, right / "sub")
+        report = session.apply(plan)
+    assert [o.action.key for o in report.skipped] == ["sub/two.txt"]
+    assert "replaced by a link" in report.skipped[0].message
+    assert not report.failed
+    assert snapshot(elsewhere) == outside
