@@ -256,10 +256,10 @@ class Executor:
             batch.append(item)
             sizes[side] = sizes.get(side, 0) + item[1].size
             if len(batch) >= _BATCH_FILES or sizes[side] >= _BATCH_BYTES:
-                yield (self._batch, side, batches.pop(side))
+                yield (self._copy_batch, side, batches.pop(side))
                 sizes[side] = 0
         for side, batch in batches.items():
-            yield (self._batch, side, batch)
+            yield (self._copy_batch, side, batch)
 
     def _batchable(self, action: Action) -> bool:
         entry, expect = action.entry, action.expect
@@ -276,7 +276,7 @@ class Executor:
     def _one_list(self, seq: int | None, action: Action) -> list[Outcome]:
         return [self._one(seq, action)]
 
-    def _batch(
+    def _copy_batch(
         self, side: Side, batch: list[tuple[int | None, Action]]
     ) -> list[Outcome]:
         """Copy small files to ``side`` in one batch: read each source whole

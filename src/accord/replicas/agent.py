@@ -66,6 +66,7 @@ _SIGNATURES = {
     "trash_restore": "Ts",
     "trash_purge": "s",
     "forget_meta": "",
+    "leave_as_found": "",
 }
 # calls quick enough to run in the reading thread, in order
 _QUICK = frozenset(
@@ -73,6 +74,7 @@ _QUICK = frozenset(
         "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
+        "leave_as_found",
     )
 )  # fmt: skip
 _DECODE: dict[str, Callable[[Any], Any]] = {

@@ -579,25 +579,35 @@ class LocalReplica(Replica):
                 os.unlink(name, dir_fd=fd)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
-        with (
-            self._errors(key),
-            self._folder_of(key) as (fd, name),
-            self._folder_of(new_key) as (new_fd, new_name),
-        ):
-            check_expected(self._stat_at(key, fd, name), expect, self.url)
-            if fold(key) == fold(new_key) and _same_item(fd, name, new_fd, new_name):
-                # one item under both spellings: a case-insensitive disk
-                _rename_case(fd, name, new_fd, new_name)
-            else:
-                there = self._stat_at(new_key, new_fd, new_name)
-                check_expected(there, None, self.url)
-                if expect.kind == DIR:
-                    os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
-                else:
-                    _rename_new(name, new_name, fd, new_fd)
-            done = self._stat_at(new_key, new_fd, new_name)
+        # nested, not parenthesised: this module also runs on the SSH
+        # agent, under Python 3.8
+        with self._errors(key), self._folder_of(key) as (fd, name):  # noqa: SIM117
+            with self._folder_of(new_key) as (new_fd, new_name):
+                self._move_at(key, new_key, expect, (fd, name), (new_fd, new_name))
+                done = self._stat_at(new_key, new_fd, new_name)
         assert done is not None
         return done._replace(digest=expect.digest)
+
+    def _move_at(
+        self,
+        key: str,
+        new_key: str,
+        expect: Entry,
+        source: tuple[int, str],
+        target: tuple[int, str],
+    ) -> None:
+        """The move, with both folders open (see ``_folder_of``)."""
+        (fd, name), (new_fd, new_name) = source, target
+        check_expected(self._stat_at(key, fd, name), expect, self.url)
+        if fold(key) == fold(new_key) and _same_item(fd, name, new_fd, new_name):
+            # one item under both spellings: a case-insensitive disk
+            _rename_case(fd, name, new_fd, new_name)
+            return
+        check_expected(self._stat_at(new_key, new_fd, new_name), None, self.url)
+        if expect.kind == DIR:
+            os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
+        else:
+            _rename_new(name, new_name, fd, new_fd)
 
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
@@ -1017,10 +1027,7 @@ def _copy_out(fd: int, name: str, kept: str) -> None:
         os.symlink(os.readlink(name, dir_fd=fd), kept)
         return
     source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    with (
-        os.fdopen(source, "rb") as reader,
-        open(kept, "xb") as writer,
-    ):
+    with os.fdopen(source, "rb") as reader, open(kept, "xb") as writer:
         _shutil().copyfileobj(reader, writer, _BLOCK)
         os.fchmod(writer.fileno(), found.st_mode & 0o7777)
     os.utime(kept, ns=(found.st_atime_ns, found.st_mtime_ns))

@@ -719,6 +719,9 @@ class AgentReplica(Replica):
     def forget_meta(self) -> None:
         self.link.call("forget_meta")
 
+    def leave_as_found(self) -> None:
+        self.link.call("leave_as_found")
+
 
 # -- the sftp:// place: the agent when it can start, else plain SFTP ------------
 class SSHReplica(Replica):
@@ -917,3 +920,6 @@ class SSHReplica(Replica):
 
     def forget_meta(self) -> None:
         self.via.forget_meta()
+
+    def leave_as_found(self) -> None:
+        self.via.leave_as_found()
