@@ -28,7 +28,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -78,47 +77,17 @@ def report(rows: list[tuple[str, str, float, int]]) -> None:
                 )
 
 
-def create_cost(folder: Path, count: int = 300) -> float:
-    """Microseconds to create an empty file here, now."""
-    probe = folder / f"probe-{os.getpid()}"
-    probe.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    for index in range(count):
-        os.close(os.open(probe / str(index), os.O_WRONLY | os.O_CREAT | os.O_EXCL))
-    cost = (time.perf_counter() - started) / count * 1e6
-    shutil.rmtree(probe)
-    return cost
-
-
-def settle(folder: Path, limit: float = 120.0) -> float:
-    """Wait (up to ``limit`` s) until creating files costs what it does on a
-    quiet disk. On this machine kind's ext4 (no journal, online discard),
-    creating files right after a big deletion is up to 10x slower for a
-    while: without this, whichever tool runs after a clean-up pays for it."""
-    deadline = time.monotonic() + limit
-    cost = create_cost(folder)
-    while cost > 60 and time.monotonic() < deadline:
-        time.sleep(5)
-        cost = create_cost(folder)
-    return cost
-
-
 def run_pair(
     rows: list, target: str, tool: str, first: list[str], noop: list[str], env: dict
 ) -> None:
     for phase, cmd in (("first", first), ("noop", noop)):
-        cost = settle(Path(tempfile.gettempdir()))
         seconds, code, rss = timed(cmd, env)
         flag = "" if code == 0 else f"  (exit {code})"
-        print(
-            f"  {target:<5} {tool} {phase}: {seconds:.2f} s{flag}"
-            f"  (file create {cost:.0f} us before)",
-            flush=True,
-        )
+        print(f"  {target:<5} {tool} {phase}: {seconds:.2f} s{flag}", flush=True)
         rows.append((target, f"{tool} {phase}", seconds, rss))
 
 
-def bench_sftp(rows: list, data: Path, work: Path) -> None:
+def bench_sftp(rows: list, data: Path, work: Path, server_dir: Path | None) -> None:
     settings, env = start("sshd.sh", work / "sshd", "ACCORD_SSHD_DIR")
     try:
         port, key, known = (
@@ -126,7 +95,7 @@ def bench_sftp(rows: list, data: Path, work: Path) -> None:
             settings["SSH_KEY"],
             settings["SSH_KNOWN_HOSTS"],
         )
-        root = Path(settings["SFTP_ROOT"])
+        root = server_dir or Path(settings["SFTP_ROOT"])
         state = {"ACCORD_STATE_DIR": str(work / "state-sftp")}
         url = (
             f"sftp://root@127.0.0.1:{port}{root}/accord"
@@ -218,6 +187,13 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=20_000)
     parser.add_argument("--only", default="sftp,s3")
     parser.add_argument("--work", type=Path, default=Path("/tmp/accord-bench-remote"))
+    parser.add_argument(
+        "--server-dir",
+        type=Path,
+        help="where the SSH server's copies go (e.g. a tmpfs such as /dev/shm/x: "
+        "this machine kind's disk makes file creation 20-800 us depending on "
+        "which metadata its memory reclaim has evicted, which swamps the tools)",
+    )
     args = parser.parse_args()
     work = args.work / time.strftime("%Y%m%dT%H%M%S")
     work.mkdir(parents=True)
@@ -227,12 +203,17 @@ def main() -> None:
     rows: list[tuple[str, str, float, int]] = []
     try:
         if "sftp" in args.only:
-            bench_sftp(rows, data, work)
+            if args.server_dir:
+                shutil.rmtree(args.server_dir, ignore_errors=True)
+                args.server_dir.mkdir(parents=True)
+            bench_sftp(rows, data, work, args.server_dir)
         if "s3" in args.only:
             bench_s3(rows, data, work)
     finally:
         report(rows)
         shutil.rmtree(work, ignore_errors=True)
+        if args.server_dir:
+            shutil.rmtree(args.server_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
