@@ -288,3 +288,18 @@ def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
         p.name for p in local.glob("f*.bin")
     )
     assert not [p for p in (remote / ".accord" / "tmp").rglob("*") if p.is_file()]
+
+
+def test_switching_transport_changes_nothing(sshd, tmp_path: Path) -> None:
+    """The agent keeps nanosecond times, plain SFTP whole seconds: a run
+    with the other transport re-reads digests and changes nothing (it must
+    not take the truncated times for edits and push them back)."""
+    local, url = tmp_path / "local", sshd.url()
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    os.utime(local / "a.txt", ns=(1_700_000_000_123_456_789,) * 2)
+    assert accord.sync(str(local), url).ok
+    for transport in ("&agent=off", ""):
+        report = accord.sync(str(local), url + transport)
+        assert report.ok and report.summary()["changed"] == 0, report.summary()
+        assert (local / "a.txt").stat().st_mtime_ns == 1_700_000_000_123_456_789

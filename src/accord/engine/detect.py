@@ -72,11 +72,19 @@ class ChangeSet(NamedTuple):
         )
 
 
-def classify(base: ArchiveEntry | None, now: Entry | None, side: Side) -> str | None:
+def classify(
+    base: ArchiveEntry | None,
+    now: Entry | None,
+    side: Side,
+    precision: int | None = 1,
+) -> str | None:
     """The change kind, or None when unchanged. Pure.
 
     A file whose version moved but whose size did not needs its digest: pass
     ``now`` with ``digest`` filled, or get MODIFIED when it is missing.
+    ``precision`` is the place's mtime precision in nanoseconds (None: it
+    keeps no mtimes): an mtime it reports only to whole seconds is not a
+    change from the nanoseconds archived, unless the seconds differ.
     """
     if base is None:
         return CREATED if now is not None else None
@@ -92,9 +100,16 @@ def classify(base: ArchiveEntry | None, now: Entry | None, side: Side) -> str | 
         return MODIFIED if now.target != base.target else None
     if now.size != base.size or now.digest is None or now.digest != base.digest:
         return MODIFIED
-    if now.mtime_ns != base.mtime_ns or now.mode != base.mode:
+    if now.mode != base.mode or not _same_time(now.mtime_ns, base.mtime_ns, precision):
         return META
     return None
+
+
+def _same_time(reported: int, archived: int, precision: int | None) -> bool:
+    """``reported`` (as precise as the place keeps it) is ``archived``."""
+    if precision is None:
+        return True
+    return reported // precision == archived // precision
 
 
 class Scanned(NamedTuple):
@@ -165,7 +180,7 @@ def compare(
         if item.kind == FILE == base.kind and item.size == base.size:
             to_hash.append((item, base))
             continue
-        kind = classify(base, item, side)
+        kind = classify(base, item, side, replica.capabilities.mtime_precision_ns)
         if kind is not None:
             changes[key] = Change(kind, item, base)
     refresh = _settle(replica, side, to_hash, changes, problems, unreliable, workers)
@@ -216,7 +231,7 @@ def _settle(
             problems.append(hashed._replace(side=side))
             unreliable.append(entry.key)
             continue
-        kind = classify(base, hashed, side)
+        kind = classify(base, hashed, side, replica.capabilities.mtime_precision_ns)
         if kind is None:
             refresh.append(hashed)
         else:
