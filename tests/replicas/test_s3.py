@@ -345,3 +345,27 @@ def test_both_sides_remote_s3_and_sftp(s3_server, sshd, tmp_path: Path) -> None:
     time.sleep(1.1)
     assert accord.sync(bucket_url, server_url).ok
     assert s3_server.objects(bucket_url)["c.txt"] == b"from the server\n"
+
+
+def test_times_and_modes_survive_a_round_trip(s3_server, tmp_path: Path) -> None:
+    """A listing tells only upload times: a download still gets the mtime
+    and mode kept in the object's metadata (a newcomer joining a team
+    prefix gets everyone's times and executable bits)."""
+    first, second, url = tmp_path / "first", tmp_path / "second", s3_server.url()
+    first.mkdir()
+    (first / "run.sh").write_text("#!/bin/sh\n")
+    (first / "run.sh").chmod(0o755)
+    (first / "notes.txt").write_text("n\n")
+    stamp = 1_600_000_000_123_456_789
+    for name in ("run.sh", "notes.txt"):
+        os.utime(first / name, ns=(stamp, stamp))
+    assert accord.sync(str(first), url).ok
+    second.mkdir()
+    report = accord.sync(str(second), url)
+    assert report.ok, report.summary()
+    for name in ("run.sh", "notes.txt"):
+        got = (second / name).stat()
+        assert got.st_mtime_ns == stamp, name
+        assert got.st_mode & 0o777 == (first / name).stat().st_mode & 0o777, name
+    again = accord.sync(str(second), url)
+    assert again.ok and again.summary()["changed"] == 0, again.summary()

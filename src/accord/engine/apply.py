@@ -149,6 +149,21 @@ class _Stable:
         self._raw = raw
         self._check = check
         self.size = 0
+        #: what the source said of the item as it opened it, if anything
+        #: (S3 lists only upload times; its GET carries the kept metadata)
+        self.entry: Entry | None = getattr(raw, "entry", None)
+
+    def like(self, planned: Entry) -> Entry:
+        """``planned``, with the mtime and mode the source told on opening
+        when they describe the same version."""
+        told = self.entry
+        if told is None or told.version != planned.version:
+            return planned
+        return planned._replace(
+            mtime_ns=told.mtime_ns,
+            mode=told.mode,
+            digest=planned.digest or told.digest,
+        )
 
     def read(self, n: int = -1) -> bytes:
         block = self._raw.read(n)
@@ -293,13 +308,12 @@ class Executor:
             try:
                 with self._stable_read(source, action.key, action.entry) as stream:
                     data = stream.read()
+                    like = stream.like(action.entry)
             except (AccordError, OSError) as exc:
                 outcomes.append(self._settle(seq, action, _failure(action, exc)))
                 continue
             ready.append((seq, action))
-            items.append(
-                WriteItem(action.key, data, action.entry, action.expect, self.trash)
-            )
+            items.append(WriteItem(action.key, data, like, action.expect, self.trash))
         if not items:
             return outcomes
         try:
@@ -552,8 +566,8 @@ class Executor:
             return [], [action.key]
         assert action.entry is not None
         if op == "copy":
-            new = self._put(action.side, action.key, action.entry, action.expect)
-            return [self._agreed(action.side, action.entry, new)], []
+            new, like = self._put(action.side, action.key, action.entry, action.expect)
+            return [self._agreed(action.side, like, new)], []
         if op == "set_meta":
             assert action.expect is not None
             new = target.set_meta(action.key, like=action.entry, expect=action.expect)
@@ -602,8 +616,12 @@ class Executor:
             *versions,
         )
 
-    def _put(self, side: Side, key: str, entry: Entry, expect: Entry | None) -> Entry:
-        """Make ``key`` on ``side`` hold ``entry`` (read from the other side)."""
+    def _put(
+        self, side: Side, key: str, entry: Entry, expect: Entry | None
+    ) -> tuple[Entry, Entry]:
+        """Make ``key`` on ``side`` hold ``entry`` (read from the other side):
+        the new entry there, and what was copied (``entry`` with the times
+        and mode the source told as it opened the item)."""
         target = self.replicas[side]
         if expect is not None and expect.kind == DIR and entry.kind != DIR:
             target.delete(key, expect=expect, trash=self.trash)
@@ -612,19 +630,21 @@ class Executor:
             if expect is not None and expect.kind != DIR:
                 target.delete(key, expect=expect, trash=self.trash)
                 expect = None
-            return target.make_dir(key, like=entry, expect=expect)
+            return target.make_dir(key, like=entry, expect=expect), entry
         if entry.kind == LINK:
-            return target.make_link(key, like=entry, expect=expect, trash=self.trash)
+            new = target.make_link(key, like=entry, expect=expect, trash=self.trash)
+            return new, entry
         source = self.replicas[side.other]
         with self._stable_read(source, key, entry) as stream:
-            new = target.write(key, stream, like=entry, expect=expect, trash=self.trash)
+            like = stream.like(entry)
+            new = target.write(key, stream, like=like, expect=expect, trash=self.trash)
         self.on_event(Event("bytes", size=new.size))
-        return new
+        return new, like
 
     @contextlib.contextmanager
     def _stable_read(
         self, source: Replica, key: str, entry: Entry
-    ) -> Iterator[IO[bytes]]:
+    ) -> Iterator[_Stable]:
         def check() -> None:
             now = source.stat(key)
             if now is None or now.version != entry.version:
@@ -648,7 +668,7 @@ class Executor:
         try:
             moved = target.move(action.key, action.new_key, expect=action.expect)
         except Unsupported:
-            moved = self._put(action.side, action.new_key, action.entry, None)
+            moved, _ = self._put(action.side, action.new_key, action.entry, None)
             target.delete(action.key, expect=action.expect, trash=None)
         return [self._agreed(action.side, action.entry, moved)], [action.key]
 
@@ -665,11 +685,11 @@ class Executor:
             loser_place.delete(key, expect=action.expect, trash=None)
         kept = kept._replace(digest=kept.digest or action.expect.digest)
         faults.step(f"set aside {aside}")
-        new = self._put(side, key, action.entry, None)
+        new, like = self._put(side, key, action.entry, None)
         faults.step(f"put {key}")
-        across = self._put(side.other, aside, kept, None)
+        across, _ = self._put(side.other, aside, kept, None)
         return [
-            self._agreed(side, action.entry, new),
+            self._agreed(side, like, new),
             self._agreed(side.other, kept, across),
         ], []
 

@@ -310,8 +310,10 @@ class S3Replica(Replica):
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
         with self._errors(key):
-            body = self._client.get_object(Bucket=self.bucket, Key=self._name(key))
-            return contextlib.closing(body["Body"])  # type: ignore[return-value]
+            got = self._client.get_object(Bucket=self.bucket, Key=self._name(key))
+            # a listing tells upload times only: the GET tells the mtime and
+            # mode kept in metadata, and the engine copies those
+            return _Download(got["Body"], self._headed(key, got))  # type: ignore[return-value]
 
     # -- writing ----------------------------------------------------------
     @staticmethod
@@ -650,3 +652,23 @@ def _ignored(ignore: IgnoreRules, key: str, is_dir: bool) -> bool:
             return True
         parent = parent_of(parent)
     return False
+
+
+class _Download:
+    """An object's body, with the entry its GET response describes."""
+
+    def __init__(self, body: Any, entry: Entry) -> None:
+        self._body = body
+        self.entry = entry
+
+    def read(self, n: int = -1) -> bytes:
+        return bytes(self._body.read() if n is None or n < 0 else self._body.read(n))
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _Download:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
