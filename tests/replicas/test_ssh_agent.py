@@ -303,3 +303,18 @@ def test_switching_transport_changes_nothing(sshd, tmp_path: Path) -> None:
         report = accord.sync(str(local), url + transport)
         assert report.ok and report.summary()["changed"] == 0, report.summary()
         assert (local / "a.txt").stat().st_mtime_ns == 1_700_000_000_123_456_789
+
+
+def test_agents_of_other_versions_unused_for_30_days_are_removed(sshd) -> None:
+    cache = sshd.root.parent / "cache" / "accord"
+    _open(sshd.url()).close()  # the cache folder exists
+    stale, recent = cache / "agent-0000.zip", cache / "agent-1111.zip"
+    for path in (stale, recent):
+        path.write_bytes(b"an agent of another accord")
+    long_ago = time.time() - 40 * 86400
+    os.utime(stale, (long_ago, long_ago))
+    _open(sshd.url()).close()
+    assert not stale.exists()
+    assert recent.exists()
+    digest, _ = agent_bundle()
+    assert (cache / f"agent-{digest[:32]}.zip").exists()

@@ -48,7 +48,17 @@ _START_TIMEOUT = 30.0
 # The server-side bootstrap. Python 2 and 3 read it, so that an old
 # interpreter answers "old" instead of failing to parse it.
 BOOT = r"""
-import sys, os, hashlib, tempfile
+import sys, os, hashlib, tempfile, time
+def tidy(folder, current):
+    # agents of other accord versions, unused for 30 days, go
+    for name in os.listdir(folder):
+        other = os.path.join(folder, name)
+        try:
+            old = time.time() - os.stat(other).st_atime > 30 * 86400
+            if name.startswith("agent-") and other != current and old:
+                os.remove(other)
+        except OSError:
+            pass
 def boot():
     i = getattr(sys.stdin, "buffer", sys.stdin)
     o = getattr(sys.stdout, "buffer", sys.stdout)
@@ -97,6 +107,7 @@ def boot():
         say("no writable cache folder")
         return
     say("ok")
+    tidy(os.path.dirname(path), path)
     sys.path.insert(0, path)
     from accord.replicas.agent import main
     main()
