@@ -262,6 +262,8 @@ class FsspecReplica(Replica):
     def _keep(self, key: str, run: str, *, copy: bool) -> None:
         kept = self._path(f"{META_DIR}/trash/{run}/{key}")
         self.fs.makedirs(posixpath.dirname(kept), exist_ok=True)
+        if self.fs.exists(kept):  # trashed twice in one run: keep both
+            kept = f"{kept}.{os.urandom(4).hex()}"
         if copy:
             self.fs.copy(self._path(key), kept)
         else:

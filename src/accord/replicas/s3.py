@@ -505,12 +505,23 @@ class S3Replica(Replica):
     def _keep(self, key: str, expect: Entry, run: str) -> None:
         """Copy the current object into the trash of ``run`` (server side)."""
         kept = f"{self._base}{META_DIR}/trash/{run}/{key}"
+        if self._object_exists(kept):  # trashed twice in one run: keep both
+            kept = f"{kept}.{os.urandom(4).hex()}"
         self._client.copy_object(
             Bucket=self.bucket,
             Key=kept,
             CopySource={"Bucket": self.bucket, "Key": self._name(key)},
             CopySourceIfMatch=f'"{expect.version}"',
         )
+
+    def _object_exists(self, name: str) -> bool:
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=name)
+        except botocore.exceptions.ClientError as exc:
+            if isinstance(self._translate(exc, name), NotFound):
+                return False
+            raise
+        return True
 
     # -- accord's own files -------------------------------------------------
     def _meta_name(self, name: str) -> str:

@@ -91,6 +91,27 @@ class ReplicaContract:
             return stream.read()
 
     # -- writing ---------------------------------------------------------------
+    def test_an_item_trashed_twice_in_one_run_keeps_both(self, place: Replica) -> None:
+        if not place.capabilities.trash:
+            pytest.skip("this place keeps no trash")
+        first = self.put(place, "a.txt", b"one")
+        second = place.write(
+            "a.txt",
+            io.BytesIO(b"two"),
+            like=like("a.txt", b"two"),
+            expect=first,
+            trash="run1",
+        )
+        place.write(
+            "a.txt",
+            io.BytesIO(b"three!"),
+            like=like("a.txt", b"three!"),
+            expect=second,
+            trash="run1",
+        )
+        kept = sorted(i.entry.size for i in place.trash_list() if i.run == "run1")
+        assert kept == [3, 3], kept  # "one" and "two": neither overwritten
+
     def test_a_batch_writes_each_file_and_fails_each_on_its_own(
         self, place: Replica
     ) -> None:
