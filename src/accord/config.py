@@ -42,6 +42,9 @@ PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "workers": (int, "a whole number from 1 to 64"),
     "allow_empty": (bool, "true or false"),
     "trash_days": ((int, float), "a number of days, 0 or more"),
+    "marker": (str, 'a file name, e.g. "romidb"'),
+    "db_lock": (str, 'a file name, e.g. "lock"'),
+    "endpoint_url": (str, 'a URL, e.g. "http://127.0.0.1:9000"'),
 }
 
 _RANGES = {

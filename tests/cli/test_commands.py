@@ -273,6 +273,22 @@ def test_profile_from_accord_toml(pair, tmp_path) -> None:
     assert broken.returncode == 2 and "not valid TOML" in broken.stderr
 
 
+def test_a_database_mirror_profile(pair, tmp_path) -> None:
+    """Every option the commands read from a profile is accepted there."""
+    left, right = pair
+    (left / "romidb").write_text("")
+    (right / "romidb").write_text("")
+    config = tmp_path / "accord.toml"
+    config.write_text(
+        f'[pairs.db]\nleft = "{left}"\nright = "{right}"\nmode = "mirror"\n'
+        'marker = "romidb"\ndb_lock = "lock"\n'
+        'endpoint_url = "http://127.0.0.1:1"\n'
+    )
+    done = accord("mirror", "db", "--yes", env={"ACCORD_CONFIG": str(config)})
+    assert done.returncode == 0, done.stderr
+    assert (right / "a.txt").exists() and not (right / "lock").exists()
+
+
 # -- locks ------------------------------------------------------------------------
 def lock_file(place: Path, pid: int) -> None:
     (place / ".accord").mkdir(exist_ok=True)
