@@ -277,6 +277,7 @@ def test_a_database_mirror_profile(pair, tmp_path) -> None:
     """Every option the commands read from a profile is accepted there."""
     left, right = pair
     (left / "romidb").write_text("")
+    right.mkdir(exist_ok=True)
     (right / "romidb").write_text("")
     config = tmp_path / "accord.toml"
     config.write_text(
