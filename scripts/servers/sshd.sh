@@ -6,6 +6,7 @@
 # Everything lives in $ACCORD_SSHD_DIR (default /tmp/accord-sshd): host key,
 # client key, known_hosts, config, log, pid and root/, the folder the printed
 # SFTP_URL points at. Only key login as the current user is allowed.
+# $ACCORD_SSHD_EXTRA: more sshd_config lines (e.g. ForceCommand internal-sftp).
 # `start` prints SFTP_URL, SFTP_HOST, SFTP_PORT, SFTP_USER, SFTP_ROOT,
 # SSH_KEY and SSH_KNOWN_HOSTS; `status` prints them again while it runs.
 
@@ -47,6 +48,7 @@ MaxStartups 64:30:128
 Subsystem sftp internal-sftp
 # accord's agent caches its modules here, not in the real home
 SetEnv XDG_CACHE_HOME=$DIR/cache
+${ACCORD_SSHD_EXTRA:-}
 CONF
     printf '[127.0.0.1]:%s %s\n' "$port" "$(cut -d' ' -f1,2 "$DIR/host_ed25519.pub")" \
         >"$DIR/known_hosts"

@@ -318,3 +318,37 @@ def test_agents_of_other_versions_unused_for_30_days_are_removed(sshd) -> None:
     assert recent.exists()
     digest, _ = agent_bundle()
     assert (cache / f"agent-{digest[:32]}.zip").exists()
+
+
+def test_an_sftp_only_account_is_served_by_plain_sftp(tmp_path, monkeypatch) -> None:
+    """A server that allows SFTP only (ForceCommand internal-sftp, as many
+    hosting accounts): the agent cannot start; the run goes on over plain
+    SFTP and says so once."""
+    from fixtures._servers import start, stop
+
+    monkeypatch.setenv("ACCORD_SSHD_EXTRA", "ForceCommand internal-sftp")
+    folder = tmp_path / "sshd"
+    folder.mkdir(mode=0o700)
+    settings, env = start("sshd.sh", folder, "ACCORD_SSHD_DIR")
+    try:
+        local = tmp_path / "local"
+        local.mkdir()
+        (local / "a.txt").write_text("a\n")
+        remote = Path(settings["SFTP_ROOT"]) / "data"
+        url = (
+            f"sftp://{settings['SFTP_USER']}@127.0.0.1:{settings['SFTP_PORT']}"
+            f"{remote}?identity={settings['SSH_KEY']}"
+            f"&known_hosts={settings['SSH_KNOWN_HOSTS']}"
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "allows sftp connections only" in done.stderr, done.stderr
+        assert done.stderr.count("using plain SFTP") == 1
+        assert (remote / "a.txt").read_text() == "a\n"
+    finally:
+        stop("sshd.sh", env)
