@@ -1,0 +1,492 @@
+"""The link to accord's agent on an SSH server: starting it, and calls.
+
+``start_agent(launch, python, where)`` runs ``python -c BOOT`` through a
+channel that ``launch(command)`` opens (the system's ``ssh`` as an
+:class:`SSHProcess`, or a paramiko channel), sends the agent's modules when
+the server does not have them cached, and returns an :class:`AgentLink`:
+calls from many threads over the one channel, each waiting for its own
+reply, with data streams under credit (``wire.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import io
+import itertools
+import os
+import shlex
+import threading
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+from accord.errors import AccordError, Unreachable
+from accord.replicas import wire
+
+__all__ = [
+    "BOOT",
+    "AgentLink",
+    "AgentUnavailable",
+    "SSHProcess",
+    "agent_bundle",
+    "start_agent",
+]
+
+_START_TIMEOUT = 30.0
+
+# The server-side bootstrap. Python 2 and 3 read it, so that an old
+# interpreter answers "old" instead of failing to parse it.
+BOOT = r"""
+import sys, os, hashlib, tempfile, time
+def tidy(folder, current):
+    # agents of other accord versions, unused for 30 days, go
+    for name in os.listdir(folder):
+        other = os.path.join(folder, name)
+        try:
+            old = time.time() - os.stat(other).st_atime > 30 * 86400
+            if name.startswith("agent-") and other != current and old:
+                os.remove(other)
+        except OSError:
+            pass
+def boot():
+    i = getattr(sys.stdin, "buffer", sys.stdin)
+    o = getattr(sys.stdout, "buffer", sys.stdout)
+    def say(text):
+        o.write(text.encode("ascii") + b"\n")
+        o.flush()
+    if sys.version_info < (3, 8):
+        say("old %d.%d" % tuple(sys.version_info[:2]))
+        return
+    want = i.readline().strip().decode("ascii")
+    def good(path):
+        try:
+            with open(path, "rb") as f:
+                return hashlib.sha256(f.read()).hexdigest() == want
+        except OSError:
+            return False
+    bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
+    bases.append(os.path.join(tempfile.gettempdir(), "accord-%d" % os.getuid()))
+    path = None
+    for base in bases:
+        folder = os.path.join(base, "accord")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.stat(folder).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        path = os.path.join(folder, "agent-%s.zip" % want[:32])
+        if good(path):
+            break
+        say("need")
+        size = int(i.readline())
+        data = i.read(size)
+        if hashlib.sha256(data).hexdigest() != want:
+            say("corrupt upload")
+            return
+        try:
+            temp = "%s.%d" % (path, os.getpid())
+            with open(temp, "wb") as f:
+                f.write(data)
+            os.replace(temp, path)
+            break
+        except OSError:
+            path = None
+    if path is None or not good(path):
+        say("no writable cache folder")
+        return
+    say("ok")
+    tidy(os.path.dirname(path), path)
+    sys.path.insert(0, path)
+    from accord.replicas.agent import main
+    main()
+boot()
+"""
+
+# accord/__init__.py inside the zip: only what the agent needs, and
+# enum.StrEnum for Pythons before 3.11
+_PACKAGE_INIT = b'''"""accord's agent (a subset of accord, run on a server)."""
+import enum
+
+if not hasattr(enum, "StrEnum"):
+
+    class StrEnum(str, enum.Enum):
+        def __str__(self):
+            return str(self.value)
+
+    enum.StrEnum = StrEnum
+'''
+_AGENT_MODULES = (
+    "capabilities.py",
+    "errors.py",
+    "keys.py",
+    "model.py",
+    "replica.py",
+    "replicas/__init__.py",
+    "replicas/local.py",
+    "replicas/wire.py",
+    "replicas/agent.py",
+)
+_bundle_cache: tuple[str, bytes] | None = None
+
+
+def agent_bundle() -> tuple[str, bytes]:
+    """The agent's zip (accord's needed modules and pathspec), and its digest."""
+    global _bundle_cache
+    if _bundle_cache is None:
+        import pathspec
+
+        here = Path(__file__).resolve().parent.parent
+        files = [("accord/__init__.py", _PACKAGE_INIT)]
+        files += [
+            (f"accord/{name}", (here / name).read_bytes()) for name in _AGENT_MODULES
+        ]
+        spec = Path(pathspec.__file__).resolve().parent
+        files += [
+            (f"pathspec/{path.relative_to(spec).as_posix()}", path.read_bytes())
+            for path in sorted(spec.rglob("*.py"))
+        ]
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in sorted(files):
+                archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
+        data = buffer.getvalue()
+        _bundle_cache = (hashlib.sha256(data).hexdigest(), data)
+    return _bundle_cache
+
+
+class AgentUnavailable(Exception):
+    """The agent could not start; the reason, for the notice.
+
+    ``connection``: ssh itself failed (host key, keys, network), so another
+    SSH client may still get through; else the server lacks a usable Python.
+    """
+
+    def __init__(self, reason: str, *, connection: bool = False) -> None:
+        super().__init__(reason)
+        self.connection = connection
+
+
+# -- the link -------------------------------------------------------------------
+class _Pending:
+    __slots__ = ("credit", "done", "error", "inbox", "value")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: AccordError | None = None
+        self.inbox: wire.Inbox | None = None
+        self.credit: wire.Credit | None = None
+
+
+class AgentLink:
+    """Calls to the agent over one channel; many in flight from many threads."""
+
+    def __init__(self, channel: Any, where: str) -> None:
+        self.channel = channel
+        self._where = where
+        self._send_lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Pending] = {}
+        self._lock = threading.Lock()
+        self._broken: AccordError | None = None
+        self._reader = threading.Thread(
+            target=self._read_loop, name="accord-agent", daemon=True
+        )
+        self._reader.start()
+
+    # -- sending ------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        with self._send_lock:
+            try:
+                self.channel.sendall(data)
+            except (OSError, EOFError, Exception) as exc:
+                raise self._lost(exc) from None
+
+    def _lost(self, exc: BaseException | None = None) -> Unreachable:
+        detail = f" ({exc})" if exc else ""
+        return Unreachable(
+            f"the connection to the server was lost{detail}",
+            where=self._where,
+            hint="run again when the server is reachable; nothing is half-written",
+        )
+
+    def start(
+        self, method: str, *args: Any, stream: bool = False, upload: bool = False
+    ) -> tuple[int, _Pending]:
+        """Register a call and send it; wait with :meth:`wait`."""
+        ident = next(self._ids)
+        pending = _Pending()
+        if stream:
+            pending.inbox = wire.Inbox(wire.Acker(self.send, ident))
+        if upload:
+            pending.credit = wire.Credit()
+        with self._lock:
+            if self._broken is not None:
+                raise copy.copy(self._broken)  # a fresh traceback each time
+            self._pending[ident] = pending
+        if not upload:
+            self.send(wire.frame(wire.CALL, ident, wire.dumps([method, list(args)])))
+        return ident, pending
+
+    def call(self, method: str, *args: Any) -> Any:
+        return self.wait(self.start(method, *args)[1])
+
+    def wait(self, pending: _Pending) -> Any:
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.value
+
+    def upload(self, method: str, args: list[Any], data: IO[bytes]) -> Any:
+        """A call that carries a stream of bytes (a write)."""
+        ident, pending = self.start(method, upload=True)
+        credit = pending.credit
+        assert credit is not None
+        out = [wire.frame(wire.CALL, ident, wire.dumps([method, args]))]
+        queued = len(out[0])
+        try:
+            while block := data.read(wire.CHUNK):
+                credit.spend(len(block))
+                if credit.cancelled:  # the agent answered early (it failed)
+                    break
+                out.append(wire.frame(wire.DATA, ident, block))
+                queued += len(out[-1])
+                if queued >= wire.CHUNK:
+                    self.send(b"".join(out))
+                    out, queued = [], 0
+        except BaseException:
+            # the source failed or changed: the agent drops the temp file
+            out.append(wire.frame(wire.CANCEL, ident))
+            with contextlib.suppress(AccordError):
+                self.send(b"".join(out))
+            with contextlib.suppress(AccordError):
+                self.wait(pending)
+            raise
+        out.append(wire.frame(wire.END, ident))
+        self.send(b"".join(out))
+        return self.wait(pending)
+
+    def cancel(self, ident: int) -> None:
+        with contextlib.suppress(AccordError):
+            self.send(wire.frame(wire.CANCEL, ident))
+
+    # -- receiving ----------------------------------------------------------
+    def _read_loop(self) -> None:
+        buffer = bytearray()
+        size = wire.HEADER.size
+        error: BaseException | None = None
+        try:
+            while True:
+                data = self.channel.recv(1 << 20)
+                if not data:
+                    break
+                buffer += data
+                start = 0
+                while len(buffer) - start >= size:
+                    length, kind, ident = wire.HEADER.unpack_from(buffer, start)
+                    end = start + size + length
+                    if len(buffer) < end:
+                        break
+                    self._dispatch(kind, ident, bytes(buffer[start + size : end]))
+                    start = end
+                del buffer[:start]
+        except Exception as exc:
+            error = exc
+        self._break(self._ended(error))
+
+    def _ended(self, error: BaseException | None) -> AccordError:
+        """Why the channel closed: the agent's last words, if it said any."""
+        said = _stderr(self.channel)
+        if not said:
+            return self._lost(error)
+        return Unreachable(
+            f"accord's agent on the server stopped: {said}",
+            where=self._where,
+            hint="run again; if it stops again, run with ?agent=off and report "
+            "this message",
+        )
+
+    def _dispatch(self, kind: int, ident: int, payload: bytes) -> None:
+        if kind in (wire.RESULT, wire.ERROR):
+            with self._lock:
+                pending = self._pending.pop(ident, None)
+            if pending is None:
+                return
+            if kind == wire.RESULT:
+                pending.value = wire.loads(payload)
+            else:
+                pending.error = wire.error_from(wire.loads(payload), self._where)
+            if pending.inbox is not None:
+                pending.inbox.finish(pending.error)
+            if pending.credit is not None:
+                pending.credit.cancel()
+            pending.done.set()
+            return
+        with self._lock:
+            pending = self._pending.get(ident)
+        if pending is None:
+            return
+        if kind == wire.DATA and pending.inbox is not None:
+            pending.inbox.feed(payload)
+        elif kind == wire.END and pending.inbox is not None:
+            pending.inbox.finish()
+        elif kind == wire.ACK and pending.credit is not None:
+            pending.credit.grant(wire.ack_count(payload))
+
+    def _break(self, error: AccordError) -> None:
+        with self._lock:
+            self._broken = self._broken or error
+            pending, self._pending = self._pending, {}
+        for item in pending.values():
+            item.error = item.error or error
+            if item.inbox is not None:
+                item.inbox.finish(error)
+            if item.credit is not None:
+                item.credit.cancel(error)
+            item.done.set()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.channel.shutdown_write()  # the agent reads EOF and exits
+        self._reader.join(timeout=10)
+        with contextlib.suppress(Exception):
+            self.channel.close()
+        self._break(Unreachable("the place is closed", where=self._where))
+
+
+def start_agent(launch: Any, python: str, where: str) -> AgentLink:
+    """Start the agent with ``launch(command) -> channel``; AgentUnavailable
+    says why it did not start."""
+    digest, bundle = agent_bundle()
+    channel = None
+    try:
+        channel = launch(f"{python} -c {shlex.quote(BOOT)}")
+        channel.settimeout(_START_TIMEOUT)
+        channel.sendall(digest.encode() + b"\n")
+        answer = _line(channel)
+        if answer == "need":
+            channel.sendall(f"{len(bundle)}\n".encode() + bundle)
+            answer = _line(channel)
+    except AgentUnavailable:
+        raise
+    except Exception as exc:  # OSError, EOFError, paramiko.SSHException and kin
+        answer = ""
+        if channel is None:
+            raise AgentUnavailable(f"could not start it ({exc})") from None
+    if answer != "ok":
+        reason = answer or _stderr(channel) or "no answer"
+        failed = _ssh_failed(channel)
+        with contextlib.suppress(Exception):
+            channel.close()
+        if answer.startswith("old "):
+            reason = f"the server's {python} is Python {answer[4:]} (3.8+ needed)"
+        raise AgentUnavailable(reason, connection=failed)
+    channel.settimeout(None)
+    return AgentLink(channel, where)
+
+
+def _ssh_failed(channel: Any) -> bool:
+    """True when ``ssh`` itself failed (exit 255: connect, auth, host key)."""
+    code = getattr(channel, "exit_code", None)
+    return code() == 255 if callable(code) else False
+
+
+class SSHProcess:
+    """The system's OpenSSH client running one remote command, used as a
+    channel: OpenSSH does the crypto in its own process (another core), and
+    honours everything in ``~/.ssh/config`` (ProxyJump, ControlMaster, ...)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import subprocess
+
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=True,  # Ctrl-C reaches accord, which closes it
+        )
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._in = self.process.stdin.fileno()
+        self._out = self.process.stdout.fileno()
+        self._err = self.process.stderr.fileno()
+        self._timeout: float | None = None
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view) :]
+
+    def recv(self, size: int) -> bytes:
+        if self._timeout is not None:
+            import select
+
+            ready, _, _ = select.select([self._out], [], [], self._timeout)
+            if not ready:
+                raise TimeoutError("no answer from the server")
+        return os.read(self._out, size)
+
+    def recv_stderr_ready(self) -> bool:
+        import select
+
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                self.process.wait(0.5)  # let it finish saying why
+        return bool(select.select([self._err], [], [], 0)[0])
+
+    def recv_stderr(self, size: int) -> bytes:
+        return os.read(self._err, size)
+
+    def exit_code(self) -> int | None:
+        with contextlib.suppress(Exception):
+            return self.process.wait(2)
+        return None
+
+    def shutdown_write(self) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+
+    def close(self) -> None:
+        self.shutdown_write()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _line(channel: Any) -> str:
+    """One line the bootstrap printed (it prints nothing more until asked)."""
+    data = b""
+    while not data.endswith(b"\n"):
+        block = channel.recv(1)
+        if not block:
+            break
+        data += block
+        if len(data) > 200:
+            break
+    return data.decode("utf-8", "replace").strip()
+
+
+def _stderr(channel: Any) -> str:
+    """The last line the remote command wrote to stderr, if any."""
+    text = b""
+    with contextlib.suppress(Exception):
+        while channel.recv_stderr_ready():
+            block = channel.recv_stderr(1 << 16)
+            if not block:
+                break
+            text = (text + block)[-4096:]
+    lines = text.decode("utf-8", "replace").strip().splitlines()
+    return lines[-1] if lines else ""
