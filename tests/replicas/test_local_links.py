@@ -200,3 +200,45 @@ def test_a_run_skips_and_reports_an_item_below_a_swapped_folder(
     assert "replaced by a link" in report.skipped[0].message
     assert not report.failed
     assert snapshot(elsewhere) == outside
+
+
+def test_a_copy_never_reads_through_a_folder_swapped_for_a_link(
+    place: LocalReplica, elsewhere: Path
+) -> None:
+    """The source side: what lies outside the tree is never read (a mirror
+    would carry it to the other place)."""
+    entries = {e.key: e for e in place.entries()}
+    swap(place, "sub", elsewhere)
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        place.open_read("sub/a.txt")
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        place.digest(entries["sub/a.txt"])
+
+
+def test_a_copy_never_reads_a_file_swapped_for_a_link(
+    place: LocalReplica, elsewhere: Path
+) -> None:
+    target = Path(place.root) / "sub" / "a.txt"
+    target.unlink()
+    os.symlink(elsewhere / "a.txt", target)
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        place.open_read("sub/a.txt")
+
+
+def test_a_mirror_skips_a_source_item_below_a_swapped_folder(
+    tmp_path: Path, elsewhere: Path
+) -> None:
+    source, target = tmp_path / "source", tmp_path / "target"
+    (source / "sub").mkdir(parents=True)
+    (source / "sub" / "a.txt").write_text("inside\n")
+    (source / "top.txt").write_text("top\n")
+    policy = Policy(mode="mirror")
+    with Session(str(source), str(target), policy=policy, state_dir=tmp_path) as run:
+        plan = run.plan()
+        (source / "sub").rename(source / "sub.moved")
+        os.symlink(elsewhere, source / "sub")
+        report = run.apply(plan)
+    assert [o.action.key for o in report.skipped] == ["sub/a.txt"]
+    assert "replaced by a link" in report.skipped[0].message
+    assert (target / "top.txt").read_text() == "top\n"
+    assert not (target / "sub" / "a.txt").exists()

@@ -56,6 +56,7 @@ from accord.replica import (
 __all__ = ["LocalReplica"]
 
 _BLOCK = 1 << 20
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _BIG = 8 << 20  # files this big hash in a second thread while being written
 _BIG_BLOCK = 4 << 20
 # a folder opened only to work in it (O_PATH: no read permission needed)
@@ -391,9 +392,8 @@ class LocalReplica(Replica):
     def digest(self, entry: Entry) -> Entry:
         if entry.kind != FILE:
             return entry
-        path = self._path(entry.key)
         for _ in range(3):
-            with self._errors(entry.key), open(path, "rb") as handle:
+            with self._errors(entry.key), self.open_read(entry.key) as handle:
                 reader = HashingReader(handle)
                 while reader.read(_BLOCK):
                     pass
@@ -410,9 +410,22 @@ class LocalReplica(Replica):
         )
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-        with self._errors(key):
-            # unbuffered: the engine reads in large blocks anyway
-            return open(self._path(key), "rb", buffering=0)
+        """The file, reached without following a link: a folder or the file
+        swapped for a link since the scan is refused, so a copy never
+        carries what lies outside the tree."""
+        with self._errors(key), self._folder_of(key) as (folder, name):
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno != errno.ELOOP:
+                    raise
+                raise PreconditionFailed(
+                    "the file was replaced by a link; left alone",
+                    where=self.url,
+                    key=key,
+                ) from exc
+        # unbuffered: the engine reads in large blocks anyway
+        return os.fdopen(fd, "rb", buffering=0)
 
     # -- writing ----------------------------------------------------------
     # Every change is made relative to a descriptor of the item's folder,
