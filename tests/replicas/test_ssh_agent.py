@@ -352,3 +352,21 @@ def test_an_sftp_only_account_is_served_by_plain_sftp(tmp_path, monkeypatch) -> 
         assert (remote / "a.txt").read_text() == "a\n"
     finally:
         stop("sshd.sh", env)
+
+
+def test_without_paramiko_the_agent_still_serves(sshd, tmp_path, monkeypatch) -> None:
+    """paramiko is needed only for plain SFTP: the agent runs through the
+    system's ssh without it, and plain SFTP says what to install."""
+    from accord.errors import MissingDependency
+
+    monkeypatch.setitem(sys.modules, "paramiko", None)  # import fails
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    url = sshd.url()
+    assert accord.mirror(str(local), url).ok
+    assert (sshd.path(url) / "a.txt").read_text() == "a\n"
+    place = open_replica(f"{sshd.url()}&agent=off")
+    with pytest.raises(MissingDependency, match="needs paramiko") as caught:
+        place.open(create=True)
+    assert "accord[sftp]" in (caught.value.hint or "")

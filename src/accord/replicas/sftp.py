@@ -68,7 +68,8 @@ def _paramiko() -> Any:
         import paramiko
     except ImportError:
         raise MissingDependency(
-            "sftp:// needs paramiko when the system's ssh cannot serve it",
+            "this sftp:// place needs paramiko: plain SFTP (?agent=off, or a "
+            "server without Python), or no usable ssh command here",
             hint="pip install 'accord[sftp]'",
         ) from None
     return paramiko
