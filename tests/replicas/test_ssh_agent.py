@@ -63,7 +63,7 @@ class TestAgentOverParamiko(ReplicaContract):
 
     @pytest.fixture(autouse=True)
     def _no_ssh_command(self, monkeypatch):
-        monkeypatch.setattr(ssh, "ssh_command", lambda sftp, command: None)
+        monkeypatch.setattr(ssh, "ssh_command", lambda sftp: None)
 
     @pytest.fixture
     def place_url(self, sshd):

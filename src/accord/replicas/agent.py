@@ -25,7 +25,7 @@ import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import IO, Any
 
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
@@ -132,30 +132,14 @@ class Agent:
             self.send(data)
 
     # -- input --------------------------------------------------------------
-    def frames(self) -> Any:
-        """Frames from the client until it closes the channel."""
-        buffer = b""
-        size = wire.HEADER.size
-        while True:
-            self._flush_outbox()  # about to wait: answer what is done
-            data = os.read(self._in, 1 << 20)
-            if not data:
-                return
-            buffer += data
-            start = 0
-            while len(buffer) - start >= size:
-                length, kind, ident = wire.HEADER.unpack_from(buffer, start)
-                end = start + size + length
-                if len(buffer) < end:
-                    break
-                yield kind, ident, buffer[start + size : end]
-                start = end
-            buffer = buffer[start:]
+    def _read(self, size: int) -> bytes:
+        self._flush_outbox()  # about to wait: answer what is done
+        return os.read(self._in, size)
 
     def serve(self) -> None:
         with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
             self._pool = pool
-            for kind, ident, payload in self.frames():
+            for kind, ident, payload in wire.frames(self._read):
                 if kind == wire.CALL:
                     self._on_call(ident, payload)
                 elif kind == wire.DATA:
@@ -195,16 +179,13 @@ class Agent:
                 inbox.feed(block)
             with self._table_lock:
                 self._inboxes[ident] = inbox
-            self._submit(ident, "write", held.args, inbox)
+            self._submit(ident, "write", held.args, wire.Reader(inbox))
 
     def _on_end(self, ident: int) -> None:
         held = self._held.pop(ident, None)
         if held is not None:
-            inbox = wire.Inbox()
-            for block in held.blocks:
-                inbox.feed(block)
-            inbox.finish()
-            self.run(ident, held.method, held.args, inbox, inline=True)
+            data = io.BytesIO(b"".join(held.blocks))
+            self.run(ident, held.method, held.args, data, inline=True)
             return
         with self._table_lock:
             inbox = self._inboxes.pop(ident, None)
@@ -212,10 +193,10 @@ class Agent:
             inbox.finish()
 
     def _submit(
-        self, ident: int, method: str, args: list[Any], inbox: wire.Inbox | None
+        self, ident: int, method: str, args: list[Any], data: IO[bytes] | None
     ) -> None:
         assert self._pool is not None
-        self._pool.submit(self.run, ident, method, args, inbox)
+        self._pool.submit(self.run, ident, method, args, data)
 
     def _hang_up(self) -> None:
         """The client is gone: stop every call still waiting on it."""
@@ -252,12 +233,12 @@ class Agent:
         ident: int,
         method: str,
         args: list[Any],
-        inbox: wire.Inbox | None,
+        data: IO[bytes] | None,
         *,
         inline: bool = False,
     ) -> None:
         try:
-            value = self.call(ident, method, args, inbox)
+            value = self.call(ident, method, args, data)
             reply = wire.frame(wire.RESULT, ident, wire.dumps(value))
         except BaseException as exc:
             reply = self._error_frame(ident, exc)
@@ -275,8 +256,9 @@ class Agent:
         return wire.frame(wire.ERROR, ident, wire.dumps(wire.encode_error(exc)))
 
     def call(
-        self, ident: int, method: str, args: list[Any], inbox: wire.Inbox | None
+        self, ident: int, method: str, args: list[Any], data: IO[bytes] | None
     ) -> Any:
+        """Perform one call; ``data`` is the bytes a write carries."""
         if method == "hello":
             return self.hello(*args)
         if method in ("scan", "open_read"):
@@ -287,13 +269,12 @@ class Agent:
         signature = _SIGNATURES[method]
         values = [_DECODE[code](value) for code, value in zip(signature, args)]  # noqa: B905 (3.8)
         if method == "write_batch":
-            assert inbox is not None
-            return self.write_batch(replica, args[0], wire.Reader(inbox).read())
+            assert data is not None
+            return self.write_batch(replica, args[0], data.read())
         if method == "write":
-            assert inbox is not None
+            assert data is not None
             key, like, expect, trash = values
-            reader = wire.Reader(inbox)
-            return replica.write(key, reader, like=like, expect=expect, trash=trash)
+            return replica.write(key, data, like=like, expect=expect, trash=trash)
         if method in ("make_dir", "make_link", "set_meta"):
             key, like, expect, *rest = values
             extra = {"trash": rest[0]} if rest else {}

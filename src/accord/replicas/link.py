@@ -202,7 +202,7 @@ class AgentLink:
         with self._send_lock:
             try:
                 self.channel.sendall(data)
-            except (OSError, EOFError, Exception) as exc:
+            except Exception as exc:  # OSError, EOFError, paramiko.SSHException
                 raise self._lost(exc) from None
 
     def _lost(self, exc: BaseException | None = None) -> Unreachable:
@@ -275,24 +275,10 @@ class AgentLink:
 
     # -- receiving ----------------------------------------------------------
     def _read_loop(self) -> None:
-        buffer = bytearray()
-        size = wire.HEADER.size
         error: BaseException | None = None
         try:
-            while True:
-                data = self.channel.recv(1 << 20)
-                if not data:
-                    break
-                buffer += data
-                start = 0
-                while len(buffer) - start >= size:
-                    length, kind, ident = wire.HEADER.unpack_from(buffer, start)
-                    end = start + size + length
-                    if len(buffer) < end:
-                        break
-                    self._dispatch(kind, ident, bytes(buffer[start + size : end]))
-                    start = end
-                del buffer[:start]
+            for kind, ident, payload in wire.frames(self.channel.recv):
+                self._dispatch(kind, ident, payload)
         except Exception as exc:
             error = exc
         self._break(self._ended(error))

@@ -204,15 +204,20 @@ class LocalReplica(Replica):
         root without following a link: a folder that was replaced by a link
         since the scan is refused, never written through."""
         folder, _, name = self._rel(key).rpartition("/")
-        try:
+        with self._refusing_links(key, "a folder on the path"):
             return _open_folder(self._root(), folder), name
+
+    @contextlib.contextmanager
+    def _refusing_links(self, key: str, what: str) -> Iterator[None]:
+        """A link met where ``what`` was (ELOOP from a no-follow open):
+        it was swapped in since the scan, so the item is left alone."""
+        try:
+            yield
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
             raise PreconditionFailed(
-                "a folder on the path was replaced by a link; left alone",
-                where=self.url,
-                key=key,
+                f"{what} was replaced by a link; left alone", where=self.url, key=key
             ) from exc
 
     @contextlib.contextmanager
@@ -413,17 +418,10 @@ class LocalReplica(Replica):
         """The file, reached without following a link: a folder or the file
         swapped for a link since the scan is refused, so a copy never
         carries what lies outside the tree."""
-        with self._errors(key), self._folder_of(key) as (folder, name):
-            try:
+        # nested, not parenthesised: this module also runs under Python 3.8
+        with self._errors(key), self._folder_of(key) as (folder, name):  # noqa: SIM117
+            with self._refusing_links(key, "the file"):
                 fd = os.open(name, _READ_FLAGS, dir_fd=folder)
-            except OSError as exc:
-                if exc.errno != errno.ELOOP:
-                    raise
-                raise PreconditionFailed(
-                    "the file was replaced by a link; left alone",
-                    where=self.url,
-                    key=key,
-                ) from exc
         # unbuffered: the engine reads in large blocks anyway
         return os.fdopen(fd, "rb", buffering=0)
 

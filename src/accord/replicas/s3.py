@@ -673,7 +673,9 @@ class _Download:
         self.entry = entry
 
     def read(self, n: int = -1) -> bytes:
-        return bytes(self._body.read() if n is None or n < 0 else self._body.read(n))
+        # botocore reads all with no size (a negative size is not "all" there)
+        block: bytes = self._body.read() if n is None or n < 0 else self._body.read(n)
+        return block
 
     def close(self) -> None:
         self._body.close()

@@ -45,9 +45,10 @@ __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_comm
 _MODES = ("auto", "on", "off")
 
 
-def ssh_command(sftp: SFTPReplica, command: str) -> list[str] | None:
-    """The ``ssh`` command line that runs ``command`` on the place's server
-    with the place's settings, or None when there is no ``ssh`` here."""
+def ssh_command(sftp: SFTPReplica) -> list[str] | None:
+    """The ``ssh`` command line to the place's server with the place's
+    settings (the remote command goes last), or None when there is no
+    ``ssh`` here."""
     import shutil
 
     binary = shutil.which("ssh")
@@ -72,7 +73,7 @@ def ssh_command(sftp: SFTPReplica, command: str) -> list[str] | None:
         argv += ["-o", f"UserKnownHostsFile={os.path.expanduser(sftp.known_hosts)}"]
     for key in sftp.identities:
         argv += ["-i", os.path.expanduser(key)]
-    return [*argv, sftp.alias, command]
+    return [*argv, sftp.alias]
 
 
 def _ignoring(
@@ -325,13 +326,11 @@ class SSHReplica(Replica):
         if self.mode == "off":
             return
         failure: AgentUnavailable | None = None
-        argv = ssh_command(self.sftp, "true")
+        argv = ssh_command(self.sftp)
         if argv is not None:
             try:
                 link = start_agent(
-                    lambda command: SSHProcess([*argv[:-1], command]),
-                    self.python,
-                    self.url,
+                    lambda command: SSHProcess([*argv, command]), self.python, self.url
                 )
             except AgentUnavailable as exc:
                 failure = exc

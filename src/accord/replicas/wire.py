@@ -30,6 +30,7 @@ import json
 import struct
 import threading
 from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from accord import errors
@@ -45,6 +46,7 @@ __all__ = [
     "encode_item",
     "error_from",
     "frame",
+    "frames",
 ]
 
 HEADER = struct.Struct("!IBI")
@@ -72,6 +74,27 @@ def ack(ident: int, count: int) -> bytes:
 
 def ack_count(payload: bytes) -> int:
     return int(_COUNT.unpack(payload)[0])
+
+
+def frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, int, bytes]]:
+    """``(kind, id, payload)`` of each frame in what ``read(n)`` returns,
+    until it returns nothing (the other end closed)."""
+    buffer = bytearray()
+    size = HEADER.size
+    while True:
+        data = read(1 << 20)
+        if not data:
+            return
+        buffer += data
+        start = 0
+        while len(buffer) - start >= size:
+            length, kind, ident = HEADER.unpack_from(buffer, start)
+            end = start + size + length
+            if len(buffer) < end:
+                break
+            yield kind, ident, bytes(buffer[start + size : end])
+            start = end
+        del buffer[:start]
 
 
 # -- values -------------------------------------------------------------------
