@@ -14,7 +14,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable
 
-__all__ = ["IgnoreRules", "fold", "nfc"]
+__all__ = ["META_DIR", "IgnoreRules", "fold", "nfc", "unsafe_reason"]
+
+#: the directory at the root of a place that holds accord's own files
+META_DIR = ".accord"
 
 
 def nfc(name: str) -> str:
@@ -22,6 +25,32 @@ def nfc(name: str) -> str:
     if name.isascii() or unicodedata.is_normalized("NFC", name):
         return name
     return unicodedata.normalize("NFC", name)
+
+
+def unsafe_reason(key: str) -> str | None:
+    """Why ``key`` cannot name an item inside a place, or None when it can.
+
+    A key is a clean relative path: ``/``-separated parts, none empty, none
+    ``.`` or ``..``, no NUL, not absolute, and not inside accord's own
+    folder at the root. Every name that crosses a boundary (a place's
+    listing, a peer's request, a plan file, a user's argument) is checked
+    with this before it is used. Pure and cheap.
+    """
+    if not key:
+        return "the name is empty"
+    if "\0" in key:
+        return "the name holds a NUL character"
+    if key[0] == "/":
+        return "the name is absolute (it starts with '/')"
+    parts = key.split("/")
+    for part in parts:
+        if part == "..":
+            return "the name would leave the target folder ('..')"
+        if part in ("", "."):
+            return "the name has an empty or '.' part"
+    if parts[0] == META_DIR:
+        return f"the name is inside accord's own folder {META_DIR}/"
+    return None
 
 
 def fold(key: str) -> str:

@@ -38,6 +38,7 @@ from accord.errors import (
     PreconditionFailed,
     Unsupported,
 )
+from accord.keys import META_DIR, unsafe_reason
 from accord.model import Entry
 
 if TYPE_CHECKING:
@@ -58,8 +59,6 @@ __all__ = [
     "user_key",
 ]
 
-#: the directory at the root of a place that holds accord's own files
-META_DIR = ".accord"
 #: the digest algorithm accord uses to compare content across places
 DIGEST = "sha256"
 _CHUNK = 1 << 20
@@ -70,28 +69,14 @@ def user_key(path: str, option: str = "PATH") -> str:
     clean relative path that stays inside the place (and out of accord's own
     folder). A trailing ``/`` is allowed."""
     key = path[:-1] if path.endswith("/") else path
-    parts = key.split("/")
-    bad = next((p for p in parts if p in ("", ".", "..") or "\0" in p), None)
-    if bad is not None or parts[0] == META_DIR:
-        why = "empty" if not key else _why_not_a_key(key, bad)
+    why = unsafe_reason(key)
+    if why is not None:
         raise InvalidInput(
             f"{option} {path!r} is not a path inside the place: {why}",
             hint="give a relative path like 'docs/report.txt', with no '..', "
             "'.', empty parts or leading '/'",
         )
     return key
-
-
-def _why_not_a_key(key: str, bad: str | None) -> str:
-    if key.startswith("/"):
-        return "it is absolute"
-    if bad == "..":
-        return "'..' would leave the place"
-    if bad is None:
-        return f"{META_DIR} is accord's own folder"
-    if bad in ("", "."):
-        return "it has an empty or '.' part"
-    return "it holds a NUL character"
 
 
 class WriteItem(NamedTuple):
