@@ -7,6 +7,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     AccordError
     ├── ConfigError                 bad URL, option or profile
     │   ├── InvalidInput            a malformed value or file given by the user
+    │   ├── BadData                 records that cannot be used: every problem, where
     │   └── MissingDependency       a place's extra is not installed
     ├── ReplicaError                carries the (redacted) place and key
     │   ├── NotFound
@@ -34,6 +35,7 @@ __all__ = [
     "AccordError",
     "AlreadyExists",
     "ArchiveCorrupt",
+    "BadData",
     "ConfigError",
     "InvalidInput",
     "LockHeld",
@@ -90,6 +92,25 @@ class ConfigError(AccordError):
 
 class InvalidInput(ConfigError):
     """A path, value or file given by the user that is malformed (a usage error)."""
+
+
+class BadData(ConfigError):
+    """Records that cannot be used as they are (a short row, a bad value, a
+    duplicate key): every problem found, each with where it is; found before
+    anything is written."""
+
+    def __init__(
+        self, where: str, problems: list[str], *, hint: str | None = None
+    ) -> None:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(
+            f"{where}: {len(problems)} problem(s) in the data; nothing was "
+            f"written\n  {shown}{more}",
+            hint=hint or "fix the data (or the mapping) and run again",
+        )
+        self.where = where
+        self.problems = problems
 
 
 class MissingDependency(ConfigError):

@@ -23,7 +23,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from accord.errors import ConfigError, MissingDependency, Unreachable
+from accord.errors import BadData, ConfigError, MissingDependency, Unreachable
+from accord.records.ldapschema import Schema
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.values import to_text
 
@@ -51,10 +52,49 @@ class LDAPPlace:
         self.filter = options.get("filter", "(objectClass=*)")
         self.label = f"{spec.url}/{self.base}"
         self._options = options
-        self._connect(options).unbind()  # fail early: bad URL or credentials
+        conn = self._connect(options, schema=True)  # fail early: URL, password
+        conn.unbind()
+        self.schema = Schema(conn.server.schema) if conn.server.schema else None
+        self._check_mapping()
         self.conn: Any = None
 
-    def _connect(self, options: dict[str, Any]) -> Any:
+    def _check_mapping(self) -> None:
+        """Attributes the schema does not know or allow: refused now, before
+        anything is written anywhere."""
+        attributes = {f: self._attr(f) for f in self.fields}
+        problems = []
+        if self.rdn.lower() not in {a.lower() for a in attributes.values()}:
+            problems.append(f"no field maps to the rdn attribute {self.rdn!r}")
+        if self.schema is not None:
+            lists = {f for f in self.fields if self.entity.types.get(f) == "list"}
+            problems += self.schema.problems(self.classes, attributes, lists)
+        if problems:
+            raise BadData(
+                self.label,
+                problems,
+                hint="fix the mapping's columns and object_classes for this directory",
+            )
+
+    def check(self, actions: list[Any]) -> list[str]:
+        """Values the directory's schema would refuse, found before writing."""
+        if self.schema is None:
+            return []
+        problems = []
+        for action in actions:
+            if action.op == "delete":
+                continue
+            key = "/".join(to_text(part) for part in action.key)
+            for name, value in (action.after or {}).items():
+                attribute = self._attr(name)
+                if not self.schema.knows(attribute):
+                    continue
+                for text in self._values(name, value):
+                    why = self.schema.value_problem(attribute, text)
+                    if why:
+                        problems.append(f"{self.label}: {key}: field {name}: {why}")
+        return problems
+
+    def _connect(self, options: dict[str, Any], schema: bool = False) -> Any:
         password = None
         if options.get("password_env"):
             password = os.environ.get(options["password_env"])
@@ -71,7 +111,11 @@ class LDAPPlace:
                 raise ConfigError(f"cannot read the LDAP password: {exc}") from None
         ldap3 = self.ldap3
         try:
-            server = ldap3.Server(self.spec.url, connect_timeout=10)
+            server = ldap3.Server(
+                self.spec.url,
+                connect_timeout=10,
+                get_info=ldap3.SCHEMA if schema else ldap3.NONE,
+            )
             conn = ldap3.Connection(
                 server,
                 user=options.get("bind_dn"),

@@ -70,6 +70,7 @@ class Entity:
     handler: str | None = None  # "module:Class" called for each action
     mode: str = "one-way"  # or "two-way" (exactly one target)
     conflict: str = "skip"  # two-way: left, right, or skip (left for a person)
+    empty: str = "null"  # an empty text value is no value (NULL), or "text"
 
     def target_fields(self, target: PlaceSpec) -> tuple[str, ...]:
         extra = tuple(f for f in target.computed if f not in self.fields)
@@ -140,6 +141,16 @@ def _entity(name: str, spec: Any, base: Path, path: Path) -> Entity:
                     f"{where}: unknown rule {rule!r} for {field_name}",
                     hint="rules: " + ", ".join(RULES),
                 )
+    empty = spec.get("empty", "null")
+    if empty not in ("null", "text"):
+        raise ConfigError(
+            f'{where}: empty must be "null" or "text"',
+            hint='"null": an empty field is no value (NULL in SQL); "text": an '
+            "empty text",
+        )
+    conflict = spec.get("conflict", "skip")
+    if conflict not in ("skip", "left", "right"):
+        raise ConfigError(f"{where}: conflict must be skip, left or right")
     mode = spec.get("mode", "one-way")
     if mode not in ("one-way", "two-way"):
         raise ConfigError(f"{where}: mode must be one-way or two-way")
@@ -154,6 +165,8 @@ def _entity(name: str, spec: Any, base: Path, path: Path) -> Entity:
         places,
         spec.get("handler"),
         mode,
+        conflict,
+        empty,
     )
 
 

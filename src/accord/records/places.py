@@ -11,10 +11,11 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
-from accord.errors import ConfigError, MissingDependency, ReplicaError
+from accord.errors import BadData, ConfigError, MissingDependency, ReplicaError
+from accord.records.csvread import column_name, decode, read_bytes, read_table
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.values import BadValue, converter, to_text
 
@@ -23,19 +24,8 @@ __all__ = ["DataError", "Records", "open_place"]
 Key = tuple[Any, ...]
 Records = dict[Key, dict[str, Any]]
 
-
-class DataError(ConfigError):
-    """Bad data in a place: every problem found, with where it is."""
-
-    def __init__(self, where: str, problems: list[str]) -> None:
-        shown = "\n  ".join(problems[:20])
-        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        super().__init__(
-            f"{where}: {len(problems)} problem(s) in the data; nothing was "
-            f"written\n  {shown}{more}",
-            hint="fix the data (or the mapping) and run again",
-        )
-        self.problems = problems
+#: bad data in a place: every problem found, with where it is
+DataError = BadData
 
 
 def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
@@ -54,16 +44,24 @@ def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
 
 def _keyed(
     entity: Entity,
-    rows: Iterable[tuple[str, dict[str, Any]]],
+    rows: Iterable[tuple[Any, dict[str, Any]]],
     fields: tuple[str, ...],
     label: str,
+    problems: list[str] | None = None,
+    names: dict[str, str] | None = None,
 ) -> Records:
-    """Records by key; duplicate or missing keys and bad values are errors."""
-    convert_all = [(name, converter(entity.types.get(name, "str"))) for name in fields]
+    """Records by key; duplicate or missing keys and bad values are errors
+    (added to ``problems``, raised together). ``names`` says where a field
+    is found (``column 5 ('Born')``)."""
+    empty_text = entity.empty == "text"
+    convert_all = [
+        (name, converter(entity.types.get(name, "str"), empty_text)) for name in fields
+    ]
     key_fields = entity.key
     found: Records = {}
     seen_at: dict[Key, Any] = {}
-    problems: list[str] = []
+    problems = list(problems or [])
+    names = names or {}
     for place, raw in rows:
         where = f"{label}:{place}" if isinstance(place, int) else place
         record = {}
@@ -72,9 +70,9 @@ def _keyed(
             try:
                 record[name] = convert_one(get(name))
             except BadValue as exc:
-                problems.append(f"{where}: field {name}: {exc}")
+                problems.append(f"{where}: {names.get(name, f'field {name}')}: {exc}")
         key = tuple(record.get(k) for k in key_fields)
-        if None in key or () in key:
+        if None in key or () in key or "" in key:
             problems.append(f"{where}: no value for the key {'/'.join(key_fields)}")
             continue
         if key in found:
@@ -98,36 +96,32 @@ class CSVPlace:
         self.label = self.path
 
     def read(self) -> Records:
-        try:
-            handle = open(self.path, newline="", encoding="utf-8-sig")  # noqa: SIM115
-        except FileNotFoundError:
-            raise ConfigError(f"CSV file not found: {self.path}") from None
-        with handle:
-            reader = csv.reader(handle)
-            header = next(reader, [])
-            wanted = {self.spec.column(f): f for f in self.fields}
-            missing = [c for c in wanted if c not in header]
-            if missing:
-                raise DataError(
-                    self.path,
-                    [
-                        f"the header has no column {c!r} (it has: {', '.join(header)})"
-                        for c in missing
-                    ],
-                )
-            columns = [(wanted[c], i) for i, c in enumerate(header) if c in wanted]
-            width = len(header)
+        options = self.spec.options
+        table = read_table(
+            self.path, options.get("encoding", "utf-8"), options.get("delimiter", ",")
+        )
+        header = table.header
+        wanted = {self.spec.column(f): f for f in self.fields}
+        missing = [c for c in wanted if c not in header]
+        if missing:
+            raise DataError(
+                self.path,
+                [
+                    f"{self.path}:1: the header has no column {c!r} "
+                    f"(it has: {', '.join(header)})"
+                    for c in missing
+                ],
+            )
+        columns = [(wanted[c], i) for i, c in enumerate(header) if c in wanted]
+        names = {name: column_name(header, i) for name, i in columns}
+        rows = (
+            (line, {name: row[i] for name, i in columns}) for line, row in table.rows
+        )
+        return _keyed(self.entity, rows, self.fields, self.path, table.problems, names)
 
-            def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-                for row in reader:
-                    if len(row) < width:
-                        row = row + [""] * (width - len(row))
-                    yield reader.line_num, {name: row[i] for name, i in columns}
-
-            try:
-                return _keyed(self.entity, rows(), self.fields, self.path)
-            except csv.Error as exc:
-                raise DataError(self.path, [f"line {reader.line_num}: {exc}"]) from None
+    def check(self, actions: list[Any]) -> list[str]:
+        """Values this place would refuse (a text file takes any)."""
+        return []
 
     def apply(
         self,
@@ -208,6 +202,47 @@ class SQLPlace:
 
     def _col(self, name: str) -> Any:
         return self.table.c[self.spec.column(name)]
+
+    def check(self, actions: list[Any]) -> list[str]:
+        """What the table would refuse, found before anything is written:
+        no value for a NOT NULL column, a text longer than its column."""
+        mapped = {self.spec.column(f) for f in self.fields}
+        problems = []
+        if any(a.op == "create" for a in actions):
+            problems += [
+                f"{self.label}: column {c.name!r} needs a value (NOT NULL, no "
+                "default) and no field maps to it"
+                for c in self.table.c
+                if c.name not in mapped
+                and not c.nullable
+                and c.default is None
+                and c.server_default is None
+                and not (c.primary_key and c.autoincrement in (True, "auto"))
+            ]
+        for action in actions:
+            if action.op == "delete":
+                continue
+            key = "/".join(to_text(part) for part in action.key)
+            for name, value in (action.after or {}).items():
+                why = self._refused(name, value)
+                if why:
+                    problems.append(f"{self.label}: {key}: field {name}: {why}")
+        return problems
+
+    def _refused(self, name: str, value: Any) -> str | None:
+        column = self._col(name)
+        stored = self._stored(name, value)
+        if stored is None:
+            if not column.nullable and not column.primary_key:
+                return f"no value, and column {column.name!r} is NOT NULL"
+            return None
+        length = getattr(column.type, "length", None)
+        if isinstance(stored, str) and length and len(stored) > length:
+            return (
+                f"{len(stored)} characters, and column {column.name!r} holds "
+                f"at most {length}"
+            )
+        return None
 
     def read(self) -> Records:
         query = self.sa.select(*(self._col(f) for f in self.fields))
@@ -328,25 +363,30 @@ class JSONLPlace(CSVPlace):
         import json
 
         rows = []
-        try:
-            handle = open(self.path, encoding="utf-8")  # noqa: SIM115
-        except FileNotFoundError:
-            raise ConfigError(f"JSON lines file not found: {self.path}") from None
-        problems = []
-        with handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except ValueError as exc:
-                    problems.append(f"{self.path}:{number}: not JSON ({exc})")
-                    continue
-                raw = {f: data.get(self.spec.column(f)) for f in self.fields}
-                rows.append((number, raw))
-        if problems:
-            raise DataError(self.path, problems)
-        return _keyed(self.entity, rows, self.fields, self.path)
+        text = decode(read_bytes(self.path), "utf-8", self.path)
+        problems: list[str] = []
+        columns = {f: self.spec.column(f) for f in self.fields}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                problems.append(f"{self.path}:{number}: not JSON ({exc})")
+                continue
+            if not isinstance(data, dict):
+                problems.append(f"{self.path}:{number}: not a JSON object")
+                continue
+            absent = [c for c in columns.values() if c not in data]
+            if absent:
+                problems.append(
+                    f"{self.path}:{number}: no {', '.join(map(repr, absent))} "
+                    "(a missing field is not an empty value: write null for "
+                    "no value)"
+                )
+                continue
+            rows.append((number, {f: data[c] for f, c in columns.items()}))
+        return _keyed(self.entity, rows, self.fields, self.path, problems)
 
     def _write(self, current: Records) -> None:
         import json

@@ -10,7 +10,7 @@ from typing import Any
 from accord.errors import ConfigError
 from accord.records.handlers import load_handler
 from accord.records.mapping import Entity, Mapping, PlaceSpec
-from accord.records.places import open_place
+from accord.records.places import DataError, open_place
 from accord.records.plan import RecordAction, RecordPlan
 from accord.records.reconcile import reconcile_one_way
 
@@ -70,6 +70,9 @@ def make_plan(
             places[(name, target.label)] = place
             current = place.read()
             actions = reconcile_one_way(entity, target, source, current, delete=delete)
+            problems = place.check(actions)
+            if problems:
+                raise DataError(target.label, problems)
             plan.guards += _guards(
                 entity, target, source, current, actions, max_delete_percent
             )

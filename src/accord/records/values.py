@@ -58,6 +58,13 @@ def _as_str(value: Any) -> Any:
     return value if type(value) is str else str(value)
 
 
+def _as_text(value: Any) -> Any:
+    """A str field where an empty value is an empty text, not no value."""
+    if value is None:
+        return None
+    return value if type(value) is str else str(value)
+
+
 def _as_int(value: Any) -> Any:
     if type(value) is int:
         return value
@@ -85,11 +92,12 @@ def _as_date(value: Any) -> Any:
     return convert(value, "date")
 
 
-def converter(kind: str) -> Any:
+def converter(kind: str, empty_text: bool = False) -> Any:
     """The conversion for ``kind`` as one function, fast on common values:
-    picked once per field, called for every value."""
+    picked once per field, called for every value. With ``empty_text``, an
+    empty str value stays an empty text (else it is no value: NULL)."""
     if kind == "str":
-        return _as_str
+        return _as_text if empty_text else _as_str
     if kind == "int":
         return _as_int
     if kind == "bool":
