@@ -1,19 +1,23 @@
 """accord records against a pandas merge, on the same data, in the same run.
 
-    python bench/records_bench.py                      # 1,000,000 rows + 100,000 LDAP
+    python bench/records_bench.py                      # SQL, CSV and LDAP
     python bench/records_bench.py --rows 100000 --ldap 0
-    python bench/records_bench.py --rows 0 --ldap 100000
+    python bench/records_bench.py --rows 0 --csv 0 --ldap 100000
     python bench/records_bench.py --target postgresql  # the table in PostgreSQL
 
 SQL: a CSV of N student rows (the source of truth) and a table holding the
 same rows with 1% different (0.5% updated, 0.25% missing, 0.25% extra).
-LDAP: a private slapd (``scripts/servers/slapd.sh``) holding N entries, a
-CSV with 1% different. Each job runs in its own process and reports its
-own peak RSS: accord's plan (read, validate, convert, reconcile), accord's
-plan and apply, and a straightforward pandas diff of the same data
-(``read_csv``, ``read_sql`` or an ldap3 search into a DataFrame, an outer
-merge on the key, the rows that differ). Prints seconds, peak memory and
-the ratio pandas / accord (above 1: accord is faster).
+CSV: the same, the target a CSV file. LDAP: a private slapd
+(``scripts/servers/slapd.sh``) holding N entries, a CSV with 1% different.
+Each job runs in its own process and reports its own peak RSS: accord's
+plan (read, validate, convert, reconcile), accord's plan and apply, and a
+straightforward pandas diff of the same data (``read_csv``, ``read_sql``,
+an outer merge on the key, the rows that differ); for LDAP, where pandas
+has no reader, the time to read the entries alone (an ldap3 paged search).
+The plan and its comparison run ``--repeat`` times, alternating, and the
+medians are compared (the machine is shared: alternating spreads the
+noise over both). Prints seconds, peak memory and the ratios other /
+accord (above 1: accord is faster or smaller).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import random
 import resource
 import shlex
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -159,23 +164,26 @@ def peak_mib() -> float:
 
 def accord_job(mapping: str, apply: bool) -> dict:
     import ldap3  # noqa: F401 - imported before the clock starts, as pandas is
+    import pyarrow as pa
+    import pyarrow.compute
+    import pyarrow.csv
     import sqlalchemy  # noqa: F401
+
+    pa.array(["warm"]).to_pylist()  # pyarrow's own lazy imports, likewise
 
     from accord.records import apply_plan, load_mapping, make_plan
 
     started = time.perf_counter()
-    prepared = make_plan(load_mapping(mapping), max_delete_percent=100, parallel=True)
+    prepared = make_plan(load_mapping(mapping), max_delete_percent=100)
     planned = time.perf_counter() - started
     counts = prepared.plan.summary()
     if apply:
         report = apply_plan(prepared)
-        assert report.ok, report.failures[:3]
-    else:
-        prepared.close()
+        assert report.ok, (report.failed + report.skipped)[:3]
     return {
         "plan_s": planned,
         "total_s": time.perf_counter() - started,
-        "counts": next(iter(counts.values())),
+        "counts": next(iter(counts.values()), {}),
         "rss": peak_mib(),
     }
 
@@ -211,6 +219,48 @@ def pandas_sql_job(csv_path: str, url: str, table: str) -> dict:
     return {
         "plan_s": time.perf_counter() - started,
         "counts": counts,
+        "rss": peak_mib(),
+    }
+
+
+def pandas_csv_job(csv_path: str, target_path: str) -> dict:
+    import pandas as pd
+
+    started = time.perf_counter()
+    source = pd.read_csv(csv_path)
+    target = pd.read_csv(target_path)
+    counts = pandas_diff(source, target, "id", COLUMNS[1:])
+    return {
+        "plan_s": time.perf_counter() - started,
+        "counts": counts,
+        "rss": peak_mib(),
+    }
+
+
+def ldap_read_job(url: str, base: str, bind: str) -> dict:
+    """The floor for an LDAP plan: reading the entries, nothing else."""
+    import ldap3
+
+    started = time.perf_counter()
+    conn = ldap3.Connection(
+        ldap3.Server(url), bind, os.environ["BENCH_LDAP_PASSWORD"], auto_bind=True
+    )
+    names = ["uid", "givenName", "sn", "roomNumber", "cn"]
+    rows = []
+    for entry in conn.extend.standard.paged_search(
+        base,
+        "(objectClass=*)",
+        search_scope=ldap3.LEVEL,
+        attributes=names,
+        paged_size=1000,
+        generator=True,
+    ):
+        found = entry["attributes"]
+        rows.append({a: found.get(a) for a in names})
+    conn.unbind()
+    return {
+        "plan_s": time.perf_counter() - started,
+        "counts": {"entries": len(rows)},
         "rss": peak_mib(),
     }
 
@@ -261,8 +311,12 @@ def run_job(*args: str) -> dict:
 def job(kind: str, *rest: str) -> dict:
     if kind == "pandas-sql":
         return pandas_sql_job(*rest)
+    if kind == "pandas-csv":
+        return pandas_csv_job(*rest)
     if kind == "pandas-ldap":
         return pandas_ldap_job(*rest)
+    if kind == "ldap-read":
+        return ldap_read_job(*rest)
     return accord_job(rest[0], kind == "apply")
 
 
@@ -271,12 +325,39 @@ def job(kind: str, *rest: str) -> dict:
 
 def line(name: str, result: dict, seconds: str = "plan_s") -> None:
     print(
-        f"  {name:28} {result[seconds]:7.2f} s  {result['rss']:7.0f} MiB"
+        f"  {name:30} {result[seconds]:7.2f} s  {result['rss']:7.0f} MiB"
         f"  {result.get('counts', '')}"
     )
 
 
-def sql_bench(rows: int, target: str, folder: Path) -> None:
+def compared(
+    name: str, other: list[str], accord: list[str], repeat: int
+) -> tuple[dict, dict]:
+    """Both jobs ``repeat`` times, alternating; their medians, printed."""
+    runs: dict[str, list[dict]] = {"other": [], "accord": []}
+    for _ in range(repeat):
+        runs["other"].append(run_job(*other))
+        runs["accord"].append(run_job(*accord))
+    medians = {}
+    for side, results in runs.items():
+        medians[side] = {
+            "plan_s": statistics.median(r["plan_s"] for r in results),
+            "rss": statistics.median(r["rss"] for r in results),
+            "counts": results[-1]["counts"],
+            "all": [round(r["plan_s"], 2) for r in results],
+        }
+    line(name, medians["other"])
+    line("accord records plan", medians["accord"])
+    mine, theirs = medians["accord"], medians["other"]
+    print(
+        f"  ratio {name} / accord: time {theirs['plan_s'] / mine['plan_s']:.2f}, "
+        f"memory {theirs['rss'] / mine['rss']:.2f}  (runs: {theirs['all']} "
+        f"vs {mine['all']})"
+    )
+    return theirs, mine
+
+
+def sql_bench(rows: int, target: str, folder: Path, repeat: int) -> None:
     csv_path, table_rows = generate(folder, rows)
     if target == "postgresql":
         url, table = fill_postgresql(table_rows), "bench_users"
@@ -286,18 +367,50 @@ def sql_bench(rows: int, target: str, folder: Path) -> None:
     mapping = folder / "mapping.toml"
     mapping.write_text(MAPPING.format(csv=csv_path, url=url, table=table))
     print(f"{rows:,} CSV rows against a {target} table; 1% differ")
-    pandas = run_job("pandas-sql", str(csv_path), url, table)
-    line("pandas merge diff", pandas)
-    plan = run_job("plan", str(mapping))
-    line("accord records plan", plan)
-    applied = run_job("apply", str(mapping))
-    line("accord plan + apply", applied, "total_s")
-    again = run_job("plan", str(mapping))
-    line("accord plan after apply", again)
-    print(f"  ratio pandas / accord plan: {pandas['plan_s'] / plan['plan_s']:.2f}")
+    compared(
+        "pandas merge diff",
+        ["pandas-sql", str(csv_path), url, table],
+        ["plan", str(mapping)],
+        repeat,
+    )
+    line("accord plan + apply", run_job("apply", str(mapping)), "total_s")
+    line("accord plan after apply", run_job("plan", str(mapping)))
 
 
-def ldap_bench(rows: int, folder: Path) -> None:
+CSV_MAPPING = """
+[entities.students]
+key = ["id"]
+fields = ["id", "first", "last", "class", "born", "active"]
+types = {{ id = "int", born = "date", active = "bool" }}
+[entities.students.source]
+url = "csv://{csv}"
+[[entities.students.targets]]
+url = "csv://{target}"
+"""
+
+
+def csv_bench(rows: int, folder: Path, repeat: int) -> None:
+    csv_path, table_rows = generate(folder, rows)
+    target = folder / "copy.csv"
+    with target.open("w") as out:
+        out.write(",".join(COLUMNS) + "\n")
+        for row in table_rows:
+            out.write(",".join(map(str, row)) + "\n")
+    del table_rows
+    mapping = folder / "csv.toml"
+    mapping.write_text(CSV_MAPPING.format(csv=csv_path, target=target))
+    print(f"{rows:,} CSV rows against a CSV file; 1% differ")
+    compared(
+        "pandas merge diff",
+        ["pandas-csv", str(csv_path), str(target)],
+        ["plan", str(mapping)],
+        repeat,
+    )
+    line("accord plan + apply", run_job("apply", str(mapping)), "total_s")
+    line("accord plan after apply", run_job("plan", str(mapping)))
+
+
+def ldap_bench(rows: int, folder: Path, repeat: int) -> None:
     env = {
         **os.environ,
         "ACCORD_SLAPD_DIR": str(folder / "slapd"),
@@ -315,14 +428,14 @@ def ldap_bench(rows: int, folder: Path) -> None:
         for k, _, v in (ln.partition("=") for ln in started.stdout.splitlines())
     )
     try:
-        _ldap_runs(rows, folder, settings)
+        _ldap_runs(rows, folder, settings, repeat)
     finally:
         subprocess.run(
             ["bash", str(SERVERS / "slapd.sh"), "stop"], env=env, check=False
         )
 
 
-def _ldap_runs(rows: int, folder: Path, settings: dict[str, str]) -> None:
+def _ldap_runs(rows: int, folder: Path, settings: dict[str, str], repeat: int) -> None:
     import ldap3
 
     base = settings["LDAP_BASE"]
@@ -351,15 +464,16 @@ def _ldap_runs(rows: int, folder: Path, settings: dict[str, str]) -> None:
     people_csv(csv_path, rows, changed=False)
     line("accord first sync (creates)", run_job("apply", str(mapping)), "total_s")
     people_csv(csv_path, rows, changed=True)
-    pandas = run_job(
-        "pandas-ldap", str(csv_path), settings["LDAP_URL"], ou, settings["LDAP_BIND_DN"]
+    url, bind = settings["LDAP_URL"], settings["LDAP_BIND_DN"]
+    compared(
+        "reading the entries alone",
+        ["ldap-read", url, ou, bind],
+        ["plan", str(mapping)],
+        repeat,
     )
-    line("pandas merge diff", pandas)
-    plan = run_job("plan", str(mapping))
-    line("accord records plan", plan)
+    line("pandas merge diff", run_job("pandas-ldap", str(csv_path), url, ou, bind))
     line("accord plan + apply", run_job("apply", str(mapping)), "total_s")
     line("accord plan, nothing changed", run_job("plan", str(mapping)))
-    print(f"  ratio pandas / accord plan: {pandas['plan_s'] / plan['plan_s']:.2f}")
 
 
 def main() -> None:
@@ -368,7 +482,13 @@ def main() -> None:
         "--rows", type=int, default=1_000_000, help="SQL rows (0: skip)"
     )
     parser.add_argument(
+        "--csv", type=int, default=1_000_000, help="CSV-to-CSV rows (0: skip)"
+    )
+    parser.add_argument(
         "--ldap", type=int, default=100_000, help="LDAP entries (0: skip)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each compared plan"
     )
     parser.add_argument("--target", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--job", nargs="+", help=argparse.SUPPRESS)
@@ -376,11 +496,15 @@ def main() -> None:
     if args.job:
         print(json.dumps(job(*args.job)))
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.rows:
-            sql_bench(args.rows, args.target, Path(tmp))
-        if args.ldap:
-            ldap_bench(args.ldap, Path(tmp))
+    repeat = args.repeat
+    for rows, bench in (
+        (args.rows, lambda folder: sql_bench(args.rows, args.target, folder, repeat)),
+        (args.csv, lambda folder: csv_bench(args.csv, folder, repeat)),
+        (args.ldap, lambda folder: ldap_bench(args.ldap, folder, repeat)),
+    ):
+        if rows:
+            with tempfile.TemporaryDirectory() as tmp:
+                bench(Path(tmp))
 
 
 if __name__ == "__main__":

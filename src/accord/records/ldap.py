@@ -26,6 +26,7 @@ from typing import Any
 from accord.errors import BadData, ConfigError, MissingDependency, Unreachable
 from accord.records.ldapschema import Schema
 from accord.records.mapping import Entity, PlaceSpec
+from accord.records.rows import Rows, collect
 from accord.records.values import to_text
 
 __all__ = ["LDAPPlace"]
@@ -146,7 +147,7 @@ class LDAPPlace:
         value = self.ldap3.utils.dn.escape_rdn(to_text(record[field_name]))
         return f"{self.rdn}={value},{self.base}"
 
-    def read(self) -> dict[Key, dict[str, Any]]:
+    def read_rows(self) -> Rows:
         """Every entry one level below ``base`` (one connection per call)."""
         self.conn = self._connect(self._options)
         try:
@@ -154,9 +155,10 @@ class LDAPPlace:
         finally:
             self.conn.unbind()
 
-    def _read(self) -> dict[Key, dict[str, Any]]:
-        from accord.records.places import _keyed
+    def read(self) -> dict[Key, dict[str, Any]]:
+        return self.read_rows().records()
 
+    def _read(self) -> Rows:
         attrs = [self._attr(f) for f in self.fields]
         entries = self.conn.extend.standard.paged_search(
             self.base,
@@ -167,18 +169,21 @@ class LDAPPlace:
             generator=True,
         )
         rows = []
+        dns = []
+        lists = [self.entity.types.get(name) == "list" for name in self.fields]
         for entry in entries:
             if entry.get("type") != "searchResEntry":
                 continue
             found = entry["attributes"]
-            raw = {}
-            for name in self.fields:
-                value = found.get(self._attr(name))
-                if isinstance(value, list) and self.entity.types.get(name) != "list":
+            values = []
+            for attr, is_list in zip(attrs, lists, strict=True):
+                value = found.get(attr)
+                if isinstance(value, list) and not is_list:
                     value = value[0] if value else None
-                raw[name] = value
-            rows.append((entry["dn"], raw))
-        return _keyed(self.entity, rows, self.fields, self.label)
+                values.append(value)
+            rows.append(values)
+            dns.append(entry["dn"])
+        return collect(self.entity, self.fields, self.label, rows, dns)
 
     def _values(self, name: str, value: Any) -> list[str]:
         if value in (None, ()):

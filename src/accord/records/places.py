@@ -15,9 +15,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from accord.errors import BadData, ConfigError, MissingDependency, ReplicaError
-from accord.records.csvread import column_name, decode, read_bytes, read_table
+from accord.records.csvread import column_name, decode, parse, read_bytes
+from accord.records.fastcsv import canonical_texts
 from accord.records.mapping import Entity, PlaceSpec
-from accord.records.values import BadValue, converter, to_text
+from accord.records.rows import Rows, collect
+from accord.records.values import to_text
 
 __all__ = ["DataError", "Records", "open_place"]
 
@@ -42,51 +44,6 @@ def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
     raise ConfigError(f"unknown record place {spec.url!r}", hint="csv:/// or a SQL URL")
 
 
-def _keyed(
-    entity: Entity,
-    rows: Iterable[tuple[Any, dict[str, Any]]],
-    fields: tuple[str, ...],
-    label: str,
-    problems: list[str] | None = None,
-    names: dict[str, str] | None = None,
-) -> Records:
-    """Records by key; duplicate or missing keys and bad values are errors
-    (added to ``problems``, raised together). ``names`` says where a field
-    is found (``column 5 ('Born')``)."""
-    empty_text = entity.empty == "text"
-    convert_all = [
-        (name, converter(entity.types.get(name, "str"), empty_text)) for name in fields
-    ]
-    key_fields = entity.key
-    found: Records = {}
-    seen_at: dict[Key, Any] = {}
-    problems = list(problems or [])
-    names = names or {}
-    for place, raw in rows:
-        where = f"{label}:{place}" if isinstance(place, int) else place
-        record = {}
-        get = raw.get
-        for name, convert_one in convert_all:
-            try:
-                record[name] = convert_one(get(name))
-            except BadValue as exc:
-                problems.append(f"{where}: {names.get(name, f'field {name}')}: {exc}")
-        key = tuple(record.get(k) for k in key_fields)
-        if None in key or () in key or "" in key:
-            problems.append(f"{where}: no value for the key {'/'.join(key_fields)}")
-            continue
-        if key in found:
-            first = seen_at[key]
-            first = f"{label}:{first}" if isinstance(first, int) else first
-            problems.append(f"{where}: duplicate key {key!r} (first at {first})")
-            continue
-        found[key] = record
-        seen_at[key] = place
-    if problems:
-        raise DataError(label, problems)
-    return found
-
-
 class CSVPlace:
     """A CSV file with a header row; written whole, atomically."""
 
@@ -96,28 +53,50 @@ class CSVPlace:
         self.label = self.path
 
     def read(self) -> Records:
+        return self.read_rows().records()
+
+    def read_rows(self) -> Rows:
+        """Every record, checked: the fast reader, else the strict one, which
+        says what is wrong where."""
         options = self.spec.options
-        table = read_table(
-            self.path, options.get("encoding", "utf-8"), options.get("delimiter", ",")
+        encoding = options.get("encoding", "utf-8")
+        delimiter = options.get("delimiter", ",")
+        data = read_bytes(self.path)
+        entity = self.entity
+        found = canonical_texts(
+            data,
+            encoding,
+            delimiter,
+            [(self.spec.column(f), entity.types.get(f, "str"), f) for f in self.fields],
+            [self.spec.column(k) for k in entity.key],
+            entity.empty == "text",
         )
+        if found is not None:
+            return Rows(self.fields, entity.types, entity.key, found)
+        table = parse(decode(data, encoding, self.path), self.path, delimiter)
         header = table.header
-        wanted = {self.spec.column(f): f for f in self.fields}
-        missing = [c for c in wanted if c not in header]
+        where = {name: i for i, name in enumerate(header)}
+        missing = [
+            self.spec.column(f) for f in self.fields if self.spec.column(f) not in where
+        ]
         if missing:
             raise DataError(
                 self.path,
                 [
                     f"{self.path}:1: the header has no column {c!r} "
                     f"(it has: {', '.join(header)})"
-                    for c in missing
+                    for c in dict.fromkeys(missing)
                 ],
             )
-        columns = [(wanted[c], i) for i, c in enumerate(header) if c in wanted]
-        names = {name: column_name(header, i) for name, i in columns}
-        rows = (
-            (line, {name: row[i] for name, i in columns}) for line, row in table.rows
+        index = [where[self.spec.column(f)] for f in self.fields]
+        names = {
+            f: column_name(header, i) for f, i in zip(self.fields, index, strict=True)
+        }
+        rows = [[row[i] for i in index] for _, row in table.rows]
+        lines = [line for line, _ in table.rows]
+        return collect(
+            entity, self.fields, self.path, rows, lines, table.problems, names
         )
-        return _keyed(self.entity, rows, self.fields, self.path, table.problems, names)
 
     def check(self, actions: list[Any]) -> list[str]:
         """Values this place would refuse (a text file takes any)."""
@@ -245,14 +224,29 @@ class SQLPlace:
         return None
 
     def read(self) -> Records:
+        return self.read_rows().records()
+
+    def read_rows(self) -> Rows:
+        """Every row: fetched into Arrow when connectorx can (fast), else
+        through the driver in batches (the reference, which says what is
+        wrong where)."""
+        from accord.records import fastsql
+
         query = self.sa.select(*(self._col(f) for f in self.fields))
-        fields = self.fields
+        sql = str(query.compile(dialect=self.engine.dialect))
+        entity = self.entity
+        found = fastsql.canonical_texts(
+            self.engine.url,
+            sql,
+            [entity.types.get(f, "str") for f in self.fields],
+            [self.fields.index(k) for k in entity.key],
+            entity.empty == "text",
+        )
+        if found is not None:
+            return Rows(self.fields, entity.types, entity.key, found)
         with self.engine.connect() as conn:
-            rows = (
-                (i + 1, dict(zip(fields, row, strict=True)))
-                for i, row in enumerate(conn.execute(query))
-            )
-            return _keyed(self.entity, rows, fields, self.label)
+            cursor = conn.exec_driver_sql(sql).cursor
+            return collect(entity, self.fields, self.label, _batches(cursor))
 
     def _stored(self, name: str, value: Any) -> Any:
         return to_text(value) if isinstance(value, tuple) else value
@@ -359,10 +353,11 @@ class JSONLPlace(CSVPlace):
         self.path = spec.url.split(":", 1)[1].removeprefix("//")
         self.label = self.path
 
-    def read(self) -> Records:
+    def read_rows(self) -> Rows:
         import json
 
-        rows = []
+        rows: list[list[Any]] = []
+        lines: list[int] = []
         text = decode(read_bytes(self.path), "utf-8", self.path)
         problems: list[str] = []
         columns = {f: self.spec.column(f) for f in self.fields}
@@ -385,8 +380,9 @@ class JSONLPlace(CSVPlace):
                     "no value)"
                 )
                 continue
-            rows.append((number, {f: data[c] for f, c in columns.items()}))
-        return _keyed(self.entity, rows, self.fields, self.path, problems)
+            rows.append([data[c] for c in columns.values()])
+            lines.append(number)
+        return collect(self.entity, self.fields, self.path, rows, lines, problems)
 
     def _write(self, current: Records) -> None:
         import json
@@ -410,6 +406,12 @@ class JSONLPlace(CSVPlace):
             out.flush()
             os.fsync(out.fileno())
         os.replace(out.name, self.path)
+
+
+def _batches(cursor: Any, size: int = 10_000) -> Any:
+    """The rows of a DB-API cursor, fetched many at a time."""
+    while rows := cursor.fetchmany(size):
+        yield from rows
 
 
 def _plain(value: Any) -> Any:

@@ -12,7 +12,8 @@ from accord.records.handlers import load_handler
 from accord.records.mapping import Entity, Mapping, PlaceSpec
 from accord.records.places import DataError, open_place
 from accord.records.plan import RecordAction, RecordPlan
-from accord.records.reconcile import reconcile_one_way
+from accord.records.reconcile import reconcile_rows, target_view
+from accord.records.values import BadValue
 
 __all__ = ["RecordReport", "apply_plan", "make_plan"]
 
@@ -64,12 +65,16 @@ def make_plan(
         if entity.mode == "two-way":
             archives.append((name, *_two_way(mapping, entity, plan, places, state_dir)))
             continue
-        source = open_place(entity.source, entity, entity.fields).read()
+        source = open_place(entity.source, entity, entity.fields).read_rows()
         for target in entity.targets:
             place = open_place(target, entity, entity.target_fields(target))
             places[(name, target.label)] = place
-            current = place.read()
-            actions = reconcile_one_way(entity, target, source, current, delete=delete)
+            current = place.read_rows()
+            try:
+                wanted = target_view(entity, target, source)
+            except (ValueError, BadValue) as exc:
+                raise ConfigError(f"{entity.name} -> {target.label}: {exc}") from None
+            actions = reconcile_rows(entity, target, wanted, current, delete=delete)
             problems = place.check(actions)
             if problems:
                 raise DataError(target.label, problems)

@@ -1,0 +1,135 @@
+"""Columns of records as canonical texts, with pyarrow's compute kernels.
+
+The column-at-a-time twin of ``accord.records.canon``: each function gives
+exactly the texts that module gives value by value, or None when a value
+does not convert (or comes in a type whose conversion could differ), so
+that the caller falls back to the value-by-value reader, which is the
+reference and says what is wrong where. Tests check both agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from accord.records.canon import NULL, SEP
+
+__all__ = ["canonical_column", "texts_by_key"]
+
+_TRUE = ["1", "true", "yes", "y", "t", "on"]
+_FALSE = ["0", "false", "no", "n", "f", "off"]
+
+
+def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | None:
+    """{key text: record text} of canonical columns (in field order); None
+    when a key has no value or is repeated (the reference says where).
+    It empties ``columns``, so that their memory goes as soon as it can."""
+    import pyarrow.compute as pc
+
+    if any(columns[i].null_count for i in key_at):
+        return None
+    keys = _join([columns[i] for i in key_at], pc).to_pylist()
+    joined = _join(list(columns), pc)
+    columns.clear()
+    records = joined.to_pylist()
+    del joined
+    found = dict(zip(keys, records, strict=True))
+    count = len(keys)
+    del keys, records
+    return found if len(found) == count else None
+
+
+def _join(columns: list[Any], pc: Any) -> Any:
+    if len(columns) == 1:
+        return pc.fill_null(columns[0], NULL)
+    return pc.binary_join_element_wise(
+        *columns, SEP, null_handling="replace", null_replacement=NULL
+    )
+
+
+def canonical_column(
+    column: Any, kind: str, empty_text: bool, *, loose_bools: bool = False
+) -> Any:
+    """The canonical texts of one column (nulls: no value), or None.
+    ``loose_bools``: the column's booleans may have been coerced from other
+    values by the reader (SQLite), so they are not trusted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if hasattr(column, "combine_chunks"):
+        column = column.combine_chunks()
+    kind_of = column.type
+    if pa.types.is_large_string(kind_of):
+        column = column.cast(pa.string())
+    elif not pa.types.is_string(kind_of):
+        return _typed(column, kind, empty_text, loose_bools, pa, pc)
+    if kind == "str":
+        return _text(column, empty_text, pa, pc)
+    trimmed = pc.utf8_trim(column, " \t")
+    blank = pc.equal(trimmed, "")
+    if kind == "int":
+        good = pc.or_(blank, pc.match_substring_regex(trimmed, r"^[+-]?[0-9]+$"))
+        if not pc.all(good).as_py():
+            return None
+        digits = pc.replace_substring_regex(pc.if_else(blank, "0", trimmed), r"^\+", "")
+        try:
+            numbers = pc.cast(digits, pa.int64())
+        except pa.ArrowInvalid:
+            return None  # beyond 64 bits: the reference copes
+        return _blank_null(blank, pc.cast(numbers, pa.string()), pa, pc)
+    if kind == "bool":
+        lowered = pc.utf8_lower(trimmed)
+        yes = pc.is_in(lowered, value_set=pa.array(_TRUE))
+        no = pc.is_in(lowered, value_set=pa.array(_FALSE))
+        if not pc.all(pc.or_(blank, pc.or_(yes, no))).as_py():
+            return None
+        return _blank_null(blank, pc.if_else(yes, "true", "false"), pa, pc)
+    if kind == "date":
+        shaped = pc.match_substring_regex(trimmed, r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+        if not pc.all(pc.or_(blank, shaped)).as_py():
+            return None
+        try:  # a strict cast: 2014-02-30 is refused
+            pc.cast(pc.if_else(blank, "2000-01-01", trimmed), pa.date32())
+        except pa.ArrowInvalid:
+            return None
+        return _blank_null(blank, trimmed, pa, pc)
+    return None  # lists: the reference
+
+
+def _text(column: Any, empty_text: bool, pa: Any, pc: Any) -> Any:
+    if (
+        pc.any(pc.match_substring(column, "\\")).as_py()
+        or pc.any(pc.match_substring(column, SEP)).as_py()
+    ):
+        column = pc.replace_substring(column, "\\", "\\\\")
+        column = pc.replace_substring(column, SEP, "\\u")
+    if not empty_text:
+        return _blank_null(pc.equal(column, ""), column, pa, pc)
+    return column
+
+
+def _blank_null(blank: Any, column: Any, pa: Any, pc: Any) -> Any:
+    if not pc.any(blank).as_py():
+        return column
+    return pc.if_else(blank, pa.scalar(None, pa.string()), column)
+
+
+def _typed(
+    column: Any, kind: str, empty_text: bool, loose_bools: bool, pa: Any, pc: Any
+) -> Any:
+    """A column a database typed: only conversions known to match the
+    reference exactly; None for the rest."""
+    kind_of = column.type
+    if pa.types.is_integer(kind_of):
+        if kind in ("int", "str"):
+            return column.cast(pa.string())
+        if kind == "bool":
+            if not pc.all(pc.is_in(column, value_set=pa.array([0, 1]))).as_py():
+                return None
+            return pc.if_else(pc.equal(column, 1), "true", "false")
+        return None
+    if pa.types.is_boolean(kind_of) and kind == "bool" and not loose_bools:
+        return pc.if_else(column, "true", "false")
+    if pa.types.is_date32(kind_of) and kind in ("date", "str"):
+        return column.cast(pa.string())
+    return None

@@ -1,0 +1,119 @@
+"""A CSV file read column by column with pyarrow: the fast path.
+
+pyarrow's reader (C++, measured against Python's csv module and polars in
+docs/architecture.md) parses the file, and its compute kernels turn each
+column into canonical texts (``accord.records.canon``) without a Python
+call per value. It is lenient where accord is strict, so the file is
+checked first: UTF-8 (or re-encoded from the declared encoding), no NUL,
+and, when it holds quotes at all, every line matching the strict grammar
+(RE2, per line). Anything doubtful (a quote rule broken, a value that does
+not convert, a missing or duplicate key, a row of the wrong width) returns
+None: the caller then reads the file with ``csvread``, which is slower,
+finds every problem with its line and column, and is the reference.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Sequence
+from typing import Any
+
+from accord.records.arrow import canonical_column, texts_by_key
+
+__all__ = ["canonical_texts"]
+
+_DELIMITERS = {",": ",", ";": ";", "\t": "\t", "|": "\\|"}  # as a regex
+_FIELD = r'(?:"(?:[^"]|"")*"|[^{d}"\r\n][^{d}\r\n]*|)'
+
+
+def canonical_texts(
+    data: bytes,
+    encoding: str,
+    delimiter: str,
+    columns: Sequence[tuple[str, str, str]],
+    key_columns: Sequence[str],
+    empty_text: bool,
+) -> dict[str, str] | None:
+    """{key text: record text} of a CSV file's bytes, or None when the strict
+    reader must look. ``columns`` lists (column name, type, field) in the
+    record's field order; ``key_columns`` the key's column names."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pacsv
+    except ImportError:  # pragma: no cover - pyarrow comes with the records extra
+        return None
+    data = _utf8(data, encoding)
+    if data is None or b"\0" in data or delimiter not in _DELIMITERS:
+        return None
+    if any(kind == "list" for c, kind, _ in columns if c in key_columns):
+        return None
+    quoted = b'"' in data
+    header = _header(data, delimiter)
+    if header is None or (quoted and not _quotes_ok(data, delimiter, pa, pc)):
+        return None
+    where = {name: i for i, name in enumerate(header)}
+    if len(where) != len(header) or any(c not in where for c, _, _ in columns):
+        return None
+    names = [f"c{i}" for i in range(len(header))]
+    try:
+        body = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=quoted
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowException):
+        return None
+    made = []
+    for column, kind, _ in columns:
+        texts = canonical_column(body.column(where[column]), kind, empty_text)
+        if texts is None:
+            return None
+        made.append(texts)
+    del body
+    order = [c for c, _, _ in columns]
+    return texts_by_key(made, [order.index(c) for c in key_columns])
+
+
+def _header(data: bytes, delimiter: str) -> list[str] | None:
+    """The header's names, when it is one simple line."""
+    import csv
+
+    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    if first.count(b'"') % 2:
+        return None
+    try:
+        return next(csv.reader([first.decode()], delimiter=delimiter, strict=True))
+    except (UnicodeDecodeError, csv.Error, StopIteration):
+        return None
+
+
+def _utf8(data: bytes, encoding: str) -> bytes | None:
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return None
+    if name == "utf-8":
+        return data[3:] if data.startswith(codecs.BOM_UTF8) else data
+    try:
+        return data.decode(name).encode("utf-8")
+    except UnicodeError:
+        return None
+
+
+def _quotes_ok(data: bytes, delimiter: str, pa: Any, pc: Any) -> bool:
+    """Every line follows the strict quote rules, and no quoted value spans
+    lines (those files take the strict reader)."""
+    lines = pa.array(data.split(b"\n"), pa.binary())
+    if pc.any(pc.equal(pc.bit_wise_and(pc.count_substring(lines, b'"'), 1), 1)).as_py():
+        return False
+    field = _FIELD.format(d=delimiter)
+    pattern = f"^{field}(?:{_DELIMITERS[delimiter]}{field})*\\r?$"
+    return bool(pc.all(pc.match_substring_regex(lines, pattern)).as_py())
