@@ -42,6 +42,9 @@ class Capabilities(NamedTuple):
     #: ``write_batch()`` takes many small files in one request (a round trip
     #: per batch, not per file)
     batch_writes: bool = False
+    #: ``merge()`` combines two versions of an item changed on both sides
+    #: against their last agreed version (records, field by field)
+    merge: bool = False
 
     def disable(self, *names: str) -> Capabilities:
         """A copy with the named boolean features turned off."""

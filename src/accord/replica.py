@@ -242,6 +242,14 @@ class Replica(abc.ABC):
         """Rename ``key`` to ``new_key`` (which must not exist)."""
         raise Unsupported("server-side move is not supported", where=self.url)
 
+    def merge(self, base: Entry | None, left: Entry, right: Entry) -> object:
+        """Both sides changed an item: the merge of ``left`` and ``right``
+        against ``base`` (their last agreed version), as an object with
+        ``entry`` (the merged item, its content inline in ``target``; None
+        when they cannot be merged) and ``reason``. Pure: no I/O. Offered by
+        places that declare the ``merge`` capability (records)."""
+        raise Unsupported("this place cannot merge items", where=self.url)
+
     def clean_temp(self) -> None:  # noqa: B027 - optional hook
         """Remove temporary files an interrupted run left (the lock is held)."""
 

@@ -1,73 +1,84 @@
-"""The one-way records reconcile, rule by rule (pure)."""
+"""The one-way field rules, rule by rule (pure), and what the engine plans
+from them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from accord.records import apply_plan, load_mapping, make_plan
+from accord.records.canon import SEP
 from accord.records.mapping import Entity, PlaceSpec
-from accord.records.reconcile import reconcile_one_way
+from accord.records.rows import Rows
+from accord.records.rules import changes_under, target_view
 
 
-def entity(rules: dict[str, str], **target: dict) -> tuple[Entity, PlaceSpec]:
+def test_force_keep_on_create_merge() -> None:
+    wanted = {"id": 1, "name": "new", "groups": ("a", "b"), "mail": "m2"}
+    now = {"id": 1, "name": "old", "groups": ("c",), "mail": "m1"}
+    assert changes_under(wanted, now, {}) == {
+        "name": "new",
+        "groups": ("a", "b"),
+        "mail": "m2",
+    }
+    rules = {"name": "keep", "mail": "on_create", "groups": "merge"}
+    assert changes_under(wanted, now, rules) == {"groups": ("a", "b", "c")}
+
+
+def test_keep_fills_an_empty_value_and_creates_use_everything() -> None:
+    assert changes_under(
+        {"id": 1, "name": "n"}, {"id": 1, "name": None}, {"name": "keep"}
+    ) == {"name": "n"}
     spec = PlaceSpec(
         "sqlite:///x",
         "t",
         {},
-        rules,
-        target.get("computed", {}),
-        target.get("defaults", {}),
+        {},
+        {"nick": "{name}!"},
+        {"mail": "none@x"},
     )
-    source = PlaceSpec("csv:///x.csv")
-    return (
-        Entity(
-            "e",
-            ("id",),
-            ("id", "name", "groups", "mail"),
-            {"groups": "list"},
-            source,
-            (spec,),
-        ),
-        spec,
+    entity = Entity(
+        "e",
+        ("id",),
+        ("id", "name", "groups", "mail"),
+        {"id": "int", "groups": "list"},
+        PlaceSpec("csv:///x.csv"),
+        (spec,),
     )
-
-
-def plan(rules, source, current, **target):
-    e, spec = entity(rules, **target)
-    return [(a.op, a.key, a.after) for a in reconcile_one_way(e, spec, source, current)]
-
-
-def test_force_keep_on_create_merge() -> None:
-    source = {(1,): {"id": 1, "name": "new", "groups": ("a", "b"), "mail": "m2"}}
-    current = {(1,): {"id": 1, "name": "old", "groups": ("c",), "mail": "m1"}}
-    assert plan({}, source, current) == [
-        ("update", (1,), {"name": "new", "groups": ("a", "b"), "mail": "m2"})
-    ]
-    assert plan(
-        {"name": "keep", "mail": "on_create", "groups": "merge"}, source, current
-    ) == [("update", (1,), {"groups": ("a", "b", "c")})]
-
-
-def test_keep_fills_an_empty_value_and_creates_use_everything() -> None:
-    source = {
-        (1,): {"id": 1, "name": "n", "groups": (), "mail": "m"},
-        (2,): {"id": 2, "name": "two", "groups": (), "mail": None},
+    source = Rows(
+        entity.fields,
+        entity.types,
+        entity.key,
+        {"2": SEP.join(["2", "two", "", "\\N"])},
+    )
+    view = target_view(entity, spec, source)
+    assert view.fields == ("id", "name", "groups", "mail", "nick")
+    assert view.record(view.by_key["2"]) == {
+        "id": 2,
+        "name": "two",
+        "groups": (),
+        "mail": "none@x",
+        "nick": "two!",
     }
-    current = {(1,): {"id": 1, "name": None, "groups": (), "mail": "m"}}
-    got = plan(
-        {"name": "keep"},
-        source,
-        current,
-        defaults={"mail": "none@x"},
-        computed={"nick": "{name}!"},
-    )
-    assert got[0] == (
-        "create",
-        (2,),
-        {"id": 2, "name": "two", "groups": (), "mail": "none@x", "nick": "two!"},
-    )
-    assert got[1][0] == "update" and got[1][2]["name"] == "n"
 
 
-def test_deletes_only_when_asked() -> None:
-    e, spec = entity({})
-    current = {(9,): {"id": 9, "name": "gone", "groups": (), "mail": None}}
-    assert [a.op for a in reconcile_one_way(e, spec, {}, current)] == ["delete"]
-    assert reconcile_one_way(e, spec, {}, current, delete=False) == []
+def test_deletes_only_when_asked(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("id,name\n1,one\n")
+    (tmp_path / "out.csv").write_text("id,name\n1,one\n9,gone\n")
+    (tmp_path / "m.toml").write_text("""
+[entities.e]
+key = ["id"]
+fields = ["id", "name"]
+[entities.e.source]
+url = "csv://in.csv"
+[[entities.e.targets]]
+url = "csv://out.csv"
+""")
+    mapping = load_mapping(tmp_path / "m.toml")
+    kept = make_plan(mapping, delete=False)
+    assert kept.plan.actions == []
+    assert apply_plan(kept).ok
+    assert "9,gone" in (tmp_path / "out.csv").read_text()
+    planned = make_plan(mapping)
+    assert [(a.op, a.key) for a in planned.plan.actions] == [("delete", ("9",))]
+    assert apply_plan(planned).ok
+    assert "9,gone" not in (tmp_path / "out.csv").read_text()

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.records import apply_plan, load_mapping, make_plan
-from accord.records.twoway import merge_fields, reconcile_two_way
+from accord.records.twoway import merge_fields
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
 
@@ -41,32 +42,67 @@ def test_a_policy_settles_every_conflict_for_one_side(base, left, right, policy)
         assert merged[name] == winner[name]
 
 
+def write_side(path: Path, side: dict[int, dict]) -> None:
+    lines = ["id," + ",".join(FIELDS)]
+    for key, record in sorted(side.items()):
+        lines.append(f"{key}," + ",".join(record[f] or "" for f in FIELDS))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def read_side(path: Path) -> dict[int, dict]:
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    return {
+        int(r[0]): {f: v or None for f, v in zip(FIELDS, r[1:], strict=True)}
+        for r in rows
+    }
+
+
+@settings(max_examples=15, deadline=None)
 @given(
     st.dictionaries(st.integers(0, 5), records, max_size=4),
     st.dictionaries(st.integers(0, 5), records, max_size=4),
     st.dictionaries(st.integers(0, 5), records, max_size=4),
 )
-def test_after_the_plan_both_sides_hold_the_agreed_records(base, left, right):
-    """Applying the plan's actions to both sides makes them equal to the new
-    archive (records in conflict aside), and nothing modified is deleted."""
-    key = lambda n: (n,)  # noqa: E731
-    base = {key(k): v for k, v in base.items()}
-    left = {key(k): v for k, v in left.items()}
-    right = {key(k): v for k, v in right.items()}
-    decision = reconcile_two_way("e", ("L", "R"), base, left, right, "left")
-    sides = {"L": dict(left), "R": dict(right)}
-    for action in decision.actions:
-        side = sides[action.target]
-        if action.op == "create":
-            side[action.key] = action.after
-        elif action.op == "update":
-            side[action.key] = {**side[action.key], **action.after}
-        else:
-            assert side[action.key] == base[action.key], "only unchanged records go"
-            del side[action.key]
-    assert sides["L"] == sides["R"]
-    for k, record in sides["L"].items():
-        assert decision.agreed.get(k, base.get(k)) == record
+def test_after_a_two_way_sync_both_sides_hold_the_same_records(base, left, right):
+    """Through the engine: after a sync both files hold the same records
+    (the conflict rule settles clashes), and a record modified on one side
+    is never deleted because the other side deleted it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "m.toml").write_text(TWO_FILES)
+        write_side(folder / "left.csv", base)
+        write_side(folder / "right.csv", base)
+        state = folder / "state"
+        mapping = load_mapping(folder / "m.toml")
+        free = {"state_dir": state, "max_delete_percent": 100, "allow_empty": True}
+        assert apply_plan(make_plan(mapping, **free), override_guards=True).ok
+        write_side(folder / "left.csv", left)
+        write_side(folder / "right.csv", right)
+        assert apply_plan(make_plan(mapping, **free), override_guards=True).ok
+        after_left, after_right = (
+            read_side(folder / "left.csv"),
+            read_side(folder / "right.csv"),
+        )
+        assert after_left == after_right
+        for key in set(left) | set(right):
+            changed = [s for s in (left, right) if key in s and s[key] != base.get(key)]
+            if changed:
+                assert key in after_left, "a modified record is kept"
+        assert make_plan(mapping, **free).plan.is_empty
+
+
+TWO_FILES = """
+[entities.e]
+key = ["id"]
+fields = ["id", "a", "b", "c", "d"]
+types = { id = "int" }
+mode = "two-way"
+conflict = "left"
+[entities.e.source]
+url = "csv://left.csv"
+[[entities.e.targets]]
+url = "csv://right.csv"
+"""
 
 
 def make_tables(tmp_path: Path) -> tuple[str, str]:

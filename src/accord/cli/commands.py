@@ -17,7 +17,7 @@ from accord.cli.render import Renderer, human_size
 from accord.config import load_profile
 from accord.engine import history
 from accord.engine.apply import Report
-from accord.engine.plan import Plan
+from accord.engine.plan import Plan, plans_from_json
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
 from accord.engine.session import Session, default_who, new_run_id
@@ -232,7 +232,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
         out.plan(plan, why=out.verbose > 1)
         return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
     if plan.is_empty and not plan.problems:
-        if any(plan.refresh.values()):
+        if any(plan.refresh.values()) or plan.agreed:
             session.apply(plan)
         out.plan(plan)
         return EXIT["ok"]
@@ -523,36 +523,47 @@ def apply_command(
 ) -> None:
     """Apply exactly a saved plan. Actions whose item changed since are skipped.
 
+    A file saved by 'accord records plan -o' holds one plan per pair of
+    record places; they are applied in order.
+
     \b
     accord apply plan.json
     """
     out = Renderer.choose(json_lines, quiet, verbose)
-    plan = _load_plan(plan_file)
-    policy = Policy(mode=plan.mode)
-    with Session(
-        plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
-    ) as session:
-        override = _confirm(plan, out, yes)
-        with out.progress(plan) as on_event:
-            report = session.apply(plan, on_event=on_event, override_guards=override)
-    out.report(report)
-    raise Exit(_exit_code(report))
+    plans = _load_plans(plan_file)
+    worst = EXIT["ok"]
+    for plan in plans:
+        if not plan.actions:
+            continue
+        policy = Policy(mode=plan.mode)
+        with Session(
+            plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
+        ) as session:
+            override = _confirm(plan, out, yes)
+            with out.progress(plan) as on_event:
+                report = session.apply(
+                    plan, on_event=on_event, override_guards=override
+                )
+        out.report(report)
+        worst = max(worst, _exit_code(report))
+    raise Exit(worst)
 
 
-def _load_plan(plan_file: str) -> Plan:
-    """The plan saved in ``plan_file``, or NotAPlan naming the file."""
+def _load_plans(plan_file: str) -> list[Plan]:
+    """The plans saved in ``plan_file``, or NotAPlan naming the file."""
     data = Path(plan_file).read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         text = ""  # not JSON: Plan.from_json says so
-    plan = Plan.from_json(text, source=plan_file)
-    if not plan.left or not plan.right:
-        raise NotAPlan(
-            f"{plan_file} is not an accord plan: it does not name its two places",
-            hint="make one with 'accord plan A B -o plan.json'",
-        )
-    return plan
+    plans = plans_from_json(text, source=plan_file)
+    for plan in plans:
+        if not plan.left or not plan.right:
+            raise NotAPlan(
+                f"{plan_file} is not an accord plan: it does not name its two places",
+                hint="make one with 'accord plan A B -o plan.json'",
+            )
+    return plans
 
 
 @cli.command("log")

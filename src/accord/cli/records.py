@@ -1,4 +1,4 @@
-"""``accord records``: plan and sync keyed records (CSV, SQL)."""
+"""``accord records``: plan and sync keyed records (CSV, SQL, LDAP)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,17 @@ __all__ = ["records"]
 
 @cli.group()
 def records() -> None:
-    """Keyed records from a source of truth into targets (CSV, SQL).
+    """Keyed records from a source of truth into targets (CSV, SQL, LDAP).
+
+    Each source and target is a place of the engine: plans can be saved and
+    applied (accord apply), runs show in accord log, deleted and overwritten
+    records stay in the target's trash (accord trash).
 
     \b
     accord records plan  mapping.toml
     accord records sync  mapping.toml --yes
     accord records sync  mapping.toml --only teachers --no-delete
+    accord records plan  mapping.toml -o plan.json && accord apply plan.json
     """
 
 
@@ -75,7 +80,7 @@ def _show(prepared: Any, json_out: bool) -> None:
     if json_out:
         click.echo(plan.to_json())
         return
-    for (entity, label), _ in prepared.places.items():
+    for entity, label in plan.places:
         actions = plan.of(entity, label)
         counts = {
             op: len(plan.of(entity, label, op)) for op in ("create", "update", "delete")
@@ -99,6 +104,14 @@ def _show(prepared: Any, json_out: bool) -> None:
 
 @records.command("plan")
 @_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Save the plan to apply later with 'accord apply FILE' (actions "
+    "whose record changed since are skipped).",
+)
 @handle_errors
 def plan_command(
     mapping: str,
@@ -106,6 +119,7 @@ def plan_command(
     no_delete: bool,
     max_delete_percent: float,
     json_out: bool,
+    output: str | None,
 ) -> None:
     """What a sync would change, per entity and target, field by field.
 
@@ -113,10 +127,19 @@ def plan_command(
 
     \b
     accord records plan mapping.toml
-    accord records plan mapping.toml --json > plan.json
+    accord records plan mapping.toml --json > changes.json
+    accord records plan mapping.toml -o plan.json && accord apply plan.json
     """
     prepared = _prepare(mapping, only, no_delete, max_delete_percent)
     _show(prepared, json_out)
+    if output:
+        from pathlib import Path
+
+        from accord.engine.plan import plan_set_json
+
+        plans = [p.plan for p in prepared.pairs if p.plan is not None]
+        Path(output).write_text(plan_set_json(plans), encoding="utf-8")
+        click.echo(f"saved to {output}; apply it with: accord apply {output}")
     raise Exit(EXIT["pending"] if not prepared.plan.is_empty else EXIT["ok"])
 
 
@@ -126,8 +149,8 @@ def plan_command(
 @click.option(
     "--keep-going",
     is_flag=True,
-    help="When a table refuses a batch, write its records one by one and "
-    "report the ones refused (default: write nothing to that table).",
+    help="When a table refuses a record, report it and write the others "
+    "(default: stop, rolling back that table's changes not yet committed).",
 )
 @handle_errors
 def sync_command(
@@ -158,6 +181,7 @@ def sync_command(
     prepared = _prepare(mapping, only, no_delete, max_delete_percent)
     _show(prepared, json_out)
     if prepared.plan.is_empty:
+        apply_plan(prepared)  # records the agreement of a first sync, if any
         click.echo("nothing to do: every target agrees with the source")
         raise Exit(EXIT["ok"])
     if not yes:
@@ -180,5 +204,10 @@ def sync_command(
         click.echo(
             f"skipped: {action.entity} {'/'.join(map(str, action.key))}: {why}",
             err=True,
+        )
+    if any(a.op != "create" for a in prepared.plan.actions) and report.done:
+        click.echo(
+            "replaced and deleted records are kept in each target's trash "
+            "(accord trash list 'records://...'); runs: accord log"
         )
     raise Exit(EXIT["ok"] if report.ok else EXIT["partial"])

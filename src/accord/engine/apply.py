@@ -17,6 +17,7 @@ that became unreachable stops new work.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import threading
@@ -207,6 +208,7 @@ class Executor:
         report = Report(self.run, plan)
         started = time.monotonic()
         self._refresh(plan, archive)
+        self._record_agreed(plan)
         actions = plan.ordered()
         seqs = self.store.journal_add(
             self.run, (_intent(a) for a in actions if a.op not in ARCHIVE_ONLY)
@@ -505,7 +507,14 @@ class Executor:
         self._batch_started = time.monotonic()
         if not batch:
             return
-        touched = {a.side for _, a, puts, _ in batch if a.side is not None and puts}
+        # a deletion is a write too: a place that stages its writes (records)
+        # makes it durable in flush; a merge writes to both sides
+        touched: set[Side] = set()
+        for _, a, puts, gone in batch:
+            if a.side is not None and (puts or gone):
+                touched.add(a.side)
+                if a.op == "merge":
+                    touched.add(a.side.other)
         for side in touched:
             assert side is not None
             try:
@@ -530,6 +539,13 @@ class Executor:
         ]
         self.store.record(put=puts, forget=forgets, done=done, log=log)
         faults.step("batch recorded")
+
+    def _record_agreed(self, plan: Plan) -> None:
+        """Record the items a first sync found alike on both sides."""
+        agreed = plan.agreed
+        for start in range(0, len(agreed), 10_000):
+            chunk = agreed[start : start + 10_000]
+            self.store.record(put=[ArchiveEntry.agreed(a, b) for a, b in chunk])
 
     def _refresh(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> None:
         """Store new versions of items whose content did not change."""
@@ -576,7 +592,43 @@ class Executor:
             return self._move(action)
         if op == "keep_both":
             return self._keep_both(action)
+        if op == "merge":
+            return self._merge(action)
         raise AccordError(f"unknown action {op!r} in the plan")
+
+    def _merge(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
+        """Write the merge to each side that does not hold it yet; one archive
+        row once both do (a failure on the second side records nothing: the
+        next run merges again, to the same result)."""
+        merged, side = action.entry, action.side
+        assert merged is not None and side is not None and action.expect
+        assert action.other is not None
+        data = (merged.target or "").encode()
+        versions = {}
+        for place, current in ((side, action.expect), (side.other, action.other)):
+            if current.same_content(merged):
+                versions[place] = current.version
+                continue
+            new = self.replicas[place].write(
+                action.key,
+                io.BytesIO(data),
+                like=merged,
+                expect=current,
+                trash=self.trash,
+            )
+            versions[place] = new.version
+        row = ArchiveEntry(
+            action.key,
+            merged.kind,
+            merged.size,
+            merged.mtime_ns,
+            merged.mode,
+            merged.digest,
+            merged.target,
+            versions[Side.LEFT],
+            versions[Side.RIGHT],
+        )
+        return [row], []
 
     def _kept_folder(self, side: Side, folder: Entry) -> ArchiveEntry:
         """The archive row of a folder deleted on the other side but kept on

@@ -70,17 +70,22 @@ def check_emptied(
 
 
 def mass_deletes(
-    plan: Plan, archive: dict[str, ArchiveEntry], policy: Policy
+    plan: Plan,
+    archive: dict[str, ArchiveEntry],
+    policy: Policy,
+    seen: dict[Side, int] | None = None,
 ) -> list[str]:
-    """A message for each side where the plan deletes too much."""
-    held = max(len(archive), 1)
+    """A message for each side where the plan deletes too much. A side
+    holds what the archive says, or what its listing showed (``seen``),
+    whichever is more: a first mirror measures against the target's items."""
     messages = []
     for side in (Side.LEFT, Side.RIGHT):
         count = plan.deletes(side)
+        held = max(len(archive), (seen or {}).get(side, 0), 1)
         share = 100.0 * count / held
         if count > policy.max_delete and share > policy.max_delete_percent:
             messages.append(
-                f"this would delete {count} of {len(archive)} items ({share:.0f}%) on "
+                f"this would delete {count} of {held} items ({share:.0f}%) on "
                 f"the {side} side; the limit is {policy.max_delete} items and "
                 f"{policy.max_delete_percent:g}%"
             )

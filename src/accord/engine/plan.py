@@ -15,6 +15,10 @@ move        rename ``key`` to ``new_key`` on ``side``
 set_meta    give ``key`` on ``side`` the mtime and mode of ``entry``
 keep_both   conflict: on ``side`` move ``expect`` aside to ``new_key``, put
             ``entry`` at ``key``, and copy the set-aside version across
+merge       both sides changed ``key``: put ``entry`` (their merge, its
+            content inline in ``entry.target``) on ``side`` (it replaces
+            ``expect``), and on the other side too unless ``other`` there
+            already holds it; one archive row once both hold it
 mark_equal  both sides already agree (``entry`` left, ``other`` right)
 forget      both sides deleted ``key``: drop it from the archive
 =========== ================================================================
@@ -41,6 +45,8 @@ __all__ = [
     "Conflict",
     "Plan",
     "PlanSummary",
+    "plan_set_json",
+    "plans_from_json",
 ]
 
 ARCHIVE_ONLY = ("mark_equal", "forget")
@@ -73,7 +79,7 @@ class Action(NamedTuple):
             return 1
         if op == "copy" and expect is not None and expect.kind == DIR:
             return 4
-        if op in ("copy", "set_meta", "keep_both"):
+        if op in ("copy", "set_meta", "keep_both", "merge"):
             return 2
         if op == "delete":
             return 3
@@ -167,6 +173,7 @@ class Plan:
         first_sync: bool = False,
         guards: Iterable[str] = (),
         refresh: dict[str, list[Entry]] | None = None,
+        agreed: list[tuple[Entry, Entry]] | None = None,
     ) -> None:
         self.actions = sorted(actions, key=_order_key)
         self.conflicts = sorted(conflicts)
@@ -177,6 +184,9 @@ class Plan:
         self.first_sync = first_sync
         self.guards = list(guards)
         self.refresh = refresh or {}
+        #: a first sync: items both sides already hold alike, (left, right);
+        #: recorded in the archive on apply, without an action each
+        self.agreed = agreed or []
 
     @property
     def is_empty(self) -> bool:
@@ -231,6 +241,7 @@ class Plan:
             first_sync=self.first_sync,
             guards=self.guards,
             refresh=self.refresh,
+            agreed=self.agreed,
         )
 
     # -- JSON -------------------------------------------------------------
@@ -248,6 +259,8 @@ class Plan:
             ],
             "guards": self.guards,
         }
+        if self.agreed:
+            data["agreed"] = [[a.to_json(), b.to_json()] for a, b in self.agreed]
         return json.dumps(data, indent=1, ensure_ascii=False)
 
     @classmethod
@@ -299,6 +312,10 @@ class Plan:
             mode=data.get("mode", "sync"),
             first_sync=data.get("first_sync", False),
             guards=data.get("guards", []),
+            agreed=[
+                (Entry.from_json(left), Entry.from_json(right))
+                for left, right in data.get("agreed", [])
+            ],
         )
 
 
@@ -310,3 +327,28 @@ def _order_key(action: Action) -> tuple[int, Any]:
     if phase == 3:  # deletes: children before parents
         return (phase, -action.key.count("/"), action.key)
     return (phase, 0, action.key.replace("/", "\0"))
+
+
+def plan_set_json(plans: list[Plan]) -> str:
+    """Several plans (pairs of places) saved as one file, applied in order."""
+    return json.dumps(
+        {"format": PLAN_FORMAT, "plans": [json.loads(p.to_json()) for p in plans]},
+        indent=1,
+        ensure_ascii=False,
+    )
+
+
+def plans_from_json(text: str, source: str = "this") -> list[Plan]:
+    """The plans saved in ``text``: one plan, or a set of them."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "plans" in data and "actions" not in data:
+        if data.get("format") != PLAN_FORMAT or not isinstance(data["plans"], list):
+            raise NotAPlan(
+                f"{source} is not a set of plans of this accord",
+                hint="make it again with this accord",
+            )
+        return [Plan.from_json(json.dumps(one), source) for one in data["plans"]]
+    return [Plan.from_json(text, source)]

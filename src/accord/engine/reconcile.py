@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
@@ -60,6 +60,9 @@ __all__ = [
 ]
 
 LEFT, RIGHT = Side.LEFT, Side.RIGHT
+
+#: ``Replica.merge`` of the places: (base, left, right) -> its merge
+Merge = Callable[[Entry | None, Entry, Entry], object]
 
 
 class Move(NamedTuple):
@@ -154,8 +157,11 @@ def reconcile(
     first_sync: bool = False,
     left_url: str = "",
     right_url: str = "",
+    merge: Merge | None = None,
 ) -> Plan:
-    """The plan that brings both sides into agreement."""
+    """The plan that brings both sides into agreement. ``merge`` (offered by
+    places that can merge, see ``Replica.merge``) settles items both sides
+    changed before the conflict rule does."""
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     handled: set[str] = set()
@@ -176,6 +182,7 @@ def reconcile(
             policy,
             first_sync=first_sync,
             taken=taken,
+            merge=merge,
         )
         if isinstance(outcome, Conflict):
             conflicts.append(outcome)
@@ -216,6 +223,7 @@ def decide(
     *,
     first_sync: bool = False,
     taken: Taken | set[str] | None = None,
+    merge: Merge | None = None,
 ) -> list[Action] | Conflict:
     """The actions (or the conflict) for one key. The whole truth table."""
     if policy.mode == "mirror":
@@ -227,7 +235,44 @@ def decide(
         return _propagate(key, lc, LEFT, base)
     if lc is None:
         return _propagate(key, rc, RIGHT, base)
+    if merge is not None:
+        merged = _merged(key, lc, rc, base, merge)
+        if merged is not None:
+            return merged
     return _both_changed(key, lc, rc, policy, first_sync, taken or set())
+
+
+def _merged(
+    key: str, lc: Change, rc: Change, base: ArchiveEntry | None, merge: Merge
+) -> list[Action] | Conflict | None:
+    """Both sides changed the content of an item that can be merged: one
+    ``merge`` action (written to each side that does not hold it yet), or
+    the conflict when the changes clash; None when merging does not apply."""
+    ln, rn = lc.now, rc.now
+    if ln is None or rn is None or ln.kind != FILE or rn.kind != FILE:
+        return None
+    if ln.same_content(rn):
+        return None
+    result = merge(base.as_entry(LEFT.value) if base is not None else None, ln, rn)
+    merged = getattr(result, "entry", None)
+    if merged is None:
+        return Conflict(
+            key, ln, rn, getattr(result, "reason", "") or "changed on both sides"
+        )
+    side = LEFT if not ln.same_content(merged) else RIGHT
+    here, there = (ln, rn) if side is LEFT else (rn, ln)
+    return [
+        Action(
+            "merge",
+            key,
+            side,
+            merged,
+            here,
+            None,
+            there,
+            reason="changed on both sides; merged",
+        )
+    ]
 
 
 def _current(base: ArchiveEntry | None, side: Side) -> Entry | None:

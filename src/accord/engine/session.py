@@ -108,6 +108,7 @@ class Session:
         self._db_locks: list[tuple[Replica, Entry]] = []
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
+        self._agreed: list[tuple[Entry, Entry]] = []
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -312,6 +313,8 @@ class Session:
         rules = self.ignore_rules()
         ignore = rules if rules else None
         left, right, keys = self._scan_both(self.store, ignore)
+        if not keys:  # a first sync: what both sides hold alike needs no action
+            left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
         self.archive.prefetch(
             [e.key for e in left.fresh]
@@ -401,10 +404,19 @@ class Session:
             first_sync=not self.archive and self.policy.mode == "sync",
             left_url=self.left.url,
             right_url=self.right.url,
+            merge=self._merger(),
         )
         plan.problems.extend(clashes)
-        plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy))
+        plan.agreed = self._agreed
+        seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
+        plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
+
+    def _merger(self) -> Any:
+        """The places' merge, when both can merge (records, field by field)."""
+        if self.left.capabilities.merge and self.right.capabilities.merge:
+            return self.left.merge
+        return None
 
     def _refreshed(self, changes: ChangeSet) -> None:
         """Items whose content is unchanged but whose version moved: the plan
@@ -534,6 +546,35 @@ class Session:
                         f"of {replica.url}"
                     )
         return notices
+
+
+def _alike(
+    left: Scanned, right: Scanned
+) -> tuple[Scanned, Scanned, list[tuple[Entry, Entry]]]:
+    """Both listings without the files both sides hold alike (same content
+    by the digests they listed, same mtime and mode), and those pairs: a
+    first sync records them without an action each (records: millions)."""
+    theirs = {entry.key: entry for entry in right.fresh if entry.digest}
+    if not theirs:
+        return left, right, []
+    agreed = []
+    mine = []
+    for entry in left.fresh:
+        other = theirs.get(entry.key)
+        if (
+            other is not None
+            and entry.kind == FILE == other.kind
+            and entry.same_content(other)
+            and (entry.mtime_ns, entry.mode) == (other.mtime_ns, other.mode)
+        ):
+            agreed.append((entry, other))
+        else:
+            mine.append(entry)
+    if not agreed:
+        return left, right, []
+    done = {entry.key for entry, _ in agreed}
+    rest = [entry for entry in right.fresh if entry.key not in done]
+    return left._replace(fresh=mine), right._replace(fresh=rest), agreed
 
 
 def _pool(max_workers: int) -> Any:

@@ -20,10 +20,18 @@ there, the server refuses the whole request, and the record is left alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
-from accord.errors import BadData, ConfigError, MissingDependency, Unreachable
+from accord.errors import (
+    BadData,
+    ConfigError,
+    MissingDependency,
+    PreconditionFailed,
+    ReplicaError,
+    Unreachable,
+)
 from accord.records.ldapschema import Schema
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
@@ -149,11 +157,12 @@ class LDAPPlace:
 
     def read_rows(self) -> Rows:
         """Every entry one level below ``base`` (one connection per call)."""
+        self.close()
         self.conn = self._connect(self._options)
         try:
             return self._read()
         finally:
-            self.conn.unbind()
+            self.close()
 
     def read(self) -> dict[Key, dict[str, Any]]:
         return self.read_rows().records()
@@ -192,63 +201,56 @@ class LDAPPlace:
             return list(value)
         return [to_text(value)]
 
-    def apply(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
-        """Updates, deletes, then creates, on one connection."""
-        self.conn = self._connect(self._options)
-        try:
-            return self._apply(creates, updates, deletes)
-        finally:
-            self.conn.unbind()
-
-    def _apply(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
-        ldap3 = self.ldap3
-        skipped: list[tuple[Key, str]] = []
-        for key, before, changes in updates:
-            modify: dict[str, list[tuple[Any, list[str]]]] = {}
-            for name, new in changes.items():
-                old = self._values(name, before.get(name))
-                steps = []
-                if old:
-                    steps.append((ldap3.MODIFY_DELETE, old))
-                if self._values(name, new):
-                    steps.append((ldap3.MODIFY_ADD, self._values(name, new)))
-                modify[self._attr(name)] = steps
-            if not self.conn.modify(self._dn(before), modify):
-                skipped.append(
-                    (
-                        key,
-                        f"changed since it was read; left alone "
-                        f"({self.conn.result.get('description')})",
-                    )
-                )
-        for key, before in deletes:
-            if not self.conn.delete(self._dn(before)):
-                skipped.append(
-                    (key, f"not deleted ({self.conn.result.get('description')})")
-                )
-        for record in creates:
+    def change(self, op: str, key: Key, before: Any, after: Any) -> None:
+        """One change, at once (each request is atomic on the server):
+        PreconditionFailed when the entry is not as expected."""
+        if self.conn is None:
+            self.conn = self._connect(self._options)
+        conn, ldap3 = self.conn, self.ldap3
+        if op == "create":
             attrs = {
                 self._attr(n): self._values(n, v)
-                for n, v in record.items()
+                for n, v in after.items()
                 if self._values(n, v)
             }
-            if not self.conn.add(self._dn(record), self.classes, attrs):
-                key = tuple(record[k] for k in self.entity.key)
-                skipped.append(
-                    (
-                        key,
-                        f"not created ({self.conn.result.get('description')}: "
-                        f"{self.conn.result.get('message')})",
-                    )
-                )
-        return skipped
+            if not conn.add(self._dn(after), self.classes, attrs):
+                self._refused(key, "not created", exists=True)
+            return
+        if op == "delete":
+            if not conn.delete(self._dn(before)):
+                self._refused(key, "not deleted")
+            return
+        modify: dict[str, list[tuple[Any, list[str]]]] = {}
+        for name, new in after.items():
+            old = self._values(name, before.get(name))
+            steps = []
+            if old:
+                steps.append((ldap3.MODIFY_DELETE, old))
+            if self._values(name, new):
+                steps.append((ldap3.MODIFY_ADD, self._values(name, new)))
+            modify[self._attr(name)] = steps
+        if not conn.modify(self._dn(before), modify):
+            self._refused(key, "changed since it was read; left alone")
+
+    def _refused(self, key: Key, what: str, exists: bool = False) -> None:
+        result = self.conn.result
+        why = f"{result.get('description')}: {result.get('message')}".rstrip(": ")
+        stale = result.get("description") in (
+            "noSuchObject",
+            "noSuchAttribute",
+            "attributeOrValueExists",
+        ) or (exists and result.get("description") == "entryAlreadyExists")
+        error = PreconditionFailed if stale or "changed" in what else ReplicaError
+        raise error(f"{what} ({why})", where=self.label)
+
+    def commit(self) -> None:
+        """Every change is already on the server."""
+
+    def rollback(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.unbind()
+            self.conn = None

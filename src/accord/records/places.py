@@ -8,13 +8,20 @@ our back is left alone and reported.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import tempfile
 from collections.abc import Iterable
 from typing import Any
 
-from accord.errors import BadData, ConfigError, MissingDependency, ReplicaError
+from accord.errors import (
+    BadData,
+    ConfigError,
+    MissingDependency,
+    PreconditionFailed,
+    ReplicaError,
+)
 from accord.records.csvread import column_name, decode, parse, read_bytes
 from accord.records.fastcsv import canonical_texts
 from accord.records.mapping import Entity, PlaceSpec
@@ -102,34 +109,38 @@ class CSVPlace:
         """Values this place would refuse (a text file takes any)."""
         return []
 
-    def apply(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
-        """Rewrite the file with the changes; records changed since they
-        were read are left as they are (and reported)."""
-        current = self.read() if os.path.exists(self.path) else {}
-        skipped: list[tuple[Key, str]] = []
-        for key, before, changes in updates:
-            if current.get(key) != before:
-                skipped.append((key, "changed since it was read; left alone"))
-                continue
-            current[key] = {**before, **changes}
-        for key, before in deletes:
-            if current.get(key) != before:
-                skipped.append((key, "changed since it was read; left alone"))
-                continue
-            del current[key]
-        for record in creates:
-            key = tuple(record[k] for k in self.entity.key)
+    _staged: Records | None = None
+
+    def change(self, op: str, key: Key, before: Any, after: Any) -> None:
+        """Stage one change (the file is rewritten by ``commit``); raises
+        PreconditionFailed when the record is not as expected."""
+        if self._staged is None:
+            self._staged = self.read() if os.path.exists(self.path) else {}
+        current = self._staged
+        if op == "create":
             if key in current:
-                skipped.append((key, "appeared since it was read; left alone"))
-                continue
-            current[key] = record
-        self._write(current)
-        return skipped
+                raise PreconditionFailed(
+                    "appeared since it was read; left alone", where=self.label
+                )
+            current[key] = after
+            return
+        if current.get(key) != before:
+            raise PreconditionFailed(
+                "changed since it was read; left alone", where=self.label
+            )
+        if op == "delete":
+            del current[key]
+        else:
+            current[key] = {**before, **after}
+
+    def commit(self) -> None:
+        """Write what was staged: the whole file, atomically."""
+        if self._staged is not None:
+            self._write(self._staged)
+            self._staged = None
+
+    def rollback(self) -> None:
+        self._staged = None
 
     def _write(self, current: Records) -> None:
         """Replace the file with ``current``, atomically."""
@@ -262,86 +273,82 @@ class SQLPlace:
             terms.append(column.is_(None) if value is None else column == value)
         return self.sa.and_(*terms)
 
-    def apply(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
+    keep_going = False  # a refused record fails alone (else the batch goes)
+    _conn: Any = None
+    _tx: Any = None
+    _refusal: str | None = None
+
+    def change(self, op: str, key: Key, before: Any, after: Any) -> None:
+        """One change inside the open transaction (``commit`` ends it).
+        PreconditionFailed when the row is not as expected; ReplicaError when
+        the database refuses it: then, unless ``keep_going``, the whole
+        transaction is rolled back and every later change refused."""
+        if self._refusal is not None:
+            raise self._refused_error()
+        if self._conn is None:
+            self._conn = self.engine.connect()
+            self._tx = self._conn.begin()
+        savepoint = self._conn.begin_nested() if self.keep_going else None
         try:
-            return self._apply(creates, updates, deletes)
+            done = self._conn.execute(self._statement(op, key, before, after))
         except self.sa.exc.SQLAlchemyError as exc:
-            reason = getattr(exc, "orig", None) or exc
-            if self.keep_going:
-                return self._one_by_one(creates, updates, deletes)
-            raise ReplicaError(
-                f"the database refused the changes: {reason}",
-                where=self.label,
-                hint="nothing was written to this table (the transaction was "
-                "rolled back); fix the data or the table and run again",
-            ) from None
+            reason = str(getattr(exc, "orig", None) or exc).strip()
+            if savepoint is not None:
+                savepoint.rollback()
+                raise ReplicaError(
+                    f"the database refused it: {reason}", where=self.label
+                ) from None
+            self.rollback()
+            self._refusal = reason
+            raise self._refused_error() from None
+        if savepoint is not None:
+            savepoint.commit()
+        if op != "create" and done.rowcount != 1:
+            raise PreconditionFailed(
+                "changed since it was read; left alone", where=self.label
+            )
 
-    keep_going = False  # set by the run: a refused batch is retried per record
+    def _statement(self, op: str, key: Key, before: Any, after: Any) -> Any:
+        if op == "create":
+            row = {
+                self.spec.column(f): self._stored(f, after.get(f)) for f in self.fields
+            }
+            return self.table.insert().values(**row)
+        if op == "delete":
+            return self.table.delete().where(self._match(key, before, self.fields))
+        values = {self.spec.column(f): self._stored(f, v) for f, v in after.items()}
+        return (
+            self.table.update().where(self._match(key, before, after)).values(**values)
+        )
 
-    def _one_by_one(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
-        """Each record in its own transaction: one refused record does not
-        stop the others; it is reported as failed."""
-        results: list[tuple[Key, str]] = []
-        work: list[tuple[Key, Any]] = [
-            (k, ([], [(k, b, c)], [])) for k, b, c in updates
-        ]
-        work += [(k, ([], [], [(k, b)])) for k, b in deletes]
-        work += [(tuple(r[f] for f in self.entity.key), ([r], [], [])) for r in creates]
-        for key, (create, update, delete) in work:
+    def _refused_error(self) -> ReplicaError:
+        return ReplicaError(
+            f"the database refused the changes: {self._refusal}",
+            where=self.label,
+            hint="nothing was written to this table since the last commit (the "
+            "transaction was rolled back); fix the data or the table and run "
+            "again, or use --keep-going to write the other records",
+        )
+
+    def commit(self) -> None:
+        if self._refusal is not None:
+            raise self._refused_error()
+        if self._tx is not None:
             try:
-                results += self._apply(create, update, delete)
+                self._tx.commit()
             except self.sa.exc.SQLAlchemyError as exc:
-                reason = getattr(exc, "orig", None) or exc
-                results.append((key, f"failed: the database refused it: {reason}"))
-        return results
+                self._refusal = str(getattr(exc, "orig", None) or exc).strip()
+                self.rollback()
+                raise self._refused_error() from None
+            self._conn.close()
+            self._conn = self._tx = None
 
-    def _apply(
-        self,
-        creates: list[dict[str, Any]],
-        updates: list[tuple[Key, dict, dict]],
-        deletes: list[tuple[Key, dict]],
-    ) -> list[tuple[Key, str]]:
-        skipped: list[tuple[Key, str]] = []
-        with self.engine.begin() as conn:
-            for key, before, changes in updates:
-                values = {
-                    self.spec.column(f): self._stored(f, v) for f, v in changes.items()
-                }
-                done = conn.execute(
-                    self.table.update()
-                    .where(self._match(key, before, changes))
-                    .values(**values)
-                )
-                if done.rowcount != 1:
-                    skipped.append((key, "changed since it was read; left alone"))
-            for key, before in deletes:
-                done = conn.execute(
-                    self.table.delete().where(self._match(key, before, self.fields))
-                )
-                if done.rowcount != 1:
-                    skipped.append((key, "changed since it was read; left alone"))
-            if creates:
-                conn.execute(
-                    self.table.insert(),
-                    [
-                        {
-                            self.spec.column(f): self._stored(f, r.get(f))
-                            for f in self.fields
-                        }
-                        for r in creates
-                    ],
-                )
-        return skipped
+    def rollback(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(self.sa.exc.SQLAlchemyError):
+                self._tx.rollback()
+                self._conn.close()
+            self._conn = self._tx = None
 
 
 class JSONLPlace(CSVPlace):

@@ -1,4 +1,5 @@
-"""Record plans: what changes in which target, field by field. Pure data."""
+"""Records as people read them: what an engine plan does to each record,
+field by field. Pure data, for showing plans and calling handlers."""
 
 from __future__ import annotations
 
@@ -52,9 +53,10 @@ class RecordAction(NamedTuple):
 
 
 class RecordPlan:
-    """All actions of a run, with the guards that stopped any deletion."""
+    """The records view of every pair's engine plan, with their guards."""
 
     def __init__(self) -> None:
+        self.places: list[tuple[str, str]] = []  # (entity, target label)
         self.actions: list[RecordAction] = []
         self.guards: list[str] = []
         # two-way: records whose same field changed differently on both sides
