@@ -66,6 +66,7 @@ __all__ = [
     "check_key",
     "check_run",
     "hash_stream",
+    "link_refused",
     "user_key",
 ]
 
@@ -114,6 +115,18 @@ def check_run(run: str, where: str) -> str:
             key=run,
         )
     return run
+
+
+def link_refused(key: str, where: str, *, item: bool = False) -> PreconditionFailed:
+    """The error for a change or read below (with ``item``: of) a symbolic
+    link, for places whose server or library would follow it."""
+    what = "the item" if item else "a folder on its path"
+    return PreconditionFailed(
+        f"{what} is a symbolic link (or was replaced by one); left alone, "
+        "nothing is written or read through it",
+        where=where,
+        key=key,
+    )
 
 
 class WriteItem(NamedTuple):

@@ -41,7 +41,6 @@ from accord.errors import (
     NotEmpty,
     NotFound,
     PermissionDenied,
-    PreconditionFailed,
     ReplicaError,
     Unreachable,
 )
@@ -56,6 +55,7 @@ from accord.replica import (
     check_expected,
     check_key,
     check_run,
+    link_refused,
 )
 
 __all__ = ["FsspecReplica", "knows"]
@@ -124,13 +124,7 @@ class FsspecReplica(Replica):
         if rel and os.path.realpath(self._own(rel)) != posixpath.join(
             self._real_root, rel
         ):
-            what = "the item" if item else "a folder on its path"
-            raise PreconditionFailed(
-                f"{what} is a symbolic link (or was replaced by one); left alone, "
-                "nothing is written or read through it",
-                where=self.url,
-                key=key,
-            )
+            raise link_refused(key, self.url, item=item)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:

@@ -62,6 +62,7 @@ from accord.replica import (
     check_expected,
     check_key,
     check_run,
+    link_refused,
 )
 
 if TYPE_CHECKING:
@@ -292,13 +293,7 @@ class SFTPReplica(Replica):
         except FileNotFoundError:
             return  # nothing there to follow; the change itself will fail
         if resolved != posixpath.join(self._real_root, rel):
-            what = "the item" if item else "a folder on its path"
-            raise PreconditionFailed(
-                f"{what} is a symbolic link (or was replaced by one); left alone, "
-                "nothing is written or read through it",
-                where=self.url,
-                key=key,
-            )
+            raise link_refused(key, self.url, item=item)
 
     @contextlib.contextmanager
     def _errors(self, key: str, *, writing: bool = False) -> Iterator[None]:

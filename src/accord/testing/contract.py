@@ -172,6 +172,15 @@ class ReplicaContract:
     ) -> Entry:
         return place.write(key, io.BytesIO(data), like=like(key, data), expect=expect)
 
+    def _trashed(self, place: Replica) -> TrashItem | None:
+        """An item in the place's trash (None where it keeps none)."""
+        if not place.capabilities.trash:
+            return None
+        old = self.put(place, "t.txt", b"t")
+        place.delete("t.txt", expect=old, trash="20260101T000000Z-dddddd")
+        (kept,) = [i for i in place.trash_list() if i.key == "t.txt"]
+        return kept
+
     @staticmethod
     def read(place: Replica, key: str) -> bytes:
         with place.open_read(key) as stream:
@@ -409,11 +418,7 @@ class ReplicaContract:
         whatever key it is handed: each primitive refuses a key that would
         leave it, with UnsafeName and a message free of errno text."""
         a = self.put(place, "a.txt", b"a")
-        kept = None
-        if place.capabilities.trash:
-            old = self.put(place, "t.txt", b"t")
-            place.delete("t.txt", expect=old, trash="20260101T000000Z-dddddd")
-            (kept,) = [i for i in place.trash_list() if i.key == "t.txt"]
+        kept = self._trashed(place)
         before = surroundings.snapshot()
         wrong: list[str] = []  # what was not refused, or not clearly
         for key in (*HOSTILE_KEYS, surroundings.absolute):
@@ -437,11 +442,7 @@ class ReplicaContract:
         if not place.capabilities.symlinks and surroundings.plant_link is None:
             pytest.skip("this place makes no links, and none can be planted")
         a = self.put(place, "a.txt", b"a")
-        kept = None
-        if place.capabilities.trash:
-            old = self.put(place, "t.txt", b"t")
-            place.delete("t.txt", expect=old, trash="20260101T000000Z-eeeeee")
-            (kept,) = [i for i in place.trash_list() if i.key == "t.txt"]
+        kept = self._trashed(place)
         links = [f"l{number}" for number in range(len(surroundings.outside))]
         for link, target in zip(links, surroundings.outside, strict=True):
             if place.capabilities.symlinks:
