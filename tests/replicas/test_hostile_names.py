@@ -218,3 +218,24 @@ def test_hostile_names_into_every_kind_of_place(
         again = run(source, target.url, state_dir=state)  # told again, nothing to do
         assert {p.key for p in again.problems if p.refused} == refused
         assert not again.plan.changes
+
+
+def test_the_trash_leaves_unusable_names_alone(s3_server: Any, tmp_path: Path) -> None:
+    run = "20260101T000000Z-aaaaaa"
+    source = _source(
+        s3_server,
+        {
+            f"evil/.accord/trash/{run}/ok.txt": b"ok",
+            f"evil/.accord/trash/{run}/../../../x.txt": b"no",
+            "evil/.accord/trash/../y.txt": b"no",
+        },
+    )
+    listed = _accord("trash", "list", source, "--json", state=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    events = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [e["key"] for e in events if e["event"] == "trashed"] == ["ok.txt"]
+    refused = [e for e in events if e["event"] == "problem"]
+    assert sorted(e["key"] for e in refused) == ["../../../x.txt", "y.txt"]
+    assert all(e["refused"] and e["place"] == source.split("?")[0] for e in refused)
+    done = _accord("trash", "restore", source, "../../../x.txt", state=tmp_path)
+    assert done.returncode == 2 and "not a path inside the place" in done.stderr

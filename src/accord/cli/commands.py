@@ -847,7 +847,7 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
     count = 0
     for item in checked_trash(replica.trash_list(), replica.url):
         if isinstance(item, Problem):
-            out.problems(Plan(left=replica.url), [item])
+            out.problems([item], where=replica.url)
             continue
         count += 1
         out.emit(event="trashed", run=item.run, key=item.key, size=item.entry.size)

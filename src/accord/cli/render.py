@@ -94,7 +94,7 @@ class Renderer:
             return
         if self.mode == "quiet":
             return
-        self.problems(plan, plan.problems)
+        self.problems(plan.problems, plan)
         changes = plan.changes
         if plan.is_empty:
             apart = ", apart from the problems above" if plan.problems else ""
@@ -121,7 +121,7 @@ class Renderer:
             self.emit(event="action", **action.to_json())
         for conflict in plan.conflicts:
             self.emit(event="conflict", **conflict.to_json())
-        self.problems(plan, plan.problems)
+        self.problems(plan.problems, plan)
         summary = plan.summary()
         self.emit(
             event="plan",
@@ -151,16 +151,20 @@ class Renderer:
             text += f"   ({action.reason})"
         return text
 
-    def problems(self, plan: Plan, problems: list[Problem]) -> None:
+    def problems(
+        self, problems: list[Problem], plan: Plan | None = None, where: str = ""
+    ) -> None:
         """Each problem once (a refused name: its escaped name, the place it
-        came from, why, what to do)."""
+        came from, why, what to do); ``where``: the place, without a plan."""
         for problem in problems:
             if problem in self._problems_told:
                 continue
             self._problems_told.add(problem)
             if self.mode == "json":
                 side = problem.side.value if problem.side else None
-                place = {"left": plan.left, "right": plan.right}.get(side or "")
+                place = where or None
+                if plan is not None and side is not None:
+                    place = plan.left if side == "left" else plan.right
                 self.emit(
                     event="problem",
                     key=problem.key,
@@ -264,7 +268,7 @@ class Renderer:
         for notice in report.notices:
             if notice not in shown:
                 self.notice(notice)
-        self.problems(report.plan, report.problems)
+        self.problems(report.problems, report.plan)
         if self.mode == "json":
             self.emit(event="summary", **summary)
             return
