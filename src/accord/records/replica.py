@@ -52,7 +52,7 @@ from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
 from accord.records.twoway import merge_fields
 from accord.records.values import BadValue
-from accord.replica import Replica, TrashItem
+from accord.replica import Replica, TrashItem, check_key
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
@@ -199,6 +199,9 @@ class RecordReplica(Replica):
         return name
 
     def key_text(self, name: str) -> str:
+        """The record's key text of an engine key (UnsafeName for a name
+        that could not be one: every primitive passes here first)."""
+        check_key(name, self.label)
         canon = [
             canonical(self.entity.types.get(k, "str"), True) for k in self.entity.key
         ]
