@@ -577,26 +577,28 @@ def _alike(
     """Both listings without the files both sides hold alike (same content
     by the digests they listed, same mtime and mode), and those pairs: a
     first sync records them without an action each (records: millions)."""
-    theirs = {entry.key: entry for entry in right.fresh if entry.digest}
-    if not theirs:
+    theirs = {entry.key: entry for entry in right.fresh}
+    if not any(entry.digest for entry in theirs.values()):
         return left, right, []
     agreed = []
     mine = []
+    take = theirs.pop
     for entry in left.fresh:
-        other = theirs.get(entry.key)
-        if (
-            other is not None
-            and entry.kind == FILE == other.kind
+        other = take(entry.key, None)
+        if other is None:
+            mine.append(entry)
+        elif (
+            entry.kind == FILE == other.kind
             and entry.same_content(other)
             and (entry.mtime_ns, entry.mode) == (other.mtime_ns, other.mode)
         ):
             agreed.append((entry, other))
         else:
             mine.append(entry)
+            theirs[entry.key] = other  # still to compare, after the loop
     if not agreed:
         return left, right, []
-    done = {entry.key for entry, _ in agreed}
-    rest = [entry for entry in right.fresh if entry.key not in done]
+    rest = list(theirs.values())
     return left._replace(fresh=mine), right._replace(fresh=rest), agreed
 
 

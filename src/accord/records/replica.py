@@ -238,14 +238,18 @@ class RecordReplica(Replica):
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
         rows = self._load()
-        plain = self.entity.types
-        simple = len(self.entity.key) == 1 and plain.get(self.entity.key[0]) != "list"
+        kinds = self.entity.types
+        simple = len(self.entity.key) == 1 and kinds.get(self.entity.key[0]) != "list"
+        make = tuple.__new__  # an Entry without NamedTuple's Python-level __new__
+        compared = self._compared if self.rules else None
+        known_get = known.get if known else None
         for key, text in rows.by_key.items():
             name = key if simple and _plain_name(key) else self.key_name(key)
-            if known is not None and known.get(name) == text:
+            if known_get is not None and known_get(name) == text:
                 yield name
-            else:
-                yield self._entry(name, text)
+                continue
+            digest = compared(text) if compared is not None else text
+            yield make(Entry, (name, FILE, 0, 0, 0, text, digest, None))
 
     def stat(self, key: str) -> Entry | None:
         try:
