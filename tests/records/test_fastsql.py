@@ -55,13 +55,15 @@ def test_the_fast_reader_reads_what_the_driver_reads(rows, active, born, empty):
                 "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
                 [(i, *values) for i, values in enumerate(rows)],
             )
-        fast = canonical_texts(
-            sqlalchemy.make_url(f"sqlite:///{path}"),
-            SQL,
-            [TYPES.get(f, "str") for f in FIELDS],
-            [0],
-            empty == "text",
-        )
+        fast = None
+        if active == "INTEGER":  # SQLPlace reads SQLite fast only as declared
+            fast = canonical_texts(
+                sqlalchemy.make_url(f"sqlite:///{path}"),
+                SQL,
+                [TYPES.get(f, "str") for f in FIELDS],
+                [0],
+                empty == "text",
+            )
         with sqlite3.connect(path) as db:
             found = db.execute(SQL).fetchall()
         try:

@@ -584,13 +584,16 @@ def _alike(
     mine = []
     take = theirs.pop
     for entry in left.fresh:
-        other = take(entry.key, None)
+        other = take(entry[0], None)
         if other is None:
             mine.append(entry)
-        elif (
-            entry.kind == FILE == other.kind
-            and entry.same_content(other)
-            and (entry.mtime_ns, entry.mode) == (other.mtime_ns, other.mode)
+        elif (  # same_content() and same mtime and mode, inlined: millions
+            entry[6] is not None
+            and entry[6] == other[6]
+            and entry[1] == other[1] == FILE
+            and entry[2] == other[2]
+            and entry[3] == other[3]
+            and entry[4] == other[4]
         ):
             agreed.append((entry, other))
         else:

@@ -246,18 +246,43 @@ class SQLPlace:
         query = self.sa.select(*(self._col(f) for f in self.fields))
         sql = str(query.compile(dialect=self.engine.dialect))
         entity = self.entity
-        found = fastsql.canonical_texts(
-            self.engine.url,
-            sql,
-            [entity.types.get(f, "str") for f in self.fields],
-            [self.fields.index(k) for k in entity.key],
-            entity.empty == "text",
-        )
+        found = None
+        if self._typed_alike():
+            found = fastsql.canonical_texts(
+                self.engine.url,
+                sql,
+                [entity.types.get(f, "str") for f in self.fields],
+                [self.fields.index(k) for k in entity.key],
+                entity.empty == "text",
+            )
         if found is not None:
             return Rows(self.fields, entity.types, entity.key, found)
         with self.engine.connect() as conn:
             cursor = conn.exec_driver_sql(sql).cursor
             return collect(entity, self.fields, self.label, _batches(cursor))
+
+    def _typed_alike(self) -> bool:
+        """Whether the fast reader may read this table: a SQLite column holds
+        any type whatever it declares, and the reader guesses from values
+        (a NULL in a TEXT column of numbers came back as 0), so there each
+        column must declare the type its field has."""
+        if self.engine.url.get_backend_name() != "sqlite":
+            return True
+        sa = self.sa
+        wanted = {
+            "int": (sa.Integer,),
+            "str": (sa.String,),
+            "bool": (sa.Integer,),
+            "date": (sa.Date, sa.String),
+        }
+        for name in self.fields:
+            kinds = wanted.get(self.entity.types.get(name, "str"))
+            column_type = self._col(name).type
+            if kinds is None or not isinstance(column_type, kinds):
+                return False
+            if isinstance(column_type, sa.Boolean):
+                return False
+        return True
 
     def _stored(self, name: str, value: Any) -> Any:
         return to_text(value) if isinstance(value, tuple) else value

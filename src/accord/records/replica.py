@@ -253,9 +253,12 @@ class RecordReplica(Replica):
 
     def stat(self, key: str) -> Entry | None:
         try:
-            text = self._load().by_key.get(self.key_text(key))
+            wanted = self.key_text(key)
         except (InvalidInput, BadValue):
-            return None  # not a key of these records (.accordignore, say)
+            return None  # not a key of these records
+        if self.key_name(wanted) != key:
+            return None  # not a record's name (.accordignore, say): no reading
+        text = self._load().by_key.get(wanted)
         return None if text is None else self._entry(key, text)
 
     def is_empty_root(self) -> bool:
