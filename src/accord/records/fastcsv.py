@@ -59,7 +59,11 @@ def canonical_texts(
     try:
         body = pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            # one thread: on 2 shared cores, with both sides read at once,
+            # pyarrow's own pool was 2-3x slower (docs/architecture.md)
+            read_options=pacsv.ReadOptions(
+                column_names=names, skip_rows=1, use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=quoted
             ),

@@ -262,7 +262,9 @@ class RecordReplica(Replica):
         return None if text is None else self._entry(key, text)
 
     def is_empty_root(self) -> bool:
-        return len(self._load()) == 0
+        """Known only once read: the read is left to the scan (both sides
+        at once), and an emptied side is caught after it (check_emptied)."""
+        return self._rows is not None and len(self._rows) == 0
 
     def digest(self, entry: Entry) -> Entry:
         return entry
