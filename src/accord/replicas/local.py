@@ -53,7 +53,7 @@ from accord.replica import (
     check_expected,
 )
 
-__all__ = ["LocalReplica"]
+__all__ = ["LocalReplica", "syncfs"]
 
 _BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -642,7 +642,7 @@ class LocalReplica(Replica):
             os.unlink(name, dir_fd=fd)
 
     def flush(self) -> None:
-        _syncfs(self.root)
+        syncfs(self.root)
 
     # -- accord's own files -------------------------------------------------
     def _meta_path(self, name: str) -> str:
@@ -1111,7 +1111,7 @@ def _libc_handle() -> Any:
     return _libc
 
 
-def _syncfs(path: str) -> None:
+def syncfs(path: str) -> None:
     """Flush the file system holding ``path`` (one call for many files)."""
     libc = _libc_handle()
     if not libc or not hasattr(libc, "syncfs"):
