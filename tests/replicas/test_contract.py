@@ -37,3 +37,11 @@ class TestFsspecMemory(ReplicaContract):
     @pytest.fixture
     def place_url(self, tmp_path):
         return f"memory://accord-{tmp_path.name}/place"
+
+
+class TestHub(ReplicaContract):
+    """A collection of a real `accord hub serve` process on loopback."""
+
+    @pytest.fixture
+    def place_url(self, hub_server):
+        return hub_server.place()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -106,9 +107,15 @@ def serve(
         },
     )
     started = time.monotonic()
+    # uvicorn handles SIGTERM and Ctrl-C itself, then raises the signal
+    # again once stopped: by then the stop is clean, so it must not turn
+    # into an interruption (exit 0, not 130)
+    previous = {s: signal.signal(s, _stopped) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()
     finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
         hub.close()
         log.info("stopped", extra={"seconds": round(time.monotonic() - started, 1)})
     if not server.started:
@@ -116,6 +123,10 @@ def serve(
             f"the hub could not listen on {host}:{port}",
             hint="is another program using that port? see the log above",
         )
+
+
+def _stopped(signum: int, frame: Any) -> None:
+    """A stop signal seen again after the clean stop: nothing left to do."""
 
 
 class _Server:
