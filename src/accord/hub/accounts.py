@@ -53,7 +53,8 @@ __all__ = [
 ENROL_DAYS = 7
 SESSION_DAYS = 7
 _FREE_FAILURES = 3  # failures allowed before answers slow down
-_LOCK_FAILURES = 10  # failures after which logins are refused for a while
+_LOCK_FAILURES = 8  # failures after which logins are refused for a while
+_ADDRESS_SHARE = 5  # an address (maybe shared by many people) counts 1/5
 _LOCK_SECONDS = 300
 
 
@@ -343,12 +344,15 @@ def failure_delay(conn: sa.Connection, who: list[str]) -> float | None:
     for row in rows:
         if now - row.last > _LOCK_SECONDS:
             continue
-        worst = max(worst, row.count)
+        count = row.count
+        if row.who.startswith("addr:"):
+            count //= _ADDRESS_SHARE
+        worst = max(worst, count)
     if worst >= _LOCK_FAILURES:
         return None
     if worst < _FREE_FAILURES:
         return 0.0
-    return min(0.25 * 2 ** (worst - _FREE_FAILURES), 8.0)
+    return min(0.2 * 2 ** (worst - _FREE_FAILURES), 2.0)
 
 
 def note_failure(conn: sa.Connection, who: list[str], failed: bool) -> None:

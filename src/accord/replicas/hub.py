@@ -83,7 +83,11 @@ class HubReplica(Replica):
     def open(self, create: bool = False) -> None:
         self.client = HubClient(self.url, ca=self._ca)
         self.client.where = self.url
-        found = self._api("GET", "", params={"create": "1"} if create else None)
+        try:
+            found = self._api("GET", "", params={"create": "1"} if create else None)
+        except BaseException:
+            self.close()
+            raise
         self.identity = f"{self.url}#{found.get('hub', '')}"
         if found.get("access") != "write":
             self.capabilities = self.capabilities._replace(read_only=True)
