@@ -433,12 +433,15 @@ async def have(request: Request, account: Account) -> Response:
 
 @endpoint()
 async def start_upload(request: Request, account: Account) -> Response:
-    """Start (or resume) an upload of ``size`` bytes: its id and offset."""
+    """Start an upload of ``size`` bytes, or resume the unfinished one with
+    the same ``token``: its id and the offset to send from."""
     hub = hub_of(request)
     body = await json_body(request)
     size = int(body.get("size", 0))
-    digest = body.get("digest")
-    found = await run(extras.start_upload, hub.writer, account, size, digest)
+    token = body.get("token")
+    if token is not None and (not isinstance(token, str) or len(token) > 80):
+        raise HubError("bad_request", "an upload's token is a string of 80 at most")
+    found = await run(extras.start_upload, hub.writer, account, size, token)
     return JSONResponse(found)
 
 

@@ -138,17 +138,18 @@ def own_list(conn: sa.Connection, cid: int, prefix: str) -> list[str]:
 
 # -- resumable uploads -------------------------------------------------------
 def start_upload(
-    engine: sa.Engine, account: Account, size: int, digest: str | None
+    engine: sa.Engine, account: Account, size: int, token: str | None
 ) -> dict[str, Any]:
     """A new upload, or the unfinished one of the same user, size and
-    digest (a transfer that broke resumes where the hub's copy stops)."""
+    token (the client's name for that content: a transfer that broke, in
+    this run or an earlier one, resumes where the hub's copy stops)."""
     u = t.uploads
     with engine.begin() as conn:
-        if digest:
+        if token:
             row = conn.execute(
                 sa.select(u).where(
                     u.c.user_id == account.user_id,
-                    u.c.digest == digest,
+                    u.c.token == token,
                     u.c.size == size,
                 )
             ).first()
@@ -160,7 +161,7 @@ def start_upload(
                 id=upload,
                 user_id=account.user_id,
                 size=size,
-                digest=digest,
+                token=token,
                 received=0,
                 updated=time.time(),
             )

@@ -107,6 +107,11 @@ def collection(
         row = conn.execute(
             sa.select(t.collections).where(t.collections.c.name == name)
         ).first()
+    if row is None and account.admin:  # an admin may know what exists
+        raise NotFound(
+            f"no collection {name!r} on this hub",
+            hint="sync to it to create it, or: accord hub grant USER NAME --write",
+        )
     access = accounts.access_of(conn, account, row.id) if row is not None else "none"
     if row is None or access == "none":
         raise PermissionDenied(

@@ -164,7 +164,7 @@ uploads = sa.Table(  # resumable uploads in progress
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("user_id", sa.Integer, nullable=False),
     sa.Column("size", _Big, nullable=False),
-    sa.Column("digest", sa.String(80)),
+    sa.Column("token", sa.String(80)),  # names the content, to resume it
     sa.Column("received", _Big, nullable=False),
     sa.Column("result", sa.String(80)),  # the blob, once the upload is whole
     sa.Column("updated", sa.Float, nullable=False),

@@ -15,6 +15,7 @@ again. Deleted and overwritten items go to the collection's trash.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ from accord.errors import (
     PreconditionFailed,
     ReplicaError,
     TransientError,
+    Unreachable,
 )
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, Entry, Problem
@@ -80,11 +82,26 @@ class HubReplica(Replica):
         return cls(parts._replace(query="").geturl(), **options)
 
     # -- lifetime ---------------------------------------------------------
+    def exists(self) -> bool:
+        """False when the hub says the collection does not exist (it tells
+        admins only: to others, missing and not granted look the same)."""
+        with HubClient(self.url, ca=self._ca) as client:
+            client.where = self.url
+            try:
+                client.json("GET", self._path)
+            except NotFound:
+                return False
+            except AccordError:
+                return True
+        return True
+
     def open(self, create: bool = False) -> None:
-        self.client = HubClient(self.url, ca=self._ca)
-        self.client.where = self.url
+        self._http()
         try:
             found = self._api("GET", "", params={"create": "1"} if create else None)
+        except NotFound as exc:
+            self.close()
+            raise Unreachable(exc.reason, where=self.url, hint=exc.hint) from exc
         except BaseException:
             self.close()
             raise
@@ -98,8 +115,9 @@ class HubReplica(Replica):
             self.client = None
 
     def _http(self) -> HubClient:
-        if self.client is None:
-            raise ConfigError("the hub place is not open")
+        if self.client is None:  # a collection still to be made is not open
+            self.client = HubClient(self.url, ca=self._ca)
+            self.client.where = self.url
         return self.client
 
     def _api(self, method: str, path: str, **kw: Any) -> Any:
@@ -132,7 +150,10 @@ class HubReplica(Replica):
             answer.close()
 
     def stat(self, key: str) -> Entry | None:
-        found = self._api("GET", "/stat", params={"key": key})["entry"]
+        try:
+            found = self._api("GET", "/stat", params={"key": key})["entry"]
+        except NotFound:  # the collection itself is not there (yet)
+            return None
         return wire.entry_from_wire(found) if found else None
 
     def digest(self, entry: Entry) -> Entry:
@@ -209,7 +230,7 @@ class HubReplica(Replica):
         """Send ``data`` as a resumable upload; its id."""
         client = self._http()
         start = client.api(
-            "POST", "/uploads", json_body={"size": like.size, "digest": like.digest}
+            "POST", "/uploads", json_body={"size": like.size, "token": _token(like)}
         )
         upload, held = start["id"], int(start["offset"])
         position = 0
@@ -240,13 +261,13 @@ class HubReplica(Replica):
                     retry=False,
                 )
                 return int(found["offset"])
-            except (TransientError, PreconditionFailed) as exc:
+            except (TransientError, Unreachable, PreconditionFailed) as exc:
                 if attempt + 1 >= _RESUMES:
                     raise
                 time.sleep(min(0.5 * 2**attempt, 8.0))
                 try:
                     held = int(client.api("GET", f"/uploads/{upload}")["offset"])
-                except TransientError:
+                except (TransientError, Unreachable):
                     continue
                 if not position <= held <= position + len(chunk):
                     raise TransientError(
@@ -443,6 +464,14 @@ class _Download:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _token(like: Entry) -> str:
+    """Names the content of an upload (the source's key, size and version),
+    so an upload broken in one run resumes in the next; a source that
+    changed has another version, so another token."""
+    text = "\n".join(map(str, (like.key, like.size, like.mtime_ns, like.version)))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _read_up_to(data: IO[bytes], size: int) -> bytes:
