@@ -20,7 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-__all__ = ["SCHEMA_VERSION", "connect", "metadata", "tables"]
+__all__ = ["SCHEMA_VERSION", "connect", "driver_url", "metadata", "tables"]
 
 SCHEMA_VERSION = 1
 
@@ -181,6 +181,7 @@ def connect(url: str) -> tuple[sa.Engine, sa.Engine]:
     with ``synchronous=FULL``; readers use WAL snapshots. On PostgreSQL
     one engine serves both.
     """
+    url = driver_url(url)
     if url.startswith("sqlite"):
         writer = _sqlite(url, immediate=True)
         reader = _sqlite(url, immediate=False)
@@ -189,6 +190,14 @@ def connect(url: str) -> tuple[sa.Engine, sa.Engine]:
     with writer.begin() as conn:
         metadata.create_all(conn)
     return writer, reader
+
+
+def driver_url(url: str) -> str:
+    """``postgresql://`` with the driver accord installs (psycopg 3)."""
+    for plain in ("postgresql://", "postgres://"):
+        if url.startswith(plain):
+            return "postgresql+psycopg://" + url[len(plain) :]
+    return url
 
 
 def _sqlite(url: str, *, immediate: bool) -> sa.Engine:
