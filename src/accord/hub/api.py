@@ -68,6 +68,12 @@ def _key(request: Request) -> str:
         raise HubError("unsafe_name", exc.message, key) from None
 
 
+def _stat(hub: Hub, account: Account, name: str, key: str) -> Entry | None:
+    with hub.reader.connect() as conn:
+        col = items.collection(conn, account, name)
+        return items.stat(conn, col.id, key)
+
+
 @endpoint()
 async def open_collection(request: Request, account: Account) -> Response:
     """Open a collection: its seq and the caller's access."""
@@ -112,14 +118,8 @@ async def list_entries(request: Request, account: Account) -> Response:
 async def stat_item(request: Request, account: Account) -> Response:
     """One entry, or ``null``."""
     hub = hub_of(request)
-    col = await run(_collection, hub, account, request.path_params["name"])
     key = _key(request)
-
-    def stat() -> Entry | None:
-        with hub.reader.connect() as conn:
-            return items.stat(conn, col.id, key)
-
-    entry = await run(stat)
+    entry = await run(_stat, hub, account, request.path_params["name"], key)
     return JSONResponse({"entry": list(entry) if entry else None})
 
 
@@ -128,14 +128,8 @@ async def read_file(request: Request, account: Account) -> Response:
     """A file's content, streamed; ``Range: bytes=N-`` starts at byte N.
     The entry it is the content of is in ``X-Accord-Entry``."""
     hub = hub_of(request)
-    col = await run(_collection, hub, account, request.path_params["name"])
     key = _key(request)
-
-    def stat() -> Entry | None:
-        with hub.reader.connect() as conn:
-            return items.stat(conn, col.id, key)
-
-    entry = await run(stat)
+    entry = await run(_stat, hub, account, request.path_params["name"], key)
     if entry is None or entry.kind != FILE or not entry.digest:
         raise HubError("not_found", "no such file", key)
     start = _range_start(request.headers.get("range"), entry.size)

@@ -255,21 +255,22 @@ def _put(conn: sa.Connection, cid: int, entry: Entry, seq: int) -> Entry:
     """Install ``entry`` at its key (replacing any row, live or not)."""
     i = t.items
     conn.execute(i.delete().where(i.c.collection_id == cid, i.c.key == entry.key))
-    conn.execute(
-        i.insert().values(
-            collection_id=cid,
-            key=entry.key,
-            kind=entry.kind,
-            size=entry.size,
-            mtime_ns=entry.mtime_ns,
-            mode=entry.mode,
-            digest=entry.digest,
-            target=entry.target,
-            seq=seq,
-            alive=True,
-        )
-    )
+    conn.execute(i.insert().values(**_row(cid, entry), seq=seq, alive=True))
     return entry._replace(version=str(seq))
+
+
+def _row(cid: int, entry: Entry) -> dict[str, Any]:
+    """The columns an item and a trashed item share."""
+    return {
+        "collection_id": cid,
+        "key": entry.key,
+        "kind": entry.kind,
+        "size": entry.size,
+        "mtime_ns": entry.mtime_ns,
+        "mode": entry.mode,
+        "digest": entry.digest,
+        "target": entry.target,
+    }
 
 
 def _bury(conn: sa.Connection, cid: int, key: str, seq: int) -> None:
@@ -306,17 +307,7 @@ def _trash(
 ) -> None:
     conn.execute(
         t.trash.insert().values(
-            collection_id=cid,
-            run=run,
-            key=entry.key,
-            kind=entry.kind,
-            size=entry.size,
-            mtime_ns=entry.mtime_ns,
-            mode=entry.mode,
-            digest=entry.digest,
-            target=entry.target,
-            at=time.time(),
-            by_user=account.user,
+            **_row(cid, entry), run=run, at=time.time(), by_user=account.user
         )
     )
 

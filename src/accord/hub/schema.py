@@ -29,6 +29,19 @@ _Big = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 #: keys sort bytewise everywhere (folder ranges and paging rely on it)
 _Key = sa.Text().with_variant(sa.Text(collation="C"), "postgresql")
 
+
+def _entry_columns() -> list[sa.Column[Any]]:
+    """What an item and a trashed item both keep of an entry."""
+    return [
+        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("size", _Big, nullable=False),
+        sa.Column("mtime_ns", _Big, nullable=False),
+        sa.Column("mode", sa.Integer, nullable=False),
+        sa.Column("digest", sa.String(80)),
+        sa.Column("target", sa.Text),
+    ]
+
+
 info = sa.Table(
     "hub_info",
     metadata,
@@ -111,12 +124,7 @@ items = sa.Table(  # what each collection holds now; ``alive`` false: deleted
     metadata,
     sa.Column("collection_id", sa.Integer, primary_key=True),
     sa.Column("key", _Key, primary_key=True),
-    sa.Column("kind", sa.String(8), nullable=False),
-    sa.Column("size", _Big, nullable=False),
-    sa.Column("mtime_ns", _Big, nullable=False),
-    sa.Column("mode", sa.Integer, nullable=False),
-    sa.Column("digest", sa.String(80)),
-    sa.Column("target", sa.Text),
+    *_entry_columns(),
     sa.Column("seq", _Big, nullable=False),
     sa.Column("alive", sa.Boolean, nullable=False),
     sa.Index("hub_items_seq", "collection_id", "seq"),
@@ -129,12 +137,7 @@ trash = sa.Table(
     sa.Column("collection_id", sa.Integer, nullable=False),
     sa.Column("run", sa.String(64), nullable=False),
     sa.Column("key", _Key, nullable=False),
-    sa.Column("kind", sa.String(8), nullable=False),
-    sa.Column("size", _Big, nullable=False),
-    sa.Column("mtime_ns", _Big, nullable=False),
-    sa.Column("mode", sa.Integer, nullable=False),
-    sa.Column("digest", sa.String(80)),
-    sa.Column("target", sa.Text),
+    *_entry_columns(),
     sa.Column("at", sa.Float, nullable=False),
     sa.Column("by_user", sa.String(128)),
     sa.Index("hub_trash_collection", "collection_id", "run"),
