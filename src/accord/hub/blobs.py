@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from accord.replica import hash_stream
 __all__ = ["Blobs", "FolderBlobs", "S3Blobs", "iter_blob", "open_blobs"]
 
 _CHUNK = 1 << 20
+_names = itertools.count()  # temporary names: this process's id and a counter
 
 
 class Blobs:
@@ -81,6 +83,15 @@ class FolderBlobs(Blobs):
         self.root = root
         for name in ("tmp", "uploads"):
             (root / name).mkdir(parents=True, exist_ok=True)
+        self._clean()
+
+    def _clean(self) -> None:
+        """Remove the temporary files of processes that died (a kill)."""
+        for path in (self.root / "tmp").iterdir():
+            pid = path.name.split("-", 1)[0]
+            if pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _path(self, digest: str) -> Path:
         hexpart = _hex(digest)
@@ -99,7 +110,8 @@ class FolderBlobs(Blobs):
         return handle
 
     def put(self, stream: IO[bytes]) -> tuple[str, int]:
-        fd, temp = tempfile.mkstemp(dir=self.root / "tmp")
+        temp = str(self.root / "tmp" / f"{os.getpid()}-{next(_names)}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             with os.fdopen(fd, "wb") as out:
                 digest, size = _copy_hashing(stream, out)
@@ -113,8 +125,11 @@ class FolderBlobs(Blobs):
         final = self._path(digest)
         if final.exists():
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(temp, final)
+        try:
+            os.replace(temp, final)
+        except FileNotFoundError:  # the blob's folder is new
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, final)
 
     def flush(self) -> None:
         from accord.replicas.local import syncfs
@@ -258,6 +273,16 @@ class S3Blobs(Blobs):
     def discard(self, upload: str) -> None:
         for name in self._chunks(upload):
             self.client.delete_object(Bucket=self.bucket, Key=name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _copy_hashing(stream: IO[bytes], out: IO[bytes]) -> tuple[str, int]:

@@ -339,19 +339,124 @@ def apply_changes(
     done: list[dict[str, Any]] = []
     with engine.begin() as conn:
         seq = _bump(conn, col.id)
-        for change in changes:
-            try:
-                with conn.begin_nested():
-                    results.append(_one(conn, account, col.id, seq, change))
-                done.append(_described(change))
-            except (PreconditionFailed, AlreadyExists, NotFound, InvalidInput) as exc:
-                results.append(exc)
+        if all(change.op == "file" for change in changes):
+            results = _files(conn, account, col.id, seq, changes)
+            done = [
+                _described(c)
+                for c, r in zip(changes, results, strict=True)
+                if isinstance(r, Entry)
+            ]
+        else:
+            for change in changes:
+                try:
+                    with conn.begin_nested():
+                        results.append(_one(conn, account, col.id, seq, change))
+                    done.append(_described(change))
+                except _REFUSED as exc:
+                    results.append(exc)
         if done:
             event(conn, account, col.id, "change", {"seq": seq, "changes": done})
         from accord.hub import faults
 
         faults.point("commit")
     return results
+
+
+_REFUSED = (PreconditionFailed, AlreadyExists, NotFound, InvalidInput)
+
+
+def _files(
+    conn: sa.Connection, account: Account, cid: int, seq: int, changes: list[Change]
+) -> list[Entry | Exception | None]:
+    """File writes (a batch): every check against rows read in one query,
+    then one delete, one insert and one trash insert for all that pass.
+    Statements per batch, not per file: a batch of 64 small files costs
+    a few milliseconds of database work, not hundreds."""
+    wanted: set[str] = set()
+    for change in changes:
+        key = change.key
+        wanted.add(key)
+        while (key := parent_of(key)) and key not in wanted:
+            wanted.add(key)
+    now = _rows(conn, cid, wanted)
+    results: list[Entry | Exception | None] = []
+    written: dict[str, Entry] = {}
+    trashed: list[dict[str, Any]] = []
+    for change in changes:
+        try:
+            entry, old, folders = _checked_file(now, change)
+        except _REFUSED as exc:
+            results.append(exc)
+            continue
+        for folder in folders:
+            now[folder.key] = written[folder.key] = folder._replace(version=str(seq))
+        if change.trash and old is not None:
+            trashed.append(
+                {
+                    **_row(cid, old),
+                    "run": change.trash,
+                    "at": time.time(),
+                    "by_user": account.user,
+                }
+            )
+        now[entry.key] = written[entry.key] = entry._replace(version=str(seq))
+        results.append(now[entry.key])
+    if written:
+        i = t.items
+        for chunk in _chunks(sorted(written)):
+            conn.execute(i.delete().where(i.c.collection_id == cid, i.c.key.in_(chunk)))
+        rows = [{**_row(cid, e), "seq": seq, "alive": True} for e in written.values()]
+        conn.execute(i.insert(), rows)
+    if trashed:
+        conn.execute(t.trash.insert(), trashed)
+    return results
+
+
+def _chunks(keys: list[str], size: int = 500) -> list[list[str]]:
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
+
+
+def _rows(conn: sa.Connection, cid: int, keys: set[str]) -> dict[str, Entry]:
+    """The live entries of ``keys`` (those that exist), in few queries."""
+    i = t.items
+    found: dict[str, Entry] = {}
+    for chunk in _chunks(sorted(keys)):
+        query = sa.select(i).where(
+            i.c.collection_id == cid, i.c.alive, i.c.key.in_(chunk)
+        )
+        found.update((row.key, _entry(row)) for row in conn.execute(query))
+    return found
+
+
+def _checked_file(
+    now: dict[str, Entry], change: Change
+) -> tuple[Entry, Entry | None, list[Entry]]:
+    """``(new entry, the entry it replaces, folders to make)`` for a file
+    write, or the refusal: the same checks as a write on its own."""
+    key, like, expect = change.key, change.like, change.expect
+    if like is None or not change.digest:
+        raise InvalidInput("a file without its entry or content", key=key)
+    if expect is not None and expect.kind == DIR:
+        raise PreconditionFailed("a folder is there", key=key)
+    current = now.get(key)
+    check_expected(current, expect, "")
+    check_digest(like, change.digest, "", key)
+    folders = []
+    parent = parent_of(key)
+    while parent:
+        above = now.get(parent)
+        if above is not None:
+            if above.kind != DIR:
+                raise PreconditionFailed(
+                    "a file is where a folder should be", key=parent
+                )
+            break
+        folders.append(Entry(parent, DIR, 0, 0, 0o755))
+        parent = parent_of(parent)
+    entry = Entry(
+        key, FILE, change.size, like.mtime_ns, like.mode or 0o644, "", change.digest
+    )
+    return entry, current, folders
 
 
 def _described(change: Change) -> dict[str, Any]:
