@@ -11,9 +11,10 @@ the same command again (a no-op); and to a fresh folder served by
 ``rclone serve webdav`` with ``rclone sync SRC :webdav,url=...,vendor=rclone:
 --webdav-pacer-min-sleep 0`` (vendor rclone keeps mtimes, so its no-op
 compares size and mtime like accord's; without the pacer flag rclone waits
-10 ms between requests, which made it 15x slower here). Each first copy and no-op runs ``--repeat`` times with fresh
-servers; the table shows medians, and the ratios (rclone time / accord
-time: above 1, accord is faster) come from the last run.
+10 ms between requests, which made it 15x slower here). Each first copy
+and no-op runs ``--repeat`` times with fresh servers; the table shows
+medians, and the ratios (rclone time / accord time: above 1, accord is
+faster) come from the last run.
 
 ``concurrent``: ``--clients`` processes, each with its own tree of
 ``--client-files`` files, write through the hub's place API at once
@@ -47,7 +48,6 @@ sys.path.insert(0, str(HERE))
 
 from gen_dataset import small_files  # noqa: E402
 from run import find_rclone, measure  # noqa: E402
-
 
 #: rclone's WebDAV client waits 10 ms between requests by default (a pacer
 #: meant for remote servers): 30 ms a file here. Without it, it is 15x faster.
