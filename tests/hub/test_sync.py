@@ -208,3 +208,22 @@ def test_a_hub_that_does_not_answer_is_a_clear_error(where, tmp_path) -> None:
     done = run("sync", str(tmp_path), place, "--yes")
     assert done.returncode == 1
     assert "cannot reach the hub" in done.stderr and "accord hub serve" in done.stderr
+
+
+def test_content_the_hub_holds_is_not_sent_again(hub_server, tmp_path) -> None:
+    """A copy between two collections (the source lists digests): the big
+    file is committed by its digest, no upload."""
+    local = tmp_path / "local"
+    local.mkdir()
+    data = os.urandom(5 << 20)
+    (local / "big.bin").write_bytes(data)
+    first, second = hub_server.place(), hub_server.place()
+    assert accord.sync(str(local), first).ok
+    before = hub_server.log().count('"PATCH"')
+    assert accord.mirror(first, second).ok
+    assert hub_server.log().count('"PATCH"') == before
+    place = open_replica(second)
+    place.open()
+    with place.open_read("big.bin") as stream:
+        assert stream.read() == data
+    place.close()

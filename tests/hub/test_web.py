@@ -103,3 +103,54 @@ def test_health_and_schema_need_no_credentials(hub_server) -> None:
     assert schema["openapi"].startswith("3.")
     operation = schema["paths"]["/api/v1/c/{name}/changes"]["post"]
     assert "expect" in operation["description"]
+
+
+def test_a_feature_mounts_its_own_routes_with_the_same_auth(tmp_path) -> None:
+    """How the dashboard (at /), SQL replication and SyncML plug in."""
+    import anyio
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from accord.hub import app as hub_app
+    from accord.hub import open_hub
+    from accord.hub.web import endpoint
+
+    @endpoint("public")
+    async def page(request, account):
+        return HTMLResponse("<h1>hub</h1>")
+
+    @endpoint()
+    async def mine(request, account):
+        return HTMLResponse(account.user)
+
+    def routes(hub):
+        return [Route("/", page), Route("/mine", mine)]
+
+    import sys
+    import types
+
+    module = types.ModuleType("accord_test_feature")
+    module.routes = routes  # type: ignore[attr-defined]
+    sys.modules["accord_test_feature"] = module
+    init_hub(tmp_path / "h")
+    hub = open_hub(tmp_path / "h")
+    before = list(hub_app.FEATURES)
+    try:
+        hub_app.register_feature("", "accord_test_feature:routes")
+        transport = httpx.ASGITransport(app=hub_app.build_app(hub))
+
+        async def visit() -> None:
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://t"
+            ) as client:
+                assert (await client.get("/")).text == "<h1>hub</h1>"
+                assert (await client.get("/healthz")).json()["ok"] is True
+                answer = await client.get("/mine")
+                assert answer.status_code == 401
+                assert answer.json()["error"]["code"] == "not_authenticated"
+
+        anyio.run(visit)
+    finally:
+        hub_app.FEATURES[:] = before
+        hub.close()
+        del sys.modules["accord_test_feature"]

@@ -276,7 +276,7 @@ def _changes(
             change = change._replace(digest=digest, size=size)
             uploads.append(upload)
         elif change.op == "file":
-            _check_held(hub, account, change)
+            change = _held(hub, account, change)
         changes.append(change)
     results = _results(items.apply_changes(hub.writer, account, col, changes))
     for upload in uploads:
@@ -284,8 +284,9 @@ def _changes(
     return results
 
 
-def _check_held(hub: Hub, account: Account, change: Change) -> None:
-    """A file by digest only: the content must be one the caller may read."""
+def _held(hub: Hub, account: Account, change: Change) -> Change:
+    """A file by digest only: the content must be one the caller may read;
+    the change, with the content's size."""
     digest = change.digest or ""
     with hub.reader.connect() as conn:
         held = items.held_digests(conn, account, [digest])
@@ -293,6 +294,7 @@ def _check_held(hub: Hub, account: Account, change: Change) -> None:
         raise HubError(
             "not_found", "the hub does not hold this content; upload it", change.key
         )
+    return change._replace(size=held[digest])
 
 
 @endpoint()

@@ -208,16 +208,18 @@ def entries(
             raise InvalidInput("too many changes in one step to page through")
 
 
-def held_digests(conn: sa.Connection, account: Account, digests: list[str]) -> set[str]:
+def held_digests(
+    conn: sa.Connection, account: Account, digests: list[str]
+) -> dict[str, int]:
     """Which of ``digests`` the hub holds in collections ``account`` may
-    read (content elsewhere is not admitted to exist)."""
+    read (content elsewhere is not admitted to exist), with their sizes."""
     readable = accounts.readable_ids(conn, account)
-    found: set[str] = set()
+    found: dict[str, int] = {}
     for table in (t.items, t.trash):
-        query = sa.select(table.c.digest).where(
+        query = sa.select(table.c.digest, table.c.size).where(
             table.c.digest.in_(digests), table.c.collection_id.in_(readable)
         )
-        found.update(row.digest for row in conn.execute(query))
+        found.update((row.digest, int(row.size)) for row in conn.execute(query))
     return found
 
 
