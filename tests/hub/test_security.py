@@ -11,6 +11,7 @@ import httpx
 import pytest
 from _hubs import admin, as_machine, machine, new_user
 
+import accord
 from accord.errors import PermissionDenied
 from accord.model import Entry
 from accord.registry import open_replica
@@ -135,13 +136,16 @@ def test_grants_decide_who_reads_and_writes(hub_server, tmp_path) -> None:
         place.open()
         assert place.capabilities.read_only
         assert [e.key for e in place.entries()] == ["s.txt"]
-        with pytest.raises(PermissionDenied, match="may read"):
+        assert accord.mirror(url, str(tmp_path / "copy")).ok  # a reader mirrors
+        assert (tmp_path / "copy" / "s.txt").read_bytes() == secret
+        with pytest.raises(PermissionDenied, match="may read") as refused:
             place.write(
                 "t.txt",
                 io.BytesIO(b"x"),
                 like=like._replace(key="t.txt", size=1),
                 expect=None,
             )
+        assert "--write" in refused.value.hint
         place.close()
     with as_machine(stranger):
         with pytest.raises(PermissionDenied, match="no collection") as caught:

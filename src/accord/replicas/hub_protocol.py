@@ -95,19 +95,25 @@ CODES: dict[str, tuple[int, type[AccordError]]] = {
 }
 
 
+#: the wire code of each accord error the server raises (most specific first)
+_RAISED: tuple[tuple[type[AccordError], str], ...] = (
+    (NotEmpty, "not_empty"),
+    (PreconditionFailed, "precondition_failed"),
+    (AlreadyExists, "exists"),
+    (NotFound, "not_found"),
+    (PermissionDenied, "forbidden"),
+    (NoSpace, "no_space"),
+    (Unreachable, "unavailable"),
+    (TransientError, "unavailable"),
+    (ConfigError, "bad_request"),  # InvalidInput too
+)
+
+
 def code_of(error: AccordError) -> str:
     """The wire code for an accord error raised inside the server."""
-    for code, (_, cls) in CODES.items():
-        if type(error) is cls and code not in ("unsafe_name", "bad_signature"):
+    for cls, code in _RAISED:
+        if isinstance(error, cls):
             return code
-    if isinstance(error, NotEmpty):
-        return "not_empty"
-    if isinstance(error, PreconditionFailed):
-        return "precondition_failed"
-    if isinstance(error, (ConfigError, InvalidInput)):
-        return "bad_request"
-    if isinstance(error, Unreachable):
-        return "unavailable"
     return "internal"
 
 
