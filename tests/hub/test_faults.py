@@ -186,3 +186,36 @@ def test_sigterm_mid_sync_loses_no_acknowledged_write(tmp_path) -> None:
         assert len(list(local.glob("f*.txt"))) == 3000
     finally:
         hub.stop()
+
+
+def test_big_files_stream_with_bounded_memory(tmp_path) -> None:
+    """A file bigger than the hub's memory needs: the server's peak RSS
+    stays far below the file's size, up and down."""
+    hub, credentials = fresh_hub(tmp_path)
+    local, back = tmp_path / "local", tmp_path / "back"
+    local.mkdir()
+    hasher = hashlib.sha256()
+    with open(local / "huge.bin", "wb") as out:
+        for _ in range(40):
+            block = os.urandom(8 << 20)
+            hasher.update(block)
+            out.write(block)  # 320 MiB
+    url = hub.place("huge")
+    try:
+        with as_machine(credentials):
+            assert accord.sync(str(local), url).ok
+            assert accord.mirror(url, str(back)).ok
+        peak_kib = int(
+            next(
+                line.split()[1]
+                for line in Path(f"/proc/{hub.proc.pid}/status")
+                .read_text()
+                .splitlines()
+                if line.startswith("VmHWM:")
+            )
+        )
+    finally:
+        hub.stop()
+    with open(back / "huge.bin", "rb") as copy:
+        assert hashlib.file_digest(copy, "sha256").hexdigest() == hasher.hexdigest()
+    assert peak_kib < 160 * 1024, f"hub peak RSS {peak_kib} KiB for a 320 MiB file"

@@ -113,6 +113,8 @@ def serve(
     previous = {s: signal.signal(s, _stopped) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run()
+    except SystemExit:  # uvicorn's way to say it could not start
+        server.started = False
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
