@@ -22,6 +22,7 @@ A collection is a place (``hub://host:port/NAME``); the client in
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import IO, Any
@@ -38,7 +39,7 @@ from accord.hub.accounts import Account
 from accord.hub.auth import HubError, read_body
 from accord.hub.blobs import iter_blob
 from accord.hub.items import Change, Collection
-from accord.hub.store import Hub
+from accord.hub.store import INLINE, Hub
 from accord.hub.web import accord_error, endpoint, hub_of, json_body, run
 from accord.model import FILE, Entry
 from accord.replicas import hub_protocol as wire
@@ -133,7 +134,7 @@ async def read_file(request: Request, account: Account) -> Response:
     if entry is None or entry.kind != FILE or not entry.digest:
         raise HubError("not_found", "no such file", key)
     start = _range_start(request.headers.get("range"), entry.size)
-    handle = await run(hub.blobs.open, entry.digest, start)
+    handle = await run(hub.open, entry.digest, start)
     headers = {
         "x-accord-entry": json.dumps(list(entry)),
         "content-length": str(entry.size - start),
@@ -181,12 +182,23 @@ def _batch(hub: Hub, account: Account, col: Collection, spool: IO[bytes]) -> lis
         raise HubError("bad_request", "the batch's manifest is not a list")
     parsed = [_change(item) for item in manifest]  # every name checked first
     changes = []
+    inline: dict[str, bytes] = {}
+    stored = False
     for item, change in zip(manifest, parsed, strict=True):
-        data = _Limited(spool, int(item["size"]))
-        digest, size = hub.blobs.put(data)  # type: ignore[arg-type]
+        size = int(item["size"])
+        if size <= INLINE:
+            data = spool.read(size)
+            if len(data) != size:
+                raise HubError("bad_request", "the batch body ends early")
+            digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+            inline[digest] = data
+        else:
+            digest, size = hub.blobs.put(_Limited(spool, size))  # type: ignore[arg-type]
+            stored = True
         changes.append(change._replace(digest=digest, size=size))
-    hub.blobs.flush()
-    return _results(items.apply_changes(hub.writer, account, col, changes))
+    if stored:
+        hub.blobs.flush()
+    return _results(items.apply_changes(hub.writer, account, col, changes, inline))
 
 
 class _Limited:
@@ -290,7 +302,7 @@ def _held(hub: Hub, account: Account, change: Change) -> Change:
     digest = change.digest or ""
     with hub.reader.connect() as conn:
         held = items.held_digests(conn, account, [digest])
-    if digest not in held or not hub.blobs.has(digest):
+    if digest not in held or not hub.has(digest):
         raise HubError(
             "not_found", "the hub does not hold this content; upload it", change.key
         )
@@ -422,7 +434,7 @@ async def have(request: Request, account: Account) -> Response:
     def held() -> list[str]:
         with hub.reader.connect() as conn:
             found = items.held_digests(conn, account, digests)
-        return sorted(d for d in found if hub.blobs.has(d))
+        return sorted(d for d in found if hub.has(d))
 
     return JSONResponse({"held": await run(held)})
 

@@ -330,17 +330,25 @@ def _children(conn: sa.Connection, cid: int, key: str) -> list[Entry]:
 
 
 def apply_changes(
-    engine: sa.Engine, account: Account, col: Collection, changes: list[Change]
+    engine: sa.Engine,
+    account: Account,
+    col: Collection,
+    changes: list[Change],
+    inline: dict[str, bytes] | None = None,
 ) -> list[Entry | Exception | None]:
     """Apply ``changes`` in one transaction, each on its own: one refused
     change (a stale expectation) does not stop the others. For each, the
-    new entry (None for a delete) or the error."""
+    new entry (None for a delete) or the error. ``inline``: small content
+    (by digest) stored in the same transaction."""
     if col.access != "write":
         raise PermissionDenied(f"{account.user} may not change {col.name!r}")
     results: list[Entry | Exception | None] = []
     done: list[dict[str, Any]] = []
     with engine.begin() as conn:
         seq = _bump(conn, col.id)
+        if inline:
+            rows = [{"digest": d, "data": data} for d, data in inline.items()]
+            conn.execute(t.insert_new(conn, t.inline), rows)
         if all(change.op == "file" for change in changes):
             results = _files(conn, account, col.id, seq, changes)
             done = [

@@ -20,7 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
-__all__ = ["SCHEMA_VERSION", "connect", "driver_url", "metadata", "tables"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "connect",
+    "driver_url",
+    "insert_new",
+    "metadata",
+    "tables",
+]
 
 SCHEMA_VERSION = 1
 
@@ -143,6 +150,12 @@ trash = sa.Table(
     sa.Index("hub_trash_collection", "collection_id", "run"),
     sa.Index("hub_trash_digest", "digest"),
 )
+inline = sa.Table(  # small content, by sha256: committed with its item
+    "hub_inline",
+    metadata,
+    sa.Column("digest", sa.String(80), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
 own = sa.Table(  # accord's own files of a collection (lock, shared history)
     "hub_own",
     metadata,
@@ -193,6 +206,15 @@ def connect(url: str) -> tuple[sa.Engine, sa.Engine]:
     with writer.begin() as conn:
         metadata.create_all(conn)
     return writer, reader
+
+
+def insert_new(conn: sa.Connection, table: sa.Table) -> Any:
+    """An INSERT that skips rows whose key exists (SQLite and PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).on_conflict_do_nothing()
 
 
 def driver_url(url: str) -> str:

@@ -1,5 +1,10 @@
 """A hub's store: its folder, database, blob store and key.
 
+Content at most ``INLINE`` bytes is kept in the database, committed in the
+same transaction as the items that hold it (one commit makes a batch of
+small files durable, with no file per item to flush; the S3 store gets no
+request per small file); bigger content goes to the blob store.
+
 ``accord hub init FOLDER`` makes the folder: ``hub.toml`` (where the
 metadata and the blobs live: SQLite and ``blobs/`` in the folder by
 default, or a PostgreSQL URL and an S3 prefix), ``hub.key`` (the secret
@@ -11,13 +16,14 @@ same ``hub.key`` (copy the file, or set ``ACCORD_HUB_KEY``).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 
@@ -26,8 +32,9 @@ from accord.hub import accounts
 from accord.hub import schema as t
 from accord.hub.blobs import Blobs, open_blobs
 
-__all__ = ["Hub", "init_hub", "open_hub"]
+__all__ = ["INLINE", "Hub", "init_hub", "open_hub"]
 
+INLINE = 256 << 10  # content this small lives in the database
 _CONFIG = "hub.toml"
 _KEY = "hub.key"
 
@@ -49,6 +56,25 @@ class Hub:
     def close(self) -> None:
         self.writer.dispose()
         self.reader.dispose()
+
+    # -- content: small pieces in the database, the rest in the blob store --
+    def has(self, digest: str) -> bool:
+        """True when the hub holds the content named ``digest``."""
+        with self.reader.connect() as conn:
+            found = conn.execute(
+                sa.select(t.inline.c.digest).where(t.inline.c.digest == digest)
+            ).first()
+        return found is not None or self.blobs.has(digest)
+
+    def open(self, digest: str, start: int = 0) -> IO[bytes]:
+        """The content named ``digest``, from byte ``start``."""
+        with self.reader.connect() as conn:
+            row = conn.execute(
+                sa.select(t.inline.c.data).where(t.inline.c.digest == digest)
+            ).first()
+        if row is not None:
+            return io.BytesIO(bytes(row.data)[start:])
+        return self.blobs.open(digest, start)
 
 
 def _config(folder: Path) -> dict[str, Any]:
