@@ -20,8 +20,10 @@ faster) come from the last run.
 ``--client-files`` files, write through the hub's place API at once
 (``write_batch``, as the engine does for small files): into a collection
 each, then all into one shared collection (each under its own folder).
-It prints files per second, the hub's p50/p99 request latency (from its
-access log) and checks that every file is on the hub with its sha256.
+The clients start together once all are connected; it prints files per
+second (from that start to the last client's end), the hub's p50/p99
+request latency over that time (from its access log), and checks that
+every file is on the hub with its sha256.
 Whole `accord sync` runs into one collection take turns (a run locks the
 collection), which is why the shared case drives the place API directly.
 """
@@ -195,10 +197,11 @@ def upload(args: argparse.Namespace, work: Path, source: Path) -> None:
             print(f"  ratio rclone/accord, {phase} (last run): {ratio:.2f}")
 
 
-def _client(job: tuple[str, str, str, str]) -> tuple[int, float, list[str]]:
-    """One client process: write every file of ``root`` through the place
-    API in batches of 64; (files written, seconds, errors)."""
-    credentials, url, root, prefix = job
+def _client(job: tuple[str, str, str, str, float]) -> tuple[int, float, list[str]]:
+    """One client process: at ``start`` (all clients started and connected),
+    write every file of ``root`` through the place API in batches of 64;
+    (files written, when it finished, errors)."""
+    credentials, url, root, prefix, start = job
     os.environ["ACCORD_HUB_CREDENTIALS"] = credentials
     from accord.model import FILE, Entry
     from accord.registry import open_replica
@@ -206,7 +209,7 @@ def _client(job: tuple[str, str, str, str]) -> tuple[int, float, list[str]]:
 
     place = open_replica(url)
     place.open(create=True)
-    started = time.perf_counter()
+    time.sleep(max(0.0, start - time.time()))
     errors: list[str] = []
     batch: list[WriteItem] = []
     written = 0
@@ -232,7 +235,7 @@ def _client(job: tuple[str, str, str, str]) -> tuple[int, float, list[str]]:
     if batch:
         flush()
     place.close()
-    return written, time.perf_counter() - started, errors
+    return written, time.time(), errors
 
 
 def expected(roots: list[Path], prefixes: list[str]) -> dict[str, str]:
@@ -276,8 +279,9 @@ def concurrent(args: argparse.Namespace, work: Path) -> None:
                 else [f"own{i}" for i in range(len(roots))]
             )
             prefixes = [f"c{i}/" if shared else "" for i in range(len(roots))]
+            start = time.time() + 15  # every client imported and connected by then
             jobs = [
-                (str(hub.credentials), hub.place(n), str(r), p)
+                (str(hub.credentials), hub.place(n), str(r), p, start)
                 for n, r, p in zip(names, roots, prefixes, strict=True)
             ]
             if shared:  # the collection exists before the clients race
@@ -287,15 +291,14 @@ def concurrent(args: argparse.Namespace, work: Path) -> None:
                         hub.place("shared"),
                         str(work / "empty"),
                         "",
+                        0.0,
                     )
                 )
-            started_at = time.time()
-            started = time.perf_counter()
             with multiprocessing.get_context("spawn").Pool(len(jobs)) as pool:
                 results = pool.map(_client, jobs)
-            seconds = time.perf_counter() - started
-            ended_at = time.time()
-            latencies = sorted(hub.latencies(started_at, ended_at))
+            ended_at = max(r[1] for r in results)
+            seconds = ended_at - start
+            latencies = sorted(hub.latencies(start, ended_at))
             files = sum(r[0] for r in results)
             errors = [e for r in results for e in r[2]]
             want = {}

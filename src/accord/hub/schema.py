@@ -15,6 +15,7 @@ every server process sharing the database, and each change gets the next
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -237,8 +238,29 @@ def _sqlite(url: str, *, immediate: bool) -> sa.Engine:
         cursor.execute("PRAGMA busy_timeout=60000")
         cursor.close()
 
+    if not immediate:
+
+        @event.listens_for(engine, "begin")
+        def _read(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN")
+
+        return engine
+    # SQLite has one writer at a time; waiting for its lock is a poll with
+    # growing sleeps, which starves some writers for seconds under load.
+    # The threads of this process queue on a lock instead (taken when a
+    # transaction begins, released when its connection goes back).
+    queue = threading.RLock()
+
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        queue.acquire()
+        info = conn.connection.info
+        info["queued"] = info.get("queued", 0) + 1
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine.pool, "checkin")
+    def _checkin(dbapi: Any, record: Any) -> None:
+        for _ in range(record.info.pop("queued", 0)):
+            queue.release()
 
     return engine
