@@ -196,6 +196,10 @@ def test_the_commands_of_a_team(tmp_path) -> None:
         assert hub.stop() == 0
         hub_log = hub.log()
     assert "Traceback" not in hub_log
+    lines = [json.loads(line) for line in hub_log.splitlines()]  # all JSON
+    requests = [line for line in lines if line["message"] == "request"]
+    assert {"method", "path", "status", "ms", "user", "node"} <= set(requests[-1])
+    assert lines[-1]["message"] == "stopped"
 
 
 @pytest.mark.parametrize("where", ["http://127.0.0.1:1", "unused"])

@@ -105,7 +105,6 @@ class HubReplica(Replica):
         except BaseException:
             self.close()
             raise
-        self.identity = f"{self.url}#{found.get('hub', '')}"
         if found.get("access") != "write":
             self.capabilities = self.capabilities._replace(read_only=True)
 
