@@ -30,9 +30,8 @@ from accord.errors import (
 from accord.hub import accounts
 from accord.hub import schema as t
 from accord.hub.accounts import Account
-from accord.keys import unsafe_reason
 from accord.model import DIR, FILE, LINK, Entry, parent_of
-from accord.replica import check_digest, check_expected
+from accord.replica import check_digest, check_expected, check_key
 
 __all__ = [
     "Change",
@@ -70,10 +69,8 @@ class Change(NamedTuple):
 
 
 def check_name(key: str) -> str:
-    why = unsafe_reason(key)
-    if why is not None:
-        raise InvalidInput(f"refused name {key!r}: {why}")
-    return key
+    """``key`` from a client, or UnsafeName (the shared check of every place)."""
+    return check_key(key, "the hub")
 
 
 def check_collection_name(name: str) -> str:

@@ -37,7 +37,14 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, Entry, Problem
-from accord.replica import Replica, TrashItem, WriteItem, read_all
+from accord.replica import (
+    Replica,
+    TrashItem,
+    WriteItem,
+    check_key,
+    check_run,
+    read_all,
+)
 from accord.replicas import hub_protocol as wire
 from accord.replicas.hub_client import HubClient, server_url
 
@@ -67,7 +74,9 @@ class HubReplica(Replica):
         self.url = f"{scheme}://{base.split('://', 1)[1]}/{name}"
         self.identity = self.url
         self.capabilities = Capabilities(
-            listed_digests=frozenset({"sha256"}), batch_writes=True
+            listed_digests=frozenset({"sha256"}),
+            batch_writes=True,
+            utf8_names=True,  # names travel as JSON and live in SQL text
         )
         self.client: HubClient | None = None
         self._path = f"{wire.API}/c/{quote(name)}"
@@ -149,6 +158,7 @@ class HubReplica(Replica):
             answer.close()
 
     def stat(self, key: str) -> Entry | None:
+        check_key(key, self.url)
         try:
             found = self._api("GET", "/stat", params={"key": key})["entry"]
         except NotFound:  # the collection itself is not there (yet)
@@ -156,6 +166,7 @@ class HubReplica(Replica):
         return wire.entry_from_wire(found) if found else None
 
     def digest(self, entry: Entry) -> Entry:
+        check_key(entry.key, self.url)
         if entry.digest or entry.kind != FILE:
             return entry
         now = self.stat(entry.key)
@@ -164,10 +175,13 @@ class HubReplica(Replica):
         return now
 
     def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
-        return _Download(self, key)  # type: ignore[return-value]
+        return _Download(self, check_key(key, self.url))  # type: ignore[return-value]
 
     # -- writing ----------------------------------------------------------
     def _change(self, change: dict[str, Any]) -> Entry | None:
+        check_key(change["key"], self.url)
+        if change.get("new_key") is not None:
+            check_key(change["new_key"], self.url)
         (result,) = self._changes([change])
         if isinstance(result, AccordError):
             raise result
@@ -197,6 +211,7 @@ class HubReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
+        check_key(key, self.url)
         if expect is not None and expect.kind == DIR:
             raise PreconditionFailed("a folder is there", where=self.url, key=key)
         if like.size <= _SMALL:
@@ -279,6 +294,17 @@ class HubReplica(Replica):
         raise AssertionError("unreachable")
 
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        refused: dict[int, AccordError] = {}
+        for number, item in enumerate(items):
+            try:
+                check_key(item.key, self.url)
+            except AccordError as exc:
+                refused[number] = exc
+        sent = [item for number, item in enumerate(items) if number not in refused]
+        results = iter(self._send_batch(sent) if sent else [])
+        return [refused.get(n) or next(results) for n in range(len(items))]
+
+    def _send_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         manifest = [
             {
                 "op": "file",
@@ -381,6 +407,8 @@ class HubReplica(Replica):
             yield TrashItem(run, key, wire.entry_from_wire(entry))
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        check_key(item.key, self.url)
+        check_run(item.run, self.url)
         done = self._change(
             {"op": "restore", "key": key, "trash_id": int(item.entry.version)}
         )
@@ -388,6 +416,7 @@ class HubReplica(Replica):
         return done
 
     def trash_purge(self, run: str) -> int:
+        check_run(run, self.url)
         return int(self._api("POST", "/trash/purge", json_body={"run": run})["removed"])
 
 

@@ -39,6 +39,7 @@ from accord.errors import (
     ReplicaError,
     TransientError,
     Unreachable,
+    UnsafeName,
 )
 from accord.model import Entry
 
@@ -75,7 +76,7 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 #: error code -> (HTTP status, accord error raised by the client)
 CODES: dict[str, tuple[int, type[AccordError]]] = {
     "bad_request": (400, InvalidInput),
-    "unsafe_name": (400, InvalidInput),
+    "unsafe_name": (400, UnsafeName),
     "not_authenticated": (401, PermissionDenied),
     "bad_signature": (401, PermissionDenied),
     "stale_request": (401, PermissionDenied),
@@ -97,6 +98,7 @@ CODES: dict[str, tuple[int, type[AccordError]]] = {
 
 #: the wire code of each accord error the server raises (most specific first)
 _RAISED: tuple[tuple[type[AccordError], str], ...] = (
+    (UnsafeName, "unsafe_name"),
     (NotEmpty, "not_empty"),
     (PreconditionFailed, "precondition_failed"),
     (AlreadyExists, "exists"),
