@@ -102,7 +102,7 @@ def test_a_traversal_attempt_gets_400_and_writes_nothing(hub_server, tmp_path) -
             body = wire.encode_batch_head(manifest) + b"evil"
             with pytest.raises(Exception) as caught:
                 client.json("POST", path, body=body)
-            assert "refused name" in str(caught.value)
+            assert "refused" in str(caught.value)
             request = client.build("POST", path, body=body)
             answer = client.http.send(request)
             assert answer.status_code == 400, answer.text

@@ -66,7 +66,9 @@ def _key(request: Request) -> str:
     try:
         return items.check_name(key)
     except AccordError as exc:
-        raise HubError("unsafe_name", exc.message, key) from None
+        raise HubError(
+            "unsafe_name", getattr(exc, "reason", exc.message), key
+        ) from None
 
 
 def _stat(hub: Hub, account: Account, name: str, key: str) -> Entry | None:
@@ -234,7 +236,9 @@ def _change(item: dict[str, Any], **extra: Any) -> Change:
         if new_key is not None:
             new_key = items.check_name(str(new_key))
     except AccordError as exc:
-        raise HubError("unsafe_name", exc.message, str(item.get("key"))) from None
+        raise HubError(
+            "unsafe_name", getattr(exc, "reason", exc.message), str(item.get("key"))
+        ) from None
     except KeyError:
         raise HubError("bad_request", "a change without a key") from None
     return Change(
