@@ -55,13 +55,18 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def restart_when_dead(hub) -> threading.Thread:
-    """Restart ``hub`` (without faults) as soon as its process dies."""
+def restart_when_dead(hub, ended: threading.Event) -> threading.Thread:
+    """Restart ``hub`` (without faults) as soon as its process dies, unless
+    the test has ``ended`` (then its own stop is what killed it)."""
 
     def watch() -> None:
-        hub.proc.wait(120)
-        hub.env.pop("ACCORD_HUB_FAULT", None)
-        hub.start()
+        try:
+            hub.proc.wait(120)
+        except subprocess.TimeoutExpired:
+            return
+        if not ended.is_set():
+            hub.env.pop("ACCORD_HUB_FAULT", None)
+            hub.start()
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -75,9 +80,10 @@ def test_killed_mid_upload_the_transfer_resumes(tmp_path) -> None:
     data = os.urandom(40 << 20)  # five chunks of 8 MiB
     (local / "big.bin").write_bytes(data)
     url = hub.place("big")
+    ended = threading.Event()
+    watcher = restart_when_dead(hub, ended)
     try:
         with as_machine(credentials):
-            watcher = restart_when_dead(hub)
             report = accord.sync(str(local), url)
             watcher.join(60)
             assert report.ok, [o.message for o in report.failed]
@@ -86,6 +92,9 @@ def test_killed_mid_upload_the_transfer_resumes(tmp_path) -> None:
             chunks = hub.log().count('"PATCH"')
         assert "killed" not in hub.log()
     finally:
+        ended.set()
+        hub.stop()
+        watcher.join(60)
         hub.stop()
     assert chunks <= 6
 
