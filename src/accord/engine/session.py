@@ -34,13 +34,14 @@ from accord.errors import (
     ConfigError,
     LockHeld,
     PermissionDenied,
+    PlacesOverlap,
     PlanError,
     PreconditionFailed,
     SafetyLimitExceeded,
     Unreachable,
 )
-from accord.keys import IgnoreRules
-from accord.model import FILE, Entry, Problem, Side
+from accord.keys import IgnoreRules, nfc
+from accord.model import FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -126,17 +127,17 @@ class Session:
         self.close()
 
     def open(self) -> None:
-        if self.left.identity == self.right.identity:
-            raise AccordError(
-                f"both sides are the same place: {self.left.url}",
-                hint="name two different folders",
-            )
-        self.store = ArchiveStore.open(
-            self.state_dir, self.left.identity, self.right.identity
-        )
-        first = self.store.is_empty()
+        self._check_apart()
+        existing = self._existing_store()
+        first = existing is None or existing.is_empty()
+        self.store = existing
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
+        self._check_apart()  # opened places may know more (a remote real path)
+        if self.store is None:
+            self.store = ArchiveStore.open(
+                self.state_dir, self.left.identity, self.right.identity
+            )
         if len(self._absent) == 2:
             raise ConfigError(
                 f"neither {self.left.url} nor {self.right.url} exists",
@@ -147,6 +148,7 @@ class Session:
         if self.policy.marker:
             for replica in (self.left, self.right):
                 self._check_marker(replica, self.policy.marker)
+        self._refuse_read_only()
         if not self.read_only:
             for replica in self._opened:
                 try:
@@ -167,6 +169,63 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def _refuse_read_only(self) -> None:
+        """A place that declares itself read-only (a web server's listing)
+        can be the source of a mirror, and nothing else."""
+        for side, replica in self.replicas.items():
+            if replica not in self._opened or not replica.capabilities.read_only:
+                continue
+            if self.policy.mode == "mirror" and side is Side.LEFT:
+                continue
+            raise ConfigError(
+                f"{replica.url} is read-only: it can be the source of a mirror, "
+                "nothing else; nothing was changed",
+                hint=f"accord mirror {replica.url} TARGET",
+            )
+
+    def _existing_store(self) -> ArchiveStore | None:
+        """The pair's archive if it exists; none is created before both
+        places are known to be apart."""
+        path = ArchiveStore.path_for(
+            self.state_dir, self.left.identity, self.right.identity
+        )
+        if not path.exists():
+            return None
+        return ArchiveStore.open(
+            self.state_dir, self.left.identity, self.right.identity
+        )
+
+    def _check_apart(self) -> None:
+        """Refuse two places that overlap (one inside the other, or the same
+        one under two names), before anything is written anywhere; allow an
+        inner place the run's ``--exclude`` keeps out of the outer one."""
+        found = nesting(self.left.spots(), self.right.spots())
+        if found is None:
+            return
+        if not found.key:
+            raise PlacesOverlap(
+                f"both sides are the same place: {self.left.url} and "
+                f"{self.right.url}; nothing was changed",
+                hint="name two different folders",
+            )
+        pair = (self.left, self.right)
+        outer, inner = pair[found.outer], pair[1 - found.outer]
+        key = nfc(found.key)
+        if IgnoreRules(self.exclude).covers(key):
+            note = (
+                f"{inner.url} lies inside {outer.url} ('{key}'); it is excluded, "
+                "so it is not synced into itself"
+            )
+            if note not in self.notices:
+                self.notices.append(note)
+            return
+        raise PlacesOverlap(
+            f"{inner.url} lies inside {outer.url} (as '{key}'): the run would "
+            "copy the tree into itself, again on every run; nothing was changed",
+            hint=f"name two places apart; if you mean it, keep the inner one out "
+            f"of the outer one with --exclude '/{key}/'",
+        )
 
     def _check_empty_roots(self) -> None:
         """Refuse a side that holds nothing now (an empty mount point) before

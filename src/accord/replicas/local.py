@@ -42,7 +42,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, fold, nfc
-from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
+from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -52,6 +52,7 @@ from accord.replica import (
     check_digest,
     check_expected,
 )
+from accord.replicas.where import local_spots
 
 __all__ = ["LocalReplica"]
 
@@ -105,6 +106,9 @@ class LocalReplica(Replica):
     # -- lifetime ---------------------------------------------------------
     def exists(self) -> bool:
         return os.path.isdir(self.root)
+
+    def spots(self) -> tuple[Spot, ...]:
+        return local_spots(self.root)
 
     def open(self, create: bool = False) -> None:
         if not os.path.isdir(self.root):
@@ -329,6 +333,8 @@ class LocalReplica(Replica):
                 yield Problem(key, None, f"skipped: {what}")
                 continue
             if kind == st.S_IFDIR:
+                if found.name == META_DIR:
+                    continue  # a nested place's own folder: never synced
                 stack.append((key, found.path))
             yield key if get is not None and get(key) == entry.version else entry
 

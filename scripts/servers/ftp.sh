@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# An FTP server (pyftpdlib) on 127.0.0.1, for tests of ftp:// places.
+#
+#   scripts/servers/ftp.sh start|stop|status
+#
+# Everything lives in $ACCORD_FTP_DIR (default /tmp/accord-ftp): the served
+# folder (data/), the log, the pid and the printed settings. One user with
+# a fresh random password may write. `start` prints FTP_HOST, FTP_PORT,
+# FTP_USER, FTP_PASSWORD and FTP_ROOT (the served folder on this machine).
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DIR=${ACCORD_FTP_DIR:-/tmp/accord-ftp}
+
+ensure_pyftpdlib() {
+    "$PYTHON" -c 'import pyftpdlib' 2>/dev/null && return 0
+    log "installing pyftpdlib"
+    "$PYTHON" -m pip install -q 'pyftpdlib>=1.5' >&2
+}
+
+start() {
+    if pid_alive "$DIR/server.pid"; then
+        cat "$DIR/env"
+        return 0
+    fi
+    ensure_pyftpdlib
+    mkdir -p "$DIR/data"
+    local port password
+    port=$(free_port)
+    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(8))')
+    "$PYTHON" -m pyftpdlib -i 127.0.0.1 -p "$port" -d "$DIR/data" -w \
+        -u accord -P "$password" </dev/null >>"$DIR/ftp.log" 2>&1 &
+    echo $! >"$DIR/server.pid"
+    if ! wait_port "$port" 30; then
+        stop_pid "$DIR/server.pid"
+        die "pyftpdlib did not listen on port $port; see $DIR/ftp.log"
+    fi
+    emit_to "$DIR/env" \
+        FTP_HOST 127.0.0.1 FTP_PORT "$port" FTP_USER accord \
+        FTP_PASSWORD "$password" FTP_ROOT "$DIR/data"
+}
+
+stop() { stop_pid "$DIR/server.pid"; }
+
+status() {
+    if pid_alive "$DIR/server.pid"; then
+        cat "$DIR/env"
+    else
+        log "not running"
+        return 3
+    fi
+}
+
+main start stop status "$@"

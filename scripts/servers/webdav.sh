@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# A WebDAV server (WsgiDAV on cheroot) on 127.0.0.1, for tests of webdav://.
+#
+#   scripts/servers/webdav.sh start|stop|status
+#
+# Everything lives in $ACCORD_WEBDAV_DIR (default /tmp/accord-webdav): the
+# served folder (data/), the configuration, the log, the pid and the printed
+# settings. One user with a fresh random password (HTTP basic auth).
+# `start` prints WEBDAV_URL, WEBDAV_USER, WEBDAV_PASSWORD and WEBDAV_ROOT
+# (the served folder on this machine).
+
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+DIR=${ACCORD_WEBDAV_DIR:-/tmp/accord-webdav}
+
+ensure_wsgidav() {
+    "$PYTHON" -c 'import wsgidav, cheroot' 2>/dev/null && return 0
+    log "installing wsgidav and cheroot"
+    "$PYTHON" -m pip install -q 'wsgidav>=4.3' 'cheroot>=10' >&2
+}
+
+start() {
+    if pid_alive "$DIR/server.pid"; then
+        cat "$DIR/env"
+        return 0
+    fi
+    ensure_wsgidav
+    mkdir -p "$DIR/data"
+    local port password
+    port=$(free_port)
+    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(8))')
+    "$PYTHON" - "$DIR" "$port" "$password" <<'PY'
+import json, sys
+folder, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+config = {
+    "host": "127.0.0.1",
+    "port": port,
+    "provider_mapping": {"/": f"{folder}/data"},
+    "http_authenticator": {
+        "domain_controller": None,
+        "accept_basic": True,
+        "accept_digest": False,
+        "default_to_digest": False,
+    },
+    "simple_dc": {"user_mapping": {"*": {"accord": {"password": password}}}},
+    "verbose": 1,
+    "logging": {"enable_loggers": []},
+}
+with open(f"{folder}/wsgidav.json", "w") as out:
+    json.dump(config, out)
+PY
+    "$PYTHON" -m wsgidav.server.server_cli -c "$DIR/wsgidav.json" \
+        </dev/null >>"$DIR/webdav.log" 2>&1 &
+    echo $! >"$DIR/server.pid"
+    if ! wait_port "$port" 30; then
+        stop_pid "$DIR/server.pid"
+        die "wsgidav did not listen on port $port; see $DIR/webdav.log"
+    fi
+    emit_to "$DIR/env" \
+        WEBDAV_URL "http://127.0.0.1:$port" WEBDAV_USER accord \
+        WEBDAV_PASSWORD "$password" WEBDAV_ROOT "$DIR/data"
+}
+
+stop() { stop_pid "$DIR/server.pid"; }
+
+status() {
+    if pid_alive "$DIR/server.pid"; then
+        cat "$DIR/env"
+    else
+        log "not running"
+        return 3
+    fi
+}
+
+main start stop status "$@"
