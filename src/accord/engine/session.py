@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from accord.engine import guards, history
+from accord.engine import guards, history, rules
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan_side
@@ -54,7 +54,7 @@ from accord.state.store import (
 
 __all__ = ["IGNORE_FILE", "Session", "default_who", "new_run_id"]
 
-IGNORE_FILE = ".accordignore"
+IGNORE_FILE = rules.IGNORE_FILE
 
 
 def default_who() -> str:
@@ -109,6 +109,12 @@ class Session:
         self._db_locks: list[tuple[Replica, Entry]] = []
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
+        #: ``.accordignore`` of each side now, and as last accepted (None: never)
+        self._rules_now: dict[Side, str] = {}
+        self._rules_accepted: dict[Side, str | None] = {}
+        self._accepting = self.policy.accept_rules
+        #: sides whose ``.accordignore`` changed since its rules were accepted
+        self.rule_changes: list[rules.RuleChange] = []
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -169,6 +175,7 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+        self._read_rules()
 
     def _refuse_read_only(self) -> None:
         """A place that declares itself read-only (a web server's listing)
@@ -349,17 +356,62 @@ class Session:
         self.store.journal_clear()
 
     # -- the steps ----------------------------------------------------------
+    def _rules_text(self, replica: Replica) -> str:
+        """The place's ``.accordignore`` ("" when it has none)."""
+        if replica not in self._opened:
+            return ""
+        entry = replica.stat(IGNORE_FILE)
+        if entry is None or entry.kind != FILE:
+            return ""
+        with replica.open_read(IGNORE_FILE) as stream:
+            return str(stream.read().decode("utf-8", "replace"))
+
+    def _read_rules(self) -> None:
+        """Each side's ``.accordignore`` now and as accepted for this pair."""
+        assert self.store is not None
+        for side, replica in self.replicas.items():
+            self._rules_now[side] = self._rules_text(replica)
+            self._rules_accepted[side] = self.store.setting(_rules_name(replica))
+        urls = {side: replica.url for side, replica in self.replicas.items()}
+        self.rule_changes = rules.changes(self._rules_now, self._rules_accepted, urls)
+
+    def accept_rules(self) -> None:
+        """Apply the changed ``.accordignore`` files from this run on."""
+        self._accepting = True
+
     def ignore_rules(self) -> IgnoreRules:
-        """``.accordignore`` of both sides plus the session's excludes."""
+        """The accepted rules of both sides plus the session's excludes."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        rules = IgnoreRules([*own, *self.exclude])
-        for replica in (self.left, self.right):
-            entry = replica.stat(IGNORE_FILE)
-            if entry is not None and entry.kind == FILE:
-                with replica.open_read(IGNORE_FILE) as stream:
-                    text = stream.read().decode("utf-8", "replace")
-                rules = rules + IgnoreRules(text.splitlines())
-        return rules
+        found = IgnoreRules([*own, *self.exclude])
+        texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
+        for side in (Side.LEFT, Side.RIGHT):
+            found = found + IgnoreRules(texts[side].splitlines())
+        return found
+
+    def _settle_rules(
+        self, left: ChangeSet, right: ChangeSet
+    ) -> tuple[ChangeSet, ChangeSet]:
+        """Report rules changes, and hold a changed ``.accordignore`` back
+        (not copied either way) until it is accepted."""
+        for change in self.rule_changes:
+            notice = rules.describe(change, accepted=self._accepting)
+            if notice not in self.notices:
+                self.notices.append(notice)
+        if self.rule_changes and not self._accepting:
+            held = {IGNORE_FILE}
+            left, right = guards.drop_keys(left, held), guards.drop_keys(right, held)
+        return left, right
+
+    def _record_rules(self) -> None:
+        """After a run that accepted rules (or found none accepted yet), the
+        rules files as the run left them are the accepted ones."""
+        assert self.store is not None
+        if self.rule_changes and not self._accepting:
+            return  # held: what was accepted stays accepted
+        for side, replica in self.replicas.items():
+            text = self._rules_text(replica)
+            if self._rules_accepted.get(side) != text:
+                self.store.set_setting(_rules_name(replica), text)
 
     def detect(self) -> tuple[ChangeSet, ChangeSet]:
         """Both sides' changes since the archive, scanned concurrently.
@@ -443,6 +495,7 @@ class Session:
             raise
         self._refreshed(left)
         self._refreshed(right)
+        left, right = self._settle_rules(left, right)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
         if not (
@@ -538,6 +591,7 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
+        self._record_rules()
         report.notices = [*self.notices, *self._purge_trash()]
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
@@ -593,6 +647,11 @@ class Session:
                         f"of {replica.url}"
                     )
         return notices
+
+
+def _rules_name(replica: Replica) -> str:
+    """The archive setting that keeps a place's accepted ignore rules."""
+    return f"ignore-rules:{replica.identity}"
 
 
 def _pool(max_workers: int) -> Any:
