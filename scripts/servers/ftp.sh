@@ -20,36 +20,17 @@ ensure_pyftpdlib() {
 }
 
 start() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-        return 0
-    fi
+    running && return 0
     ensure_pyftpdlib
     mkdir -p "$DIR/data"
     local port password
     port=$(free_port)
     password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(8))')
-    "$PYTHON" -m pyftpdlib -i 127.0.0.1 -p "$port" -d "$DIR/data" -w \
-        -u accord -P "$password" </dev/null >>"$DIR/ftp.log" 2>&1 &
-    echo $! >"$DIR/server.pid"
-    if ! wait_port "$port" 30; then
-        stop_pid "$DIR/server.pid"
-        die "pyftpdlib did not listen on port $port; see $DIR/ftp.log"
-    fi
+    launch "$port" "$DIR/ftp.log" "$PYTHON" -m pyftpdlib -i 127.0.0.1 \
+        -p "$port" -d "$DIR/data" -w -u accord -P "$password"
     emit_to "$DIR/env" \
         FTP_HOST 127.0.0.1 FTP_PORT "$port" FTP_USER accord \
         FTP_PASSWORD "$password" FTP_ROOT "$DIR/data"
 }
 
-stop() { stop_pid "$DIR/server.pid"; }
-
-status() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-    else
-        log "not running"
-        return 3
-    fi
-}
-
-main start stop status "$@"
+main start stop_server show_status "$@"

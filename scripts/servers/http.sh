@@ -14,32 +14,13 @@
 DIR=${ACCORD_HTTP_DIR:-/tmp/accord-http}
 
 start() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-        return 0
-    fi
+    running && return 0
     mkdir -p "$DIR/data"
     local port
     port=$(free_port)
-    "$PYTHON" -m http.server "$port" --bind 127.0.0.1 --directory "$DIR/data" \
-        </dev/null >>"$DIR/http.log" 2>&1 &
-    echo $! >"$DIR/server.pid"
-    if ! wait_port "$port" 30; then
-        stop_pid "$DIR/server.pid"
-        die "http.server did not listen on port $port; see $DIR/http.log"
-    fi
+    launch "$port" "$DIR/http.log" "$PYTHON" -m http.server "$port" \
+        --bind 127.0.0.1 --directory "$DIR/data"
     emit_to "$DIR/env" HTTP_URL "http://127.0.0.1:$port" HTTP_ROOT "$DIR/data"
 }
 
-stop() { stop_pid "$DIR/server.pid"; }
-
-status() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-    else
-        log "not running"
-        return 3
-    fi
-}
-
-main start stop status "$@"
+main start stop_server show_status "$@"

@@ -21,10 +21,7 @@ ensure_wsgidav() {
 }
 
 start() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-        return 0
-    fi
+    running && return 0
     ensure_wsgidav
     mkdir -p "$DIR/data"
     local port password
@@ -50,27 +47,11 @@ config = {
 with open(f"{folder}/wsgidav.json", "w") as out:
     json.dump(config, out)
 PY
-    "$PYTHON" -m wsgidav.server.server_cli -c "$DIR/wsgidav.json" \
-        </dev/null >>"$DIR/webdav.log" 2>&1 &
-    echo $! >"$DIR/server.pid"
-    if ! wait_port "$port" 30; then
-        stop_pid "$DIR/server.pid"
-        die "wsgidav did not listen on port $port; see $DIR/webdav.log"
-    fi
+    launch "$port" "$DIR/webdav.log" \
+        "$PYTHON" -m wsgidav.server.server_cli -c "$DIR/wsgidav.json"
     emit_to "$DIR/env" \
         WEBDAV_URL "http://127.0.0.1:$port" WEBDAV_USER accord \
         WEBDAV_PASSWORD "$password" WEBDAV_ROOT "$DIR/data"
 }
 
-stop() { stop_pid "$DIR/server.pid"; }
-
-status() {
-    if pid_alive "$DIR/server.pid"; then
-        cat "$DIR/env"
-    else
-        log "not running"
-        return 3
-    fi
-}
-
-main start stop status "$@"
+main start stop_server show_status "$@"
