@@ -162,6 +162,13 @@ class Replica(abc.ABC):
         scheme, _, rest = self.identity.partition("://")
         return (Spot(scheme, tuple(part for part in rest.split("/") if part)),)
 
+    def persistent_id(self, version: str) -> str | None:
+        """What stays the same when the item of ``version`` is renamed (an
+        inode, an ETag that names the content), read from the version; None
+        when the version holds nothing of the kind. Lets the guards see
+        renamed content without reading it. Pure."""
+        return None
+
     def exists(self) -> bool:
         """False only when the root is known not to exist yet (so a first
         sync may create it). Places that cannot tell cheaply say True and

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,12 +50,31 @@ def _like(key: str, data: bytes) -> Entry:
     return Entry(key, FILE, len(data), 1_700_000_000_123_456_789, 0o640, "")
 
 
-class TestAgentOnOldestPython(ReplicaContract):
+class _OnTheServer:
+    """A folder on the test server, which is this machine: files put there
+    behind accord's back are written on disk."""
+
+    @pytest.fixture
+    def folder(self) -> str:
+        return uuid.uuid4().hex[:12]
+
+    @pytest.fixture
+    def behind(self, sshd, folder):
+        def put_all(files: dict[str, bytes]) -> None:
+            for key, data in files.items():
+                path = sshd.root / folder / key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+
+        return put_all
+
+
+class TestAgentOnOldestPython(_OnTheServer, ReplicaContract):
     """The whole contract, with the agent on the oldest Python it supports."""
 
     @pytest.fixture
-    def place_url(self, sshd):
-        return f"{sshd.url()}&python={_python('3.8')}&agent=on"
+    def place_url(self, sshd, folder):
+        return f"{sshd.url(folder)}&python={_python('3.8')}&agent=on"
 
 
 class TestAgentOverParamiko(ReplicaContract):
@@ -70,12 +90,12 @@ class TestAgentOverParamiko(ReplicaContract):
         return f"{sshd.url()}&agent=on"
 
 
-class TestPlainSFTP(ReplicaContract):
+class TestPlainSFTP(_OnTheServer, ReplicaContract):
     """The whole contract over plain SFTP (no agent)."""
 
     @pytest.fixture
-    def place_url(self, sshd):
-        return f"{sshd.url()}&agent=off"
+    def place_url(self, sshd, folder):
+        return f"{sshd.url(folder)}&agent=off"
 
 
 def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:

@@ -32,7 +32,9 @@ goes, and make it again when something synced appears in it.
 
 Renames: a file deleted on one side and created under another key with the
 same digest, mtime and mode is a move, propagated as a move when the other
-side still holds the old key unchanged.
+side still holds the old key unchanged; a mirror with ``delete`` carries the
+source's renames the same way (so its deletion guard counts them as
+renames, not deletions).
 
 Digests must be filled in beforehand (``digests_needed`` says which).
 """
@@ -159,11 +161,15 @@ def reconcile(
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     handled: set[str] = set()
-    if policy.mode == "sync":
-        for changes, other in ((left, right), (right, left)):
-            for move in find_moves(changes, other):
-                actions.append(_move_action(move, archive))
-                handled.update((move.old, move.new))
+    # a mirror that deletes carries the source's renames too (without
+    # --delete, the target keeps the old name, so a copy is what it needs)
+    movers = ((left, right), (right, left)) if policy.mode == "sync" else ()
+    if policy.mode == "mirror" and policy.delete:
+        movers = ((left, right),)
+    for changes, other in movers:
+        for move in find_moves(changes, other):
+            actions.append(_move_action(move, archive))
+            handled.update((move.old, move.new))
     taken = Taken(archive, left.changes, right.changes)
     for key in sorted(left.changes.keys() | right.changes.keys()):
         if key in handled:

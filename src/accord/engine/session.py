@@ -17,14 +17,22 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from accord.engine import guards, history, rules
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
-from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan_side
+from accord.engine.detect import (
+    CREATED,
+    ChangeSet,
+    Scanned,
+    compare,
+    fill_digests,
+    scan_side,
+)
+from accord.engine.detect import detect as detect_side
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import digests_needed, reconcile
@@ -149,6 +157,7 @@ class Session:
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        self._read_rules()
         if not first:
             self._check_empty_roots()
         if self.policy.marker:
@@ -175,7 +184,6 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
-        self._read_rules()
 
     def _refuse_read_only(self) -> None:
         """A place that declares itself read-only (a web server's listing)
@@ -236,14 +244,66 @@ class Session:
 
     def _check_empty_roots(self) -> None:
         """Refuse a side that holds nothing now (an empty mount point) before
-        anything, even a lock, is written to either side."""
+        anything, even a lock, is written to either side; unless the other
+        side holds none of the pair's items either (both emptied: agreement)."""
         if self.policy.allow_empty:
             return
         assert self.store is not None
-        for side, replica in self.replicas.items():
-            if replica in self._opened and replica.is_empty_root():
-                held = self.store.count()
-                guards.check_empty_root(side, replica.url, held, self.policy)
+        empty = [
+            side
+            for side, replica in self.replicas.items()
+            if replica in self._opened and replica.is_empty_root()
+        ]
+        held = self.store.count() if empty else 0
+        if not held or len(empty) == 2:
+            return
+        (side,) = empty
+        if self._holds_none(side.other):
+            return
+        guards.check_empty_root(side, self.replicas[side].url, held, self.policy)
+
+    def _holds_none(self, side: Side) -> bool:
+        """True when ``side`` holds none of the pair's items, not even
+        renamed (a scan of that side, before any lock is taken)."""
+        replica = self.replicas[side]
+        if replica not in self._opened:
+            return False
+        assert self.store is not None
+        archive = self.store.load()
+        rules = self.ignore_rules()
+        changes = detect_side(
+            replica, archive, side, rules or None, workers=self.policy.workers
+        )
+        changes, moved = self._kept_by_rename(changes, replica, archive)
+        return guards.all_gone(changes, archive, moved, least=1)
+
+    def _kept_by_rename(
+        self,
+        changes: ChangeSet,
+        replica: Replica,
+        archive: Mapping[str, ArchiveEntry],
+    ) -> tuple[ChangeSet, int]:
+        """For a side that looks emptied: how many of its deleted files are
+        still there under another name (the place's lasting identity of an
+        item, else size and digest, read only for files of a size that
+        vanished); the change set gets the digests read."""
+        if not guards.all_gone(changes, archive, least=1):
+            return changes, 0
+        found, unsure = guards.renamed_away(changes, replica.persistent_id)
+        if unsure and guards.all_gone(changes, archive, len(found), least=1):
+            sizes = {base.size for base in unsure}
+            keys = {
+                key
+                for key, c in changes.changes.items()
+                if c.kind == CREATED
+                and c.now is not None
+                and c.now.kind == FILE
+                and c.now.size in sizes
+            }
+            changes = self._filled(changes, replica, keys)
+            created = [c.now for c in changes.changes.values() if c.kind == CREATED]
+            found |= guards.same_content(unsure, [e for e in created if e])
+        return changes, len(found)
 
     def _check_marker(self, replica: Replica, marker: str) -> None:
         """Refuse a root that does not carry the database's marker file."""
@@ -402,16 +462,25 @@ class Session:
             left, right = guards.drop_keys(left, held), guards.drop_keys(right, held)
         return left, right
 
-    def _record_rules(self) -> None:
-        """After a run that accepted rules (or found none accepted yet), the
-        rules files as the run left them are the accepted ones."""
+    def _record_rules(self, report: Report) -> None:
+        """After a run that accepted rules (or found none accepted yet, or
+        copied a rules file), the rules files as the run left them are the
+        accepted ones. Not after an aborted run: the next run decides."""
         assert self.store is not None
-        if self.rule_changes and not self._accepting:
+        if report.aborted or (self.rule_changes and not self._accepting):
             return  # held: what was accepted stays accepted
+        first = any(text is None for text in self._rules_accepted.values())
+        copied = any(o.action.key == IGNORE_FILE for o in report.done)
+        if not (first or copied or self._accepting):
+            return
+        try:
+            texts = {side: self._rules_text(r) for side, r in self.replicas.items()}
+        except AccordError as exc:
+            report.notices.append(f"the ignore rules were not recorded: {exc.message}")
+            return
         for side, replica in self.replicas.items():
-            text = self._rules_text(replica)
-            if self._rules_accepted.get(side) != text:
-                self.store.set_setting(_rules_name(replica), text)
+            if self._rules_accepted.get(side) != texts[side]:
+                self.store.set_setting(_rules_name(replica), texts[side])
 
     def detect(self) -> tuple[ChangeSet, ChangeSet]:
         """Both sides' changes since the archive, scanned concurrently.
@@ -487,9 +556,20 @@ class Session:
     def plan(self) -> Plan:
         """What this run would do, guards checked."""
         left, right = self.detect()
-        try:
-            for changes, replica in ((left, self.left), (right, self.right)):
-                guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        left, moved_left = self._kept_by_rename(left, self.left, self.archive)
+        right, moved_right = self._kept_by_rename(right, self.right, self.archive)
+        both = guards.all_gone(
+            left, self.archive, moved_left, least=1
+        ) and guards.all_gone(right, self.archive, moved_right, least=1)
+        try:  # both emptied since the last sync is agreement, not a fault
+            for changes, replica, moved in (
+                (left, self.left, moved_left),
+                (right, self.right, moved_right),
+            ):
+                if not both:
+                    guards.check_emptied(
+                        changes, replica.url, self.archive, self.policy, moved
+                    )
         except SafetyLimitExceeded:
             self._refused = True
             raise
@@ -540,24 +620,33 @@ class Session:
         needed = digests_needed(left, right, self.policy)
         if not needed:
             return left, right
-        result = []
-        for changes, replica in ((left, self.left), (right, self.right)):
-            todo = [
-                c.now
-                for k, c in changes.changes.items()
-                if k in needed and c.now is not None and c.now.digest is None
-            ]
-            filled = fill_digests(replica, todo, self.policy.workers)
-            updated = dict(changes.changes)
-            problems = list(changes.problems)
-            for entry in filled:
-                if isinstance(entry, Problem):
-                    problems.append(entry._replace(side=changes.side))
-                    updated.pop(entry.key, None)
-                elif isinstance(entry, Entry):
-                    updated[entry.key] = updated[entry.key]._replace(now=entry)
-            result.append(changes._replace(changes=updated, problems=problems))
-        return result[0], result[1]
+        return (
+            self._filled(left, self.left, needed),
+            self._filled(right, self.right, needed),
+        )
+
+    def _filled(
+        self, changes: ChangeSet, replica: Replica, keys: set[str]
+    ) -> ChangeSet:
+        """``changes`` with the digests of the ``keys`` it creates or
+        modifies read (a file that cannot be read becomes a problem)."""
+        todo = [
+            c.now
+            for k, c in changes.changes.items()
+            if k in keys and c.now is not None and c.now.digest is None
+        ]
+        if not todo:
+            return changes
+        filled = fill_digests(replica, todo, self.policy.workers)
+        updated = dict(changes.changes)
+        problems = list(changes.problems)
+        for entry in filled:
+            if isinstance(entry, Problem):
+                problems.append(entry._replace(side=changes.side))
+                updated.pop(entry.key, None)
+            elif isinstance(entry, Entry):
+                updated[entry.key] = updated[entry.key]._replace(now=entry)
+        return changes._replace(changes=updated, problems=problems)
 
     def apply(
         self,
@@ -591,8 +680,8 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        self._record_rules()
         report.notices = [*self.notices, *self._purge_trash()]
+        self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
         report.notices += self._record_history(report, status, started)

@@ -109,6 +109,11 @@ class FsspecReplica(Replica):
             fs = self._local.fs = connect(self.target)
         return fs
 
+    def persistent_id(self, version: str) -> str | None:
+        """An ETag; or size, mtime and FTP's ``unique`` fact together (a
+        rename keeps all three); not a bare size and mtime."""
+        return None if version.count(":") == 1 else version
+
     def spots(self) -> tuple[Spot, ...]:
         """The root's path on this filesystem (protocol and non-secret
         options: host, port, user, base URL)."""

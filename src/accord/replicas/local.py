@@ -54,7 +54,7 @@ from accord.replica import (
 )
 from accord.replicas.where import local_spots
 
-__all__ = ["LocalReplica"]
+__all__ = ["LocalReplica", "local_persistent_id"]
 
 _BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -109,6 +109,10 @@ class LocalReplica(Replica):
 
     def spots(self) -> tuple[Spot, ...]:
         return local_spots(self.root)
+
+    def persistent_id(self, version: str) -> str | None:
+        """``dev:ino:size:mtime_ns``: what a rename keeps (not the ctime)."""
+        return local_persistent_id(version)
 
     def open(self, create: bool = False) -> None:
         if not os.path.isdir(self.root):
@@ -774,6 +778,15 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         _shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def local_persistent_id(version: str) -> str | None:
+    """A local file's version without its ctime: a rename keeps the device,
+    inode, size and mtime, and changes only the ctime. (The inode alone is
+    not enough: a file system gives a deleted file's inode to the next new
+    one, whose mtime differs.)"""
+    stamp, sep, _ = version.rpartition(":")
+    return stamp if sep and stamp.count(":") == 3 else None
 
 
 def _case_by_listing(root: str) -> bool | None:

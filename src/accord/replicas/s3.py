@@ -104,6 +104,10 @@ class S3Replica(Replica):
             options.setdefault(name, values[-1])
         return cls(parts.netloc, unquote(parts.path), **options)
 
+    def persistent_id(self, version: str) -> str | None:
+        """The ETag: it names the content (a copy keeps it)."""
+        return version or None
+
     def spots(self) -> tuple[Spot, ...]:
         """The bucket and prefix at the endpoint (AWS when none is given)."""
         endpoint = (self._endpoint or "aws").rstrip("/").lower()

@@ -38,6 +38,7 @@ from accord.replicas.link import (
     agent_bundle,
     start_agent,
 )
+from accord.replicas.local import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
 
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
@@ -130,6 +131,9 @@ class AgentReplica(Replica):
         """The local spots of the root, as the server sees them (devices,
         inodes, mounts), in the server's own namespace."""
         return self._spots
+
+    def persistent_id(self, version: str) -> str | None:
+        return local_persistent_id(version)  # the server's local versions
 
     def open(self, create: bool = False) -> None:
         caps = self.link.call("open", create)
@@ -404,6 +408,9 @@ class SSHReplica(Replica):
     def exists(self) -> bool:
         self._connect()
         return self.via.exists()
+
+    def persistent_id(self, version: str) -> str | None:
+        return self.via.persistent_id(version)
 
     def spots(self) -> tuple[Spot, ...]:
         """As written, and once the agent runs, as the server sees them."""
