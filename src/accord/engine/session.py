@@ -561,6 +561,11 @@ class Session:
         both = guards.all_gone(
             left, self.archive, moved_left, least=1
         ) and guards.all_gone(right, self.archive, moved_right, least=1)
+        if both and not self.policy.allow_empty:
+            self.notices.append(
+                f"neither side holds any of the {len(self.archive)} items of the "
+                "last sync: both were emptied, so they agree; nothing is deleted"
+            )
         try:  # both emptied since the last sync is agreement, not a fault
             for changes, replica, moved in (
                 (left, self.left, moved_left),
