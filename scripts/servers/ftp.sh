@@ -13,19 +13,13 @@
 
 DIR=${ACCORD_FTP_DIR:-/tmp/accord-ftp}
 
-ensure_pyftpdlib() {
-    "$PYTHON" -c 'import pyftpdlib' 2>/dev/null && return 0
-    log "installing pyftpdlib"
-    "$PYTHON" -m pip install -q 'pyftpdlib>=1.5' >&2
-}
-
 start() {
     running && return 0
-    ensure_pyftpdlib
+    pip_install pyftpdlib 'pyftpdlib>=1.5'
     mkdir -p "$DIR/data"
     local port password
     port=$(free_port)
-    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(8))')
+    password=$(fresh_password)
     launch "$port" "$DIR/ftp.log" "$PYTHON" -m pyftpdlib -i 127.0.0.1 \
         -p "$port" -d "$DIR/data" -w -u accord -P "$password"
     emit_to "$DIR/env" \

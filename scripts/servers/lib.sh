@@ -29,6 +29,19 @@ apt_install() {
     return "$rc"
 }
 
+# pip_install MODULES PKG...: install the PyPI packages PKG unless Python can
+# already import MODULES (a comma-separated list).
+pip_install() {
+    local modules=$1
+    shift
+    "$PYTHON" -c "import $modules" 2>/dev/null && return 0
+    log "installing $*"
+    "$PYTHON" -m pip install -q "$@" >&2
+}
+
+# fresh_password: a random password for a server's one user.
+fresh_password() { "$PYTHON" -c 'import secrets; print(secrets.token_hex(8))'; }
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
     "$PYTHON" -c 'import socket

@@ -14,19 +14,13 @@
 
 DIR=${ACCORD_WEBDAV_DIR:-/tmp/accord-webdav}
 
-ensure_wsgidav() {
-    "$PYTHON" -c 'import wsgidav, cheroot' 2>/dev/null && return 0
-    log "installing wsgidav and cheroot"
-    "$PYTHON" -m pip install -q 'wsgidav>=4.3' 'cheroot>=10' >&2
-}
-
 start() {
     running && return 0
-    ensure_wsgidav
+    pip_install 'wsgidav, cheroot' 'wsgidav>=4.3' 'cheroot>=10'
     mkdir -p "$DIR/data"
     local port password
     port=$(free_port)
-    password=$("$PYTHON" -c 'import secrets; print(secrets.token_hex(8))')
+    password=$(fresh_password)
     "$PYTHON" - "$DIR" "$port" "$password" <<'PY'
 import json, sys
 folder, port, password = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -71,8 +71,9 @@ def all_gone(
     any more, not even under another name (``moved``: how many of its
     deleted items reappear renamed: their content is still here). A side
     that lists something counts only when the pair held ``least`` items (one
-    file renamed or deleted is no sign of another disk)."""
-    if not archive or changes.problems:
+    file renamed or deleted is no sign of another disk). A listing problem
+    leaves the question open; a refused name counts as seen."""
+    if not archive or any(not problem.refused for problem in changes.problems):
         return False
     if not changes.seen:
         return True
@@ -88,7 +89,9 @@ def check_emptied(
     moved: int = 0,
 ) -> None:
     """Raise when a side that held items is now empty, or holds none of them
-    even under other names (another disk mounted in its place)."""
+    even under other names (another disk mounted in its place). A listing
+    problem (a folder that could not be read) leaves the question open; a
+    refused name does not: it is counted as seen, and deletes nothing."""
     if policy.allow_empty or not all_gone(changes, archive, moved):
         return
     if changes.seen:

@@ -54,6 +54,7 @@ from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = [
     "conflict_name",
+    "created_of_size",
     "decide",
     "digests_needed",
     "find_moves",
@@ -88,15 +89,21 @@ def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str
             for c in changes.changes.values()
             if c.kind == DELETED and c.base is not None and c.base.kind == FILE
         }
-        needed.update(
-            key
-            for key, c in changes.changes.items()
-            if c.kind == CREATED
-            and c.now is not None
-            and c.now.kind == FILE
-            and c.now.size in sizes
-        )
+        needed |= created_of_size(changes, sizes)
     return needed
+
+
+def created_of_size(changes: ChangeSet, sizes: set[int]) -> set[str]:
+    """Keys of the files ``changes`` creates whose size is one of ``sizes``
+    (those that may be a vanished file under another name)."""
+    return {
+        key
+        for key, c in changes.changes.items()
+        if c.kind == CREATED
+        and c.now is not None
+        and c.now.kind == FILE
+        and c.now.size in sizes
+    }
 
 
 class Taken:

@@ -33,9 +33,10 @@ from accord.engine.detect import (
     scan_side,
 )
 from accord.engine.detect import detect as detect_side
+from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
-from accord.engine.reconcile import digests_needed, reconcile
+from accord.engine.reconcile import created_of_size, digests_needed, reconcile
 from accord.errors import (
     AccordError,
     AlreadyExists,
@@ -292,14 +293,7 @@ class Session:
         found, unsure = guards.renamed_away(changes, replica.persistent_id)
         if unsure and guards.all_gone(changes, archive, len(found), least=1):
             sizes = {base.size for base in unsure}
-            keys = {
-                key
-                for key, c in changes.changes.items()
-                if c.kind == CREATED
-                and c.now is not None
-                and c.now.kind == FILE
-                and c.now.size in sizes
-            }
+            keys = created_of_size(changes, sizes)
             changes = self._filled(changes, replica, keys)
             created = [c.now for c in changes.changes.values() if c.kind == CREATED]
             found |= guards.same_content(unsure, [e for e in created if e])
@@ -516,7 +510,8 @@ class Session:
                 scans.append(Scanned(side, [], [], [], 0, None))
             else:
                 versions = known if side is Side.LEFT else store.versions(side)
-                scans.append(scan_side(replica, versions, side, ignore))
+                gate = self._gate(side)
+                scans.append(scan_side(replica, versions, side, ignore, gate))
         return scans[0], scans[1], known
 
     def _scan_both(
@@ -527,6 +522,7 @@ class Session:
         scanned in a child process: two cores instead of one shared GIL."""
         if self._absent:
             return self._scan_present(store, ignore)
+        gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
         if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
@@ -534,11 +530,12 @@ class Session:
                     store.versions(Side.RIGHT, own_connection=True),
                     Side.RIGHT,
                     ignore,
+                    gates[Side.RIGHT],
                 )
             )
             try:
                 known = store.versions(Side.LEFT)
-                left = scan_side(self.left, known, Side.LEFT, ignore)
+                left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
                 right = child.result()
             finally:
                 child.cancel()
@@ -548,10 +545,28 @@ class Session:
         known_right = store.versions(Side.RIGHT)
         with _pool(2) as pool:
             futures = [
-                pool.submit(scan_side, self.left, known, Side.LEFT, ignore),
-                pool.submit(scan_side, self.right, known_right, Side.RIGHT, ignore),
+                pool.submit(
+                    scan_side, self.left, known, Side.LEFT, ignore, gates[Side.LEFT]
+                ),
+                pool.submit(
+                    scan_side,
+                    self.right,
+                    known_right,
+                    Side.RIGHT,
+                    ignore,
+                    gates[Side.RIGHT],
+                ),
             ]
             return futures[0].result(), futures[1].result(), known
+
+    def _gate(self, side: Side) -> Gate:
+        """The name gate for what ``side`` lists: names inside a place, that
+        the other side can hold when they may be copied there (a mirror
+        copies only from left to right)."""
+        replica, other = self.replicas[side], self.replicas[side.other]
+        if self.policy.mode == "mirror" and side is Side.RIGHT:
+            return Gate(replica.url)
+        return Gate(replica.url, other.capabilities, other.url)
 
     def plan(self) -> Plan:
         """What this run would do, guards checked."""
@@ -578,6 +593,7 @@ class Session:
         except SafetyLimitExceeded:
             self._refused = True
             raise
+        left, right = _leave_refused(left, right)
         self._refreshed(left)
         self._refreshed(right)
         left, right = self._settle_rules(left, right)
@@ -746,6 +762,16 @@ class Session:
 def _rules_name(replica: Replica) -> str:
     """The archive setting that keeps a place's accepted ignore rules."""
     return f"ignore-rules:{replica.identity}"
+
+
+def _leave_refused(left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:
+    """A name refused on one side is left alone on both, and told once."""
+    refused = {p.key for p in (*left.problems, *right.problems) if p.refused}
+    if not refused:
+        return left, right
+    told = set(left.problems)
+    right = right._replace(problems=[p for p in right.problems if p not in told])
+    return guards.drop_keys(left, refused), guards.drop_keys(right, refused)
 
 
 def _pool(max_workers: int) -> Any:

@@ -27,6 +27,12 @@ place claims only what it can honour, and keeps accord's promises so:
   and mtime (and FTP's ``unique`` fact where the server gives it).
 * An ``http(s)://`` folder (a directory listing page) is read-only: it can
   be the source of a mirror, nothing else.
+
+Links: a link the filesystem reports (fsspec's local filesystem does) is
+skipped by the scan, with a problem, and never followed; on a local
+filesystem each change and read first checks that the folder it happens in
+is reached through no link (fsspec itself follows them). A key that would
+leave the root is refused before any call (``replica.check_key``).
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, Entry, Problem, Spot, join
+from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -61,12 +67,18 @@ from accord.replica import (
     TrashItem,
     check_digest,
     check_expected,
+    check_key,
+    check_run,
+    link_refused,
 )
 from accord.replicas.fsspec_url import Target, connect, knows, parse
 
 __all__ = ["FsspecReplica", "knows"]
 
+_SKIPPED = "skipped: a symbolic link or a special file (this place carries neither)"
+
 _BLOCK = 1 << 20
+_NAME_MAX = 255  # bytes in one name on a local file system
 #: protocols served as read-only places (a web server's listing pages)
 _READ_ONLY = ("http", "https")
 _CLAIM = ".claim-"
@@ -86,15 +98,20 @@ class FsspecReplica(Replica):
         self._local = threading.local()
         self._tmp_made = False  # .accord/tmp is known to exist
         self._urls = self.target.protocol in _READ_ONLY  # names are URLs there
+        on_disk = self.target.protocol in ("file", "local")
+        self._on_disk = on_disk  # paths are this machine's: links can be checked
+        self._real_root = self.root
         self.capabilities = Capabilities(
             symlinks=False,
             modes=False,
             mtime_precision_ns=None,
             conditional_writes=False,
-            atomic_replace=self.target.protocol in ("file", "local"),
+            atomic_replace=on_disk,
             read_only=self._urls,
             trash=not self._urls,
             empty_dirs=not self._urls,
+            utf8_names=not on_disk,
+            max_name_bytes=_NAME_MAX if on_disk else None,
         )
 
     @classmethod
@@ -120,7 +137,25 @@ class FsspecReplica(Replica):
         return (Spot(self.target.where, tuple(p for p in self.root.split("/") if p)),)
 
     def _path(self, key: str) -> str:
-        return posixpath.join(self.root, key) if key else self.root
+        """The path of an item: ``key`` must name one inside the place."""
+        return posixpath.join(self.root, check_key(key, self.url))
+
+    def _own(self, rel: str) -> str:
+        """The path of a folder being listed, or of accord's own files."""
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def _no_link(self, key: str, *, item: bool = False) -> None:
+        """On a local filesystem, refuse ``key`` when the folder holding it
+        (with ``item``: or the item itself) is reached through a link, which
+        fsspec would follow, maybe out of the place."""
+        check_key(key, self.url)
+        if not self._on_disk:
+            return
+        rel = key if item else posixpath.dirname(key)
+        if rel and os.path.realpath(self._own(rel)) != posixpath.join(
+            self._real_root, rel
+        ):
+            raise link_refused(key, self.url, item=item)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -167,6 +202,8 @@ class FsspecReplica(Replica):
                     raise Unreachable("folder not found", where=self.url)
                 self._writable("")
                 self._makedirs(self.root)
+            if self._on_disk:
+                self._real_root = os.path.realpath(self.root)
 
     def close(self) -> None:
         self._local = threading.local()
@@ -195,7 +232,7 @@ class FsspecReplica(Replica):
         return unquote(name) if self._urls else name
 
     def _listing(self, prefix: str) -> list[dict[str, Any]]:
-        path = self._path(prefix)
+        path = self._own(prefix)
         if self._urls:
             path += "/"  # links on a listing page are relative to the folder
         listing = self.fs.ls(path, detail=True)
@@ -226,6 +263,9 @@ class FsspecReplica(Replica):
                 if (not prefix and name == META_DIR) or not name:
                     continue
                 key = join(prefix, nfc(name))
+                if info.get("islink") or info.get("type") not in ("file", "directory"):
+                    yield Problem(key, None, _SKIPPED)
+                    continue
                 entry = self._entry(key, info)
                 if entry.kind == DIR and name == META_DIR:
                     continue  # a nested place's own folder: never synced
@@ -248,6 +288,8 @@ class FsspecReplica(Replica):
                 info = self.fs.info(path)
             except FileNotFoundError:
                 return None
+        if info.get("islink"):  # never followed: what it leads to is not here
+            return Entry(key, LINK, 0, 0, 0, "l", None, str(info.get("destination")))
         return self._entry(key, info)
 
     def digest(self, entry: Entry) -> Entry:
@@ -263,8 +305,10 @@ class FsspecReplica(Replica):
         return now._replace(digest=f"{DIGEST}:{hasher.hexdigest()}")
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        path = self._path(key)
         with self._errors(key):
-            return self.fs.open(self._path(key), "rb")  # type: ignore[no-any-return]
+            self._no_link(key, item=True)
+            return self.fs.open(path, "rb")  # type: ignore[no-any-return]
 
     # -- writing ----------------------------------------------------------
     def _makedirs(self, path: str) -> None:
@@ -278,7 +322,7 @@ class FsspecReplica(Replica):
                 raise
 
     def _temp(self) -> str:
-        folder = self._path(f"{META_DIR}/tmp")
+        folder = self._own(f"{META_DIR}/tmp")
         if not self._tmp_made:
             self._makedirs(folder)
             self._tmp_made = True
@@ -305,6 +349,7 @@ class FsspecReplica(Replica):
                         handle.write(block)
                 digest = f"{DIGEST}:{hasher.hexdigest()}"
                 check_digest(like, digest, self.url, key)
+                self._no_link(key)
                 self._makedirs(posixpath.dirname(path))
                 self._install(temp, key, expect, trash)
             except BaseException:
@@ -364,15 +409,18 @@ class FsspecReplica(Replica):
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         self._writable(key)
+        path = self._path(key)
         with self._errors(key):
+            self._no_link(key)
             current = self.stat(key)
             if current is not None and current.kind != DIR:
                 check_expected(current, expect, self.url)
-            self._makedirs(self._path(key))
+            self._makedirs(path)
         return Entry(key, DIR, 0, 0, 0o755, "d")
 
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
         self._writable(key)
+        self._no_link(key)
         current = self.stat(key)
         check_expected(current, expect, self.url)
         assert current is not None
@@ -380,30 +428,35 @@ class FsspecReplica(Replica):
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
         self._writable(key)
+        path = self._path(key)
         with self._errors(key):
+            self._no_link(key)
             check_expected(self.stat(key), expect, self.url)
             if expect.kind == DIR:
-                if self.fs.ls(self._path(key)):
+                if self.fs.ls(path):
                     raise NotEmpty(
                         "the folder is not empty: something was added; left alone",
                         where=self.url,
                         key=key,
                     )
-                self.fs.rmdir(self._path(key))
-                self._fresh(self._path(key))
+                self.fs.rmdir(path)
+                self._fresh(path)
             elif trash:
                 self._keep(key, trash, copy=False)
             else:
-                self.fs.rm(self._path(key))
-                self._fresh(self._path(key))
+                self.fs.rm(path)
+                self._fresh(path)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
         self._writable(key)
+        path, new_path = self._path(key), self._path(new_key)
         with self._errors(key):
+            self._no_link(key)
+            self._no_link(new_key)
             check_expected(self.stat(key), expect, self.url)
             check_expected(self.stat(new_key), None, self.url)
-            self._makedirs(posixpath.dirname(self._path(new_key)))
-            self._rename(self._path(key), self._path(new_key), replace=False)
+            self._makedirs(posixpath.dirname(new_path))
+            self._rename(path, new_path, replace=False)
         done = self.stat(new_key)
         if done is None:
             raise NotFound("vanished once moved", where=self.url, key=new_key)
@@ -411,7 +464,7 @@ class FsspecReplica(Replica):
 
     def _keep(self, key: str, run: str, *, copy: bool) -> str:
         """Put ``key`` (or a copy) into the trash of ``run``; where it went."""
-        kept = self._path(f"{META_DIR}/trash/{run}/{key}")
+        kept = self._own(f"{META_DIR}/trash/{check_run(run, self.url)}/{key}")
         self._makedirs(posixpath.dirname(kept))
         if self.fs.exists(kept):  # trashed twice in one run: keep both
             kept = f"{kept}.{os.urandom(4).hex()}"
@@ -423,7 +476,7 @@ class FsspecReplica(Replica):
 
     # -- accord's own files -------------------------------------------------
     def _meta(self, name: str) -> str:
-        return self._path(f"{META_DIR}/{name}")
+        return self._own(f"{META_DIR}/{name}")
 
     def meta_create(self, name: str, data: bytes) -> bool:
         self._writable(META_DIR)
@@ -530,7 +583,10 @@ class FsspecReplica(Replica):
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
         self._writable(key)
+        path = self._path(key)
+        run, old = check_run(item.run, self.url), check_key(item.key, self.url)
         with self._errors(key):
+            self._no_link(key)
             if self.stat(key) is not None:
                 raise AlreadyExists(
                     "something is already there",
@@ -538,12 +594,8 @@ class FsspecReplica(Replica):
                     key=key,
                     hint="restore it under another name with --to",
                 )
-            self._makedirs(posixpath.dirname(self._path(key)))
-            self._rename(
-                self._meta(f"trash/{item.run}/{item.key}"),
-                self._path(key),
-                replace=False,
-            )
+            self._makedirs(posixpath.dirname(path))
+            self._rename(self._meta(f"trash/{run}/{old}"), path, replace=False)
         done = self.stat(key)
         if done is None:
             raise NotFound("vanished once restored", where=self.url, key=key)
@@ -551,7 +603,7 @@ class FsspecReplica(Replica):
 
     def trash_purge(self, run: str) -> int:
         self._writable(META_DIR)
-        top = self._meta(f"trash/{run}")
+        top = self._meta(f"trash/{check_run(run, self.url)}")
         with self._errors(META_DIR):
             try:
                 count = len(self.fs.find(top))
@@ -565,7 +617,7 @@ class FsspecReplica(Replica):
         self._writable(META_DIR)
         self._tmp_made = False
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self._path(META_DIR), recursive=True)
+            self.fs.rm(self._own(META_DIR), recursive=True)
             self.fs.invalidate_cache()
 
 
