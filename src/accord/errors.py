@@ -7,6 +7,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     AccordError
     ├── ConfigError                 bad URL, option or profile
     │   ├── InvalidInput            a malformed value or file given by the user
+    │   │   └── PlacesOverlap       one place inside the other, or the same twice
     │   ├── BadData                 records that cannot be used: every problem, where
     │   └── MissingDependency       a place's extra is not installed
     ├── ReplicaError                carries the (redacted) place and key
@@ -48,6 +49,7 @@ __all__ = [
     "NotEmpty",
     "NotFound",
     "PermissionDenied",
+    "PlacesOverlap",
     "PlanError",
     "PreconditionFailed",
     "ReplicaError",
@@ -115,6 +117,10 @@ class BadData(ConfigError):
         )
         self.where = where
         self.problems = problems
+
+
+class PlacesOverlap(InvalidInput):
+    """The two places overlap: syncing them would copy a tree into itself."""
 
 
 class MissingDependency(ConfigError):

@@ -21,6 +21,19 @@ from accord.testing.contract import ReplicaContract, Surroundings, disk_snapshot
 DEPTH = "1/2/place"
 
 
+def put_on_disk(root: Path):
+    """``behind`` for a place whose files are the folder ``root`` on this
+    machine's disk (local, or served by a server on 127.0.0.1)."""
+
+    def put_all(files: dict[str, bytes]) -> None:
+        for key, data in files.items():
+            path = root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    return put_all
+
+
 def on_disk(top: Path, place: Path) -> Surroundings:
     """A place whose files are on this machine's disk (local, SFTP served
     by the sshd on 127.0.0.1), at ``place`` below ``top``."""
@@ -73,6 +86,27 @@ def memory() -> Surroundings:
     return Surroundings(snapshot, "/escape.txt")
 
 
+def hub_surroundings(hub: Any) -> Surroundings:
+    """The whole of a hub: every collection's items and trash (as its admin
+    sees them) and every content file of its blob folder. Links in a
+    collection are data; the suite checks nothing goes through them."""
+    from accord.replicas.hub_client import HubClient
+
+    def snapshot() -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        with HubClient(hub.base, ca=hub.ca, admin=True) as client:
+            for col in client.api("GET", "/collections")["collections"]:
+                name = col["name"]
+                lines = client.send("GET", f"/api/v1/c/{name}/entries").text
+                found[name] = sorted(lines.splitlines()[1:])
+                found[name + "/trash"] = client.api("GET", f"/c/{name}/trash")
+        blobs = hub.folder / "blobs"
+        found["blobs"] = sorted(str(p) for p in blobs.rglob("*") if p.is_file())
+        return found
+
+    return Surroundings(snapshot, "/escape.txt", outside=("../../outside", "/tmp"))
+
+
 class OnServer(ReplicaContract):
     """A folder on the sshd of 127.0.0.1 (this machine's disk), three
     folders below a watched folder of its own."""
@@ -90,3 +124,7 @@ class OnServer(ReplicaContract):
     @pytest.fixture
     def surroundings(self, sshd, top):
         return on_disk(sshd.root / top, sshd.root / top / DEPTH)
+
+    @pytest.fixture
+    def behind(self, sshd, top):
+        return put_on_disk(sshd.root / top / DEPTH)
