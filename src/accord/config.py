@@ -26,7 +26,17 @@ from typing import Any
 
 from accord.errors import ConfigError, InvalidInput
 
-__all__ = ["PROFILE_KEYS", "config_path", "load_profile"]
+__all__ = ["PROFILE_KEYS", "config_path", "default_state_dir", "load_profile"]
+
+def default_state_dir() -> Path:
+    """``$ACCORD_STATE_DIR``, else ``$XDG_STATE_HOME/accord``, else ~/.local/state."""
+    explicit = os.environ.get("ACCORD_STATE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "accord"
+
 
 #: each option: its type(s), and what is expected, as said in an error
 PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {

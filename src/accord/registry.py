@@ -103,3 +103,5 @@ def _fsspec_knows(scheme: str) -> bool:
 register("file", "accord.replicas.local:LocalReplica")
 register("sftp", "accord.replicas.ssh:SSHReplica", extra="sftp")
 register("s3", "accord.replicas.s3:S3Replica", extra="s3")
+register("syncml+https", "accord.replicas.syncml:SyncMLReplica", extra="syncml")
+register("syncml+http", "accord.replicas.syncml:SyncMLReplica", extra="syncml")

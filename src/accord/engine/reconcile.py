@@ -20,6 +20,11 @@ changed / changed     conflict, settled by the policy: keep-both (the loser
 A first sync (empty archive) merges both sides as a union: anything that
 differs is kept twice (keep-both), whatever the conflict rule.
 
+One-way sync (``one_way="left"`` or ``"right"``) is the two-way table with
+only that side's changes carried: the other side's changes stay where they
+are (not carried back, not undone), and where both changed, that side's
+version wins (the other goes to the trash). SyncML's one-way modes use it.
+
 Mirror (left to right) has one winner: the left side, always; what is only
 on the right is deleted only with ``delete``. Before any archive exists,
 mirror compares kind, size and mtime (or digests with ``checksum``).
@@ -156,6 +161,10 @@ def reconcile(
     right_url: str = "",
 ) -> Plan:
     """The plan that brings both sides into agreement."""
+    if policy.one_way:
+        # only one side's changes travel; where both changed, it wins
+        policy = policy._replace(on_conflict=policy.one_way)
+        first_sync = False
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     handled: set[str] = set()
@@ -182,6 +191,9 @@ def reconcile(
         else:
             actions.extend(outcome)
     actions = _keep_parents(actions, left, right, archive, taken)
+    if policy.one_way:
+        source = Side(policy.one_way)
+        actions = [a for a in actions if a.side is not source]
     return Plan(
         actions,
         conflicts,

@@ -479,11 +479,24 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        report.notices = [*self.notices, *self._purge_trash()]
+        report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
         report.notices += self._record_history(report, status, started)
         return report
+
+    def _finish(self, report: Report) -> list[str]:
+        """Let each place deliver what it batched (``Replica.finish``)."""
+        notices: list[str] = []
+        for replica in self._opened:
+            try:
+                notices += replica.finish()
+            except AccordError as exc:
+                report.aborted = report.aborted or (
+                    f"{exc.message}; the changes for {replica.url} are kept "
+                    "and sent by the next run"
+                )
+        return notices
 
     def _record_history(self, report: Report, status: str, started: float) -> list[str]:
         """One history record in each place this run changed (shared logs)."""

@@ -16,13 +16,13 @@ import contextlib
 import hashlib
 import itertools
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
 from accord.model import Entry
 
@@ -129,16 +129,6 @@ class LogLine(NamedTuple):
     action: str
     key: str
     detail: str | None
-
-
-def default_state_dir() -> Path:
-    """``$ACCORD_STATE_DIR``, else ``$XDG_STATE_HOME/accord``, else ~/.local/state."""
-    explicit = os.environ.get("ACCORD_STATE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
-    return base / "accord"
 
 
 class ArchiveStore:
