@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
+from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer, human_size
 from accord.config import load_profile
 from accord.engine import history
@@ -329,7 +330,8 @@ def _start(
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
     _use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
-    policy = _policy(profile.get("mode", mode), profile, **opts)
+    left, right, implied = open_places(left, right, opts)
+    policy = _policy(implied.pop("mode", profile.get("mode", mode)), profile, **opts, **implied)
     with Session(
         left,
         right,
@@ -354,6 +356,7 @@ def _start(
     help="What to do when both sides changed an item "
     "(default keep-both: the other version is kept as a conflict copy).",
 )
+@login_options
 @run_options
 @handle_errors
 def sync(left: str | None, right: str | None, **opts: Any) -> None:
@@ -368,6 +371,8 @@ def sync(left: str | None, right: str | None, **opts: Any) -> None:
     accord sync ~/notes /mnt/backup/notes --dry-run
     accord sync notes --yes                  # profile 'notes' from accord.toml
     accord sync A B --conflict newer --exclude '*.tmp'
+    accord sync ~/notes 'syncml+https://host/sync?store=notes' \\
+        --user me --password-env NOTES_PW [--mode slow]
     """
     raise Exit(_start("sync", left, right, opts))
 

@@ -45,13 +45,13 @@ Digests must be filled in beforehand (``digests_needed`` says which).
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Collection, Iterable
 from typing import NamedTuple
 
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
 from accord.engine.plan import Action, Conflict, Plan
 from accord.engine.policy import Policy
+from accord.keys import conflict_name
 from accord.model import DIR, FILE, Entry, Side, parent_of
 from accord.state.store import ABSENT, ArchiveEntry
 
@@ -428,25 +428,6 @@ def _keep_both(
         reason=f"{what}: {winner} keeps the name, the {winner.other} "
         f"version is kept as {aside}",
     )
-
-
-def conflict_name(key: str, side: Side, mtime_ns: int, taken: Taken | set[str]) -> str:
-    """``dir/name.conflict-YYYYmmdd-HHMMSS-<side>.ext``, unique among ``taken``."""
-    folder = parent_of(key)
-    name = key[len(folder) + 1 :] if folder else key
-    stem, dot, ext = name.rpartition(".")
-    if not stem:  # no extension, or a dot file
-        stem, dot, ext = name, "", ""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
-    for n in range(1, 1000):
-        suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
-        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
-        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
-        candidate = f"{short}{suffix}{dot}{ext}"
-        full = f"{folder}/{candidate}" if folder else candidate
-        if full not in taken:
-            return full
-    raise RuntimeError("no free conflict name")  # pragma: no cover
 
 
 def _decide_mirror(
