@@ -28,6 +28,7 @@ from accord.errors import ConfigError, InvalidInput
 
 __all__ = ["PROFILE_KEYS", "config_path", "default_state_dir", "load_profile"]
 
+
 def default_state_dir() -> Path:
     """``$ACCORD_STATE_DIR``, else ``$XDG_STATE_HOME/accord``, else ~/.local/state."""
     explicit = os.environ.get("ACCORD_STATE_DIR")

@@ -331,7 +331,9 @@ def _start(
     break_lock = opts.pop("break_lock")
     _use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
     left, right, implied = open_places(left, right, opts)
-    policy = _policy(implied.pop("mode", profile.get("mode", mode)), profile, **opts, **implied)
+    policy = _policy(
+        implied.pop("mode", profile.get("mode", mode)), profile, **opts, **implied
+    )
     with Session(
         left,
         right,

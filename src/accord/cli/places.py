@@ -88,7 +88,9 @@ def password_from(env: str | None, file: str | None) -> str | None:
         try:
             text = Path(file).expanduser().read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"cannot read the password file {file}: {exc.strerror}") from None
+            raise ConfigError(
+                f"cannot read the password file {file}: {exc.strerror}"
+            ) from None
         return text.splitlines()[0] if text else ""
     return None
 
@@ -100,7 +102,9 @@ def open_places(
     and the policy fields ``--mode`` implies. Pops its options from ``opts``."""
     offered = {
         "user": opts.pop("user", None),
-        "password": password_from(opts.pop("password_env", None), opts.pop("password_file", None)),
+        "password": password_from(
+            opts.pop("password_env", None), opts.pop("password_file", None)
+        ),
         "sync_mode": opts.pop("sync_mode", None),
     }
     given = {name: value for name, value in offered.items() if value is not None}
@@ -116,7 +120,9 @@ def open_places(
             server = index if "sync_mode" in takes else server
     unused = [n for n in given if all(n not in _takes(u) for u in (left, right))]
     if unused:
-        names = ", ".join("--" + n.replace("_", "-").replace("sync-", "") for n in unused)
+        names = ", ".join(
+            "--" + n.replace("_", "-").replace("sync-", "") for n in unused
+        )
         raise InvalidInput(
             f"{names}: neither place takes this option",
             hint="it is for places that log in, such as syncml+https://...",

@@ -20,13 +20,26 @@ def syncml() -> None:
 
 @syncml.command()
 @click.argument("folder")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on."
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--path", default="/syncml", show_default=True, help="URL path of the endpoint.")
-@click.option("--store", "store_name", default="notes", show_default=True,
-              help="The store name clients sync (their Alert target, ?store=).")
-@click.option("--user", required=True, metavar="NAME", help="The account clients log in as.")
-@click.option("--password-env", metavar="VAR", help="Read its password from variable VAR.")
+@click.option(
+    "--path", default="/syncml", show_default=True, help="URL path of the endpoint."
+)
+@click.option(
+    "--store",
+    "store_name",
+    default="notes",
+    show_default=True,
+    help="The store name clients sync (their Alert target, ?store=).",
+)
+@click.option(
+    "--user", required=True, metavar="NAME", help="The account clients log in as."
+)
+@click.option(
+    "--password-env", metavar="VAR", help="Read its password from variable VAR."
+)
 @click.option("--password-file", metavar="FILE", help="Read its password from FILE.")
 @click.option(
     "-c",
@@ -37,12 +50,26 @@ def syncml() -> None:
     help="When a client and the folder changed the same note (after a line merge "
     "was tried): keep both (a conflict copy), or let one side win.",
 )
-@click.option("--session-timeout", type=click.FloatRange(5, 86400), default=300,
-              show_default=True, help="Seconds before an idle session expires.")
+@click.option(
+    "--session-timeout",
+    type=click.FloatRange(5, 86400),
+    default=300,
+    show_default=True,
+    help="Seconds before an idle session expires.",
+)
 @handle_errors
-def serve(folder: str, host: str, port: int, path: str, store_name: str, user: str,
-          password_env: str | None, password_file: str | None, conflict: str,
-          session_timeout: float) -> None:
+def serve(
+    folder: str,
+    host: str,
+    port: int,
+    path: str,
+    store_name: str,
+    user: str,
+    password_env: str | None,
+    password_file: str | None,
+    conflict: str,
+    session_timeout: float,
+) -> None:
     """Serve FOLDER's notes over SyncML (HTTP) until stopped.
 
     Clients authenticate with syncml:auth-basic or syncml:auth-md5 (nonces
@@ -71,11 +98,20 @@ def serve(folder: str, host: str, port: int, path: str, store_name: str, user: s
             hint="give --password-env VAR or --password-file FILE",
         )
     store = FolderStore(folder, store_name)
-    app = syncml_app(store, SingleUser(user, password), store.state, policy=conflict,
-                     session_timeout=session_timeout, store_names=(store_name,))
+    app = syncml_app(
+        store,
+        SingleUser(user, password),
+        store.state,
+        policy=conflict,
+        session_timeout=session_timeout,
+        store_names=(store_name,),
+    )
     root = _at(path.rstrip("/"), app)
-    click.echo(f"serving {folder} as SyncML store '{store_name}' at "
-               f"http://{host}:{port}{path} (Ctrl-C stops)", err=True)
+    click.echo(
+        f"serving {folder} as SyncML store '{store_name}' at "
+        f"http://{host}:{port}{path} (Ctrl-C stops)",
+        err=True,
+    )
     try:
         uvicorn.run(root, host=host, port=port, log_level="warning")
     finally:
@@ -88,11 +124,20 @@ def _at(prefix: str, app: Any) -> Any:
 
     async def root(scope: Any, receive: Any, send: Any) -> None:
         path = scope.get("path", "")
-        if scope["type"] == "lifespan" or path == prefix or path.startswith(prefix + "/"):
+        if (
+            scope["type"] == "lifespan"
+            or path == prefix
+            or path.startswith(prefix + "/")
+        ):
             await app(scope, receive, send)
             return
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [(b"content-type", b"text/plain")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 404,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
         await send({"type": "http.response.body", "body": b"not found\n"})
 
     return root

@@ -117,7 +117,11 @@ class SyncMLReplica(Replica):
     def from_url(cls, url: str, **options: Any) -> SyncMLReplica:
         scheme, _, rest = url.partition("+")
         parts = urlsplit(rest)
-        if scheme != "syncml" or parts.scheme not in ("http", "https") or not parts.netloc:
+        if (
+            scheme != "syncml"
+            or parts.scheme not in ("http", "https")
+            or not parts.netloc
+        ):
             raise ConfigError(
                 f"not a SyncML URL: {url!r}",
                 hint="write syncml+https://host/path?store=notes",
@@ -142,7 +146,7 @@ class SyncMLReplica(Replica):
         _url_options(query, options)
         return cls(server, store, **options)
 
-    # -- lifetime ---------------------------------------------------------
+    # -- lifetime --------------------------------------------------------------
     def open(self, create: bool = False) -> None:
         if self.user and self.password is None:
             raise ConfigError(
@@ -173,7 +177,7 @@ class SyncMLReplica(Replica):
             raise ConfigError(f"{self.url} is not open")
         return self._shadow
 
-    # -- sessions ---------------------------------------------------------
+    # -- sessions --------------------------------------------------------------
     def _config(self) -> sc.ClientConfig:
         assert self.device is not None
         return sc.ClientConfig(
@@ -226,7 +230,9 @@ class SyncMLReplica(Replica):
         for _ in range(_MAX_MESSAGES):
             if outgoing is None:
                 return
-            reply = self._post(session.url, m.render(outgoing, wbxml_encoding=self.wbxml))
+            reply = self._post(
+                session.url, m.render(outgoing, wbxml_encoding=self.wbxml)
+            )
             try:
                 incoming = m.parse(reply)
             except Malformed as exc:
@@ -242,7 +248,9 @@ class SyncMLReplica(Replica):
 
         kind = CT_WBXML if self.wbxml else CT_XML
         try:
-            response = self._http.post(url, content=body, headers={"Content-Type": kind})
+            response = self._http.post(
+                url, content=body, headers={"Content-Type": kind}
+            )
         except httpx.TimeoutException as exc:
             raise TransientError(
                 "the SyncML server did not answer in time", where=self.server
@@ -267,7 +275,7 @@ class SyncMLReplica(Replica):
             )
         return bytes(response.content)
 
-    # -- reading ----------------------------------------------------------
+    # -- reading ---------------------------------------------------------------
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
@@ -295,7 +303,7 @@ class SyncMLReplica(Replica):
     def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
         return io.BytesIO(self.shadow.read(key))
 
-    # -- writing ----------------------------------------------------------
+    # -- writing ---------------------------------------------------------------
     def write(
         self,
         key: str,
@@ -345,7 +353,7 @@ class SyncMLReplica(Replica):
             )
         return notices
 
-    # -- accord's own files -----------------------------------------------
+    # -- accord's own files ----------------------------------------------------
     def meta_create(self, name: str, data: bytes) -> bool:
         return self.shadow.own_create(name, data)
 
@@ -358,7 +366,7 @@ class SyncMLReplica(Replica):
     def meta_list(self, prefix: str) -> list[str]:
         return self.shadow.own_list(prefix)
 
-    # -- trash --------------------------------------------------------------
+    # -- trash -----------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:
         for run, key, size, mtime_ns in self.shadow.trash_rows():
             yield TrashItem(run, key, Entry(key, FILE, size, mtime_ns, 0o644, ""))
@@ -398,12 +406,15 @@ def _url_options(query: dict[str, str], options: dict[str, Any]) -> None:
             options.setdefault("content_type", types[value])
         elif name == "encoding":
             if value not in ("xml", "wbxml"):
-                raise ConfigError(f"unknown encoding={value!r}", hint="use xml or wbxml")
+                raise ConfigError(
+                    f"unknown encoding={value!r}", hint="use xml or wbxml"
+                )
             options.setdefault("wbxml", value == "wbxml")
         elif name == "max_msg_size":
             if not value.isdigit() or int(value) < 2048:
                 raise ConfigError(
-                    f"max_msg_size={value!r} is not a size", hint="give bytes, 2048 or more"
+                    f"max_msg_size={value!r} is not a size",
+                    hint="give bytes, 2048 or more",
                 )
             options.setdefault("max_msg_size", int(value))
         else:

@@ -58,7 +58,9 @@ CREATE TABLE IF NOT EXISTS trash (
     mtime_ns INTEGER NOT NULL, PRIMARY KEY (run, key)
 );
 """
-_COLUMNS = "luid, key, kind, data, ctype, extra, digest, size, mtime_ns, mode, rev, pending"
+_COLUMNS = (
+    "luid, key, kind, data, ctype, extra, digest, size, mtime_ns, mode, rev, pending"
+)
 
 
 def _digest(data: bytes) -> str:
@@ -66,7 +68,7 @@ def _digest(data: bytes) -> str:
 
 
 def _norm(data: bytes) -> str:
-    return hashlib.sha256(notes._norm(data)).hexdigest()  # noqa: SLF001 - one rule
+    return hashlib.sha256(notes._norm(data)).hexdigest()
 
 
 class Shadow:
@@ -77,7 +79,9 @@ class Shadow:
         self.where = where
         self._lock = threading.RLock()
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
@@ -93,7 +97,7 @@ class Shadow:
                 self.db.execute("ROLLBACK")
             self.db.close()
 
-    # -- transactions -------------------------------------------------------------
+    # -- transactions ----------------------------------------------------------
     def commit(self) -> None:
         """Make what the engine wrote durable (its flush)."""
         with self._lock:
@@ -122,9 +126,11 @@ class Shadow:
             self.db.execute("COMMIT")
             self.db.execute("BEGIN")
 
-    # -- per-store state ------------------------------------------------------------
+    # -- per-store state -------------------------------------------------------
     def meta(self, name: str) -> str | None:
-        row = self.db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE name = ?", (name,)
+        ).fetchone()
         return row[0] if row else None
 
     def set_meta(self, name: str, value: str) -> None:
@@ -164,7 +170,7 @@ class Shadow:
         self._save_state(state)
         self.commit()
 
-    # -- what the engine sees ---------------------------------------------------------
+    # -- what the engine sees --------------------------------------------------
     def entries(self) -> Iterator[Entry]:
         with self._lock:
             rows = self.db.execute(
@@ -212,7 +218,7 @@ class Shadow:
             raise PreconditionFailed("the note is gone", where=self.where, key=key)
         return bytes(row[3] or b"")
 
-    # -- what the engine writes -----------------------------------------------------------
+    # -- what the engine writes ------------------------------------------------
     def put(
         self,
         key: str,
@@ -232,8 +238,17 @@ class Shadow:
                 self.db.execute(
                     f"INSERT INTO items ({_COLUMNS}, norm) "
                     "VALUES (?, ?, 'file', ?, ?, NULL, ?, ?, ?, ?, 1, 'Add', ?)",
-                    (luid, key, data, self.content_type, _digest(data), len(data),
-                     like.mtime_ns, like.mode, _norm(data)),
+                    (
+                        luid,
+                        key,
+                        data,
+                        self.content_type,
+                        _digest(data),
+                        len(data),
+                        like.mtime_ns,
+                        like.mode,
+                        _norm(data),
+                    ),
                 )
             else:
                 luid = row[0]
@@ -242,8 +257,16 @@ class Shadow:
                     "UPDATE items SET data = ?, digest = ?, norm = ?, size = ?, "
                     "mtime_ns = ?, mode = ?, rev = rev + 1, pending = ?, kind = 'file' "
                     "WHERE luid = ?",
-                    (data, _digest(data), _norm(data), len(data), like.mtime_ns,
-                     like.mode, pending, luid),
+                    (
+                        data,
+                        _digest(data),
+                        _norm(data),
+                        len(data),
+                        like.mtime_ns,
+                        like.mode,
+                        pending,
+                        luid,
+                    ),
                 )
             return self._entry_of(luid)
 
@@ -307,10 +330,12 @@ class Shadow:
             return self._entry_of(row[0])
 
     def _entry_of(self, luid: str) -> Entry:
-        row = self.db.execute(f"SELECT {_COLUMNS} FROM items WHERE luid = ?", (luid,)).fetchone()
+        row = self.db.execute(
+            f"SELECT {_COLUMNS} FROM items WHERE luid = ?", (luid,)
+        ).fetchone()
         return _entry(row)
 
-    # -- accord's own small files ----------------------------------------------------------
+    # -- accord's own small files ----------------------------------------------
     def own_create(self, name: str, data: bytes) -> bool:
         with self._lock:
             try:
@@ -336,7 +361,7 @@ class Shadow:
         ).fetchall()
         return [r[0] for r in rows]
 
-    # -- the trash ----------------------------------------------------------------------
+    # -- the trash -------------------------------------------------------------
     def trash_rows(self) -> list[tuple[str, str, int, int]]:
         return self.db.execute(
             "SELECT run, key, size, mtime_ns FROM trash ORDER BY run, key"
@@ -353,14 +378,18 @@ class Shadow:
             if key is None:
                 cur = self.db.execute("DELETE FROM trash WHERE run = ?", (run,))
             else:
-                cur = self.db.execute("DELETE FROM trash WHERE run = ? AND key = ?", (run, key))
+                cur = self.db.execute(
+                    "DELETE FROM trash WHERE run = ? AND key = ?", (run, key)
+                )
             self.commit()
             return cur.rowcount
 
-    # -- the session's store (accord.syncml.client.ClientStore) -------------------------------
+    # -- the session's store (accord.syncml.client.ClientStore) ----------------
     def outgoing(self, everything: bool) -> Iterator[Outgoing]:
         """Pending changes, or every note (slow sync, refresh from the client)."""
-        where = "kind = 'file' AND key IS NOT NULL" if everything else "pending IS NOT NULL"
+        where = (
+            "kind = 'file' AND key IS NOT NULL" if everything else "pending IS NOT NULL"
+        )
         rows = self.db.execute(
             f"SELECT luid, key, data, ctype, extra, pending FROM items WHERE {where}"
         ).fetchall()
@@ -378,7 +407,9 @@ class Shadow:
         if not ok:
             return  # left pending: sent again next session
         if op == "Delete":
-            self.db.execute("DELETE FROM items WHERE luid = ? AND pending = 'Delete'", (luid,))
+            self.db.execute(
+                "DELETE FROM items WHERE luid = ? AND pending = 'Delete'", (luid,)
+            )
         else:
             self.db.execute("UPDATE items SET pending = NULL WHERE luid = ?", (luid,))
 
@@ -431,12 +462,23 @@ class Shadow:
         self.db.execute(
             f"INSERT INTO items ({_COLUMNS}, norm) "
             "VALUES (?, ?, 'file', ?, ?, ?, ?, ?, ?, 420, 1, NULL, ?)",
-            (luid, key, body, ctype, note.extra, _digest(body), len(body),
-             time.time_ns(), _norm(body)),
+            (
+                luid,
+                key,
+                body,
+                ctype,
+                note.extra,
+                _digest(body),
+                len(body),
+                time.time_ns(),
+                _norm(body),
+            ),
         )
         return luid
 
-    def _update(self, row: tuple[Any, ...], note: notes.Note, ctype: str | None) -> None:
+    def _update(
+        self, row: tuple[Any, ...], note: notes.Note, ctype: str | None
+    ) -> None:
         body = note.body
         key = row[1]
         if note.name is not None and key is not None:
@@ -453,16 +495,30 @@ class Shadow:
             "norm = ?, size = ?, seen = 1, pending = CASE WHEN pending = 'Delete' "
             "THEN NULL ELSE pending END, rev = rev + ?, mtime_ns = "
             "CASE WHEN ? THEN mtime_ns ELSE ? END WHERE luid = ?",
-            (key, body, ctype or row[4], note.extra, _digest(body), _norm(body),
-             len(body), 0 if same and key == row[1] else 1, same, time.time_ns(),
-             row[0]),
+            (
+                key,
+                body,
+                ctype or row[4],
+                note.extra,
+                _digest(body),
+                _norm(body),
+                len(body),
+                0 if same and key == row[1] else 1,
+                same,
+                time.time_ns(),
+                row[0],
+            ),
         )
 
     def _free_name(self, note: notes.Note, ctype: str | None) -> str:
         if note.name is not None:
-            name = "/".join(notes.safe_name(part) for part in note.name.split("/") if part)
+            name = "/".join(
+                notes.safe_name(part) for part in note.name.split("/") if part
+            )
             name = name or "note"
-        elif ctype in (None, notes.TEXT, "text/x-vnote") or (ctype or "").startswith("text/"):
+        elif ctype in (None, notes.TEXT, "text/x-vnote") or (ctype or "").startswith(
+            "text/"
+        ):
             name = notes.name_from_text(note.body)
         else:
             name = notes.safe_name("item", "item") + _extension(ctype)

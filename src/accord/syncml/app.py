@@ -89,7 +89,9 @@ def syncml_app(
 
     sessions = _Sessions(session_timeout)
 
-    def handle(url: str, token: str | None, body: bytes, wbxml: bool) -> tuple[int, bytes]:
+    def handle(
+        url: str, token: str | None, body: bytes, wbxml: bool
+    ) -> tuple[int, bytes]:
         live = sessions.get(token) if token else None
         if token and live is None:
             return 404, _error_message(404, None, url, wbxml)
@@ -100,10 +102,12 @@ def syncml_app(
             return 400, _error_message(400, None, url, wbxml)
         if live is None:
             token = os.urandom(12).hex()
-            config = ServerConfig(url=url, policy=policy, stores=store_names,
-                                  max_msg_size=max_msg_size)
-            session = ServerSession(config, accounts, stores, nonces,
-                                    resp_uri=f"{url}?sessionid={token}")
+            config = ServerConfig(
+                url=url, policy=policy, stores=store_names, max_msg_size=max_msg_size
+            )
+            session = ServerSession(
+                config, accounts, stores, nonces, resp_uri=f"{url}?sessionid={token}"
+            )
             live = _Live(session, wbxml)
             with sessions.lock:
                 sessions.live[token] = live
@@ -133,7 +137,9 @@ def syncml_app(
             )
         body = await request.body()
         if len(body) > _MAX_BODY:
-            return Response(_error_message(413, None, url, wbxml), 413, media_type=media)
+            return Response(
+                _error_message(413, None, url, wbxml), 413, media_type=media
+            )
         token = request.query_params.get("sessionid")
         code, data = await run_in_threadpool(handle, url, token, body, wbxml)
         return Response(data, code, media_type=media)
@@ -170,4 +176,3 @@ def _error_message(code: int, msg: m.Message | None, url: str, wbxml: bool) -> b
     )
     reply = m.Message(header, (status,), True)
     return m.render(reply, wbxml_encoding=wbxml)
-

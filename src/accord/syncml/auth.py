@@ -38,7 +38,7 @@ MD5 = "syncml:auth-md5"
 
 def secret(user: str, password: str) -> bytes:
     """``b64(md5(user:password))``: enough to check either kind of credential."""
-    digest = hashlib.md5(f"{user}:{password}".encode()).digest()  # noqa: S324 - the protocol's
+    digest = hashlib.md5(f"{user}:{password}".encode()).digest()
     return base64.b64encode(digest)
 
 
@@ -51,7 +51,7 @@ def md5_cred(user: str, password: str, nonce: bytes) -> Cred:
 
 
 def _md5_digest(user_secret: bytes, nonce: bytes) -> str:
-    digest = hashlib.md5(user_secret + b":" + nonce).digest()  # noqa: S324 - the protocol's
+    digest = hashlib.md5(user_secret + b":" + nonce).digest()
     return base64.b64encode(digest).decode()
 
 
@@ -83,7 +83,11 @@ def read_login(cred: Cred, loc_name: str | None) -> Login | None:
     data = cred.data.strip()
     if cred.type == BASIC:
         try:
-            raw = base64.b64decode(data, validate=False) if cred.format == "b64" else data.encode()
+            raw = (
+                base64.b64decode(data, validate=False)
+                if cred.format == "b64"
+                else data.encode()
+            )
             user, sep, password = raw.decode("utf-8").partition(":")
         except (binascii.Error, ValueError, UnicodeDecodeError):
             return None

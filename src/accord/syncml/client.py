@@ -41,12 +41,12 @@ from accord.syncml.outbox import Outbox, SyncPiece
 from accord.syncml.tree import Node
 
 __all__ = [
+    "MODES",
     "AuthRetry",
     "ClientConfig",
     "ClientSession",
     "ClientState",
     "ClientStore",
-    "MODES",
     "Outgoing",
     "Result",
 ]
@@ -116,7 +116,12 @@ class ClientStore(Protocol):
         ...
 
     def received(
-        self, op: str, guid: str | None, luid: str | None, data: bytes | None, ctype: str | None
+        self,
+        op: str,
+        guid: str | None,
+        luid: str | None,
+        data: bytes | None,
+        ctype: str | None,
     ) -> tuple[int, str | None]:
         """Apply one server change; its status and, for an Add, our id."""
         ...
@@ -183,7 +188,7 @@ class ClientSession:
         self.refreshed = False
         self.package_done = False
 
-    # -- the messages ---------------------------------------------------------
+    # -- the messages ----------------------------------------------------------
     def first(self) -> m.Message:
         """Package 1: DevInf, the Alert with our anchors, credentials."""
         cfg = self.config
@@ -197,7 +202,9 @@ class ClientSession:
         )
         if self.server_devinf is None:
             self.outbox.command(
-                m.Exchange("Get", 0, (m.Item(target=devinf.LOC),), m.Meta(type=m.DEVINF_TYPE))
+                m.Exchange(
+                    "Get", 0, (m.Item(target=devinf.LOC),), m.Meta(type=m.DEVINF_TYPE)
+                )
             )
         anchor = m.Meta(
             last=self.state.last_local,
@@ -267,7 +274,7 @@ class ClientSession:
         )
         return self.outbox.next_message(header, self.server_max_msg, final=final)
 
-    # -- header and auth ------------------------------------------------------------
+    # -- header and auth -------------------------------------------------------
     def _cred(self) -> m.Cred | None:
         cfg = self.config
         if cfg.user is None or cfg.password is None:
@@ -308,7 +315,7 @@ class ClientSession:
             where=self.config.url,
         )
 
-    # -- statuses for what we sent --------------------------------------------------
+    # -- statuses for what we sent ---------------------------------------------
     def _on_status(self, msg: m.Message, status: m.Status) -> None:
         if status.cmd == "SyncHdr":
             return
@@ -355,7 +362,7 @@ class ClientSession:
             where=self.config.url,
         )
 
-    # -- commands from the server ------------------------------------------------------
+    # -- commands from the server ----------------------------------------------
     def _on_command(self, msg: m.Message, command: m.Command) -> None:
         if isinstance(command, m.Alert):
             self._on_alert(msg, command)
@@ -379,7 +386,9 @@ class ClientSession:
         items: tuple[m.Item, ...] = (),
     ) -> None:
         self.outbox.status(
-            m.Status(0, msg.header.msg_id, cmd_id, cmd, code, target, source, None, items)
+            m.Status(
+                0, msg.header.msg_id, cmd_id, cmd, code, target, source, None, items
+            )
         )
 
     def _on_alert(self, msg: m.Message, alert: m.Alert) -> None:
@@ -424,9 +433,13 @@ class ClientSession:
                 self.server_devinf = devinf.from_node(item.data)
 
     def _on_sync(self, msg: m.Message, sync: m.Sync) -> None:
-        self._status(msg, sync.cmd_id, "Sync", 200, target=sync.target, source=sync.source)
+        self._status(
+            msg, sync.cmd_id, "Sync", 200, target=sync.target, source=sync.source
+        )
         if sync.number_of_changes is not None:
-            self.expected_changes = (self.expected_changes or 0) + sync.number_of_changes
+            self.expected_changes = (
+                self.expected_changes or 0
+            ) + sync.number_of_changes
         if self.mode == REFRESH_FROM_SERVER and not self.refreshed:
             self.refreshed = True
             self.store.refresh()
@@ -444,19 +457,27 @@ class ClientSession:
             data = item.data if isinstance(item.data, bytes) else None
             if item.more_data:
                 self.buffers[key] = self.buffers.get(key, b"") + (data or b"")
-                self._status(msg, change.cmd_id, change.name, 213, target=luid, source=guid)
+                self._status(
+                    msg, change.cmd_id, change.name, 213, target=luid, source=guid
+                )
                 continue
             if key in self.buffers:
                 data = self.buffers.pop(key) + (data or b"")
             kind = (item.meta.type if item.meta else None) or ctype
             try:
-                code, new_luid = self.store.received(change.name, guid, luid, data, kind)
+                code, new_luid = self.store.received(
+                    change.name, guid, luid, data, kind
+                )
             except Exception as exc:  # one bad item must not stop the session
                 self.problems.append(f"could not apply {change.name} {key}: {exc}")
                 code, new_luid = 500, None
             self.changes_seen += 1
-            self.received_counts[change.name] = self.received_counts.get(change.name, 0) + 1
-            self._status(msg, change.cmd_id, change.name, code, target=luid, source=guid)
+            self.received_counts[change.name] = (
+                self.received_counts.get(change.name, 0) + 1
+            )
+            self._status(
+                msg, change.cmd_id, change.name, code, target=luid, source=guid
+            )
             if change.name == "Add" and new_luid is not None and guid is not None:
                 self.outbox.piece(
                     SyncPiece(
@@ -467,15 +488,17 @@ class ClientSession:
                     )
                 )
 
-    # -- what we send -----------------------------------------------------------------
+    # -- what we send ----------------------------------------------------------
     def _ask_next(self) -> None:
         item = m.Item(target=self.url, source=self.config.device_id)
         self.outbox.command(m.Alert(0, NEXT_MESSAGE, (item,)))
 
     def _queue_sync(self) -> None:
         cfg = self.config
-        changes = [] if self.mode in _SENDS_NOTHING else list(
-            self.store.outgoing(self.mode in _SENDS_ALL)
+        changes = (
+            []
+            if self.mode in _SENDS_NOTHING
+            else list(self.store.outgoing(self.mode in _SENDS_ALL))
         )
         if not changes:
             self.outbox.command(m.Sync(0, cfg.remote_store, cfg.local_store, (), 0))
@@ -511,13 +534,19 @@ class ClientSession:
             server_devinf=self.server_devinf,
         )
         self.phase = "complete"
-        self.result = Result(state, self.mode, self.sent, self.received_counts, self.problems)
+        self.result = Result(
+            state, self.mode, self.sent, self.received_counts, self.problems
+        )
 
     def content_type(self) -> str:
         """The note format for this server: SIF when its store takes it."""
         if self.config.content_type:
             return self.config.content_type
-        store = self.server_devinf.store(self.config.remote_store) if self.server_devinf else None
+        store = (
+            self.server_devinf.store(self.config.remote_store)
+            if self.server_devinf
+            else None
+        )
         return SIF if store is not None and store.accepts(SIF) else TEXT
 
     def _devinf(self) -> devinf.DevInf:
@@ -531,7 +560,9 @@ class ClientSession:
             tx_pref=(TEXT, "1.0"),
             tx=((SIF, "1.1"),),
         )
-        return devinf.DevInf(dev_id=cfg.device_id, dev_type="workstation", datastores=(store,))
+        return devinf.DevInf(
+            dev_id=cfg.device_id, dev_type="workstation", datastores=(store,)
+        )
 
 
 def _change(out: Outgoing) -> m.Change:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from accord.syncml.tree import Node, leaf
 
-__all__ = ["DataStore", "DevInf", "LOC", "from_node", "to_node"]
+__all__ = ["LOC", "DataStore", "DevInf", "from_node", "to_node"]
 
 LOC = "./devinf12"
 
@@ -114,7 +114,9 @@ def _store(node: Node) -> DataStore:
     tx_pref = node.find("Tx-Pref")
     cap = node.find("SyncCap")
     types = tuple(
-        t for t in (_int(n.value()) for n in (cap.findall("SyncType") if cap else ())) if t
+        t
+        for t in (_int(n.value()) for n in (cap.findall("SyncType") if cap else ()))
+        if t
     )
     return DataStore(
         source_ref=node.value("SourceRef") or "",

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from accord.syncml import wbxml
 from accord.syncml.tree import Malformed, Node, from_xml, leaf, to_xml
 
 __all__ = [
     "Alert",
-    "Change",
     "Chal",
+    "Change",
     "Command",
     "Cred",
     "Exchange",
@@ -157,7 +157,7 @@ class Other(NamedTuple):
     no_resp: bool = False
 
 
-Command = Union[Status, Alert, Sync, Change, Exchange, Map, Other]
+Command = Status | Alert | Sync | Change | Exchange | Map | Other
 
 
 class Message(NamedTuple):
@@ -264,7 +264,9 @@ def _command_node(cmd: Command) -> Node:
 def _status_node(s: Status) -> Node:
     chal = None
     if s.chal is not None:
-        meta = Meta(type=s.chal.type, format=s.chal.format, next_nonce=s.chal.next_nonce)
+        meta = Meta(
+            type=s.chal.type, format=s.chal.format, next_nonce=s.chal.next_nonce
+        )
         chal = _n("Chal", _meta_node(meta))
     return _n(
         "Status",
@@ -381,7 +383,9 @@ def _int(node: Node, *tags: str, required: bool = True) -> int | None:
     try:
         return int(text)
     except ValueError:
-        raise Malformed(f"<{node.tag}>/{'/'.join(tags)} is not a number: {text!r}") from None
+        raise Malformed(
+            f"<{node.tag}>/{'/'.join(tags)} is not a number: {text!r}"
+        ) from None
 
 
 def _req_int(node: Node, *tags: str) -> int:
@@ -479,7 +483,9 @@ def _parse_status(node: Node) -> Status:
     chal_value = None
     if chal is not None:
         meta = _meta(chal.find("Meta")) or Meta()
-        chal_value = Chal(meta.type or "syncml:auth-basic", meta.format, meta.next_nonce)
+        chal_value = Chal(
+            meta.type or "syncml:auth-basic", meta.format, meta.next_nonce
+        )
     return Status(
         cmd_id=_req_int(node, "CmdID"),
         msg_ref=_int(node, "MsgRef", required=False) or 0,

@@ -41,7 +41,9 @@ class Note:
 
     __slots__ = ("body", "extra", "name")
 
-    def __init__(self, name: str | None, body: bytes, extra: bytes | None = None) -> None:
+    def __init__(
+        self, name: str | None, body: bytes, extra: bytes | None = None
+    ) -> None:
         self.name = name
         self.body = body
         self.extra = extra  # a SIF document to keep unknown fields of
@@ -105,7 +107,9 @@ def from_wire(content_type: str | None, data: bytes) -> Note:
     return Note(None, data)
 
 
-def to_wire(content_type: str, name: str, body: bytes, extra: bytes | None = None) -> bytes:
+def to_wire(
+    content_type: str, name: str, body: bytes, extra: bytes | None = None
+) -> bytes:
     """What to send for a note: the body, or a SIF document with its name."""
     if content_type != SIF:
         return body
@@ -116,7 +120,7 @@ def to_wire(content_type: str, name: str, body: bytes, extra: bytes | None = Non
         if updated is not None:
             return updated
     return (
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><note><SIFVersion>1.1</SIFVersion>"
+        '<?xml version="1.0" encoding="UTF-8"?><note><SIFVersion>1.1</SIFVersion>'
         f"<Subject>{escape(subject)}</Subject><Body>{escape(text)}</Body></note>"
     ).encode()
 
@@ -153,4 +157,7 @@ def _update_sif(extra: bytes, subject: str, body: str) -> bytes | None:
         if node is None:
             node = ET.SubElement(root, tag)
         node.text = value
-    return b'<?xml version="1.0" encoding="UTF-8"?>' + ET.tostring(root, encoding="utf-8").split(b"?>", 1)[-1]
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        + ET.tostring(root, encoding="utf-8").split(b"?>", 1)[-1]
+    )

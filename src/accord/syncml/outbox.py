@@ -54,7 +54,7 @@ class Outbox:
         self.max_obj_size: int | None = None
         self.chunks_sent: dict[Any, int] = {}
 
-    # -- queueing ---------------------------------------------------------
+    # -- queueing --------------------------------------------------------------
     def status(self, status: m.Status) -> None:
         self.statuses.append(status)
 
@@ -72,7 +72,7 @@ class Outbox:
     def has_commands(self) -> bool:
         return bool(self.queue)
 
-    # -- statuses that come back -------------------------------------------
+    # -- statuses that come back -----------------------------------------------
     def answered(self, status: m.Status) -> tuple[str, Any] | None:
         """What ``status`` answers (its command's name and ref), or None."""
         return self.pending.pop((status.msg_ref, status.cmd_ref), None)
@@ -80,8 +80,10 @@ class Outbox:
     def unanswered(self) -> list[tuple[str, Any]]:
         return list(self.pending.values())
 
-    # -- building ---------------------------------------------------------
-    def next_message(self, header: m.Header, limit: int | None, *, final: bool) -> m.Message:
+    # -- building --------------------------------------------------------------
+    def next_message(
+        self, header: m.Header, limit: int | None, *, final: bool
+    ) -> m.Message:
         """The next message: as much as fits under ``limit``. ``final`` is
         the caller's wish; it holds only when everything queued went out."""
         budget = (limit or 1 << 30) - self._size(m.Message(header, (), True)) - _MARGIN
@@ -203,7 +205,11 @@ class Outbox:
         data = item.data
         if not isinstance(data, bytes) or not self.large_objects:
             return (change, True) if first else None
-        room = budget - self._size_of(change._replace(items=(item._replace(data=b""),))) - 64
+        room = (
+            budget
+            - self._size_of(change._replace(items=(item._replace(data=b""),)))
+            - 64
+        )
         if room < _MIN_CHUNK and not first:
             return None
         room = max(room, _MIN_CHUNK)
@@ -226,7 +232,7 @@ class Outbox:
         return len(m.render(msg, wbxml_encoding=self.wbxml))
 
     def _size_of(self, command: m.Command | m.Change) -> int:
-        node = m._command_node(command)  # noqa: SLF001 - same package
+        node = m._command_node(command)
         return len(wbxml.encode(node)) if self.wbxml else len(to_xml(node)) - 38
 
 

@@ -80,7 +80,7 @@ class ServerSession:
         self.ended = False  # refused: no more messages are taken
         self.client_max_msg: int | None = None
 
-    # -- a message in, a message out -----------------------------------------------
+    # -- a message in, a message out -------------------------------------------
     def receive(self, msg: m.Message) -> m.Message:
         hdr = msg.header
         if self.outbox is None:
@@ -115,7 +115,9 @@ class ServerSession:
         assert self.outbox is not None
         hdr = msg.header
         code = 200 if self.complete else 403
-        self.outbox.status(m.Status(0, hdr.msg_id, 0, "SyncHdr", code, hdr.target, hdr.source))
+        self.outbox.status(
+            m.Status(0, hdr.msg_id, 0, "SyncHdr", code, hdr.target, hdr.source)
+        )
         return self._reply(msg, final=True, resp=False)
 
     def _header_status(self, msg: m.Message, status: m.Status) -> m.Status:
@@ -150,12 +152,20 @@ class ServerSession:
         self.nonces.commit()
         code = 407 if hdr.cred is None else 401
         self.outbox.status(
-            m.Status(0, hdr.msg_id, 0, "SyncHdr", code, hdr.target, hdr.source,
-                     auth.challenge(nonce))
+            m.Status(
+                0,
+                hdr.msg_id,
+                0,
+                "SyncHdr",
+                code,
+                hdr.target,
+                hdr.source,
+                auth.challenge(nonce),
+            )
         )
         return False
 
-    # -- commands -----------------------------------------------------------------------
+    # -- commands --------------------------------------------------------------
     def _commands(self, msg: m.Message) -> bool:
         needs = False
         for command in msg.commands:
@@ -176,7 +186,9 @@ class ServerSession:
                 self._status(msg, command.cmd_id, name, 406)
         return needs
 
-    def _status(self, msg: m.Message, cmd_id: int, cmd: str, code: int, **refs: Any) -> None:
+    def _status(
+        self, msg: m.Message, cmd_id: int, cmd: str, code: int, **refs: Any
+    ) -> None:
         assert self.outbox is not None
         self.outbox.status(m.Status(0, msg.header.msg_id, cmd_id, cmd, code, **refs))
 
@@ -186,7 +198,11 @@ class ServerSession:
         if what is None:
             return
         _name, ref = what
-        if isinstance(ref, tuple) and len(ref) == 2 and isinstance(ref[1], ServerChange):
+        if (
+            isinstance(ref, tuple)
+            and len(ref) == 2
+            and isinstance(ref[1], ServerChange)
+        ):
             store, change = ref
             if status.code == 213:
                 return
@@ -206,8 +222,14 @@ class ServerSession:
         assert self.user is not None and self.device is not None
         opened = self.stores.open(self.user, name)
         if opened is None:
-            self._status(msg, alert.cmd_id, "Alert", 404, target_ref=item.target,
-                         source_ref=item.source)
+            self._status(
+                msg,
+                alert.cmd_id,
+                "Alert",
+                404,
+                target_ref=item.target,
+                source_ref=item.source,
+            )
             return
         collection, state = opened
         peer = PeerKey(self.device, name)
@@ -233,14 +255,24 @@ class ServerSession:
         server_next = _anchor()
         self.anchors[name] = (meta.next, server_next)
         anchor_back = m.Item(data=Node("Anchor", (Node("Next", (), meta.next or ""),)))
-        self._status(msg, alert.cmd_id, "Alert", code, target_ref=item.target,
-                     source_ref=item.source, items=(anchor_back,))
+        self._status(
+            msg,
+            alert.cmd_id,
+            "Alert",
+            code,
+            target_ref=item.target,
+            source_ref=item.source,
+            items=(anchor_back,),
+        )
         _, server_last = state.anchors(peer)
         back = m.Item(
             target=item.source,
             source=item.target,
-            meta=m.Meta(last=server_last, next=server_next,
-                        max_obj_size=self.config.max_obj_size),
+            meta=m.Meta(
+                last=server_last,
+                next=server_next,
+                max_obj_size=self.config.max_obj_size,
+            ),
         )
         assert self.outbox is not None
         self.outbox.command(m.Alert(0, mode, (back,)))
@@ -294,12 +326,22 @@ class ServerSession:
         name = (sync_cmd.target or "").removeprefix("./")
         sync = self.syncs.get(name)
         code = 200 if sync is not None else 404
-        self._status(msg, sync_cmd.cmd_id, "Sync", code, target_ref=sync_cmd.target,
-                     source_ref=sync_cmd.source)
+        self._status(
+            msg,
+            sync_cmd.cmd_id,
+            "Sync",
+            code,
+            target_ref=sync_cmd.target,
+            source_ref=sync_cmd.source,
+        )
         for change in sync_cmd.changes:
             if not isinstance(change, m.Change) or sync is None:
-                self._status(msg, change.cmd_id, getattr(change, "name", "?"),
-                             406 if sync is not None else 404)
+                self._status(
+                    msg,
+                    change.cmd_id,
+                    getattr(change, "name", "?"),
+                    406 if sync is not None else 404,
+                )
                 continue
             self._on_change(msg, sync, change)
 
@@ -324,13 +366,21 @@ class ServerSession:
         for guid, luid in map_cmd.items:
             if sync is not None:
                 sync.mapped(guid, luid)
-        self._status(msg, map_cmd.cmd_id, "Map", 200 if sync else 404,
-                     target_ref=map_cmd.target, source_ref=map_cmd.source)
+        self._status(
+            msg,
+            map_cmd.cmd_id,
+            "Map",
+            200 if sync else 404,
+            target_ref=map_cmd.target,
+            source_ref=map_cmd.source,
+        )
 
-    # -- what comes next ------------------------------------------------------------------
+    # -- what comes next -------------------------------------------------------
     def _next(self, msg: m.Message, needs_answer: bool) -> m.Message:
         assert self.outbox is not None
-        asked_next = any(isinstance(c, m.Alert) and c.code == NEXT_MESSAGE for c in msg.commands)
+        asked_next = any(
+            isinstance(c, m.Alert) and c.code == NEXT_MESSAGE for c in msg.commands
+        )
         if not msg.final:
             if asked_next and self.outbox.has_commands:
                 return self._reply(msg, final=True)  # the rest of our package
@@ -364,8 +414,14 @@ class ServerSession:
                 continue
             for change in changes:
                 self.outbox.piece(
-                    SyncPiece("Sync", source, name, _wire(change), (name, change),
-                              number_of_changes=len(changes))
+                    SyncPiece(
+                        "Sync",
+                        source,
+                        name,
+                        _wire(change),
+                        (name, change),
+                        number_of_changes=len(changes),
+                    )
                 )
 
     def _complete_session(self) -> None:

@@ -92,7 +92,7 @@ class StoreSync:
             state.forget_peer(peer)
             self.seen = {}
 
-    # -- the client's changes ---------------------------------------------------------
+    # -- the client's changes --------------------------------------------------
     def apply(self, op: str, luid: str, data: bytes | None, ctype: str | None) -> int:
         """One change from the client; its status code."""
         self.counts[op] = self.counts.get(op, 0) + 1
@@ -103,7 +103,7 @@ class StoreSync:
             if op == "Delete":
                 return self._delete(seen)
             note = notes.from_wire(ctype, data or b"")
-            if seen is None or self.state.key(seen.guid) is None and self._slow:
+            if seen is None or (self.state.key(seen.guid) is None and self._slow):
                 return self._add(luid, note, ctype)
             return self._replace(seen, luid, note, ctype)
         except PreconditionFailed:
@@ -146,7 +146,9 @@ class StoreSync:
                 return key, entry
         return None
 
-    def _replace(self, seen: Seen, luid: str, note: notes.Note, ctype: str | None) -> int:
+    def _replace(
+        self, seen: Seen, luid: str, note: notes.Note, ctype: str | None
+    ) -> int:
         guid = seen.guid
         self.claimed.add(guid)
         key, entry = self._entry(guid)
@@ -183,14 +185,23 @@ class StoreSync:
         return self._write(key, body, entry)
 
     def _remake(
-        self, seen: Seen, luid: str, note: notes.Note, ctype: str | None, key: str | None
+        self,
+        seen: Seen,
+        luid: str,
+        note: notes.Note,
+        ctype: str | None,
+        key: str | None,
     ) -> int:
         """The client changed a note the server deleted: the change wins,
         unless the server's policy is server-wins."""
         if self.policy == "server-wins" and not self._slow:
             self.followups.append(self._change("Delete", seen.guid, luid))
             return 419
-        name = key if key and key not in self.listing else self._new_name(note, ctype, luid)
+        name = (
+            key
+            if key and key not in self.listing
+            else self._new_name(note, ctype, luid)
+        )
         entry = self._write(name, note.body, None)
         self.state.rekey(seen.guid, name)
         self._saw(seen.guid, luid, entry, note.body, ctype)
@@ -215,7 +226,10 @@ class StoreSync:
             self.followups.append(self._change("Replace", guid, luid))
             return 419
         base = self.state.base(seen.digest)
-        merged = merge.merge(base, current, note.body) if base is not None else None
+        merged = None
+        if base is not None:
+            # peers rewrite line ends: merge the text, not the bytes
+            merged = merge.merge(_text(base), _text(current), _text(note.body))
         if merged is not None:
             entry = self._write(key, merged, entry)
             self._saw(guid, luid, entry, note.body, ctype)
@@ -258,7 +272,9 @@ class StoreSync:
         self.listing[key] = entry
         return entry
 
-    def _saw(self, guid: str, luid: str | None, entry: Entry, body: bytes, ctype: str | None) -> None:
+    def _saw(
+        self, guid: str, luid: str | None, entry: Entry, body: bytes, ctype: str | None
+    ) -> None:
         seen = Seen(guid, luid, entry.version, body_digest(body), ctype)
         self.seen[guid] = seen
         self.state.record(self.peer, seen, body)
@@ -272,7 +288,7 @@ class StoreSync:
             name = notes.safe_name(f"item-{luid}", "item") + ".bin"
         return notes.unique_name(name, self.listing)
 
-    # -- the end of the client's package ------------------------------------------------
+    # -- the end of the client's package ---------------------------------------
     def client_done(self) -> None:
         """After a refresh from the client, what it did not send goes."""
         if self.mode != REFRESH_FROM_CLIENT:
@@ -288,7 +304,7 @@ class StoreSync:
             self.listing.pop(key, None)
             self.state.forget_guid(guid)
 
-    # -- the server's changes ----------------------------------------------------------------
+    # -- the server's changes --------------------------------------------------
     def outgoing(self) -> list[ServerChange]:
         """What the peer is to receive now (after its own changes)."""
         if self.mode in (ONE_WAY_FROM_CLIENT, REFRESH_FROM_CLIENT):
@@ -328,7 +344,9 @@ class StoreSync:
         entry = self.listing.get(key) or Entry(key, "file")
         body = self.collection.read(key)
         wire = notes.to_wire(self.ctype, key, body)
-        return ServerChange(op, guid, luid, wire, self.ctype, entry.version, body_digest(body))
+        return ServerChange(
+            op, guid, luid, wire, self.ctype, entry.version, body_digest(body)
+        )
 
     def acknowledged(self, change: ServerChange, code: int) -> None:
         """The peer's status for one change we sent."""
@@ -338,12 +356,23 @@ class StoreSync:
             self.state.unsee(self.peer, change.guid)
             return
         key = self.state.key(change.guid)
-        body = self.collection.read(key) if key is not None and key in self.listing else None
-        seen = Seen(change.guid, change.luid, change.version, change.digest, change.ctype)
+        body = (
+            self.collection.read(key)
+            if key is not None and key in self.listing
+            else None
+        )
+        seen = Seen(
+            change.guid, change.luid, change.version, change.digest, change.ctype
+        )
         self.state.record(self.peer, seen, body)
 
     def mapped(self, guid: str, luid: str) -> None:
         self.state.map(self.peer, guid, luid)
+
+
+def _text(body: bytes) -> bytes:
+    """``body`` with LF line ends and one final newline."""
+    return notes._norm(body) + b"\n"
 
 
 def _conflict_copy(key: str, taken: dict[str, Entry]) -> str:

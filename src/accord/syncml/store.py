@@ -38,11 +38,11 @@ from accord.syncml import auth
 __all__ = [
     "Accounts",
     "Collection",
+    "FolderStore",
     "PeerKey",
     "ReplicaCollection",
     "Seen",
     "ServerState",
-    "FolderStore",
     "SingleUser",
     "Stores",
 ]
@@ -177,12 +177,16 @@ class ServerState:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self.db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StateError(f"cannot open the SyncML server state {path}: {exc}") from exc
+            raise StateError(
+                f"cannot open the SyncML server state {path}: {exc}"
+            ) from exc
 
     def close(self) -> None:
         if self.db.in_transaction:
@@ -202,12 +206,14 @@ class ServerState:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    # -- ids --------------------------------------------------------------------
+    # -- ids -------------------------------------------------------------------
     def guid(self, key: str) -> str:
         """The server id of ``key`` (made on first sight; short: a peer may
         take only 64 characters)."""
         with self.lock:
-            row = self.db.execute("SELECT guid FROM guids WHERE key = ?", (key,)).fetchone()
+            row = self.db.execute(
+                "SELECT guid FROM guids WHERE key = ?", (key,)
+            ).fetchone()
             if row:
                 return str(row[0])
             guid = os.urandom(6).hex()
@@ -215,26 +221,32 @@ class ServerState:
             return guid
 
     def key(self, guid: str) -> str | None:
-        row = self.db.execute("SELECT key FROM guids WHERE guid = ?", (guid,)).fetchone()
+        row = self.db.execute(
+            "SELECT key FROM guids WHERE guid = ?", (guid,)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def rekey(self, guid: str, key: str) -> None:
         with self.lock:
-            self.db.execute("DELETE FROM guids WHERE key = ? AND guid != ?", (key, guid))
+            self.db.execute(
+                "DELETE FROM guids WHERE key = ? AND guid != ?", (key, guid)
+            )
             self.db.execute("INSERT OR REPLACE INTO guids VALUES (?, ?)", (guid, key))
 
     def forget_guid(self, guid: str) -> None:
         self.db.execute("DELETE FROM guids WHERE guid = ?", (guid,))
 
-    # -- nonces (per device, each good for one login) ----------------------------------
+    # -- nonces (per device, each good for one login) --------------------------
     def nonce(self, device: str) -> str | None:
-        row = self.db.execute("SELECT nonce FROM nonces WHERE device = ?", (device,)).fetchone()
+        row = self.db.execute(
+            "SELECT nonce FROM nonces WHERE device = ?", (device,)
+        ).fetchone()
         return str(row[0]) if row else None
 
     def set_nonce(self, device: str, nonce: str) -> None:
         self.db.execute("INSERT OR REPLACE INTO nonces VALUES (?, ?)", (device, nonce))
 
-    # -- anchors ----------------------------------------------------------------------
+    # -- anchors ---------------------------------------------------------------
     def anchors(self, peer: PeerKey) -> tuple[str | None, str | None]:
         row = self.db.execute(
             "SELECT client_last, server_last FROM peers WHERE device = ? AND store = ?",
@@ -242,7 +254,9 @@ class ServerState:
         ).fetchone()
         return (row[0], row[1]) if row else (None, None)
 
-    def save_anchors(self, peer: PeerKey, user: str, client: str | None, server: str) -> None:
+    def save_anchors(
+        self, peer: PeerKey, user: str, client: str | None, server: str
+    ) -> None:
         with self.lock:
             self.db.execute(
                 "INSERT INTO peers (device, store, user, client_last, server_last) "
@@ -252,7 +266,7 @@ class ServerState:
                 (*peer, user, client, server),
             )
 
-    # -- what a peer holds -------------------------------------------------------------
+    # -- what a peer holds -----------------------------------------------------
     def seen(self, peer: PeerKey) -> dict[str, Seen]:
         rows = self.db.execute(
             "SELECT guid, luid, version, digest, ctype FROM seen "
@@ -290,7 +304,8 @@ class ServerState:
 
     def unsee(self, peer: PeerKey, guid: str) -> None:
         self.db.execute(
-            "DELETE FROM seen WHERE device = ? AND store = ? AND guid = ?", (*peer, guid)
+            "DELETE FROM seen WHERE device = ? AND store = ? AND guid = ?",
+            (*peer, guid),
         )
 
     def forget_peer(self, peer: PeerKey) -> None:
@@ -299,7 +314,9 @@ class ServerState:
             self.db.execute("DELETE FROM seen WHERE device = ? AND store = ?", peer)
 
     def base(self, digest: str) -> bytes | None:
-        row = self.db.execute("SELECT data FROM blobs WHERE digest = ?", (digest,)).fetchone()
+        row = self.db.execute(
+            "SELECT data FROM blobs WHERE digest = ?", (digest,)
+        ).fetchone()
         return bytes(row[0]) if row else None
 
     def prune_blobs(self) -> None:
@@ -317,7 +334,9 @@ class FolderStore:
     """One store (``notes``) kept in one folder, for one account's users
     (``accord syncml serve``). Its state lives in accord's state folder."""
 
-    def __init__(self, folder: str, name: str = "notes", state_dir: Path | None = None) -> None:
+    def __init__(
+        self, folder: str, name: str = "notes", state_dir: Path | None = None
+    ) -> None:
         from accord.config import default_state_dir
         from accord.registry import open_replica
 

@@ -38,8 +38,26 @@ CT_WBXML = "application/vnd.syncml+wbxml"
 
 #: the tags of the MetInf code page (namespace ``syncml:metinf``)
 METINF_TAGS = frozenset(
-    "Anchor EMI Format FreeID FreeMem Last Mark MaxMsgSize Mem MetInf Next "
-    "NextNonce SharedMem Size Type Version MaxObjSize FieldLevel".split()
+    [
+        "Anchor",
+        "EMI",
+        "Format",
+        "FreeID",
+        "FreeMem",
+        "Last",
+        "Mark",
+        "MaxMsgSize",
+        "Mem",
+        "MetInf",
+        "Next",
+        "NextNonce",
+        "SharedMem",
+        "Size",
+        "Type",
+        "Version",
+        "MaxObjSize",
+        "FieldLevel",
+    ]
 )
 
 

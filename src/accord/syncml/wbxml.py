@@ -31,26 +31,134 @@ _PUBLIC_NAMES = {
 }
 _UTF8 = 0x6A
 
-_SYNCML_PAGE0 = (
-    "Add Alert Archive Atomic Chal Cmd CmdID CmdRef Copy Cred Data Delete Exec "
-    "Final Get Item Lang LocName LocURI Map MapItem Meta MsgID MsgRef NoResp "
-    "NoResults Put Replace RespURI Results Search Sequence SessionID SftDel "
-    "Source SourceRef Status Sync SyncBody SyncHdr SyncML Target TargetRef "
-    "_reserved VerDTD VerProto NumberOfChanges MoreData Field Filter Record "
-    "FilterType SourceParent TargetParent Move Correlator"
-).split()
-_METINF_PAGE1 = (
-    "Anchor EMI Format FreeID FreeMem Last Mark MaxMsgSize Mem MetInf Next "
-    "NextNonce SharedMem Size Type Version MaxObjSize FieldLevel"
-).split()
-_DEVINF_PAGE0 = (
-    "CTCap CTType DataStore DataType DevID DevInf DevTyp DisplayName DSMem Ext "
-    "FwV HwV Man MaxGUIDSize MaxID MaxMem Mod OEM ParamName PropName Rx "
-    "Rx-Pref SharedMem MaxSize SourceRef SwV SyncCap SyncType Tx Tx-Pref "
-    "ValEnum VerCT VerDTD XNam XVal UTC SupportNumberOfChanges SupportLargeObjs "
-    "Property PropParam MaxOccur NoTruncate _reserved Filter-Rx FilterCap "
-    "FilterKeyword FieldLevel SupportHierarchicalSync"
-).split()
+_SYNCML_PAGE0 = [
+    "Add",
+    "Alert",
+    "Archive",
+    "Atomic",
+    "Chal",
+    "Cmd",
+    "CmdID",
+    "CmdRef",
+    "Copy",
+    "Cred",
+    "Data",
+    "Delete",
+    "Exec",
+    "Final",
+    "Get",
+    "Item",
+    "Lang",
+    "LocName",
+    "LocURI",
+    "Map",
+    "MapItem",
+    "Meta",
+    "MsgID",
+    "MsgRef",
+    "NoResp",
+    "NoResults",
+    "Put",
+    "Replace",
+    "RespURI",
+    "Results",
+    "Search",
+    "Sequence",
+    "SessionID",
+    "SftDel",
+    "Source",
+    "SourceRef",
+    "Status",
+    "Sync",
+    "SyncBody",
+    "SyncHdr",
+    "SyncML",
+    "Target",
+    "TargetRef",
+    "_reserved",
+    "VerDTD",
+    "VerProto",
+    "NumberOfChanges",
+    "MoreData",
+    "Field",
+    "Filter",
+    "Record",
+    "FilterType",
+    "SourceParent",
+    "TargetParent",
+    "Move",
+    "Correlator",
+]
+_METINF_PAGE1 = [
+    "Anchor",
+    "EMI",
+    "Format",
+    "FreeID",
+    "FreeMem",
+    "Last",
+    "Mark",
+    "MaxMsgSize",
+    "Mem",
+    "MetInf",
+    "Next",
+    "NextNonce",
+    "SharedMem",
+    "Size",
+    "Type",
+    "Version",
+    "MaxObjSize",
+    "FieldLevel",
+]
+_DEVINF_PAGE0 = [
+    "CTCap",
+    "CTType",
+    "DataStore",
+    "DataType",
+    "DevID",
+    "DevInf",
+    "DevTyp",
+    "DisplayName",
+    "DSMem",
+    "Ext",
+    "FwV",
+    "HwV",
+    "Man",
+    "MaxGUIDSize",
+    "MaxID",
+    "MaxMem",
+    "Mod",
+    "OEM",
+    "ParamName",
+    "PropName",
+    "Rx",
+    "Rx-Pref",
+    "SharedMem",
+    "MaxSize",
+    "SourceRef",
+    "SwV",
+    "SyncCap",
+    "SyncType",
+    "Tx",
+    "Tx-Pref",
+    "ValEnum",
+    "VerCT",
+    "VerDTD",
+    "XNam",
+    "XVal",
+    "UTC",
+    "SupportNumberOfChanges",
+    "SupportLargeObjs",
+    "Property",
+    "PropParam",
+    "MaxOccur",
+    "NoTruncate",
+    "_reserved",
+    "Filter-Rx",
+    "FilterCap",
+    "FilterKeyword",
+    "FieldLevel",
+    "SupportHierarchicalSync",
+]
 
 
 def _table(names: list[str]) -> dict[str, int]:
@@ -64,7 +172,9 @@ _TOKENS = {
     PUBLIC_DEVINF: {0: _table(_DEVINF_PAGE0)},
 }
 _TAGS = {
-    doc: {page: {tok: tag for tag, tok in table.items()} for page, table in pages.items()}
+    doc: {
+        page: {tok: tag for tag, tok in table.items()} for page, table in pages.items()
+    }
     for doc, pages in _TOKENS.items()
 }
 
@@ -276,7 +386,9 @@ def _decode_element(
         elif item == _PI:
             _skip_attributes(reader, strings)
         else:
-            children.append(_decode_element(item, reader, doc, page, strings, depth + 1))
+            children.append(
+                _decode_element(item, reader, doc, page, strings, depth + 1)
+            )
     text: str | bytes | None = None
     if texts:
         blob = b"".join(texts)
