@@ -42,6 +42,11 @@ class Capabilities(NamedTuple):
     #: ``write_batch()`` takes many small files in one request (a round trip
     #: per batch, not per file)
     batch_writes: bool = False
+    #: the place names new items itself, from their content (a SyncML
+    #: server's plain-text notes): on a first sync, an item it holds with
+    #: the same content as a new item of the other side is that item, and
+    #: takes the other side's name
+    derived_names: bool = False
 
     def disable(self, *names: str) -> Capabilities:
         """A copy with the named boolean features turned off."""

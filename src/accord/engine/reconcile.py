@@ -60,6 +60,7 @@ __all__ = [
     "decide",
     "digests_needed",
     "find_moves",
+    "find_twins",
     "reconcile",
     "resolve",
 ]
@@ -74,9 +75,28 @@ class Move(NamedTuple):
     entry: Entry  # the renamed file as it is now
 
 
-def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str]:
-    """Keys of created or modified files whose digest decides the plan."""
+def digests_needed(
+    left: ChangeSet,
+    right: ChangeSet,
+    policy: Policy,
+    derived: Iterable[Side] = (),
+) -> set[str]:
+    """Keys of created or modified files whose digest decides the plan
+    (``derived``: the sides whose names come from content, on a first sync:
+    their twins on the other side need digests too)."""
     needed: set[str] = set()
+    for side in derived:
+        ours, theirs = (left, right) if side is LEFT else (right, left)
+        sizes = {
+            c.now.size
+            for k, c in ours.changes.items()
+            if c.kind == CREATED and c.now is not None and k not in theirs.changes
+        }
+        needed.update(
+            k
+            for k, c in theirs.changes.items()
+            if c.kind == CREATED and c.now is not None and c.now.size in sizes
+        )
     for key, lc in left.changes.items():
         rc = right.changes.get(key)
         if rc is None or lc.now is None or rc.now is None:
@@ -150,6 +170,39 @@ def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
     return moves
 
 
+def find_twins(derived: ChangeSet, other: ChangeSet) -> list[Action]:
+    """First sync: items of a place that names them from their content,
+    with the same content as a new item of the other side under another
+    name, are that item: renamed to the other side's name (no copy, no
+    duplicate)."""
+    named: dict[str, list[Entry]] = {}
+    for key, change in sorted(other.changes.items()):
+        now = change.now
+        if change.kind == CREATED and now is not None and now.kind == FILE:
+            if now.digest and key not in derived.changes:
+                named.setdefault(now.digest, []).append(now)
+    twins = []
+    for key, change in sorted(derived.changes.items()):
+        now = change.now
+        if change.kind != CREATED or now is None or now.kind != FILE:
+            continue
+        if key in other.changes or not now.digest or not named.get(now.digest):
+            continue
+        mate = named[now.digest].pop(0)
+        twins.append(
+            Action(
+                "move",
+                key,
+                derived.side,
+                mate,
+                now,
+                mate.key,
+                reason=f"the same note as {mate.key} on {other.side}; takes its name",
+            )
+        )
+    return twins
+
+
 def reconcile(
     left: ChangeSet,
     right: ChangeSet,
@@ -159,6 +212,7 @@ def reconcile(
     first_sync: bool = False,
     left_url: str = "",
     right_url: str = "",
+    derived: Iterable[Side] = (),
 ) -> Plan:
     """The plan that brings both sides into agreement."""
     if policy.one_way:
@@ -173,6 +227,12 @@ def reconcile(
             for move in find_moves(changes, other):
                 actions.append(_move_action(move, archive))
                 handled.update((move.old, move.new))
+    if first_sync and policy.mode == "sync":
+        for side in derived:
+            ours, theirs = (left, right) if side is LEFT else (right, left)
+            for twin in find_twins(ours, theirs):
+                actions.append(twin)
+                handled.update((twin.key, twin.new_key or twin.key))
     taken = Taken(archive, left.changes, right.changes)
     for key in sorted(left.changes.keys() | right.changes.keys()):
         if key in handled:

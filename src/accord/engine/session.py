@@ -401,6 +401,11 @@ class Session:
             first_sync=not self.archive and self.policy.mode == "sync",
             left_url=self.left.url,
             right_url=self.right.url,
+            derived=[
+                side
+                for side, replica in self.replicas.items()
+                if replica.capabilities.derived_names
+            ],
         )
         plan.problems.extend(clashes)
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy))
@@ -425,7 +430,14 @@ class Session:
         self, left: ChangeSet, right: ChangeSet
     ) -> tuple[ChangeSet, ChangeSet]:
         """Fill the digests that reconcile needs (both-changed, move candidates)."""
-        needed = digests_needed(left, right, self.policy)
+        derived = []
+        if not self.archive and self.policy.mode == "sync":
+            derived = [
+                side
+                for side, replica in self.replicas.items()
+                if replica.capabilities.derived_names
+            ]
+        needed = digests_needed(left, right, self.policy, derived)
         if not needed:
             return left, right
         result = []

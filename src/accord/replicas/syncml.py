@@ -79,6 +79,7 @@ class SyncMLReplica(Replica):
         wbxml: bool = False,
         max_msg_size: int = 150_000,
         state_dir: str | None = None,
+        http_client: Any = None,
     ) -> None:
         if sync_mode not in sc.MODES:
             raise ConfigError(
@@ -106,10 +107,12 @@ class SyncMLReplica(Replica):
             server_side_move=True,
             trash=True,
             parallel_transfers=False,
+            derived_names=True,
         )
         self._state_dir = state_dir
         self._shadow: Shadow | None = None
-        self._http: Any = None
+        self._http: Any = http_client
+        self._own_http = http_client is None
         self.report: list[str] = []
         self._synced = False
 
@@ -159,12 +162,13 @@ class SyncMLReplica(Replica):
         self._shadow = Shadow(base / f"{name}.db", self.url)
         if self.device is None:
             self.device = self._shadow.device_id()
-        import httpx
+        if self._own_http:
+            import httpx
 
-        self._http = httpx.Client(timeout=_TIMEOUT, follow_redirects=False)
+            self._http = httpx.Client(timeout=_TIMEOUT, follow_redirects=False)
 
     def close(self) -> None:
-        if self._http is not None:
+        if self._http is not None and self._own_http:
             self._http.close()
             self._http = None
         if self._shadow is not None:

@@ -437,8 +437,9 @@ class Shadow:
                     return 211, None  # not deleted: we do not have it
                 self.db.execute("DELETE FROM items WHERE luid = ?", (row[0],))
                 return 200, None
-            body = data or b""
-            note = notes.from_wire(ctype, body)
+            note = notes.from_wire(ctype, data or b"")
+            if _is_text(ctype):
+                note.body = notes.tidy(note.body)
             if row is None and op == "Add":
                 row = self._twin(note.body)
             if row is None:
@@ -533,6 +534,10 @@ class _Taken:
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self.shadow.stat(name) is not None
+
+
+def _is_text(ctype: str | None) -> bool:
+    return ctype is None or ctype in (notes.TEXT, notes.SIF, "text/x-vnote")
 
 
 def _extension(ctype: str | None) -> str:

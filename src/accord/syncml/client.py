@@ -551,14 +551,16 @@ class ClientSession:
 
     def _devinf(self) -> devinf.DevInf:
         cfg = self.config
+        pref = self.content_type()
+        other = TEXT if pref == SIF else SIF
         store = devinf.DataStore(
             source_ref=cfg.local_store,
             display_name=cfg.local_store.removeprefix("./"),
             max_guid_size=64,
-            rx_pref=(TEXT, "1.0"),
-            rx=((SIF, "1.1"),),
-            tx_pref=(TEXT, "1.0"),
-            tx=((SIF, "1.1"),),
+            rx_pref=(pref, "1.1" if pref == SIF else "1.0"),
+            rx=((other, "1.1" if other == SIF else "1.0"),),
+            tx_pref=(pref, "1.1" if pref == SIF else "1.0"),
+            tx=((other, "1.1" if other == SIF else "1.0"),),
         )
         return devinf.DevInf(
             dev_id=cfg.device_id, dev_type="workstation", datastores=(store,)

@@ -26,6 +26,7 @@ __all__ = [
     "name_from_text",
     "safe_name",
     "same_text",
+    "tidy",
     "to_wire",
     "unique_name",
 ]
@@ -89,6 +90,14 @@ def same_text(a: bytes, b: bytes) -> bool:
     """True when two note bodies differ at most in line ends and trailing
     blank lines (peers rewrite those: SyncEvolution adds a CRLF each time)."""
     return _norm(a) == _norm(b)
+
+
+def tidy(body: bytes) -> bytes:
+    """A note body as accord stores what a peer sends: LF line ends and one
+    final newline (peers rewrite line ends and add blank lines each time a
+    note passes through them; kept as sent, notes would grow and differ)."""
+    text = _norm(body)
+    return text + b"\n" if text else b""
 
 
 def _norm(body: bytes) -> bytes:
