@@ -221,6 +221,11 @@ class SyncMLReplica(Replica):
             assert session.result is not None
             shadow.session_end(session.result.state)
             self.report += session.result.problems
+            if mode == sc.TWO_WAY and session.result.mode == sc.SLOW and state.last_local:
+                self.report.append(
+                    "it had lost track of this client (508), so every note was "
+                    "compared again (a slow sync); none is duplicated"
+                )
             return session.result
         raise PermissionDenied(
             f"the server refused the user name or password of {self.user or '(none)'}",
