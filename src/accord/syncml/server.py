@@ -382,8 +382,10 @@ class ServerSession:
             isinstance(c, m.Alert) and c.code == NEXT_MESSAGE for c in msg.commands
         )
         if not msg.final:
-            if asked_next and self.outbox.has_commands:
-                return self._reply(msg, final=True)  # the rest of our package
+            if self.outbox.has_commands:
+                # the client answers a message of ours that was not the last
+                # of its package (SyncEvolution sends statuses alone, no 222)
+                return self._reply(msg, final=True)
             self._ask_next(msg)  # the client's package goes on
             return self._reply(msg, final=False)
         if self.phase == "init":

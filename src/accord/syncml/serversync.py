@@ -8,8 +8,9 @@ saw it is a conflict, settled by the server's policy:
 client / server    outcome (status to the client)
 =================  ==========================================================
 mod / mod          the bodies are merged line by line when the edits touch
-                   different lines (207, the merge goes back to the client);
-                   otherwise ``keep-both`` (the default): the server's note
+                   different lines, whatever the policy (207, the merge goes
+                   back to the client); otherwise ``keep-both`` (the
+                   default): the server's note
                    keeps its name, the client's is kept beside it as a
                    conflict copy and both go to the client (209);
                    ``client-wins`` (208); ``server-wins`` (419, the
@@ -218,13 +219,6 @@ class StoreSync:
         ctype: str | None,
     ) -> int:
         guid = seen.guid
-        if self.policy == "client-wins":
-            entry = self._put(guid, key, note.body, entry)
-            self._saw(guid, luid, entry, note.body, ctype)
-            return 208
-        if self.policy == "server-wins":
-            self.followups.append(self._change("Replace", guid, luid))
-            return 419
         base = self.state.base(seen.digest)
         merged = None
         if base is not None:
@@ -235,13 +229,19 @@ class StoreSync:
             self._saw(guid, luid, entry, note.body, ctype)
             self.followups.append(self._change("Replace", guid, luid))
             return 207
+        if self.policy == "client-wins":
+            entry = self._put(guid, key, note.body, entry)
+            self._saw(guid, luid, entry, note.body, ctype)
+            return 208
+        if self.policy == "server-wins":
+            self.followups.append(self._change("Replace", guid, luid))
+            return 419
         # keep both: the client's version beside the server's, under a new name
         aside = _conflict_copy(key, self.listing)
-        copy = self._write(aside, note.body, None)
+        self._write(aside, note.body, None)
         self._saw(guid, luid, entry, note.body, ctype)
         self.followups.append(self._change("Replace", guid, luid))
         self.followups.append(self._change("Add", self.state.guid(aside), None))
-        del copy
         return 209
 
     def _delete(self, seen: Seen | None) -> int:
