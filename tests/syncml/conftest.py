@@ -37,7 +37,9 @@ class AsgiClient:
     def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Response:
         return asyncio.run(self._post(url, content, headers))
 
-    async def _post(self, url: str, content: bytes, headers: dict[str, str]) -> Response:
+    async def _post(
+        self, url: str, content: bytes, headers: dict[str, str]
+    ) -> Response:
         parts = urlsplit(url)
         scope = {
             "type": "http",
@@ -80,9 +82,14 @@ class Pair:
         self.local.mkdir()
         self.served.mkdir()
         self.tmp = tmp
-        self.store = FolderStore(str(self.served), "notes", state_dir=tmp / "server-state")
+        self.store = FolderStore(
+            str(self.served), "notes", state_dir=tmp / "server-state"
+        )
         self.app = syncml_app(
-            self.store, SingleUser("me", "pw"), self.store.state, policy=policy,
+            self.store,
+            SingleUser("me", "pw"),
+            self.store.state,
+            policy=policy,
             **app_options,
         )
         self.http = AsgiClient(self.app)
@@ -102,18 +109,36 @@ class Pair:
         options.setdefault("device", "accord-test-device")
         options.setdefault("user", "me")
         options.setdefault("password", "pw")
-        return SyncMLReplica(URL, "notes", sync_mode=mode, http_client=self.http,
-                             state_dir=str(self.tmp / "client-state"), **options)
+        return SyncMLReplica(
+            URL,
+            "notes",
+            sync_mode=mode,
+            http_client=self.http,
+            state_dir=str(self.tmp / "client-state"),
+            **options,
+        )
 
     def sync(self, mode: str = "two-way", **options):
         policy = options.pop("policy", {})
         place = self.place(mode, **options)
         if mode == "refresh-from-server":
-            return accord.mirror(place, str(self.local), delete=True, max_delete=10**6,
-                                 max_delete_percent=100, **policy)
+            return accord.mirror(
+                place,
+                str(self.local),
+                delete=True,
+                max_delete=10**6,
+                max_delete_percent=100,
+                **policy,
+            )
         if mode == "refresh-from-client":
-            return accord.mirror(str(self.local), place, delete=True, max_delete=10**6,
-                                 max_delete_percent=100, **policy)
+            return accord.mirror(
+                str(self.local),
+                place,
+                delete=True,
+                max_delete=10**6,
+                max_delete_percent=100,
+                **policy,
+            )
         if mode == "one-way-from-client":
             return accord.sync(str(self.local), place, one_way="left", **policy)
         if mode == "one-way-from-server":
@@ -135,9 +160,7 @@ def notes_in(folder: Path) -> dict[str, str]:
 
 def texts(folder: Path) -> list[str]:
     """The note bodies, as peers compare them (line ends, trailing blanks)."""
-    return sorted(
-        t.replace("\r\n", "\n").rstrip() for t in notes_in(folder).values()
-    )
+    return sorted(t.replace("\r\n", "\n").rstrip() for t in notes_in(folder).values())
 
 
 @pytest.fixture

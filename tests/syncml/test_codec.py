@@ -3,6 +3,7 @@ tools as the reference, and hostile input."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -56,20 +57,30 @@ def test_captured_xml_round_trips(path):
     assert _same(m.parse(m.render(msg, wbxml_encoding=True)), msg)
 
 
-@pytest.mark.parametrize("path", captured(".xml") + captured(".wbxml"), ids=lambda p: p.name)
-def test_libwbxml_reads_what_we_write_and_we_read_what_it_writes(path, libwbxml, tmp_path):
+@pytest.mark.parametrize(
+    "path", captured(".xml") + captured(".wbxml"), ids=lambda p: p.name
+)
+def test_libwbxml_reads_what_we_write_and_we_read_what_it_writes(
+    path, libwbxml, tmp_path
+):
     msg = m.parse(path.read_bytes())
     ours = tmp_path / "ours.wbxml"
     ours.write_bytes(m.render(msg, wbxml_encoding=True))
     back = tmp_path / "back.xml"
-    subprocess.run([libwbxml["WBXML2XML"], "-m", "0", "-o", str(back), str(ours)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [libwbxml["WBXML2XML"], "-m", "0", "-o", str(back), str(ours)],
+        check=True,
+        capture_output=True,
+    )
     assert _same(m.parse(back.read_bytes()), msg)
     xml = tmp_path / "ours.xml"
     xml.write_bytes(m.render(msg))
     theirs = tmp_path / "theirs.wbxml"
-    subprocess.run([libwbxml["XML2WBXML"], "-o", str(theirs), str(xml)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [libwbxml["XML2WBXML"], "-o", str(theirs), str(xml)],
+        check=True,
+        capture_output=True,
+    )
     # their string table too; libwbxml turns LF into CR LF in item data
     assert _plain(m.parse(theirs.read_bytes())).replace("\\r\\n", "\\n") == _plain(msg)
 
@@ -78,7 +89,14 @@ def test_notes_with_markup_line_ends_and_unicode_survive_both_encodings():
     body = "Title <&> ]]> x\r\nünïcödé\r\n\tend\r".encode()
     msg = m.Message(
         m.Header("1", 1, "http://s/", "dev"),
-        (m.Sync(1, "notes", "./notes", (m.Change("Add", 2, (m.Item(source="7", data=body),)),)),),
+        (
+            m.Sync(
+                1,
+                "notes",
+                "./notes",
+                (m.Change("Add", 2, (m.Item(source="7", data=body),)),),
+            ),
+        ),
         True,
     )
     for wb in (False, True):
@@ -89,8 +107,8 @@ def test_notes_with_markup_line_ends_and_unicode_survive_both_encodings():
 @pytest.mark.parametrize(
     "doc",
     [
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
-        b"<SyncML>&b;</SyncML>",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">'
+        b'<!ENTITY b "&a;&a;&a;&a;">]><SyncML>&b;</SyncML>',
         b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
         b"<SyncML>&e;</SyncML>",
         b"<SyncML><SyncHdr>",
@@ -107,14 +125,10 @@ def test_hostile_or_malformed_xml_is_refused(doc):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300))
 def test_any_bytes_either_parse_or_are_refused_cleanly(data):
-    try:
+    with contextlib.suppress(Malformed):
         m.parse(b"\x02\xa4\x01\x6a\x00" + data)
-    except Malformed:
-        pass
-    try:
+    with contextlib.suppress(Malformed):
         m.parse(data)
-    except Malformed:
-        pass
 
 
 def test_wbxml_tree_round_trip_of_every_tag():

@@ -46,9 +46,22 @@ def served(tmp_path):
         port = port or _free_port()
         with open(tmp_path / f"server-{port}.log", "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "accord", "syncml", "serve", str(folder),
-                 "--port", str(port), "--user", "me", "--password-env", "SRV_PW",
-                 "--conflict", policy],
+                [
+                    sys.executable,
+                    "-m",
+                    "accord",
+                    "syncml",
+                    "serve",
+                    str(folder),
+                    "--port",
+                    str(port),
+                    "--user",
+                    "me",
+                    "--password-env",
+                    "SRV_PW",
+                    "--conflict",
+                    policy,
+                ],
                 env={**os.environ, "SRV_PW": "pw"},
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -61,7 +74,9 @@ def served(tmp_path):
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 return Served(folder, port, proc)
             except OSError:
-                assert proc.poll() is None, (tmp_path / f"server-{port}.log").read_text()
+                assert proc.poll() is None, (
+                    tmp_path / f"server-{port}.log"
+                ).read_text()
                 time.sleep(0.1)
         raise AssertionError("accord syncml serve did not listen")
 
@@ -73,8 +88,15 @@ def served(tmp_path):
 
 
 def client(syncevo_server, tmp_path, url, name="c1", **options):
-    return SyncEvoClient(tmp_path / name, syncevo_server.shim, url, user="me",
-                         password="pw", device=f"se-{name}-{os.getpid()}", **options)
+    return SyncEvoClient(
+        tmp_path / name,
+        syncevo_server.shim,
+        url,
+        user="me",
+        password="pw",
+        device=f"se-{name}-{os.getpid()}",
+        **options,
+    )
 
 
 def served_texts(folder):
@@ -94,18 +116,28 @@ def test_slow_two_way_edits_deletes(syncevo_server, served, tmp_path, wbxml):
     (c.notes / "1").write_text("Client note 1\nclient body 1\n")
     (c.notes / "2").write_text("Shared note\non both sides\n")
     c.sync("slow")
-    want = ["Client note 1\nclient body 1", "Server note 1\nserver body 1",
-            "Shared note\non both sides"]
+    want = [
+        "Client note 1\nclient body 1",
+        "Server note 1\nserver body 1",
+        "Shared note\non both sides",
+    ]
     assert served_texts(srv.folder) == want  # no duplicate of the shared note
     assert bodies(c.notes) == want
     # edits and deletes on both sides
-    (c.notes / "1").write_text("Client note 1\nclient body 1\nedited by SyncEvolution\n")
-    (srv.folder / "s1.txt").write_text("Server note 1\nserver body 1\nedited in the folder\n")
+    (c.notes / "1").write_text(
+        "Client note 1\nclient body 1\nedited by SyncEvolution\n"
+    )
+    (srv.folder / "s1.txt").write_text(
+        "Server note 1\nserver body 1\nedited in the folder\n"
+    )
     (srv.folder / "shared.txt").unlink()
     (srv.folder / "new.txt").write_text("New\nfrom the folder\n")
     c.sync()
-    want = ["Client note 1\nclient body 1\nedited by SyncEvolution", "New\nfrom the folder",
-            "Server note 1\nserver body 1\nedited in the folder"]
+    want = [
+        "Client note 1\nclient body 1\nedited by SyncEvolution",
+        "New\nfrom the folder",
+        "Server note 1\nserver body 1\nedited in the folder",
+    ]
     assert served_texts(srv.folder) == want
     assert bodies(c.notes) == want
     victim = next(p for p in c.notes.iterdir() if b"New" in p.read_bytes())
@@ -114,7 +146,8 @@ def test_slow_two_way_edits_deletes(syncevo_server, served, tmp_path, wbxml):
     assert "New\nfrom the folder" not in served_texts(srv.folder)
     # what the client deleted is in the folder's trash
     trash = list((srv.folder / ".accord").rglob("New.txt")) + list(
-        (srv.folder / ".accord").rglob("new.txt"))
+        (srv.folder / ".accord").rglob("new.txt")
+    )
     assert trash
 
 
@@ -133,8 +166,12 @@ def test_conflicts(syncevo_server, served, tmp_path, policy):
     assert served_texts(srv.folder) == [merged]
     assert bodies(c.notes) == [merged]
     # the same line on both sides: the policy decides
-    (c.notes / "1").write_text("Title\nclient wrote this\nline three\nline four, server\n")
-    (srv.folder / name).write_text("Title\nserver wrote this\nline three\nline four, server\n")
+    (c.notes / "1").write_text(
+        "Title\nclient wrote this\nline three\nline four, server\n"
+    )
+    (srv.folder / name).write_text(
+        "Title\nserver wrote this\nline three\nline four, server\n"
+    )
     c.sync()
     client_text = "Title\nclient wrote this\nline three\nline four, server"
     server_text = "Title\nserver wrote this\nline three\nline four, server"
@@ -189,14 +226,22 @@ def test_a_large_note_split_over_messages(syncevo_server, served, tmp_path):
     c = client(syncevo_server, tmp_path, srv.url)
     (c.notes / "1").write_text(big)
     c.sync("slow", maxMsgSize="8000")
-    assert served_texts(srv.folder) == sorted([big.rstrip(), "Server big\n" + "z" * 50000])
+    assert served_texts(srv.folder) == sorted(
+        [big.rstrip(), "Server big\n" + "z" * 50000]
+    )
     assert bodies(c.notes) == served_texts(srv.folder)
 
 
 def test_wrong_password_is_refused(syncevo_server, served, tmp_path):
     srv = served()
-    c = SyncEvoClient(tmp_path / "bad", syncevo_server.shim, srv.url, user="me",
-                      password="wrong", device=f"se-bad-{os.getpid()}")
+    c = SyncEvoClient(
+        tmp_path / "bad",
+        syncevo_server.shim,
+        srv.url,
+        user="me",
+        password="wrong",
+        device=f"se-bad-{os.getpid()}",
+    )
     (c.notes / "1").write_text("Alpha\n")
     done = c.sync("slow", check=False)
     assert done.returncode != 0

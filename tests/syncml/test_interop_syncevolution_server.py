@@ -37,16 +37,26 @@ def store(syncevo_server):
 
 def sync(local, url, store, *extra):
     done = accord(
-        "sync", str(local), url, "--user", store.user, "--password-env", "SE_PW",
-        "--yes", *extra, env={"SE_PW": store.password},
+        "sync",
+        str(local),
+        url,
+        "--user",
+        store.user,
+        "--password-env",
+        "SE_PW",
+        "--yes",
+        *extra,
+        env={"SE_PW": store.password},
     )
     assert done.returncode == 0, done.stderr + done.stdout
     return done
 
 
 def url_of(server, store, **options):
-    query = "&".join(f"{k}={v}" for k, v in {"store": store.name,
-                                              "device": store.device, **options}.items())
+    query = "&".join(
+        f"{k}={v}"
+        for k, v in {"store": store.name, "device": store.device, **options}.items()
+    )
     return f"syncml+{server.url}?{query}"
 
 
@@ -59,21 +69,25 @@ def corrupt_anchor():
 
     for path in (default_state_dir() / "syncml").glob("*.db"):
         db = sqlite3.connect(path)
-        state = json.loads(db.execute("SELECT value FROM meta WHERE name='state'").fetchone()[0])
+        state = json.loads(
+            db.execute("SELECT value FROM meta WHERE name='state'").fetchone()[0]
+        )
         state["last_local"] = "19990101T000000Z"
-        db.execute("UPDATE meta SET value = ? WHERE name = 'state'", (json.dumps(state),))
+        db.execute(
+            "UPDATE meta SET value = ? WHERE name = 'state'", (json.dumps(state),)
+        )
         db.commit()
         db.close()
 
 
 def local_texts(folder):
-    return sorted(
-        p.read_text().rstrip() for p in folder.iterdir() if p.is_file()
-    )
+    return sorted(p.read_text().rstrip() for p in folder.iterdir() if p.is_file())
 
 
 @pytest.mark.parametrize("encoding", ["xml", "wbxml"])
-def test_first_slow_sync_two_way_edits_deletes(syncevo_server, store, tmp_path, encoding):
+def test_first_slow_sync_two_way_edits_deletes(
+    syncevo_server, store, tmp_path, encoding
+):
     local = tmp_path / "notes"
     local.mkdir()
     (local / "a.txt").write_text("Client note 1\nclient body 1\n")
@@ -93,7 +107,9 @@ def test_first_slow_sync_two_way_edits_deletes(syncevo_server, store, tmp_path, 
     assert local_texts(local) == want
     # two-way: an edit on each side, a delete on each side
     (local / "a.txt").write_text("Client note 1\nclient body 1\nedited by accord\n")
-    server_note = next(p for p in store.notes.iterdir() if b"Server note 1" in p.read_bytes())
+    server_note = next(
+        p for p in store.notes.iterdir() if b"Server note 1" in p.read_bytes()
+    )
     server_note.write_text("Server note 1\nserver body 1\nedited on the server\n")
     (local / "b.txt").unlink()
     shared = next(p for p in store.notes.iterdir() if b"Shared note" in p.read_bytes())
@@ -120,7 +136,9 @@ def test_a_conflict_keeps_both_versions(syncevo_server, store, tmp_path):
     server = next(store.notes.iterdir())
     server.write_text("Note\nline two, edited on the server\n")
     sync(local, url, store)
-    expected = sorted(["Note\nline two, edited by accord", "Note\nline two, edited on the server"])
+    expected = sorted(
+        ["Note\nline two, edited by accord", "Note\nline two, edited on the server"]
+    )
     assert local_texts(local) == expected
     assert bodies(store.notes) == expected
 
@@ -163,8 +181,15 @@ def test_wrong_password_is_refused_and_changes_nothing(syncevo_server, store, tm
     local.mkdir()
     (local / "a.txt").write_text("Alpha\n")
     done = accord(
-        "sync", str(local), url_of(syncevo_server, store), "--user", store.user,
-        "--password-env", "SE_PW", "--yes", env={"SE_PW": "wrong"},
+        "sync",
+        str(local),
+        url_of(syncevo_server, store),
+        "--user",
+        store.user,
+        "--password-env",
+        "SE_PW",
+        "--yes",
+        env={"SE_PW": "wrong"},
     )
     assert done.returncode == 1
     assert "refused the user name or password" in done.stderr

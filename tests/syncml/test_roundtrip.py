@@ -51,11 +51,13 @@ def test_plain_text_notes_are_named_from_their_first_line(pair):
 def test_wbxml_and_xml_carry_the_same(make_pair):
     for encoding in ("xml", "wbxml"):
         p = make_pair(encoding)
-        write(p.local, "a.txt", "Alpha <&> ]]> \"quoted\"\nünïcödé\n")
+        write(p.local, "a.txt", 'Alpha <&> ]]> "quoted"\nünïcödé\n')
         write(p.served, "b.txt", "Beta\r\nwith CR LF\r\n")
         assert p.sync(wbxml=encoding == "wbxml").ok
         assert texts(p.local) == texts(p.served)
-        assert any(b.startswith(b"\x02\xa4\x01") for b in p.posts) == (encoding == "wbxml")
+        assert any(b.startswith(b"\x02\xa4\x01") for b in p.posts) == (
+            encoding == "wbxml"
+        )
 
 
 def test_a_conflict_on_the_client_side_keeps_both(pair):

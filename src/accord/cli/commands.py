@@ -420,6 +420,7 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
 @profile_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
+@login_options
 @output_options
 @handle_errors
 def status(
@@ -431,6 +432,7 @@ def status(
     json_lines: bool,
     quiet: bool,
     verbose: int,
+    **login: Any,
 ) -> None:
     """Pending changes on each side, and conflicts; changes nothing.
 
@@ -441,10 +443,12 @@ def status(
     """
     first, second, options = _places(left, right, profile)
     out = Renderer.choose(json_lines, quiet, max(verbose, 1))
-    policy = _policy(options.get("mode", "sync"), options)
+    first_place, second_place, implied = open_places(first, second, login)
+    mode = implied.pop("mode", options.get("mode", "sync"))
+    policy = _policy(mode, options, **implied)
     with Session(
-        first,
-        second,
+        first_place,
+        second_place,
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],

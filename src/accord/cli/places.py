@@ -62,9 +62,10 @@ def login_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "sync_mode",
             type=click.Choice(list(MODE_POLICY)),
             default=None,
-            help="SyncML sync mode (default two-way): slow sends and compares "
-            "everything; refresh-from-X replaces the other side with X's notes; "
-            "one-way-from-X carries only X's changes.",
+            metavar="MODE",
+            help="SyncML sync mode: two-way (default), slow (compare everything), "
+            "refresh-from-client|server (replace the other side), "
+            "one-way-from-client|server (carry one side's changes only).",
         ),
     ]
     for option in reversed(options):

@@ -178,9 +178,14 @@ def find_twins(derived: ChangeSet, other: ChangeSet) -> list[Action]:
     named: dict[str, list[Entry]] = {}
     for key, change in sorted(other.changes.items()):
         now = change.now
-        if change.kind == CREATED and now is not None and now.kind == FILE:
-            if now.digest and key not in derived.changes:
-                named.setdefault(now.digest, []).append(now)
+        if (
+            change.kind == CREATED
+            and now is not None
+            and now.kind == FILE
+            and now.digest
+            and key not in derived.changes
+        ):
+            named.setdefault(now.digest, []).append(now)
     twins = []
     for key, change in sorted(derived.changes.items()):
         now = change.now

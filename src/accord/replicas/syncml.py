@@ -221,7 +221,11 @@ class SyncMLReplica(Replica):
             assert session.result is not None
             shadow.session_end(session.result.state)
             self.report += session.result.problems
-            if mode == sc.TWO_WAY and session.result.mode == sc.SLOW and state.last_local:
+            if (
+                mode == sc.TWO_WAY
+                and session.result.mode == sc.SLOW
+                and state.last_local
+            ):
                 self.report.append(
                     "it had lost track of this client (508), so every note was "
                     "compared again (a slow sync); none is duplicated"

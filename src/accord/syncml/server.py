@@ -378,9 +378,6 @@ class ServerSession:
     # -- what comes next -------------------------------------------------------
     def _next(self, msg: m.Message, needs_answer: bool) -> m.Message:
         assert self.outbox is not None
-        asked_next = any(
-            isinstance(c, m.Alert) and c.code == NEXT_MESSAGE for c in msg.commands
-        )
         if not msg.final:
             if self.outbox.has_commands:
                 # the client answers a message of ours that was not the last
