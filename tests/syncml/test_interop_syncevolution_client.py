@@ -226,10 +226,26 @@ def test_a_large_note_split_over_messages(syncevo_server, served, tmp_path):
     c = client(syncevo_server, tmp_path, srv.url)
     (c.notes / "1").write_text(big)
     c.sync("slow", maxMsgSize="8000")
-    assert served_texts(srv.folder) == sorted(
-        [big.rstrip(), "Server big\n" + "z" * 50000]
-    )
-    assert bodies(c.notes) == served_texts(srv.folder)
+    want = sorted([big.rstrip(), "Server big\n" + "z" * 50000])
+    assert_same_texts(served_texts(srv.folder), want)
+    assert_same_texts(bodies(c.notes), want)
+
+
+def assert_same_texts(have: list[str], want: list[str]) -> None:
+    """Equal lists of long texts, with a readable account when not."""
+    if have == want:
+        return
+    lines = [f"{len(have)} texts, {len(want)} expected"]
+    for a, b in zip(have, want, strict=False):
+        at = next(
+            (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y),
+            min(len(a), len(b)),
+        )
+        lines.append(
+            f"len {len(a)} vs {len(b)}, first difference at {at}: "
+            f"{a[max(at - 40, 0) : at + 40]!r} vs {b[max(at - 40, 0) : at + 40]!r}"
+        )
+    raise AssertionError("\n".join(lines))
 
 
 def test_wrong_password_is_refused(syncevo_server, served, tmp_path):
