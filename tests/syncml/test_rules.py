@@ -205,3 +205,20 @@ def test_a_run_cut_at_any_message_loses_nothing_and_duplicates_nothing(
     )
     assert texts(pair.local) == want
     assert texts(pair.served) == want
+
+
+def test_a_message_sent_twice_is_answered_twice_but_applied_once(pair):
+    r1 = post(pair, first("dev-resend", auth.basic_cred("me", "pw")))
+    resp = m.parse(r1.content).header.resp_uri
+    add = m.Change(
+        "Add", 2, (m.Item(source="1", data=b"Once\n"),), m.Meta(type="text/plain")
+    )
+    again = m.Message(
+        m.Header("1", 2, resp, "dev-resend"),
+        (m.Sync(1, "notes", "./notes", (add,)),),
+        True,
+    )
+    a = post(pair, again, resp)
+    b = post(pair, again, resp)
+    assert a.content == b.content
+    assert texts(pair.served) == ["Once"]

@@ -40,6 +40,7 @@ class _Live:
         self.wbxml = wbxml
         self.lock = threading.Lock()
         self.seen = time.monotonic()
+        self.last: tuple[int, bytes] | None = None  # msg id, and our answer
 
 
 class _Sessions:
@@ -113,6 +114,10 @@ def syncml_app(
                 sessions.live[token] = live
         with live.lock:
             live.seen = time.monotonic()
+            if live.last is not None and live.last[0] == msg.header.msg_id:
+                # the client sent it again (its answer was lost or late):
+                # the same answer, not the same changes twice
+                return 200, live.last[1]
             try:
                 reply = live.session.receive(msg)
             except Exception:
@@ -120,10 +125,12 @@ def syncml_app(
                 assert token is not None
                 sessions.drop(token)
                 return 500, _error_message(500, msg, url, wbxml)
+            data = m.render(reply, wbxml_encoding=live.wbxml)
+            live.last = (msg.header.msg_id, data)
         if live.session.complete or live.session.ended:
             assert token is not None
             sessions.drop(token)
-        return 200, m.render(reply, wbxml_encoding=live.wbxml)
+        return 200, data
 
     async def endpoint(request: Request) -> Response:
         url = str(request.url.replace(query=""))
