@@ -35,6 +35,7 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from accord.capabilities import Capabilities
 from accord.config import default_state_dir
 from accord.errors import (
+    AlreadyExists,
     ConfigError,
     PermissionDenied,
     ProtocolError,
@@ -298,6 +299,9 @@ class SyncMLReplica(Replica):
         for entry in self.shadow.entries():
             if ignore is not None and ignore.matches(entry.key, entry.kind != FILE):
                 continue
+            if known is not None and known.get(entry.key) == entry.version:
+                yield entry.key
+                continue
             yield entry
 
     def is_empty_root(self) -> bool:
@@ -326,7 +330,7 @@ class SyncMLReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
-        body = data.read()
+        body = b"".join(iter(lambda: data.read(1 << 20), b""))
         digest, _ = hash_stream(io.BytesIO(body))
         check_digest(like, digest, self.url, key)
         return self.shadow.put(key, body, like, expect, trash)
@@ -381,13 +385,17 @@ class SyncMLReplica(Replica):
 
     # -- trash -----------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:
-        for run, key, size, mtime_ns in self.shadow.trash_rows():
-            yield TrashItem(run, key, Entry(key, FILE, size, mtime_ns, 0o644, ""))
+        for ident, run, key, size, mtime_ns in self.shadow.trash_rows():
+            yield TrashItem(
+                run, key, Entry(key, FILE, size, mtime_ns, 0o644, str(ident))
+            )
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        body = self.shadow.trash_data(item.run, item.key)
+        if self.shadow.stat(key) is not None:
+            raise AlreadyExists("something is there already", where=self.url, key=key)
+        body = self.shadow.trash_data(int(item.entry.version))
         entry = self.shadow.put(key, body, item.entry, None)
-        self.shadow.trash_drop(item.run, item.key)
+        self.shadow.trash_drop(ident=int(item.entry.version))
         return entry
 
     def trash_purge(self, run: str) -> int:

@@ -54,8 +54,8 @@ CREATE INDEX IF NOT EXISTS items_norm ON items (norm);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS own (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trash (
-    run TEXT NOT NULL, key TEXT NOT NULL, data BLOB, size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL, PRIMARY KEY (run, key)
+    id INTEGER PRIMARY KEY, run TEXT NOT NULL, key TEXT NOT NULL, data BLOB,
+    size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL
 );
 """
 _COLUMNS = (
@@ -310,7 +310,7 @@ class Shadow:
 
     def _to_trash(self, run: str, row: tuple[Any, ...]) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO trash VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO trash (run, key, data, size, mtime_ns) VALUES (?, ?, ?, ?, ?)",
             (run, row[1], row[3], row[7], row[8]),
         )
 
@@ -362,25 +362,23 @@ class Shadow:
         return [r[0] for r in rows]
 
     # -- the trash -------------------------------------------------------------
-    def trash_rows(self) -> list[tuple[str, str, int, int]]:
+    def trash_rows(self) -> list[tuple[int, str, str, int, int]]:
         return self.db.execute(
-            "SELECT run, key, size, mtime_ns FROM trash ORDER BY run, key"
+            "SELECT id, run, key, size, mtime_ns FROM trash ORDER BY run, key, id"
         ).fetchall()
 
-    def trash_data(self, run: str, key: str) -> bytes:
+    def trash_data(self, ident: int) -> bytes:
         row = self.db.execute(
-            "SELECT data FROM trash WHERE run = ? AND key = ?", (run, key)
+            "SELECT data FROM trash WHERE id = ?", (ident,)
         ).fetchone()
         return bytes(row[0] or b"") if row else b""
 
-    def trash_drop(self, run: str, key: str | None = None) -> int:
+    def trash_drop(self, run: str | None = None, ident: int | None = None) -> int:
         with self._lock:
-            if key is None:
-                cur = self.db.execute("DELETE FROM trash WHERE run = ?", (run,))
+            if ident is not None:
+                cur = self.db.execute("DELETE FROM trash WHERE id = ?", (ident,))
             else:
-                cur = self.db.execute(
-                    "DELETE FROM trash WHERE run = ? AND key = ?", (run, key)
-                )
+                cur = self.db.execute("DELETE FROM trash WHERE run = ?", (run,))
             self.commit()
             return cur.rowcount
 
