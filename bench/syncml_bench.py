@@ -13,8 +13,8 @@ the client: half edits, a quarter new notes, a quarter deletes):
 For each: the first sync (a slow sync of N notes into an empty store) and a
 two-way sync of C changes, wall time of the client command, and peak RSS of
 the client process and of the server (the server's largest process, read
-from /proc: VmHWM of the long-lived server processes; SyncEvolution's
-per-session helper is sampled while it runs). Ratios are
+sampled from /proc every 50 ms while the sync runs: the largest VmRSS of
+SyncEvolution's server processes, or of accord's server process). Ratios are
 SyncEvolution-to-SyncEvolution time / this pair's time (above 1: faster).
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -97,7 +96,7 @@ class Sampler:
                     if not any(n.encode() in cmd for n in self.needles):
                         continue
                     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                        if line.startswith("VmHWM:"):
+                        if line.startswith("VmRSS:"):
                             self.peak_kib = max(self.peak_kib, int(line.split()[1]))
                 except OSError:
                     continue
@@ -105,17 +104,17 @@ class Sampler:
 
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one command (a child process)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Seconds and peak RSS (MiB) of one command (its own process)."""
     start = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=7200)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(
-            f"{cmd[:3]} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-        )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(after, before) / 1024
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=out)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            out.seek(0)
+            raise SystemExit(f"{cmd[:3]} failed:\n{out.read()[-3000:].decode()}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def make_notes(folder: Path, count: int) -> None:
@@ -263,118 +262,153 @@ def run(args: argparse.Namespace) -> None:
         "syncevo-http-server",
     )
     try:
-        # 1. SyncEvolution client -> SyncEvolution server
-        server.store("a", "dev-a")
-        notes, env = se_client(work / "ca", server.shim, server.url, "dev-a")
+        if "se-se" in args.only:
+            se_se(args, work, server, server_needles, rows)
+        if "accord-se" in args.only:
+            accord_se(args, work, server, server_needles, rows)
+        if "se-accord" in args.only:
+            se_accord(args, work, server, rows)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    report(args, rows)
+
+
+def se_se(
+    args: argparse.Namespace,
+    work: Path,
+    server: SyncEvoServer,
+    server_needles: tuple[str, ...],
+    rows: list,
+) -> None:
+    """SyncEvolution's client and server: what a user has today."""
+    server.store("a", "dev-a")
+    notes, env = se_client(work / "ca", server.shim, server.url, "dev-a")
+    make_notes(notes, args.notes)
+    for label, mode in (("slow sync", ["--sync", "slow"]), ("changes", [])):
+        if label == "changes":
+            change(notes, args.changes)
+        with Sampler(server_needles) as srv:
+            sec, rss = timed(
+                ["syncevolution", "--daemon=no", *mode, "srv", "notes"], env
+            )
+        rows.append(
+            (
+                "SyncEvolution -> SyncEvolution server",
+                label,
+                sec,
+                rss,
+                srv.peak_kib / 1024,
+            )
+        )
+
+
+def accord_se(
+    args: argparse.Namespace,
+    work: Path,
+    server: SyncEvoServer,
+    server_needles: tuple[str, ...],
+    rows: list,
+) -> None:
+    """accord's client (accord sync) against SyncEvolution's server."""
+    server.store("b", "dev-b")
+    local = work / "cb"
+    make_notes(local, args.notes)
+    aenv = {**os.environ, "PW": "p", "ACCORD_STATE_DIR": str(work / "state-b")}
+    url = f"syncml+{server.url}?store=notes&device=dev-b"
+    cmd = [
+        sys.executable,
+        "-m",
+        "accord",
+        "sync",
+        str(local),
+        url,
+        "--user",
+        "u",
+        "--password-env",
+        "PW",
+        "--yes",
+        "-q",
+    ]
+    for label in ("slow sync", "changes"):
+        if label == "changes":
+            change(local, args.changes)
+        with Sampler(server_needles) as srv:
+            sec, rss = timed(cmd, aenv)
+        rows.append(
+            ("accord -> SyncEvolution server", label, sec, rss, srv.peak_kib / 1024)
+        )
+
+
+def se_accord(
+    args: argparse.Namespace, work: Path, server: SyncEvoServer, rows: list
+) -> None:
+    """SyncEvolution's client against accord's server (accord syncml serve)."""
+    served = work / "served"
+    served.mkdir()
+    port = free_port()
+    senv = {**os.environ, "PW": "p", "ACCORD_STATE_DIR": str(work / "state-c")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "syncml",
+            "serve",
+            str(served),
+            "--port",
+            str(port),
+            "--user",
+            "u",
+            "--password-env",
+            "PW",
+        ],
+        env=senv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        notes, env = se_client(
+            work / "cc", server.shim, f"http://127.0.0.1:{port}/syncml", "dev-c"
+        )
         make_notes(notes, args.notes)
         for label, mode in (("slow sync", ["--sync", "slow"]), ("changes", [])):
             if label == "changes":
                 change(notes, args.changes)
-            with Sampler(server_needles) as srv:
+            with Sampler((f"--port\x00{port}",)) as srv:
                 sec, rss = timed(
                     ["syncevolution", "--daemon=no", *mode, "srv", "notes"], env
                 )
             rows.append(
                 (
-                    "SyncEvolution -> SyncEvolution server",
+                    "SyncEvolution -> accord server",
                     label,
                     sec,
                     rss,
                     srv.peak_kib / 1024,
                 )
             )
-        # 2. accord client -> SyncEvolution server
-        server.store("b", "dev-b")
-        local = work / "cb"
-        make_notes(local, args.notes)
-        aenv = {**os.environ, "PW": "p", "ACCORD_STATE_DIR": str(work / "state-b")}
-        url = f"syncml+{server.url}?store=notes&device=dev-b"
-        cmd = [
-            sys.executable,
-            "-m",
-            "accord",
-            "sync",
-            str(local),
-            url,
-            "--user",
-            "u",
-            "--password-env",
-            "PW",
-            "--yes",
-            "-q",
-        ]
-        for label in ("slow sync", "changes"):
-            if label == "changes":
-                change(local, args.changes)
-            with Sampler(server_needles) as srv:
-                sec, rss = timed(cmd, aenv)
-            rows.append(
-                ("accord -> SyncEvolution server", label, sec, rss, srv.peak_kib / 1024)
-            )
-        # 3. SyncEvolution client -> accord server
-        served = work / "served"
-        served.mkdir()
-        port = free_port()
-        senv = {**os.environ, "PW": "p", "ACCORD_STATE_DIR": str(work / "state-c")}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "accord",
-                "syncml",
-                "serve",
-                str(served),
-                "--port",
-                str(port),
-                "--user",
-                "u",
-                "--password-env",
-                "PW",
-            ],
-            env=senv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            notes, env = se_client(
-                work / "cc", server.shim, f"http://127.0.0.1:{port}/syncml", "dev-c"
-            )
-            make_notes(notes, args.notes)
-            for label, mode in (("slow sync", ["--sync", "slow"]), ("changes", [])):
-                if label == "changes":
-                    change(notes, args.changes)
-                with Sampler((f"--port\x00{port}",)) as srv:
-                    sec, rss = timed(
-                        ["syncevolution", "--daemon=no", *mode, "srv", "notes"], env
-                    )
-                rows.append(
-                    (
-                        "SyncEvolution -> accord server",
-                        label,
-                        sec,
-                        rss,
-                        srv.peak_kib / 1024,
-                    )
-                )
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
     finally:
-        server.stop()
-        shutil.rmtree(work, ignore_errors=True)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def report(args: argparse.Namespace, rows: list) -> None:
     base = {
         label: sec
         for pair, label, sec, _, _ in rows
         if pair.startswith("SyncEvolution -> SyncEvolution")
     }
     print(f"{args.notes} notes, then {args.changes} changes\n")
+    if not base:
+        base = {label: sec for _, label, sec, _, _ in rows}
     print("| pair | sync | seconds | ratio | client peak RSS | server peak RSS |")
     print("|---|---|---|---|---|---|")
     for pair, label, sec, rss, srv in rows:
@@ -388,7 +422,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notes", type=int, default=10_000)
     parser.add_argument("--changes", type=int, default=100)
-    run(parser.parse_args())
+    parser.add_argument(
+        "--only",
+        default="se-se,accord-se,se-accord",
+        help="pairs to run (comma-separated; ratios need se-se)",
+    )
+    args = parser.parse_args()
+    args.only = args.only.split(",")
+    run(args)
 
 
 if __name__ == "__main__":

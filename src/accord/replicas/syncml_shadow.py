@@ -68,7 +68,7 @@ def _digest(data: bytes) -> str:
 
 
 def _norm(data: bytes) -> str:
-    return hashlib.sha256(notes._norm(data)).hexdigest()
+    return hashlib.sha256(notes.plain_text(data)).hexdigest()
 
 
 class Shadow:

@@ -24,6 +24,7 @@ __all__ = [
     "Note",
     "from_wire",
     "name_from_text",
+    "plain_text",
     "safe_name",
     "same_text",
     "tidy",
@@ -89,18 +90,20 @@ def unique_name(name: str, taken: Container[str]) -> str:
 def same_text(a: bytes, b: bytes) -> bool:
     """True when two note bodies differ at most in line ends and trailing
     blank lines (peers rewrite those: SyncEvolution adds a CRLF each time)."""
-    return _norm(a) == _norm(b)
+    return plain_text(a) == plain_text(b)
 
 
 def tidy(body: bytes) -> bytes:
     """A note body as accord stores what a peer sends: LF line ends and one
     final newline (peers rewrite line ends and add blank lines each time a
     note passes through them; kept as sent, notes would grow and differ)."""
-    text = _norm(body)
+    text = plain_text(body)
     return text + b"\n" if text else b""
 
 
-def _norm(body: bytes) -> bytes:
+def plain_text(body: bytes) -> bytes:
+    """The text of a note as peers compare it: LF line ends, no trailing
+    blank lines or spaces."""
     return body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").rstrip(b"\n \t")
 
 

@@ -89,6 +89,7 @@ class StoreSync:
         self.followups: list[ServerChange] = []
         self.counts: dict[str, int] = {}
         self.buffers: dict[str, bytes] = {}
+        self._twins: dict[str, list[str]] | None = None
         if mode == REFRESH_FROM_SERVER:
             state.forget_peer(peer)
             self.seen = {}
@@ -136,14 +137,19 @@ class StoreSync:
         return 201
 
     def _twin(self, body: bytes) -> tuple[str, Entry] | None:
-        """A server note with this body the peer is not known to hold."""
-        for key, entry in self.listing.items():
-            guid = self.state.guid(key)
-            if guid in self.claimed or (guid in self.seen and not self._slow):
-                continue
-            if entry.size > len(body) * 2 + 64:
-                continue
-            if notes.same_text(self.collection.read(key), body):
+        """A server note with this body the peer is not known to hold (each
+        such note is read once per session, into an index by content)."""
+        if self._twins is None:
+            self._twins = {}
+            for key in self.listing:
+                guid = self.state.guid(key)
+                if guid in self.claimed or (guid in self.seen and not self._slow):
+                    continue
+                digest = _text_digest(self.collection.read(key))
+                self._twins.setdefault(digest, []).append(key)
+        for key in self._twins.get(_text_digest(body), []):
+            entry = self.listing.get(key)
+            if entry is not None and self.state.guid(key) not in self.claimed:
                 return key, entry
         return None
 
@@ -370,9 +376,14 @@ class StoreSync:
         self.state.map(self.peer, guid, luid)
 
 
+def _text_digest(body: bytes) -> str:
+    """What two note bodies share when they are the same text."""
+    return body_digest(notes.plain_text(body))
+
+
 def _text(body: bytes) -> bytes:
     """``body`` with LF line ends and one final newline."""
-    return notes._norm(body) + b"\n"
+    return notes.plain_text(body) + b"\n"
 
 
 def _conflict_copy(key: str, taken: dict[str, Entry]) -> str:
