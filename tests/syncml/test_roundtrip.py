@@ -131,3 +131,16 @@ def test_many_notes_over_many_messages(make_pair):
     assert len(p.posts) > 10
     assert max(len(r) for r in p.replies) <= 8192
     assert p.sync(max_msg_size=8192).summary()["changed"] == 0
+
+
+def test_a_note_bigger_than_the_server_takes_waits_and_is_reported(make_pair):
+    p = make_pair(max_obj_size=5000)
+    (p.local / "small.txt").write_text("Small\n")
+    (p.local / "huge.txt").write_text("Huge\n" + "h" * 20000)
+    report = p.sync()
+    assert any("MaxObjSize 5000" in n for n in report.notices), report.notices
+    assert sorted(notes_in(p.served)) == ["small.txt"]
+    # it stays queued: nothing is lost, and the next run says so again
+    again = p.sync()
+    assert any("MaxObjSize 5000" in n for n in again.notices)
+    assert (p.local / "huge.txt").exists()

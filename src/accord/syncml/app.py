@@ -81,6 +81,7 @@ def syncml_app(
     session_timeout: float = 300.0,
     store_names: tuple[str, ...] = ("notes",),
     max_msg_size: int = 150_000,
+    max_obj_size: int = 4_000_000,
 ) -> Any:
     """The ASGI app serving SyncML at its mount point."""
     from starlette.applications import Starlette
@@ -104,7 +105,11 @@ def syncml_app(
         if live is None:
             token = os.urandom(12).hex()
             config = ServerConfig(
-                url=url, policy=policy, stores=store_names, max_msg_size=max_msg_size
+                url=url,
+                policy=policy,
+                stores=store_names,
+                max_msg_size=max_msg_size,
+                max_obj_size=max_obj_size,
             )
             session = ServerSession(
                 config, accounts, stores, nonces, resp_uri=f"{url}?sessionid={token}"

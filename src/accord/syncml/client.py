@@ -455,6 +455,15 @@ class ClientSession:
             guid, luid = item.source, item.target
             key = luid or guid or ""
             data = item.data if isinstance(item.data, bytes) else None
+            held = len(self.buffers.get(key, b"")) + len(data or b"")
+            size = (item.meta.size if item.meta else None) or 0
+            if max(held, size) > self.config.max_obj_size:
+                self.buffers.pop(key, None)
+                self.problems.append(f"{key}: larger than MaxObjSize; refused")
+                self._status(
+                    msg, change.cmd_id, change.name, 413, target=luid, source=guid
+                )
+                continue
             if item.more_data:
                 self.buffers[key] = self.buffers.get(key, b"") + (data or b"")
                 self._status(
@@ -500,6 +509,14 @@ class ClientSession:
             if self.mode in _SENDS_NOTHING
             else list(self.store.outgoing(self.mode in _SENDS_ALL))
         )
+        limit = self.outbox.max_obj_size
+        if limit:
+            for change in [c for c in changes if len(c.data or b"") > limit]:
+                self.problems.append(
+                    f"{change.luid}: {len(change.data or b'')} bytes is more than the "
+                    f"server takes (MaxObjSize {limit}); not sent"
+                )
+                changes.remove(change)
         if not changes:
             self.outbox.command(m.Sync(0, cfg.remote_store, cfg.local_store, (), 0))
             return

@@ -79,6 +79,7 @@ class ServerSession:
         self.complete = False
         self.ended = False  # refused: no more messages are taken
         self.client_max_msg: int | None = None
+        self.client_max_obj: int | None = None
 
     # -- a message in, a message out -------------------------------------------
     def receive(self, msg: m.Message) -> m.Message:
@@ -88,6 +89,7 @@ class ServerSession:
             self.session_id = hdr.session_id
             self.device = hdr.source
         self.client_max_msg = hdr.max_msg_size or self.client_max_msg
+        self.client_max_obj = hdr.max_obj_size or self.client_max_obj
         if self.ended or self.complete:
             return self._finished(msg)
         if self.user is None and not self._login(msg):
@@ -350,6 +352,12 @@ class ServerSession:
         for item in change.items:
             luid = item.source or item.target or ""
             data = item.data if isinstance(item.data, bytes) else None
+            size = (item.meta.size if item.meta else None) or 0
+            held = len(sync.buffers.get(luid, b"")) + len(data or b"")
+            if max(size, held) > self.config.max_obj_size:
+                sync.buffers.pop(luid, None)
+                self._status(msg, change.cmd_id, change.name, 413, source_ref=luid)
+                continue
             if item.more_data:
                 sync.buffers[luid] = sync.buffers.get(luid, b"") + (data or b"")
                 self._status(msg, change.cmd_id, change.name, 213, source_ref=luid)
@@ -404,9 +412,13 @@ class ServerSession:
 
     def _queue_changes(self) -> None:
         assert self.outbox is not None
+        limit = self.client_max_obj
         for name, sync in self.syncs.items():
             sync.client_done()
             changes = sync.outgoing()
+            if limit:
+                # too big for the client: not sent (and sent again next time)
+                changes = [c for c in changes if len(c.data or b"") <= limit]
             source = getattr(sync, "client_source", None)
             if not changes:
                 self.outbox.command(m.Sync(0, source, name, (), 0))
