@@ -33,12 +33,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from accord.errors import PreconditionFailed, StateError
+from accord.errors import PreconditionFailed
 from accord.model import DIR, FILE, Entry, parent_of
 from accord.replica import DIGEST, check_expected
 from accord.syncml import notes
 from accord.syncml.client import ClientState, Outgoing
 from accord.syncml.devinf import DevInf, from_node
+from accord.syncml.store import open_db
 from accord.syncml.tree import from_xml, to_xml
 
 __all__ = ["Shadow"]
@@ -75,18 +76,9 @@ class Shadow:
     """The client's copy of one server store (also the session's store)."""
 
     def __init__(self, path: Path, where: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.where = where
         self._lock = threading.RLock()
-        try:
-            self.db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False
-            )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StateError(f"cannot open the SyncML state {path}: {exc}") from exc
+        self.db = open_db(path, _SCHEMA, "the SyncML client state")
         self.db.execute("BEGIN")
         self.content_type = notes.TEXT
         self.session_open = False

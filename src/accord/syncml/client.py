@@ -29,7 +29,6 @@ the statuses and an Alert 222 asking for the next one.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from typing import NamedTuple, Protocol
 
@@ -148,10 +147,6 @@ class AuthRetry(Exception):
         self.kind = kind
 
 
-def _anchor() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
 class ClientSession:
     """One session of a client with one server store."""
 
@@ -169,7 +164,7 @@ class ClientSession:
         self.store = store
         self.mode = mode if state.last_local or mode != TWO_WAY else SLOW
         self.session_id = str(state.session + 1)
-        self.next_anchor = next_anchor or _anchor()
+        self.next_anchor = next_anchor or m.new_anchor()
         self.url = config.url
         self.msg_id = 0
         self.outbox = Outbox(wbxml_encoding=config.wbxml)

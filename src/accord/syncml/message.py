@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from typing import NamedTuple
 
 from accord.syncml import wbxml
@@ -35,6 +36,7 @@ __all__ = [
     "Other",
     "Status",
     "Sync",
+    "new_anchor",
     "parse",
     "render",
 ]
@@ -164,6 +166,11 @@ class Message(NamedTuple):
     header: Header
     commands: tuple[Command, ...]
     final: bool
+
+
+def new_anchor() -> str:
+    """A sync anchor: the time now, UTC, to the second."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
 # -- rendering ------------------------------------------------------------------

@@ -20,7 +20,6 @@ what each message changes is committed before its answer goes out.
 
 from __future__ import annotations
 
-import time
 from typing import Any, NamedTuple
 
 from accord.syncml import auth, devinf
@@ -44,10 +43,6 @@ class ServerConfig(NamedTuple):
     max_obj_size: int = 4_000_000
     stores: tuple[str, ...] = ("notes",)  # advertised in the DevInf
     dev_id: str = "accord"
-
-
-def _anchor() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
 
 
 class ServerSession:
@@ -254,7 +249,7 @@ class ServerSession:
         )
         sync.client_source = item.source  # type: ignore[attr-defined]
         self.syncs[name] = sync
-        server_next = _anchor()
+        server_next = m.new_anchor()
         self.anchors[name] = (meta.next, server_next)
         anchor_back = m.Item(data=Node("Anchor", (Node("Next", (), meta.next or ""),)))
         self._status(

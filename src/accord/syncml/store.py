@@ -45,6 +45,7 @@ __all__ = [
     "ServerState",
     "SingleUser",
     "Stores",
+    "open_db",
 ]
 
 
@@ -166,6 +167,20 @@ CREATE TABLE IF NOT EXISTS blobs (digest TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 
 
+def open_db(path: Path, schema: str, what: str) -> sqlite3.Connection:
+    """A SQLite file for accord's SyncML state: WAL, every commit durable,
+    transactions begun and committed by the caller."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.executescript(schema)
+    except sqlite3.Error as exc:
+        raise StateError(f"cannot open {what} {path}: {exc}") from exc
+    return db
+
+
 def body_digest(data: bytes) -> str:
     return f"{DIGEST}:{hashlib.sha256(data).hexdigest()}"
 
@@ -174,19 +189,8 @@ class ServerState:
     """The server's memory of one collection and its peers (SQLite)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
-        try:
-            self.db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False
-            )
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
-            raise StateError(
-                f"cannot open the SyncML server state {path}: {exc}"
-            ) from exc
+        self.db = open_db(path, _SCHEMA, "the SyncML server state")
 
     def close(self) -> None:
         if self.db.in_transaction:

@@ -20,6 +20,7 @@ __all__ = [
     "CT_WBXML",
     "CT_XML",
     "DEVINF_NS",
+    "METINF",
     "METINF_NS",
     "METINF_TAGS",
     "SYNCML_NS",
@@ -36,29 +37,29 @@ DEVINF_NS = "syncml:devinf"
 CT_XML = "application/vnd.syncml+xml"
 CT_WBXML = "application/vnd.syncml+wbxml"
 
-#: the tags of the MetInf code page (namespace ``syncml:metinf``)
-METINF_TAGS = frozenset(
-    [
-        "Anchor",
-        "EMI",
-        "Format",
-        "FreeID",
-        "FreeMem",
-        "Last",
-        "Mark",
-        "MaxMsgSize",
-        "Mem",
-        "MetInf",
-        "Next",
-        "NextNonce",
-        "SharedMem",
-        "Size",
-        "Type",
-        "Version",
-        "MaxObjSize",
-        "FieldLevel",
-    ]
-)
+#: the tags of the MetInf code page (namespace ``syncml:metinf``), in
+#: token order (0x05 onwards)
+METINF = [
+    "Anchor",
+    "EMI",
+    "Format",
+    "FreeID",
+    "FreeMem",
+    "Last",
+    "Mark",
+    "MaxMsgSize",
+    "Mem",
+    "MetInf",
+    "Next",
+    "NextNonce",
+    "SharedMem",
+    "Size",
+    "Type",
+    "Version",
+    "MaxObjSize",
+    "FieldLevel",
+]
+METINF_TAGS = frozenset(METINF)
 
 
 class Malformed(ValueError):

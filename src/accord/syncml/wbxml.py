@@ -16,7 +16,7 @@ tables as libwbxml's ``wbxml_tables.c``).
 
 from __future__ import annotations
 
-from accord.syncml.tree import METINF_TAGS, Malformed, Node
+from accord.syncml.tree import METINF, METINF_TAGS, Malformed, Node
 
 __all__ = ["PUBLIC_DEVINF", "PUBLIC_SYNCML", "decode", "encode", "is_wbxml"]
 
@@ -89,26 +89,7 @@ _SYNCML_PAGE0 = [
     "Move",
     "Correlator",
 ]
-_METINF_PAGE1 = [
-    "Anchor",
-    "EMI",
-    "Format",
-    "FreeID",
-    "FreeMem",
-    "Last",
-    "Mark",
-    "MaxMsgSize",
-    "Mem",
-    "MetInf",
-    "Next",
-    "NextNonce",
-    "SharedMem",
-    "Size",
-    "Type",
-    "Version",
-    "MaxObjSize",
-    "FieldLevel",
-]
+_METINF_PAGE1 = list(METINF)
 _DEVINF_PAGE0 = [
     "CTCap",
     "CTType",
