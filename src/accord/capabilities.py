@@ -2,6 +2,11 @@
 
 The engine consults these flags and never asks which kind of place it has.
 ``disable()`` turns features off so tests can force the fallback paths.
+
+The names a place can hold are declared here too (longest name and key in
+bytes, UTF-8 only, forbidden characters): :meth:`Capabilities.unfit_reason`
+is how the engine asks a *target* whether a name from the other side can
+exist there, before anything is planned.
 """
 
 from __future__ import annotations
@@ -47,6 +52,15 @@ class Capabilities(NamedTuple):
     #: the same content as a new item of the other side is that item, and
     #: takes the other side's name
     derived_names: bool = False
+    #: the longest name (one part of a key) the place holds, in bytes as
+    #: stored (UTF-8; an undecodable byte kept as a surrogate escape is one)
+    max_name_bytes: int | None = None
+    #: the longest key it holds, in bytes (S3: 1,024 minus the prefix)
+    max_key_bytes: int | None = None
+    #: names must be valid UTF-8 (S3 keys); False: any bytes but NUL and '/'
+    utf8_names: bool = False
+    #: characters no name can hold here
+    forbidden_chars: str = ""
 
     def disable(self, *names: str) -> Capabilities:
         """A copy with the named boolean features turned off."""
@@ -54,6 +68,43 @@ class Capabilities(NamedTuple):
             if not isinstance(getattr(self, name, None), bool):
                 raise ValueError(f"not a boolean capability: {name}")
         return self._replace(**{name: False for name in names})
+
+    def unfit_reason(self, key: str) -> str | None:
+        """Why this place cannot hold ``key`` (a key that passed
+        ``keys.unsafe_reason``), or None when it can. Pure and cheap."""
+        if self.forbidden_chars:
+            bad = sorted({ch for ch in key if ch in self.forbidden_chars})
+            if bad:
+                listed = " ".join(repr(ch) for ch in bad)
+                return f"it holds characters that names cannot hold there ({listed})"
+        longest = self.max_key_bytes
+        part = self.max_name_bytes
+        if key.isascii():
+            if (longest is None or len(key) <= longest) and (
+                part is None or len(key) <= part
+            ):
+                return None
+            raw = key.encode("ascii")
+        else:
+            try:
+                raw = key.encode("utf-8")
+            except UnicodeEncodeError:
+                if self.utf8_names:
+                    return "it is not valid UTF-8, and names there must be"
+                try:
+                    raw = key.encode("utf-8", "surrogateescape")
+                except UnicodeEncodeError:
+                    return "it holds a character no name can hold (a lone surrogate)"
+        if longest is not None and len(raw) > longest:
+            return f"it is {len(raw)} bytes long; names there hold at most {longest}"
+        if part is not None:
+            size = max(len(name) for name in raw.split(b"/"))
+            if size > part:
+                return (
+                    f"a part of it is {size} bytes long; a name there holds at "
+                    f"most {part}"
+                )
+        return None
 
     def to_json(self) -> dict[str, object]:
         data: dict[str, object] = dict(self._asdict())

@@ -12,6 +12,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     │   ├── NotFound
     │   ├── AlreadyExists
     │   ├── PreconditionFailed      the item changed behind our back
+    │   ├── UnsafeName              a name that would leave the place
     │   ├── Unsupported             optional operation not offered
     │   ├── PermissionDenied
     │   ├── NoSpace                 disk full or quota exceeded
@@ -29,6 +30,8 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
 """
 
 from __future__ import annotations
+
+from accord.keys import shown
 
 __all__ = [
     "Aborted",
@@ -53,6 +56,7 @@ __all__ = [
     "StateError",
     "TransientError",
     "Unreachable",
+    "UnsafeName",
     "Unsupported",
     "is_retryable",
 ]
@@ -111,7 +115,7 @@ class ReplicaError(AccordError):
     ) -> None:
         detail = message
         if key is not None:
-            detail = f"{detail}: {key}"
+            detail = f"{detail}: {shown(key)}"
         if where is not None:
             detail = f"{detail} (in {where})"
         super().__init__(detail, hint=hint)
@@ -134,6 +138,13 @@ class PreconditionFailed(ReplicaError):
 
 class NotEmpty(PreconditionFailed):
     """A folder to delete still holds items (ignored ones, or new ones)."""
+
+
+class UnsafeName(ReplicaError):
+    """A place was handed a name that would leave its root (``..``, an
+    absolute path, an empty part, a NUL) or reach into accord's own folder;
+    nothing was done. The engine never plans such a name: this is the
+    places' own last line of defence."""
 
 
 class Unsupported(ReplicaError):

@@ -5,6 +5,11 @@ from one) is reported under the NFC key, and its real spelling is kept by the
 place itself. Two spellings of one name in one folder are a clash, reported
 and left alone.
 
+Every name that crosses a boundary (a place's listing, a peer's request, a
+plan file, a user's argument) is checked with :func:`unsafe_reason` before
+it is used, and shown to people with :func:`shown`, which makes control
+characters and undecodable bytes visible.
+
 Ignore rules use gitignore syntax (``pathspec``), read from ``.accordignore``
 at the root of either side, plus ``--exclude`` patterns.
 """
@@ -15,7 +20,15 @@ import time
 import unicodedata
 from collections.abc import Container, Iterable
 
-__all__ = ["META_DIR", "IgnoreRules", "conflict_name", "fold", "nfc", "unsafe_reason"]
+__all__ = [
+    "META_DIR",
+    "IgnoreRules",
+    "conflict_name",
+    "fold",
+    "nfc",
+    "shown",
+    "unsafe_reason",
+]
 
 #: the directory at the root of a place that holds accord's own files
 META_DIR = ".accord"
@@ -33,10 +46,23 @@ def unsafe_reason(key: str) -> str | None:
 
     A key is a clean relative path: ``/``-separated parts, none empty, none
     ``.`` or ``..``, no NUL, not absolute, and not inside accord's own
-    folder at the root. Every name that crosses a boundary (a place's
-    listing, a peer's request, a plan file, a user's argument) is checked
-    with this before it is used. Pure and cheap.
+    folder at the root (in any case: a disk that ignores case takes
+    ``.ACCORD/`` for ``.accord/``). Control characters and undecodable
+    bytes (surrogate escapes) are not unsafe in themselves: whether a place
+    can hold them is a question for that place (its capabilities). Every
+    name that crosses a boundary (a place's listing, a peer's request, a
+    plan file, a user's argument) is checked with this before it is used.
+    Pure and cheap: a plain name costs a few substring searches.
     """
+    if (
+        key
+        and key[0] not in "./"
+        and key[-1] != "/"
+        and "/." not in key
+        and "//" not in key
+        and "\0" not in key
+    ):
+        return None  # the common case: no part can be empty, '.', '..' or ours
     if not key:
         return "the name is empty"
     if "\0" in key:
@@ -49,7 +75,7 @@ def unsafe_reason(key: str) -> str | None:
             return "the name would leave the target folder ('..')"
         if part in ("", "."):
             return "the name has an empty or '.' part"
-    if parts[0] == META_DIR:
+    if parts[0].lower() == META_DIR:
         return f"the name is inside accord's own folder {META_DIR}/"
     return None
 
@@ -74,6 +100,34 @@ def conflict_name(key: str, side: str, mtime_ns: int, taken: Container[str]) -> 
         if full not in taken:
             return full
     raise RuntimeError("no free conflict name")  # pragma: no cover
+
+
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(name: str) -> str:
+    """``name`` as people should see it: unchanged when every character is
+    printable, else quoted with escapes (``'a\\nb'``, ``'caf\\xe9'`` for an
+    undecodable byte kept as a surrogate escape), so that a control
+    character or a stray byte can neither hide nor break a line."""
+    if name and name.isprintable() and name == name.strip():
+        return name
+    return "'" + "".join(_escape(ch) for ch in name) + "'"
+
+
+def _escape(ch: str) -> str:
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    if ch.isprintable():
+        return ch
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 def fold(key: str) -> str:

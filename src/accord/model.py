@@ -16,6 +16,8 @@ from __future__ import annotations
 import enum
 from typing import NamedTuple
 
+from accord.keys import shown
+
 __all__ = [
     "DIR",
     "FILE",
@@ -82,16 +84,22 @@ class Entry(NamedTuple):
 
 
 class Problem(NamedTuple):
-    """Something that went wrong with one key; reported, not raised."""
+    """Something that went wrong with one key; reported, not raised.
+
+    ``refused``: the name itself was refused (it would leave the place, or
+    the other side cannot hold it); the item is left out of the run, and
+    of the archive, so it is reported again until it is renamed.
+    """
 
     key: str
     side: Side | None
     message: str
     retryable: bool = False
+    refused: bool = False
 
     def __str__(self) -> str:
         where = f"{self.side} " if self.side else ""
-        return f"{where}{self.key or '/'}: {self.message}"
+        return f"{where}{shown(self.key) if self.key else '/'}: {self.message}"
 
 
 def join(parent: str, name: str) -> str:

@@ -20,6 +20,13 @@ Rules every implementation keeps:
   anything, and returns the new entry (with its digest).
 * When ``trash`` is given, what a delete removes or a write overwrites is
   moved into the place's trash under that run stamp, restorable later.
+* Every primitive that reads, writes, renames or deletes an item (and the
+  trash's restore and purge) first refuses, with :func:`check_key`, a key
+  that would leave the root or reach into accord's own folder, whatever
+  the caller passed; and none of them reads, writes or deletes through a
+  symbolic link that leads out of the place. The engine never asks for
+  such a key (it checks every name a place lists), so this is the last
+  line of defence, not the first.
 * Foreign exceptions are translated into :mod:`accord.errors` at the boundary.
 """
 
@@ -36,6 +43,7 @@ from accord.errors import (
     AccordError,
     InvalidInput,
     PreconditionFailed,
+    UnsafeName,
     Unsupported,
 )
 from accord.keys import META_DIR, unsafe_reason
@@ -55,7 +63,10 @@ __all__ = [
     "WriteItem",
     "check_digest",
     "check_expected",
+    "check_key",
+    "check_run",
     "hash_stream",
+    "link_refused",
     "user_key",
 ]
 
@@ -77,6 +88,45 @@ def user_key(path: str, option: str = "PATH") -> str:
             "'.', empty parts or leading '/'",
         )
     return key
+
+
+def check_key(key: str, where: str) -> str:
+    """``key``, or UnsafeName when it would leave the place (``..``, an
+    absolute path, an empty part, a NUL) or reach into accord's own folder.
+    Every place calls this first in each primitive that touches an item."""
+    why = unsafe_reason(key)
+    if why is not None:
+        raise UnsafeName(
+            f"refused: {why}; nothing was done",
+            where=where,
+            key=key,
+            hint="accord never plans such a name: if a program handed it to "
+            "this place, that program is at fault",
+        )
+    return key
+
+
+def check_run(run: str, where: str) -> str:
+    """``run``, or UnsafeName unless it is one plain name (a trash run stamp)."""
+    if "/" in run or unsafe_reason(run) is not None:
+        raise UnsafeName(
+            "refused: not the stamp of a run in the trash; nothing was done",
+            where=where,
+            key=run,
+        )
+    return run
+
+
+def link_refused(key: str, where: str, *, item: bool = False) -> PreconditionFailed:
+    """The error for a change or read below (with ``item``: of) a symbolic
+    link, for places whose server or library would follow it."""
+    what = "the item" if item else "a folder on its path"
+    return PreconditionFailed(
+        f"{what} is a symbolic link (or was replaced by one); left alone, "
+        "nothing is written or read through it",
+        where=where,
+        key=key,
+    )
 
 
 class WriteItem(NamedTuple):

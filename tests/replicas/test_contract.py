@@ -3,32 +3,49 @@
 from __future__ import annotations
 
 import pytest
+from _surroundings import DEPTH, OnServer, bucket, memory, on_disk, planted_on_disk
 
 from accord.testing.contract import ReplicaContract
 
 
-class TestLocal(ReplicaContract):
+class _OnDisk(ReplicaContract):
+    """A local folder, three folders below the watched ``tmp_path``."""
+
     @pytest.fixture
     def place_url(self, tmp_path):
-        return str(tmp_path / "place")
+        return str(tmp_path / DEPTH)
+
+    @pytest.fixture
+    def surroundings(self, tmp_path):
+        return on_disk(tmp_path, tmp_path / DEPTH)
 
 
-class TestLocalCaseInsensitive(ReplicaContract):
+class TestLocal(_OnDisk):
+    pass
+
+
+class TestLocalCaseInsensitive(_OnDisk):
     @pytest.fixture
     def place_url(self, tmp_path):
-        return f"file://{tmp_path / 'place'}?case_sensitive=false"
+        return f"file://{tmp_path / DEPTH}?case_sensitive=false"
 
 
-class TestSFTP(ReplicaContract):
-    @pytest.fixture
-    def place_url(self, sshd):
-        return sshd.url()
+class TestSFTP(OnServer):
+    pass
 
 
 class TestS3(ReplicaContract):
     @pytest.fixture
-    def place_url(self, s3_server):
-        return s3_server.url()
+    def _bucket(self, s3_server):
+        return bucket(s3_server)
+
+    @pytest.fixture
+    def place_url(self, _bucket):
+        return _bucket[0]
+
+    @pytest.fixture
+    def surroundings(self, _bucket):
+        return _bucket[1]
 
 
 class TestFsspecMemory(ReplicaContract):
@@ -36,4 +53,21 @@ class TestFsspecMemory(ReplicaContract):
 
     @pytest.fixture
     def place_url(self, tmp_path):
-        return f"memory://accord-{tmp_path.name}/place"
+        return f"memory://accord-{tmp_path.name}/{DEPTH}"
+
+    @pytest.fixture
+    def surroundings(self):
+        return memory()
+
+
+class TestFsspecLocalFilesystem(ReplicaContract):
+    """fsspec's own local filesystem (``local://``): it follows links, so
+    the place must refuse them itself."""
+
+    @pytest.fixture
+    def place_url(self, tmp_path):
+        return f"local://{tmp_path / DEPTH}"
+
+    @pytest.fixture
+    def surroundings(self, tmp_path):
+        return planted_on_disk(tmp_path, tmp_path / DEPTH)

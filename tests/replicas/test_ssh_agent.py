@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _surroundings import DEPTH, OnServer
 
 import accord
 from accord.errors import PreconditionFailed, Unreachable
@@ -25,7 +26,6 @@ from accord.registry import open_replica
 from accord.replicas import ssh
 from accord.replicas.ssh import AgentReplica, SSHProcess, SSHReplica, agent_bundle
 from accord.replicas.wire import WINDOW
-from accord.testing.contract import ReplicaContract
 
 PYENV = Path("/root/.pyenv/versions")
 
@@ -49,33 +49,30 @@ def _like(key: str, data: bytes) -> Entry:
     return Entry(key, FILE, len(data), 1_700_000_000_123_456_789, 0o640, "")
 
 
-class TestAgentOnOldestPython(ReplicaContract):
+class TestAgentOnOldestPython(OnServer):
     """The whole contract, with the agent on the oldest Python it supports."""
 
     @pytest.fixture
-    def place_url(self, sshd):
-        return f"{sshd.url()}&python={_python('3.8')}&agent=on"
+    def place_url(self, sshd, top):
+        url = sshd.url(f"{top}/{DEPTH}")
+        return f"{url}&python={_python('3.8')}&agent=on"
 
 
-class TestAgentOverParamiko(ReplicaContract):
+class TestAgentOverParamiko(OnServer):
     """The whole contract, with the agent on paramiko's own channel (what
     runs where there is no ``ssh`` command on the client)."""
+
+    options = "&agent=on"
 
     @pytest.fixture(autouse=True)
     def _no_ssh_command(self, monkeypatch):
         monkeypatch.setattr(ssh, "ssh_command", lambda sftp: None)
 
-    @pytest.fixture
-    def place_url(self, sshd):
-        return f"{sshd.url()}&agent=on"
 
-
-class TestPlainSFTP(ReplicaContract):
+class TestPlainSFTP(OnServer):
     """The whole contract over plain SFTP (no agent)."""
 
-    @pytest.fixture
-    def place_url(self, sshd):
-        return f"{sshd.url()}&agent=off"
+    options = "&agent=off"
 
 
 def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:

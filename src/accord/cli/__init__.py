@@ -8,7 +8,8 @@ Each command parses its arguments, calls the library, and renders the result
     2  usage error: unknown option, missing argument, a malformed value,
        path, accord.toml or plan file
     3  partial: some items were skipped (changed during the run) or failed;
-       run again to finish
+       run again to finish; or some names were refused (they would leave
+       a place, or the other side cannot hold them): rename them
     4  aborted by a guard (mass deletion, a side emptied or missing);
        nothing was changed
     5  needs a human: conflicts were left unresolved, or a question could
@@ -179,8 +180,8 @@ def _save_traceback() -> str:
 
 EPILOG = """\b
 Exit codes: 0 in agreement (applied, or nothing to do) · 1 error ·
-2 usage · 3 partial (run again) · 4 stopped by a guard · 5 needs a human ·
-6 changes pending (status, --dry-run) · 130 interrupted ·
+2 usage · 3 partial (some items left, each said why) · 4 stopped by a guard ·
+5 needs a human · 6 changes pending (status, --dry-run) · 130 interrupted ·
 141 the reader of the output went away.
 State: $ACCORD_STATE_DIR, else $XDG_STATE_HOME/accord, else ~/.local/state/accord.
 Docs: docs/cli.md"""

@@ -18,11 +18,14 @@ from accord.cli.render import Renderer, human_size
 from accord.config import load_profile
 from accord.engine import history
 from accord.engine.apply import Report
+from accord.engine.names import checked_trash
 from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
 from accord.engine.session import Session, default_who, new_run_id
 from accord.errors import Aborted, AccordError, ConfigError, NotAPlan
+from accord.keys import shown as escaped
+from accord.model import Problem
 from accord.registry import open_replica
 from accord.replica import TrashItem, user_key
 from accord.state import lock
@@ -312,7 +315,7 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
 
 
 def _exit_code(report: Report) -> int:
-    if report.aborted or report.failed or report.skipped:
+    if report.aborted or report.failed or report.skipped or report.refused:
         return EXIT["partial"]
     if report.conflicts:
         return EXIT["human"]
@@ -853,10 +856,13 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
     out = Renderer.choose(json_lines, quiet, verbose)
     replica = _opened(place)
     count = 0
-    for item in replica.trash_list():
+    for item in checked_trash(replica.trash_list(), replica.url):
+        if isinstance(item, Problem):
+            out.problems([item], where=replica.url)
+            continue
         count += 1
         out.emit(event="trashed", run=item.run, key=item.key, size=item.entry.size)
-        out.line(f"{item.run}  {human_size(item.entry.size):>9}  {item.key}")
+        out.line(f"{item.run}  {human_size(item.entry.size):>9}  {escaped(item.key)}")
     if not count:
         out.line("the trash is empty")
     replica.close()
@@ -887,8 +893,10 @@ def trash_restore(
     replica = _opened(place)
     matches: list[TrashItem] = [
         i
-        for i in replica.trash_list()
-        if i.key == key and (not run_id or i.run.startswith(run_id))
+        for i in checked_trash(replica.trash_list(), replica.url)
+        if isinstance(i, TrashItem)
+        and i.key == key
+        and (not run_id or i.run.startswith(run_id))
     ]
     if not matches:
         raise ConfigError(

@@ -15,6 +15,8 @@ from typing import Any, TextIO
 
 from accord.engine.apply import Event, Report
 from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
+from accord.keys import shown as escaped
+from accord.model import Problem
 
 __all__ = ["Renderer", "human_size"]
 
@@ -47,6 +49,7 @@ class Renderer:
         self.out = out or sys.stdout
         self._console: Any = None
         self._told: set[str] = set()  # skipped/failed lines shown during the run
+        self._problems_told: set[Problem] = set()
 
     @classmethod
     def choose(cls, json_lines: bool, quiet: bool, verbose: int) -> Renderer:
@@ -72,7 +75,12 @@ class Renderer:
 
     def emit(self, **data: Any) -> None:
         if self.mode == "json":
-            print(json.dumps(data, ensure_ascii=False), file=self.out, flush=True)
+            text = json.dumps(data, ensure_ascii=False)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # a name with bytes that are not UTF-8
+                text = json.dumps(data)  # kept exact, as \udcXX escapes
+            print(text, file=self.out, flush=True)
 
     def notice(self, text: str) -> None:
         self.emit(event="notice", message=text)
@@ -86,11 +94,11 @@ class Renderer:
             return
         if self.mode == "quiet":
             return
-        for problem in plan.problems:
-            self.line(f"problem: {problem}")
+        self.problems(plan.problems, plan)
         changes = plan.changes
         if plan.is_empty:
-            self.line("nothing to do: both sides agree")
+            apart = ", apart from the problems above" if plan.problems else ""
+            self.line(f"nothing to do: both sides agree{apart}")
             return
         self.line(f"left:  {plan.left}\nright: {plan.right}")
         shown = (
@@ -113,13 +121,7 @@ class Renderer:
             self.emit(event="action", **action.to_json())
         for conflict in plan.conflicts:
             self.emit(event="conflict", **conflict.to_json())
-        for problem in plan.problems:
-            self.emit(
-                event="problem",
-                key=problem.key,
-                side=problem.side and problem.side.value,
-                message=problem.message,
-            )
+        self.problems(plan.problems, plan)
         summary = plan.summary()
         self.emit(
             event="plan",
@@ -142,12 +144,38 @@ class Renderer:
             and action.entry.kind == "dir"
         ):
             verb = "mkdir"
-        text = f"{_ARROW[side]} {verb:9} {action.key}"
+        text = f"{_ARROW[side]} {verb:9} {escaped(action.key)}"
         if action.new_key:
-            text += f"  =>  {action.new_key}"
+            text += f"  =>  {escaped(action.new_key)}"
         if why and action.reason:
             text += f"   ({action.reason})"
         return text
+
+    def problems(
+        self, problems: list[Problem], plan: Plan | None = None, where: str = ""
+    ) -> None:
+        """Each problem once (a refused name: its escaped name, the place it
+        came from, why, what to do); ``where``: the place, without a plan."""
+        for problem in problems:
+            if problem in self._problems_told:
+                continue
+            self._problems_told.add(problem)
+            if self.mode == "json":
+                side = problem.side.value if problem.side else None
+                place = where or None
+                if plan is not None and side is not None:
+                    place = plan.left if side == "left" else plan.right
+                self.emit(
+                    event="problem",
+                    key=problem.key,
+                    name=escaped(problem.key),
+                    side=side,
+                    place=place,
+                    message=problem.message,
+                    refused=problem.refused,
+                )
+            elif self.mode != "quiet":
+                self.line(f"problem: {problem}")
 
     def plan_summary(self, plan: Plan) -> str:
         summary = plan.summary()
@@ -240,6 +268,7 @@ class Renderer:
         for notice in report.notices:
             if notice not in shown:
                 self.notice(notice)
+        self.problems(report.problems, report.plan)
         if self.mode == "json":
             self.emit(event="summary", **summary)
             return

@@ -32,9 +32,11 @@ from accord.errors import (
     NoSpace,
     NotEmpty,
     PreconditionFailed,
+    ReplicaError,
     Unreachable,
     Unsupported,
 )
+from accord.keys import shown
 from accord.model import DIR, FILE, LINK, Entry, Problem, Side
 from accord.replica import Replica, WriteItem
 from accord.state.store import ABSENT, ArchiveEntry, ArchiveStore
@@ -124,8 +126,19 @@ class Report:
         return self.plan.problems
 
     @property
+    def refused(self) -> list[Problem]:
+        """Items left out because their names were refused (not synced)."""
+        return [problem for problem in self.plan.problems if problem.refused]
+
+    @property
     def ok(self) -> bool:
-        return not (self.failed or self.skipped or self.aborted or self.conflicts)
+        return not (
+            self.failed
+            or self.skipped
+            or self.aborted
+            or self.conflicts
+            or self.refused
+        )
 
     def summary(self) -> dict[str, Any]:
         changed = [o for o in self.done if o.action.op not in ARCHIVE_ONLY]
@@ -136,6 +149,7 @@ class Report:
             "failed": len(self.failed),
             "conflicts": len(self.conflicts),
             "problems": len(self.problems),
+            "refused": len(self.refused),
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "aborted": self.aborted,
@@ -316,17 +330,25 @@ class Executor:
             items.append(WriteItem(action.key, data, like, action.expect, self.trash))
         if not items:
             return outcomes
+        target = self.replicas[side]
         try:
-            results: list[Entry | AccordError] = self.replicas[side].write_batch(items)
+            results: list[Entry | AccordError] = target.write_batch(items)
         except AccordError as exc:
             results = [exc] * len(items)
+        if len(results) != len(items):
+            lost = ReplicaError("the place answered a batch wrongly", where=target.url)
+            results = [lost] * len(items)
         for (seq, action), result in zip(ready, results, strict=True):
             assert action.entry is not None
-            if isinstance(result, Entry):
-                self.on_event(Event("bytes", size=result.size))
-                done = _Attempt("done", [self._agreed(side, action.entry, result)], [])
+            try:
+                if not isinstance(result, Entry):
+                    raise result
+                row = self._agreed(side, action.entry, result, action.key)
+            except AccordError as exc:
+                done = _failure(action, exc)
             else:
-                done = _failure(action, result)
+                self.on_event(Event("bytes", size=result.size))
+                done = _Attempt("done", [row], [])
             outcomes.append(self._settle(seq, action, done))
         return outcomes
 
@@ -567,11 +589,11 @@ class Executor:
         assert action.entry is not None
         if op == "copy":
             new, like = self._put(action.side, action.key, action.entry, action.expect)
-            return [self._agreed(action.side, like, new)], []
+            return [self._agreed(action.side, like, new, action.key)], []
         if op == "set_meta":
             assert action.expect is not None
             new = target.set_meta(action.key, like=action.entry, expect=action.expect)
-            return [self._agreed(action.side, action.entry, new)], []
+            return [self._agreed(action.side, action.entry, new, action.key)], []
         if op == "move":
             return self._move(action)
         if op == "keep_both":
@@ -598,8 +620,18 @@ class Executor:
             versions = versions[::-1]
         return ArchiveEntry(folder.key, DIR, 0, 0, folder.mode, None, None, *versions)
 
-    def _agreed(self, target: Side, source: Entry, new: Entry) -> ArchiveEntry:
-        """The archive row once ``new`` on ``target`` matches ``source``."""
+    def _agreed(
+        self, target: Side, source: Entry, new: Entry, key: str
+    ) -> ArchiveEntry:
+        """The archive row once ``new`` on ``target`` matches ``source``; the
+        place must have answered for ``key``, the name it was asked about
+        (a row is never recorded under a name a place made up)."""
+        if new.key != key:
+            raise ReplicaError(
+                f"the place answered for another name ({shown(new.key)})",
+                where=self.replicas[target].url,
+                key=key,
+            )
         versions = (
             (source.version, new.version)
             if target is Side.RIGHT
@@ -670,7 +702,8 @@ class Executor:
         except Unsupported:
             moved, _ = self._put(action.side, action.new_key, action.entry, None)
             target.delete(action.key, expect=action.expect, trash=None)
-        return [self._agreed(action.side, action.entry, moved)], [action.key]
+        row = self._agreed(action.side, action.entry, moved, action.new_key)
+        return [row], [action.key]
 
     def _keep_both(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:
         """Set the loser aside on its side, then bring both versions across."""
@@ -689,8 +722,8 @@ class Executor:
         faults.step(f"put {key}")
         across, _ = self._put(side.other, aside, kept, None)
         return [
-            self._agreed(side, like, new),
-            self._agreed(side.other, kept, across),
+            self._agreed(side, like, new, key),
+            self._agreed(side.other, kept, across, aside),
         ], []
 
 

@@ -15,6 +15,10 @@ its new version is then *refreshed* in the archive so it is not hashed again).
 
 A folder that could not be listed, or an item that could not be read, makes
 its subtree *unreliable*: no deletion is inferred there.
+
+Every listed name passes the name gate (``engine/names.py``) here, where
+listings enter the engine: a refused name is reported, counted as seen (so
+no deletion is inferred for it) and goes no further.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from accord.engine.names import Gate, archived
 from accord.errors import AccordError, NotFound, ReplicaError
-from accord.keys import IgnoreRules
+from accord.keys import IgnoreRules, unsafe_reason
 from accord.model import DIR, FILE, LINK, Entry, Problem, Side
 from accord.replica import Replica
 from accord.state.store import ABSENT, ArchiveEntry
@@ -128,16 +133,21 @@ def scan_side(
     known: Mapping[str, str],
     side: Side,
     ignore: IgnoreRules | None = None,
+    gate: Gate | None = None,
 ) -> Scanned:
     """List ``replica`` against its archived versions; no archive rows needed.
 
     This is the part of detection that touches every item, so it is kept
     small and self-contained: the session may run it in a child process.
+    Each listed name passes ``gate`` (by default, the check that it names
+    an item inside the place); a refused one is reported and dropped.
     """
+    check = gate or Gate(replica.url)
     unseen = set(known)
     discard = unseen.discard
     fresh: list[Entry] = []
     problems: list[Problem] = []
+    refused: list[tuple[str, str]] = []
     seen = 0
     for item in replica.scan(ignore, known if known else None):
         kind = type(item)
@@ -147,10 +157,20 @@ def scan_side(
             problems.append(item._replace(side=side))  # type: ignore[union-attr]
             continue
         else:
-            discard(item[0])  # type: ignore[index]
-            fresh.append(item)  # type: ignore[arg-type]
+            key = item[0]  # type: ignore[index]
+            discard(key)
+            why = check(key)
+            if why is None:
+                fresh.append(item)  # type: ignore[arg-type]
+            else:
+                refused.append((key, why))
         seen += 1
-    return Scanned(side, fresh, list(unseen), problems, seen, replica.scan_state())
+    problems += check.problems(refused, side)
+    gone = list(unseen)
+    if gone and any(unsafe_reason(key) is not None for key in gone):
+        problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
+        gone = [key for key in gone if unsafe_reason(key) is None]
+    return Scanned(side, fresh, gone, problems, seen, replica.scan_state())
 
 
 def compare(
@@ -165,7 +185,7 @@ def compare(
     side = scanned.side
     changes: dict[str, Change] = {}
     problems = list(scanned.problems)
-    unreliable = [problem.key for problem in problems]
+    unreliable = [problem.key for problem in problems if not problem.refused]
     to_hash: list[tuple[Entry, ArchiveEntry]] = []
     at = 7 if side is Side.LEFT else 8  # index of this side's version in a row
     get = archive.get
@@ -249,11 +269,14 @@ def fill_digests(
         if entry.digest is not None or entry.kind != FILE:
             return entry
         try:
-            return replica.digest(entry)
+            hashed = replica.digest(entry)
         except NotFound:
             return Problem(entry.key, None, "vanished while being read", True)
         except (ReplicaError, AccordError) as exc:
             return Problem(entry.key, None, exc.message, True)
+        if hashed.key != entry.key:
+            return Problem(entry.key, None, "the place answered for another name")
+        return hashed
 
     if len(todo) < 8 or workers <= 1:
         return [one(entry) for entry in todo]

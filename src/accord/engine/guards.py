@@ -53,8 +53,12 @@ def check_emptied(
     changes: ChangeSet, url: str, archive: dict[str, ArchiveEntry], policy: Policy
 ) -> None:
     """Raise when a side that held items is now empty, or holds none of them
-    (another disk mounted in its place)."""
-    if policy.allow_empty or not archive or changes.problems:
+    (another disk mounted in its place). A listing problem (a folder that
+    could not be read) leaves the question open; a refused name does not:
+    it is counted as seen, and deletes nothing."""
+    if policy.allow_empty or not archive:
+        return
+    if any(not problem.refused for problem in changes.problems):
         return
     if changes.seen:
         gone = sum(1 for c in changes.changes.values() if c.kind == "deleted")

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from accord.errors import AccordError, Unsupported
+from accord.keys import unsafe_reason
 from accord.model import Side
 from accord.replica import Replica
 
@@ -87,6 +88,8 @@ def read(replica: Replica) -> list[dict[str, Any]]:
         return []
     found = []
     for name in names:
+        if unsafe_reason(name) is not None:  # a name made up by someone else
+            continue
         raw = replica.meta_read(name)
         if raw is None:
             continue

@@ -291,6 +291,7 @@ class Plan:
                     Side(p["side"]) if p.get("side") else None,
                     p["message"],
                     p.get("retryable", False),
+                    p.get("refused", False),
                 )
                 for p in data.get("problems", [])
             ],

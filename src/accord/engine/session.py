@@ -25,6 +25,7 @@ from accord.engine import guards, history
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan_side
+from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import digests_needed, reconcile
@@ -336,7 +337,8 @@ class Session:
                 scans.append(Scanned(side, [], [], [], 0, None))
             else:
                 versions = known if side is Side.LEFT else store.versions(side)
-                scans.append(scan_side(replica, versions, side, ignore))
+                gate = self._gate(side)
+                scans.append(scan_side(replica, versions, side, ignore, gate))
         return scans[0], scans[1], known
 
     def _scan_both(
@@ -347,6 +349,7 @@ class Session:
         scanned in a child process: two cores instead of one shared GIL."""
         if self._absent:
             return self._scan_present(store, ignore)
+        gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
         if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
@@ -354,11 +357,12 @@ class Session:
                     store.versions(Side.RIGHT, own_connection=True),
                     Side.RIGHT,
                     ignore,
+                    gates[Side.RIGHT],
                 )
             )
             try:
                 known = store.versions(Side.LEFT)
-                left = scan_side(self.left, known, Side.LEFT, ignore)
+                left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
                 right = child.result()
             finally:
                 child.cancel()
@@ -368,10 +372,28 @@ class Session:
         known_right = store.versions(Side.RIGHT)
         with _pool(2) as pool:
             futures = [
-                pool.submit(scan_side, self.left, known, Side.LEFT, ignore),
-                pool.submit(scan_side, self.right, known_right, Side.RIGHT, ignore),
+                pool.submit(
+                    scan_side, self.left, known, Side.LEFT, ignore, gates[Side.LEFT]
+                ),
+                pool.submit(
+                    scan_side,
+                    self.right,
+                    known_right,
+                    Side.RIGHT,
+                    ignore,
+                    gates[Side.RIGHT],
+                ),
             ]
             return futures[0].result(), futures[1].result(), known
+
+    def _gate(self, side: Side) -> Gate:
+        """The name gate for what ``side`` lists: names inside a place, that
+        the other side can hold when they may be copied there (a mirror
+        copies only from left to right)."""
+        replica, other = self.replicas[side], self.replicas[side.other]
+        if self.policy.mode == "mirror" and side is Side.RIGHT:
+            return Gate(replica.url)
+        return Gate(replica.url, other.capabilities, other.url)
 
     def plan(self) -> Plan:
         """What this run would do, guards checked."""
@@ -382,6 +404,7 @@ class Session:
         except SafetyLimitExceeded:
             self._refused = True
             raise
+        left, right = _leave_refused(left, right)
         self._refreshed(left)
         self._refreshed(right)
         left, right = self._with_digests(left, right)
@@ -559,6 +582,16 @@ class Session:
                         f"of {replica.url}"
                     )
         return notices
+
+
+def _leave_refused(left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:
+    """A name refused on one side is left alone on both, and told once."""
+    refused = {p.key for p in (*left.problems, *right.problems) if p.refused}
+    if not refused:
+        return left, right
+    told = set(left.problems)
+    right = right._replace(problems=[p for p in right.problems if p not in told])
+    return guards.drop_keys(left, refused), guards.drop_keys(right, refused)
 
 
 def _pool(max_workers: int) -> Any:

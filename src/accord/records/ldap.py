@@ -24,6 +24,7 @@ import os
 from typing import Any
 
 from accord.errors import ConfigError, MissingDependency, Unreachable
+from accord.keys import shown
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.values import to_text
 
@@ -99,7 +100,14 @@ class LDAPPlace:
         field_name = next((f for f in self.fields if self._attr(f) == self.rdn), None)
         if field_name is None:
             raise ConfigError(f"{self.label}: no field maps to the rdn {self.rdn!r}")
-        value = self.ldap3.utils.dn.escape_rdn(to_text(record[field_name]))
+        text = to_text(record[field_name])
+        if not text.strip() or "\0" in text:  # escape_rdn keeps the rest inside base
+            raise ConfigError(
+                f"{self.label}: {field_name} = {shown(text)} cannot name an LDAP "
+                "entry (it is empty or holds a NUL)",
+                hint="fix that record in the source, then run again",
+            )
+        value = self.ldap3.utils.dn.escape_rdn(text)
         return f"{self.rdn}={value},{self.base}"
 
     def read(self) -> dict[Key, dict[str, Any]]:

@@ -14,6 +14,12 @@ atomic rename in general, so this place claims only what it can honour:
   them (versions are ``size:mtime`` or the store's ETag/checksum when it
   gives one).
 
+Links: a link the filesystem reports (fsspec's local filesystem does) is
+skipped by the scan, with a problem, and never followed; on a local
+filesystem each change and read first checks that the folder it happens in
+is reached through no link (fsspec itself follows them). A key that would
+leave the root is refused before any call.
+
 Deleted and overwritten items go to ``.accord/trash/<run>/`` as elsewhere.
 """
 
@@ -39,7 +45,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, Entry, Problem, join
+from accord.model import DIR, FILE, LINK, Entry, Problem, join
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -47,11 +53,17 @@ from accord.replica import (
     TrashItem,
     check_digest,
     check_expected,
+    check_key,
+    check_run,
+    link_refused,
 )
 
 __all__ = ["FsspecReplica", "knows"]
 
+_SKIPPED = "skipped: a symbolic link or a special file (this place carries neither)"
+
 _BLOCK = 1 << 20
+_NAME_MAX = 255  # bytes in one name on a local file system
 
 
 def knows(scheme: str) -> bool:
@@ -77,12 +89,16 @@ class FsspecReplica(Replica):
         self.url = url.split("?", 1)[0]
         self.identity = f"{protocol}://{self.root}"
         local = "local" in getattr(self.fs, "protocol", ()) or protocol == "file"
+        self._local = local  # paths are this machine's: links can be checked
+        self._real_root = self.root
         self.capabilities = Capabilities(
             symlinks=False,
             modes=False,
             mtime_precision_ns=None,
             conditional_writes=False,
             atomic_replace=local,
+            utf8_names=not local,
+            max_name_bytes=_NAME_MAX if local else None,
         )
 
     @classmethod
@@ -90,7 +106,25 @@ class FsspecReplica(Replica):
         return cls(url, **options)
 
     def _path(self, key: str) -> str:
-        return posixpath.join(self.root, key) if key else self.root
+        """The path of an item: ``key`` must name one inside the place."""
+        return posixpath.join(self.root, check_key(key, self.url))
+
+    def _own(self, rel: str) -> str:
+        """The path of a folder being listed, or of accord's own files."""
+        return posixpath.join(self.root, rel) if rel else self.root
+
+    def _no_link(self, key: str, *, item: bool = False) -> None:
+        """On a local filesystem, refuse ``key`` when the folder holding it
+        (with ``item``: or the item itself) is reached through a link, which
+        fsspec would follow, maybe out of the place."""
+        check_key(key, self.url)
+        if not self._local:
+            return
+        rel = key if item else posixpath.dirname(key)
+        if rel and os.path.realpath(self._own(rel)) != posixpath.join(
+            self._real_root, rel
+        ):
+            raise link_refused(key, self.url, item=item)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -116,7 +150,9 @@ class FsspecReplica(Replica):
                 if not create:
                     raise Unreachable("folder not found", where=self.url)
                 self.fs.makedirs(self.root, exist_ok=True)
-            self.fs.makedirs(self._path(META_DIR), exist_ok=True)
+            self.fs.makedirs(self._own(f"{META_DIR}/tmp"), exist_ok=True)
+            if self._local:
+                self._real_root = os.path.realpath(self.root)
 
     def exists(self) -> bool:
         with contextlib.suppress(Exception):
@@ -145,7 +181,7 @@ class FsspecReplica(Replica):
             prefix = stack.pop()
             try:
                 with self._errors(prefix):
-                    listing = self.fs.ls(self._path(prefix), detail=True)
+                    listing = self.fs.ls(self._own(prefix), detail=True)
             except ReplicaError as exc:
                 yield Problem(prefix, None, f"cannot list this folder: {exc.message}")
                 continue
@@ -154,6 +190,9 @@ class FsspecReplica(Replica):
                 if (not prefix and name == META_DIR) or not name:
                     continue
                 key = join(prefix, nfc(name))
+                if info.get("islink") or info.get("type") not in ("file", "directory"):
+                    yield Problem(key, None, _SKIPPED)
+                    continue
                 entry = self._entry(key, info)
                 if ignore and ignore.matches(key, entry.kind == DIR):
                     continue
@@ -162,11 +201,14 @@ class FsspecReplica(Replica):
                 yield key if get is not None and get(key) == entry.version else entry
 
     def stat(self, key: str) -> Entry | None:
+        path = self._path(key)
         with self._errors(key):
             try:
-                info = self.fs.info(self._path(key))
+                info = self.fs.info(path)
             except FileNotFoundError:
                 return None
+        if info.get("islink"):  # never followed: what it leads to is not here
+            return Entry(key, LINK, 0, 0, 0, "l", None, str(info.get("destination")))
         return self._entry(key, info)
 
     def digest(self, entry: Entry) -> Entry:
@@ -182,8 +224,10 @@ class FsspecReplica(Replica):
         return now._replace(digest=f"{DIGEST}:{hasher.hexdigest()}")
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        path = self._path(key)
         with self._errors(key):
-            return self.fs.open(self._path(key), "rb")  # type: ignore[no-any-return]
+            self._no_link(key, item=True)
+            return self.fs.open(path, "rb")  # type: ignore[no-any-return]
 
     # -- writing ----------------------------------------------------------
     def write(
@@ -195,7 +239,8 @@ class FsspecReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
-        temp = self._path(f"{META_DIR}/tmp/{os.urandom(8).hex()}")
+        path = self._path(key)
+        temp = self._own(f"{META_DIR}/tmp/{os.urandom(8).hex()}")
         with self._errors(key):
             hasher = hashlib.sha256()
             try:
@@ -205,12 +250,12 @@ class FsspecReplica(Replica):
                         handle.write(block)
                 digest = f"{DIGEST}:{hasher.hexdigest()}"
                 check_digest(like, digest, self.url, key)
+                self._no_link(key)
                 check_expected(self.stat(key), expect, self.url)
                 if expect is not None and trash:
                     self._keep(key, trash, copy=True)
-                parent = posixpath.dirname(self._path(key))
-                self.fs.makedirs(parent, exist_ok=True)
-                self.fs.mv(temp, self._path(key))
+                self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+                self.fs.mv(temp, path)
             except BaseException:
                 with contextlib.suppress(Exception):
                     self.fs.rm(temp)
@@ -220,47 +265,55 @@ class FsspecReplica(Replica):
         return done._replace(digest=digest)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        path = self._path(key)
         with self._errors(key):
+            self._no_link(key)
             current = self.stat(key)
             if current is not None and current.kind != DIR:
                 check_expected(current, expect, self.url)
-            self.fs.makedirs(self._path(key), exist_ok=True)
+            self.fs.makedirs(path, exist_ok=True)
         return Entry(key, DIR, 0, 0, 0o755, "d")
 
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        self._no_link(key)
         current = self.stat(key)
         check_expected(current, expect, self.url)
         assert current is not None
         return current._replace(digest=expect.digest)  # nothing to set here
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        path = self._path(key)
         with self._errors(key):
+            self._no_link(key)
             check_expected(self.stat(key), expect, self.url)
             if expect.kind == DIR:
-                if self.fs.ls(self._path(key)):
+                if self.fs.ls(path):
                     raise NotEmpty(
                         "the folder is not empty: something was added; left alone",
                         where=self.url,
                         key=key,
                     )
-                self.fs.rmdir(self._path(key))
+                self.fs.rmdir(path)
             elif trash:
                 self._keep(key, trash, copy=False)
             else:
-                self.fs.rm(self._path(key))
+                self.fs.rm(path)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        path, new_path = self._path(key), self._path(new_key)
         with self._errors(key):
+            self._no_link(key)
+            self._no_link(new_key)
             check_expected(self.stat(key), expect, self.url)
             check_expected(self.stat(new_key), None, self.url)
-            self.fs.makedirs(posixpath.dirname(self._path(new_key)), exist_ok=True)
-            self.fs.mv(self._path(key), self._path(new_key))
+            self.fs.makedirs(posixpath.dirname(new_path), exist_ok=True)
+            self.fs.mv(path, new_path)
         done = self.stat(new_key)
         assert done is not None
         return done._replace(digest=expect.digest)
 
     def _keep(self, key: str, run: str, *, copy: bool) -> None:
-        kept = self._path(f"{META_DIR}/trash/{run}/{key}")
+        kept = self._own(f"{META_DIR}/trash/{check_run(run, self.url)}/{key}")
         self.fs.makedirs(posixpath.dirname(kept), exist_ok=True)
         if self.fs.exists(kept):  # trashed twice in one run: keep both
             kept = f"{kept}.{os.urandom(4).hex()}"
@@ -271,7 +324,7 @@ class FsspecReplica(Replica):
 
     # -- accord's own files -------------------------------------------------
     def _meta(self, name: str) -> str:
-        return self._path(f"{META_DIR}/{name}")
+        return self._own(f"{META_DIR}/{name}")
 
     def meta_create(self, name: str, data: bytes) -> bool:
         path = self._meta(name)
@@ -332,7 +385,10 @@ class FsspecReplica(Replica):
         return sorted(posixpath.basename(str(n).rstrip("/")) for n in names)
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        path = self._path(key)
+        run, old = check_run(item.run, self.url), check_key(item.key, self.url)
         with self._errors(key):
+            self._no_link(key)
             if self.stat(key) is not None:
                 raise AlreadyExists(
                     "something is already there",
@@ -340,14 +396,14 @@ class FsspecReplica(Replica):
                     key=key,
                     hint="restore it under another name with --to",
                 )
-            self.fs.makedirs(posixpath.dirname(self._path(key)), exist_ok=True)
-            self.fs.mv(self._meta(f"trash/{item.run}/{item.key}"), self._path(key))
+            self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+            self.fs.mv(self._meta(f"trash/{run}/{old}"), path)
         done = self.stat(key)
         assert done is not None
         return done
 
     def trash_purge(self, run: str) -> int:
-        top = self._meta(f"trash/{run}")
+        top = self._meta(f"trash/{check_run(run, self.url)}")
         with self._errors(META_DIR):
             try:
                 count = len(self.fs.find(top))
@@ -358,4 +414,4 @@ class FsspecReplica(Replica):
 
     def forget_meta(self) -> None:
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
-            self.fs.rm(self._path(META_DIR), recursive=True)
+            self.fs.rm(self._own(META_DIR), recursive=True)

@@ -51,6 +51,8 @@ from accord.replica import (
     TrashItem,
     check_digest,
     check_expected,
+    check_key,
+    check_run,
 )
 
 __all__ = ["LocalReplica"]
@@ -59,6 +61,9 @@ _BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _BIG = 8 << 20  # files this big hash in a second thread while being written
 _BIG_BLOCK = 4 << 20
+_PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
+# what a trashed item's path adds: "/trash/<run stamp>/" and ".<8 hex>"
+_TRASH_ROOM = len("/trash/20260101T000000Z-aaaaaa/") + 9
 # a folder opened only to work in it (O_PATH: no read permission needed)
 _DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 _SPECIAL = {
@@ -128,9 +133,20 @@ class LocalReplica(Replica):
         before it looks at them leaves the place untouched."""
         if self._caps is None:
             self._caps = Capabilities(
-                case_sensitive=self._probe_case(), parallel_transfers=False
+                case_sensitive=self._probe_case(),
+                parallel_transfers=False,
+                max_name_bytes=self._name_max(),
+                # the longest path the kernel takes, less the trash's own part
+                max_key_bytes=_PATH_MAX - len(os.fsencode(self._meta)) - _TRASH_ROOM,
             )
         return self._caps
+
+    def _name_max(self) -> int:
+        """The longest name this disk holds, in bytes (255 almost everywhere)."""
+        for folder in (self.root, os.path.dirname(self.root)):
+            with contextlib.suppress(OSError, ValueError):
+                return int(os.pathconf(folder, "PC_NAME_MAX"))
+        return 255
 
     @capabilities.setter
     def capabilities(self, caps: Capabilities) -> None:
@@ -202,8 +218,9 @@ class LocalReplica(Replica):
         """A new descriptor of the folder holding ``key`` (the caller closes
         it) and the item's on-disk name in it. The folder is reached from the
         root without following a link: a folder that was replaced by a link
-        since the scan is refused, never written through."""
-        folder, _, name = self._rel(key).rpartition("/")
+        since the scan is refused, never written through. A key that would
+        leave the root is refused before anything is opened."""
+        folder, _, name = self._rel(check_key(key, self.url)).rpartition("/")
         with self._refusing_links(key, "a folder on the path"):
             return _open_folder(self._root(), folder), name
 
@@ -383,7 +400,7 @@ class LocalReplica(Replica):
             yield full, item
 
     def stat(self, key: str) -> Entry | None:
-        path = self._path(key)
+        path = self._path(check_key(key, self.url))
         try:
             stat = os.lstat(path)
         except FileNotFoundError:
@@ -463,6 +480,7 @@ class LocalReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
+        check_key(key, self.url)  # before a temporary file is made
         with self._errors(key):
             temp, temp_fd = self._temp_for(key)
             try:
@@ -531,6 +549,7 @@ class LocalReplica(Replica):
     def make_link(
         self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
     ) -> Entry:
+        check_key(key, self.url)
         with self._errors(key):
             temp, temp_fd = self._temp_for(key)
             try:
@@ -623,7 +642,9 @@ class LocalReplica(Replica):
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
         ``run``."""
-        kept = os.path.join(self._meta, "trash", run, self._rel(key))
+        kept = os.path.join(
+            self._meta, "trash", check_run(run, self.url), self._rel(key)
+        )
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         if os.path.lexists(kept):
             kept = f"{kept}.{os.urandom(4).hex()}"
@@ -731,7 +752,9 @@ class LocalReplica(Replica):
         return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        source = os.path.join(self._meta, "trash", item.run, item.key)
+        check_key(key, self.url)
+        run = check_run(item.run, self.url)
+        source = os.path.join(self._meta, "trash", run, check_key(item.key, self.url))
         if not os.path.lexists(source):
             source = os.path.join(
                 self._meta, "trash", item.run, unicodedata.normalize("NFD", item.key)
@@ -764,7 +787,7 @@ class LocalReplica(Replica):
                 os.close(fd)
 
     def trash_purge(self, run: str) -> int:
-        top = os.path.join(self._meta, "trash", run)
+        top = os.path.join(self._meta, "trash", check_run(run, self.url))
         count = sum(len(files) for _, _, files in os.walk(top))
         _shutil().rmtree(top, ignore_errors=True)
         return count

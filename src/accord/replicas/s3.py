@@ -19,6 +19,12 @@ and then copied into place under the same condition, so the real key never
 holds a half-written object. Deleted and overwritten objects are copied
 into ``.accord/trash/<run>/`` first. Each thread shares one client (boto3
 clients are thread-safe) with a connection pool sized for many transfers.
+
+Keys are UTF-8 and at most 1,024 bytes with the prefix (and room kept for
+the trash's longer names): the capabilities say so, and the engine refuses
+a longer name before it is planned. A key that would leave the prefix
+(``..``, an empty part...) is refused before any request: some servers and
+proxies resolve ``..`` in a request's path.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ from accord.replica import (
     TrashItem,
     check_digest,
     check_expected,
+    check_key,
+    check_run,
 )
 
 __all__ = ["S3Replica"]
@@ -65,6 +73,9 @@ _PART = 16 << 20
 _META_DIGEST = "accord-sha256"
 _META_MTIME = "accord-mtime-ns"
 _META_MODE = "accord-mode"
+_KEY_MAX = 1024  # bytes in an object's key, as S3 allows
+# what the trash adds to a key: ".accord/trash/<run stamp>/" and ".<8 hex>"
+_TRASH_ROOM = len(f"{META_DIR}/trash/20260101T000000Z-aaaaaa/") + 9
 
 
 class S3Replica(Replica):
@@ -90,7 +101,11 @@ class S3Replica(Replica):
         where = f"{bucket}/{self.prefix}".rstrip("/")
         self.url = f"s3://{where}"
         self.identity = f"s3://{self._endpoint or 'aws'}/{where}"
-        self.capabilities = Capabilities(symlinks=False)
+        self.capabilities = Capabilities(
+            symlinks=False,
+            utf8_names=True,
+            max_key_bytes=_KEY_MAX - len(self._base.encode()) - _TRASH_ROOM,
+        )
         self._client: Any = None
 
     @classmethod
@@ -129,7 +144,8 @@ class S3Replica(Replica):
 
     # -- keys and errors ------------------------------------------------------
     def _name(self, key: str) -> str:
-        return self._base + key
+        """The object's key: the prefix and ``key``, which must stay inside it."""
+        return self._base + check_key(key, self.url)
 
     def _key(self, name: str) -> str:
         return nfc(name[len(self._base) :])
@@ -338,6 +354,7 @@ class S3Replica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
+        check_key(key, self.url)
         with self._errors(key):
             if expect is not None and expect.kind == DIR:
                 raise PreconditionFailed("a folder is there", where=self.url, key=key)
@@ -504,7 +521,7 @@ class S3Replica(Replica):
 
     def _keep(self, key: str, expect: Entry, run: str) -> None:
         """Copy the current object into the trash of ``run`` (server side)."""
-        kept = f"{self._base}{META_DIR}/trash/{run}/{key}"
+        kept = f"{self._base}{META_DIR}/trash/{check_run(run, self.url)}/{key}"
         if self._object_exists(kept):  # trashed twice in one run: keep both
             kept = f"{kept}.{os.urandom(4).hex()}"
         self._client.copy_object(
@@ -595,7 +612,9 @@ class S3Replica(Replica):
         return sorted({item.run for item in self.trash_list()})
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        source = self._meta_name(f"trash/{item.run}/{item.key}")
+        run, old = check_run(item.run, self.url), check_key(item.key, self.url)
+        source = self._meta_name(f"trash/{run}/{old}")
+        self._name(key)  # a name inside the place, or refused
         with self._errors(key):
             if self.stat(key) is not None:  # CopyObject has no create-only form
                 raise AlreadyExists(
@@ -626,7 +645,7 @@ class S3Replica(Replica):
         return done
 
     def trash_purge(self, run: str) -> int:
-        return self._delete_all(self._meta_name(f"trash/{run}/"))
+        return self._delete_all(self._meta_name(f"trash/{check_run(run, self.url)}/"))
 
     def forget_meta(self) -> None:
         self._delete_all(self._meta_name(""))

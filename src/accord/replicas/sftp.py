@@ -16,6 +16,13 @@ the expected version is checked again. The replaced file is first
 hard-linked into the trash (``hardlink@openssh.com``). Each thread gets its
 own SFTP channel over the one SSH connection, so several transfers are in
 flight at once; reads are prefetched and writes pipelined.
+
+SFTP has no ``openat``: the server follows symbolic links in every path it
+is given. So before each change (and each read), the folder it happens in
+is resolved by the server (``REALPATH``) and must be that folder itself,
+inside the root: a folder that is a link (swapped in since the scan, or
+sent by a peer as data) is refused, never written or read through. A key
+that would leave the root is refused before any request.
 """
 
 from __future__ import annotations
@@ -53,6 +60,9 @@ from accord.replica import (
     TrashItem,
     check_digest,
     check_expected,
+    check_key,
+    check_run,
+    link_refused,
 )
 
 if TYPE_CHECKING:
@@ -78,6 +88,7 @@ def _paramiko() -> Any:
 _BLOCK = 1 << 20
 _LISTERS = 4  # folders listed at once while scanning
 _TRUE = ("1", "true", "yes", "on")
+_NAME_MAX = 255  # bytes in one name: every common server file system
 
 
 class SFTPReplica(Replica):
@@ -111,13 +122,16 @@ class SFTPReplica(Replica):
             self.root = self.root[2:].lstrip("/") or "."
         self.url = f"sftp://{self.user}@{host}:{self.port}/{self.root.lstrip('/')}"
         self.identity = f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
-        self.capabilities = Capabilities(mtime_precision_ns=1_000_000_000)
+        self.capabilities = Capabilities(
+            mtime_precision_ns=1_000_000_000, max_name_bytes=_NAME_MAX
+        )
         self._client: paramiko.SSHClient | None = None
         self._local = threading.local()
         self._channels: list[paramiko.SFTPClient] = []
         self._channels_lock = threading.Lock()
         self._spelling: dict[str, str] = {}
         self._meta = posixpath.join(self.root, META_DIR)
+        self._real_root = self.root  # as the server resolves it (open() asks)
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SFTPReplica:
@@ -160,6 +174,7 @@ class SFTPReplica(Replica):
                 attrs = sftp.stat(self.root)
             if not st.S_ISDIR(attrs.st_mode or 0):
                 raise Unreachable("not a folder", where=self.url)
+            self._real_root = sftp.normalize(self.root)
 
     def exists(self) -> bool:
         try:
@@ -262,8 +277,23 @@ class SFTPReplica(Replica):
 
     # -- paths and errors ---------------------------------------------------
     def _path(self, key: str) -> str:
-        real = self._spelling.get(key, key)
-        return posixpath.join(self.root, real) if real else self.root
+        real = self._spelling.get(check_key(key, self.url), key)
+        return posixpath.join(self.root, real)
+
+    def _no_link(self, key: str, *, item: bool = False) -> None:
+        """Refuse ``key`` when the folder holding it (with ``item``: or the
+        item itself) is reached through a symbolic link: the server would
+        follow it, maybe out of the place. One request, none at the root."""
+        real = self._spelling.get(check_key(key, self.url), key)
+        rel = real if item else posixpath.dirname(real)
+        if not rel:
+            return
+        try:
+            resolved = self._sftp().normalize(posixpath.join(self.root, rel))
+        except FileNotFoundError:
+            return  # nothing there to follow; the change itself will fail
+        if resolved != posixpath.join(self._real_root, rel):
+            raise link_refused(key, self.url, item=item)
 
     @contextlib.contextmanager
     def _errors(self, key: str, *, writing: bool = False) -> Iterator[None]:
@@ -409,8 +439,10 @@ class SFTPReplica(Replica):
         return now._replace(digest=f"{DIGEST}:{hasher.hexdigest()}")
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        path = self._path(key)
         with self._errors(key):
-            handle = self._sftp().open(self._path(key), "rb")
+            self._no_link(key, item=True)
+            handle = self._sftp().open(path, "rb")
             handle.prefetch()
             return handle  # type: ignore[return-value]
 
@@ -492,6 +524,7 @@ class SFTPReplica(Replica):
         trash: str | None,
     ) -> None:
         """Put ``temp`` at ``path`` if ``path`` still holds ``expect``."""
+        self._no_link(key)
         if expect is not None:
             check_expected(self.stat(key), expect, self.url)
         else:
@@ -513,6 +546,7 @@ class SFTPReplica(Replica):
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         path = self._path(key)
         with self._errors(key, writing=True):
+            self._no_link(key)
             current = self.stat(key)
             if current is None:
                 self._sftp().mkdir(path)
@@ -548,6 +582,7 @@ class SFTPReplica(Replica):
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
         path = self._path(key)
         with self._errors(key, writing=True):
+            self._no_link(key)
             check_expected(self.stat(key), expect, self.url)
             if expect.kind != LINK:
                 if like.mode:
@@ -562,6 +597,7 @@ class SFTPReplica(Replica):
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
         path = self._path(key)
         with self._errors(key, writing=True):
+            self._no_link(key)
             check_expected(self.stat(key), expect, self.url)
             if expect.kind == DIR:
                 if self._sftp().listdir(path):
@@ -579,6 +615,8 @@ class SFTPReplica(Replica):
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
         path, new_path = self._path(key), self._path(new_key)
         with self._errors(key, writing=True):
+            self._no_link(key)
+            self._no_link(new_key)
             check_expected(self.stat(key), expect, self.url)
             check_expected(self.stat(new_key), None, self.url)
             self._sftp().rename(path, new_path)
@@ -590,6 +628,7 @@ class SFTPReplica(Replica):
         """Move (or hard-link) what is at ``path`` into the trash of ``run``."""
         paramiko = _paramiko()
         sftp = self._sftp()
+        run = check_run(run, self.url)
         kept = posixpath.join(self._meta, "trash", run, self._spelling.get(key, key))
         self._makedirs(posixpath.dirname(kept))
         if self.stat_path(kept):
@@ -699,11 +738,12 @@ class SFTPReplica(Replica):
                 return []
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        source = posixpath.join(self._meta, "trash", item.run, item.key)
+        path = self._path(key)
+        run, old = check_run(item.run, self.url), check_key(item.key, self.url)
+        source = posixpath.join(self._meta, "trash", run, old)
         if not self.stat_path(source):
             nfd = unicodedata.normalize("NFD", item.key)
-            source = posixpath.join(self._meta, "trash", item.run, nfd)
-        path = self._path(key)
+            source = posixpath.join(self._meta, "trash", run, nfd)
         with self._errors(key, writing=True):
             if self.stat(key) is not None:
                 raise AlreadyExists(
@@ -713,13 +753,14 @@ class SFTPReplica(Replica):
                     hint="restore it under another name with --to",
                 )
             self._makedirs(posixpath.dirname(path))
+            self._no_link(key)
             self._sftp().rename(source, path)
         done = self.stat(key)
         assert done is not None
         return done
 
     def trash_purge(self, run: str) -> int:
-        top = posixpath.join(self._meta, "trash", run)
+        top = posixpath.join(self._meta, "trash", check_run(run, self.url))
         with self._errors(META_DIR):
             return self._remove_tree(top)
 

@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from accord.capabilities import Capabilities
 from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
-from accord.keys import IgnoreRules
+from accord.keys import IgnoreRules, shown
 from accord.model import DIR, Entry, Problem
-from accord.replica import Replica, TrashItem, WriteItem
+from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
 from accord.replicas import wire
 from accord.replicas.link import (
     AgentLink,
@@ -101,7 +101,14 @@ def _ignoring(
 
 # -- the place, served by the agent --------------------------------------------
 class AgentReplica(Replica):
-    """A folder on an SSH server, served by accord's agent there."""
+    """A folder on an SSH server, served by accord's agent there.
+
+    The agent is the local place on the server, with its own checks; this
+    side checks too, as it would for any peer: a key that would leave the
+    root is never sent, and an answer about another name than the one
+    asked for is refused. What the agent lists goes through the engine's
+    name gate like any other listing.
+    """
 
     scheme = "sftp"
 
@@ -171,14 +178,30 @@ class AgentReplica(Replica):
             if not inbox.ended:
                 self.link.cancel(ident)
 
+    def _key(self, key: str) -> str:
+        return check_key(key, self.url)
+
+    def _answer(self, data: Any, key: str) -> Entry:
+        """The entry the agent answered with, which must be about ``key``."""
+        entry = Entry(*data)
+        if entry.key != key:
+            raise ReplicaError(
+                f"the agent answered for another name ({shown(entry.key)})",
+                where=self.url,
+                key=key,
+            )
+        return entry
+
     def stat(self, key: str) -> Entry | None:
-        return wire.decode_entry(self.link.call("stat", key))
+        data = self.link.call("stat", self._key(key))
+        return None if data is None else self._answer(data, key)
 
     def digest(self, entry: Entry) -> Entry:
-        return Entry(*self.link.call("digest", entry))
+        self._key(entry.key)
+        return self._answer(self.link.call("digest", entry), entry.key)
 
     def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
-        ident, pending = self.link.start("open_read", key, stream=True)
+        ident, pending = self.link.start("open_read", self._key(key), stream=True)
         inbox = pending.inbox
         assert inbox is not None
 
@@ -200,35 +223,66 @@ class AgentReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
-        return Entry(*self.link.upload("write", [key, like, expect, trash], data))
+        args = [self._key(key), like, expect, self._run(trash)]
+        return self._answer(self.link.upload("write", args, data), key)
 
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        refused: dict[int, AccordError] = {}
+        for index, item in enumerate(items):
+            try:
+                self._key(item.key)
+                self._run(item.trash)
+            except AccordError as exc:
+                refused[index] = exc
+        sent = [item for index, item in enumerate(items) if index not in refused]
+        answers = iter(self._send_batch(sent) if sent else [])
+        return [
+            refused[index] if index in refused else next(answers)
+            for index in range(len(items))
+        ]
+
+    def _send_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         header = [[i.key, i.like, i.expect, i.trash, len(i.data)] for i in items]
         data = io.BytesIO(b"".join(item.data for item in items))
         results = self.link.upload("write_batch", [header], data)
-        return [
-            Entry(*result)
-            if isinstance(result, list)
-            else wire.error_from(result["error"], self.url)
-            for result in results
-        ]
+        if not isinstance(results, list) or len(results) != len(items):
+            raise ReplicaError("the agent answered a batch wrongly", where=self.url)
+        answers: list[Entry | AccordError] = []
+        for item, result in zip(items, results):  # noqa: B905 (lengths checked)
+            if isinstance(result, list):
+                try:
+                    answers.append(self._answer(result, item.key))
+                except ReplicaError as exc:
+                    answers.append(exc)
+            else:
+                answers.append(wire.error_from(result["error"], self.url))
+        return answers
+
+    def _run(self, trash: str | None) -> str | None:
+        return None if trash is None else check_run(trash, self.url)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
-        return Entry(*self.link.call("make_dir", key, like, expect))
+        return self._answer(
+            self.link.call("make_dir", self._key(key), like, expect), key
+        )
 
     def make_link(
         self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
     ) -> Entry:
-        return Entry(*self.link.call("make_link", key, like, expect, trash))
+        args = (self._key(key), like, expect, self._run(trash))
+        return self._answer(self.link.call("make_link", *args), key)
 
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
-        return Entry(*self.link.call("set_meta", key, like, expect))
+        return self._answer(
+            self.link.call("set_meta", self._key(key), like, expect), key
+        )
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
-        self.link.call("delete", key, expect, trash)
+        self.link.call("delete", self._key(key), expect, self._run(trash))
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
-        return Entry(*self.link.call("move", key, new_key, expect))
+        args = (self._key(key), self._key(new_key), expect)
+        return self._answer(self.link.call("move", *args), new_key)
 
     def clean_temp(self) -> None:
         self.link.call("clean_temp")
@@ -267,10 +321,12 @@ class AgentReplica(Replica):
         return list(self.link.call("trash_runs"))
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        return Entry(*self.link.call("trash_restore", item, key))
+        self._key(item.key)
+        self._run(item.run)
+        return self._answer(self.link.call("trash_restore", item, self._key(key)), key)
 
     def trash_purge(self, run: str) -> int:
-        return int(self.link.call("trash_purge", run))
+        return int(self.link.call("trash_purge", check_run(run, self.url)))
 
     def forget_meta(self) -> None:
         self.link.call("forget_meta")

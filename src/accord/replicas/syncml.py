@@ -44,7 +44,14 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem
-from accord.replica import Replica, TrashItem, check_digest, hash_stream
+from accord.replica import (
+    Replica,
+    TrashItem,
+    check_digest,
+    check_key,
+    check_run,
+    hash_stream,
+)
 from accord.replicas.syncml_shadow import Shadow
 from accord.syncml import client as sc
 from accord.syncml import message as m
@@ -309,16 +316,16 @@ class SyncMLReplica(Replica):
         return next(iter(self.shadow.entries()), None) is None
 
     def stat(self, key: str) -> Entry | None:
-        return self.shadow.stat(key)
+        return self.shadow.stat(check_key(key, self.url))
 
     def digest(self, entry: Entry) -> Entry:
-        found = self.shadow.stat(entry.key)
+        found = self.shadow.stat(check_key(entry.key, self.url))
         if found is None or found.digest is None:
             return entry
         return entry._replace(digest=found.digest)
 
     def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
-        return io.BytesIO(self.shadow.read(key))
+        return io.BytesIO(self.shadow.read(check_key(key, self.url)))
 
     # -- writing ---------------------------------------------------------------
     def write(
@@ -330,22 +337,28 @@ class SyncMLReplica(Replica):
         expect: Entry | None,
         trash: str | None = None,
     ) -> Entry:
+        check_key(key, self.url)
+        if trash is not None:
+            check_run(trash, self.url)
         body = b"".join(iter(lambda: data.read(1 << 20), b""))
         digest, _ = hash_stream(io.BytesIO(body))
         check_digest(like, digest, self.url, key)
         return self.shadow.put(key, body, like, expect, trash)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
-        return self.shadow.make_dir(key, expect)
+        return self.shadow.make_dir(check_key(key, self.url), expect)
 
     def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
-        return self.shadow.touch(key, like, expect)
+        return self.shadow.touch(check_key(key, self.url), like, expect)
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
-        self.shadow.remove(key, expect, trash)
+        if trash is not None:
+            check_run(trash, self.url)
+        self.shadow.remove(check_key(key, self.url), expect, trash)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
-        return self.shadow.rename(key, new_key, expect)
+        check_key(key, self.url)
+        return self.shadow.rename(key, check_key(new_key, self.url), expect)
 
     def flush(self) -> None:
         self.shadow.commit()
@@ -391,7 +404,9 @@ class SyncMLReplica(Replica):
             )
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        if self.shadow.stat(key) is not None:
+        check_run(item.run, self.url)
+        check_key(item.key, self.url)
+        if self.shadow.stat(check_key(key, self.url)) is not None:
             raise AlreadyExists("something is there already", where=self.url, key=key)
         body = self.shadow.trash_data(int(item.entry.version))
         entry = self.shadow.put(key, body, item.entry, None)
@@ -399,7 +414,7 @@ class SyncMLReplica(Replica):
         return entry
 
     def trash_purge(self, run: str) -> int:
-        return self.shadow.trash_drop(run)
+        return self.shadow.trash_drop(check_run(run, self.url))
 
     def forget_meta(self) -> None:
         self.shadow.forget_anchors()

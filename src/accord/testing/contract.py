@@ -18,8 +18,24 @@ replacing writes check the expected version, stale expectations change
 nothing, a failed write leaves nothing under the real name, scans report
 unchanged items by key, ignored folders are not entered, deleted and
 overwritten items are kept in the trash and come back, accord's own files
-are created exclusively. Optional features are tested only where the
-place's capabilities claim them, and what is claimed must work.
+are created exclusively, and a place never writes, deletes, renames or
+reads outside its root, whatever key it is handed and whatever links it
+holds. Optional features are tested only where the place's capabilities
+claim them, and what is claimed must work.
+
+The last promise needs to look around the place: the test class also gives
+a ``surroundings`` fixture (a :class:`Surroundings`: a snapshot of
+everything around the place, taken before and after, and where a link could
+lead out of it). Put the place at least three folders below what the
+snapshot sees, so that every hostile key would land inside it::
+
+    @pytest.fixture
+    def place_url(self, tmp_path):
+        return str(tmp_path / "1" / "2" / "place")
+
+    @pytest.fixture
+    def surroundings(self, tmp_path):
+        return Surroundings(lambda: disk_snapshot(tmp_path), str(tmp_path / "x"))
 
 This module imports pytest; it is meant for test suites only (accord itself
 never imports it).
@@ -27,19 +43,82 @@ never imports it).
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
 import pytest
 
-from accord.errors import AlreadyExists, PreconditionFailed, ReplicaError
+from accord.errors import AlreadyExists, PreconditionFailed, ReplicaError, UnsafeName
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry
 from accord.registry import open_replica
-from accord.replica import Replica, WriteItem
+from accord.replica import Replica, TrashItem, WriteItem
 
-__all__ = ["ReplicaContract"]
+__all__ = ["HOSTILE_KEYS", "ReplicaContract", "Surroundings", "disk_snapshot"]
+
+#: keys that would leave a place (at most three folders up), or reach into
+#: accord's own folder; every primitive refuses each of them
+HOSTILE_KEYS = (
+    "..",
+    ".",
+    "",
+    "../escape.txt",
+    "../../escape.txt",
+    "../../../escape.txt",
+    "a/../../escape.txt",
+    "a/b/../../../../escape.txt",
+    "../2/escape.txt",
+    "./escape.txt",
+    "a/./b.txt",
+    "a//b.txt",
+    "a/",
+    "a/..",
+    "a\0b.txt",
+    ".accord/escape.txt",
+    ".accord/lock",
+    ".ACCORD/escape.txt",
+)
+#: trash run stamps that would leave the trash
+HOSTILE_RUNS = ("..", ".", "", "a/b", "../..", "../../..")
+
+
+class Surroundings(NamedTuple):
+    """Where a place under test lives, so the suite can watch around it."""
+
+    #: everything around the place (and in it), comparable before and after
+    snapshot: Callable[[], Any]
+    #: an absolute name that would land where ``snapshot`` looks
+    absolute: str
+    #: link texts that lead from the place's root to a folder outside it
+    #: (holding a file ``victim``); empty where links cannot exist
+    outside: tuple[str, ...] = ()
+    #: makes a link ``(key, target)`` in a place that cannot make links
+    #: itself but may hold them (fsspec's local filesystem)
+    plant_link: Callable[[str, str], None] | None = None
+
+
+def disk_snapshot(top: str | os.PathLike[str]) -> dict[str, Any]:
+    """Every file, folder and link below ``top`` on this machine's disk:
+    content digest, mode and mtime of files, link texts, folders' modes."""
+    found: dict[str, Any] = {}
+    for folder, dirs, names in os.walk(top):
+        for name in [*dirs, *names]:
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, top)
+            info = os.lstat(path)
+            if os.path.islink(path):
+                found[rel] = ("link", os.readlink(path))
+            elif name in dirs:
+                found[rel] = ("dir", info.st_mode)
+            else:
+                with open(path, "rb") as handle:
+                    digest = hashlib.sha256(handle.read()).hexdigest()
+                found[rel] = ("file", info.st_mode, info.st_mtime_ns, digest)
+    return found
+
 
 _MTIME = 1_700_000_000_123_456_789
 
@@ -70,6 +149,14 @@ class ReplicaContract:
     """Subclass with a ``place_url`` fixture; every test is one promise."""
 
     @pytest.fixture
+    def surroundings(self) -> Surroundings:
+        pytest.fail(
+            "a place's test class gives a 'surroundings' fixture (see "
+            "accord.testing.contract.Surroundings)",
+            pytrace=False,
+        )
+
+    @pytest.fixture
     def place(self, place_url: str) -> Iterator[Replica]:
         replica = open_replica(place_url)
         replica.open(create=True)
@@ -84,6 +171,15 @@ class ReplicaContract:
         place: Replica, key: str, data: bytes, expect: Entry | None = None
     ) -> Entry:
         return place.write(key, io.BytesIO(data), like=like(key, data), expect=expect)
+
+    def _trashed(self, place: Replica) -> TrashItem | None:
+        """An item in the place's trash (None where it keeps none)."""
+        if not place.capabilities.trash:
+            return None
+        old = self.put(place, "t.txt", b"t")
+        place.delete("t.txt", expect=old, trash="20260101T000000Z-dddddd")
+        (kept,) = [i for i in place.trash_list() if i.key == "t.txt"]
+        return kept
 
     @staticmethod
     def read(place: Replica, key: str) -> bytes:
@@ -313,3 +409,168 @@ class ReplicaContract:
         assert place.meta_read("lock") is None
         assert place.meta_create("history/r1.json", b"{}")
         assert place.meta_list("history/") == ["history/r1.json"]
+
+    # -- never outside the root -------------------------------------------------------
+    def test_hostile_keys_touch_nothing_anywhere(
+        self, place: Replica, surroundings: Surroundings
+    ) -> None:
+        """A place never writes, deletes, renames or reads outside its root,
+        whatever key it is handed: each primitive refuses a key that would
+        leave it, with UnsafeName and a message free of errno text."""
+        a = self.put(place, "a.txt", b"a")
+        kept = self._trashed(place)
+        before = surroundings.snapshot()
+        wrong: list[str] = []  # what was not refused, or not clearly
+        for key in (*HOSTILE_KEYS, surroundings.absolute):
+            for what, attempt in _hostile_attempts(place, key, a, kept):
+                wrong += _refused(what, key, attempt)
+        if place.capabilities.trash:
+            for run in HOSTILE_RUNS:
+                wrong += _refused("trash_purge", run, lambda: place.trash_purge(run))  # noqa: B023
+        assert surroundings.snapshot() == before, "something changed around the place"
+        assert not wrong, "\n".join(wrong)
+        assert self.read(place, "a.txt") == b"a"
+
+    def test_links_that_lead_out_are_never_followed(
+        self, place: Replica, surroundings: Surroundings
+    ) -> None:
+        """A symbolic link is data: making one that points out of the place
+        is fine, but nothing is ever written, deleted, renamed or read
+        through it, and a scan does not enter it."""
+        if not surroundings.outside:
+            pytest.skip("no symbolic link can exist in this place")
+        if not place.capabilities.symlinks and surroundings.plant_link is None:
+            pytest.skip("this place makes no links, and none can be planted")
+        a = self.put(place, "a.txt", b"a")
+        kept = self._trashed(place)
+        links = [f"l{number}" for number in range(len(surroundings.outside))]
+        for link, target in zip(links, surroundings.outside, strict=True):
+            if place.capabilities.symlinks:
+                entry = Entry(link, LINK, 0, 0, 0, "", None, target)
+                place.make_link(link, like=entry, expect=None)
+            else:
+                assert surroundings.plant_link is not None
+                surroundings.plant_link(link, target)
+        listed = {e.key for e in place.entries()}
+        assert not [k for k in listed if k.split("/")[0] in links and "/" in k]
+        before = surroundings.snapshot()
+        went: list[str] = []
+        for link in links:
+            for what, attempt in _through_link(place, link, a, kept):
+                try:
+                    attempt()
+                except ReplicaError:
+                    continue
+                went.append(f"{what} went through the link {link}")
+        assert surroundings.snapshot() == before, "something changed around the place"
+        assert not went, "\n".join(went)
+
+
+def _hostile_attempts(
+    place: Replica, key: str, a: Entry, kept: TrashItem | None
+) -> list[tuple[str, Callable[[], object]]]:
+    """Every primitive, handed ``key``."""
+    data = b"escaped"
+    item = Entry(key, FILE, len(data), _MTIME, 0o644, "1")
+    folder = Entry(key, DIR, 0, 0, 0o755, "d")
+    attempts: list[tuple[str, Callable[[], object]]] = [
+        ("stat", lambda: place.stat(key)),
+        ("open_read", lambda: _read_all(place, key)),
+        ("digest", lambda: place.digest(item)),
+        (
+            "write",
+            lambda: place.write(
+                key, io.BytesIO(data), like=like(key, data), expect=None
+            ),
+        ),
+        ("replacing write", lambda: _replace(place, key, data, item)),
+        ("write_batch", lambda: _batch(place, key, data)),
+        ("make_dir", lambda: place.make_dir(key, like=folder, expect=None)),
+        ("set_meta", lambda: place.set_meta(key, like=item, expect=item)),
+        ("delete", lambda: place.delete(key, expect=item)),
+        ("delete into the trash", lambda: place.delete(key, expect=item, trash="r1")),
+        ("move to it", lambda: place.move("a.txt", key, expect=a)),
+        ("move from it", lambda: place.move(key, "b.txt", expect=item)),
+    ]
+    if place.capabilities.symlinks:
+        link = Entry(key, LINK, 0, 0, 0, "", None, "a.txt")
+        attempts.append(
+            ("make_link", lambda: place.make_link(key, like=link, expect=None))
+        )
+    if kept is not None:
+        attempts += [
+            ("trash_restore to it", lambda: place.trash_restore(kept, key)),
+            (
+                "trash_restore of it",
+                lambda: place.trash_restore(kept._replace(key=key), "r.txt"),
+            ),
+        ]
+        run = kept._replace(run=key)  # a run stamp that is not a plain name
+        attempts.append(
+            ("trash_restore from it", lambda: place.trash_restore(run, "r.txt"))
+        )
+    return attempts
+
+
+def _through_link(
+    place: Replica, link: str, a: Entry, kept: TrashItem | None
+) -> list[tuple[str, Callable[[], object]]]:
+    """Every change and read below ``link``, a link leading out of the place."""
+    data = b"through the link"
+    inside = f"{link}/new.txt"
+    victim = Entry(f"{link}/victim", FILE, 6, _MTIME, 0o644, "any")
+    folder = Entry(f"{link}/sub", DIR, 0, 0, 0o755, "d")
+    attempts: list[tuple[str, Callable[[], object]]] = [
+        ("open_read", lambda: _read_all(place, victim.key)),
+        (
+            "write",
+            lambda: place.write(
+                inside, io.BytesIO(data), like=like(inside, data), expect=None
+            ),
+        ),
+        ("replacing write", lambda: _replace(place, victim.key, data, victim)),
+        ("write_batch", lambda: _batch(place, inside, data)),
+        ("make_dir", lambda: place.make_dir(folder.key, like=folder, expect=None)),
+        ("set_meta", lambda: place.set_meta(victim.key, like=victim, expect=victim)),
+        ("delete", lambda: place.delete(victim.key, expect=victim)),
+        ("move into it", lambda: place.move("a.txt", f"{link}/a.txt", expect=a)),
+        ("move out of it", lambda: place.move(victim.key, "stolen.txt", expect=victim)),
+    ]
+    if place.capabilities.symlinks:
+        other = Entry(f"{link}/x", LINK, 0, 0, 0, "", None, "a.txt")
+        attempts.append(
+            ("make_link", lambda: place.make_link(other.key, like=other, expect=None))
+        )
+    if kept is not None:
+        attempts.append(
+            ("trash_restore", lambda: place.trash_restore(kept, f"{link}/r.txt"))
+        )
+    return attempts
+
+
+def _refused(what: str, key: str, attempt: Callable[[], object]) -> list[str]:
+    """[] when ``attempt`` raised UnsafeName with a clear message, else why not."""
+    try:
+        attempt()
+    except UnsafeName as exc:
+        if "refused" in str(exc) and "rrno" not in str(exc):
+            return []
+        return [f"{what} {key!r}: unclear refusal: {exc}"]
+    except Exception as exc:
+        return [f"{what} {key!r}: not refused as unsafe, but {exc!r}"]
+    return [f"{what} {key!r}: not refused"]
+
+
+def _read_all(place: Replica, key: str) -> bytes:
+    with place.open_read(key) as stream:
+        return stream.read()
+
+
+def _replace(place: Replica, key: str, data: bytes, expect: Entry) -> Entry:
+    return place.write(key, io.BytesIO(data), like=like(key, data), expect=expect)
+
+
+def _batch(place: Replica, key: str, data: bytes) -> None:
+    (result,) = place.write_batch([WriteItem(key, data, like(key, data), None)])
+    if isinstance(result, Exception):
+        raise result
