@@ -262,3 +262,29 @@ def test_wrong_password_is_refused(syncevo_server, served, tmp_path):
     done = c.sync("slow", check=False)
     assert done.returncode != 0
     assert [p for p in srv.folder.iterdir() if p.is_file()] == []
+
+
+def test_edit_against_delete_keeps_the_edit(syncevo_server, served, tmp_path):
+    srv = served()
+    c = client(syncevo_server, tmp_path, srv.url)
+    (c.notes / "1").write_text("Kept\nfirst\n")
+    (c.notes / "2").write_text("Back\nsecond\n")
+    c.sync("slow")
+    kept = next(
+        p for p in srv.folder.iterdir() if p.is_file() and "Kept" in p.read_text()
+    )
+    back = next(
+        p for p in srv.folder.iterdir() if p.is_file() and "Back" in p.read_text()
+    )
+    # the client edits a note the folder deleted: the note is made again
+    (c.notes / "1").write_text("Kept\nfirst, edited by the client\n")
+    kept.unlink()
+    # the client deletes a note the folder edited: the delete is refused and
+    # the note comes back to the client
+    (c.notes / "2").unlink()
+    back.write_text("Back\nsecond, edited in the folder\n")
+    c.sync()
+    c.sync()
+    want = ["Back\nsecond, edited in the folder", "Kept\nfirst, edited by the client"]
+    assert served_texts(srv.folder) == want
+    assert bodies(c.notes) == want

@@ -144,3 +144,11 @@ def test_a_note_bigger_than_the_server_takes_waits_and_is_reported(make_pair):
     again = p.sync()
     assert any("MaxObjSize 5000" in n for n in again.notices)
     assert (p.local / "huge.txt").exists()
+
+
+def test_a_file_that_is_not_text_travels_as_its_bytes(pair):
+    blob = bytes(range(256)) * 3
+    (pair.local / "picture.bin").write_bytes(blob)
+    assert pair.sync().ok
+    (served,) = [p for p in pair.served.iterdir() if p.is_file()]
+    assert served.read_bytes() == blob

@@ -222,3 +222,19 @@ def test_a_message_sent_twice_is_answered_twice_but_applied_once(pair):
     b = post(pair, again, resp)
     assert a.content == b.content
     assert texts(pair.served) == ["Once"]
+
+
+def test_other_item_types_are_kept_as_they_are(pair):
+    blob = bytes(range(256)) * 4
+    r1 = post(pair, first("dev-opaque", auth.basic_cred("me", "pw")))
+    resp = m.parse(r1.content).header.resp_uri
+    meta = m.Meta(type="application/octet-stream", format="b64")
+    add = m.Change("Add", 2, (m.Item(source="9", data=blob, meta=meta),), meta)
+    sync = m.Sync(1, "notes", "./notes", (add,), number_of_changes=1)
+    msg = m.Message(m.Header("1", 2, resp, "dev-opaque"), (sync,), True)
+    post(pair, msg, resp, wbxml=True)
+    (stored,) = [p for p in pair.served.iterdir() if p.is_file()]
+    assert stored.read_bytes() == blob
+    assert pair.sync().ok
+    (got,) = [p for p in pair.local.iterdir() if p.is_file()]
+    assert got.read_bytes() == blob

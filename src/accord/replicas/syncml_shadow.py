@@ -39,6 +39,7 @@ from accord.replica import DIGEST, check_expected
 from accord.syncml import notes
 from accord.syncml.client import ClientState, Outgoing
 from accord.syncml.devinf import DevInf, from_node
+from accord.syncml.message import text_safe
 from accord.syncml.store import open_db
 from accord.syncml.tree import from_xml, to_xml
 
@@ -388,9 +389,9 @@ class Shadow:
             if op == "Delete":
                 yield Outgoing("Delete", luid, None, ctype or self.content_type)
                 continue
-            ctype = self.content_type
-            body = notes.to_wire(ctype, key, bytes(data or b""), extra)
-            yield Outgoing(op, luid, body, ctype)
+            raw = bytes(data or b"")
+            ctype = self.content_type if text_safe(raw) else "application/octet-stream"
+            yield Outgoing(op, luid, notes.to_wire(ctype, key, raw, extra), ctype)
 
     def confirmed(self, op: str, luid: str, code: int) -> None:
         ok = code < 300 or code in (418, 419)

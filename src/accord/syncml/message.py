@@ -39,6 +39,7 @@ __all__ = [
     "new_anchor",
     "parse",
     "render",
+    "text_safe",
 ]
 
 CHANGES = ("Add", "Replace", "Delete")
@@ -251,14 +252,28 @@ def _data_node(data: bytes | Node | None, meta: Meta | None) -> Node | None:
 
 
 def _item_node(item: Item) -> Node:
+    meta = item.meta
+    binary = isinstance(item.data, bytes) and not text_safe(item.data)
+    if binary and (meta is None or meta.format != "b64"):
+        # bytes that are not text travel as base64 in either encoding
+        meta = (meta or Meta())._replace(format="b64")
     return _n(
         "Item",
         _loc("Target", item.target, item.target_name),
         _loc("Source", item.source),
-        _meta_node(item.meta),
-        _data_node(item.data, item.meta),
+        _meta_node(meta),
+        _data_node(item.data, meta),
         Node("MoreData") if item.more_data else None,
     )
+
+
+def text_safe(data: bytes) -> bool:
+    """True when ``data`` is UTF-8 text an XML document can carry."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(c) < 0x20 and c not in "\t\n\r" for c in text)
 
 
 def _command_node(cmd: Command) -> Node:

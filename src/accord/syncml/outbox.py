@@ -212,6 +212,8 @@ class Outbox:
         )
         if room < _MIN_CHUNK and not first:
             return None
+        if not m.text_safe(data):
+            room = room * 3 // 4 - 4  # sent as base64
         room = max(room, _MIN_CHUNK)
         offset = self.chunks_sent.get(piece.ref, 0)
         part = data[offset : offset + room]

@@ -40,11 +40,13 @@ from accord.errors import AccordError, PreconditionFailed
 from accord.keys import conflict_name
 from accord.model import Entry
 from accord.syncml import merge, notes
+from accord.syncml.message import text_safe
 from accord.syncml.store import Collection, PeerKey, Seen, ServerState, body_digest
 
 __all__ = ["POLICIES", "ServerChange", "StoreSync"]
 
 POLICIES = ("keep-both", "client-wins", "server-wins")
+_OPAQUE = "application/octet-stream"
 TWO_WAY, SLOW = 200, 201
 ONE_WAY_FROM_CLIENT, REFRESH_FROM_CLIENT = 202, 203
 ONE_WAY_FROM_SERVER, REFRESH_FROM_SERVER = 204, 205
@@ -349,9 +351,12 @@ class StoreSync:
         assert key is not None
         entry = self.listing.get(key) or Entry(key, "file")
         body = self.collection.read(key)
-        wire = notes.to_wire(self.ctype, key, body)
+        ctype = self.ctype
+        if not text_safe(body):
+            ctype = _OPAQUE  # not a note: its bytes, as they are
+        wire = notes.to_wire(ctype, key, body)
         return ServerChange(
-            op, guid, luid, wire, self.ctype, entry.version, body_digest(body)
+            op, guid, luid, wire, ctype, entry.version, body_digest(body)
         )
 
     def acknowledged(self, change: ServerChange, code: int) -> None:
