@@ -29,6 +29,19 @@ apt_install() {
     return "$rc"
 }
 
+# pip_install MODULES PKG...: install the PyPI packages PKG unless Python can
+# already import MODULES (a comma-separated list).
+pip_install() {
+    local modules=$1
+    shift
+    "$PYTHON" -c "import $modules" 2>/dev/null && return 0
+    log "installing $*"
+    "$PYTHON" -m pip install -q "$@" >&2
+}
+
+# fresh_password: a random password for a server's one user.
+fresh_password() { "$PYTHON" -c 'import secrets; print(secrets.token_hex(8))'; }
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() {
     "$PYTHON" -c 'import socket
@@ -84,6 +97,34 @@ emit_to() {
         printf '%s=%q\n' "$1" "$2" | tee -a "$file"
         shift 2
     done
+}
+
+# The helpers below take the server's folder from $DIR (pid, env, logs).
+
+# running: when the server of $DIR runs, print its settings and succeed.
+running() {
+    pid_alive "$DIR/server.pid" && cat "$DIR/env"
+}
+
+# launch PORT LOG COMMAND...: start COMMAND in the background as the server
+# of $DIR and wait until it listens on 127.0.0.1:PORT.
+launch() {
+    local port=$1 logfile=$2
+    shift 2
+    "$@" </dev/null >>"$logfile" 2>&1 &
+    echo $! >"$DIR/server.pid"
+    if ! wait_port "$port" 30; then
+        stop_pid "$DIR/server.pid"
+        die "$* did not listen on port $port; see $logfile"
+    fi
+}
+
+# stop_server, show_status: stop and status of the server of $DIR.
+stop_server() { stop_pid "$DIR/server.pid"; }
+show_status() {
+    running && return 0
+    log "not running"
+    return 3
 }
 
 # main START STOP STATUS "$@": dispatch start|stop|status to three functions.

@@ -14,18 +14,12 @@
 
 DIR=${ACCORD_S3_DIR:-/tmp/accord-s3}
 
-ensure_moto() {
-    "$PYTHON" -c 'import moto.server, flask' 2>/dev/null && return 0
-    log "installing moto[server]"
-    "$PYTHON" -m pip install -q 'moto[server]>=5.0' >&2
-}
-
 start() {
     if pid_alive "$DIR/server.pid"; then
         cat "$DIR/env"
         return 0
     fi
-    ensure_moto
+    pip_install 'moto.server, flask' 'moto[server]>=5.0'
     mkdir -p "$DIR"
     local port
     port=$(free_port)

@@ -52,6 +52,7 @@ PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "checksum": (bool, "true or false"),
     "workers": (int, "a whole number from 1 to 64"),
     "allow_empty": (bool, "true or false"),
+    "accept_rules": (bool, "true or false"),
     "trash_days": ((int, float), "a number of days, 0 or more"),
     "marker": (str, 'a file name, e.g. "romidb"'),
     "db_lock": (str, 'a file name, e.g. "lock"'),

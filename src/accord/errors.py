@@ -7,6 +7,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     AccordError
     ├── ConfigError                 bad URL, option or profile
     │   ├── InvalidInput            a malformed value or file given by the user
+    │   │   └── PlacesOverlap       one place inside the other, or the same twice
     │   └── MissingDependency       a place's extra is not installed
     ├── ReplicaError                carries the (redacted) place and key
     │   ├── NotFound
@@ -47,6 +48,7 @@ __all__ = [
     "NotEmpty",
     "NotFound",
     "PermissionDenied",
+    "PlacesOverlap",
     "PlanError",
     "PreconditionFailed",
     "ProtocolError",
@@ -96,6 +98,10 @@ class ConfigError(AccordError):
 
 class InvalidInput(ConfigError):
     """A path, value or file given by the user that is malformed (a usage error)."""
+
+
+class PlacesOverlap(InvalidInput):
+    """The two places overlap: syncing them would copy a tree into itself."""
 
 
 class MissingDependency(ConfigError):

@@ -25,13 +25,23 @@ __all__ = [
     "IgnoreRules",
     "conflict_name",
     "fold",
+    "in_meta",
     "nfc",
     "shown",
     "unsafe_reason",
 ]
 
-#: the directory at the root of a place that holds accord's own files
+#: the directory at the root of a place that holds accord's own files. A
+#: folder of that name deeper in a tree is the own folder of another accord
+#: place nested there: it is never listed, copied or deleted either.
 META_DIR = ".accord"
+_INSIDE = f"/{META_DIR}/"
+
+
+def in_meta(key: str) -> bool:
+    """True when ``key`` lies inside a folder named ``.accord``: accord's
+    own area, of this place or of a place nested in it. Cheap."""
+    return key.startswith(META_DIR + "/") or _INSIDE in key
 
 
 def nfc(name: str) -> str:
@@ -46,8 +56,9 @@ def unsafe_reason(key: str) -> str | None:
 
     A key is a clean relative path: ``/``-separated parts, none empty, none
     ``.`` or ``..``, no NUL, not absolute, and not inside accord's own
-    folder at the root (in any case: a disk that ignores case takes
-    ``.ACCORD/`` for ``.accord/``). Control characters and undecodable
+    folder at the root nor inside a nested place's one (a ``.accord`` folder
+    deeper in the tree), in any case: a disk that ignores case takes
+    ``.ACCORD/`` for ``.accord/``. Control characters and undecodable
     bytes (surrogate escapes) are not unsafe in themselves: whether a place
     can hold them is a question for that place (its capabilities). Every
     name that crosses a boundary (a place's listing, a peer's request, a
@@ -77,6 +88,8 @@ def unsafe_reason(key: str) -> str | None:
             return "the name has an empty or '.' part"
     if parts[0].lower() == META_DIR:
         return f"the name is inside accord's own folder {META_DIR}/"
+    if any(part.lower() == META_DIR for part in parts[1:-1]):
+        return f"the name is inside the {META_DIR}/ folder of a place nested here"
     return None
 
 
@@ -153,6 +166,15 @@ class IgnoreRules:
         if self._spec is None:
             return False
         return self._spec.match_file(key + "/" if is_dir else key)
+
+    def covers(self, folder: str) -> bool:
+        """True when the folder ``folder`` or one above it is ignored: a
+        scan never enters it."""
+        parts = folder.split("/")
+        return any(
+            self.matches("/".join(parts[:depth]), True)
+            for depth in range(1, len(parts) + 1)
+        )
 
     def __add__(self, other: IgnoreRules) -> IgnoreRules:
         return IgnoreRules([*self.patterns, *other.patterns])

@@ -14,6 +14,7 @@ means anything. ``digest`` is a content hash comparable across places
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from accord.keys import shown
@@ -24,9 +25,12 @@ __all__ = [
     "KINDS",
     "LINK",
     "Entry",
+    "Nesting",
     "Problem",
     "Side",
+    "Spot",
     "join",
+    "nesting",
     "parent_of",
 ]
 
@@ -111,3 +115,50 @@ def parent_of(key: str) -> str:
     """The key of the directory holding ``key`` (``""`` for the root)."""
     cut = key.rfind("/")
     return key[:cut] if cut > 0 else ""
+
+
+class Spot(NamedTuple):
+    """Where a place's root lies, in one namespace.
+
+    ``space`` names a namespace in which folders nest: one file system (by
+    its device), one folder by its device and inode, one host, one bucket's
+    endpoint, one fsspec filesystem. ``path`` is the root's folders from the
+    top of that space. A place names itself by one or more spots
+    (``Replica.spots()``); two places overlap when, in a space both name,
+    one path begins with the other. Pure values: the engine compares them
+    and never asks which kind of place gave them.
+    """
+
+    space: str
+    path: tuple[str, ...] = ()
+
+    def holds(self, other: Spot) -> bool:
+        """True when ``other`` is this spot or lies below it."""
+        return self.space == other.space and other.path[: len(self.path)] == self.path
+
+
+class Nesting(NamedTuple):
+    """How two places overlap: ``outer`` holds ``inner`` at ``key`` (``""``
+    when both are the same place)."""
+
+    outer: int  # 0 or 1: which of the two places given holds the other
+    key: str  # the inner root's path inside the outer one, ``/``-separated
+
+
+def nesting(first: Iterable[Spot], second: Iterable[Spot]) -> Nesting | None:
+    """Whether two places overlap, from their spots; None when they are apart.
+
+    When one holds the other, ``key`` is the inner root seen from the outer
+    one; the same place seen through any of its spots is ``key == ""``.
+    """
+    found: Nesting | None = None
+    seconds = list(second)
+    for a in first:
+        for b in seconds:
+            for outer, (top, low) in enumerate(((a, b), (b, a))):
+                if top.holds(low):
+                    key = "/".join(low.path[len(top.path) :])
+                    if not key:
+                        return Nesting(0, "")
+                    found = found or Nesting(outer, key)
+    return found

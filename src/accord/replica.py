@@ -47,7 +47,7 @@ from accord.errors import (
     Unsupported,
 )
 from accord.keys import META_DIR, unsafe_reason
-from accord.model import Entry
+from accord.model import Entry, Spot
 
 if TYPE_CHECKING:
     from accord.capabilities import Capabilities
@@ -202,6 +202,22 @@ class Replica(abc.ABC):
     @abc.abstractmethod
     def open_read(self, key: str) -> AbstractContextManager[IO[bytes]]:
         """A binary stream of the file at ``key``."""
+
+    def spots(self) -> tuple[Spot, ...]:
+        """Where the root lies, for telling whether two places overlap (see
+        :class:`~accord.model.Spot`). Asked before anything is written,
+        opened or not (an opened place may know more, e.g. a remote root's
+        real path). Reads only. By default: the ``identity`` as one path
+        (``scheme://a/b`` is the space ``scheme`` and the path ``a, b``)."""
+        scheme, _, rest = self.identity.partition("://")
+        return (Spot(scheme, tuple(part for part in rest.split("/") if part)),)
+
+    def persistent_id(self, version: str) -> str | None:
+        """What stays the same when the item of ``version`` is renamed (an
+        inode, an ETag that names the content), read from the version; None
+        when the version holds nothing of the kind. Lets the guards see
+        renamed content without reading it. Pure."""
+        return None
 
     def exists(self) -> bool:
         """False only when the root is known not to exist yet (so a first

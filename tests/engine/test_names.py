@@ -64,7 +64,10 @@ from accord.testing.contract import disk_snapshot
         (".accord/lock", "accord's own"),
         (".ACCORD/x", "accord's own"),
         (".Accord", "accord's own"),
-        ("x/.accord/y", None),  # only the root's is accord's
+        ("x/.accord/y", "nested here"),  # another accord place's own folder
+        ("x/y/.ACCORD/z", "nested here"),
+        ("x/.accord", None),  # a file of that name is an ordinary file
+        ("x/.accordion/y", None),
     ],
 )
 def test_unsafe_reason_table(key: str, why: str | None) -> None:
@@ -82,6 +85,7 @@ def _reference(key: str) -> bool:
         "\0" in key
         or any(part in ("", ".", "..") for part in parts)
         or parts[0].lower() == ".accord"
+        or any(part.lower() == ".accord" for part in parts[1:-1])
     )
 
 

@@ -21,6 +21,19 @@ from accord.testing.contract import ReplicaContract, Surroundings, disk_snapshot
 DEPTH = "1/2/place"
 
 
+def put_on_disk(root: Path):
+    """``behind`` for a place whose files are the folder ``root`` on this
+    machine's disk (local, or served by a server on 127.0.0.1)."""
+
+    def put_all(files: dict[str, bytes]) -> None:
+        for key, data in files.items():
+            path = root / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    return put_all
+
+
 def on_disk(top: Path, place: Path) -> Surroundings:
     """A place whose files are on this machine's disk (local, SFTP served
     by the sshd on 127.0.0.1), at ``place`` below ``top``."""
@@ -90,3 +103,7 @@ class OnServer(ReplicaContract):
     @pytest.fixture
     def surroundings(self, sshd, top):
         return on_disk(sshd.root / top, sshd.root / top / DEPTH)
+
+    @pytest.fixture
+    def behind(self, sshd, top):
+        return put_on_disk(sshd.root / top / DEPTH)

@@ -157,7 +157,16 @@ CONTROLLED = st.builds(
     lambda a, c, b: a + c + b, SEGMENT, st.sampled_from("\t\x01\x1b\x7f"), SEGMENT
 )
 PART = st.one_of(SEGMENT, CONTROLLED)
-HOSTILITY = ["..", ".", "empty", "leading /", "NUL", ".ACCORD", "too long"]
+HOSTILITY = [
+    "..",
+    ".",
+    "empty",
+    "leading /",
+    "NUL",
+    ".ACCORD",
+    "nested .ACCORD",
+    "too long",
+]
 
 
 @st.composite
@@ -176,6 +185,8 @@ def names(draw: Any) -> list[tuple[str, str | None]]:
             parts.insert(at, "a\0b")
         elif how == ".ACCORD":
             parts.insert(0, draw(st.sampled_from([".ACCORD", ".Accord"])))
+        elif how == "nested .ACCORD":  # a nested place's own folder, in any case
+            parts.insert(at, "in/" + draw(st.sampled_from([".ACCORD", ".Accord"])))
         elif how == "too long":
             parts.insert(at, "x" * draw(st.integers(256, 300)))
         name = "/".join([*parts, f"{number}.txt"])

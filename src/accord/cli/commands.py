@@ -113,7 +113,7 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             multiple=True,
             metavar="PATTERN",
             help="Ignore paths matching PATTERN (gitignore syntax); repeatable. "
-            "Rules in .accordignore apply too.",
+            "Accepted rules in .accordignore apply too.",
         ),
         click.option(
             "--max-delete",
@@ -134,6 +134,12 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--allow-empty",
             is_flag=True,
             help="Let a side that became empty delete everything on the other.",
+        ),
+        click.option(
+            "--accept-rules",
+            is_flag=True,
+            help="Apply a changed .accordignore (yours or a peer's): its rules "
+            "apply, and the file syncs, from this run on.",
         ),
         click.option(
             "--break-lock",
@@ -199,6 +205,7 @@ def _policy(mode: str, profile: dict[str, Any], **cli: Any) -> Policy:
         "max_delete": profile.get("max_delete"),
         "max_delete_percent": profile.get("max_delete_percent"),
         "allow_empty": profile.get("allow_empty"),
+        "accept_rules": profile.get("accept_rules"),
         "workers": profile.get("workers"),
         "delete": profile.get("delete"),
         "checksum": profile.get("checksum"),
@@ -228,10 +235,14 @@ def _can_ask() -> bool:
 
 def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> int:
     """Plan, show, confirm, apply, report: the body of sync and mirror."""
-    shown = tuple(session.notices)  # the report repeats them: print once
-    for notice in shown:
+    for notice in session.notices:
         out.notice(notice)
+    _ask_about_rules(session, out, dry_run=dry_run, yes=yes)
+    printed = len(session.notices)
     plan = session.plan()
+    for notice in session.notices[printed:]:  # what planning had to say
+        out.notice(notice)
+    shown = tuple(session.notices)  # the report repeats them: print once
     if dry_run:
         out.plan(plan, why=out.verbose > 1)
         return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
@@ -249,6 +260,29 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
         report = session.apply(plan, on_event=on_event, override_guards=override)
     out.report(report, shown=shown)
     return _exit_code(report)
+
+
+def _ask_about_rules(
+    session: Session, out: Renderer, *, dry_run: bool, yes: bool
+) -> None:
+    """A changed ``.accordignore``: ask on a terminal whether its rules apply
+    (never with --yes or in a dry run: it is held back and reported)."""
+    if not session.rule_changes or session.policy.accept_rules:
+        return
+    if dry_run or yes or not _can_ask():
+        return
+    for change in session.rule_changes:
+        out.line(
+            f"\nthe ignore rules of the {change.side} side ({change.url}) changed:"
+        )
+        for pattern in change.added:
+            out.line(f"  + {pattern}   (now ignored)")
+        for pattern in change.removed:
+            out.line(f"  - {pattern}   (no longer ignored)")
+    if click.confirm(
+        "Accept these rules (they apply, and the file syncs)?", default=False
+    ):
+        session.accept_rules()
 
 
 def _confirm(plan: Plan, out: Renderer, yes: bool) -> bool:
@@ -457,6 +491,8 @@ def status(
         exclude=[*options.get("exclude", []), *exclude],
     ) as session:
         plan = session.plan()
+    for notice in session.notices:
+        out.notice(notice)
     out.plan(plan, why=why)
     raise Exit(EXIT["pending"] if not plan.is_empty else EXIT["ok"])
 

@@ -1,9 +1,15 @@
 """Guards: the checks that stop a run before it does damage. Pure.
 
 * a side that is empty now but held items at the last sync (an unmounted
-  disk, a wrong path) aborts the run, unless the user allows it; an empty
-  root is noticed before the run takes its locks (``check_empty_root``),
-  so such a refused run writes nothing anywhere;
+  disk, a wrong path), or that holds none of them (another disk), aborts
+  the run, unless the user allows it (``--allow-empty``, named in the
+  message); an empty root is noticed before the run takes its locks
+  (``check_empty_root``), so such a refused run writes nothing anywhere.
+  An item whose content is still there under another name (a renamed top
+  folder, a reshaped tree: the place's lasting identity, such as an inode
+  or ETag, or size and digest, say so) is not gone (``renamed_away``,
+  ``same_content``). Both sides emptied since the last sync is agreement,
+  not a fault: nothing is left to lose, and the next run goes on;
 * a mass deletion (more than ``max_delete`` items *and* more than
   ``max_delete_percent`` of what that side held; moves are not deletions)
   is flagged: the CLI asks, ``--yes`` aborts;
@@ -14,22 +20,26 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
 
 from accord.engine.detect import CREATED, DELETED, ChangeSet
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
 from accord.errors import SafetyLimitExceeded
 from accord.keys import fold
-from accord.model import Problem, Side
+from accord.model import FILE, Entry, Problem, Side
 from accord.state.store import ArchiveEntry
 
 __all__ = [
+    "all_gone",
     "case_clashes",
     "check_emptied",
     "check_empty_root",
     "drop_keys",
     "mass_deletes",
+    "renamed_away",
+    "same_content",
 ]
 
 
@@ -42,35 +52,103 @@ def check_empty_root(side: Side, url: str, held: int, policy: Policy) -> None:
 
 def _emptied(side: Side, url: str, held: int) -> SafetyLimitExceeded:
     return SafetyLimitExceeded(
-        f"the {side} side ({url}) is empty, but it held {held} "
-        "items at the last sync; nothing was changed",
+        f"the {side} side ({url}) is empty, but it held {held} items at the "
+        "last sync, and the other side still holds them; nothing was changed "
+        "(--allow-empty overrides this)",
         hint="if a disk is not mounted, mount it; if you really emptied it, "
         "run again with --allow-empty to delete everything on the other side too",
     )
 
 
+def all_gone(
+    changes: ChangeSet,
+    archive: Mapping[str, ArchiveEntry],
+    moved: int = 0,
+    *,
+    least: int = 2,
+) -> bool:
+    """True when none of the items this side held at the last sync is there
+    any more, not even under another name (``moved``: how many of its
+    deleted items reappear renamed: their content is still here). A side
+    that lists something counts only when the pair held ``least`` items (one
+    file renamed or deleted is no sign of another disk). A listing problem
+    leaves the question open; a refused name counts as seen."""
+    if not archive or any(not problem.refused for problem in changes.problems):
+        return False
+    if not changes.seen:
+        return True
+    gone = sum(1 for c in changes.changes.values() if c.kind == DELETED) - moved
+    return len(archive) >= least and gone >= len(archive)
+
+
 def check_emptied(
-    changes: ChangeSet, url: str, archive: dict[str, ArchiveEntry], policy: Policy
+    changes: ChangeSet,
+    url: str,
+    archive: Mapping[str, ArchiveEntry],
+    policy: Policy,
+    moved: int = 0,
 ) -> None:
     """Raise when a side that held items is now empty, or holds none of them
-    (another disk mounted in its place). A listing problem (a folder that
-    could not be read) leaves the question open; a refused name does not:
-    it is counted as seen, and deletes nothing."""
-    if policy.allow_empty or not archive:
-        return
-    if any(not problem.refused for problem in changes.problems):
+    even under other names (another disk mounted in its place). A listing
+    problem (a folder that could not be read) leaves the question open; a
+    refused name does not: it is counted as seen, and deletes nothing."""
+    if policy.allow_empty or not all_gone(changes, archive, moved):
         return
     if changes.seen:
-        gone = sum(1 for c in changes.changes.values() if c.kind == "deleted")
-        if len(archive) < 2 or gone < len(archive):
-            return
         raise SafetyLimitExceeded(
             f"none of the {len(archive)} items the {changes.side} side ({url}) "
-            "held at the last sync is there any more; nothing was changed",
+            "held at the last sync is there any more, not even under another "
+            "name; nothing was changed (--allow-empty overrides this)",
             hint="if another disk is mounted there, mount the right one; if you "
             "really replaced everything, run again with --allow-empty",
         )
     raise _emptied(changes.side, url, len(archive))
+
+
+def renamed_away(
+    changes: ChangeSet, lasting: Callable[[str], str | None]
+) -> tuple[set[str], list[ArchiveEntry]]:
+    """Deleted files whose content is still on this side under another name,
+    told by the place's lasting identity of an item (an inode, an ETag:
+    ``lasting(version)``); and the deleted files it cannot tell about.
+    Pure; the caller may compare the rest by size and digest."""
+    side = changes.side.value
+    created: set[str] = set()
+    for change in changes.changes.values():
+        if (
+            change.kind == CREATED
+            and change.now is not None
+            and change.now.kind == FILE
+        ):
+            mark = lasting(change.now.version)
+            if mark is not None:
+                created.add(mark)
+    found: set[str] = set()
+    unsure: list[ArchiveEntry] = []
+    for key, change in changes.changes.items():
+        base = change.base
+        if change.kind != DELETED or base is None or base.kind != FILE:
+            continue
+        mark = lasting(base.version(side))
+        if mark is not None and mark in created:
+            found.add(key)
+        else:
+            unsure.append(base)
+    return found, unsure
+
+
+def same_content(unsure: list[ArchiveEntry], created: Iterable[Entry]) -> set[str]:
+    """Keys of deleted files whose size and digest a created file has (each
+    created file vouches for one deleted file). Pure."""
+    pool: Counter[tuple[int, str]] = Counter(
+        (e.size, e.digest) for e in created if e.kind == FILE and e.digest
+    )
+    found = set()
+    for base in unsure:
+        if base.digest and pool[(base.size, base.digest)] > 0:
+            pool[(base.size, base.digest)] -= 1
+            found.add(base.key)
+    return found
 
 
 def mass_deletes(

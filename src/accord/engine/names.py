@@ -7,7 +7,7 @@ asks two questions, both pure:
 
 * is it a name inside a place at all (``keys.unsafe_reason``: no ``..``
   or ``.`` part, no empty part, not absolute, no NUL, not inside
-  ``.accord/``)?
+  ``.accord/`` at the root or deeper, in a nested place)?
 * can it exist on the side it would be copied to
   (``Capabilities.unfit_reason`` of that place: longest name and key in
   bytes, UTF-8 only, forbidden characters)? The target answers from its

@@ -40,6 +40,9 @@ class _Rules(NamedTuple):
     #: the database's own lock file at both roots: created exclusively for
     #: the run (refused when present: the database is busy), then removed
     db_lock: str | None = None
+    #: apply a changed ``.accordignore`` (a peer's, or one's own edit): its
+    #: rules apply and the file syncs from this run on (engine/rules.py)
+    accept_rules: bool = False
 
 
 class Policy(_Rules):

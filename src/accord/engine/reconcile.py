@@ -37,7 +37,9 @@ goes, and make it again when something synced appears in it.
 
 Renames: a file deleted on one side and created under another key with the
 same digest, mtime and mode is a move, propagated as a move when the other
-side still holds the old key unchanged.
+side still holds the old key unchanged; a mirror with ``delete`` carries the
+source's renames the same way (so its deletion guard counts them as
+renames, not deletions).
 
 Digests must be filled in beforehand (``digests_needed`` says which).
 """
@@ -57,6 +59,7 @@ from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = [
     "conflict_name",
+    "created_of_size",
     "decide",
     "digests_needed",
     "find_moves",
@@ -111,15 +114,21 @@ def digests_needed(
             for c in changes.changes.values()
             if c.kind == DELETED and c.base is not None and c.base.kind == FILE
         }
-        needed.update(
-            key
-            for key, c in changes.changes.items()
-            if c.kind == CREATED
-            and c.now is not None
-            and c.now.kind == FILE
-            and c.now.size in sizes
-        )
+        needed |= created_of_size(changes, sizes)
     return needed
+
+
+def created_of_size(changes: ChangeSet, sizes: set[int]) -> set[str]:
+    """Keys of the files ``changes`` creates whose size is one of ``sizes``
+    (those that may be a vanished file under another name)."""
+    return {
+        key
+        for key, c in changes.changes.items()
+        if c.kind == CREATED
+        and c.now is not None
+        and c.now.kind == FILE
+        and c.now.size in sizes
+    }
 
 
 class Taken:
@@ -227,11 +236,15 @@ def reconcile(
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     handled: set[str] = set()
-    if policy.mode == "sync":
-        for changes, other in ((left, right), (right, left)):
-            for move in find_moves(changes, other):
-                actions.append(_move_action(move, archive))
-                handled.update((move.old, move.new))
+    # a mirror that deletes carries the source's renames too (without
+    # --delete, the target keeps the old name, so a copy is what it needs)
+    movers = ((left, right), (right, left)) if policy.mode == "sync" else ()
+    if policy.mode == "mirror" and policy.delete:
+        movers = ((left, right),)
+    for changes, other in movers:
+        for move in find_moves(changes, other):
+            actions.append(_move_action(move, archive))
+            handled.update((move.old, move.new))
     if first_sync and policy.mode == "sync":
         for side in derived:
             ours, theirs = (left, right) if side is LEFT else (right, left)

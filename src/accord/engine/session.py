@@ -17,31 +17,40 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from accord.engine import guards, history
+from accord.engine import guards, history, rules
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
-from accord.engine.detect import ChangeSet, Scanned, compare, fill_digests, scan_side
+from accord.engine.detect import (
+    CREATED,
+    ChangeSet,
+    Scanned,
+    compare,
+    fill_digests,
+    scan_side,
+)
+from accord.engine.detect import detect as detect_side
 from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
-from accord.engine.reconcile import digests_needed, reconcile
+from accord.engine.reconcile import created_of_size, digests_needed, reconcile
 from accord.errors import (
     AccordError,
     AlreadyExists,
     ConfigError,
     LockHeld,
     PermissionDenied,
+    PlacesOverlap,
     PlanError,
     PreconditionFailed,
     SafetyLimitExceeded,
     Unreachable,
 )
-from accord.keys import IgnoreRules
-from accord.model import FILE, Entry, Problem, Side
+from accord.keys import IgnoreRules, nfc
+from accord.model import FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -54,7 +63,7 @@ from accord.state.store import (
 
 __all__ = ["IGNORE_FILE", "Session", "default_who", "new_run_id"]
 
-IGNORE_FILE = ".accordignore"
+IGNORE_FILE = rules.IGNORE_FILE
 
 
 def default_who() -> str:
@@ -109,6 +118,12 @@ class Session:
         self._db_locks: list[tuple[Replica, Entry]] = []
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
+        #: ``.accordignore`` of each side now, and as last accepted (None: never)
+        self._rules_now: dict[Side, str] = {}
+        self._rules_accepted: dict[Side, str | None] = {}
+        self._accepting = self.policy.accept_rules
+        #: sides whose ``.accordignore`` changed since its rules were accepted
+        self.rule_changes: list[rules.RuleChange] = []
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -127,27 +142,29 @@ class Session:
         self.close()
 
     def open(self) -> None:
-        if self.left.identity == self.right.identity:
-            raise AccordError(
-                f"both sides are the same place: {self.left.url}",
-                hint="name two different folders",
-            )
-        self.store = ArchiveStore.open(
-            self.state_dir, self.left.identity, self.right.identity
-        )
-        first = self.store.is_empty()
+        self._check_apart()
+        existing = self._existing_store()
+        first = existing is None or existing.is_empty()
+        self.store = existing
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
+        self._check_apart()  # opened places may know more (a remote real path)
+        if self.store is None:
+            self.store = ArchiveStore.open(
+                self.state_dir, self.left.identity, self.right.identity
+            )
         if len(self._absent) == 2:
             raise ConfigError(
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        self._read_rules()
         if not first:
             self._check_empty_roots()
         if self.policy.marker:
             for replica in (self.left, self.right):
                 self._check_marker(replica, self.policy.marker)
+        self._refuse_read_only()
         if not self.read_only:
             for replica in self._opened:
                 try:
@@ -169,16 +186,118 @@ class Session:
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
 
+    def _refuse_read_only(self) -> None:
+        """A place that declares itself read-only (a web server's listing)
+        can be the source of a mirror, and nothing else."""
+        for side, replica in self.replicas.items():
+            if replica not in self._opened or not replica.capabilities.read_only:
+                continue
+            if self.policy.mode == "mirror" and side is Side.LEFT:
+                continue
+            raise ConfigError(
+                f"{replica.url} is read-only: it can be the source of a mirror, "
+                "nothing else; nothing was changed",
+                hint=f"accord mirror {replica.url} TARGET",
+            )
+
+    def _existing_store(self) -> ArchiveStore | None:
+        """The pair's archive if it exists; none is created before both
+        places are known to be apart."""
+        path = ArchiveStore.path_for(
+            self.state_dir, self.left.identity, self.right.identity
+        )
+        if not path.exists():
+            return None
+        return ArchiveStore.open(
+            self.state_dir, self.left.identity, self.right.identity
+        )
+
+    def _check_apart(self) -> None:
+        """Refuse two places that overlap (one inside the other, or the same
+        one under two names), before anything is written anywhere; allow an
+        inner place the run's ``--exclude`` keeps out of the outer one."""
+        found = nesting(self.left.spots(), self.right.spots())
+        if found is None:
+            return
+        if not found.key:
+            raise PlacesOverlap(
+                f"both sides are the same place: {self.left.url} and "
+                f"{self.right.url}; nothing was changed",
+                hint="name two different folders",
+            )
+        pair = (self.left, self.right)
+        outer, inner = pair[found.outer], pair[1 - found.outer]
+        key = nfc(found.key)
+        if IgnoreRules(self.exclude).covers(key):
+            note = (
+                f"{inner.url} lies inside {outer.url} ('{key}'); it is excluded, "
+                "so it is not synced into itself"
+            )
+            if note not in self.notices:
+                self.notices.append(note)
+            return
+        raise PlacesOverlap(
+            f"{inner.url} lies inside {outer.url} (as '{key}'): the run would "
+            "copy the tree into itself, again on every run; nothing was changed",
+            hint=f"name two places apart; if you mean it, keep the inner one out "
+            f"of the outer one with --exclude '/{key}/'",
+        )
+
     def _check_empty_roots(self) -> None:
         """Refuse a side that holds nothing now (an empty mount point) before
-        anything, even a lock, is written to either side."""
+        anything, even a lock, is written to either side; unless the other
+        side holds none of the pair's items either (both emptied: agreement)."""
         if self.policy.allow_empty:
             return
         assert self.store is not None
-        for side, replica in self.replicas.items():
-            if replica in self._opened and replica.is_empty_root():
-                held = self.store.count()
-                guards.check_empty_root(side, replica.url, held, self.policy)
+        empty = [
+            side
+            for side, replica in self.replicas.items()
+            if replica in self._opened and replica.is_empty_root()
+        ]
+        held = self.store.count() if empty else 0
+        if not held or len(empty) == 2:
+            return
+        (side,) = empty
+        if self._holds_none(side.other):
+            return
+        guards.check_empty_root(side, self.replicas[side].url, held, self.policy)
+
+    def _holds_none(self, side: Side) -> bool:
+        """True when ``side`` holds none of the pair's items, not even
+        renamed (a scan of that side, before any lock is taken)."""
+        replica = self.replicas[side]
+        if replica not in self._opened:
+            return False
+        assert self.store is not None
+        archive = self.store.load()
+        rules = self.ignore_rules()
+        changes = detect_side(
+            replica, archive, side, rules or None, workers=self.policy.workers
+        )
+        changes, moved = self._kept_by_rename(changes, replica, archive)
+        return guards.all_gone(changes, archive, moved, least=1)
+
+    def _kept_by_rename(
+        self,
+        changes: ChangeSet,
+        replica: Replica,
+        archive: Mapping[str, ArchiveEntry],
+    ) -> tuple[ChangeSet, int]:
+        """For a side that looks emptied: how many of its deleted files are
+        still there under another name (the place's lasting identity of an
+        item, else size and digest, read only for files of a size that
+        vanished); the change set gets the digests read."""
+        if not guards.all_gone(changes, archive, least=1):
+            return changes, 0
+        found, unsure = guards.renamed_away(changes, replica.persistent_id)
+        if unsure and guards.all_gone(changes, archive, len(found), least=1):
+            sizes = {base.size for base in unsure}
+            keys = created_of_size(changes, sizes)
+            changes = self._filled(changes, replica, keys)
+            created = [c.now for c in changes.changes.values() if c.kind == CREATED]
+            found |= guards.same_content(unsure, [e for e in created if e])
+        return changes, len(found)
 
     def _check_marker(self, replica: Replica, marker: str) -> None:
         """Refuse a root that does not carry the database's marker file."""
@@ -291,17 +410,71 @@ class Session:
         self.store.journal_clear()
 
     # -- the steps ----------------------------------------------------------
+    def _rules_text(self, replica: Replica) -> str:
+        """The place's ``.accordignore`` ("" when it has none)."""
+        if replica not in self._opened:
+            return ""
+        entry = replica.stat(IGNORE_FILE)
+        if entry is None or entry.kind != FILE:
+            return ""
+        with replica.open_read(IGNORE_FILE) as stream:
+            return str(stream.read().decode("utf-8", "replace"))
+
+    def _read_rules(self) -> None:
+        """Each side's ``.accordignore`` now and as accepted for this pair."""
+        assert self.store is not None
+        for side, replica in self.replicas.items():
+            self._rules_now[side] = self._rules_text(replica)
+            self._rules_accepted[side] = self.store.setting(_rules_name(replica))
+        urls = {side: replica.url for side, replica in self.replicas.items()}
+        self.rule_changes = rules.changes(self._rules_now, self._rules_accepted, urls)
+
+    def accept_rules(self) -> None:
+        """Apply the changed ``.accordignore`` files from this run on."""
+        self._accepting = True
+
     def ignore_rules(self) -> IgnoreRules:
-        """``.accordignore`` of both sides plus the session's excludes."""
+        """The accepted rules of both sides plus the session's excludes."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        rules = IgnoreRules([*own, *self.exclude])
-        for replica in (self.left, self.right):
-            entry = replica.stat(IGNORE_FILE)
-            if entry is not None and entry.kind == FILE:
-                with replica.open_read(IGNORE_FILE) as stream:
-                    text = stream.read().decode("utf-8", "replace")
-                rules = rules + IgnoreRules(text.splitlines())
-        return rules
+        found = IgnoreRules([*own, *self.exclude])
+        texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
+        for side in (Side.LEFT, Side.RIGHT):
+            found = found + IgnoreRules(texts[side].splitlines())
+        return found
+
+    def _settle_rules(
+        self, left: ChangeSet, right: ChangeSet
+    ) -> tuple[ChangeSet, ChangeSet]:
+        """Report rules changes, and hold a changed ``.accordignore`` back
+        (not copied either way) until it is accepted."""
+        for change in self.rule_changes:
+            notice = rules.describe(change, accepted=self._accepting)
+            if notice not in self.notices:
+                self.notices.append(notice)
+        if self.rule_changes and not self._accepting:
+            held = {IGNORE_FILE}
+            left, right = guards.drop_keys(left, held), guards.drop_keys(right, held)
+        return left, right
+
+    def _record_rules(self, report: Report) -> None:
+        """After a run that accepted rules (or found none accepted yet, or
+        copied a rules file), the rules files as the run left them are the
+        accepted ones. Not after an aborted run: the next run decides."""
+        assert self.store is not None
+        if report.aborted or (self.rule_changes and not self._accepting):
+            return  # held: what was accepted stays accepted
+        first = any(text is None for text in self._rules_accepted.values())
+        copied = any(o.action.key == IGNORE_FILE for o in report.done)
+        if not (first or copied or self._accepting):
+            return
+        try:
+            texts = {side: self._rules_text(r) for side, r in self.replicas.items()}
+        except AccordError as exc:
+            report.notices.append(f"the ignore rules were not recorded: {exc.message}")
+            return
+        for side, replica in self.replicas.items():
+            if self._rules_accepted.get(side) != texts[side]:
+                self.store.set_setting(_rules_name(replica), texts[side])
 
     def detect(self) -> tuple[ChangeSet, ChangeSet]:
         """Both sides' changes since the archive, scanned concurrently.
@@ -398,15 +571,32 @@ class Session:
     def plan(self) -> Plan:
         """What this run would do, guards checked."""
         left, right = self.detect()
-        try:
-            for changes, replica in ((left, self.left), (right, self.right)):
-                guards.check_emptied(changes, replica.url, self.archive, self.policy)
+        left, moved_left = self._kept_by_rename(left, self.left, self.archive)
+        right, moved_right = self._kept_by_rename(right, self.right, self.archive)
+        both = guards.all_gone(
+            left, self.archive, moved_left, least=1
+        ) and guards.all_gone(right, self.archive, moved_right, least=1)
+        if both and not self.policy.allow_empty:
+            self.notices.append(
+                f"neither side holds any of the {len(self.archive)} items of the "
+                "last sync: both were emptied, so they agree; nothing is deleted"
+            )
+        try:  # both emptied since the last sync is agreement, not a fault
+            for changes, replica, moved in (
+                (left, self.left, moved_left),
+                (right, self.right, moved_right),
+            ):
+                if not both:
+                    guards.check_emptied(
+                        changes, replica.url, self.archive, self.policy, moved
+                    )
         except SafetyLimitExceeded:
             self._refused = True
             raise
         left, right = _leave_refused(left, right)
         self._refreshed(left)
         self._refreshed(right)
+        left, right = self._settle_rules(left, right)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
         if not (
@@ -463,24 +653,33 @@ class Session:
         needed = digests_needed(left, right, self.policy, derived)
         if not needed:
             return left, right
-        result = []
-        for changes, replica in ((left, self.left), (right, self.right)):
-            todo = [
-                c.now
-                for k, c in changes.changes.items()
-                if k in needed and c.now is not None and c.now.digest is None
-            ]
-            filled = fill_digests(replica, todo, self.policy.workers)
-            updated = dict(changes.changes)
-            problems = list(changes.problems)
-            for entry in filled:
-                if isinstance(entry, Problem):
-                    problems.append(entry._replace(side=changes.side))
-                    updated.pop(entry.key, None)
-                elif isinstance(entry, Entry):
-                    updated[entry.key] = updated[entry.key]._replace(now=entry)
-            result.append(changes._replace(changes=updated, problems=problems))
-        return result[0], result[1]
+        return (
+            self._filled(left, self.left, needed),
+            self._filled(right, self.right, needed),
+        )
+
+    def _filled(
+        self, changes: ChangeSet, replica: Replica, keys: set[str]
+    ) -> ChangeSet:
+        """``changes`` with the digests of the ``keys`` it creates or
+        modifies read (a file that cannot be read becomes a problem)."""
+        todo = [
+            c.now
+            for k, c in changes.changes.items()
+            if k in keys and c.now is not None and c.now.digest is None
+        ]
+        if not todo:
+            return changes
+        filled = fill_digests(replica, todo, self.policy.workers)
+        updated = dict(changes.changes)
+        problems = list(changes.problems)
+        for entry in filled:
+            if isinstance(entry, Problem):
+                problems.append(entry._replace(side=changes.side))
+                updated.pop(entry.key, None)
+            elif isinstance(entry, Entry):
+                updated[entry.key] = updated[entry.key]._replace(now=entry)
+        return changes._replace(changes=updated, problems=problems)
 
     def apply(
         self,
@@ -515,6 +714,7 @@ class Session:
         )
         report = executor.apply(plan, self.archive)
         report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
+        self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
         report.notices += self._record_history(report, status, started)
@@ -582,6 +782,11 @@ class Session:
                         f"of {replica.url}"
                     )
         return notices
+
+
+def _rules_name(replica: Replica) -> str:
+    """The archive setting that keeps a place's accepted ignore rules."""
+    return f"ignore-rules:{replica.identity}"
 
 
 def _leave_refused(left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:

@@ -331,6 +331,7 @@ class Agent:
             "python": list(sys.version_info[:3]),
             "root": self.replica.root,
             "ignore_rules": self.rules,
+            "spots": [list(spot) for spot in self.replica.spots()],
         }
 
     def stream(self, ident: int, method: str, args: list[Any]) -> None:

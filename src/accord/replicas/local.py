@@ -42,7 +42,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, fold, nfc
-from accord.model import DIR, FILE, LINK, Entry, Problem, join, parent_of
+from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -54,8 +54,9 @@ from accord.replica import (
     check_key,
     check_run,
 )
+from accord.replicas.where import local_spots
 
-__all__ = ["LocalReplica"]
+__all__ = ["LocalReplica", "local_persistent_id"]
 
 _BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -110,6 +111,13 @@ class LocalReplica(Replica):
     # -- lifetime ---------------------------------------------------------
     def exists(self) -> bool:
         return os.path.isdir(self.root)
+
+    def spots(self) -> tuple[Spot, ...]:
+        return local_spots(self.root)
+
+    def persistent_id(self, version: str) -> str | None:
+        """``dev:ino:size:mtime_ns``: what a rename keeps (not the ctime)."""
+        return local_persistent_id(version)
 
     def open(self, create: bool = False) -> None:
         if not os.path.isdir(self.root):
@@ -346,6 +354,8 @@ class LocalReplica(Replica):
                 yield Problem(key, None, f"skipped: {what}")
                 continue
             if kind == st.S_IFDIR:
+                if found.name == META_DIR:
+                    continue  # a nested place's own folder: never synced
                 stack.append((key, found.path))
             yield key if get is not None and get(key) == entry.version else entry
 
@@ -791,6 +801,15 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         _shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def local_persistent_id(version: str) -> str | None:
+    """A local file's version without its ctime: a rename keeps the device,
+    inode, size and mtime, and changes only the ctime. (The inode alone is
+    not enough: a file system gives a deleted file's inode to the next new
+    one, whose mtime differs.)"""
+    stamp, sep, _ = version.rpartition(":")
+    return stamp if sep and stamp.count(":") == 3 else None
 
 
 def _case_by_listing(root: str) -> bool | None:

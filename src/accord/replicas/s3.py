@@ -53,8 +53,8 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, Entry, Problem, parent_of
+from accord.keys import IgnoreRules, in_meta, nfc
+from accord.model import DIR, FILE, Entry, Problem, Spot, parent_of
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -118,6 +118,16 @@ class S3Replica(Replica):
                 raise ConfigError(f"unknown s3:// option {name!r}")
             options.setdefault(name, values[-1])
         return cls(parts.netloc, unquote(parts.path), **options)
+
+    def persistent_id(self, version: str) -> str | None:
+        """The ETag: it names the content (a copy keeps it)."""
+        return version or None
+
+    def spots(self) -> tuple[Spot, ...]:
+        """The bucket and prefix at the endpoint (AWS when none is given)."""
+        endpoint = (self._endpoint or "aws").rstrip("/").lower()
+        parts = tuple(p for p in self.prefix.split("/") if p)
+        return (Spot(f"s3://{endpoint}", (self.bucket, *parts)),)
 
     # -- lifetime ---------------------------------------------------------
     def open(self, create: bool = False) -> None:
@@ -241,6 +251,8 @@ class S3Replica(Replica):
                     if name.startswith(meta) or name == self._base:
                         continue
                     key = self._key(name)
+                    if in_meta(key):  # a nested place's own folder
+                        continue
                     if ignore and _ignored(ignore, key.rstrip("/"), name.endswith("/")):
                         continue
                     parent = parent_of(key.rstrip("/"))

@@ -52,7 +52,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, nfc
-from accord.model import DIR, FILE, LINK, Entry, Problem, join
+from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join
 from accord.replica import (
     DIGEST,
     META_DIR,
@@ -175,6 +175,26 @@ class SFTPReplica(Replica):
             if not st.S_ISDIR(attrs.st_mode or 0):
                 raise Unreachable("not a folder", where=self.url)
             self._real_root = sftp.normalize(self.root)
+
+    @property
+    def server(self) -> str:
+        """The server, as the namespace of its paths (``Spot.space``)."""
+        return f"sftp://{self.host.lower()}:{self.port}"
+
+    def spots(self) -> tuple[Spot, ...]:
+        """The root's path as written (a relative one lies in the user's
+        home, which only the server knows), and once connected, its real
+        path there (links and ``~`` resolved)."""
+        parts = tuple(p for p in self.root.split("/") if p and p != ".")
+        if self.root.startswith("/"):
+            found = [Spot(self.server, parts)]
+        else:
+            found = [Spot(f"{self.server}/~{self.user}", parts)]
+        if self._client is not None:
+            with contextlib.suppress(OSError, ReplicaError):
+                real = self._sftp().normalize(self.root)
+                found.append(Spot(self.server, tuple(p for p in real.split("/") if p)))
+        return tuple(found)
 
     def exists(self) -> bool:
         try:
@@ -399,6 +419,8 @@ class SFTPReplica(Replica):
             if entry is None:
                 yield Problem(key, None, "skipped: a special file")
                 continue
+            if entry.kind == DIR and name == META_DIR:
+                continue  # a nested place's own folder: never synced
             if ignore and ignore.matches(key, entry.kind == DIR):
                 continue
             yield entry

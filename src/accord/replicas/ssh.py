@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from accord.capabilities import Capabilities
 from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
 from accord.keys import IgnoreRules, shown
-from accord.model import DIR, Entry, Problem
+from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
 from accord.replicas import wire
 from accord.replicas.link import (
@@ -38,6 +38,7 @@ from accord.replicas.link import (
     agent_bundle,
     start_agent,
 )
+from accord.replicas.local import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
 
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
@@ -112,18 +113,34 @@ class AgentReplica(Replica):
 
     scheme = "sftp"
 
-    def __init__(self, link: AgentLink, root: str, url: str, identity: str) -> None:
+    def __init__(
+        self, link: AgentLink, root: str, url: str, identity: str, server: str = ""
+    ) -> None:
         self.link = link
+        self.server = server  # the namespace of the server's paths
         self.root = root
         self.url = url
         self.identity = identity
         self.capabilities = Capabilities()
         self._rules_there = True
+        self._spots: tuple[Spot, ...] = ()
 
     def start(self) -> None:
         """Greet the agent: it serves ``root`` from now on."""
         hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
+        self._spots = tuple(
+            Spot(f"{self.server}/{space}", tuple(path))
+            for space, path in hello.get("spots", ())
+        )
+
+    def spots(self) -> tuple[Spot, ...]:
+        """The local spots of the root, as the server sees them (devices,
+        inodes, mounts), in the server's own namespace."""
+        return self._spots
+
+    def persistent_id(self, version: str) -> str | None:
+        return local_persistent_id(version)  # the server's local versions
 
     def open(self, create: bool = False) -> None:
         caps = self.link.call("open", create)
@@ -408,7 +425,9 @@ class SSHReplica(Replica):
         return channel
 
     def _use_agent(self, link: AgentLink) -> None:
-        agent = AgentReplica(link, self.sftp.root, self.url, self.identity)
+        agent = AgentReplica(
+            link, self.sftp.root, self.url, self.identity, self.sftp.server
+        )
         try:
             agent.start()
         except BaseException:
@@ -445,6 +464,16 @@ class SSHReplica(Replica):
     def exists(self) -> bool:
         self._connect()
         return self.via.exists()
+
+    def persistent_id(self, version: str) -> str | None:
+        return self.via.persistent_id(version)
+
+    def spots(self) -> tuple[Spot, ...]:
+        """As written, and once the agent runs, as the server sees them."""
+        found = self.sftp.spots()
+        if self.via is not self.sftp:
+            found += self.via.spots()
+        return found
 
     # everything else: whichever transport serves the place
     def is_empty_root(self) -> bool:

@@ -254,6 +254,16 @@ class ArchiveStore:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
         return found
 
+    def setting(self, name: str) -> str | None:
+        """A value kept with the pair (e.g. the ignore rules it accepted)."""
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,))
+        found = row.fetchone()
+        return None if found is None else str(found[0])
+
+    def set_setting(self, name: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
 

@@ -18,15 +18,18 @@ replacing writes check the expected version, stale expectations change
 nothing, a failed write leaves nothing under the real name, scans report
 unchanged items by key, ignored folders are not entered, deleted and
 overwritten items are kept in the trash and come back, accord's own files
-are created exclusively, and a place never writes, deletes, renames or
-reads outside its root, whatever key it is handed and whatever links it
-holds. Optional features are tested only where the place's capabilities
-claim them, and what is claimed must work.
+are created exclusively, a nested place's ``.accord`` folder is never
+listed, and a place never writes, deletes, renames or reads outside its
+root, whatever key it is handed and whatever links it holds. Optional
+features are tested only where the place's capabilities claim them, and
+what is claimed must work. A read-only place keeps the reading promises
+(seeded through a ``behind`` fixture: files put there without accord) and
+refuses every change.
 
-The last promise needs to look around the place: the test class also gives
-a ``surroundings`` fixture (a :class:`Surroundings`: a snapshot of
-everything around the place, taken before and after, and where a link could
-lead out of it). Put the place at least three folders below what the
+The promise about the root needs to look around the place: the test class
+also gives a ``surroundings`` fixture (a :class:`Surroundings`: a snapshot
+of everything around the place, taken before and after, and where a link
+could lead out of it). Put the place at least three folders below what the
 snapshot sees, so that every hostile key would land inside it::
 
     @pytest.fixture
@@ -51,16 +54,30 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from accord.errors import AlreadyExists, PreconditionFailed, ReplicaError, UnsafeName
+from accord.errors import (
+    AlreadyExists,
+    PermissionDenied,
+    PreconditionFailed,
+    ReplicaError,
+    UnsafeName,
+    Unsupported,
+)
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry
 from accord.registry import open_replica
 from accord.replica import Replica, TrashItem, WriteItem
 
-__all__ = ["HOSTILE_KEYS", "ReplicaContract", "Surroundings", "disk_snapshot"]
+__all__ = [
+    "HOSTILE_KEYS",
+    "Behind",
+    "ReplicaContract",
+    "Surroundings",
+    "disk_snapshot",
+]
 
 #: keys that would leave a place (at most three folders up), or reach into
-#: accord's own folder; every primitive refuses each of them
+#: accord's own folder or a nested place's; every primitive refuses each
+#: of them
 HOSTILE_KEYS = (
     "..",
     ".",
@@ -80,6 +97,8 @@ HOSTILE_KEYS = (
     ".accord/escape.txt",
     ".accord/lock",
     ".ACCORD/escape.txt",
+    "inner/.accord/lock",
+    "inner/.ACCORD/escape.txt",
 )
 #: trash run stamps that would leave the trash
 HOSTILE_RUNS = ("..", ".", "", "a/b", "../..", "../../..")
@@ -145,8 +164,33 @@ class _Breaks(io.RawIOBase):
         raise OSError("the source went away")
 
 
+#: the promises a read-only place keeps too (it is seeded behind its back)
+_READING = frozenset(
+    {
+        "test_scan_lists_everything_once",
+        "test_scan_reports_unchanged_items_by_key",
+        "test_ignored_folders_are_not_entered",
+        "test_digest_matches_what_was_written",
+        "test_a_nested_places_own_folder_is_not_listed",
+        "test_a_read_only_place_refuses_every_change",
+        "test_hostile_keys_touch_nothing_anywhere",
+    }
+)
+#: the primitives that only read (all a read-only place offers)
+_READS = frozenset({"stat", "open_read", "digest"})
+
+#: writes put behind a place's back: ``behind({key: bytes})``
+Behind = Callable[[dict[str, bytes]], None]
+
+
 class ReplicaContract:
-    """Subclass with a ``place_url`` fixture; every test is one promise."""
+    """Subclass with a ``place_url`` fixture; every test is one promise.
+
+    Optionally, a ``behind`` fixture returns a function that puts files
+    into the place without accord (on the served disk, with the store's own
+    client): tests of what a scan must not list use it, and a read-only
+    place needs it to be seeded at all.
+    """
 
     @pytest.fixture
     def surroundings(self) -> Surroundings:
@@ -164,6 +208,38 @@ class ReplicaContract:
             yield replica
         finally:
             replica.close()
+
+    @pytest.fixture
+    def behind(self) -> Behind | None:
+        return None
+
+    @pytest.fixture(autouse=True)
+    def _read_only_reads(self, request: pytest.FixtureRequest, place: Replica) -> None:
+        """A read-only place keeps the reading promises only."""
+        name = getattr(request.node, "originalname", request.node.name)
+        if place.capabilities.read_only and name not in _READING:
+            pytest.skip("a read-only place: nothing is written there")
+
+    @pytest.fixture
+    def seed(self, place: Replica, behind: Behind | None) -> Behind:
+        """Puts files (their folders too) into the place: through the place,
+        or behind it when it is read-only."""
+        if place.capabilities.read_only:
+            if behind is None:
+                pytest.skip("a read-only place with no way to seed it")
+            return behind
+
+        def put_all(files: dict[str, bytes]) -> None:
+            for key, data in files.items():
+                folder = ""
+                for part in key.split("/")[:-1]:
+                    folder = f"{folder}/{part}" if folder else part
+                    if place.stat(folder) is None:
+                        like_dir = Entry(folder, DIR, 0, 0, 0o755, "")
+                        place.make_dir(folder, like=like_dir, expect=None)
+                place.write(key, io.BytesIO(data), like=like(key, data), expect=None)
+
+        return put_all
 
     # -- helpers ---------------------------------------------------------------
     @staticmethod
@@ -282,37 +358,76 @@ class ReplicaContract:
         place.clean_temp()
 
     # -- reading ---------------------------------------------------------------
-    def test_scan_lists_everything_once(self, place: Replica) -> None:
-        self.put(place, "a.txt", b"a")
-        place.make_dir("d", like=Entry("d", DIR, 0, 0, 0o755, ""), expect=None)
-        self.put(place, "d/b.txt", b"bb")
+    def test_scan_lists_everything_once(self, place: Replica, seed: Behind) -> None:
+        seed({"a.txt": b"a", "d/b.txt": b"bb"})
         found = {e.key: e for e in place.entries()}
         assert set(found) == {"a.txt", "d", "d/b.txt"}
         assert found["d"].kind == DIR and found["d/b.txt"].size == 2
 
-    def test_scan_reports_unchanged_items_by_key(self, place: Replica) -> None:
-        a = self.put(place, "a.txt", b"a")
-        self.put(place, "b.txt", b"b")
+    def test_scan_reports_unchanged_items_by_key(
+        self, place: Replica, seed: Behind
+    ) -> None:
+        seed({"a.txt": b"a", "b.txt": b"b"})
+        a = place.stat("a.txt")
+        assert a is not None
         known = {"a.txt": a.version, "b.txt": "some other version"}
         items = list(place.scan(None, known))
         assert "a.txt" in items
         assert [i.key for i in items if isinstance(i, Entry)] == ["b.txt"]
 
-    def test_ignored_folders_are_not_entered(self, place: Replica) -> None:
-        place.make_dir("skip", like=Entry("skip", DIR, 0, 0, 0o755, ""), expect=None)
-        self.put(place, "skip/x.txt", b"x")
-        self.put(place, "keep.txt", b"k")
+    def test_ignored_folders_are_not_entered(
+        self, place: Replica, seed: Behind
+    ) -> None:
+        seed({"skip/x.txt": b"x", "keep.txt": b"k"})
         keys = {e.key for e in place.entries(IgnoreRules(["skip/"]))}
         assert keys == {"keep.txt"}
 
-    def test_digest_matches_what_was_written(self, place: Replica) -> None:
-        written = self.put(place, "a.txt", b"some bytes")
+    def test_digest_matches_what_was_written(
+        self, place: Replica, seed: Behind
+    ) -> None:
+        seed({"a.txt": b"some bytes"})
         listed = next(e for e in place.entries() if e.key == "a.txt")
-        assert place.digest(listed).digest == written.digest
+        digest = "sha256:" + hashlib.sha256(b"some bytes").hexdigest()
+        assert place.digest(listed).digest == digest
 
     def test_accords_own_folder_is_not_listed(self, place: Replica) -> None:
         assert place.meta_create("probe", b"x")
         assert all(not e.key.startswith(".accord") for e in place.entries())
+
+    def test_a_nested_places_own_folder_is_not_listed(
+        self, place: Replica, behind: Behind | None
+    ) -> None:
+        """A folder named .accord deeper in the tree belongs to another
+        accord place nested there: never listed (so never copied or
+        deleted); a file of that name is an ordinary file."""
+        if behind is None:
+            pytest.skip("no way to write behind this place")
+        behind({"inner/.accord/lock": b"theirs", "inner/a.txt": b"a"})
+        behind({"other/.accord": b"a file of that name"})
+        keys = {e.key for e in place.entries()}
+        assert keys == {"inner", "inner/a.txt", "other", "other/.accord"}
+
+    def test_a_read_only_place_refuses_every_change(
+        self, place: Replica, seed: Behind
+    ) -> None:
+        if not place.capabilities.read_only:
+            pytest.skip("this place can be written")
+        seed({"a.txt": b"a"})
+        a = place.stat("a.txt")
+        assert a is not None
+        attempts = [
+            lambda: self.put(place, "new.txt", b"n"),
+            lambda: self.put(place, "a.txt", b"changed", expect=a),
+            lambda: place.delete("a.txt", expect=a),
+            lambda: place.move("a.txt", "b.txt", expect=a),
+            lambda: place.make_dir("d", like=Entry("d", DIR), expect=None),
+            lambda: place.meta_create("lock", b"mine"),
+        ]
+        for attempt in attempts:
+            with pytest.raises((PermissionDenied, Unsupported)):
+                attempt()
+        assert self.read(place, "a.txt") == b"a"
+        assert {e.key for e in place.entries()} == {"a.txt"}
 
     # -- deleting, moving, trash ---------------------------------------------------
     def test_delete_checks_expect_and_keeps_a_copy(self, place: Replica) -> None:
@@ -412,18 +527,23 @@ class ReplicaContract:
 
     # -- never outside the root -------------------------------------------------------
     def test_hostile_keys_touch_nothing_anywhere(
-        self, place: Replica, surroundings: Surroundings
+        self, place: Replica, surroundings: Surroundings, seed: Behind
     ) -> None:
         """A place never writes, deletes, renames or reads outside its root,
         whatever key it is handed: each primitive refuses a key that would
-        leave it, with UnsafeName and a message free of errno text."""
-        a = self.put(place, "a.txt", b"a")
-        kept = self._trashed(place)
+        leave it, with UnsafeName and a message free of errno text (a
+        read-only place: each reading primitive)."""
+        seed({"a.txt": b"a"})
+        a = place.stat("a.txt")
+        assert a is not None
+        read_only = place.capabilities.read_only
+        kept = None if read_only else self._trashed(place)
         before = surroundings.snapshot()
         wrong: list[str] = []  # what was not refused, or not clearly
         for key in (*HOSTILE_KEYS, surroundings.absolute):
             for what, attempt in _hostile_attempts(place, key, a, kept):
-                wrong += _refused(what, key, attempt)
+                if not read_only or what in _READS:
+                    wrong += _refused(what, key, attempt)
         if place.capabilities.trash:
             for run in HOSTILE_RUNS:
                 wrong += _refused("trash_purge", run, lambda: place.trash_purge(run))  # noqa: B023
