@@ -167,14 +167,23 @@ class IgnoreRules:
             return False
         return self._spec.match_file(key + "/" if is_dir else key)
 
+    def excludes(self, key: str, is_dir: bool) -> bool:
+        """True when ``key`` or any folder above it matches a rule (for
+        places that list whole trees instead of walking folders)."""
+        if self.matches(key, is_dir):
+            return True
+        cut = key.rfind("/")
+        while cut > 0:
+            key = key[:cut]
+            if self.matches(key, True):
+                return True
+            cut = key.rfind("/")
+        return False
+
     def covers(self, folder: str) -> bool:
         """True when the folder ``folder`` or one above it is ignored: a
         scan never enters it."""
-        parts = folder.split("/")
-        return any(
-            self.matches("/".join(parts[:depth]), True)
-            for depth in range(1, len(parts) + 1)
-        )
+        return self.excludes(folder, True)
 
     def __add__(self, other: IgnoreRules) -> IgnoreRules:
         return IgnoreRules([*self.patterns, *other.patterns])

@@ -67,6 +67,7 @@ __all__ = [
     "check_run",
     "hash_stream",
     "link_refused",
+    "read_all",
     "user_key",
 ]
 
@@ -440,3 +441,12 @@ def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
         hasher.update(block)
         size += len(block)
     return f"{DIGEST}:{hasher.hexdigest()}", size
+
+
+def read_all(data: IO[bytes]) -> bytes:
+    """Everything up to the end of ``data`` (a short read is not the end:
+    the source's own end-of-stream checks run only when it says so)."""
+    blocks = []
+    while block := data.read(_CHUNK):
+        blocks.append(block)
+    return b"".join(blocks)

@@ -86,6 +86,27 @@ def memory() -> Surroundings:
     return Surroundings(snapshot, "/escape.txt")
 
 
+def hub_surroundings(hub: Any) -> Surroundings:
+    """The whole of a hub: every collection's items and trash (as its admin
+    sees them) and every content file of its blob folder. Links in a
+    collection are data; the suite checks nothing goes through them."""
+    from accord.replicas.hub_client import HubClient
+
+    def snapshot() -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        with HubClient(hub.base, ca=hub.ca, admin=True) as client:
+            for col in client.api("GET", "/collections")["collections"]:
+                name = col["name"]
+                lines = client.send("GET", f"/api/v1/c/{name}/entries").text
+                found[name] = sorted(lines.splitlines()[1:])
+                found[name + "/trash"] = client.api("GET", f"/c/{name}/trash")
+        blobs = hub.folder / "blobs"
+        found["blobs"] = sorted(str(p) for p in blobs.rglob("*") if p.is_file())
+        return found
+
+    return Surroundings(snapshot, "/escape.txt", outside=("../../outside", "/tmp"))
+
+
 class OnServer(ReplicaContract):
     """A folder on the sshd of 127.0.0.1 (this machine's disk), three
     folders below a watched folder of its own."""

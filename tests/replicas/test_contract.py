@@ -17,6 +17,7 @@ from _surroundings import (
     DEPTH,
     OnServer,
     bucket,
+    hub_surroundings,
     memory,
     on_disk,
     planted_on_disk,
@@ -117,6 +118,18 @@ class TestFsspecLocalFilesystem(ReplicaContract):
     @pytest.fixture
     def behind(self, tmp_path):
         return put_on_disk(tmp_path / DEPTH)
+
+
+class TestHub(ReplicaContract):
+    """A collection of a real `accord hub serve` process on loopback."""
+
+    @pytest.fixture
+    def place_url(self, hub_server):
+        return hub_server.place()
+
+    @pytest.fixture
+    def surroundings(self, hub_server):
+        return hub_surroundings(hub_server)
 
 
 class _Served(ReplicaContract):

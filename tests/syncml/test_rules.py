@@ -238,3 +238,27 @@ def test_other_item_types_are_kept_as_they_are(pair):
     assert pair.sync().ok
     (got,) = [p for p in pair.local.iterdir() if p.is_file()]
     assert got.read_bytes() == blob
+
+
+class HashOnly:
+    """Accounts that keep only their own password hashes (as the hub does)."""
+
+    def secret(self, user):
+        return None
+
+    def check(self, user, password):
+        return (user, password) == ("me", "pw")
+
+
+def test_accounts_that_only_check_passwords_take_basic_not_md5(make_pair):
+    p = make_pair()
+    from accord.syncml.app import syncml_app
+    from syncml.conftest import AsgiClient
+
+    p.http = AsgiClient(syncml_app(p.store, HashOnly(), p.store.state))
+    assert header_status(post(p, first("d1", auth.basic_cred("me", "pw")))).code == 212
+    assert header_status(post(p, first("d2", auth.basic_cred("me", "no")))).code == 401
+    r = post(p, first("d3", auth.md5_cred("me", "pw", b"")))
+    nonce = auth.decode_nonce(header_status(r).chal.next_nonce)
+    again = post(p, first("d3", auth.md5_cred("me", "pw", nonce)))
+    assert header_status(again).code == 401

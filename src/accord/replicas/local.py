@@ -56,7 +56,7 @@ from accord.replica import (
 )
 from accord.replicas.where import local_spots
 
-__all__ = ["LocalReplica", "local_persistent_id"]
+__all__ = ["LocalReplica", "local_persistent_id", "syncfs"]
 
 _BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -673,7 +673,7 @@ class LocalReplica(Replica):
             os.unlink(name, dir_fd=fd)
 
     def flush(self) -> None:
-        _syncfs(self.root)
+        syncfs(self.root)
 
     # -- accord's own files -------------------------------------------------
     def _meta_path(self, name: str) -> str:
@@ -1153,7 +1153,7 @@ def _libc_handle() -> Any:
     return _libc
 
 
-def _syncfs(path: str) -> None:
+def syncfs(path: str) -> None:
     """Flush the file system holding ``path`` (one call for many files)."""
     libc = _libc_handle()
     if not libc or not hasattr(libc, "syncfs"):

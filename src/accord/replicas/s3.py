@@ -64,6 +64,7 @@ from accord.replica import (
     check_expected,
     check_key,
     check_run,
+    read_all,
 )
 
 __all__ = ["S3Replica"]
@@ -253,7 +254,7 @@ class S3Replica(Replica):
                     key = self._key(name)
                     if in_meta(key):  # a nested place's own folder
                         continue
-                    if ignore and _ignored(ignore, key.rstrip("/"), name.endswith("/")):
+                    if ignore and ignore.excludes(key.rstrip("/"), name.endswith("/")):
                         continue
                     parent = parent_of(key.rstrip("/"))
                     while parent and parent not in folders:
@@ -267,7 +268,7 @@ class S3Replica(Replica):
                         key if get is not None and get(key) == entry.version else entry
                     )
         for folder in sorted(folders - reported):
-            if ignore and _ignored(ignore, folder, True):
+            if ignore and ignore.excludes(folder, True):
                 continue
             version = "d"
             if get is not None and get(folder) == version:
@@ -374,7 +375,7 @@ class S3Replica(Replica):
             if trash and expect is not None:
                 self._keep(key, expect, trash)
             if like.size <= _SINGLE_PUT:
-                body = _read_all(data)
+                body = read_all(data)
                 digest = f"{DIGEST}:{hashlib.sha256(body).hexdigest()}"
                 self._verify(like, digest, key)
                 put = self._client.put_object(
@@ -673,27 +674,6 @@ class S3Replica(Replica):
                     Delete={"Objects": [{"Key": n} for n in chunk], "Quiet": True},
                 )
         return len(names)
-
-
-def _read_all(data: IO[bytes]) -> bytes:
-    """Everything up to the end of ``data`` (a short read is not the end:
-    the source's own end-of-stream checks run only when it says so)."""
-    blocks = []
-    while block := data.read(1 << 20):
-        blocks.append(block)
-    return b"".join(blocks)
-
-
-def _ignored(ignore: IgnoreRules, key: str, is_dir: bool) -> bool:
-    """An item is ignored when it or any folder above it matches a rule."""
-    if ignore.matches(key, is_dir):
-        return True
-    parent = parent_of(key)
-    while parent:
-        if ignore.matches(parent, True):
-            return True
-        parent = parent_of(parent)
-    return False
 
 
 class _Download:

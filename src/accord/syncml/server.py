@@ -138,6 +138,8 @@ class ServerSession:
             secret = self.accounts.secret(login.user)
             if login.kind == auth.MD5 and stored is None:
                 ok = False  # a device never seen: it must use a nonce of ours
+            elif secret is None and login.kind == auth.BASIC and login.password:
+                ok = self.accounts.check(login.user, login.password)
             else:
                 ok = auth.verify(login, secret, auth.decode_nonce(stored))
         if ok and login is not None:

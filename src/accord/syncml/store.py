@@ -118,8 +118,16 @@ class Stores(Protocol):
 
 
 class Accounts(Protocol):
+    """Who may log in. An account store that keeps only its own password
+    hashes (the hub) answers ``check`` for Basic and None from ``secret``;
+    MD5 then needs it to keep ``b64(md5(user:password))`` as well."""
+
     def secret(self, user: str) -> bytes | None:
-        """``b64(md5(user:password))`` of ``user``, or None: no such user."""
+        """``b64(md5(user:password))`` of ``user``, or None: not known."""
+        ...
+
+    def check(self, user: str, password: str) -> bool:
+        """True when ``password`` is ``user``'s (a Basic login)."""
         ...
 
 
@@ -132,6 +140,11 @@ class SingleUser:
 
     def secret(self, user: str) -> bytes | None:
         return self._secret if user == self.user else None
+
+    def check(self, user: str, password: str) -> bool:
+        return auth.verify(
+            auth.Login(auth.BASIC, user, password, None), self.secret(user), b""
+        )
 
 
 class PeerKey(NamedTuple):
