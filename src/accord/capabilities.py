@@ -50,6 +50,11 @@ class Capabilities(NamedTuple):
     #: ``merge()`` combines two versions of an item changed on both sides
     #: against their last agreed version (records, field by field)
     merge: bool = False
+    #: the place names new items itself, from their content (a SyncML
+    #: server's plain-text notes): on a first sync, an item it holds with
+    #: the same content as a new item of the other side is that item, and
+    #: takes the other side's name
+    derived_names: bool = False
     #: the longest name (one part of a key) the place holds, in bytes as
     #: stored (UTF-8; an undecodable byte kept as a surrogate escape is one)
     max_name_bytes: int | None = None

@@ -19,6 +19,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     │   ├── PermissionDenied
     │   ├── NoSpace                 disk full or quota exceeded
     │   ├── Unreachable             the place is missing, unmounted, offline
+    │   ├── ProtocolError           a peer broke the protocol or refused a session
     │   └── TransientError          timeouts, dropped connections: retryable
     ├── StateError
     │   ├── LockHeld
@@ -52,6 +53,7 @@ __all__ = [
     "PlacesOverlap",
     "PlanError",
     "PreconditionFailed",
+    "ProtocolError",
     "ReplicaError",
     "SafetyLimitExceeded",
     "SchemaTooNew",
@@ -186,6 +188,23 @@ class NoSpace(ReplicaError):
 
 class Unreachable(ReplicaError):
     """The place cannot be reached or is not mounted."""
+
+
+class ProtocolError(ReplicaError):
+    """A peer broke the protocol (a malformed or unexpected message) or
+    refused the session (an error status); ``status`` is its code, if any."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        where: str | None = None,
+        key: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message, where=where, key=key, hint=hint)
+        self.status = status
 
 
 class TransientError(ReplicaError):

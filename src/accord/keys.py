@@ -16,12 +16,14 @@ at the root of either side, plus ``--exclude`` patterns.
 
 from __future__ import annotations
 
+import time
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 
 __all__ = [
     "META_DIR",
     "IgnoreRules",
+    "conflict_name",
     "fold",
     "in_meta",
     "nfc",
@@ -89,6 +91,28 @@ def unsafe_reason(key: str) -> str | None:
     if any(part.lower() == META_DIR for part in parts[1:-1]):
         return f"the name is inside the {META_DIR}/ folder of a place nested here"
     return None
+
+
+def conflict_name(key: str, side: str, mtime_ns: int, taken: Container[str]) -> str:
+    """``dir/name.conflict-YYYYmmdd-HHMMSS-<side>.ext``, unique among ``taken``.
+
+    ``side`` says whose version it is (``left``, ``right``, ``client``).
+    """
+    cut = key.rfind("/")
+    folder, name = (key[:cut], key[cut + 1 :]) if cut > 0 else ("", key)
+    stem, dot, ext = name.rpartition(".")
+    if not stem:  # no extension, or a dot file
+        stem, dot, ext = name, "", ""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
+    for n in range(1, 1000):
+        suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
+        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
+        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
+        candidate = f"{short}{suffix}{dot}{ext}"
+        full = f"{folder}/{candidate}" if folder else candidate
+        if full not in taken:
+            return full
+    raise RuntimeError("no free conflict name")  # pragma: no cover
 
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

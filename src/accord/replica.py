@@ -327,6 +327,13 @@ class Replica(abc.ABC):
     def flush(self) -> None:  # noqa: B027 - optional hook
         """Make every completed write durable (a barrier before the archive)."""
 
+    def finish(self) -> list[str]:
+        """Called once after a run's actions: a place that batches its writes
+        for a peer (a SyncML session) delivers them now. What it has to say
+        comes back as notices; an error means they wait for the next run
+        (they are durable since ``flush``)."""
+        return []
+
     # -- accord's own small files (lock, markers) ---------------------------
     @abc.abstractmethod
     def meta_create(self, name: str, data: bytes) -> bool:

@@ -29,6 +29,8 @@ COMMANDS = [
     ["trash", "list"],
     ["trash", "restore"],
     ["trash", "purge"],
+    ["syncml"],
+    ["syncml", "serve"],
 ]
 
 

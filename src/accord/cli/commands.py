@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
+from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer, human_size
 from accord.config import load_profile
 from accord.engine import history
@@ -366,7 +367,10 @@ def _start(
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
     _use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
-    policy = _policy(profile.get("mode", mode), profile, **opts)
+    left, right, implied = open_places(left, right, opts)
+    policy = _policy(
+        implied.pop("mode", profile.get("mode", mode)), profile, **opts, **implied
+    )
     with Session(
         left,
         right,
@@ -391,6 +395,7 @@ def _start(
     help="What to do when both sides changed an item "
     "(default keep-both: the other version is kept as a conflict copy).",
 )
+@login_options
 @run_options
 @handle_errors
 def sync(left: str | None, right: str | None, **opts: Any) -> None:
@@ -405,6 +410,8 @@ def sync(left: str | None, right: str | None, **opts: Any) -> None:
     accord sync ~/notes /mnt/backup/notes --dry-run
     accord sync notes --yes                  # profile 'notes' from accord.toml
     accord sync A B --conflict newer --exclude '*.tmp'
+    accord sync ~/notes 'syncml+https://host/sync?store=notes' \\
+        --user me --password-env NOTES_PW [--mode slow]
     """
     raise Exit(_start("sync", left, right, opts))
 
@@ -450,6 +457,7 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
 @profile_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
+@login_options
 @output_options
 @handle_errors
 def status(
@@ -461,6 +469,7 @@ def status(
     json_lines: bool,
     quiet: bool,
     verbose: int,
+    **login: Any,
 ) -> None:
     """Pending changes on each side, and conflicts; changes nothing.
 
@@ -471,10 +480,12 @@ def status(
     """
     first, second, options = _places(left, right, profile)
     out = Renderer.choose(json_lines, quiet, max(verbose, 1))
-    policy = _policy(options.get("mode", "sync"), options)
+    first_place, second_place, implied = open_places(first, second, login)
+    mode = implied.pop("mode", options.get("mode", "sync"))
+    policy = _policy(mode, options, **implied)
     with Session(
-        first,
-        second,
+        first_place,
+        second_place,
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],

@@ -15,6 +15,9 @@ CONFLICT_RULES = ("keep-both", "newer", "older", "larger", "left", "right", "ask
 class _Rules(NamedTuple):
     #: "sync" (two-way) or "mirror" (left to right only)
     mode: str = "sync"
+    #: sync only: "left" or "right" when only that side's changes travel
+    #: (the other side's stay where they are, and lose to them on conflict)
+    one_way: str | None = None
     on_conflict: str = "keep-both"
     #: mirror only: delete what is on the right but not on the left
     delete: bool = False
@@ -55,6 +58,12 @@ class Policy(_Rules):
     def _check(self) -> None:
         if self.mode not in ("sync", "mirror"):
             raise ConfigError(f"unknown mode {self.mode!r}", hint="use sync or mirror")
+        if self.one_way not in (None, "left", "right") or (
+            self.one_way and self.mode != "sync"
+        ):
+            raise ConfigError(
+                f"one_way must be left or right, in sync mode (not {self.one_way!r})"
+            )
         if self.on_conflict not in CONFLICT_RULES:
             raise ConfigError(
                 f"unknown conflict rule {self.on_conflict!r}",

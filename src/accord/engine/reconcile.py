@@ -20,6 +20,11 @@ changed / changed     conflict, settled by the policy: keep-both (the loser
 A first sync (empty archive) merges both sides as a union: anything that
 differs is kept twice (keep-both), whatever the conflict rule.
 
+One-way sync (``one_way="left"`` or ``"right"``) is the two-way table with
+only that side's changes carried: the other side's changes stay where they
+are (not carried back, not undone), and where both changed, that side's
+version wins (the other goes to the trash). SyncML's one-way modes use it.
+
 Mirror (left to right) has one winner: the left side, always; what is only
 on the right is deleted only with ``delete``. Before any archive exists,
 mirror compares kind, size and mtime (or digests with ``checksum``).
@@ -42,13 +47,13 @@ Digests must be filled in beforehand (``digests_needed`` says which).
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
 from accord.engine.plan import Action, Conflict, Plan
 from accord.engine.policy import Policy
+from accord.keys import conflict_name
 from accord.model import DIR, FILE, Entry, Side, parent_of
 from accord.state.store import ABSENT, ArchiveEntry
 
@@ -58,6 +63,7 @@ __all__ = [
     "decide",
     "digests_needed",
     "find_moves",
+    "find_twins",
     "reconcile",
     "resolve",
 ]
@@ -75,9 +81,28 @@ class Move(NamedTuple):
     entry: Entry  # the renamed file as it is now
 
 
-def digests_needed(left: ChangeSet, right: ChangeSet, policy: Policy) -> set[str]:
-    """Keys of created or modified files whose digest decides the plan."""
+def digests_needed(
+    left: ChangeSet,
+    right: ChangeSet,
+    policy: Policy,
+    derived: Iterable[Side] = (),
+) -> set[str]:
+    """Keys of created or modified files whose digest decides the plan
+    (``derived``: the sides whose names come from content, on a first sync:
+    their twins on the other side need digests too)."""
     needed: set[str] = set()
+    for side in derived:
+        ours, theirs = (left, right) if side is LEFT else (right, left)
+        sizes = {
+            c.now.size
+            for k, c in ours.changes.items()
+            if c.kind == CREATED and c.now is not None and k not in theirs.changes
+        }
+        needed.update(
+            k
+            for k, c in theirs.changes.items()
+            if c.kind == CREATED and c.now is not None and c.now.size in sizes
+        )
     for key, lc in left.changes.items():
         rc = right.changes.get(key)
         if rc is None or lc.now is None or rc.now is None:
@@ -157,6 +182,44 @@ def find_moves(changes: ChangeSet, other: ChangeSet) -> list[Move]:
     return moves
 
 
+def find_twins(derived: ChangeSet, other: ChangeSet) -> list[Action]:
+    """First sync: items of a place that names them from their content,
+    with the same content as a new item of the other side under another
+    name, are that item: renamed to the other side's name (no copy, no
+    duplicate)."""
+    named: dict[str, list[Entry]] = {}
+    for key, change in sorted(other.changes.items()):
+        now = change.now
+        if (
+            change.kind == CREATED
+            and now is not None
+            and now.kind == FILE
+            and now.digest
+            and key not in derived.changes
+        ):
+            named.setdefault(now.digest, []).append(now)
+    twins = []
+    for key, change in sorted(derived.changes.items()):
+        now = change.now
+        if change.kind != CREATED or now is None or now.kind != FILE:
+            continue
+        if key in other.changes or not now.digest or not named.get(now.digest):
+            continue
+        mate = named[now.digest].pop(0)
+        twins.append(
+            Action(
+                "move",
+                key,
+                derived.side,
+                mate,
+                now,
+                mate.key,
+                reason=f"the same note as {mate.key} on {other.side}; takes its name",
+            )
+        )
+    return twins
+
+
 def reconcile(
     left: ChangeSet,
     right: ChangeSet,
@@ -167,10 +230,15 @@ def reconcile(
     left_url: str = "",
     right_url: str = "",
     merge: Merge | None = None,
+    derived: Iterable[Side] = (),
 ) -> Plan:
     """The plan that brings both sides into agreement. ``merge`` (offered by
     places that can merge, see ``Replica.merge``) settles items both sides
     changed before the conflict rule does."""
+    if policy.one_way:
+        # only one side's changes travel; where both changed, it wins
+        policy = policy._replace(on_conflict=policy.one_way)
+        first_sync = False
     actions: list[Action] = []
     conflicts: list[Conflict] = []
     handled: set[str] = set()
@@ -183,6 +251,12 @@ def reconcile(
         for move in find_moves(changes, other):
             actions.append(_move_action(move, archive))
             handled.update((move.old, move.new))
+    if first_sync and policy.mode == "sync":
+        for side in derived:
+            ours, theirs = (left, right) if side is LEFT else (right, left)
+            for twin in find_twins(ours, theirs):
+                actions.append(twin)
+                handled.update((twin.key, twin.new_key or twin.key))
     taken = Taken(archive, left.changes, right.changes)
     for key in sorted(left.changes.keys() | right.changes.keys()):
         if key in handled:
@@ -202,6 +276,9 @@ def reconcile(
         else:
             actions.extend(outcome)
     actions = _keep_parents(actions, left, right, archive, taken)
+    if policy.one_way:
+        source = Side(policy.one_way)
+        actions = [a for a in actions if a.side is not source]
     return Plan(
         actions,
         conflicts,
@@ -474,25 +551,6 @@ def _keep_both(
         reason=f"{what}: {winner} keeps the name, the {winner.other} "
         f"version is kept as {aside}",
     )
-
-
-def conflict_name(key: str, side: Side, mtime_ns: int, taken: Taken | set[str]) -> str:
-    """``dir/name.conflict-YYYYmmdd-HHMMSS-<side>.ext``, unique among ``taken``."""
-    folder = parent_of(key)
-    name = key[len(folder) + 1 :] if folder else key
-    stem, dot, ext = name.rpartition(".")
-    if not stem:  # no extension, or a dot file
-        stem, dot, ext = name, "", ""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
-    for n in range(1, 1000):
-        suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
-        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
-        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
-        candidate = f"{short}{suffix}{dot}{ext}"
-        full = f"{folder}/{candidate}" if folder else candidate
-        if full not in taken:
-            return full
-    raise RuntimeError("no free conflict name")  # pragma: no cover
 
 
 def _decide_mirror(

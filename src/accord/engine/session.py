@@ -618,6 +618,11 @@ class Session:
             left_url=self.left.url,
             right_url=self.right.url,
             merge=self._merger(),
+            derived=[
+                side
+                for side, replica in self.replicas.items()
+                if replica.capabilities.derived_names
+            ],
         )
         plan.problems.extend(clashes)
         plan.agreed = self._agreed
@@ -650,7 +655,14 @@ class Session:
         self, left: ChangeSet, right: ChangeSet
     ) -> tuple[ChangeSet, ChangeSet]:
         """Fill the digests that reconcile needs (both-changed, move candidates)."""
-        needed = digests_needed(left, right, self.policy)
+        derived = []
+        if not self.archive and self.policy.mode == "sync":
+            derived = [
+                side
+                for side, replica in self.replicas.items()
+                if replica.capabilities.derived_names
+            ]
+        needed = digests_needed(left, right, self.policy, derived)
         if not needed:
             return left, right
         return (
@@ -713,12 +725,25 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        report.notices = [*self.notices, *self._purge_trash()]
+        report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
         self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
         report.notices += self._record_history(report, status, started)
         return report
+
+    def _finish(self, report: Report) -> list[str]:
+        """Let each place deliver what it batched (``Replica.finish``)."""
+        notices: list[str] = []
+        for replica in self._opened:
+            try:
+                notices += replica.finish()
+            except AccordError as exc:
+                report.aborted = report.aborted or (
+                    f"{exc.message}; the changes for {replica.url} are kept "
+                    "and sent by the next run"
+                )
+        return notices
 
     def _record_history(self, report: Report, status: str, started: float) -> list[str]:
         """One history record in each place this run changed (shared logs)."""
