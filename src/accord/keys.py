@@ -1,9 +1,11 @@
-"""Names: Unicode normalisation, case folding and ignore rules.
+"""Names: exact keys, Unicode normalization, case folding and ignore rules.
 
-Keys are NFC. A place that stores an NFD spelling (macOS, or a file copied
-from one) is reported under the NFC key, and its real spelling is kept by the
-place itself. Two spellings of one name in one folder are a clash, reported
-and left alone.
+Keys are names byte for byte, as their place holds them: an NFD spelling
+(macOS, or a file copied from one) stays NFD, and a name that is not UTF-8
+is a ``str`` with surrogate escapes (``os.fsdecode``), which every place
+that can hold it turns back into the same bytes. :func:`nfc` is only used
+to *match*: two spellings of one name are one item (``engine/twins.py``),
+and a place that normalizes names cannot hold both (``engine/guards.py``).
 
 Every name that crosses a boundary (a place's listing, a peer's request, a
 plan file, a user's argument) is checked with :func:`unsafe_reason` before
@@ -45,7 +47,8 @@ def in_meta(key: str) -> bool:
 
 
 def nfc(name: str) -> str:
-    """``name`` in Unicode NFC (fast for ASCII)."""
+    """``name`` in Unicode NFC (fast for ASCII): the form in which two
+    spellings of one name are equal. Never used to rename anything."""
     if name.isascii() or unicodedata.is_normalized("NFC", name):
         return name
     return unicodedata.normalize("NFC", name)

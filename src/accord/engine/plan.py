@@ -261,7 +261,7 @@ class Plan:
         }
         if self.agreed:
             data["agreed"] = [[a.to_json(), b.to_json()] for a, b in self.agreed]
-        return json.dumps(data, indent=1, ensure_ascii=False)
+        return _json(data)
 
     @classmethod
     def from_json(cls, text: str, source: str = "this") -> Plan:
@@ -332,11 +332,21 @@ def _order_key(action: Action) -> tuple[int, Any]:
 
 def plan_set_json(plans: list[Plan]) -> str:
     """Several plans (pairs of places) saved as one file, applied in order."""
-    return json.dumps(
-        {"format": PLAN_FORMAT, "plans": [json.loads(p.to_json()) for p in plans]},
-        indent=1,
-        ensure_ascii=False,
+    return _json(
+        {"format": PLAN_FORMAT, "plans": [json.loads(p.to_json()) for p in plans]}
     )
+
+
+def _json(data: Any) -> str:
+    """``data`` as readable JSON; a name that is not UTF-8 (surrogate
+    escapes) makes it ASCII, so that it is kept byte for byte as
+    ``\\udcXX`` escapes and the file can be written as UTF-8."""
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=1)
+    return text
 
 
 def plans_from_json(text: str, source: str = "this") -> list[Plan]:

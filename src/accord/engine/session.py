@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from accord.engine import guards, history, rules
+from accord.engine import guards, history, rules, twins
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
@@ -37,6 +37,7 @@ from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import created_of_size, digests_needed, reconcile
+from accord.engine.spelled import spelled, unspelled
 from accord.errors import (
     AccordError,
     AlreadyExists,
@@ -49,7 +50,7 @@ from accord.errors import (
     SafetyLimitExceeded,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
+from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
@@ -228,7 +229,7 @@ class Session:
             )
         pair = (self.left, self.right)
         outer, inner = pair[found.outer], pair[1 - found.outer]
-        key = nfc(found.key)
+        key = found.key
         if IgnoreRules(self.exclude).covers(key):
             note = (
                 f"{inner.url} lies inside {outer.url} ('{key}'); it is excluded, "
@@ -486,7 +487,11 @@ class Session:
         assert self.store is not None
         rules = self.ignore_rules()
         ignore = rules if rules else None
+        self.left, self.right = unspelled(self.left), unspelled(self.right)
         left, right, keys = self._scan_both(self.store, ignore)
+        left, right, real = twins.pair(left, right, keys)
+        self.left = spelled(self.left, real.get(Side.LEFT))
+        self.right = spelled(self.right, real.get(Side.RIGHT))
         if not keys:  # a first sync: what both sides hold alike needs no action
             left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
@@ -602,11 +607,13 @@ class Session:
         left, right = self._settle_rules(left, right)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
-        if not (
-            self.left.capabilities.case_sensitive
-            and self.right.capabilities.case_sensitive
-        ):
-            clashes = guards.case_clashes(left, right, self.archive)
+        caps = (self.left.capabilities, self.right.capabilities)
+        case = not all(c.case_sensitive for c in caps)
+        unicode = not all(c.unicode_exact for c in caps)
+        if case or unicode:
+            clashes = guards.name_clashes(
+                left, right, self.archive, case=case, unicode=unicode
+            )
             keys = {p.key for p in clashes}
             left, right = guards.drop_keys(left, keys), guards.drop_keys(right, keys)
         plan = reconcile(

@@ -58,7 +58,7 @@ from accord.errors import (
     ReplicaError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
+from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join
 from accord.replica import (
     DIGEST,
@@ -262,7 +262,7 @@ class FsspecReplica(Replica):
                 name = self._name(info)
                 if (not prefix and name == META_DIR) or not name:
                     continue
-                key = join(prefix, nfc(name))
+                key = join(prefix, name)
                 if info.get("islink") or info.get("type") not in ("file", "directory"):
                     yield Problem(key, None, _SKIPPED)
                     continue
@@ -567,7 +567,7 @@ class FsspecReplica(Replica):
         for run in self.trash_runs():
             top = self._meta(f"trash/{run}")
             for path, info in sorted(self.fs.find(top, detail=True).items()):
-                key = nfc(posixpath.relpath(self.fs._strip_protocol(path), top))
+                key = posixpath.relpath(self.fs._strip_protocol(path), top)
                 yield TrashItem(run, key, self._entry(key, info))
 
     def trash_runs(self) -> list[str]:

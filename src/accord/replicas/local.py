@@ -15,6 +15,10 @@ Every change is made through a descriptor of the item's folder, opened just
 before the change from the root without following a link (one ``openat2``
 with ``RESOLVE_NO_SYMLINKS``, else one ``O_NOFOLLOW`` open per component): a
 folder replaced by a link after the scan is refused, never written through.
+
+Names are kept byte for byte: a key is the name as ``os`` lists it (an NFD
+spelling stays NFD; bytes that are not UTF-8 are surrogate escapes), and a
+new item is created under exactly that spelling.
 """
 
 from __future__ import annotations
@@ -25,8 +29,7 @@ import itertools
 import os
 import stat as st
 import sys
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
@@ -41,7 +44,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, fold, nfc
+from accord.keys import IgnoreRules, fold
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
 from accord.replica import (
     DIGEST,
@@ -80,15 +83,20 @@ class LocalReplica(Replica):
 
     scheme = "file"
 
-    def __init__(self, path: str, *, case_sensitive: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        case_sensitive: bool | None = None,
+        unicode_exact: bool = True,
+    ) -> None:
         self.root = os.path.abspath(os.path.expanduser(path))
         self.url = self.root
         self.identity = "file://" + os.path.realpath(self.root)
         self._case_sensitive = case_sensitive
+        self._unicode_exact = unicode_exact  # False: the disk normalizes names
         self._caps: Capabilities | None = None  # probed when first asked for
         self._had_meta = True  # accord's folder was there when the place was opened
-        # keys whose on-disk spelling is not their NFC key
-        self._spelling: dict[str, str] = {}
         self._meta = os.path.join(self.root, META_DIR)
         self._base = os.path.join(self.root, "")
         self._tmp = os.path.join(self._meta, "tmp")
@@ -104,7 +112,7 @@ class LocalReplica(Replica):
             path, _, query = path.partition("?")
             for item in query.split("&"):
                 name, _, value = item.partition("=")
-                if name == "case_sensitive":
+                if name in ("case_sensitive", "unicode_exact"):
                     options.setdefault(name, value.lower() in ("1", "true", "yes"))
         return cls(path, **options)
 
@@ -142,6 +150,7 @@ class LocalReplica(Replica):
         if self._caps is None:
             self._caps = Capabilities(
                 case_sensitive=self._probe_case(),
+                unicode_exact=self._unicode_exact,
                 parallel_transfers=False,
                 max_name_bytes=self._name_max(),
                 # the longest path the kernel takes, less the trash's own part
@@ -198,18 +207,7 @@ class LocalReplica(Replica):
 
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
-        return self._base + self._rel(key) if key else self.root
-
-    def _rel(self, key: str) -> str:
-        """The on-disk path of ``key`` relative to the root (its real spelling)."""
-        real = self._spelling.get(key)
-        if real is not None:
-            return real
-        # a new item in a folder whose on-disk name is spelled otherwise
-        folder, _, name = key.rpartition("/")
-        if folder and self._spelling:
-            return self._rel(folder) + "/" + name
-        return key
+        return self._base + key if key else self.root
 
     def _root(self) -> int:
         if self._root_fd is None:
@@ -228,7 +226,7 @@ class LocalReplica(Replica):
         root without following a link: a folder that was replaced by a link
         since the scan is refused, never written through. A key that would
         leave the root is refused before anything is opened."""
-        folder, _, name = self._rel(check_key(key, self.url)).rpartition("/")
+        folder, _, name = check_key(key, self.url).rpartition("/")
         with self._refusing_links(key, "a folder on the path"):
             return _open_folder(self._root(), folder), name
 
@@ -278,18 +276,10 @@ class LocalReplica(Replica):
     def forked(self) -> None:
         self._tmp_prefix = ""  # temporary names unique to this process
 
-    def scan_state(self) -> object:
-        return dict(self._spelling)
-
-    def set_scan_state(self, state: object) -> None:
-        if isinstance(state, dict):
-            self._spelling = state
-
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
         stack = [("", self.root)]
-        self._spelling.clear()
         while stack:
             prefix, folder = stack.pop()
             try:
@@ -309,18 +299,10 @@ class LocalReplica(Replica):
         known: dict[str, str] | None,
     ) -> Iterator[Entry | Problem | str]:
         """The entries of one listed folder; the hot loop of every scan."""
-        named: Iterable[tuple[str, os.DirEntry[str]] | Problem]
-        if prefix in self._spelling or not all(i.name.isascii() for i in items):
-            named = self._names(prefix, items)
-        else:
-            base = prefix + "/" if prefix else ""
-            named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
+        base = prefix + "/" if prefix else ""
+        named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
         get = known.get if known is not None else None
-        for item in named:
-            if type(item) is Problem:
-                yield item
-                continue
-            key, found = item  # type: ignore[misc]
+        for key, found in named:
             try:
                 stat = found.stat(follow_symlinks=False)
             except OSError as exc:
@@ -358,56 +340,6 @@ class LocalReplica(Replica):
                     continue  # a nested place's own folder: never synced
                 stack.append((key, found.path))
             yield key if get is not None and get(key) == entry.version else entry
-
-    def _names(
-        self, prefix: str, items: list[os.DirEntry[str]]
-    ) -> Iterator[tuple[str, os.DirEntry[str]] | Problem]:
-        """(key, dir entry) for each listed name; clashes and bad names as Problems."""
-        irregular = [i for i in items if not i.name.isascii()]
-        clashes: set[str] = set()
-        if irregular:
-            seen: dict[str, str] = {}
-            for item in items:
-                key = nfc(item.name)
-                if key in seen:
-                    clashes.add(key)
-                seen[key] = item.name
-        spelling = self._spelling
-        reported: set[str] = set()
-        for item in items:
-            name = item.name
-            if not prefix and name == META_DIR:
-                continue
-            if name.isascii() and not clashes:
-                if prefix in spelling:
-                    spelling[join(prefix, name)] = join(spelling[prefix], name)
-                yield join(prefix, name), item
-                continue
-            if name.isascii():
-                if prefix in spelling:
-                    spelling[join(prefix, name)] = join(spelling[prefix], name)
-                yield join(prefix, name), item
-                continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = name.encode("utf-8", "surrogateescape").decode("latin-1")
-                yield Problem(join(prefix, shown), None, "skipped: name is not UTF-8")
-                continue
-            key = nfc(name)
-            full = join(prefix, key)
-            if key in clashes:
-                clashes.discard(key)  # reported once for all its spellings
-                reported.add(key)
-                yield Problem(
-                    full, None, "two spellings (NFC and NFD) of this name; left alone"
-                )
-                continue
-            if key in reported:
-                continue
-            if key != name or prefix in spelling:
-                spelling[full] = join(spelling.get(prefix, prefix), name)
-            yield full, item
 
     def stat(self, key: str) -> Entry | None:
         path = self._path(check_key(key, self.url))
@@ -652,9 +584,7 @@ class LocalReplica(Replica):
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
         ``run``."""
-        kept = os.path.join(
-            self._meta, "trash", check_run(run, self.url), self._rel(key)
-        )
+        kept = os.path.join(self._meta, "trash", check_run(run, self.url), key)
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         if os.path.lexists(kept):
             kept = f"{kept}.{os.urandom(4).hex()}"
@@ -752,7 +682,7 @@ class LocalReplica(Replica):
                 dirs.sort()
                 for name in sorted(files):
                     path = os.path.join(folder, name)
-                    key = nfc(os.path.relpath(path, top).replace(os.sep, "/"))
+                    key = os.path.relpath(path, top).replace(os.sep, "/")
                     entry = _entry(key, os.lstat(path), path)
                     if entry is not None:
                         yield TrashItem(run, key, entry)
@@ -765,10 +695,6 @@ class LocalReplica(Replica):
         check_key(key, self.url)
         run = check_run(item.run, self.url)
         source = os.path.join(self._meta, "trash", run, check_key(item.key, self.url))
-        if not os.path.lexists(source):
-            source = os.path.join(
-                self._meta, "trash", item.run, unicodedata.normalize("NFD", item.key)
-            )
         with self._errors(key):
             self._make_parents(key)
             with self._folder_of(key) as (fd, name):
@@ -787,7 +713,7 @@ class LocalReplica(Replica):
 
     def _make_parents(self, key: str) -> None:
         """Create the missing folders above ``key``, following no link."""
-        parts = self._rel(key).split("/")[:-1]
+        parts = key.split("/")[:-1]
         for depth, name in enumerate(parts):
             fd = _open_folder(self._root(), "/".join(parts[:depth]))
             try:

@@ -53,7 +53,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, in_meta, nfc
+from accord.keys import IgnoreRules, in_meta
 from accord.model import DIR, FILE, Entry, Problem, Spot, parent_of
 from accord.replica import (
     DIGEST,
@@ -159,7 +159,7 @@ class S3Replica(Replica):
         return self._base + check_key(key, self.url)
 
     def _key(self, name: str) -> str:
-        return nfc(name[len(self._base) :])
+        return name[len(self._base) :]
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -619,7 +619,7 @@ class S3Replica(Replica):
         for name, item in self._objects(base):
             run, _, rest = name[len(base) :].partition("/")
             if rest:
-                yield TrashItem(run, nfc(rest), self._listed(nfc(rest), item))
+                yield TrashItem(run, rest, self._listed(rest, item))
 
     def trash_runs(self) -> list[str]:
         return sorted({item.run for item in self.trash_list()})
