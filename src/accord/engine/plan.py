@@ -187,6 +187,9 @@ class Plan:
         #: a first sync: items both sides already hold alike, (left, right);
         #: recorded in the archive on apply, without an action each
         self.agreed = agreed or []
+        #: names a side holds spelled otherwise than their keys (twins in
+        #: another Unicode normalization, ``engine/twins.py``): key -> name
+        self.spelled: dict[Side, dict[str, str]] = {}
 
     @property
     def is_empty(self) -> bool:
@@ -231,7 +234,7 @@ class Plan:
         self, actions: Iterable[Action], conflicts: Iterable[Conflict]
     ) -> Plan:
         """A copy with other actions and conflicts (after resolving)."""
-        return Plan(
+        plan = Plan(
             actions,
             conflicts,
             self.problems,
@@ -243,6 +246,8 @@ class Plan:
             refresh=self.refresh,
             agreed=self.agreed,
         )
+        plan.spelled = self.spelled
+        return plan
 
     # -- JSON -------------------------------------------------------------
     def to_json(self) -> str:
@@ -261,6 +266,8 @@ class Plan:
         }
         if self.agreed:
             data["agreed"] = [[a.to_json(), b.to_json()] for a, b in self.agreed]
+        if self.spelled:
+            data["spelled"] = {side.value: real for side, real in self.spelled.items()}
         return _json(data)
 
     @classmethod
@@ -281,6 +288,11 @@ class Plan:
                 user_key(action.key, "key")
                 if action.new_key is not None:
                     user_key(action.new_key, "key")
+            for side, real in data.get("spelled", {}).items():
+                for key, name in real.items():
+                    user_key(key, "key")
+                    user_key(name, "name")
+                plan.spelled[Side(side)] = dict(real)
             return plan
         except PlanError:
             raise

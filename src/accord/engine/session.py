@@ -120,6 +120,8 @@ class Session:
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
         self._agreed: list[tuple[Entry, Entry]] = []
+        #: per side, keys whose name there is spelled otherwise (twins)
+        self._spelled: dict[Side, dict[str, str]] = {}
         #: ``.accordignore`` of each side now, and as last accepted (None: never)
         self._rules_now: dict[Side, str] = {}
         self._rules_accepted: dict[Side, str | None] = {}
@@ -489,9 +491,9 @@ class Session:
         ignore = rules if rules else None
         self.left, self.right = unspelled(self.left), unspelled(self.right)
         left, right, keys = self._scan_both(self.store, ignore)
-        left, right, real = twins.pair(left, right, keys)
-        self.left = spelled(self.left, real.get(Side.LEFT))
-        self.right = spelled(self.right, real.get(Side.RIGHT))
+        left, right, self._spelled = twins.pair(left, right, keys)
+        self.left = spelled(self.left, self._spelled.get(Side.LEFT))
+        self.right = spelled(self.right, self._spelled.get(Side.RIGHT))
         if not keys:  # a first sync: what both sides hold alike needs no action
             left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
@@ -633,6 +635,7 @@ class Session:
         )
         plan.problems.extend(clashes)
         plan.agreed = self._agreed
+        plan.spelled = self._spelled
         seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
@@ -722,6 +725,8 @@ class Session:
         self._create_absent()
         started = time.time()
         self.store.run_started(self.run, self.who, self.command)
+        self.left = spelled(self.left, plan.spelled.get(Side.LEFT))
+        self.right = spelled(self.right, plan.spelled.get(Side.RIGHT))
         executor = Executor(
             self.left,
             self.right,

@@ -47,6 +47,12 @@ class Spelled:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.spelled_place, name)
 
+    def __eq__(self, other: object) -> bool:  # the place it wraps, for ``in``
+        return unspelled(cast(Replica, other)) is self.spelled_place
+
+    def __hash__(self) -> int:
+        return hash(self.spelled_place)
+
     def real(self, key: str) -> str:
         """The name ``key`` has in this place."""
         probe = key
