@@ -109,13 +109,20 @@ def conflict_name(key: str, side: str, mtime_ns: int, taken: Container[str]) -> 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
     for n in range(1, 1000):
         suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
-        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
-        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
+        room = 255 - _size(f"{suffix}{dot}{ext}")  # a name's byte limit
+        short = stem
+        while _size(short) > max(room, 1) and len(short) > 1:
+            short = short[: -max(1, (_size(short) - room) // 4)]  # whole characters
         candidate = f"{short}{suffix}{dot}{ext}"
         full = f"{folder}/{candidate}" if folder else candidate
         if full not in taken:
             return full
     raise RuntimeError("no free conflict name")  # pragma: no cover
+
+
+def _size(name: str) -> int:
+    """``name``'s length in bytes, as stored (a surrogate escape is one)."""
+    return len(name.encode("utf-8", "surrogateescape"))
 
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

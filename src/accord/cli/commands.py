@@ -330,7 +330,7 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
     if not plan.conflicts or yes or not _can_ask():
         return plan
     for conflict in list(plan.conflicts):
-        out.line(f"\nconflict: {conflict.key} ({conflict.reason})")
+        out.line(f"\nconflict: {escaped(conflict.key)} ({conflict.reason})")
         for label, entry in (("left", conflict.left), ("right", conflict.right)):
             if entry is not None:
                 when = time.strftime(
@@ -746,7 +746,9 @@ def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
             detail=line.detail,
         )
         arrow = {"left": "<-", "right": "->"}.get(line.side or "", "==")
-        out.line(f"   {arrow} {line.action:9} {line.key}   {line.detail or ''}")
+        out.line(
+            f"   {arrow} {line.action:9} {escaped(line.key)}   {line.detail or ''}"
+        )
 
 
 def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
@@ -952,7 +954,9 @@ def trash_restore(
         )
     item = matches[-1]
     entry = replica.trash_restore(item, target or item.key)
-    click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
+    click.echo(
+        f"restored {escaped(entry.key)} ({human_size(entry.size)}) from run {item.run}"
+    )
     replica.close()
 
 

@@ -111,7 +111,7 @@ class Renderer:
         if len(shown) < len(changes):
             self.line(f"... and {len(changes) - len(shown)} more (use -v to list all)")
         for conflict in plan.conflicts:
-            self.line(f"CONFLICT {conflict.key}: {conflict.reason}")
+            self.line(f"CONFLICT {escaped(conflict.key)}: {conflict.reason}")
         self.line(self.plan_summary(plan))
         for guard in plan.guards:
             self.line(f"guard: {guard}")
@@ -285,4 +285,6 @@ class Renderer:
             if text not in self._told:  # each item once: not again if shown live
                 self.line(text)
         for conflict in report.conflicts:
-            self.line(f"unresolved conflict: {conflict.key} ({conflict.reason})")
+            self.line(
+                f"unresolved conflict: {escaped(conflict.key)} ({conflict.reason})"
+            )

@@ -81,6 +81,9 @@ _BLOCK = 1 << 20
 _NAME_MAX = 255  # bytes in one name on a local file system
 #: protocols served as read-only places (a web server's listing pages)
 _READ_ONLY = ("http", "https")
+#: filesystems whose paths travel in URLs, where no control character may go
+_URL_PATHS = ("http", "https", "webdav", "dav", "webdavs", "davs")
+_CONTROL = "".join(map(chr, range(32))) + "\x7f"
 _CLAIM = ".claim-"
 
 
@@ -112,6 +115,7 @@ class FsspecReplica(Replica):
             empty_dirs=not self._urls,
             utf8_names=not on_disk,
             max_name_bytes=_NAME_MAX if on_disk else None,
+            forbidden_chars=_CONTROL if self.target.protocol in _URL_PATHS else "",
         )
 
     @classmethod

@@ -52,6 +52,7 @@ from accord.errors import (
     ReplicaError,
     TransientError,
     Unreachable,
+    UnsafeName,
 )
 from accord.keys import IgnoreRules, in_meta
 from accord.model import DIR, FILE, Entry, Problem, Spot, parent_of
@@ -155,8 +156,16 @@ class S3Replica(Replica):
 
     # -- keys and errors ------------------------------------------------------
     def _name(self, key: str) -> str:
-        """The object's key: the prefix and ``key``, which must stay inside it."""
-        return self._base + check_key(key, self.url)
+        """The object's key: the prefix and ``key``, which must stay inside it
+        and be UTF-8 (a name that is not is refused, never mangled)."""
+        check_key(key, self.url)
+        if not key.isascii() and self.capabilities.unfit_reason(key) is not None:
+            raise UnsafeName(
+                f"refused: {self.capabilities.unfit_reason(key)}; nothing was done",
+                where=self.url,
+                key=key,
+            )
+        return self._base + key
 
     def _key(self, name: str) -> str:
         return name[len(self._base) :]
