@@ -68,6 +68,8 @@ class Renderer:
         return self._console
 
     def line(self, text: str = "") -> None:
+        if not text.isascii():  # a name's stray byte never breaks the output
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         if self.mode == "rich":
             self.console.print(text, markup=False)
         elif self.mode == "plain":
