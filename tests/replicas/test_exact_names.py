@@ -260,21 +260,32 @@ def test_a_tree_renormalized_since_the_last_sync_is_not_doubled(
     assert sorted(os.listdir(left)) == sorted([".accord", NFC])
 
 
-def test_both_spellings_toward_a_place_that_cannot_hold_both(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("names", "option", "why"),
+    [
+        ((NFC, NFD), "unicode_exact=false", "Unicode normalization"),
+        (("Readme\n.txt", "README\n.txt"), "case_sensitive=false", "case"),
+    ],
+    ids=["normalizing", "case-insensitive"],
+)
+def test_both_spellings_toward_a_place_that_cannot_hold_both(
+    names: tuple[str, str], option: str, why: str, tmp_path: Path
+) -> None:
     left_url, left = _place("local", tmp_path, None)
     _, right = _place("local", tmp_path, None)
-    right_url = f"file://{right}?unicode_exact=false"
-    (left / NFC).write_text("composed")
-    (left / NFD).write_text("decomposed")
+    right_url = f"file://{right}?{option}"
+    for name in names:
+        (left / name).write_text(name)
     (left / "plain.txt").write_text("fine")
     for _ in range(2):  # reported again: still pending
         report = _sync(left_url, right_url)
         clashes = [p for p in report.plan.problems if p.refused]
-        assert sorted(p.key for p in clashes) == sorted([NFC, NFD])
-        assert all("Unicode normalization" in p.message for p in clashes)
+        assert sorted(p.key for p in clashes) == sorted(names)
+        assert all(f"differ only by {why}" in p.message for p in clashes)
+        assert all("'" in str(p) for p in clashes) == (why == "case")  # escaped
         assert sorted(os.listdir(right)) == [".accord", "plain.txt"]
-    assert (left / NFC).read_text() == "composed"
-    assert (left / NFD).read_text() == "decomposed"
+    for name in names:
+        assert (left / name).read_text() == name
 
 
 def _accord(*args: str, state: Path) -> subprocess.CompletedProcess[str]:
