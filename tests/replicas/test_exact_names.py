@@ -358,3 +358,20 @@ def test_a_conflict_on_a_name_that_is_not_utf8_keeps_both(tmp_path: Path) -> Non
     names = sorted(os.listdir(os.path.join(os.fsencode(left), b"d\xff")))
     assert len(names) == 2 and all(name.startswith(b"caf\xe9.") for name in names)
     assert _pending(left_url, right_url).is_empty
+
+
+def test_a_local_disk_is_asked_whether_it_tells_spellings_apart(
+    tmp_path: Path,
+) -> None:
+    from accord.registry import open_replica
+
+    place = open_replica(str(tmp_path))
+    place.open()
+    assert place.capabilities.unicode_exact  # probed: this disk keeps bytes
+    assert os.listdir(tmp_path) == []  # the probe left nothing behind
+    (tmp_path / NFD).write_text("x")  # told by a name the root holds
+    place.open()
+    assert place.capabilities.unicode_exact
+    told = open_replica(f"file://{tmp_path}?unicode_exact=false")
+    told.open()
+    assert not told.capabilities.unicode_exact

@@ -44,7 +44,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, fold
+from accord.keys import IgnoreRules, fold, nfc
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
 from accord.replica import (
     DIGEST,
@@ -88,13 +88,13 @@ class LocalReplica(Replica):
         path: str,
         *,
         case_sensitive: bool | None = None,
-        unicode_exact: bool = True,
+        unicode_exact: bool | None = None,
     ) -> None:
         self.root = os.path.abspath(os.path.expanduser(path))
         self.url = self.root
         self.identity = "file://" + os.path.realpath(self.root)
         self._case_sensitive = case_sensitive
-        self._unicode_exact = unicode_exact  # False: the disk normalizes names
+        self._unicode_exact = unicode_exact  # None: probed; False: it normalizes
         self._caps: Capabilities | None = None  # probed when first asked for
         self._had_meta = True  # accord's folder was there when the place was opened
         self._meta = os.path.join(self.root, META_DIR)
@@ -150,7 +150,7 @@ class LocalReplica(Replica):
         if self._caps is None:
             self._caps = Capabilities(
                 case_sensitive=self._probe_case(),
-                unicode_exact=self._unicode_exact,
+                unicode_exact=self._probe_unicode(),
                 parallel_transfers=False,
                 max_name_bytes=self._name_max(),
                 # the longest path the kernel takes, less the trash's own part
@@ -181,16 +181,36 @@ class LocalReplica(Replica):
         return True
 
     def _case_by_probe(self) -> bool:
-        """Create a probe file in accord's folder, look for it under another
-        case, and remove it (and the folder, if made for it)."""
+        """Case sensitivity told by a probe file (see ``_probe``)."""
+        name = f"case-probe-{os.urandom(4).hex()}"
+        return self._probe(name, name.upper())
+
+    def _probe_unicode(self) -> bool:
+        """Whether two Unicode spellings of a name (NFC, NFD) are two names
+        here: told by a name at the root that is not NFC, else by a probe.
+        A disk that normalizes (macOS, ZFS with ``normalization``, ext4
+        casefolded folders) takes both spellings for one name."""
+        if self._unicode_exact is not None:
+            return self._unicode_exact
+        with contextlib.suppress(OSError):
+            found = _unicode_by_listing(self.root)
+            if found is not None:
+                return found
+            tag = os.urandom(4).hex()
+            return self._probe(f"nfd-probe-e\u0301-{tag}", f"nfd-probe-\u00e9-{tag}")
+        return True
+
+    def _probe(self, name: str, other: str) -> bool:
+        """Create ``name`` in accord's folder, look for it as ``other``, and
+        remove it (and the folder, if made for it): True when ``other`` is
+        not found, so the disk tells the two names apart."""
         made = not os.path.isdir(self._meta)
         os.makedirs(self._meta, exist_ok=True)
-        name = f"case-probe-{os.urandom(4).hex()}"
         probe = os.path.join(self._meta, name)
         try:
             with open(probe, "x"):
                 pass
-            return not os.path.exists(os.path.join(self._meta, name.upper()))
+            return not os.path.exists(os.path.join(self._meta, other))
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(probe)
@@ -750,6 +770,23 @@ def _case_by_listing(root: str) -> bool | None:
             try:
                 found = os.stat(os.path.join(root, other), follow_symlinks=False)
             except FileNotFoundError:
+                return True
+            mine = item.stat(follow_symlinks=False)
+            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
+    return None
+
+
+def _unicode_by_listing(root: str) -> bool | None:
+    """Whether Unicode spellings are told apart, from a name at the root
+    that is not NFC, looked up in NFC; None when the root holds none."""
+    with os.scandir(root) as listing:
+        for item in listing:
+            name = item.name
+            if name.isascii() or nfc(name) == name:
+                continue
+            try:
+                found = os.stat(os.path.join(root, nfc(name)), follow_symlinks=False)
+            except (FileNotFoundError, UnicodeEncodeError):
                 return True
             mine = item.stat(follow_symlinks=False)
             return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
