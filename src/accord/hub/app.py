@@ -4,6 +4,7 @@
 ``/healthz``           liveness (no credentials; says nothing but ok/hub id)
 ``/openapi.json``      the API's schema, built from the routes
 ``/api/v1``            accounts (``people``), files (``api``), events
+``/``, ``/ui``         the web dashboard (``dashboard``), mounted last
 feature routers        registered with :func:`register_feature`: each is
                        ``(prefix, "module:function")`` where the function
                        takes the :class:`~accord.hub.store.Hub` and returns
@@ -30,7 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.errors import AccordError
-from accord.hub import api, events, people
+from accord.hub import api, dashboard, events, people
 from accord.hub.auth import HubError
 from accord.hub.store import Hub
 from accord.hub.web import error_response
@@ -183,6 +184,7 @@ def build_app(hub: Hub) -> Starlette:
             routes=[*people.routes(), *api.routes(), *events.routes()],
         ),
         *_feature_routes(hub),
+        *dashboard.routes(hub),  # last: its pages sit at the root
     ]
     app = Starlette(
         routes=routes,
