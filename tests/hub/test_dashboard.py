@@ -5,6 +5,7 @@ browser test, tests/hub/test_browser.py, drives the same in Chromium)."""
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import time
 import uuid
@@ -115,7 +116,8 @@ def test_a_collection_without_a_grant_is_not_shown(hub_server, tmp_path) -> None
         assert collection not in client.get("/").text
         page = client.get(f"/collections/{collection}")
         assert page.status_code == 403
-        assert f"no collection {collection!r} that {name} may use" in page.text
+        told = html.escape(f"no collection {collection!r} that {name} may use")
+        assert told in page.text
         assert "Traceback" not in page.text
         sides = client.get("/ui/api/sides").json()
         assert sides == {"collections": [], "places": []}
