@@ -79,7 +79,7 @@ def test_every_page_and_route_needs_a_login(hub_server) -> None:
             assert answer.status_code == 401, path
             assert answer.json()["error"]["code"] == "not_authenticated"
         wrong = anonymous.post(
-            "/api/v1/session", json={"user": "admin", "password": "nope"}, headers=CSRF
+            "/api/v1/session", json={"user": "nobody", "password": "nope"}, headers=CSRF
         )
         assert wrong.status_code == 401
 
@@ -287,3 +287,88 @@ def test_one_run_per_pair_at_a_time(tmp_path) -> None:
             runs.start(Account(1, "admin", True), left, right, "sync", None)
     finally:
         hub.close()
+
+
+def test_the_overview_shows_nodes_history_conflicts_and_running_syncs(
+    hub_server, tmp_path
+) -> None:
+    from accord.registry import open_replica
+
+    name = "o" + uuid.uuid4().hex[:8]
+    url = hub_server.place(name)
+    one, two = tmp_path / "one", tmp_path / "two"
+    one.mkdir()
+    (one / "notes.txt").write_text("first\n")
+    assert accord.sync(str(one), url).ok
+    assert accord.sync(url, str(two)).ok
+    (one / "notes.txt").write_text("one's edit\n")
+    (two / "notes.txt").write_text("two's edit\n")
+    assert accord.sync(str(one), url).ok
+    assert accord.sync(url, str(two)).ok  # a conflict: both kept
+    assert accord.sync(url, str(two)).ok  # the copy goes to the hub too
+    place = open_replica(url)
+    place.open()
+    lock = {"who": "carol@laptop", "host": "laptop", "pid": 1, "since": 1.0, "run": "r"}
+    assert place.meta_create("lock", json.dumps(lock).encode())
+    try:
+        user, password = person(hub_server, name, "read")
+        with browser(hub_server, user, password) as client:
+            page = client.get("/").text
+        with admin(hub_server) as as_admin:
+            as_admin.set_password("admin", "admin-password")
+        with browser(hub_server, "admin", "admin-password") as client:
+            everything = client.get("/").text
+    finally:
+        place.meta_delete("lock")
+        place.close()
+    copies = [p.name for p in two.iterdir() if ".conflict-" in p.name]
+    assert len(copies) == 1
+    conflicts = page.split('id="conflicts"')[1].split("</table>")[0]
+    assert copies[0] in conflicts and name in conflicts
+    running = page.split('id="running"')[1].split("</ul>")[0]
+    assert f"{name}: carol@laptop on laptop" in running
+    history = page.split('id="history"')[1].split("</table>")[0]
+    assert "sync ok" in history and "file notes.txt" in history
+    collections = page.split('id="collections"')[1].split("</table>")[0]
+    assert f">{name}</a></td><td>2</td>" in collections
+    # a user sees their own nodes (none here); an admin sees every node
+    assert "no nodes" in page
+    nodes = everything.split('id="nodes"')[1].split("</table>")[0]
+    assert "<td>tests</td><td>admin</td>" in nodes
+    assert "never" not in nodes.split("<td>tests</td>")[1].split("</tr>")[0]
+
+
+def test_a_run_between_two_places_shows_on_the_users_feed(
+    hub_server, tmp_path
+) -> None:
+    name, password = person(hub_server)
+    source, target = tmp_path / "source", tmp_path / "target"
+    source.mkdir()
+    (source / "s.txt").write_text("s")
+    first, second = "s" + uuid.uuid4().hex[:6], "t" + uuid.uuid4().hex[:6]
+    add_place(hub_server.folder, first, str(source), [name])
+    add_place(hub_server.folder, second, str(target), ["*"])
+    try:
+        with browser(hub_server, name, password) as client:
+            pair = {
+                "left": {"kind": "place", "name": first},
+                "right": {"kind": "place", "name": second},
+                "mode": "sync",
+            }
+            run = client.post("/ui/api/runs", json=pair, headers=CSRF).json()["run"]
+            assert _wait(client, run)["state"] == "done"
+            seen = []
+            with client.stream(
+                "GET", "/api/v1/events", params={"since": "0"}
+            ) as answer:
+                for line in answer.iter_lines():
+                    if line.startswith("data: "):
+                        seen.append(json.loads(line[6:]))
+                        if seen[-1].get("state") == "done":
+                            break
+            assert seen[-1]["run"] == run and seen[-1]["collection"] is None
+            assert seen[-1]["user"] == name
+    finally:
+        remove_place(hub_server.folder, first)
+        remove_place(hub_server.folder, second)
+    assert (target / "s.txt").read_text() == "s"

@@ -323,6 +323,7 @@ class Runs:
         self.runs: dict[str, RunState] = {}
         self.busy: set[frozenset[SideSpec]] = set()
         self.lock = threading.Lock()
+        self.threads: list[threading.Thread] = []
 
     def get(self, run: str, account: Account) -> RunState | None:
         state = self.runs.get(run)
@@ -372,7 +373,17 @@ class Runs:
             daemon=True,
         )
         thread.start()
+        self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         return state
+
+    def wait(self, seconds: float) -> bool:
+        """Wait for the runs in progress (a server stopping); True when
+        none is left. Each change a run makes is whole and guarded, so a
+        run cut short is finished by the next one."""
+        deadline = time.monotonic() + seconds
+        for thread in list(self.threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self.threads)
 
     def _run(
         self,
