@@ -372,3 +372,37 @@ def test_a_run_between_two_places_shows_on_the_users_feed(
         remove_place(hub_server.folder, first)
         remove_place(hub_server.folder, second)
     assert (target / "s.txt").read_text() == "s"
+
+
+def test_a_command_line_sync_posts_its_progress_to_the_hub(
+    hub_server, tmp_path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    name = "cli" + uuid.uuid4().hex[:6]
+    local = tmp_path / "local"
+    local.mkdir()
+    assert accord.sync(str(local), hub_server.place(name)).ok  # made, empty
+    for n in range(5):
+        (local / f"f{n}.txt").write_text(str(n))
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "accord", "sync", "--yes",
+            str(local), hub_server.place(name),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    user, password = person(hub_server, name, "read")
+    with browser(hub_server, user, password) as client:
+        feed = _events(client, name)
+    cli = [e for e in feed if e.get("source") == "cli"]
+    assert cli[0]["state"] == "running" and cli[0]["done"] == 0
+    assert cli[-1]["state"] == "done"
+    assert cli[-1]["done"] == cli[-1]["total"] == 5
+    assert cli[-1]["bytes"] == 5 and cli[-1]["node"]

@@ -4,9 +4,9 @@ Collections and their sizes, nodes and when each was last seen, recent
 history (changes and runs), open conflicts (the conflict copies a sync
 left in a collection, ``name.conflict-<when>-<side>.ext``, until someone
 deletes or renames them), and the syncs running now: those holding a
-collection's run lock (any machine's ``accord sync``, which tells the hub
-when it starts and ends, not how far it got), and the dashboard's own,
-whose progress comes live on the event feed. Each function reads in one
+collection's run lock (any machine's). How far each has got comes live on
+the event feed: ``accord sync`` posts its counts to each hub side, the
+dashboard's own runs their counts and log. Each function reads in one
 short transaction.
 """
 
