@@ -68,8 +68,8 @@ def openapi(routes: list[BaseRoute], prefix: str = "") -> dict[str, Any]:
             sub = openapi(route.routes, prefix + route.path)
             paths.update(sub["paths"])
             continue
-        if not isinstance(route, Route):
-            continue
+        if not isinstance(route, Route) or not route.include_in_schema:
+            continue  # the dashboard's HTML pages are not the API
         doc = (route.endpoint.__doc__ or "").strip()
         path = (prefix + route.path).replace(":path}", "}")
         for method in sorted((route.methods or set()) - {"HEAD"}):

@@ -223,8 +223,10 @@ async def one_run(request: Request, account: Account) -> Response:
 
 def routes(hub: Hub) -> list[BaseRoute]:
     return [
-        Route("/", home, methods=["GET"]),
-        Route("/collections/{name}", collection, methods=["GET"]),
+        Route("/", home, methods=["GET"], include_in_schema=False),
+        Route(
+            "/collections/{name}", collection, methods=["GET"], include_in_schema=False
+        ),
         Route("/ui/{file}", static, methods=["GET"]),
         Route("/ui/api/sides", list_sides, methods=["GET"]),
         Route("/ui/api/check", check, methods=["POST"]),
