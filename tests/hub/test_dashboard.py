@@ -406,3 +406,29 @@ def test_a_command_line_sync_posts_its_progress_to_the_hub(
     assert cli[-1]["state"] == "done"
     assert cli[-1]["done"] == cli[-1]["total"] == 5
     assert cli[-1]["bytes"] == 5 and cli[-1]["node"]
+
+
+def test_the_place_commands(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from accord.cli import cli
+    from accord.cli import hub as _registers  # noqa: F401
+    from accord.hub import init_hub
+
+    init_hub(tmp_path / "h")
+    runner = CliRunner()
+    folder = str(tmp_path / "h")
+    added = runner.invoke(
+        cli, ["hub", "place", "add", folder, "nas", "sftp://nas/srv", "--user", "al"]
+    )
+    assert added.exit_code == 0, added.output
+    assert "place nas (sftp) for al" in added.output
+    listed = runner.invoke(cli, ["hub", "place", "list", folder])
+    assert "nas  sftp://nas/srv  (al)" in listed.output
+    unknown = runner.invoke(cli, ["hub", "place", "add", folder, "x", "nope://a"])
+    assert unknown.exit_code != 0 and "Traceback" not in unknown.output
+    gone = runner.invoke(cli, ["hub", "place", "remove", folder, "nas"])
+    assert gone.exit_code == 0
+    again = runner.invoke(cli, ["hub", "place", "remove", folder, "nas"])
+    assert again.exit_code != 0 and "no place named 'nas'" in again.output
+    assert "no places" in runner.invoke(cli, ["hub", "place", "list", folder]).output

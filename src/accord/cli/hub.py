@@ -73,6 +73,7 @@ def hub() -> None:
     accord hub place add /srv/hub backup sftp://nas/srv/papers --user alice
 
     A collection is a place: accord sync ~/papers hub://HOST:PORT/papers
+
     The web dashboard is at http://HOST:PORT/ (log in with a password set
     by accord hub user password NAME).
     """

@@ -135,7 +135,8 @@ async def collection(request: Request) -> Response:
     except Exception as exc:
         answer = error_response(request, exc)
         message = json.loads(bytes(answer.body))["error"]["message"]
-        return _html(views.error_page(message), answer.status_code)
+        user = getattr(getattr(request.state, "account", None), "user", None)
+        return _html(views.error_page(message, user), answer.status_code)
 
 
 @endpoint()

@@ -52,6 +52,7 @@ __all__ = [
 ITEMS_LIMIT = 20000  # items listed to a browser
 _LOG_LIMIT = 2000  # log lines a run keeps
 _EVERY = 0.25  # seconds between two progress events of a run
+_KEPT = 200  # finished runs remembered (the feed and history keep the rest)
 log = logging.getLogger("accord.hub")
 
 
@@ -366,6 +367,7 @@ class Runs:
             collection,
         )
         self.runs[state.id] = state
+        self._forget_old()
         thread = threading.Thread(
             target=self._run,
             args=(state, account, left, right, mode, keys, pair_key),
@@ -375,6 +377,13 @@ class Runs:
         thread.start()
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         return state
+
+    def _forget_old(self) -> None:
+        """Keep the latest ``_KEPT`` finished runs."""
+        finished = [r for r in self.runs.values() if r.state in ("done", "failed")]
+        finished.sort(key=lambda r: r.started)
+        for old in finished[: max(0, len(finished) - _KEPT)]:
+            self.runs.pop(old.id, None)
 
     def wait(self, seconds: float) -> bool:
         """Wait for the runs in progress (a server stopping); True when

@@ -264,6 +264,6 @@ def collection_page(
     return _page(f"accord hub: {name}", user, body)
 
 
-def error_page(message: str) -> str:
+def error_page(message: str, user: str | None) -> str:
     body = f'<h1>Not here</h1><p class="error" id="error">{esc(message)}</p>'
-    return _page("accord hub", "", body)
+    return _page("accord hub", user, body)
