@@ -174,6 +174,8 @@ def test_a_sync_from_the_dashboard(hub_server, tmp_path) -> None:
             assert done["state"] == "done", done
             assert done["done"] == done["total"] == 4
             assert done["log"][-1].startswith("done: 4 changed")
+            assert str(target) not in json.dumps(done)  # the URL stays on the server
+            assert str(target) not in json.dumps(plan)
             assert sorted(
                 str(p.relative_to(target)) for p in target.rglob("*.txt")
             ) == ["d.txt", "keep/a.txt", "keep/b.txt"]

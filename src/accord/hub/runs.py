@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +92,14 @@ def error_text(exc: BaseException, replicas: Iterable[tuple[Replica, str]] = ())
     else:
         log.error("dashboard run failed", exc_info=exc)
         text = f"an unexpected error ({type(exc).__name__}); see the hub's log"
+    return hidden(text, replicas)
+
+
+def hidden(text: str, replicas: Iterable[tuple[Replica, str]]) -> str:
+    """``text`` with each place's URL replaced by its label."""
     for replica, label in replicas:
-        for url in {getattr(replica, "url", ""), getattr(replica, "identity", "")}:
+        names = {getattr(replica, "url", ""), getattr(replica, "identity", "")}
+        for url in sorted(names, key=len, reverse=True):
             if url:
                 text = text.replace(url, label)
     return text
@@ -245,6 +251,9 @@ class _Pair:
     def error(self, exc: BaseException) -> str:
         return error_text(exc, self.replicas)
 
+    def hide(self, text: str) -> str:
+        return hidden(text, self.replicas)
+
 
 def preview(
     hub: Hub,
@@ -266,9 +275,9 @@ def preview(
         "ok": True,
         "actions": [_action(a) for a in plan.actions if a.op not in ARCHIVE_ONLY],
         "conflicts": [{"key": c.key, "reason": c.reason} for c in plan.conflicts],
-        "problems": [str(p) for p in plan.problems],
-        "guards": list(plan.guards),
-        "notices": notices,
+        "problems": [pair.hide(str(p)) for p in plan.problems],
+        "guards": [pair.hide(g) for g in plan.guards],
+        "notices": [pair.hide(n) for n in notices],
         "bytes": sum(a.size for a in plan.actions),
     }
 
@@ -408,6 +417,7 @@ class Runs:
         pair: _Pair | None = None
         try:
             pair = _Pair(self.hub, account, left, right, mode, read_only=False)
+            reporter.hide = pair.hide
             with ExitStack() as stack:
                 session = stack.enter_context(pair.session)
                 plan = restrict(session.plan(), keys)
@@ -433,7 +443,7 @@ class Runs:
             reporter.line(f"notice: {notice}")
         if report.aborted:
             state.state = "failed"
-            state.error = report.aborted
+            state.error = reporter.hide(report.aborted)
             reporter.line(f"stopped: {report.aborted}")
             return
         state.state = "done"
@@ -452,8 +462,10 @@ class _Reporter:
         self.hub, self.account, self.state = hub, account, state
         self.fresh: list[str] = []
         self.last = 0.0
+        self.hide: Callable[[str], str] = str
 
     def line(self, text: str) -> None:
+        text = self.hide(text)
         self.state.log.append(text)
         del self.state.log[:-_LOG_LIMIT]
         self.fresh.append(text)
