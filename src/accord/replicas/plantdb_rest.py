@@ -203,6 +203,9 @@ class PlantdbReplica(Replica):
         self._touched: set[str] = set()
         self._filesets: dict[str, set[str]] = {}
         self._wanted_files_json: dict[str, list[Any]] = {}
+        self._sent = 0
+        self._throttled = 0
+        self._ids: set[str] | None = None
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PlantdbReplica:
@@ -248,6 +251,7 @@ class PlantdbReplica(Replica):
                 hint=f"export {_PASSWORD_ENV}=..., or give --password-env VAR, "
                 f'or add password = "..." under [plantdb."HOST:PORT"] in accord.toml',
             )
+        self._ids = None
         self.client = PlantdbClient(
             self.base, where=self.url, user=self.user, password=self._password
         )
@@ -293,6 +297,8 @@ class PlantdbReplica(Replica):
 
     def close(self) -> None:
         if self.client is not None:
+            self._sent += self.client.requests
+            self._throttled += self.client.throttled
             self.client.close()
             self.client = None
         if self._tmp is not None:
@@ -314,16 +320,19 @@ class PlantdbReplica(Replica):
     @property
     def requests(self) -> int:
         """HTTP requests sent so far (each try counts)."""
-        return self.client.requests if self.client is not None else 0
+        return self._sent + (self.client.requests if self.client else 0)
+
+    @property
+    def throttled(self) -> int:
+        """429 answers met so far (each was waited out)."""
+        return self._throttled + (self.client.throttled if self.client else 0)
 
     # -- reading ----------------------------------------------------------
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
-        found = self._http().json("GET", "/scans", auth=False)
-        self._server_scans = (
-            {str(s) for s in found} if isinstance(found, list) else set()
-        )
+        self._send_pending()
+        self._server_scans = self._scan_ids()
         self._entries = {}
         names = sorted(self._server_scans | set(self.record.staged_scans()))
         for scan in names:
@@ -340,6 +349,40 @@ class PlantdbReplica(Replica):
                     continue
                 yield entry
         self.record.save()
+
+    def _send_pending(self) -> None:
+        """Send the new scans an earlier run staged but could not deliver
+        (the server was away), before listing."""
+        if not self._http().logged_in or not self.record.staged_scans():
+            return
+        try:
+            self._send_staged()
+        except AccordError as exc:
+            self.notices += (f"{exc.message}; kept and sent by the next run",)
+        self._ids = None
+
+    def _send_staged(self) -> None:
+        failed: list[str] = []
+        for scan in self.record.staged_scans():
+            try:
+                self._upload(scan)
+            except AccordError as exc:
+                failed.append(f"scan {scan}: {exc.message}")
+                if isinstance(exc, Unreachable):
+                    break
+        if failed:
+            raise TransientError("; ".join(failed), where=self.url)
+
+    def _scan_ids(self) -> set[str]:
+        """The server's scan ids (asked once per run: a check that the place
+        is not empty and the scan that follows share the answer)."""
+        if self._ids is None:
+            found = self._http().json("GET", "/scans", auth=False)
+            self._ids = {str(s) for s in found} if isinstance(found, list) else set()
+        return self._ids
+
+    def is_empty_root(self) -> bool:
+        return not self._scan_ids() and not self.record.staged_scans()
 
     def _scan_entries(self, scan: str) -> list[Entry]:
         staged = self.record.staged / scan
@@ -615,20 +658,13 @@ class PlantdbReplica(Replica):
         if self.client is None or not self.client.logged_in:
             return []
         notices: list[str] = []
-        failed: list[str] = []
-        for scan in self.record.staged_scans():
-            try:
-                self._upload(scan)
-            except AccordError as exc:
-                failed.append(f"scan {scan}: {exc.message}")
-                if isinstance(exc, Unreachable):
-                    break
-        for scan in sorted(self._touched):
-            notices += self._refreshed(scan)
-        self._touched.clear()
-        self.record.save()
-        if failed:
-            raise TransientError("; ".join(failed), where=self.url)
+        try:
+            self._send_staged()
+        finally:
+            for scan in sorted(self._touched):
+                notices += self._refreshed(scan)
+            self._touched.clear()
+            self.record.save()
         return notices
 
     def _upload(self, scan: str) -> None:
