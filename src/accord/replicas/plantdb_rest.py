@@ -89,6 +89,8 @@ _RAW = frozenset({"jpg", "jpeg", "png", "tif"})
 #: metadata keys plantdb writes itself and its API cannot set
 _MANAGED = frozenset({"created", "created_by", "last_modified", "owner"})
 _PASSWORD_ENV = "PLANTDB_PASSWORD"
+#: items of one scan read one by one before the rest come as one archive
+_SINGLE_READS = 2
 
 
 def _sha(data: bytes) -> str:
@@ -206,6 +208,7 @@ class PlantdbReplica(Replica):
         self._sent = 0
         self._throttled = 0
         self._ids: set[str] | None = None
+        self._reads: dict[str, int] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PlantdbReplica:
@@ -458,6 +461,10 @@ class PlantdbReplica(Replica):
         if staged.is_file():
             return staged.open("rb")
         archive = self._zips.get(scan)
+        self._reads[scan] = self._reads.get(scan, 0) + 1
+        if archive is None and self._reads[scan] > _SINGLE_READS and self._tmp:
+            self._fetch_archive(scan)  # many items of one scan: one request
+            archive = self._zips.get(scan)
         if archive is not None:
             with zipfile.ZipFile(archive) as found, contextlib.suppress(KeyError):
                 return io.BytesIO(found.read(rest))
