@@ -4,6 +4,7 @@ built with plantdb's own API."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -315,3 +316,40 @@ def test_a_server_killed_mid_sync_shows_no_half_scan_and_the_next_run_completes(
     assert done.returncode == 0, done.stderr
     assert tree(server.folder) == tree(local)
     server.stop()
+
+
+def test_hostile_keys_are_refused_by_every_primitive(plantdb_server, plantdb_password):
+    """The conformance suite's hostile keys (accord.testing.contract): the
+    plantdb place holds only plantdb's layout, so the suite's other promises
+    (arbitrary names, trash, overwrite, delete) are declared away in its
+    capabilities (``trash=False``, ``conditional_writes=False``) or refused
+    per item; this one it keeps like every place."""
+    from accord.errors import UnsafeName
+    from accord.model import FILE, Entry
+    from accord.testing.contract import HOSTILE_KEYS
+
+    before = tree(plantdb_server.folder)
+    place = open_replica(plantdb_server.place())
+    place.open()
+    try:
+        list(place.scan())
+        for key in HOSTILE_KEYS:
+            entry = Entry(key, FILE, 1, 0, 0, "v")
+            calls = [
+                lambda k=key: place.stat(k),
+                lambda k=key: place.open_read(k),
+                lambda e=entry: place.digest(e._replace(digest=None)),
+                lambda k=key, e=entry: place.write(
+                    k, io.BytesIO(b"x"), like=e, expect=None
+                ),
+                lambda k=key, e=entry: place.make_dir(k, like=e, expect=None),
+                lambda k=key, e=entry: place.delete(k, expect=e),
+                lambda k=key, e=entry: place.set_meta(k, like=e, expect=e),
+            ]
+            for call in calls:
+                with pytest.raises(UnsafeName):
+                    call()
+        place.finish()
+    finally:
+        place.close()
+    assert tree(plantdb_server.folder) == before

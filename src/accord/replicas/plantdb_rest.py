@@ -479,6 +479,14 @@ class PlantdbReplica(Replica):
                 key=key,
                 hint=f"give --user NAME and set {_PASSWORD_ENV}",
             )
+        if key.startswith("."):
+            raise Unsupported(
+                "a top-level name starting with a dot is not a plantdb scan "
+                "(plantdb's own .locks/ is not data); not sent, it stays pending",
+                where=self.url,
+                key=key,
+                hint="leave it out (--exclude), or use accord's FSDB mode",
+            )
         if "/" not in key:
             raise Unsupported(
                 "plantdb's REST API holds scans only: a file at the root "
