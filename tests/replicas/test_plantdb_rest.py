@@ -353,3 +353,32 @@ def test_hostile_keys_are_refused_by_every_primitive(plantdb_server, plantdb_pas
     finally:
         place.close()
     assert tree(plantdb_server.folder) == before
+
+
+def post_files(base: str, scan: str, count: int) -> None:
+    """New files on the server, sent through its API by another client."""
+    with httpx.Client(base_url=base + "/api/v1", timeout=60) as http:
+        token = http.post(
+            "/auth/login", json={"username": "alice", "password": ALICE_PASSWORD}
+        ).json()["access_token"]
+        for i in range(count):
+            answer = http.post(
+                f"/files/{scan}/images/other_{i:03d}",
+                files={"file": (f"other_{i:03d}.png", os.urandom(5000))},
+                data={"ext": "png"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert answer.status_code == 201, answer.text
+
+
+def test_a_few_new_files_on_the_server_come_one_request_each(plantdb_server, tmp_path):
+    target = tmp_path / "copy"
+    assert not api.mirror(plantdb_server.place(user=None), str(target)).failed
+    post_files(plantdb_server.base, "scan_001", 2)
+    place = open_replica(plantdb_server.place(user=None))
+    report = api.mirror(place, str(target))
+    assert not report.failed
+    assert tree(target) == tree(plantdb_server.folder)
+    # health, scans (at most twice), two files.json, each new file and its
+    # metadata (plantdb made none here: 404): no archive
+    assert place.requests <= 1 + 2 + 2 + 2 * 2

@@ -91,6 +91,8 @@ _MANAGED = frozenset({"created", "created_by", "last_modified", "owner"})
 _PASSWORD_ENV = "PLANTDB_PASSWORD"
 #: items of one scan read one by one before the rest come as one archive
 _SINGLE_READS = 2
+#: at most this many new items of a known scan are fetched one by one
+_FEW = 40
 
 
 def _sha(data: bytes) -> str:
@@ -209,6 +211,7 @@ class PlantdbReplica(Replica):
         self._throttled = 0
         self._ids: set[str] | None = None
         self._reads: dict[str, int] = {}
+        self._fetched: dict[str, bytes] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> PlantdbReplica:
@@ -308,6 +311,7 @@ class PlantdbReplica(Replica):
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = None
         self._zips.clear()
+        self._fetched.clear()
 
     def _http(self) -> PlantdbClient:
         if self.client is None:
@@ -395,7 +399,11 @@ class PlantdbReplica(Replica):
         sem = _meaning(f"{scan}/files.json", raw)
         known = self.record.scans.get(scan)
         if known is None or known.get("sem") != sem:
-            items = self._fetch_archive(scan)
+            added = self._added(scan, known, raw)
+            if added is None:
+                items = self._fetch_archive(scan)
+            else:
+                items = {**known["items"], **self._fetch_items(added)}  # type: ignore[index]
             self.record.scans[scan] = {"sem": sem, "items": items}
         else:
             items = known["items"]
@@ -403,6 +411,51 @@ class PlantdbReplica(Replica):
         items = dict(items)
         items[f"{scan}/files.json"] = [len(raw), _sha(raw), sem]
         return _tree(scan, self._agreed(items))
+
+    def _added(
+        self, scan: str, known: dict[str, Any] | None, raw: bytes
+    ) -> list[str] | None:
+        """The keys a few new files add to a scan known before (each data
+        file, its metadata, a new fileset's metadata), to be fetched one by
+        one; None when the scan comes down whole (new to accord, files gone,
+        or many new)."""
+        if known is None:
+            return None
+        try:
+            now = _fileset_names(json.loads(raw))
+        except ValueError:
+            return None
+        items = known["items"]
+        added: list[str] = []
+        for fileset, names in now.items():
+            if f"{scan}/metadata/{fileset}.json" not in items:
+                added.append(f"{scan}/metadata/{fileset}.json")
+            for name in names:
+                key = f"{scan}/{fileset}/{name}"
+                if key not in items:
+                    stem = name.rpartition(".")[0] or name
+                    added += [key, f"{scan}/metadata/{fileset}/{stem}.json"]
+        gone = any(
+            key.count("/") == 2
+            and not key.startswith(f"{scan}/metadata/")
+            and key.split("/")[2] not in now.get(key.split("/")[1], ())
+            for key in items
+        )
+        if gone or len(added) > _FEW:
+            return None
+        return added
+
+    def _fetch_items(self, keys: list[str]) -> dict[str, list[Any]]:
+        """Items fetched one request each (missing metadata is no item)."""
+        items: dict[str, list[Any]] = {}
+        for key in keys:
+            try:
+                data = self._get_file(key)
+            except NotFound:
+                continue
+            self._fetched[key] = data
+            items[key] = [len(data), _sha(data), _meaning(key, data)]
+        return items
 
     def _agreed(self, items: dict[str, list[Any]]) -> dict[str, list[Any]]:
         """Items, with each JSON file accord wrote shown as accord sent it
@@ -460,6 +513,9 @@ class PlantdbReplica(Replica):
         staged = self.record.staged / key
         if staged.is_file():
             return staged.open("rb")
+        fetched = self._fetched.get(key)
+        if fetched is not None:
+            return io.BytesIO(fetched)
         archive = self._zips.get(scan)
         self._reads[scan] = self._reads.get(scan, 0) + 1
         if archive is None and self._reads[scan] > _SINGLE_READS and self._tmp:
