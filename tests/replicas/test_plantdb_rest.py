@@ -382,3 +382,14 @@ def test_a_few_new_files_on_the_server_come_one_request_each(plantdb_server, tmp
     # health, scans (at most twice), two files.json, each new file and its
     # metadata (plantdb made none here: 404): no archive
     assert place.requests <= 1 + 2 + 2 + 2 * 2
+
+
+def test_a_two_way_sync_carries_new_scans_both_ways(
+    plantdb_server, local_db, plantdb_password
+):
+    report = api.sync(str(local_db), plantdb_server.place(), exclude=ROOT_FILES)
+    assert not report.failed, [o.message for o in report.failed]
+    assert tree(local_db) == tree(plantdb_server.folder)
+    assert {"scan_000", "plant_000"} <= {p.name for p in local_db.iterdir()}
+    report = api.sync(str(local_db), plantdb_server.place(), exclude=ROOT_FILES)
+    assert not report.done and not report.failed
