@@ -393,3 +393,20 @@ def test_a_two_way_sync_carries_new_scans_both_ways(
     assert {"scan_000", "plant_000"} <= {p.name for p in local_db.iterdir()}
     report = api.sync(str(local_db), plantdb_server.place(), exclude=ROOT_FILES)
     assert not report.done and not report.failed
+
+
+def test_a_token_near_its_expiry_is_refreshed_before_use(
+    plantdb_server, plantdb_password
+):
+    place = open_replica(plantdb_server.place())
+    place.open()
+    try:
+        client = place.client
+        first = client._access
+        client._expires = time.time() + 5  # inside the refresh margin
+        answer = client.send("POST", "/auth/token/validation")
+        assert answer.status_code == 200
+        assert client._access and client._access != first
+        assert client._expires > time.time() + 60
+    finally:
+        place.close()
