@@ -272,13 +272,14 @@ def test_rate_limits_are_waited_out(tmp_path):
 
 
 def test_a_server_killed_mid_sync_shows_no_half_scan_and_the_next_run_completes(
-    tmp_path, plantdb_password
+    tmp_path, plantdb_password, request
 ):
     """Six new scans go up as archives, five a minute: the server is killed
     while the sixth waits; every scan it holds is whole, the run says what is
     kept for later, and the next run (server back) sends the rest."""
     local = build_fsdb(tmp_path / "local", scans=6, files=1, prefix="plant_")
     server = PlantdbServer(build_fsdb(tmp_path / "served", scans=0)).start()
+    request.addfinalizer(server.stop)
     env = {"PLANTDB_PASSWORD": ALICE_PASSWORD}
     args = ["mirror", str(local), server.place(), "--yes"]
     args += [f"--exclude={pattern}" for pattern in ROOT_FILES]
@@ -302,8 +303,12 @@ def test_a_server_killed_mid_sync_shows_no_half_scan_and_the_next_run_completes(
         if run.poll() is None:
             run.kill()
             run.wait()
-    assert "Traceback" not in err
-    assert "next run" in out + err, (out, err)
+    check_kept_and_resent(server, local, out + err, args, env)
+
+
+def check_kept_and_resent(server, local, said, args, env) -> None:
+    assert "Traceback" not in said
+    assert "next run" in said, said
     held = sorted(
         p.name for p in server.folder.iterdir() if p.name.startswith("plant_")
     )
@@ -315,7 +320,6 @@ def test_a_server_killed_mid_sync_shows_no_half_scan_and_the_next_run_completes(
     done = accord(*args, env=env)
     assert done.returncode == 0, done.stderr
     assert tree(server.folder) == tree(local)
-    server.stop()
 
 
 def test_hostile_keys_are_refused_by_every_primitive(plantdb_server, plantdb_password):
