@@ -469,7 +469,15 @@ class PlantdbReplica(Replica):
         return out
 
     def _get_file(self, key: str) -> bytes:
-        path = "/assets/files/" + quote(key)
+        """The bytes at ``key``: a fileset's file through the file route,
+        anything else (files.json, metadata) through the assets route (each
+        route has its own rate limit)."""
+        parts = key.split("/")
+        if len(parts) == 3 and parts[1] != "metadata" and "." in parts[2]:
+            stem = parts[2].rpartition(".")[0]
+            path = "/files/" + "/".join(quote(p) for p in (parts[0], parts[1], stem))
+        else:
+            path = "/assets/files/" + quote(key)
         return self._http().send("GET", path, auth=False).content
 
     def _fetch_archive(self, scan: str) -> dict[str, list[Any]]:
