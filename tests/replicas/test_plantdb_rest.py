@@ -414,3 +414,46 @@ def test_a_token_near_its_expiry_is_refreshed_before_use(
         assert client._expires > time.time() + 60
     finally:
         place.close()
+
+
+@pytest.mark.parametrize("step", [5, 25, 45])
+def test_accord_killed_mid_run_sends_no_half_scan(
+    empty_server, local_db, plantdb_password, step
+):
+    """accord itself dies (SIGKILL) while it stages new scans: the server
+    holds no scan of that run, and the next run sends them whole."""
+    args = ["mirror", str(local_db), empty_server.place(), "--yes"]
+    args += [f"--exclude={pattern}" for pattern in ROOT_FILES]
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        env={**os.environ, "ACCORD_KILL_AT_STEP": str(step)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert httpx.get(empty_server.base + "/api/v1/scans").json() == []
+    done = accord(*args)
+    assert done.returncode == 0, done.stderr
+    assert tree(empty_server.folder) == tree(local_db)
+
+
+def test_a_run_killed_after_staging_everything_is_finished_by_the_next(
+    empty_server, local_db, plantdb_password
+):
+    args = ["mirror", str(local_db), empty_server.place(), "--yes"]
+    args += [f"--exclude={pattern}" for pattern in ROOT_FILES]
+    for step in range(44, 80, 4):  # the last steps of the run, before it ends
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", *args],
+            env={**os.environ, "ACCORD_KILL_AT_STEP": str(step)},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if done.returncode == 0:
+            break
+        assert httpx.get(empty_server.base + "/api/v1/scans").json() == []
+    done = accord(*args)
+    assert done.returncode == 0, done.stderr
+    assert tree(empty_server.folder) == tree(local_db)

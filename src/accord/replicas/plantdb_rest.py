@@ -163,6 +163,19 @@ class _Record:
     def staged_scans(self) -> list[str]:
         return sorted(p.name for p in self.staged.iterdir() if p.is_dir())
 
+    def ready(self) -> set[str]:
+        """Staged scans a finished run let go (an interrupted run's are
+        not: the next run completes them before they are sent)."""
+        try:
+            found = json.loads((self.folder / "ready.json").read_text("utf-8"))
+        except (OSError, ValueError):
+            return set()
+        return {str(name) for name in found} & set(self.staged_scans())
+
+    def set_ready(self, scans: set[str]) -> None:
+        path = self.folder / "ready.json"
+        path.write_text(json.dumps(sorted(scans)), encoding="utf-8")
+
 
 class PlantdbReplica(Replica):
     """An FSDB served by ``fsdb_rest_api``."""
@@ -360,17 +373,18 @@ class PlantdbReplica(Replica):
     def _send_pending(self) -> None:
         """Send the new scans an earlier run staged but could not deliver
         (the server was away), before listing."""
-        if not self._http().logged_in or not self.record.staged_scans():
+        ready = self.record.ready() if self._http().logged_in else set()
+        if not ready:
             return
         try:
-            self._send_staged()
+            self._send_staged(ready)
         except AccordError as exc:
             self.notices += (f"{exc.message}; kept and sent by the next run",)
         self._ids = None
 
-    def _send_staged(self) -> None:
+    def _send_staged(self, scans: set[str]) -> None:
         failed: list[str] = []
-        for scan in self.record.staged_scans():
+        for scan in sorted(scans):
             try:
                 self._upload(scan)
             except AccordError as exc:
@@ -394,7 +408,16 @@ class PlantdbReplica(Replica):
     def _scan_entries(self, scan: str) -> list[Entry]:
         staged = self.record.staged / scan
         if staged.is_dir():
-            return _tree(scan, _staged_items(staged, scan))
+            entries = _tree(scan, _staged_items(staged, scan))
+            if scan in self.record.ready():
+                return entries
+            # staged by a run that did not finish: a new version (same
+            # content) of its files.json makes this run finish and send it
+            key = f"{scan}/files.json"
+            return [
+                e._replace(version="pending:" + e.version) if e.key == key else e
+                for e in entries
+            ]
         raw = self._get_file(f"{scan}/files.json")
         sem = _meaning(f"{scan}/files.json", raw)
         known = self.record.scans.get(scan)
@@ -737,8 +760,10 @@ class PlantdbReplica(Replica):
         if self.client is None or not self.client.logged_in:
             return []
         notices: list[str] = []
+        ready = set(self.record.staged_scans())
+        self.record.set_ready(ready)
         try:
-            self._send_staged()
+            self._send_staged(ready)
         finally:
             for scan in sorted(self._touched):
                 notices += self._refreshed(scan)
