@@ -430,6 +430,7 @@ class PlantdbReplica(Replica):
             self.record.scans[scan] = {"sem": sem, "items": items}
         else:
             items = known["items"]
+        self._fetched[f"{scan}/files.json"] = raw  # this run reads it from here
         self._filesets[scan] = set(_fileset_names(json.loads(raw)))
         items = dict(items)
         items[f"{scan}/files.json"] = [len(raw), _sha(raw), sem]
