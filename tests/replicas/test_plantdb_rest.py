@@ -127,7 +127,7 @@ def add_files(root: Path, scan: str, count: int) -> None:
 
 
 def test_new_files_in_an_existing_scan_go_one_request_each(
-    empty_server, local_db, plantdb_password
+    empty_server, local_db, plantdb_password, tmp_path
 ):
     assert not api.mirror(
         str(local_db), empty_server.place(), exclude=ROOT_FILES
@@ -153,6 +153,14 @@ def test_new_files_in_an_existing_scan_go_one_request_each(
     report = api.mirror(str(local_db), again, exclude=ROOT_FILES)
     assert not report.done and not report.failed, [o.message for o in report.failed]
     assert again.requests <= 2 + 2 + 2  # health, login, scans, files.json each
+    # what accord sent is what a copy back holds, byte for byte, and stays so
+    back = tmp_path / "back"
+    assert not api.mirror(empty_server.place(), str(back)).failed
+    assert tree(back) == tree(local_db)
+    again = open_replica(empty_server.place())
+    report = api.mirror(again, str(back))
+    assert not report.done and not report.failed
+    assert again.requests <= 2 + 2 + 2
 
 
 def test_what_the_api_cannot_do_is_refused_per_item_and_kept_pending(

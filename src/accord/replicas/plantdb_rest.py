@@ -163,6 +163,22 @@ class _Record:
     def staged_scans(self) -> list[str]:
         return sorted(p.name for p in self.staged.iterdir() if p.is_dir())
 
+    def keep_sent(self, key: str, body: bytes) -> None:
+        """The bytes of a JSON file accord sent, which the server holds in
+        its own words: reads see these while the server says the same."""
+        path = self.folder / "sent" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+
+    def sent(self, key: str) -> bytes | None:
+        try:
+            return (self.folder / "sent" / key).read_bytes()
+        except OSError:
+            return None
+
     def ready(self) -> set[str]:
         """Staged scans a finished run let go (an interrupted run's are
         not: the next run completes them before they are sent)."""
@@ -488,7 +504,10 @@ class PlantdbReplica(Replica):
         for key, (size, digest, sem) in items.items():
             sent = self.record.agreed.get(key)
             if sent is not None and sem is not None and sent[2] == sem:
-                size, digest = sent[0], sent[1]
+                body = self.record.sent(key)
+                if body is not None and _sha(body) == sent[1]:
+                    size, digest = sent[0], sent[1]
+                    self._fetched[key] = body  # what reads see
             out[key] = [size, digest, sem]
         return out
 
@@ -609,10 +628,12 @@ class PlantdbReplica(Replica):
             self._stage(key, body)
         elif rest == "files.json":
             self._wanted_files_json[scan] = [len(body), digest, _meaning(key, body)]
+            self.record.keep_sent(key, body)
             self._touched.add(scan)
         elif rest.startswith("metadata/"):
             self._set_metadata(key, rest, body)
             self.record.agreed[key] = [len(body), digest, _meaning(key, body)]
+            self.record.keep_sent(key, body)
         else:
             if current is not None:
                 raise Unsupported(
