@@ -33,6 +33,7 @@ from accord.engine.detect import (
     scan_side,
 )
 from accord.engine.detect import detect as detect_side
+from accord.engine.hooks import RunHook
 from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
@@ -98,7 +99,9 @@ class Session:
         break_lock: bool = False,
         read_only: bool = False,
         command: str = "sync",
+        hook: RunHook | None = None,
     ) -> None:
+        self.hook = hook or RunHook()
         self.left = open_replica(left) if isinstance(left, str) else left
         self.right = open_replica(right) if isinstance(right, str) else right
         self.policy = policy or Policy()
@@ -159,6 +162,7 @@ class Session:
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        self.hook.opened(self)
         self._read_rules()
         if not first:
             self._check_empty_roots()
@@ -186,6 +190,20 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def wrap_places(self, wrap: Callable[[Side, Replica], Replica]) -> None:
+        """Put a view in front of each place (a run hook's): the session
+        uses the views from now on (before anything is locked)."""
+        for side, inner in list(self.replicas.items()):
+            outer = wrap(side, inner)
+            if outer is inner:
+                continue
+            if side is Side.LEFT:
+                self.left = outer
+            else:
+                self.right = outer
+            self._opened = [outer if r is inner else r for r in self._opened]
+            self._locked = [outer if r is inner else r for r in self._locked]
 
     def _refuse_read_only(self) -> None:
         """A place that declares itself read-only (a web server's listing)
@@ -381,6 +399,10 @@ class Session:
         self._absent.clear()
 
     def close(self) -> None:
+        try:
+            self.hook.close(self)
+        except AccordError as exc:
+            self.notices.append(exc.message)
         self._release_db_locks()
         for replica in self._locked:
             try:
@@ -389,8 +411,8 @@ class Session:
                 self.notices.append(f"could not release the lock of {replica.url}")
         self._locked = []
         for replica in self._opened:
-            if self._refused:
-                replica.leave_as_found()
+            if self._refused or (self.policy.mode == "mirror" and replica is self.left):
+                replica.leave_as_found()  # a mirror's source keeps nothing of ours
             replica.close()
         self._opened = []
         if self.store is not None:
@@ -437,7 +459,7 @@ class Session:
     def ignore_rules(self) -> IgnoreRules:
         """The accepted rules of both sides plus the session's excludes."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        found = IgnoreRules([*own, *self.exclude])
+        found = IgnoreRules([*self.hook.ignore(), *own, *self.exclude])
         texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
         for side in (Side.LEFT, Side.RIGHT):
             found = found + IgnoreRules(texts[side].splitlines())
@@ -713,6 +735,7 @@ class Session:
         if not self.archive:
             self.archive = self.store.load()
         self._create_absent()
+        self.hook.before_apply(self, plan)
         started = time.time()
         self.store.run_started(self.run, self.who, self.command)
         executor = Executor(
@@ -725,7 +748,12 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
+        report.notices = [
+            *self.notices,
+            *self._finish(report),
+            *self.hook.after_apply(self, report),
+            *self._purge_trash(),
+        ]
         self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())
