@@ -51,7 +51,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules, nfc
-from accord.model import FILE, Entry, Problem, Side, nesting
+from accord.model import DIR, FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -598,9 +598,13 @@ class Session:
         left, right = self.detect()
         left, moved_left = self._kept_by_rename(left, self.left, self.archive)
         right, moved_right = self._kept_by_rename(right, self.right, self.archive)
+        held = {
+            Side.LEFT: self._in_view(left, moved_left),
+            Side.RIGHT: self._in_view(right, moved_right),
+        }
         both = guards.all_gone(
-            left, self.archive, moved_left, least=1
-        ) and guards.all_gone(right, self.archive, moved_right, least=1)
+            left, held[Side.LEFT], moved_left, least=1
+        ) and guards.all_gone(right, held[Side.RIGHT], moved_right, least=1)
         if both and not self.policy.allow_empty:
             self.notices.append(
                 f"neither side holds any of the {len(self.archive)} items of the "
@@ -613,7 +617,7 @@ class Session:
             ):
                 if not both:
                     guards.check_emptied(
-                        changes, replica.url, self.archive, self.policy, moved
+                        changes, replica.url, held[changes.side], self.policy, moved
                     )
         except SafetyLimitExceeded:
             self._refused = True
@@ -651,6 +655,22 @@ class Session:
         seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
+
+    def _in_view(self, changes: ChangeSet, moved: int) -> Mapping[str, ArchiveEntry]:
+        """The archive as the emptied-side guard sees it: without the rows
+        the run's ignore rules now hide (a narrower choice of what to sync):
+        those are out of view, not gone. Worked out only for a side that
+        looks emptied (rare: it reads every row)."""
+        if not guards.all_gone(changes, self.archive, moved, least=1):
+            return self.archive
+        rules = self.ignore_rules()
+        if not rules:
+            return self.archive
+        return {
+            key: row
+            for key in self.archive
+            if not rules.excludes(key, (row := self.archive[key]).kind == DIR)
+        }
 
     def _merger(self) -> Any:
         """The places' merge, when both can merge (records, field by field)."""

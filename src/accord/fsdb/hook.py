@@ -146,7 +146,7 @@ class FSDBHook(RunHook):
     def before_apply(self, session: Session, plan: Plan) -> None:
         if not self.active:
             return
-        locks = ScanLocks(session.who, self.timeout)
+        locks = ScanLocks(session.who, self.timeout, break_lock=session.break_lock)
         self._locks = locks
         actions = [a for a in plan.actions if a.op not in ARCHIVE_ONLY]
         for side, view in sorted(self.views.items()):

@@ -66,9 +66,10 @@ def needs_of(actions: Any, side: Any) -> Needs:
 class ScanLocks:
     """The locks one run holds, released in reverse order."""
 
-    def __init__(self, who: str, timeout: float) -> None:
+    def __init__(self, who: str, timeout: float, *, break_lock: bool = False) -> None:
         self.who = who
         self.timeout = timeout
+        self.break_lock = break_lock
         self._held: list[tuple[Any, str]] = []
         self._root: list[tuple[Any, Entry]] = []
 
@@ -124,16 +125,42 @@ class ScanLocks:
 
     def take_root(self, place: Any) -> None:
         """Create the root lock file for the run (refused when it exists)."""
-        payload = json.dumps({"who": self.who, "pid": os.getpid(), "by": "accord"})
-        data = payload.encode()
+        mine = {
+            "by": "accord",
+            "who": self.who,
+            "host": os.uname().nodename,
+            "pid": os.getpid(),
+        }
+        data = json.dumps(mine).encode()
         like = Entry(layout.ROOT_LOCK, FILE, len(data), time.time_ns(), 0o644, "")
+        stale = self._stale_root(place)
         try:
             entry = place.write(
-                layout.ROOT_LOCK, io.BytesIO(data), like=like, expect=None
+                layout.ROOT_LOCK, io.BytesIO(data), like=like, expect=stale
             )
         except (PreconditionFailed, AlreadyExists) as exc:
             raise _root_busy(place) from exc
         self._root.append((place, entry))
+
+    def _stale_root(self, place: Any) -> Entry | None:
+        """accord's own root lock left by a run that is gone (this host, its
+        process no longer running; or any of accord's with ``--break-lock``):
+        the entry to replace; else None (a lock there stays: busy)."""
+        entry = place.stat(layout.ROOT_LOCK)
+        if entry is None:
+            return None
+        try:
+            with place.open_read(layout.ROOT_LOCK) as stream:
+                note = json.loads(stream.read(4096).decode("utf-8"))
+        except (AccordError, ValueError, OSError):
+            return None
+        if not isinstance(note, dict) or note.get("by") != "accord":
+            return None
+        if self.break_lock:
+            return entry
+        if note.get("host") == os.uname().nodename and not _alive(note.get("pid")):
+            return entry
+        return None
 
     # -- letting go ---------------------------------------------------------------
     def release(self) -> list[str]:
@@ -155,6 +182,18 @@ class ScanLocks:
                     "someone else during the run; left in place"
                 )
         return notices
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return True  # cannot tell: busy
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _root_busy(place: Any) -> LockHeld:
