@@ -30,15 +30,21 @@ def new_db(root: Path) -> Path:
 
 
 def build(
-    root: Path, scans: int = 3, filesets: tuple[str, ...] = ("images", "masks"),
-    files: int = 4, size: int = 2048, seed: int = 1,
+    root: Path,
+    scans: int = 3,
+    filesets: tuple[str, ...] = ("images", "masks"),
+    files: int = 4,
+    size: int = 2048,
+    seed: int = 1,
 ) -> Path:
     """A database made through plantdb's API: scans, filesets, files, metadata."""
     new_db(root)
     db = open_db(root)
     try:
         for s in range(scans):
-            scan = db.create_scan(f"scan_{s:03d}", metadata={"project": "accord", "n": s})
+            scan = db.create_scan(
+                f"scan_{s:03d}", metadata={"project": "accord", "n": s}
+            )
             for fs_id in filesets:
                 fileset = scan.create_fileset(fs_id)
                 fileset.set_metadata({"kind": fs_id, "scan": s})
@@ -63,7 +69,10 @@ def contents(root: Path) -> dict[str, Any]:
             for fileset in scan.get_filesets():
                 files = {}
                 for file in fileset.get_files():
-                    files[file.id] = (file.get_metadata(), Path(file.path()).read_bytes())
+                    files[file.id] = (
+                        file.get_metadata(),
+                        Path(file.path()).read_bytes(),
+                    )
                 filesets[fileset.id] = (fileset.get_metadata(), files)
             meta = {k: v for k, v in scan.get_metadata().items()}
             found[scan.id] = (meta, filesets)

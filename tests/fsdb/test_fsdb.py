@@ -88,8 +88,8 @@ def test_changes_inside_existing_scan_propagate(source, target) -> None:
     assert contents(target) == contents(source)
 
 
-# -- bookkeeping is not data -------------------------------------------------------
-def test_copies_bookkeeping__users_groups_locks_webcache_never_copied_deleted_or_trashed(
+# -- bookkeeping is not data ------------------------------------------------
+def test_copies_bookkeeping__users_groups_locks_webcache_never_moved(
     source, target
 ) -> None:
     (source / "users.tmp").write_text("{}")
@@ -159,7 +159,9 @@ def test_ignores_plantdb_locks__waits_then_refuses_scan_held_by_plantdb(
     assert tree(target) == held, "nothing changed, plantdb's lock files included"
     holder.release()
     assert cli("mirror", str(source), str(target), "--yes").returncode == 0
-    assert (target / "scan_001" / "images" / "images_000.png").read_bytes() == b"new bytes"
+    assert (
+        target / "scan_001" / "images" / "images_000.png"
+    ).read_bytes() == b"new bytes"
     assert not list((target / ".locks").glob("*.lock")), "accord's locks are gone"
 
 
@@ -172,7 +174,7 @@ def test_ignores_plantdb_locks__source_scan_written_by_plantdb_is_not_read(
     assert scans_of(target) == set()
 
 
-def test_ignores_plantdb_locks__accord_holds_plantdb_scan_and_fileset_locks_while_writing(
+def test_ignores_plantdb_locks__accord_holds_scan_and_fileset_locks_writing(
     source, target
 ) -> None:
     seen: list[tuple[bool, bool, dict]] = []
@@ -229,8 +231,17 @@ def test_half_copied_scan__interrupted_copy_never_shows_plantdb_half_a_scan(
     source = build(tmp_path / "big", scans=4, files=40, size=256 << 10)
     target = new_db(tmp_path / "target")
     run = subprocess.Popen(
-        [sys.executable, "-m", "accord", "mirror", str(source), str(target), "--yes",
-         "--workers", "1"],
+        [
+            sys.executable,
+            "-m",
+            "accord",
+            "mirror",
+            str(source),
+            str(target),
+            "--yes",
+            "--workers",
+            "1",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -262,15 +273,24 @@ def test_scan_selection_by_name_and_filter(source, target) -> None:
     assert scans_of(target) == {"scan_000", "scan_001", "scan_002"}
     # a scan only the target has is outside the selection: --delete leaves it
     (target / "scan_001").rename(target / "scan_keep")
-    done = cli("mirror", str(source), str(target), "--yes", "--delete",
-               "--scan", "scan_000")
+    done = cli(
+        "mirror", str(source), str(target), "--yes", "--delete", "--scan", "scan_000"
+    )
     assert done.returncode == 0
     assert "scan_keep" in scans_of(target)
 
 
 def test_unknown_scan_name_is_reported_not_ignored(source, target) -> None:
-    done = cli("mirror", str(source), str(target), "--yes", "--scan", "scan_001",
-               "--scan", "no_such_scan")
+    done = cli(
+        "mirror",
+        str(source),
+        str(target),
+        "--yes",
+        "--scan",
+        "scan_001",
+        "--scan",
+        "no_such_scan",
+    )
     assert done.returncode != 0
     assert "no scan named 'no_such_scan'" in done.stderr
     assert "scan_000" in done.stderr  # the scans there
@@ -281,11 +301,15 @@ def test_unknown_scan_name_is_reported_not_ignored(source, target) -> None:
     assert bad.returncode != 0 and "regular expression" in bad.stderr
 
 
-# -- the Python API plantdb users call ---------------------------------------------------
+# -- the Python API plantdb users call ---------------------------------------
 def test_python_api_sync_and_background_form(source, target, tmp_path) -> None:
     steps: list[tuple[int, int]] = []
-    report = accord.fsdb.sync(str(source), str(target), scans=["scan_000"],
-                              progress=lambda done, total: steps.append((done, total)))
+    report = accord.fsdb.sync(
+        str(source),
+        str(target),
+        scans=["scan_000"],
+        progress=lambda done, total: steps.append((done, total)),
+    )
     assert report.ok and scans_of(target) == {"scan_000"}
     assert steps[0][0] == 0 and steps[-1][0] == steps[-1][1] > 0
     job = accord.fsdb.FSDBSync(str(source), str(target))
@@ -308,7 +332,9 @@ def test_profile_keys_choose_fsdb_mode(source, target, tmp_path, monkeypatch) ->
     monkeypatch.setenv("ACCORD_CONFIG", str(config))
     done = subprocess.run(
         [sys.executable, "-m", "accord", "mirror", "lab", "--yes"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert scans_of(target) == {"scan_002"}
