@@ -151,7 +151,9 @@ class FSDBHook(RunHook):
         actions = [a for a in plan.actions if a.op not in ARCHIVE_ONLY]
         for side, view in sorted(self.views.items()):
             needs = needs_of(actions, side)
-            if needs.written and session.policy.db_lock != layout.ROOT_LOCK:
+            if session.policy.db_lock == layout.ROOT_LOCK:
+                pass  # --db-lock lock: the session holds it at both roots
+            elif needs.written:
                 locks.take_root(view)
             elif needs:
                 locks.check_root(view)
