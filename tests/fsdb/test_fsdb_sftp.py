@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from plantdb_db import contents
 
 pytestmark = [

@@ -283,7 +283,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
         out.plan(plan, why=out.verbose > 1)
         return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
     if plan.is_empty and not plan.problems:
-        if any(plan.refresh.values()) or plan.agreed:
+        if any(plan.refresh.values()) or plan.agreed or session.hook.pending():
             session.apply(plan)
         out.plan(plan)
         return EXIT["ok"]

@@ -9,6 +9,8 @@ calls it at fixed points and knows nothing else about the database:
   hook may check the places, and put a view in front of them
   (``Session.wrap_places``);
 - ``ignore``: extra ignore rules (gitignore syntax) for both sides;
+- ``pending``: work of its own to finish even when the plan is empty (a
+  run interrupted after its last copy), so the plan is applied anyway;
 - ``before_apply``: the plan is final and nothing is written yet; raising
   here (a lock that stays busy) leaves both places as they were;
 - ``after_apply``: the actions are done; what it did, as notices;
@@ -35,6 +37,9 @@ class RunHook:
 
     def ignore(self) -> list[str]:
         return []
+
+    def pending(self) -> bool:
+        return False
 
     def before_apply(self, session: Session, plan: Plan) -> None:
         return None

@@ -53,6 +53,7 @@ class FSDBHook(RunHook):
         self.active = False
         self.selected: list[str] | None = None
         self.views: dict[Side, FSDBView] = {}
+        self._built: list[Side] = []
         self._locks: ScanLocks | None = None
 
     @property
@@ -77,6 +78,9 @@ class FSDBHook(RunHook):
             return
         self.active = True
         session.wrap_places(self._view)
+        # where accord builds new scans: a mirror's source is only read
+        mirror = session.policy.mode == "mirror"
+        self._built = [Side.RIGHT] if mirror else [Side.LEFT, Side.RIGHT]
         if self.selecting:
             self.selected = self._select(session)
 
@@ -151,6 +155,9 @@ class FSDBHook(RunHook):
         actions = [a for a in plan.actions if a.op not in ARCHIVE_ONLY]
         for side, view in sorted(self.views.items()):
             needs = needs_of(actions, side)
+            if side in self._built:
+                needs.written |= view.staged  # renamed into place at the end
+                needs.read -= needs.written
             if session.policy.db_lock == layout.ROOT_LOCK:
                 pass  # --db-lock lock: the session holds it at both roots
             elif needs.written:
@@ -160,11 +167,16 @@ class FSDBHook(RunHook):
             if self.scan_locks and needs:
                 locks.take(view, needs)
 
+    def pending(self) -> bool:
+        """Scans built by an earlier run, still to be put in place."""
+        return any(self.views[side].staged for side in self._built)
+
     def after_apply(self, session: Session, report: Report) -> list[str]:
         if not self.active:
             return []
         notices = []
-        for side, view in sorted(self.views.items()):
+        for side in sorted(self._built):
+            view = self.views[side]
             undone = _unfinished(report, side)
             try:
                 notices += view.finish_scans(undone)

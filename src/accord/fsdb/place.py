@@ -179,7 +179,8 @@ class FSDBView:
     def finish_scans(self, unfinished: set[str]) -> list[str]:
         """Rename each scan being built into place, when whole and when no
         action of this run on it is left undone; what stays, as notices."""
-        notices = []
+        notices: list[str] = []
+        before = len(self.staged)
         for scan in sorted(self.staged):
             hidden = layout.staging_name(scan)
             if scan in unfinished:
@@ -195,7 +196,7 @@ class FSDBView:
                 )
                 continue
             notices += self._rename(scan, hidden)
-        if not self.staged or len(notices) < len(self.staged):
+        if len(self.staged) < before:
             self.inner.flush()  # the renames are durable
         return notices
 
