@@ -421,6 +421,16 @@ def _start(
         return _execute(session, out, dry_run=dry_run, yes=yes)
 
 
+def _profile_hook(profile: dict[str, Any]) -> FSDBHook:
+    """The FSDB mode of a command that only looks (status, plan)."""
+    fsdb = profile.get("fsdb")
+    return FSDBHook(
+        mode="auto" if fsdb is None else "on" if fsdb else "off",
+        scans=profile.get("scans", []),
+        scan_filter=profile.get("scan_filter"),
+    )
+
+
 def _fsdb_hook(opts: dict[str, Any], profile: dict[str, Any]) -> FSDBHook:
     """The FSDB mode from the options and the profile (auto by default)."""
     fsdb = opts.pop("fsdb")
@@ -545,6 +555,7 @@ def status(
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],
+        hook=_profile_hook(options),
     ) as session:
         plan = session.plan()
     for notice in session.notices:
@@ -606,6 +617,7 @@ def plan_command(
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],
+        hook=_profile_hook(options),
     ) as session:
         plan = session.plan()
     Path(output).write_text(plan.to_json(), encoding="utf-8")
@@ -643,7 +655,12 @@ def apply_command(
             continue
         policy = Policy(mode=plan.mode)
         with Session(
-            plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
+            plan.left,
+            plan.right,
+            policy=policy,
+            break_lock=break_lock,
+            command="apply",
+            hook=FSDBHook(),
         ) as session:
             override = _confirm(plan, out, yes)
             with out.progress(plan) as on_event:

@@ -75,7 +75,11 @@ class ScanLocks:
 
     # -- plantdb 0.15 and later ----------------------------------------------
     def take(self, place: Any, needs: Needs) -> None:
-        """Lock every scan and fileset of ``needs`` in ``place``, in order."""
+        """Lock every scan and fileset of ``needs`` in ``place``, in order.
+        A database only read, that no plantdb 0.15 or later ever opened (no
+        ``.locks/``: plantdb makes it when it opens one), is left as it is."""
+        if not needs.written and place.stat(layout.LOCKS) is None:
+            return
         for scan in sorted(needs.read | needs.written):
             shared = scan not in needs.written
             self._hold(place, scan, "scan", layout.scan_lock(scan), shared)
