@@ -357,3 +357,36 @@ def test_profile_keys_choose_fsdb_mode(source, target, tmp_path, monkeypatch) ->
     )
     assert done.returncode == 0, done.stderr
     assert scans_of(target) == {"scan_002"}
+
+
+# -- the layout, as a table ------------------------------------------------------
+#: what plantdb data is, as gitignore rules: the reference for layout.hidden
+AS_RULES = [
+    "/*",
+    "!/*/",
+    "/.*/",
+    "!/.accord-new-*/",
+    "/*/webcache/",
+    "/*/*/webcache/",
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "is_dir"),
+    [
+        ("users.json", False), ("groups.tmp", False), ("romidb", False),
+        ("lock", False), ("scan1", True), ("configs", True), (".locks", True),
+        (".locks/scan1.lock", False), (".accord-new-s", True),
+        (".accord-new-s/webcache", True), (".accord-new-s/files.json", False),
+        ("scan1/webcache", True), ("scan1/webcache/a.jpg", False),
+        ("scan1/images", True), ("scan1/files.json", False),
+        ("scan1/images/webcache", True), ("tl/s/webcache/x", False),
+        ("tl/s/images/webcache", True), ("scan1/images/x.png", False),
+        ("a/webcachex", True), (".hidden/x", False),
+    ],
+)  # fmt: skip
+def test_copies_bookkeeping__layout_hides_what_the_rules_say(key, is_dir) -> None:
+    from accord.fsdb.layout import hidden
+    from accord.keys import IgnoreRules
+
+    assert hidden(key, is_dir) == IgnoreRules(AS_RULES).excludes(key, is_dir)

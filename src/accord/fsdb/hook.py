@@ -141,10 +141,11 @@ class FSDBHook(RunHook):
     def ignore(self) -> list[str]:
         if not self.active:
             return []
-        rules = layout.ignore_patterns()
+        # the layout itself is applied by the views (cheaper than rules);
+        # a choice of scans is a rule, so the others' archive rows stay
         if self.selected is not None:
-            rules += layout.selection_patterns(self.selected)
-        return rules
+            return layout.selection_patterns(self.selected)
+        return []
 
     # -- applying: locks, then whole scans into place -----------------------------
     def before_apply(self, session: Session, plan: Plan) -> None:

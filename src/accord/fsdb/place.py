@@ -1,4 +1,8 @@
-"""A place seen as an FSDB: scans still being built appear as themselves.
+"""A place seen as an FSDB: only scan data, new scans built hidden.
+
+Listings leave out what is plantdb's own (``layout.hidden``: users,
+groups, locks, web caches, the marker), so it is never copied, deleted or
+trashed on either side.
 
 accord creates a new scan under a hidden name (``layout.staging_name``),
 invisible to plantdb, and renames it into place once whole
@@ -81,10 +85,19 @@ class FSDBView:
             for top in tops
             if (real := layout.real_name(top)) is not None and real not in tops
         }
+        hidden = layout.hidden
         for item in self.inner.scan(ignore, known):
-            if isinstance(item, str):
-                yield item
+            if isinstance(item, str):  # unchanged, its kind not said
+                if not hidden(item, "/" in item or item in tops):
+                    yield item
                 continue
+            key = item.key
+            if isinstance(item, Entry):
+                folder = item.kind == DIR
+            else:  # a problem: its kind not said
+                folder = "/" in key or key in tops
+            if hidden(key, folder):
+                continue  # plantdb's bookkeeping: never data
             top = layout.scan_of(item.key)
             real = layout.real_name(top)
             if real is None:
