@@ -56,6 +56,11 @@ PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "trash_days": ((int, float), "a number of days, 0 or more"),
     "marker": (str, 'a file name, e.g. "romidb"'),
     "db_lock": (str, 'a file name, e.g. "lock"'),
+    "fsdb": (bool, "true or false (default: found by the romidb marker)"),
+    "scans": (list, 'a list of scan names, e.g. ["arabido_1"]'),
+    "scan_filter": (str, 'a regular expression, e.g. "^arabido"'),
+    "lock_timeout": ((int, float), "a number of seconds, 0 or more"),
+    "scan_locks": (bool, "true or false"),
     "endpoint_url": (str, 'a URL, e.g. "http://127.0.0.1:9000"'),
 }
 
@@ -64,6 +69,7 @@ _RANGES = {
     "max_delete_percent": (0, 100),
     "workers": (1, 64),
     "trash_days": (0, None),
+    "lock_timeout": (0, None),
 }
 
 

@@ -356,6 +356,31 @@ class Replica(abc.ABC):
         entry = self.stat(name)
         return entry is not None
 
+    # -- another program's lock files (a database's own locking) -------------
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        """Hold the ``flock`` lock file ``key`` (created if missing; its
+        folder too), waiting up to ``timeout`` seconds; then write ``note``
+        to ``note_key`` (a file beside it) saying who holds it. A token for
+        :meth:`drop_lock`. Raises ``LockHeld`` when it stays held."""
+        raise Unsupported(
+            "this place cannot hold another program's lock files (flock)",
+            where=self.url,
+        )
+
+    def drop_lock(self, token: str) -> None:
+        """Release a lock taken with :meth:`hold_lock`: its note and lock
+        file are removed while it is still held (unless other readers hold
+        a shared lock), then it is let go."""
+        raise Unsupported("this place holds no lock files", where=self.url)
+
     # -- trash ------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:
         """Everything in the trash, oldest run first."""

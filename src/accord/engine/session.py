@@ -33,6 +33,7 @@ from accord.engine.detect import (
     scan_side,
 )
 from accord.engine.detect import detect as detect_side
+from accord.engine.hooks import RunHook
 from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
@@ -51,7 +52,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import IgnoreRules
-from accord.model import FILE, Entry, Problem, Side, nesting
+from accord.model import DIR, FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -99,7 +100,9 @@ class Session:
         break_lock: bool = False,
         read_only: bool = False,
         command: str = "sync",
+        hook: RunHook | None = None,
     ) -> None:
+        self.hook = hook or RunHook()
         self.left = open_replica(left) if isinstance(left, str) else left
         self.right = open_replica(right) if isinstance(right, str) else right
         self.policy = policy or Policy()
@@ -162,6 +165,7 @@ class Session:
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        self.hook.opened(self)
         self._read_rules()
         if not first:
             self._check_empty_roots()
@@ -189,6 +193,20 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def wrap_places(self, wrap: Callable[[Side, Replica], Replica]) -> None:
+        """Put a view in front of each place (a run hook's): the session
+        uses the views from now on (before anything is locked)."""
+        for side, inner in list(self.replicas.items()):
+            outer = wrap(side, inner)
+            if outer is inner:
+                continue
+            if side is Side.LEFT:
+                self.left = outer
+            else:
+                self.right = outer
+            self._opened = [outer if r is inner else r for r in self._opened]
+            self._locked = [outer if r is inner else r for r in self._locked]
 
     def _refuse_read_only(self) -> None:
         """A place that declares itself read-only (a web server's listing)
@@ -384,6 +402,10 @@ class Session:
         self._absent.clear()
 
     def close(self) -> None:
+        try:
+            self.hook.close(self)
+        except AccordError as exc:
+            self.notices.append(exc.message)
         self._release_db_locks()
         for replica in self._locked:
             try:
@@ -392,8 +414,8 @@ class Session:
                 self.notices.append(f"could not release the lock of {replica.url}")
         self._locked = []
         for replica in self._opened:
-            if self._refused:
-                replica.leave_as_found()
+            if self._refused or (self.policy.mode == "mirror" and replica is self.left):
+                replica.leave_as_found()  # a mirror's source keeps nothing of ours
             replica.close()
         self._opened = []
         if self.store is not None:
@@ -440,7 +462,7 @@ class Session:
     def ignore_rules(self) -> IgnoreRules:
         """The accepted rules of both sides plus the session's excludes."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        found = IgnoreRules([*own, *self.exclude])
+        found = IgnoreRules([*self.hook.ignore(), *own, *self.exclude])
         texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
         for side in (Side.LEFT, Side.RIGHT):
             found = found + IgnoreRules(texts[side].splitlines())
@@ -583,9 +605,13 @@ class Session:
         left, right = self.detect()
         left, moved_left = self._kept_by_rename(left, self.left, self.archive)
         right, moved_right = self._kept_by_rename(right, self.right, self.archive)
+        held = {
+            Side.LEFT: self._in_view(left, moved_left),
+            Side.RIGHT: self._in_view(right, moved_right),
+        }
         both = guards.all_gone(
-            left, self.archive, moved_left, least=1
-        ) and guards.all_gone(right, self.archive, moved_right, least=1)
+            left, held[Side.LEFT], moved_left, least=1
+        ) and guards.all_gone(right, held[Side.RIGHT], moved_right, least=1)
         if both and not self.policy.allow_empty:
             self.notices.append(
                 f"neither side holds any of the {len(self.archive)} items of the "
@@ -598,7 +624,7 @@ class Session:
             ):
                 if not both:
                     guards.check_emptied(
-                        changes, replica.url, self.archive, self.policy, moved
+                        changes, replica.url, held[changes.side], self.policy, moved
                     )
         except SafetyLimitExceeded:
             self._refused = True
@@ -639,6 +665,22 @@ class Session:
         seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
+
+    def _in_view(self, changes: ChangeSet, moved: int) -> Mapping[str, ArchiveEntry]:
+        """The archive as the emptied-side guard sees it: without the rows
+        the run's ignore rules now hide (a narrower choice of what to sync):
+        those are out of view, not gone. Worked out only for a side that
+        looks emptied (rare: it reads every row)."""
+        if not guards.all_gone(changes, self.archive, moved, least=1):
+            return self.archive
+        rules = self.ignore_rules()
+        if not rules:
+            return self.archive
+        return {
+            key: row
+            for key in self.archive
+            if not rules.excludes(key, (row := self.archive[key]).kind == DIR)
+        }
 
     def _merger(self) -> Any:
         """The places' merge, when both can merge (records, field by field)."""
@@ -723,6 +765,7 @@ class Session:
         if not self.archive:
             self.archive = self.store.load()
         self._create_absent()
+        self.hook.before_apply(self, plan)
         started = time.time()
         self.store.run_started(self.run, self.who, self.command)
         self.left = spelled(self.left, plan.spelled.get(Side.LEFT))
@@ -737,7 +780,12 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
+        report.notices = [
+            *self.notices,
+            *self._finish(report),
+            *self.hook.after_apply(self, report),
+            *self._purge_trash(),
+        ]
         self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())

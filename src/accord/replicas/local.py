@@ -35,6 +35,7 @@ from typing import IO, Any
 from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
+    LockHeld,
     NoSpace,
     NotEmpty,
     NotFound,
@@ -43,6 +44,7 @@ from accord.errors import (
     ReplicaError,
     TransientError,
     Unreachable,
+    UnsafeName,
 )
 from accord.keys import IgnoreRules, fold, nfc
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
@@ -57,6 +59,7 @@ from accord.replica import (
     check_key,
     check_run,
 )
+from accord.replicas import lockfile
 from accord.replicas.where import local_spots
 
 __all__ = ["LocalReplica", "local_persistent_id", "syncfs"]
@@ -104,6 +107,8 @@ class LocalReplica(Replica):
         self._tmp_prefix = ""
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
+        #: lock files held for another program's protocol: token -> fds, names
+        self._held: dict[str, tuple[int, int, str, str | None]] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalReplica:
@@ -670,12 +675,65 @@ class LocalReplica(Replica):
 
     def close(self) -> None:
         """Remove the (empty) temporary folders this run's processes made."""
+        for token in list(self._held):
+            self.drop_lock(token)
         self._tmp_prefix = ""
         self._close_root()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for folder in listing:
                 with contextlib.suppress(OSError):
                     os.rmdir(folder.path)  # only empty ones go
+
+    # -- another program's lock files ---------------------------------------
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        folder, _, name = key.rpartition("/")
+        note_name = None
+        if note_key is not None:
+            note_folder, _, note_name = note_key.rpartition("/")
+            if note_folder != folder:
+                raise UnsafeName(
+                    "a lock's note must be beside it", where=self.url, key=note_key
+                )
+        with self._errors(key):
+            if folder and self.stat(folder) is None:
+                self._make_parents(key)  # plantdb makes it too
+            dir_fd, name = self._parent_fd(key)
+            try:
+                fd = lockfile.take(
+                    dir_fd,
+                    name,
+                    shared=shared,
+                    timeout=timeout,
+                    note_name=note_name,
+                    note=note,
+                )
+            except lockfile.Busy:
+                os.close(dir_fd)
+                raise LockHeld(f"'{key}' is locked by another program") from None
+            except BaseException:
+                os.close(dir_fd)
+                raise
+        token = f"{os.getpid()}-{fd}-{os.urandom(4).hex()}"
+        self._held[token] = (fd, dir_fd, name, note_name)
+        return token
+
+    def drop_lock(self, token: str) -> None:
+        held = self._held.pop(token, None)
+        if held is None:
+            return
+        fd, dir_fd, name, note_name = held
+        try:
+            lockfile.release(fd, dir_fd, name, note_name=note_name)
+        finally:
+            os.close(dir_fd)
 
     def leave_as_found(self) -> None:
         """Remove accord's folder if this run made it and left it empty."""
