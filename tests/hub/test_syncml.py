@@ -8,17 +8,18 @@ the team would. The hub's users and grants apply to both.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from _hubs import admin
+from _hubs import admin, as_machine
+from test_scale import database  # noqa: F401 - a PostgreSQL database
 
 import accord
+from accord.errors import PermissionDenied
 from accord.hub import init_hub
 from accord.replicas.syncml import SyncMLReplica
 from fixtures.hub import HubProcess, login_admin
@@ -160,7 +161,9 @@ def test_conflicts_merge_or_keep_both(syncevo_server, hub_server, tmp_path):
     (key,) = files(files_side.folder)
     # edits that touch different lines are merged
     (c.notes / "1").write_text("Title\nline two, phone\nline three\nline four\n")
-    (files_side.folder / key).write_text("Title\nline two\nline three\nline four, file\n")
+    (files_side.folder / key).write_text(
+        "Title\nline two\nline three\nline four, file\n"
+    )
     files_side.sync()
     c.sync()
     merged = "Title\nline two, phone\nline three\nline four, file"
@@ -168,7 +171,9 @@ def test_conflicts_merge_or_keep_both(syncevo_server, hub_server, tmp_path):
     assert bodies(c.notes) == [merged]
     # the same line on both sides: both versions are kept, on both sides
     (c.notes / "1").write_text("Title\nthe phone wrote this\nline three\n")
-    (files_side.folder / key).write_text("Title\na file client wrote this\nline three\n")
+    (files_side.folder / key).write_text(
+        "Title\na file client wrote this\nline three\n"
+    )
     files_side.sync()
     c.sync()
     want = [
@@ -243,3 +248,140 @@ def test_a_reader_only_receives(syncevo_server, hub_server, tmp_path):
     assert done.returncode != 0
     assert "403" in done.stdout + done.stderr
     assert files_side.texts() == ["Alpha"]
+
+
+class Wire:
+    """accord's SyncML client's HTTP: every message to the next of
+    ``hubs`` in turn (a session goes on in another process), with
+    ``tamper`` applied to each body first (a hostile device)."""
+
+    def __init__(self, hubs, tamper=None, between=None) -> None:
+        self.hubs = hubs
+        self.tamper = tamper or (lambda body: body)
+        self.between = between or (lambda count: None)
+        self.count = 0
+        self.replies: list[bytes] = []
+
+    def post(self, url: str, *, content: bytes, headers: dict[str, str]):
+        self.between(self.count)
+        hub = self.hubs[self.count % len(self.hubs)]
+        self.count += 1
+        url = urlsplit(url)._replace(netloc=f"127.0.0.1:{hub.port}").geturl()
+        answer = httpx.post(
+            url, content=self.tamper(content), headers=headers, timeout=60
+        )
+        self.replies.append(answer.content)
+        return answer
+
+
+def accord_device(hub, tmp_path, user, store, name="device", **options):
+    options.setdefault("password", PASSWORD)
+    options.setdefault("http_client", Wire([hub]))
+    options.setdefault("device", f"accord-{name}-{uuid.uuid4().hex[:6]}")
+    return SyncMLReplica(
+        f"{hub.base}/syncml",
+        store,
+        user=user,
+        state_dir=str(tmp_path / f"{name}-state"),
+        **options,
+    )
+
+
+def test_basic_logins_check_the_hub_password(hub_server, tmp_path):
+    name = collection_name()
+    user = syncml_user(hub_server, name, md5=False)  # only the scrypt hash kept
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "Alpha.txt").write_text("Alpha\nfrom accord\n")
+    place = accord_device(hub_server, tmp_path, user, name, auth="basic")
+    assert accord.sync(str(local), place).ok
+    assert Hubside(hub_server, name, tmp_path / "files").texts() == [
+        "Alpha\nfrom accord"
+    ]
+    # MD5 needs the digest, which this user's password was set without
+    md5 = accord_device(hub_server, tmp_path, user, name, "md5", auth="md5")
+    with pytest.raises(PermissionDenied):
+        accord.sync(str(tmp_path / "other"), md5)
+    # a wrong password over Basic is refused too
+    wrong = accord_device(
+        hub_server, tmp_path, user, name, "wrong", auth="basic", password="nope-nope"
+    )
+    with pytest.raises(PermissionDenied):
+        accord.sync(str(tmp_path / "other"), wrong)
+
+
+def test_a_hostile_subject_never_escapes_the_collection(hub_server, tmp_path):
+    name = collection_name()
+    user = syncml_user(hub_server, name)
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "evil-subject").write_text("a note named from outside\n")
+    hostile = Wire(
+        [hub_server],
+        tamper=lambda body: body.replace(
+            b"<Subject>evil-subject<", b"<Subject>../../etc/xx<"
+        ),
+    )
+    place = accord_device(
+        hub_server, tmp_path, user, name, content_type="text/x-s4j-sifn",
+        http_client=hostile,
+    )  # fmt: skip
+    assert accord.sync(str(local), place).ok
+    files_side = Hubside(hub_server, name, tmp_path / "files")
+    assert files_side.texts() == ["a note named from outside"]
+    (key,) = files(files_side.folder)
+    assert "/" not in key and not key.startswith(".")
+    assert "etc" in key  # the subject's last part names it
+    assert not (tmp_path / "etc").exists()
+
+
+@pytest.mark.slow
+def test_a_session_goes_on_in_another_hub_process(tmp_path, database):  # noqa: F811
+    """Two hub processes over one PostgreSQL: each message of a session
+    goes to the other process, and one of them restarts meanwhile; the
+    device's ids and anchors carry over to its next session."""
+    folder = tmp_path / "hub"
+    _, token = init_hub(folder, db=database)
+    first = HubProcess(folder).start()
+    second = HubProcess(folder).start()
+    try:
+        with as_machine(tmp_path / "admin.json"):
+            login_admin(first, token)
+            login_admin(second, token)
+            name = collection_name()
+            user = syncml_user(first, name)
+            files_side = Hubside(second, name, tmp_path / "files")
+            for n in range(30):
+                (files_side.folder / f"hub {n:02}.txt").write_text(f"hub {n}\n")
+            files_side.sync()
+            local = tmp_path / "local"
+            local.mkdir()
+            for n in range(30):
+                (local / f"device {n:02}.txt").write_text(f"device {n}\n" * 40)
+
+            def restart(count: int) -> None:
+                if count == 3:
+                    first.stop()
+                    first.start()
+
+            wire = Wire([first, second], between=restart)
+            place = accord_device(
+                first, tmp_path, user, name, http_client=wire, max_msg_size=4000
+            )
+            assert accord.sync(str(local), place).ok
+            assert wire.count > 6  # several messages, both processes
+            assert len(files_side.texts()) == 60
+            # the next session, through the other process first: a two-way
+            # sync (the anchors were kept), not a slow one (508)
+            (local / "device 00.txt").write_text("edited\n")
+            again = Wire([second, first])
+            place = accord_device(
+                first, tmp_path, user, name, http_client=again, device=place.device
+            )
+            assert accord.sync(str(local), place).ok
+            assert not any(b"<Data>508</Data>" in r for r in again.replies)
+            texts_now = files_side.texts()
+            assert len(texts_now) == 60 and "edited" in texts_now
+    finally:
+        first.stop()
+        second.stop()
