@@ -8,7 +8,10 @@ the team would. The hub's users and grants apply to both.
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,12 +39,30 @@ def syncml_user(
     name = "s" + uuid.uuid4().hex[:8]
     with admin(hub) as client:
         client.add_user(name)
-        client.set_password(name, PASSWORD, syncml_md5=md5)
+    # as an admin sets it: the password from the environment, never an argument
+    accord_cli(
+        "hub", "user", "password", name, "--hub", hub.base,
+        *(["--syncml-md5"] if md5 else []),
+        env={"ACCORD_HUB_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    with admin(hub) as client:
         if access:
             client.grant(name, collection, access)
         else:  # the collection exists, the user has no grant on it
             client.grant("admin", collection, "write")
     return name
+
+
+def accord_cli(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout + done.stderr
 
 
 def collection_name() -> str:
@@ -132,8 +153,20 @@ def test_a_phone_and_a_file_client_share_a_collection(
     assert bodies(c.notes) == want
     victim = next(p for p in c.notes.iterdir() if b"New" in p.read_bytes())
     victim.unlink()
+    # a first line that names a path outside: the note stays inside
+    (c.notes / "9").write_text("../../escape\nfrom the phone\n")
     c.sync()
     assert "New\nfrom a file client" not in files_side.texts()
+    # a new machine of the team syncs the collection as files (the CLI)
+    fresh = tmp_path / "fresh"
+    accord_cli("sync", str(fresh), files_side.url, "--yes")
+    assert texts(fresh) == [
+        "../../escape\nfrom the phone",
+        "Client note 1\nclient body 1\nedited on the phone",
+        "Server note 1\nserver body 1\nedited as a file",
+    ]
+    assert all("/" not in key for key in files(fresh))
+    assert not (tmp_path / "escape.txt").exists()
     # the history names the user and the node "syncml"
     assert (user, "syncml") in changed_by(hub_server, name)
 
