@@ -43,6 +43,7 @@ from accord.hub import schema as t
 from accord.hub.accounts import Account
 from accord.hub.store import INLINE, Hub
 from accord.model import FILE, Entry
+from accord.replica import check_expected
 from accord.syncml.store import PeerKey, Seen, ServerState
 
 __all__ = [
@@ -81,17 +82,6 @@ def _conn() -> sa.Connection:
 
 def _hub() -> Hub:
     return _current.get().hub
-
-
-class _Within:
-    """An engine whose transactions are savepoints of the bound connection
-    (``items.apply_changes`` takes an engine)."""
-
-    @contextlib.contextmanager
-    def begin(self) -> Iterator[sa.Connection]:
-        conn = _conn()
-        with conn.begin_nested():
-            yield conn
 
 
 def _account(conn: sa.Connection, user: str) -> Account | None:
@@ -141,28 +131,56 @@ class HubStores:
 
 
 class HubNotes:
-    """A hub collection's files as notes (the server's ``Collection``)."""
+    """A hub collection's files as notes (the server's ``Collection``).
+
+    A message's writes are checked as they come, against the collection as
+    it is once the message holds the collection's write lock (``bump``),
+    and applied together by ``flush``, at one seq, as one batch of the
+    hub's versioned writes: a note changed by someone else is refused
+    (409 to the device) exactly as a stale write to the file API is.
+    """
 
     def __init__(self, col: items.Collection, account: Account, run: str) -> None:
         self.col = col
         self.account = account
         self.run = run
         self.url = f"hub collection {col.name}"
+        self._reset()
+
+    def _reset(self) -> None:
+        self._seq: int | None = None
+        self._view: dict[str, Entry] = {}  # the collection, this message
+        self._pending: list[items.Change] = []
+        self._inline: dict[str, bytes] = {}
+        self._data: dict[str, bytes] = {}  # written this message, by key
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"col": self.col, "account": self.account, "run": self.run}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.url = f"hub collection {self.col.name}"
+        self._reset()
 
     @property
     def read_only(self) -> bool:
         return self.col.access != "write"
 
     def listing(self) -> dict[str, Entry]:
+        every = self._view if self._seq is not None else self._items()
+        return {key: e for key, e in every.items() if e.kind == FILE}
+
+    def _items(self) -> dict[str, Entry]:
+        """Every live item (folders too: a note is not written over one)."""
         i = t.items
         rows = _conn().execute(
-            sa.select(i).where(
-                i.c.collection_id == self.col.id, i.c.alive, i.c.kind == FILE
-            )
+            sa.select(i).where(i.c.collection_id == self.col.id, i.c.alive)
         )
         return {row.key: items._entry(row) for row in rows}
 
     def read(self, key: str) -> bytes:
+        if key in self._data:
+            return self._data[key]
         conn = _conn()
         entry = items.stat(conn, self.col.id, key)
         if entry is None or not entry.digest:
@@ -176,57 +194,91 @@ class HubNotes:
             return stream.read()
 
     def write(self, key: str, data: bytes, expect: Entry | None) -> Entry:
-        self._writable()
+        view = self._locked()
         key = items.check_name(key)
+        check_expected(view.get(key), expect, "")
         digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
-        inline = {digest: data} if len(data) <= INLINE else None
-        if inline is None:
+        if len(data) <= INLINE:
+            self._inline[digest] = data
+        else:
             hub = _hub()
             digest, _ = hub.blobs.put(io.BytesIO(data))
             hub.blobs.flush()
         like = Entry(key, FILE, len(data), time.time_ns(), 0o644, "", digest)
-        change = items.Change(
-            "file", key, like, expect, self.run, digest=digest, size=len(data)
+        self._pending.append(
+            items.Change(
+                "file", key, like, expect, self.run, digest=digest, size=len(data)
+            )
         )
-        result = self._apply(change, inline)
-        assert isinstance(result, Entry)
-        return result
+        entry = like._replace(version=str(self._seq))
+        view[key] = entry
+        self._data[key] = data
+        return entry
 
     def delete(self, key: str, expect: Entry) -> None:
-        self._writable()
-        self._apply(items.Change("delete", key, expect=expect, trash=self.run))
+        view = self._locked()
+        check_expected(view.get(key), expect, "")
+        self._pending.append(items.Change("delete", key, expect=expect, trash=self.run))
+        view.pop(key, None)
+        self._data.pop(key, None)
 
-    def _writable(self) -> None:
+    def _locked(self) -> dict[str, Entry]:
+        """The collection as this message sees it, once it holds the
+        collection's write lock (the first change of the message)."""
         if self.read_only:
             raise PermissionDenied(
                 f"{self.account.user} may read {self.col.name!r} but not change it"
             )
-
-    def _apply(
-        self, change: items.Change, inline: dict[str, bytes] | None = None
-    ) -> Entry | None:
-        (result,) = items.apply_changes(
-            _Within(),  # type: ignore[arg-type]
-            self.account,
-            self.col,
-            [change],
-            inline,
-        )
-        if isinstance(result, Exception):
-            raise result
-        return result
+        if self._seq is None:
+            seq = items.bump(_conn(), self.col)
+            self._view = self._items()
+            self._seq = seq
+        return self._view
 
     def flush(self) -> None:
-        """Nothing: the message's transaction commits the writes."""
+        """Apply the message's writes (its transaction commits them)."""
+        if not self._pending:
+            return
+        assert self._seq is not None
+        results = items.apply_at(
+            _conn(), self.account, self.col, self._seq, self._pending, self._inline
+        )
+        self._reset()
+        for result in results:
+            if isinstance(result, Exception):
+                raise result  # checked already: the whole message fails
 
 
 class HubState(ServerState):
     """The server's memory of one collection's devices (``cid``), or of
-    the devices' nonces (``cid`` None), in the hub's database. Transactions
-    are the message's: ``begin``, ``commit`` and ``rollback`` do nothing."""
+    the devices' nonces (``cid`` None), in the hub's database.
+
+    Transactions are the message's, so ``begin`` does nothing. Within a
+    message the ids of the collection and what each device holds are read
+    once, kept here and changed here; ``commit`` (at the end of the
+    message, inside its transaction) writes back what changed in a few
+    statements, and ``rollback`` forgets it.
+    """
 
     def __init__(self, cid: int | None) -> None:  # no SQLite file of its own
         self.cid = cid
+        self._forget()
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"cid": self.cid}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._forget()
+
+    def _forget(self) -> None:
+        self._loaded: dict[str, str] | None = None  # guid -> key, as read
+        self._keys: dict[str, str] = {}  # guid -> key, now
+        self._guids: dict[str, str] = {}  # key -> guid, now
+        self._seen_loaded: dict[str, dict[str, Seen]] = {}  # device -> as read
+        self._seen: dict[str, dict[str, Seen]] = {}  # device -> guid -> now
+        self._luids: dict[str, dict[str, str]] = {}  # device -> luid -> guid
+        self._bases: dict[str, bytes] = {}
 
     def close(self) -> None:
         pass
@@ -235,52 +287,56 @@ class HubState(ServerState):
         pass
 
     def commit(self) -> None:
-        pass
+        self._write_back()
+        self._forget()
 
     def rollback(self) -> None:
-        pass
+        self._forget()
 
     # -- ids -------------------------------------------------------------------
-    def guid(self, key: str) -> str:
+    def _ids(self) -> None:
+        if self._loaded is not None:
+            return
         g = t.syncml_guids
-        conn = _conn()
-        found = conn.execute(
-            sa.select(g.c.guid).where(g.c.collection_id == self.cid, g.c.key == key)
-        ).first()
-        if found:
-            return str(found.guid)
-        guid = os.urandom(6).hex()
-        conn.execute(g.insert().values(collection_id=self.cid, guid=guid, key=key))
+        rows = _conn().execute(
+            sa.select(g.c.guid, g.c.key).where(g.c.collection_id == self.cid)
+        )
+        self._loaded = {str(row.guid): str(row.key) for row in rows}
+        self._keys = dict(self._loaded)
+        self._guids = {key: guid for guid, key in self._keys.items()}
+
+    def guid(self, key: str) -> str:
+        self._ids()
+        found = self._guids.get(key)
+        if found is not None:
+            return found
+        guid = os.urandom(6).hex()  # short: a device may take only 64 chars
+        self._guids[key] = guid
+        self._keys[guid] = key
         return guid
 
     def key(self, guid: str) -> str | None:
-        g = t.syncml_guids
-        found = (
-            _conn()
-            .execute(
-                sa.select(g.c.key).where(
-                    g.c.collection_id == self.cid, g.c.guid == guid
-                )
-            )
-            .first()
-        )
-        return str(found.key) if found else None
+        self._ids()
+        return self._keys.get(guid)
 
     def rekey(self, guid: str, key: str) -> None:
-        g = t.syncml_guids
-        conn = _conn()
-        conn.execute(
-            g.delete().where(
-                g.c.collection_id == self.cid, (g.c.key == key) | (g.c.guid == guid)
-            )
-        )
-        conn.execute(g.insert().values(collection_id=self.cid, guid=guid, key=key))
+        self._ids()
+        other = self._guids.pop(key, None)
+        if other is not None:
+            self._keys.pop(other, None)
+        self.forget_guid(guid)
+        self._guids[key] = guid
+        self._keys[guid] = key
 
     def forget_guid(self, guid: str) -> None:
-        g = t.syncml_guids
-        _conn().execute(
-            g.delete().where(g.c.collection_id == self.cid, g.c.guid == guid)
-        )
+        self._ids()
+        key = self._keys.pop(guid, None)
+        if key is not None:
+            self._guids.pop(key, None)
+
+    def keys(self) -> Iterator[tuple[str, str]]:
+        self._ids()
+        yield from list(self._keys.items())
 
     # -- nonces ----------------------------------------------------------------
     def nonce(self, device: str) -> str | None:
@@ -297,15 +353,17 @@ class HubState(ServerState):
         conn.execute(n.insert().values(device=device, nonce=nonce))
 
     # -- anchors ---------------------------------------------------------------
-    def _peer(self, table: sa.Table, peer: PeerKey) -> sa.ColumnElement[bool]:
-        return (table.c.collection_id == self.cid) & (table.c.device == peer.device)
+    def _peer(self, table: sa.Table, device: str) -> sa.ColumnElement[bool]:
+        return (table.c.collection_id == self.cid) & (table.c.device == device)
 
     def anchors(self, peer: PeerKey) -> tuple[str | None, str | None]:
         p = t.syncml_peers
         found = (
             _conn()
             .execute(
-                sa.select(p.c.client_last, p.c.server_last).where(self._peer(p, peer))
+                sa.select(p.c.client_last, p.c.server_last).where(
+                    self._peer(p, peer.device)
+                )
             )
             .first()
         )
@@ -316,7 +374,7 @@ class HubState(ServerState):
     ) -> None:
         p = t.syncml_peers
         conn = _conn()
-        conn.execute(p.delete().where(self._peer(p, peer)))
+        conn.execute(p.delete().where(self._peer(p, peer.device)))
         conn.execute(
             p.insert().values(
                 collection_id=self.cid,
@@ -328,65 +386,116 @@ class HubState(ServerState):
         )
 
     # -- what a device holds ---------------------------------------------------
-    def _seen_rows(self, where: sa.ColumnElement[bool]) -> list[Seen]:
+    def _held(self, device: str) -> dict[str, Seen]:
+        held = self._seen.get(device)
+        if held is not None:
+            return held
         s = t.syncml_seen
         rows = _conn().execute(
             sa.select(s.c.guid, s.c.luid, s.c.version, s.c.digest, s.c.ctype).where(
-                where
+                self._peer(s, device)
             )
         )
-        return [Seen(*row) for row in rows]
+        loaded = {row.guid: Seen(*row) for row in rows}
+        self._seen_loaded[device] = loaded
+        self._seen[device] = held = dict(loaded)
+        self._luids[device] = {v.luid: g for g, v in held.items() if v.luid}
+        return held
+
+    def _put(self, device: str, seen: Seen | None, guid: str) -> None:
+        held = self._held(device)
+        luids = self._luids[device]
+        old = held.pop(guid, None)
+        if old is not None and old.luid and luids.get(old.luid) == guid:
+            del luids[old.luid]
+        if seen is not None:
+            held[guid] = seen
+            if seen.luid:
+                luids[seen.luid] = guid
 
     def seen(self, peer: PeerKey) -> dict[str, Seen]:
-        return {s.guid: s for s in self._seen_rows(self._peer(t.syncml_seen, peer))}
+        return dict(self._held(peer.device))
 
     def by_luid(self, peer: PeerKey, luid: str) -> Seen | None:
-        s = t.syncml_seen
-        found = self._seen_rows(self._peer(s, peer) & (s.c.luid == luid))
-        return found[0] if found else None
+        self._held(peer.device)
+        guid = self._luids[peer.device].get(luid)
+        return self._seen[peer.device].get(guid) if guid is not None else None
 
     def record(self, peer: PeerKey, seen: Seen, body: bytes | None = None) -> None:
-        s = t.syncml_seen
-        conn = _conn()
         if body is not None:
-            conn.execute(
-                t.insert_new(conn, t.syncml_bases),
-                [{"digest": seen.digest, "data": body}],
-            )
-        conn.execute(s.delete().where(self._peer(s, peer) & (s.c.guid == seen.guid)))
-        conn.execute(
-            s.insert().values(
-                collection_id=self.cid, device=peer.device, **seen._asdict()
-            )
-        )
+            self._bases[seen.digest] = body
+        self._put(peer.device, seen, seen.guid)
 
     def map(self, peer: PeerKey, guid: str, luid: str) -> None:
-        s = t.syncml_seen
-        _conn().execute(
-            s.update().where(self._peer(s, peer) & (s.c.guid == guid)).values(luid=luid)
-        )
+        held = self._held(peer.device).get(guid)
+        if held is not None:
+            self._put(peer.device, held._replace(luid=luid), guid)
 
     def unsee(self, peer: PeerKey, guid: str) -> None:
-        s = t.syncml_seen
-        _conn().execute(s.delete().where(self._peer(s, peer) & (s.c.guid == guid)))
+        self._put(peer.device, None, guid)
 
     def forget_peer(self, peer: PeerKey) -> None:
-        s = t.syncml_seen
-        _conn().execute(s.delete().where(self._peer(s, peer)))
+        self._held(peer.device).clear()
+        self._luids[peer.device].clear()
 
     def base(self, digest: str) -> bytes | None:
+        if digest in self._bases:
+            return self._bases[digest]
         b = t.syncml_bases
         found = _conn().execute(sa.select(b.c.data).where(b.c.digest == digest)).first()
         return bytes(found.data) if found else None
 
     def prune_blobs(self) -> None:
+        self._write_back()
         b, s = t.syncml_bases, t.syncml_seen
         _conn().execute(b.delete().where(b.c.digest.not_in(sa.select(s.c.digest))))
 
-    def keys(self) -> Iterator[tuple[str, str]]:
+    # -- writing back ----------------------------------------------------------
+    def _write_back(self) -> None:
+        conn = _conn()
+        if self._loaded is not None:
+            self._write_ids(conn, self._loaded)
+            self._loaded = dict(self._keys)
+        for device, held in self._seen.items():
+            self._write_seen(conn, device, self._seen_loaded[device], held)
+            self._seen_loaded[device] = dict(held)
+        if self._bases:
+            rows = [{"digest": d, "data": data} for d, data in self._bases.items()]
+            conn.execute(t.insert_new(conn, t.syncml_bases), rows)
+            self._bases = {}
+
+    def _write_ids(self, conn: sa.Connection, loaded: dict[str, str]) -> None:
         g = t.syncml_guids
-        rows = _conn().execute(
-            sa.select(g.c.guid, g.c.key).where(g.c.collection_id == self.cid)
-        )
-        for row in rows:
-            yield str(row.guid), str(row.key)
+        now = self._keys
+        gone = [guid for guid, key in loaded.items() if now.get(guid) != key]
+        new = [(guid, key) for guid, key in now.items() if loaded.get(guid) != key]
+        for chunk in _chunks(gone):
+            conn.execute(
+                g.delete().where(g.c.collection_id == self.cid, g.c.guid.in_(chunk))
+            )
+        if new:
+            rows = [{"collection_id": self.cid, "guid": u, "key": k} for u, k in new]
+            conn.execute(g.insert(), rows)
+
+    def _write_seen(
+        self,
+        conn: sa.Connection,
+        device: str,
+        loaded: dict[str, Seen],
+        now: dict[str, Seen],
+    ) -> None:
+        s = t.syncml_seen
+        gone = [guid for guid, seen in loaded.items() if now.get(guid) != seen]
+        new = [seen for guid, seen in now.items() if loaded.get(guid) != seen]
+        for chunk in _chunks(gone):
+            conn.execute(s.delete().where(self._peer(s, device), s.c.guid.in_(chunk)))
+        if new:
+            rows = [
+                {"collection_id": self.cid, "device": device, **seen._asdict()}
+                for seen in new
+            ]
+            conn.execute(s.insert(), rows)
+
+
+def _chunks(values: list[str], size: int = 500) -> list[list[str]]:
+    return [values[start : start + size] for start in range(0, len(values), size)]
