@@ -418,3 +418,51 @@ def test_a_session_goes_on_in_another_hub_process(tmp_path, database):  # noqa: 
     finally:
         first.stop()
         second.stop()
+
+
+def test_a_stale_note_write_is_refused_and_a_reader_writes_nothing(tmp_path):
+    """The hub's notes are written with its versioned writes: a note that
+    changed since the device's session read it is not overwritten."""
+    from accord.errors import PreconditionFailed
+    from accord.hub import items
+    from accord.hub.accounts import Account
+    from accord.hub.store import open_hub
+    from accord.hub.syncml_state import HubNotes, bound
+
+    folder = tmp_path / "hub"
+    init_hub(folder)
+    hub = open_hub(folder)
+    try:
+        with hub.writer.begin() as conn:
+            boss = Account(1, "admin", True)
+            col = items.collection(conn, boss, "notes", create=True)
+        notes = HubNotes(col, boss, "run")
+
+        def put(text: bytes, expect):
+            with hub.writer.begin() as conn, bound(hub, conn):
+                entry = notes.write("a.txt", text, expect)
+                notes.flush()
+            return entry
+
+        first = put(b"first\n", None)
+        with hub.writer.begin() as conn, bound(hub, conn):
+            seen = notes.listing()["a.txt"]
+        assert seen.version == first.version
+        put(b"changed by a file client\n", first)  # meanwhile
+        with (
+            hub.writer.begin() as conn,
+            bound(hub, conn),
+            pytest.raises(PreconditionFailed),
+        ):
+            notes.write("a.txt", b"from a device\n", seen)
+        with hub.writer.begin() as conn, bound(hub, conn):
+            assert notes.read("a.txt") == b"changed by a file client\n"
+        reader = HubNotes(col._replace(access="read"), boss, "run")
+        with (
+            hub.writer.begin() as conn,
+            bound(hub, conn),
+            pytest.raises(PermissionDenied),
+        ):
+            reader.write("b.txt", b"x\n", None)
+    finally:
+        hub.close()

@@ -131,6 +131,10 @@ def hub_serve(folder: str, **options: Any) -> None:
 
     Several processes may serve one store over PostgreSQL (--db) and S3
     (--blobs), each with the same hub.key.
+
+    SyncML devices (phones, SyncEvolution) sync a collection at /syncml:
+    their remote database names the collection, they log in as hub users
+    (see accord hub user password --syncml-md5).
     """
     from accord.hub.serve import serve
 

@@ -237,13 +237,12 @@ class HubNotes:
 
     def flush(self) -> None:
         """Apply the message's writes (its transaction commits them)."""
-        if not self._pending:
+        pending, seq, inline = self._pending, self._seq, self._inline
+        self._reset()  # the next message looks at the collection afresh
+        if not pending:
             return
-        assert self._seq is not None
-        results = items.apply_at(
-            _conn(), self.account, self.col, self._seq, self._pending, self._inline
-        )
-        self._reset()
+        assert seq is not None
+        results = items.apply_at(_conn(), self.account, self.col, seq, pending, inline)
         for result in results:
             if isinstance(result, Exception):
                 raise result  # checked already: the whole message fails
