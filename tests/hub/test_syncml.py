@@ -466,3 +466,29 @@ def test_a_stale_note_write_is_refused_and_a_reader_writes_nothing(tmp_path):
             reader.write("b.txt", b"x\n", None)
     finally:
         hub.close()
+
+
+def test_repeated_failed_logins_are_refused_for_a_while(tmp_path):
+    """SyncML logins count with the hub's other logins: past a few
+    failures each answer waits, past eight the user is refused for a
+    while, even with the right password."""
+    folder = tmp_path / "hub"
+    _, token = init_hub(folder)
+    hub = HubProcess(folder).start()
+    try:
+        with as_machine(tmp_path / "admin.json"):
+            login_admin(hub, token)
+            name = collection_name()
+            user = syncml_user(hub, name, md5=False)
+        for attempt in range(8):
+            wrong = accord_device(
+                hub, tmp_path, user, name, f"w{attempt}", auth="basic",
+                password="wrong-password",
+            )  # fmt: skip
+            with pytest.raises(PermissionDenied):
+                accord.sync(str(tmp_path / f"l{attempt}"), wrong)
+        right = accord_device(hub, tmp_path, user, name, "right", auth="basic")
+        with pytest.raises(PermissionDenied):
+            accord.sync(str(tmp_path / "right"), right)
+    finally:
+        hub.stop()

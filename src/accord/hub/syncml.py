@@ -96,8 +96,8 @@ class SyncMLService:
         except Malformed as exc:
             log.info("refused a malformed SyncML message: %s", exc)
             return 400, error_message(400, None, url, wbxml)
-        who = None if token else self._throttle(msg, address)
         try:
+            who = None if token else self._throttle(msg, address)
             return self._handle(url, token, msg, wbxml, who)
         except _Answer as answer:
             return answer.code, error_message(answer.code, msg, url, wbxml)
@@ -153,16 +153,27 @@ class SyncMLService:
         who = [f"user:{login.user}", f"addr:{address}"]
         with self.hub.reader.connect() as conn:
             delay = accounts.failure_delay(conn, who)
+            first = login.kind == auth.MD5 and not _has_nonce(conn, hdr.source)
         if delay is None:
             raise _Answer(401)
         if delay:
             time.sleep(delay)
-        return who
+        # a device's first MD5 login, without a nonce of ours, is refused
+        # with one to use: the protocol's first step, not a failure
+        return None if first else who
 
     def _drop(self, token: str) -> None:
         s = t.syncml_sessions
         with self.hub.writer.begin() as conn:
             conn.execute(s.delete().where(s.c.token == token))
+
+
+def _has_nonce(conn: sa.Connection, device: str) -> bool:
+    n = t.syncml_nonces
+    return (
+        conn.execute(sa.select(n.c.device).where(n.c.device == device)).first()
+        is not None
+    )
 
 
 def _session_row(conn: sa.Connection, token: str) -> Any:
