@@ -121,6 +121,8 @@ class SyncMLService:
                 if row.last_msg == msg.header.msg_id and row.last_reply:
                     return 200, bytes(row.last_reply)  # sent again: same answer
                 session: ServerSession = pickle.loads(row.data)
+                if session.device != msg.header.source:
+                    raise _Answer(404)  # a session belongs to one device
                 wbxml = bool(row.wbxml)
             else:
                 _expire(conn)
@@ -163,9 +165,13 @@ class SyncMLService:
         return None if first else who
 
     def _drop(self, token: str) -> None:
+        """Forget a session that failed (it expires anyway if this fails)."""
         s = t.syncml_sessions
-        with self.hub.writer.begin() as conn:
-            conn.execute(s.delete().where(s.c.token == token))
+        try:
+            with self.hub.writer.begin() as conn:
+                conn.execute(s.delete().where(s.c.token == token))
+        except Exception:
+            log.exception("could not forget a failed SyncML session")
 
 
 def _has_nonce(conn: sa.Connection, device: str) -> bool:
