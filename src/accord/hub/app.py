@@ -40,7 +40,7 @@ from accord.replicas import hub_protocol as wire
 __all__ = ["FEATURES", "build_app", "openapi", "register_feature"]
 
 #: (mount prefix, "module:function") of the optional feature routers
-FEATURES: list[tuple[str, str]] = []
+FEATURES: list[tuple[str, str]] = [("/syncml", "accord.hub.syncml:routes")]
 log = logging.getLogger("accord.hub")
 
 
@@ -170,8 +170,21 @@ def _feature_routes(hub: Hub) -> list[BaseRoute]:
         make: Callable[[Hub], list[BaseRoute]] = getattr(
             importlib.import_module(module), name
         )
-        mounted.append(Mount(prefix, routes=make(hub)))
+        made = make(hub)
+        mounted += _bare(prefix, made)
+        mounted.append(Mount(prefix, routes=made))
     return mounted
+
+
+def _bare(prefix: str, made: list[BaseRoute]) -> list[BaseRoute]:
+    """A feature's ``/`` route also at its prefix without the final slash
+    (``/syncml``): devices POST there, and a redirect loses their body."""
+    prefix = prefix.rstrip("/")
+    return [
+        Route(prefix, route.endpoint, methods=list(route.methods or ()))
+        for route in made
+        if prefix and isinstance(route, Route) and route.path == "/"
+    ]
 
 
 def build_app(hub: Hub) -> Starlette:
