@@ -26,7 +26,7 @@ import os
 import stat as st
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
@@ -48,7 +48,9 @@ from accord.replica import (
     META_DIR,
     HashingReader,
     Replica,
+    Touched,
     TrashItem,
+    Watching,
     check_digest,
     check_expected,
     check_key,
@@ -717,6 +719,18 @@ class LocalReplica(Replica):
     def meta_delete(self, name: str) -> None:
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self._meta, name))
+
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """The operating system's notifications (``local_watch``)."""
+        if not os.path.isdir(self.root):
+            raise Unreachable(
+                "folder not found",
+                where=self.url,
+                hint="check the path; if it is on a removable disk, mount it",
+            )
+        from accord.replicas.local_watch import FolderWatch
+
+        return FolderWatch(self.root, touched)
 
     def close(self) -> None:
         """Remove the (empty) temporary folders this run's processes made."""
