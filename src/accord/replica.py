@@ -156,6 +156,7 @@ class Touched(NamedTuple):
     key: str | None = None  # None: somewhere, not said where
     writing: bool = False  # the file is still open for writing
     count: int = 1  # how many changes this stands for
+    settled: bool = False  # complete (a committed transaction): no need to wait
 
 
 class Watching(Protocol):

@@ -141,3 +141,25 @@ def test_server_sent_events() -> None:
     lines = ["id: 7", "event: change", 'data: {"seq": 3,', "data:  more}"]
     assert parse_events(lines) == ("7", "change", '{"seq": 3,\n more}')
     assert parse_events([": keep-alive"]) == (None, None, "")
+
+
+def test_a_settled_change_needs_no_quiet_period() -> None:
+    schedule = Schedule(quiet=1.0)
+    schedule.touched(100.0, settled=True)  # a hub's committed change
+    assert schedule.due(100.0)
+    schedule.touched(100.2, "a")  # and a local one: its quiet period holds
+    assert schedule.due_at() == 101.2
+
+
+def test_lock_contention_is_retried_soon_and_is_no_failure() -> None:
+    schedule = Schedule(quiet=0.5, retry_first=1.0)
+    schedule.touched(0.0)
+    pauses = []
+    for _ in range(8):
+        schedule.started(1.0)
+        pauses.append(schedule.finished(1.0, ok=False, busy=True))
+    assert pauses == [0.25, 0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+    assert schedule.failures == 0 and schedule.busy == 8
+    schedule.started(2.0)
+    schedule.finished(2.0, ok=True)
+    assert schedule.busy == 0

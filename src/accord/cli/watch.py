@@ -263,6 +263,8 @@ def status_line(status: PairStatus) -> str:
     parts = [status.label + ":"]
     if status.running:
         parts.append(f"running ({status.done_now} done)")
+    elif status.busy:
+        parts.append(f"waiting for another run: {status.error}")
     elif status.error:
         retry = f", retrying in {status.retry_in:.0f}s" if status.retry_in else ""
         parts.append(f"failing{retry}: {status.error}")
@@ -296,6 +298,10 @@ def _line(event: WatchEvent) -> str | None:
             f"{stamp} {event.pair}: {data['error']} "
             f"(retrying in {data['retry_in']:.0f}s){hint}"
         )
+    if event.kind == "busy":
+        if data["tries"] % 10:
+            return None  # another machine's run: said only when it lasts
+        return f"{stamp} {event.pair}: still waiting: {data['error']}"
     if event.kind == "notice":
         return f"{stamp} {event.pair}: {data['message']}"
     if event.kind == "stopped":

@@ -3,10 +3,12 @@ events (``GET /api/v1/events?collection=NAME``), signed like every other
 request.
 
 A thread reads the stream and tells each ``change`` event, with the number
-of items it changed. When the connection breaks or the hub cannot be
+of items it changed, as settled (a committed transaction: nothing to wait
+for). When the connection breaks or the hub cannot be
 reached, it connects again after a growing pause (at most a minute),
-from the last event it saw (``since``), and tells one change of unknown
-place on reconnecting, since the hub may have been replaced meanwhile.
+from the last event it saw (``since``). Each time it connects it tells
+one change of unknown place: what happened before it listened (or while
+it could not) is then looked at by a run.
 """
 
 from __future__ import annotations
@@ -86,20 +88,18 @@ class EventFeed:
 
     def _follow(self) -> None:
         pause = 0.5
-        first = True
         while not self._stopped.is_set():
             try:
-                self._read(first)
+                self._read()
                 pause = 0.5
             except Exception:  # any failure: connect again later
                 if self._stopped.is_set():
                     return
-            first = False
             if self._stopped.wait(pause):
                 return
             pause = min(pause * 2, _LONGEST_PAUSE)
 
-    def _read(self, first: bool) -> None:
+    def _read(self) -> None:
         client = HubClient(self._url, ca=self._ca)
         client.where = self._url
         with self._lock:
@@ -114,8 +114,8 @@ class EventFeed:
             answer = client.send(
                 "GET", wire.API + "/events", params=params, stream=True, retry=False
             )
-            if not first:
-                self._touched(Touched(None))  # what happened while away
+            # what happened before this connection (or while away), if anything
+            self._touched(Touched(None, settled=True))
             self._lines(answer)
         finally:
             with self._lock:
@@ -135,4 +135,4 @@ class EventFeed:
             if ident is not None:
                 self._since = ident
             if kind == "change":
-                self._touched(Touched(None, count=_count(data)))
+                self._touched(Touched(None, count=_count(data), settled=True))

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from accord.engine.apply import Event, Report
 from accord.engine.policy import Policy
 from accord.engine.session import Session
-from accord.errors import AccordError
+from accord.errors import AccordError, LockHeld
 from accord.keys import IgnoreRules
 from accord.registry import open_replica
 from accord.replica import Touched, Watching
@@ -66,7 +66,8 @@ class WatchEvent(NamedTuple):
     Kinds: ``watching`` (how a place is watched), ``change`` (changes are
     pending), ``run`` (a run starts), ``done`` (it ended: its summary),
     ``failed`` (it could not run or finish: the error, the retry pause),
-    ``notice`` (what a run had to say), ``stopped``.
+    ``busy`` (another run held the lock: tried again soon), ``notice``
+    (what a run had to say), ``stopped``.
     """
 
     kind: str
@@ -92,6 +93,7 @@ class PairStatus(NamedTuple):
     error: str | None  # the last failure's message, while failing
     retry_in: float | None  # seconds to the next try, while failing
     done_now: int  # actions done by the current run so far
+    busy: bool  # the last try found the pair locked by another run
 
 
 class _Slot:
@@ -105,6 +107,7 @@ class _Slot:
         self.last: dict[str, Any] | None = None
         self.error: str | None = None
         self.told = 0  # pending count last told in a ``change`` event
+        self.failing = False  # the last run failed (not only a busy lock)
         self.done_now = 0
 
 
@@ -153,7 +156,8 @@ class Watcher:
 
     def _status(self, slot: _Slot, now: float) -> PairStatus:
         schedule = slot.schedule
-        retry = schedule.retry_at - now if schedule.failures else None
+        waiting = schedule.failures or schedule.busy
+        retry = schedule.retry_at - now if waiting else None
         return PairStatus(
             slot.pair.label,
             schedule.pending,
@@ -163,6 +167,7 @@ class Watcher:
             slot.error,
             max(retry, 0.0) if retry is not None else None,
             slot.done_now,
+            bool(schedule.busy),
         )
 
     # -- the loop ----------------------------------------------------------
@@ -207,7 +212,11 @@ class Watcher:
         def touched(change: Touched) -> None:
             with self._cond:
                 slot.schedule.touched(
-                    time.monotonic(), change.key, change.writing, change.count
+                    time.monotonic(),
+                    change.key,
+                    change.writing,
+                    change.count,
+                    change.settled,
                 )
                 self._cond.notify_all()
 
@@ -240,10 +249,14 @@ class Watcher:
     ) -> None:
         trouble = _trouble(report, error)
         again = bool(report is not None and report.skipped)
+        busy = isinstance(error, LockHeld)
         with self._cond:
-            pause = slot.schedule.finished(time.monotonic(), trouble is None, again)
+            pause = slot.schedule.finished(
+                time.monotonic(), trouble is None, again, busy
+            )
             failures = slot.schedule.failures
-            recovered = slot.error is not None and trouble is None
+            recovered = slot.failing and trouble is None
+            slot.failing = trouble is not None and not busy
             slot.error = trouble
         if report is not None:
             slot.last = {**report.summary(), "status": _status_of(report)}
@@ -252,13 +265,18 @@ class Watcher:
             slot.last = {"changed": 0, "status": "ok"}
             self._emit(WatchEvent("done", slot.pair.label, slot.last))
         if trouble is not None:
-            data = {"error": trouble, "failures": failures, "retry_in": round(pause, 3)}
+            data: dict[str, Any] = {"error": trouble, "retry_in": round(pause, 3)}
+            if busy:
+                data["tries"] = slot.schedule.busy
+            else:
+                data["failures"] = failures
             if isinstance(error, AccordError) and error.hint:
                 data["hint"] = error.hint
-            self._emit(WatchEvent("failed", slot.pair.label, data))
-        if trouble is not None or recovered:
+            self._emit(WatchEvent("busy" if busy else "failed", slot.pair.label, data))
+        if (trouble is not None and not busy) or recovered:
             self._disarm(slot)  # a folder unmounted and mounted needs a new watch
             self._arm(slot)
+            self._touch(slot)(Touched(None))  # what changed while re-arming
 
     def _session(self, slot: _Slot) -> Report | None:
         pair = slot.pair

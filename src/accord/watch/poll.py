@@ -9,7 +9,6 @@ run that follows does the work (or says what is wrong).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 from collections.abc import Callable
@@ -67,8 +66,8 @@ class Poller:
         self._thread.join(1)
 
     def _loop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._last = fingerprint(self._url, self._ignore)
+        # no first fingerprint: the first poll tells a change, so a change
+        # made between the first run's listing and this thread's is not lost
         while not self._stopped.wait(self._interval):
             try:
                 now: str | None = fingerprint(self._url, self._ignore)

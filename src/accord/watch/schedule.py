@@ -56,19 +56,31 @@ class Schedule:
     pending: int = 0
     first: float | None = None
     last: float | None = None
+    #: when the changes told so far have been quiet long enough
+    ready: float = 0.0
     #: files told as being written and not yet closed
     writing: set[str] = field(default_factory=set)
     failures: int = 0
+    #: runs in a row that found the pair locked by another run
+    busy: int = 0
     retry_at: float = 0.0
     running: bool = False
 
     def touched(
-        self, now: float, key: str | None = None, writing: bool = False, count: int = 1
+        self,
+        now: float,
+        key: str | None = None,
+        writing: bool = False,
+        count: int = 1,
+        settled: bool = False,
     ) -> None:
-        """A place said ``key`` (None: something) changed."""
+        """A place said ``key`` (None: something) changed; ``settled``: the
+        change is complete (a server's committed transaction), so no quiet
+        period is needed for it."""
         self.pending += max(count, 1)
         self.first = now if self.first is None else self.first
         self.last = now
+        self.ready = max(self.ready, now if settled else now + self.quiet)
         if key is None:
             return
         if writing:
@@ -78,10 +90,10 @@ class Schedule:
 
     def due_at(self) -> float | None:
         """When the next run should start; None while nothing is pending."""
-        if self.pending == 0 or self.first is None or self.last is None:
+        if self.pending == 0 or self.first is None:
             return None
         cap = self.first + self.longest
-        at = cap if self.writing else min(self.last + self.quiet, cap)
+        at = cap if self.writing else min(self.ready, cap)
         return max(at, self.retry_at)
 
     def due(self, now: float) -> bool:
@@ -93,22 +105,32 @@ class Schedule:
         taken = self.pending
         self.pending = 0
         self.first = self.last = None
+        self.ready = 0.0
         self.running = True
         return taken
 
-    def finished(self, now: float, ok: bool, again: bool = False) -> float:
+    def finished(
+        self, now: float, ok: bool, again: bool = False, busy: bool = False
+    ) -> float:
         """A run ended. ``ok``: it reached the places (failures reset);
         ``again``: something was left for another run (a file changed while
-        it was copied). The pause before a retry (0 when none)."""
+        it was copied); ``busy``: another run held the lock (another
+        machine's watcher, most likely: tried again soon, a short pause
+        that grows to at most 5 s, and not counted as a failure). The
+        pause before a retry (0 when none)."""
         self.running = False
         if ok:
-            self.failures = 0
+            self.failures = self.busy = 0
             self.retry_at = 0.0
             if again:
                 self.touched(now)
             return 0.0
-        self.failures += 1
-        pause = backoff(self.failures, self.retry_first, self.retry_cap)
+        if busy:
+            self.busy += 1
+            pause = backoff(self.busy, self.retry_first / 4, min(5.0, self.retry_cap))
+        else:
+            self.failures += 1
+            pause = backoff(self.failures, self.retry_first, self.retry_cap)
         self.retry_at = now + pause
         self.touched(now)
         return pause
