@@ -163,3 +163,39 @@ def test_lock_contention_is_retried_soon_and_is_no_failure() -> None:
     schedule.started(2.0)
     schedule.finished(2.0, ok=True)
     assert schedule.busy == 0
+
+
+def test_profile_groups(tmp_path, monkeypatch) -> None:
+    from accord.config import load_profile, load_profiles
+
+    config = tmp_path / "accord.toml"
+    config.write_text(
+        '[pairs.solo]\nleft = "a"\nright = "b"\n'
+        '[pairs.work.papers]\nleft = "p"\nright = "hub://h/papers"\n'
+        '[pairs.work.code]\nleft = "c"\nright = "sftp://s/c"\nexclude = ["*.o"]\n'
+    )
+    monkeypatch.setenv("ACCORD_CONFIG", str(config))
+    assert load_profiles("solo") == [("solo", {"left": "a", "right": "b"})]
+    names = [name for name, _ in load_profiles("work")]
+    assert names == ["work.papers", "work.code"]
+    assert load_profile("work.code")["exclude"] == ["*.o"]
+    with pytest.raises(InvalidInput, match="group of pairs"):
+        load_profile("work")
+
+
+def test_status_lines() -> None:
+    from accord.cli.watch import status_line
+    from accord.watch import PairStatus
+
+    idle = PairStatus("notes", 0, False, 3, {"changed": 2}, None, None, 0, False)
+    assert status_line(idle) == "notes: watching · last run: 2 changed"
+    running = idle._replace(running=True, done_now=40, pending=7)
+    assert status_line(running) == (
+        "notes: running (40 done) · 7 change(s) pending · last run: 2 changed"
+    )
+    failing = idle._replace(last=None, error="cannot reach the hub", retry_in=8.2)
+    assert status_line(failing) == (
+        "notes: failing, retrying in 8s: cannot reach the hub"
+    )
+    busy = failing._replace(busy=True, error="locked by me@host")
+    assert status_line(busy) == "notes: waiting for another run: locked by me@host"
