@@ -188,10 +188,10 @@ def test_status_lines() -> None:
     from accord.watch import PairStatus
 
     idle = PairStatus("notes", 0, False, 3, {"changed": 2}, None, None, 0, False)
-    assert status_line(idle) == "notes: watching · last run: 2 changed"
+    assert status_line(idle) == "notes: watching · last sync: 2 changed"
     running = idle._replace(running=True, done_now=40, pending=7)
     assert status_line(running) == (
-        "notes: running (40 done) · 7 change(s) pending · last run: 2 changed"
+        "notes: running (40 done) · 7 change(s) pending · last sync: 2 changed"
     )
     failing = idle._replace(last=None, error="cannot reach the hub", retry_in=8.2)
     assert status_line(failing) == (

@@ -187,9 +187,12 @@ def _serve(watcher: Watcher, out: _Output) -> int:
     """Run until a signal; a signal during a run rolls back its action in
     flight (KeyboardInterrupt through the engine)."""
 
+    cut: list[int] = []
+
     def stop(signum: int, frame: object) -> None:
         watcher.stop()
-        if watcher.running:
+        if watcher.running and not cut:  # once: never inside the unwinding
+            cut.append(signum)
             raise KeyboardInterrupt
 
     for number in (signal.SIGINT, signal.SIGTERM):
@@ -273,7 +276,10 @@ def status_line(status: PairStatus) -> str:
     if status.pending:
         parts.append(f"· {status.pending} change(s) pending")
     if status.last is not None:
-        parts.append(f"· last run: {status.last.get('changed', 0)} changed")
+        when = ""
+        if "at" in status.last:
+            when = " " + time.strftime("%H:%M:%S", time.localtime(status.last["at"]))
+        parts.append(f"· last sync{when}: {status.last.get('changed', 0)} changed")
     return " ".join(parts)
 
 

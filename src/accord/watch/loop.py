@@ -89,7 +89,9 @@ class PairStatus(NamedTuple):
     pending: int
     running: bool
     runs: int
-    last: dict[str, Any] | None  # the last run's summary
+    #: the summary of the last run that changed something (else the first
+    #: run's), with ``at``: when it ended (seconds since the epoch)
+    last: dict[str, Any] | None
     error: str | None  # the last failure's message, while failing
     retry_in: float | None  # seconds to the next try, while failing
     done_now: int  # actions done by the current run so far
@@ -258,12 +260,13 @@ class Watcher:
             recovered = slot.failing and trouble is None
             slot.failing = trouble is not None and not busy
             slot.error = trouble
-        if report is not None:
-            slot.last = {**report.summary(), "status": _status_of(report)}
-            self._emit(WatchEvent("done", slot.pair.label, slot.last))
-        elif error is None:
-            slot.last = {"changed": 0, "status": "ok"}
-            self._emit(WatchEvent("done", slot.pair.label, slot.last))
+        if report is not None or error is None:
+            done = {"changed": 0, "status": "ok"}
+            if report is not None:
+                done = {**report.summary(), "status": _status_of(report)}
+            if done["changed"] or slot.last is None:  # what the status line shows
+                slot.last = {**done, "at": time.time()}
+            self._emit(WatchEvent("done", slot.pair.label, done))
         if trouble is not None:
             data: dict[str, Any] = {"error": trouble, "retry_in": round(pause, 3)}
             if busy:
