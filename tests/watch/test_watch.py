@@ -110,6 +110,20 @@ def test_a_file_being_written_is_not_copied_half_way(tmp_path: Path) -> None:
         assert watcher.stop() == 0
 
 
+def test_a_folder_made_by_the_first_run_is_then_watched(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "new" / "b"
+    a.mkdir()
+    (a / "x.txt").write_text("x\n")
+    with WatchProcess(str(a), str(b), "--poll", "1h") as watcher:
+        converge(watcher, a, b, expect={"x.txt": b"x\n"})
+        watcher.wait_event("watching", side="right", how="notified")
+        hows = [e["how"] for e in watcher.of("watching") if e["side"] == "right"]
+        assert hows[0].startswith("polled every 1h")
+        (b / "y.txt").write_text("y\n")  # noticed at once, not in an hour
+        converge(watcher, a, b, expect={"x.txt": b"x\n", "y.txt": b"y\n"})
+        assert watcher.stop() == 0
+
+
 def test_every_pair_of_a_profile_group(tmp_path: Path) -> None:
     places = {name: tmp_path / name for name in ("a1", "b1", "a2", "b2")}
     for path in places.values():

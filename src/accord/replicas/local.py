@@ -721,7 +721,9 @@ class LocalReplica(Replica):
             os.unlink(os.path.join(self._meta, name))
 
     def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
-        """The operating system's notifications (``local_watch``)."""
+        """The operating system's notifications (``local_watch``);
+        Unreachable when the folder does not exist (yet), Unsupported when
+        it cannot be watched (the system's limit of watches)."""
         if not os.path.isdir(self.root):
             raise Unreachable(
                 "folder not found",

@@ -32,7 +32,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from accord.errors import Unreachable
+from accord.errors import Unsupported
 from accord.keys import META_DIR
 from accord.replica import Touched
 
@@ -84,7 +84,7 @@ class FolderWatch:
             )
             self._observer.start()
         except OSError as exc:
-            raise Unreachable(
+            raise Unsupported(
                 f"cannot watch this folder: {exc.strerror or exc}",
                 where=root,
                 hint="for many folders, raise fs.inotify.max_user_watches; "

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from accord.engine.apply import Event, Report
 from accord.engine.policy import Policy
 from accord.engine.session import Session
-from accord.errors import AccordError, LockHeld
+from accord.errors import AccordError, LockHeld, Unreachable
 from accord.keys import IgnoreRules
 from accord.registry import open_replica
 from accord.replica import Touched, Watching
@@ -110,6 +110,7 @@ class _Slot:
         self.error: str | None = None
         self.told = 0  # pending count last told in a ``change`` event
         self.failing = False  # the last run failed (not only a busy lock)
+        self.missing = False  # a place could not be watched: it did not exist
         self.done_now = 0
 
 
@@ -276,7 +277,8 @@ class Watcher:
             if isinstance(error, AccordError) and error.hint:
                 data["hint"] = error.hint
             self._emit(WatchEvent("busy" if busy else "failed", slot.pair.label, data))
-        if (trouble is not None and not busy) or recovered:
+        made = trouble is None and slot.missing  # a first run made a place
+        if (trouble is not None and not busy) or recovered or made:
             self._disarm(slot)  # a folder unmounted and mounted needs a new watch
             self._arm(slot)
             self._touch(slot)(Touched(None))  # what changed while re-arming
@@ -315,17 +317,19 @@ class Watcher:
 
     # -- watches -----------------------------------------------------------
     def _arm(self, slot: _Slot) -> None:
+        slot.missing = False
         for side, url in (("left", slot.pair.left), ("right", slot.pair.right)):
             slot.sources.append(self._watch(slot, side, url))
 
     def _watch(self, slot: _Slot, side: str, url: str) -> Watching:
         touched = self._touch(slot)
-        how = f"polled every {self.poll:g}s"
+        how = f"polled every {_duration(self.poll)}"
         try:
             watching = open_replica(url).watch(touched)
         except (AccordError, OSError) as exc:
             watching = None
             how += f" ({_message(exc)})"
+            slot.missing = slot.missing or isinstance(exc, Unreachable)
         if watching is not None:
             how = "notified"
         else:
@@ -342,6 +346,14 @@ class Watcher:
 
     def _emit(self, event: WatchEvent) -> None:
         self._on_event(event)
+
+
+def _duration(seconds: float) -> str:
+    """``1h``, ``2m``, ``30s``, ``0.5s``."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _message(exc: BaseException) -> str:
