@@ -373,3 +373,9 @@ def test_usage_errors(tmp_path: Path) -> None:
     )
     done = accord("watch", "-p", "p", env={"ACCORD_CONFIG": str(config)})
     assert done.returncode == 2 and "asks nothing" in done.stderr
+    done = accord("watch", str(tmp_path), "nosuch://x")
+    assert done.returncode == 1 and "unknown place type" in done.stderr
+    (tmp_path / "inner").mkdir()
+    done = accord("watch", str(tmp_path), str(tmp_path / "inner"), "--json")
+    assert done.returncode == 2 and "inside" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -14,6 +14,11 @@ mounted. What happens is told to ``on_event`` as :class:`WatchEvent`
 values, from the calling thread only; :meth:`Watcher.status` is a snapshot
 for a status line. The library prints nothing.
 
+A pair whose first run is refused as given (a ``ConfigError``: places
+that overlap, a read-only place as a sync's side) ends :meth:`Watcher.run`
+with that error, as does a place accord cannot open at all (an unknown
+URL scheme, a missing extra) when the watcher is made.
+
 Stopping: :meth:`Watcher.stop` (from a signal handler, another thread)
 ends :meth:`Watcher.run` after the current run. To cut a run short, raise
 ``KeyboardInterrupt`` in the running thread: the engine rolls back the
@@ -33,7 +38,7 @@ from typing import Any, NamedTuple
 from accord.engine.apply import Event, Report
 from accord.engine.policy import Policy
 from accord.engine.session import Session
-from accord.errors import AccordError, LockHeld, Unreachable
+from accord.errors import AccordError, ConfigError, LockHeld, Unreachable
 from accord.keys import IgnoreRules
 from accord.registry import open_replica
 from accord.replica import Touched, Watching
@@ -129,6 +134,8 @@ class Watcher:
         on_event: Callable[[WatchEvent], None] | None = None,
     ) -> None:
         self.poll = poll
+        for pair in pairs:  # a place accord cannot open is refused now
+            open_replica(pair.left), open_replica(pair.right)
         self._slots = [
             _Slot(pair, Schedule(quiet, longest, retry_first, retry_cap))
             for pair in pairs
@@ -241,6 +248,8 @@ class Watcher:
         try:
             report = self._session(slot)
         except (AccordError, OSError) as exc:
+            if isinstance(exc, ConfigError) and slot.runs == 1:
+                raise  # a pair that cannot run as given: places that overlap...
             error = exc
         finally:
             with self._cond:
