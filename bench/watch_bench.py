@@ -208,6 +208,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--work", type=Path, default=None)
     parser.add_argument("--json", action="store_true", help="print the raw times")
+    parser.add_argument(
+        "--only", default="local,hub,unison", help="cases: local, hub, unison"
+    )
     args = parser.parse_args()
     if shutil.which("unison") is None:
         sys.exit("unison is not installed: bash bench/setup.sh")
@@ -226,7 +229,14 @@ def main() -> None:
                 work, args.samples
             ),
         }
-        print(f"unison -repeat watch: {unison_watch(work)}")
+        wanted = set(args.only.split(","))
+        cases = {
+            name: case
+            for name, case in cases.items()
+            if any(word in name for word in wanted)
+        }
+        if "unison" in wanted:
+            print(f"unison -repeat watch: {unison_watch(work)}")
         for name, case in cases.items():
             results[name] = case()
             print(_row(name, results[name]), flush=True)
@@ -237,10 +247,11 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|")
     for name, times in results.items():
         print(_row(name, times))
-    unison = statistics.median(results["unison -repeat 1, local -> local"])
+    unison = results.get("unison -repeat 1, local -> local")
     for name, times in results.items():
-        if name.startswith("accord"):
-            print(f"unison p50 / {name} p50: {unison / statistics.median(times):.2f}")
+        if name.startswith("accord") and unison:
+            ratio = statistics.median(unison) / statistics.median(times)
+            print(f"unison p50 / {name} p50: {ratio:.2f}")
     if args.json:
         print(json.dumps(results))
 

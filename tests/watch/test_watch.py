@@ -270,6 +270,27 @@ def test_a_round_trip_between_two_machines_through_a_hub(
         assert first.stop() == 0 and second.stop() == 0
 
 
+def test_two_pairs_of_one_watcher_over_one_collection(
+    hub_server, tmp_path: Path
+) -> None:
+    """The hub does not tell a machine of its own writes: the watcher tells
+    the other pair that shares the collection itself."""
+    url = _collection(hub_server)
+    x, y = tmp_path / "x", tmp_path / "y"
+    x.mkdir(), y.mkdir()
+    config = tmp_path / "accord.toml"
+    config.write_text(
+        f'[pairs.both.x]\nleft = "{x}"\nright = "{url}"\n'
+        f'[pairs.both.y]\nleft = "{y}"\nright = "{url}"\n'
+    )
+    with WatchProcess("-p", "both", env={"ACCORD_CONFIG": str(config)}) as watcher:
+        watcher.wait(lambda: len(watcher.of("done")) >= 2, why="both first runs")
+        (x / "shared.txt").write_text("from x\n")
+        watcher.wait(lambda: (y / "shared.txt").exists(), why="x -> hub -> y")
+        assert (y / "shared.txt").read_text() == "from x\n"
+        assert watcher.stop() == 0
+
+
 def test_an_unreachable_hub_is_retried_and_recovers(tmp_path: Path) -> None:
     from accord.hub import init_hub
     from fixtures.hub import HubProcess, login_admin

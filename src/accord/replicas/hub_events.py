@@ -2,13 +2,16 @@
 events (``GET /api/v1/events?collection=NAME``), signed like every other
 request.
 
-A thread reads the stream and tells each ``change`` event, with the number
-of items it changed, as settled (a committed transaction: nothing to wait
-for). When the connection breaks or the hub cannot be
-reached, it connects again after a growing pause (at most a minute),
-from the last event it saw (``since``). Each time it connects it tells
-one change of unknown place: what happened before it listened (or while
-it could not) is then looked at by a run.
+A thread reads the stream and tells each ``change`` event, with the
+number of items it changed, as settled (a committed transaction: nothing
+to wait for). The changes this machine's node made are not told: they
+are its own runs' writes (a watcher that runs two pairs over one
+collection tells the other pair itself, see ``accord.watch.loop``). When
+the connection breaks or the hub cannot be reached, it connects again
+after a growing pause (at most a minute), from the last event it saw
+(``since``). Each time it connects it tells one change of unknown place:
+what happened before it listened (or while it could not) is then looked
+at by a run.
 """
 
 from __future__ import annotations
@@ -45,12 +48,17 @@ def parse_events(lines: list[str]) -> tuple[str | None, str | None, str]:
     return ident, kind, "\n".join(data)
 
 
-def _count(data: str) -> int:
-    try:
-        changes = json.loads(data).get("changes")
-    except (ValueError, AttributeError):
-        return 1
+def _count(event: dict[str, Any]) -> int:
+    changes = event.get("changes")
     return len(changes) if isinstance(changes, list) and changes else 1
+
+
+def _decoded(data: str) -> dict[str, Any]:
+    try:
+        event = json.loads(data)
+    except ValueError:
+        return {}
+    return event if isinstance(event, dict) else {}
 
 
 class EventFeed:
@@ -69,6 +77,7 @@ class EventFeed:
         self._touched = touched
         self._ca = ca
         self._since: str | None = None
+        self._node: str | None = None  # this machine's node on the hub
         self._stopped = threading.Event()
         self._client: HubClient | None = None
         self._lock = threading.Lock()
@@ -107,6 +116,7 @@ class EventFeed:
                 client.close()
                 return
             self._client = client
+        self._node = (client.node or {}).get("node")
         try:
             params: dict[str, Any] = {"collection": self._collection}
             if self._since is not None:
@@ -134,5 +144,9 @@ class EventFeed:
             block = []
             if ident is not None:
                 self._since = ident
-            if kind == "change":
-                self._touched(Touched(None, count=_count(data), settled=True))
+            if kind != "change":
+                continue
+            event = _decoded(data)
+            if self._node is not None and event.get("node") == self._node:
+                continue  # this machine's own writes (its runs)
+            self._touched(Touched(None, count=_count(event), settled=True))

@@ -64,6 +64,10 @@ class Pair:
     def label(self) -> str:
         return self.name or f"{self.left} <-> {self.right}"
 
+    @property
+    def sides(self) -> tuple[str, str]:
+        return self.left, self.right
+
 
 class WatchEvent(NamedTuple):
     """Something the watcher did or saw (see ``docs/watch.md``).
@@ -116,6 +120,7 @@ class _Slot:
         self.told = 0  # pending count last told in a ``change`` event
         self.failing = False  # the last run failed (not only a busy lock)
         self.missing = False  # a place could not be watched: it did not exist
+        self.places: set[str] = set()  # the identities of its places
         self.done_now = 0
 
 
@@ -134,12 +139,12 @@ class Watcher:
         on_event: Callable[[WatchEvent], None] | None = None,
     ) -> None:
         self.poll = poll
-        for pair in pairs:  # a place accord cannot open is refused now
-            open_replica(pair.left), open_replica(pair.right)
         self._slots = [
             _Slot(pair, Schedule(quiet, longest, retry_first, retry_cap))
             for pair in pairs
         ]
+        for slot in self._slots:  # a place accord cannot open is refused now
+            slot.places = {open_replica(url).identity for url in slot.pair.sides}
         self._on_event = on_event or (lambda event: None)
         self._cond = threading.Condition()
         self._stopping = False
@@ -276,6 +281,8 @@ class Watcher:
                 done = {**report.summary(), "status": _status_of(report)}
             if done["changed"] or slot.last is None:  # what the status line shows
                 slot.last = {**done, "at": time.time()}
+            if done["changed"]:
+                self._tell_neighbours(slot)
             self._emit(WatchEvent("done", slot.pair.label, done))
         if trouble is not None:
             data: dict[str, Any] = {"error": trouble, "retry_in": round(pause, 3)}
@@ -291,6 +298,13 @@ class Watcher:
             self._disarm(slot)  # a folder unmounted and mounted needs a new watch
             self._arm(slot)
             self._touch(slot)(Touched(None))  # what changed while re-arming
+
+    def _tell_neighbours(self, slot: _Slot) -> None:
+        """A run changed places that other pairs share: they look too (a
+        place does not tell a watcher of its own writes, e.g. a hub)."""
+        for other in self._slots:
+            if other is not slot and other.places & slot.places:
+                self._touch(other)(Touched(None, settled=True))
 
     def _session(self, slot: _Slot) -> Report | None:
         pair = slot.pair
@@ -327,7 +341,7 @@ class Watcher:
     # -- watches -----------------------------------------------------------
     def _arm(self, slot: _Slot) -> None:
         slot.missing = False
-        for side, url in (("left", slot.pair.left), ("right", slot.pair.right)):
+        for side, url in zip(("left", "right"), slot.pair.sides, strict=True):
             slot.sources.append(self._watch(slot, side, url))
 
     def _watch(self, slot: _Slot, side: str, url: str) -> Watching:
