@@ -10,7 +10,8 @@ phase of it) before the next. Cases:
 
 - ``accord local``: ``accord watch A B`` (defaults: ``--delay 0.5s``), and
   with ``--delay 0.1s``;
-- ``accord hub``: two machines, ``accord watch A hub://.../c`` and
+- ``accord hub``: (defaults, and with ``--delay 0.1s``) two machines,
+  ``accord watch A hub://.../c`` and
   ``accord watch B hub://.../c`` (each its own state and its own user's
   login), through a fresh
   ``accord hub serve`` on loopback: A's change goes up, the hub pushes an
@@ -147,15 +148,16 @@ def second_machine(hub: Hub, url: str, folder: Path) -> Path:
     return credentials
 
 
-def accord_hub(work: Path, count: int) -> list[float]:
+def accord_hub(work: Path, count: int, delay: str | None = None) -> list[float]:
     hub = Hub(work)
-    a, b = _pair(work, "hub")
+    a, b = _pair(work, f"hub-{delay or 'default'}")
     url = hub.place("watch")
     logins = [hub.credentials, second_machine(hub, url, a.parent)]
     watchers = []
     try:
         for side, credentials in zip((a, b), logins, strict=True):
             command = [sys.executable, "-m", "accord", "watch", str(side), url]
+            command += ["--delay", delay] if delay else []
             env = {
                 "ACCORD_STATE_DIR": str(side.parent / f"state-{side.name}"),
                 "ACCORD_HUB_CREDENTIALS": str(credentials),
@@ -225,6 +227,9 @@ def main() -> None:
                 work, args.samples, "0.1s"
             ),
             "accord watch, A -> hub -> B": lambda: accord_hub(work, args.samples),
+            "accord watch --delay 0.1s, A -> hub -> B": lambda: accord_hub(
+                work, args.samples, "0.1s"
+            ),
             "unison -repeat 1, local -> local": lambda: unison_repeat(
                 work, args.samples
             ),
