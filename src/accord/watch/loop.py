@@ -207,9 +207,9 @@ class Watcher:
         with self._cond:
             now = time.monotonic()
             self._tell_changes()
-            for slot in self._slots:
-                if slot.schedule.due(now):
-                    return slot
+            due = [slot for slot in self._slots if slot.schedule.due(now)]
+            if due:  # the one waiting longest first: no pair starves another
+                return min(due, key=lambda slot: slot.schedule.due_at() or now)
             times = [s.schedule.due_at() for s in self._slots]
             wake = min((t for t in times if t is not None), default=now + 1.0)
             if not self._stopping:
