@@ -64,3 +64,23 @@ def test_a_source_changed_during_its_copy_is_copied_again(tmp_path: Path) -> Non
     assert done[0]["skipped"] == 1 and done[0]["changed"] == 0, done
     assert (b / "doc.txt").read_bytes() == b"the start, the end of the sentence\n"
     assert _EDITS == ["doc.txt"]
+
+
+def test_what_no_run_looks_at_is_not_a_change(tmp_path: Path) -> None:
+    from accord.engine.policy import Policy
+    from accord.replica import Touched
+
+    pair = Pair(
+        str(tmp_path / "a"),
+        str(tmp_path / "b"),
+        Policy(db_lock="lock"),
+        exclude=("*.log", "build/"),
+    )
+    watcher = Watcher([pair])
+    touched = watcher._touch(watcher._slots[0])
+    for key in ("x.log", "build/out.o", "lock"):  # excluded, the run's own lock
+        touched(Touched(key, writing=True))
+    assert watcher.status()[0].pending == 0
+    touched(Touched("sub/lock"))
+    touched(Touched(None))
+    assert watcher.status()[0].pending == 2

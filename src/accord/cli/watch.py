@@ -119,6 +119,23 @@ class Duration(click.ParamType):
     help="Delete and overwrite for good instead of keeping a copy.",
 )
 @click.option(
+    "--accept-rules",
+    is_flag=True,
+    help="Apply a changed .accordignore (yours or a peer's) from the next run on.",
+)
+@click.option(
+    "--checksum",
+    is_flag=True,
+    default=None,
+    help="With --mirror: compare content digests on a first run.",
+)
+@click.option(
+    "--marker",
+    metavar="NAME",
+    default=None,
+    help="Refuse to run unless both roots hold the file NAME.",
+)
+@click.option(
     "--endpoint-url",
     metavar="URL",
     default=None,
@@ -172,7 +189,8 @@ def _pair(name: str | None, profile: dict[str, Any], opts: dict[str, Any]) -> Pa
     mode = "mirror" if opts["as_mirror"] else profile.get("mode", "sync")
     _use_endpoint(opts["endpoint_url"] or profile.get("endpoint_url"))
     fields = ("on_conflict", "delete", "max_delete", "max_delete_percent")
-    fields += ("allow_empty", "workers", "no_trash")
+    fields += ("allow_empty", "workers", "no_trash", "accept_rules", "checksum")
+    fields += ("marker",)
     policy = _policy(mode, profile, **{k: opts[k] for k in fields})
     if policy.on_conflict == "ask":
         raise InvalidInput(

@@ -224,7 +224,13 @@ class Watcher:
             slot.told = pending
 
     def _touch(self, slot: _Slot) -> Callable[[Touched], None]:
+        ignore = IgnoreRules(slot.pair.exclude)
+        own = slot.pair.policy.db_lock  # made and removed by every run
+
         def touched(change: Touched) -> None:
+            key = change.key
+            if key is not None and (key == own or ignore.excludes(key, False)):
+                return  # no run would look at it
             with self._cond:
                 slot.schedule.touched(
                     time.monotonic(),
