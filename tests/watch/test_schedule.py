@@ -29,6 +29,8 @@ def test_a_burst_of_changes_is_one_run() -> None:
     schedule = Schedule(quiet=0.5, longest=10.0)
     for i in range(10_000):
         schedule.touched(100.0 + i * 0.0001, f"f{i}")
+        schedule.touched(100.0 + i * 0.0001, f"f{i}", writing=True)
+        schedule.touched(100.0 + i * 0.0001, f"f{i}")  # closed: one change
     assert schedule.pending == 10_000
     assert schedule.due(101.5)
     assert schedule.started(101.5) == 10_000
@@ -141,6 +143,15 @@ def test_server_sent_events() -> None:
     lines = ["id: 7", "event: change", 'data: {"seq": 3,', "data:  more}"]
     assert parse_events(lines) == ("7", "change", '{"seq": 3,\n more}')
     assert parse_events([": keep-alive"]) == (None, None, "")
+
+
+def test_pending_counts_items_and_unknown_changes() -> None:
+    schedule = Schedule()
+    schedule.touched(1.0, "a")
+    schedule.touched(1.0, "a")
+    schedule.touched(1.0, None, count=5)  # a hub's transaction of 5 items
+    schedule.touched(1.0)
+    assert schedule.pending == 1 + 5 + 1
 
 
 def test_a_settled_change_needs_no_quiet_period() -> None:

@@ -19,6 +19,7 @@ from accord.errors import InvalidInput
 
 __all__ = ["Schedule", "backoff", "parse_duration"]
 
+_KEYS = 100_000  # past this many, changes are counted, not kept by key
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|min|h)?\s*$")
 
@@ -52,8 +53,10 @@ class Schedule:
     longest: float = 10.0
     retry_first: float = 1.0
     retry_cap: float = 300.0
-    #: changes told since the last run started
-    pending: int = 0
+    #: the keys told changed since the last run started (at most ``_KEYS``)
+    keys: set[str] = field(default_factory=set)
+    #: other changes told (no key said, or past ``_KEYS``)
+    others: int = 0
     first: float | None = None
     last: float | None = None
     #: when the changes told so far have been quiet long enough
@@ -77,7 +80,10 @@ class Schedule:
         """A place said ``key`` (None: something) changed; ``settled``: the
         change is complete (a server's committed transaction), so no quiet
         period is needed for it."""
-        self.pending += max(count, 1)
+        if key is not None and len(self.keys) < _KEYS:
+            self.keys.add(key)
+        elif key is None or key not in self.keys:
+            self.others += max(count, 1)
         self.first = now if self.first is None else self.first
         self.last = now
         self.ready = max(self.ready, now if settled else now + self.quiet)
@@ -87,6 +93,12 @@ class Schedule:
             self.writing.add(key)
         else:
             self.writing.discard(key)
+
+    @property
+    def pending(self) -> int:
+        """How many changes are pending: items told, plus changes of no
+        known item (a server's transaction counts its items)."""
+        return len(self.keys) + self.others
 
     def due_at(self) -> float | None:
         """When the next run should start; None while nothing is pending."""
@@ -103,7 +115,8 @@ class Schedule:
     def started(self, now: float) -> int:
         """A run starts: what was pending is its work; the count it takes."""
         taken = self.pending
-        self.pending = 0
+        self.keys = set()
+        self.others = 0
         self.first = self.last = None
         self.ready = 0.0
         self.running = True
