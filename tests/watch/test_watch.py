@@ -308,8 +308,8 @@ def test_an_unreachable_hub_is_retried_and_recovers(tmp_path: Path) -> None:
         with WatchProcess(str(a), url, "--delay", "0.1s") as watcher:
             watcher.wait_event("done", changed=1)
             hub.stop()
+            failed = watcher.wait_event("failed")  # said while idle: the feed broke
             (a / "second.txt").write_text("2\n")
-            failed = watcher.wait_event("failed")
             assert "hub" in failed["error"] and failed["retry_in"] > 0
             after = watcher.events.index(failed) + 1
             watcher.wait_event("failed", after=after)  # tried again

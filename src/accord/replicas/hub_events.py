@@ -9,9 +9,10 @@ are its own runs' writes (a watcher that runs two pairs over one
 collection tells the other pair itself, see ``accord.watch.loop``). When
 the connection breaks or the hub cannot be reached, it connects again
 after a growing pause (at most a minute), from the last event it saw
-(``since``). Each time it connects it tells one change of unknown place:
-what happened before it listened (or while it could not) is then looked
-at by a run.
+(``since``). Each time it connects, and when a connection breaks, it
+tells one change of unknown place: what happened before it listened (or
+while it could not) is then looked at by a run, and a run says whether
+the hub can be reached.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class EventFeed:
         self._ca = ca
         self._since: str | None = None
         self._node: str | None = None  # this machine's node on the hub
+        self._connected = False
         self._stopped = threading.Event()
         self._client: HubClient | None = None
         self._lock = threading.Lock()
@@ -104,6 +106,10 @@ class EventFeed:
             except Exception:  # any failure: connect again later
                 if self._stopped.is_set():
                     return
+            if self._connected and not self._stopped.is_set():
+                # the feed broke: a run tells whether the hub is reachable
+                self._connected = False
+                self._touched(Touched(None, settled=True))
             if self._stopped.wait(pause):
                 return
             pause = min(pause * 2, _LONGEST_PAUSE)
@@ -125,6 +131,7 @@ class EventFeed:
                 "GET", wire.API + "/events", params=params, stream=True, retry=False
             )
             # what happened before this connection (or while away), if anything
+            self._connected = True
             self._touched(Touched(None, settled=True))
             self._lines(answer)
         finally:
