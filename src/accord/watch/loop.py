@@ -271,39 +271,49 @@ class Watcher:
         self, slot: _Slot, report: Report | None, error: AccordError | OSError | None
     ) -> None:
         trouble = _trouble(report, error)
-        again = bool(report is not None and report.skipped)
         busy = isinstance(error, LockHeld)
         with self._cond:
             pause = slot.schedule.finished(
-                time.monotonic(), trouble is None, again, busy
+                time.monotonic(),
+                ok=trouble is None,
+                again=bool(report is not None and report.skipped),
+                busy=busy,
             )
-            failures = slot.schedule.failures
             recovered = slot.failing and trouble is None
             slot.failing = trouble is not None and not busy
             slot.error = trouble
         if report is not None or error is None:
-            done = {"changed": 0, "status": "ok"}
-            if report is not None:
-                done = {**report.summary(), "status": _status_of(report)}
-            if done["changed"] or slot.last is None:  # what the status line shows
-                slot.last = {**done, "at": time.time()}
-            if done["changed"]:
-                self._tell_neighbours(slot)
-            self._emit(WatchEvent("done", slot.pair.label, done))
+            self._tell_done(slot, report)
         if trouble is not None:
-            data: dict[str, Any] = {"error": trouble, "retry_in": round(pause, 3)}
-            if busy:
-                data["tries"] = slot.schedule.busy
-            else:
-                data["failures"] = failures
-            if isinstance(error, AccordError) and error.hint:
-                data["hint"] = error.hint
-            self._emit(WatchEvent("busy" if busy else "failed", slot.pair.label, data))
+            self._tell_trouble(slot, trouble, error, pause)
         made = trouble is None and slot.missing  # a first run made a place
-        if (trouble is not None and not busy) or recovered or made:
+        if slot.failing or recovered or made:
             self._disarm(slot)  # a folder unmounted and mounted needs a new watch
             self._arm(slot)
             self._touch(slot)(Touched(None))  # what changed while re-arming
+
+    def _tell_done(self, slot: _Slot, report: Report | None) -> None:
+        done: dict[str, Any] = {"changed": 0, "status": "ok"}
+        if report is not None:
+            done = {**report.summary(), "status": _status_of(report)}
+        if done["changed"] or slot.last is None:  # what the status line shows
+            slot.last = {**done, "at": time.time()}
+        if done["changed"]:
+            self._tell_neighbours(slot)
+        self._emit(WatchEvent("done", slot.pair.label, done))
+
+    def _tell_trouble(
+        self, slot: _Slot, trouble: str, error: BaseException | None, pause: float
+    ) -> None:
+        busy = isinstance(error, LockHeld)
+        data: dict[str, Any] = {"error": trouble, "retry_in": round(pause, 3)}
+        if busy:
+            data["tries"] = slot.schedule.busy
+        else:
+            data["failures"] = slot.schedule.failures
+        if isinstance(error, AccordError) and error.hint:
+            data["hint"] = error.hint
+        self._emit(WatchEvent("busy" if busy else "failed", slot.pair.label, data))
 
     def _tell_neighbours(self, slot: _Slot) -> None:
         """A run changed places that other pairs share: they look too (a
