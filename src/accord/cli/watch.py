@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import time
+import warnings
 from typing import Any
 
 import click
@@ -163,6 +164,8 @@ def watch(left: str | None, right: str | None, **opts: Any) -> None:
     """
     pairs = _pairs(left, right, opts)
     out = _Output(opts["json_lines"], opts["quiet"])
+    # watchdog says so when it watches a new folder twice; nothing is wrong
+    warnings.filterwarnings("ignore", "Callback with id", RuntimeWarning)
     watcher = Watcher(
         pairs,
         quiet=opts["delay"],
@@ -192,6 +195,8 @@ def _pair(name: str | None, profile: dict[str, Any], opts: dict[str, Any]) -> Pa
     fields += ("allow_empty", "workers", "no_trash", "accept_rules", "checksum")
     fields += ("marker",)
     policy = _policy(mode, profile, **{k: opts[k] for k in fields})
+    if policy.mode != "mirror" and (opts["delete"] or opts["checksum"]):
+        raise click.UsageError("--delete and --checksum go with --mirror")
     if policy.on_conflict == "ask":
         raise InvalidInput(
             f"profile '{name}' says conflict = \"ask\": a watcher asks nothing",
