@@ -15,6 +15,7 @@ import click
 
 from accord.cli import Exit, cli, handle_errors
 from accord.cli.commands import ItemCount, Percent, _policy, _use_endpoint
+from accord.cli.shared import told_to_hubs
 from accord.config import load_profiles
 from accord.engine.policy import CONFLICT_RULES
 from accord.errors import InvalidInput
@@ -172,6 +173,7 @@ def watch(left: str | None, right: str | None, **opts: Any) -> None:
         longest=max(opts["max_delay"], opts["delay"]),
         poll=opts["poll"],
         on_event=out.event,
+        progress=told_to_hubs,
     )
     raise Exit(_serve(watcher, out))
 

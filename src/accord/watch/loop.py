@@ -31,11 +31,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from accord.engine.apply import Event, Report
+from accord.engine.plan import Plan
 from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import AccordError, ConfigError, LockHeld, Unreachable
@@ -45,7 +47,14 @@ from accord.replica import Touched, Watching
 from accord.watch.poll import Poller
 from accord.watch.schedule import Schedule
 
-__all__ = ["Pair", "PairStatus", "WatchEvent", "Watcher"]
+__all__ = ["Pair", "PairStatus", "Progress", "WatchEvent", "Watcher"]
+
+#: wraps a run's event callback for as long as the run applies its plan
+#: (the CLI's: tell each hub side the run's progress, for its dashboard)
+Progress = Callable[
+    [Session, Plan, Callable[[Event], None]],
+    AbstractContextManager[Callable[[Event], None]],
+]
 
 
 @dataclass(frozen=True)
@@ -137,8 +146,10 @@ class Watcher:
         retry_first: float = 1.0,
         retry_cap: float = 300.0,
         on_event: Callable[[WatchEvent], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.poll = poll
+        self._progress = progress
         self._slots = [
             _Slot(pair, Schedule(quiet, longest, retry_first, retry_cap))
             for pair in pairs
@@ -340,7 +351,12 @@ class Watcher:
                 if any(plan.refresh.values()) or plan.agreed:
                     session.apply(plan)
                 return None
-            report = session.apply(plan, on_event=self._counter(slot))
+            counter = self._counter(slot)
+            if self._progress is None:
+                report = session.apply(plan, on_event=counter)
+            else:
+                with self._progress(session, plan, counter) as on_event:
+                    report = session.apply(plan, on_event=on_event)
         shown = set(session.notices)
         for notice in report.notices:
             if notice not in shown:
