@@ -35,9 +35,9 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple
+from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from accord.errors import (
     AccordError,
@@ -59,7 +59,9 @@ __all__ = [
     "META_DIR",
     "HashingReader",
     "Replica",
+    "Touched",
     "TrashItem",
+    "Watching",
     "WriteItem",
     "check_digest",
     "check_expected",
@@ -146,6 +148,21 @@ class TrashItem(NamedTuple):
     run: str  # the run stamp it was trashed under (sortable, UTC)
     key: str  # where it was
     entry: Entry  # what it was (size, mtime, kind)
+
+
+class Touched(NamedTuple):
+    """A place says something in it may have changed (``Replica.watch``)."""
+
+    key: str | None = None  # None: somewhere, not said where
+    writing: bool = False  # the file is still open for writing
+    count: int = 1  # how many changes this stands for
+    settled: bool = False  # complete (a committed transaction): no need to wait
+
+
+class Watching(Protocol):
+    """A running watch (``Replica.watch``); ``stop()`` ends it."""
+
+    def stop(self) -> None: ...
 
 
 class Replica(abc.ABC):
@@ -333,6 +350,15 @@ class Replica(abc.ABC):
         comes back as notices; an error means they wait for the next run
         (they are durable since ``flush``)."""
         return []
+
+    # -- telling when something changed -----------------------------------
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """Start telling ``touched`` (from another thread) when something
+        in the place may have changed: a folder's notifications from the
+        operating system, a server's pushed events. None when the place
+        cannot tell: whoever watches it polls it. Not opened first; the
+        changes of accord's own folder are not told."""
+        return None
 
     # -- accord's own small files (lock, markers) ---------------------------
     @abc.abstractmethod

@@ -29,7 +29,7 @@ import itertools
 import os
 import stat as st
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
@@ -53,7 +53,9 @@ from accord.replica import (
     META_DIR,
     HashingReader,
     Replica,
+    Touched,
     TrashItem,
+    Watching,
     check_digest,
     check_expected,
     check_key,
@@ -672,6 +674,20 @@ class LocalReplica(Replica):
     def meta_delete(self, name: str) -> None:
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self._meta, name))
+
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """The operating system's notifications (``local_watch``);
+        Unreachable when the folder does not exist (yet), Unsupported when
+        it cannot be watched (the system's limit of watches)."""
+        if not os.path.isdir(self.root):
+            raise Unreachable(
+                "folder not found",
+                where=self.url,
+                hint="check the path; if it is on a removable disk, mount it",
+            )
+        from accord.replicas.local_watch import FolderWatch
+
+        return FolderWatch(self.root, touched)
 
     def close(self) -> None:
         """Remove the (empty) temporary folders this run's processes made."""
