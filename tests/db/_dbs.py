@@ -62,3 +62,13 @@ def make_central(new_database, hub_server, kind: str) -> Central:
     return central
 
 
+
+
+def run(url: str, *statements: str) -> None:
+    """Statements on a node's SQLite database, as an app would run them."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    engine.dispose()

@@ -7,18 +7,9 @@ import pytest
 import accord.db
 from accord.errors import PullFirst
 
-from _dbs import table_rows
+from _dbs import run, table_rows
 
 
-def run(url: str, *statements: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-        for statement in statements:
-            conn.exec_driver_sql(statement)
-    engine.dispose()
 
 
 def test_push_then_pull_reaches_another_node(central, client) -> None:
