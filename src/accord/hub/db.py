@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from accord.errors import InvalidInput, NotFound, PermissionDenied
+from accord.errors import InvalidInput, NotFound, PermissionDenied, Unreachable
 from accord.hub import schema as t
 from accord.hub.accounts import Account
 from accord.hub.auth import HubError, read_body
@@ -95,8 +95,12 @@ def _register(hub: Hub, body: dict[str, Any]) -> dict[str, Any]:
         or not all(isinstance(x, str) for x in tables)
     ):
         raise InvalidInput("name the tables to replicate", hint="--tables a,b,c")
-    expire = float(body.get("expire_days") or EXPIRE_AFTER / 86400) * 86400
-    central = Central(url, expire)
+    days = body.get("expire_days")
+    expire = EXPIRE_AFTER if days is None else float(days) * 86400
+    try:
+        central = Central(url, expire)
+    except Unreachable as exc:  # the URL the admin gave: a bad input here
+        raise InvalidInput(exc.message, hint=exc.hint) from exc
     try:
         descriptions = central.init(tables)
         version = central.sealed()

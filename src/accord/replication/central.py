@@ -268,7 +268,7 @@ class Central:
                 .where(c.nodes.c.name == node)
                 .values(version=version, last_seen=time.time())
             )
-            self._trim(conn)
+            self._trim(conn, node)
             return int(version)
 
     def _check_base(self, conn: sa.Connection, base: int, readable: list[str]) -> None:
@@ -383,12 +383,13 @@ class Central:
             conn.execute(c.conflicts.insert(), rows)
 
     # -- trim ---------------------------------------------------------------------
-    def _trim(self, conn: sa.Connection) -> None:
+    def _trim(self, conn: sa.Connection, pushing: str) -> None:
         now = time.time()
         conn.execute(
             c.nodes.update()
             .where(
                 c.nodes.c.expired.is_(None),
+                c.nodes.c.name != pushing,
                 c.nodes.c.last_seen < now - self.expire_after,
             )
             .values(expired=now)
