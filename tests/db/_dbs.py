@@ -62,8 +62,6 @@ def make_central(new_database, hub_server, kind: str) -> Central:
     return central
 
 
-
-
 def run(url: str, *statements: str) -> None:
     """Statements on a node's SQLite database, as an app would run them."""
     engine = sa.create_engine(url)

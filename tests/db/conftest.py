@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("sqlalchemy")
 
-from _dbs import Central, make_central  # noqa: E402
+from _dbs import Central, make_central
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])

@@ -11,9 +11,9 @@ import time
 import uuid
 
 import pytest
+from _dbs import SCHEMA, Central, run, table_rows
 
 import accord.db
-from _dbs import SCHEMA, Central, run, table_rows
 from accord.errors import TransientError
 
 WORKER = r"""
@@ -24,7 +24,8 @@ rng = random.Random(index)
 for n in range(rounds):
     db = sqlite3.connect(path, timeout=60)
     key = index * 1000 + n
-    db.execute("INSERT INTO customers VALUES (?, ?, 'x', ?, 1)", (key, f"c{key}", f"{key}@x"))
+    row = (key, f"c{key}", f"{key}@x")
+    db.execute("INSERT INTO customers VALUES (?, ?, 'x', ?, 1)", row)
     db.execute("INSERT INTO orders VALUES (?, ?, 'tea', ?)", (key, key, n))
     db.execute("UPDATE customers SET city = ? WHERE id = 1", (f"n{index}r{n}",))
     db.commit()
@@ -43,8 +44,9 @@ def test_three_processes_sync_at_once(tmp_path, central) -> None:
     central.execute("INSERT INTO customers VALUES (1, 'shared', 'x', 's@x', 0)")
     urls = [_attach(tmp_path, central, f"n{i}") for i in range(1, 4)]
     workers = [
-        subprocess.Popen([sys.executable, "-c", WORKER, url, str(i), "6"],
-                         stderr=subprocess.PIPE)  # fmt: skip
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, url, str(i), "6"], stderr=subprocess.PIPE
+        )
         for i, url in enumerate(urls, 1)
     ]
     for worker in workers:
@@ -61,7 +63,9 @@ def test_three_processes_sync_at_once(tmp_path, central) -> None:
         assert accord.db.status(url)["pending"] == []
 
 
-def test_a_push_whose_answer_was_lost_is_applied_once(tmp_path, pg_central, monkeypatch):
+def test_a_push_whose_answer_was_lost_is_applied_once(
+    tmp_path, pg_central, monkeypatch
+):
     url = _attach(tmp_path, pg_central, "a")
     run(url, "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'a@x', 1)")
     real = accord.db._Node.call
@@ -108,9 +112,8 @@ def test_a_client_killed_mid_push_leaves_nothing_half_done(tmp_path, pg_central)
 
 
 def test_the_hub_killed_mid_push(tmp_path, new_database, hub_credentials) -> None:
-    from fixtures.hub import HubProcess, login_admin
-
     from accord.hub import init_hub
+    from fixtures.hub import HubProcess, login_admin
 
     folder = tmp_path / "hub"
     _, token = init_hub(folder)

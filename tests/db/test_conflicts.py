@@ -3,8 +3,9 @@ recorded: in the node's status and in the hub's conflict log."""
 
 from __future__ import annotations
 
-import accord.db
 from _dbs import run, table_rows
+
+import accord.db
 
 
 def _two(client):
@@ -102,8 +103,11 @@ def test_same_key_inserted_on_two_nodes_gets_a_fresh_key(central, client) -> Non
     a, b = client("shop-a"), client("shop-b")
     run(a, "INSERT INTO customers VALUES (5, 'Ada', 'Lyon', 'ada@x', 1)")
     accord.db.sync(a)
-    run(b, "INSERT INTO customers VALUES (5, 'Bob', 'Metz', 'bob@x', 2)",
-        "INSERT INTO orders VALUES (1, 5, 'tea', 1)")  # fmt: skip
+    run(
+        b,
+        "INSERT INTO customers VALUES (5, 'Bob', 'Metz', 'bob@x', 2)",
+        "INSERT INTO orders VALUES (1, 5, 'tea', 1)",
+    )
     accord.db.sync(b)
     rows = central.rows("customers")
     assert [(r[0], r[1]) for r in rows] == [(5, "Ada"), (6, "Bob")]
@@ -137,13 +141,19 @@ def test_parent_deleted_here_while_a_pulled_child_points_to_it(central, client):
 
 def test_unique_values_swapped_between_rows(central, client) -> None:
     a, b = client("shop-a"), client("shop-b")
-    run(a, "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'one@x', 1)",
-        "INSERT INTO customers VALUES (2, 'Bob', 'Metz', 'two@x', 2)")  # fmt: skip
+    run(
+        a,
+        "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'one@x', 1)",
+        "INSERT INTO customers VALUES (2, 'Bob', 'Metz', 'two@x', 2)",
+    )
     accord.db.sync(a)
     accord.db.sync(b)
-    run(a, "UPDATE customers SET email = 'tmp@x' WHERE id = 1",
+    run(
+        a,
+        "UPDATE customers SET email = 'tmp@x' WHERE id = 1",
         "UPDATE customers SET email = 'one@x' WHERE id = 2",
-        "UPDATE customers SET email = 'two@x' WHERE id = 1")  # fmt: skip
+        "UPDATE customers SET email = 'two@x' WHERE id = 1",
+    )
     accord.db.sync(a)
     assert [r[3] for r in central.rows("customers")] == ["two@x", "one@x"]
     accord.db.sync(b)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from _dbs import run, table_rows
 
 import accord.db
 from accord.errors import PullFirst
 
-from _dbs import run, table_rows
-
-
-
 
 def test_push_then_pull_reaches_another_node(central, client) -> None:
     a, b = client("shop-a"), client("shop-b")
-    run(a, "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'ada@x', 12.50)",
-        "INSERT INTO orders VALUES (1, 1, 'tea', 2)")  # fmt: skip
+    run(
+        a,
+        "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'ada@x', 12.50)",
+        "INSERT INTO orders VALUES (1, 1, 'tea', 2)",
+    )
     assert accord.db.push(a)["pushed"] == 2
     assert [r[:3] for r in central.rows("customers")] == [(1, "Ada", "Lyon")]
     accord.db.pull(b)
@@ -28,7 +28,7 @@ def test_a_push_is_refused_while_behind(central, client) -> None:
     run(a, "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'ada@x', 1)")
     accord.db.push(a)
     run(b, "INSERT INTO customers VALUES (2, 'Bob', 'Metz', 'bob@x', 2)")
-    with pytest.raises(PullFirst, match="pull first|newer versions"):
+    with pytest.raises(PullFirst, match="newer versions"):
         accord.db.push(b)
     result = accord.db.sync(b)
     assert result["pulled"] == 1

@@ -8,9 +8,9 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from _dbs import Central, run, table_rows
 
 import accord.db
-from _dbs import Central, make_central, run, table_rows
 from accord.errors import (
     ConfigError,
     NotFound,
@@ -23,8 +23,11 @@ from accord.errors import (
 
 def test_a_bad_database_url_is_a_clear_error(hub_server) -> None:
     with pytest.raises(ConfigError, match="cannot open the database"):
-        accord.db.init("postgresql://postgres@127.0.0.1:5432/no_such_db_x",
-                       hub=hub_server.base, tables=["t"])  # fmt: skip
+        accord.db.init(
+            "postgresql://postgres@127.0.0.1:5432/no_such_db_x",
+            hub=hub_server.base,
+            tables=["t"],
+        )
     with pytest.raises(ConfigError, match="not a database URL"):
         accord.db.init("nonsense://x", hub=hub_server.base, tables=["t"])
 
@@ -37,8 +40,9 @@ def test_a_missing_table_is_a_clear_error(new_database, hub_server) -> None:
 
 def test_an_unreachable_hub_is_a_clear_error(tmp_path, pg_central) -> None:
     with pytest.raises(Unreachable, match="cannot reach the hub"):
-        accord.db.attach(f"sqlite:///{tmp_path / 'a.db'}",
-                         hub="http://127.0.0.1:9", node="n", db="x")  # fmt: skip
+        accord.db.attach(
+            f"sqlite:///{tmp_path / 'a.db'}", hub="http://127.0.0.1:9", node="n", db="x"
+        )
 
 
 def test_a_node_not_attached_is_a_clear_error(tmp_path) -> None:
@@ -48,8 +52,11 @@ def test_a_node_not_attached_is_a_clear_error(tmp_path) -> None:
 
 def test_attach_checks_the_columns(tmp_path, pg_central) -> None:
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    run(url, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT,"
-             " email TEXT, balance NUMERIC, fax TEXT)")  # fmt: skip
+    run(
+        url,
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, city TEXT,"
+        " email TEXT, balance NUMERIC, fax TEXT)",
+    )
     with pytest.raises(ConfigError, match="missing on the server: fax"):
         accord.db.attach(url, hub=pg_central.hub, node="a", db=pg_central.name)
 
@@ -58,8 +65,9 @@ def test_repair_refuses_while_changes_are_not_pushed(tmp_path, pg_central) -> No
     url = f"sqlite:///{tmp_path / 'a.db'}"
     pg_central.execute("INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'a@x', 1)")
     events = []
-    accord.db.attach(url, hub=pg_central.hub, node="a", db=pg_central.name,
-                     on_progress=events.append)  # fmt: skip
+    accord.db.attach(
+        url, hub=pg_central.hub, node="a", db=pg_central.name, on_progress=events.append
+    )
     assert {"stage": "snapshot", "table": "customers", "rows": 1} in events
     run(url, "UPDATE customers SET city = 'Metz'", "DELETE FROM orders")
     with pytest.raises(PreconditionFailed, match="1 local change"):
@@ -89,14 +97,20 @@ def test_values_keep_their_type(tmp_path, new_database, hub_server) -> None:
     local = Local(a)
     local.use(accord.db.status(a, remote=False) and _schema(a))
     value = {
-        "id": 2**40, "amount": Decimal("12345678901234.123456"),
+        "id": 2**40,
+        "amount": Decimal("12345678901234.123456"),
         "day": dt.date(2024, 2, 29),
-        "at": dt.datetime(2024, 5, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "at": dt.datetime(
+            2024, 5, 1, 10, 30, tzinfo=dt.timezone(dt.timedelta(hours=2))
+        ),
         "naive": dt.datetime(2024, 5, 1, 10, 30, 15, 123456),
         "clock": dt.time(8, 15, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
-        "data": b"\x00\xffbytes", "doc": {"a": [1, 2.5, None]}, "flag": True,
-        "note": "héllo", "ratio": 0.1,
-    }  # fmt: skip
+        "data": b"\x00\xffbytes",
+        "doc": {"a": [1, 2.5, None]},
+        "flag": True,
+        "note": "héllo",
+        "ratio": 0.1,
+    }
     with local.engine.begin() as conn:
         conn.execute(local.tables["kinds"].insert(), value)
         conn.execute(local.tables["kinds"].insert(), {"id": 1})
@@ -114,8 +128,15 @@ def test_values_keep_their_type(tmp_path, new_database, hub_server) -> None:
     local = Local(b)
     local.use(_schema(b))
     with local.engine.connect() as conn:
-        got = dict(conn.execute(sa.select(local.tables["kinds"]).where(
-            local.tables["kinds"].c.id == 2**40)).one()._mapping)  # fmt: skip
+        got = dict(
+            conn.execute(
+                sa.select(local.tables["kinds"]).where(
+                    local.tables["kinds"].c.id == 2**40
+                )
+            )
+            .one()
+            ._mapping
+        )
     local.close()
     assert got["amount"] == value["amount"]
     assert got["at"] == value["at"] and got["data"] == value["data"]
@@ -139,6 +160,7 @@ def test_a_node_reads_only_granted_tables(tmp_path, pg_central, hub_server) -> N
 
     url = f"sqlite:///{tmp_path / 'a.db'}"
     pg_central.execute("INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'a@x', 1)")
+
     def grant(user: str) -> None:
         accord.db.grant(hub_server.base, pg_central.name, user, ["customers"], "read")
 
@@ -161,8 +183,9 @@ def test_dead_nodes_expire_and_the_log_is_trimmed(tmp_path, new_database, hub_se
     from _dbs import SCHEMA
 
     central.execute(*SCHEMA.values())
-    accord.db.init(url, hub=hub_server.base, tables=list(SCHEMA), name=central.name,
-                   expire_days=0)  # fmt: skip
+    accord.db.init(
+        url, hub=hub_server.base, tables=list(SCHEMA), name=central.name, expire_days=0
+    )
     a, b = (f"sqlite:///{tmp_path / n}.db" for n in "ab")
     accord.db.attach(a, hub=hub_server.base, node="a", db=central.name)
     accord.db.attach(b, hub=hub_server.base, node="b", db=central.name)
@@ -174,7 +197,6 @@ def test_dead_nodes_expire_and_the_log_is_trimmed(tmp_path, new_database, hub_se
     assert [r[0] for r in table_rows(b, "customers")] == [1]
     status = accord.db.status(a)
     assert status["version"] == status["hub_version"]
-    import sqlalchemy as sa
 
     engine = central.engine()
     with engine.connect() as conn:

@@ -214,7 +214,8 @@ def repair(
         pending = node.local.pending_count()
         if pending and not discard_local:
             raise PreconditionFailed(
-                f"{pending} local change(s) are not pushed yet; a repair would lose them",
+                f"{pending} local change(s) are not pushed yet; "
+                "a repair would lose them",
                 where=url,
                 hint="push them first (accord db sync), or add --discard-local",
             )

@@ -215,11 +215,13 @@ BEGIN
   IF TG_OP = 'INSERT' THEN
     INSERT INTO accord_log (tbl, pk, op) VALUES (TG_TABLE_NAME, newk, 'i');
   ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO accord_log (tbl, pk, op, old) VALUES (TG_TABLE_NAME, oldk, 'd', o::text);
+    INSERT INTO accord_log (tbl, pk, op, old)
+      VALUES (TG_TABLE_NAME, oldk, 'd', o::text);
   ELSIF o = n THEN
     RETURN NULL;
   ELSIF oldk = newk THEN
-    INSERT INTO accord_log (tbl, pk, op, old) VALUES (TG_TABLE_NAME, oldk, 'u', o::text);
+    INSERT INTO accord_log (tbl, pk, op, old)
+      VALUES (TG_TABLE_NAME, oldk, 'u', o::text);
   ELSE
     INSERT INTO accord_log (tbl, pk, op, old)
       VALUES (TG_TABLE_NAME, oldk, 'd', o::text), (TG_TABLE_NAME, newk, 'i', NULL);

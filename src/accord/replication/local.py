@@ -276,7 +276,8 @@ class Local:
                                     table,
                                     other,
                                     "unique",
-                                    f"local change undone: {', '.join(unique)} taken by {key} on the server",
+                                    f"local change undone: {', '.join(unique)} "
+                                    f"taken by {key} on the server",
                                     encode_row(dict(found._mapping)),
                                     None,
                                 )
