@@ -49,12 +49,16 @@ def test_random_scripts_on_three_nodes(world) -> None:
             url = world["url"].rsplit("/", 1)[0] + "/" + _fresh_database(world["url"])
             self.central = Central(url, world["hub"], name)
             self.central.execute(*SCHEMA)
-            accord.db.init(url, hub=world["hub"], tables=["customers", "orders"], name=name)
+            accord.db.init(
+                url, hub=world["hub"], tables=["customers", "orders"], name=name
+            )
             self.nodes = []
             for index in range(NODES):
                 path = world["tmp"] / f"{name}-{index}.db"
                 node = f"sqlite:///{path}"
-                accord.db.attach(node, hub=world["hub"], node=f"{name}-{index}", db=name)
+                accord.db.attach(
+                    node, hub=world["hub"], node=f"{name}-{index}", db=name
+                )
                 self.nodes.append(node)
             self.written: dict[int, list[tuple]] = {i: [] for i in range(NODES)}
             self.acknowledged: list[tuple] = []
@@ -76,29 +80,49 @@ def test_random_scripts_on_three_nodes(world) -> None:
         @rule(index=st.integers(0, NODES - 1), key=KEYS, email=EMAILS)
         def insert_customer(self, index, key, email) -> None:
             name = f"n{index}-{uuid.uuid4().hex[:4]}"
-            self._sql(index, "INSERT INTO customers VALUES (?, ?, ?)",
-                      (key, name, email), ("customers", key, "w", (key, name, email)))
+            self._sql(
+                index,
+                "INSERT INTO customers VALUES (?, ?, ?)",
+                (key, name, email),
+                ("customers", key, "w", (key, name, email)),
+            )
 
         @rule(index=st.integers(0, NODES - 1), key=KEYS, email=EMAILS)
         def update_customer(self, index, key, email) -> None:
             name = f"u{index}-{uuid.uuid4().hex[:4]}"
-            self._sql(index, "UPDATE customers SET name = ?, email = ? WHERE id = ?",
-                      (name, email, key), ("customers", key, "w", (key, name, email)))
+            self._sql(
+                index,
+                "UPDATE customers SET name = ?, email = ? WHERE id = ?",
+                (name, email, key),
+                ("customers", key, "w", (key, name, email)),
+            )
 
         @rule(index=st.integers(0, NODES - 1), key=KEYS)
         def delete_customer(self, index, key) -> None:
-            self._sql(index, "DELETE FROM customers WHERE id = ?", (key,),
-                      ("customers", key, "d", None))
+            self._sql(
+                index,
+                "DELETE FROM customers WHERE id = ?",
+                (key,),
+                ("customers", key, "d", None),
+            )
 
         @rule(index=st.integers(0, NODES - 1), key=KEYS, parent=KEYS)
         def insert_order(self, index, key, parent) -> None:
-            self._sql(index, "INSERT INTO orders VALUES (?, ?, ?)", (key, parent, 1),
-                      ("orders", key, "w", (key, parent, 1)))
+            self._sql(
+                index,
+                "INSERT INTO orders VALUES (?, ?, ?)",
+                (key, parent, 1),
+                ("orders", key, "w", (key, parent, 1)),
+            )
 
         @rule(index=st.integers(0, NODES - 1), key=KEYS)
         def delete_order(self, index, key) -> None:
-            self._sql(index, "DELETE FROM orders WHERE id = ?", (key,),
-                      ("orders", key, "d", None))
+            self._sql(
+                index,
+                "DELETE FROM orders WHERE id = ?",
+                (key,),
+                ("orders", key, "d", None),
+            )
 
         @rule(index=st.integers(0, NODES - 1))
         def sync(self, index) -> None:
@@ -160,20 +184,27 @@ def test_random_scripts_on_three_nodes(world) -> None:
                     assert table_rows(node, table) == server, table
                     assert accord.db.status(node)["pending"] == []
             with HubClient(world["hub"]) as hub:
-                conflicts = hub.api("GET", f"/db/{self.central.name}/status")["conflicts"]
+                conflicts = hub.api("GET", f"/db/{self.central.name}/status")[
+                    "conflicts"
+                ]
             noted = {(c["tbl"], c["pk"]) for c in conflicts}
             self._accounted(noted)
 
         def _moved(self, table: str, row: tuple, noted: set) -> bool:
             """A row given a fresh key (same key inserted on two nodes)."""
             return any(
-                t == table and values is not None and values[1:] == row[1:]
+                t == table
+                and values is not None
+                and values[1:] == row[1:]
                 and (t, f"[{key}]") in noted
                 for t, key, _, values in self.acknowledged
             )
 
         def _accounted(self, noted: set) -> None:
-            rows = {t: {r[0]: r for r in self.central.rows(t)} for t in ("customers", "orders")}
+            rows = {
+                t: {r[0]: r for r in self.central.rows(t)}
+                for t in ("customers", "orders")
+            }
             last: dict[tuple, int] = {}
             for position, (table, key, _, _) in enumerate(self.acknowledged):
                 last[table, key] = position
@@ -183,7 +214,10 @@ def test_random_scripts_on_three_nodes(world) -> None:
                 if kind == "d":
                     there = rows[table].get(key)
                     assert there is None or self._moved(table, there, noted), (
-                        table, key, "deleted, yet there")
+                        table,
+                        key,
+                        "deleted, yet there",
+                    )
                 else:
                     there = rows[table].get(key)
                     assert there == values or (
@@ -191,7 +225,9 @@ def test_random_scripts_on_three_nodes(world) -> None:
                     ), (table, key, values)
 
     Machine.TestCase.settings = settings(
-        max_examples=5, stateful_step_count=30, deadline=None,
+        max_examples=5,
+        stateful_step_count=30,
+        deadline=None,
         phases=[Phase.explicit, Phase.reuse, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
