@@ -10,12 +10,12 @@ import sqlite3
 import uuid
 
 import pytest
+from _dbs import Central, table_rows
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 import accord.db
-from _dbs import Central, table_rows
 from accord.errors import TransientError
 from accord.replicas.hub_client import HubClient
 from accord.replication.local import Local

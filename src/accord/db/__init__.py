@@ -211,36 +211,45 @@ def repair(
     """Local tracked rows := the server's; refused while un-pushed changes
     exist, unless ``discard_local``."""
     with _node(url) as node:
-        pending = node.local.pending_count()
-        if pending and not discard_local:
-            raise PreconditionFailed(
-                f"{pending} local change(s) are not pushed yet; "
-                "a repair would lose them",
-                where=url,
-                hint="push them first (accord db sync), or add --discard-local",
-            )
-        version = node.call("POST", "/nodes", json_body={"node": node.meta["node"]})[
-            "version"
-        ]
-        rows: dict[str, list[dict[str, Any]]] = {}
-        for table in node.local.order:
-            rows[table] = []
-            after = None
-            while True:
-                params = {"table": table, **({"after": after} if after else {})}
-                page = node.call("GET", "/snapshot", params=params)
-                rows[table].extend(decode_row(r) for r in page["rows"])  # type: ignore[misc]
-                _tell(on_progress, "snapshot", table=table, rows=len(rows[table]))
-                after = page["next"]
-                if after is None:
-                    break
-        with node.local.engine.begin() as conn:
+        _refuse_pending(node, url, discard_local, node.local.pending_count())
+        version = node.call("POST", "/nodes", json_body={"node": node.meta["node"]})
+        total = 0
+        with node.local.engine.begin() as conn:  # exclusive on SQLite
+            local, _, _ = node.local.changes(conn)
+            _refuse_pending(node, url, discard_local, len(local))
             node.local.begin_merge(conn)
-            node.local.replace_all(conn, rows)
-            node.local.set_meta(conn, version=version, push_id=None, push_seq=None)
-        total = sum(len(r) for r in rows.values())
+            node.local.clear_all(conn)
+            for table in node.local.order:
+                for rows in _pages(node, table):
+                    node.local.insert_rows(conn, table, rows)
+                    total += len(rows)
+                    _tell(on_progress, "snapshot", table=table, rows=total)
+            node.local.set_meta(
+                conn, version=version["version"], push_id=None, push_seq=None
+            )
         _tell(on_progress, "done", rows=total)
-        return {"version": version, "rows": total}
+        return {"version": version["version"], "rows": total}
+
+
+def _refuse_pending(node: _Node, url: str, discard_local: bool, pending: int) -> None:
+    if pending and not discard_local:
+        raise PreconditionFailed(
+            f"{pending} local change(s) are not pushed yet; a repair would lose them",
+            where=url,
+            hint="push them first (accord db sync), or add --discard-local",
+        )
+
+
+def _pages(node: _Node, table: str) -> Iterator[list[dict[str, Any]]]:
+    """A table's rows on the server, a page at a time, in key order."""
+    after = None
+    while True:
+        params = {"table": table, **({"after": after} if after else {})}
+        page = node.call("GET", "/snapshot", params=params)
+        yield [decode_row(r) for r in page["rows"]]  # type: ignore[misc]
+        after = page["next"]
+        if after is None:
+            return
 
 
 def _check_policies(policies: dict[str, Any]) -> None:

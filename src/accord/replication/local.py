@@ -313,17 +313,20 @@ class Local:
         )
 
     # -- snapshot -------------------------------------------------------------------
-    def replace_all(
-        self, conn: sa.Connection, rows: dict[str, list[dict[str, Any]]]
-    ) -> None:
-        """Local tracked rows := ``rows``; the log is emptied."""
+    def clear_all(self, conn: sa.Connection) -> None:
+        """Empty the tracked tables and the log (a repair's first step)."""
         with c.applying(conn):
             for table in reversed(self.order):
                 conn.execute(self.tables[table].delete())
-            for table in self.order:
-                if rows.get(table):
-                    conn.execute(self.tables[table].insert(), rows[table])
         conn.execute(c.log.delete())
+
+    def insert_rows(
+        self, conn: sa.Connection, table: str, rows: list[dict[str, Any]]
+    ) -> None:
+        """Insert rows as they are, without capturing them."""
+        if rows:
+            with c.applying(conn):
+                conn.execute(self.tables[table].insert(), rows)
 
 
 def _raw_forms(key: str) -> list[str]:
