@@ -37,7 +37,13 @@ from accord.errors import (
 from accord.replication import capture as c
 from accord.replication import schema
 from accord.replication.merge import compress
-from accord.replication.rows import delete_rows, normal_key, read_rows, upsert_rows
+from accord.replication.rows import (
+    delete_rows,
+    insert_rows,
+    normal_key,
+    read_rows,
+    upsert_rows,
+)
 from accord.replication.values import decode_row, encode_row, key_text
 
 __all__ = ["Central"]
@@ -255,8 +261,9 @@ class Central:
             if parsed:
                 with c.applying(conn):
                     self._apply(conn, parsed)
-                conn.execute(
-                    c.log.insert(),
+                insert_rows(
+                    conn,
+                    c.log,
                     [
                         {"tbl": t, "pk": k, "op": op, "version": version}
                         for t, k, op, _ in parsed
@@ -353,7 +360,7 @@ class Central:
                     desc,
                     [key_text([r[c] for c in desc["pk"]]) for r in rows],
                 )
-                conn.execute(table.insert(), rows)
+                insert_rows(conn, table, rows)
         except sa.exc.IntegrityError as exc:
             raise InvalidInput(
                 f"the push breaks a unique constraint of {desc['name']} "

@@ -30,6 +30,9 @@ from accord.replication.rows import (
     read_rows,
     upsert_rows,
 )
+from accord.replication.rows import (
+    insert_rows as bulk_insert,
+)
 from accord.replication.values import encode_row, key_text, key_values
 
 __all__ = ["Local"]
@@ -326,7 +329,7 @@ class Local:
         """Insert rows as they are, without capturing them."""
         if rows:
             with c.applying(conn):
-                conn.execute(self.tables[table].insert(), rows)
+                bulk_insert(conn, self.tables[table], rows)
 
 
 def _raw_forms(key: str) -> list[str]:

@@ -15,7 +15,14 @@ import sqlalchemy as sa
 
 from accord.replication.values import key_text, key_values
 
-__all__ = ["delete_rows", "key_of", "normal_key", "read_rows", "upsert_rows"]
+__all__ = [
+    "delete_rows",
+    "insert_rows",
+    "key_of",
+    "normal_key",
+    "read_rows",
+    "upsert_rows",
+]
 
 _BATCH = 500
 
@@ -26,6 +33,8 @@ def key_of(desc: dict[str, Any], row: dict[str, Any]) -> str:
 
 def normal_key(raw: str) -> str:
     """A key as a trigger wrote it, in the one text form accord uses."""
+    if raw[1:-1].isdigit() and raw[0] == "[":
+        return raw  # one non-negative integer: already in that form
     return key_text(json.loads(raw))
 
 
@@ -54,6 +63,16 @@ def read_rows(
     return found
 
 
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows`` (all with the same columns) in one executemany
+    (measured: faster here than multi-row VALUES statements, which
+    SQLAlchemy compiles anew for every batch)."""
+    if rows:
+        conn.execute(table.insert(), rows)
+
+
 def upsert_rows(
     conn: sa.Connection,
     table: sa.Table,
@@ -66,8 +85,7 @@ def upsert_rows(
     present = set(read_rows(conn, table, desc, [key_of(desc, r) for r in rows]))
     new = [r for r in rows if key_of(desc, r) not in present]
     old = [r for r in rows if key_of(desc, r) in present]
-    if new:
-        conn.execute(table.insert(), new)
+    insert_rows(conn, table, new)
     if old:
         others = [c.name for c in table.columns if c.name not in desc["pk"]]
         if not others:

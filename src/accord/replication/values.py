@@ -79,6 +79,8 @@ def decode_row(data: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def key_text(values: list[Any] | tuple[Any, ...]) -> str:
     """A key as text: the JSON list of its values, compact."""
+    if len(values) == 1 and type(values[0]) is int:
+        return f"[{values[0]}]"  # the common case, without the JSON encoder
     return json.dumps([encode(v) for v in values], separators=(",", ":"))
 
 
