@@ -125,6 +125,7 @@ def test_the_hub_killed_mid_push(tmp_path, new_database, hub_credentials) -> Non
         central.execute(*SCHEMA.values())
         accord.db.init(url, hub=hub.base, tables=list(SCHEMA), name=central.name)
         node = _attach(tmp_path, central, "a")
+        other = _attach(tmp_path, central, "b")
         rows = ", ".join(f"({i}, 'c{i}', 'x', '{i}@x', 1)" for i in range(1, 20001))
         run(node, f"INSERT INTO customers VALUES {rows}")
         worker = subprocess.Popen(
@@ -138,5 +139,52 @@ def test_the_hub_killed_mid_push(tmp_path, new_database, hub_credentials) -> Non
         accord.db.sync(node)
         assert len(central.rows("customers")) == 20000
         assert accord.db.status(node)["pending"] == []
+        worker = subprocess.Popen(  # and mid-pull
+            [sys.executable, "-c", f"import accord.db; accord.db.pull({other!r})"],
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(1.0)
+        hub.kill()
+        worker.wait(120)
+        hub.start()
+        accord.db.sync(other)
+        got = [r[:4] for r in table_rows(other, "customers")]
+        assert got == [r[:4] for r in central.rows("customers")]
+    finally:
+        hub.stop()
+
+
+def test_a_before_push_hook_can_refuse(tmp_path, new_database, hub_credentials):
+    from accord.errors import PermissionDenied
+    from accord.hub import init_hub
+    from fixtures.hub import HubProcess, login_admin
+
+    (tmp_path / "shop_rules.py").write_text(
+        "from accord.errors import PermissionDenied\n"
+        "def check(push):\n"
+        "    for table, key, op, row in push['changes']:\n"
+        "        if row and row.get('name') == 'forbidden':\n"
+        "            raise PermissionDenied(f'{push[\"user\"]} may not add {key}')\n"
+    )
+    folder = tmp_path / "hub"
+    _, token = init_hub(folder)
+    hub = HubProcess(
+        folder,
+        env={"ACCORD_DB_BEFORE_PUSH": "shop_rules:check", "PYTHONPATH": str(tmp_path)},
+    ).start()
+    try:
+        login_admin(hub, token)
+        url = new_database("postgresql")
+        central = Central(url, hub.base, "h" + uuid.uuid4().hex[:6])
+        central.execute(*SCHEMA.values())
+        accord.db.init(url, hub=hub.base, tables=list(SCHEMA), name=central.name)
+        node = _attach(tmp_path, central, "a")
+        run(node, "INSERT INTO customers VALUES (1, 'forbidden', 'x', 'f@x', 1)")
+        with pytest.raises(PermissionDenied, match="admin may not add"):
+            accord.db.sync(node)
+        assert central.rows("customers") == []
+        run(node, "UPDATE customers SET name = 'fine'")
+        accord.db.sync(node)
+        assert central.rows("customers")[0][1] == "fine"
     finally:
         hub.stop()
