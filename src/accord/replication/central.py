@@ -39,6 +39,7 @@ from accord.replication import schema
 from accord.replication.merge import compress
 from accord.replication.rows import (
     delete_rows,
+    insert_log,
     insert_rows,
     normal_key,
     read_rows,
@@ -261,7 +262,7 @@ class Central:
             if parsed:
                 with c.applying(conn):
                     self._apply(conn, parsed)
-                insert_rows(
+                insert_log(
                     conn,
                     c.log,
                     [

@@ -17,6 +17,7 @@ from accord.replication.values import key_text, key_values
 
 __all__ = [
     "delete_rows",
+    "insert_log",
     "insert_rows",
     "key_of",
     "normal_key",
@@ -79,17 +80,21 @@ def upsert_rows(
     desc: dict[str, Any],
     rows: list[dict[str, Any]],
 ) -> None:
-    """Insert the rows that are new, update the others (by key)."""
+    """Insert the rows that are new, update the others (by key): one
+    ``INSERT ... ON CONFLICT (key) DO UPDATE`` a row on PostgreSQL and
+    SQLite; on MariaDB (whose ``ON DUPLICATE KEY`` would also fire on a
+    unique column) the keys present are read first."""
     if not rows:
         return
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        conn.execute(_on_conflict(table, desc, dialect), rows)
+        return
     present = set(read_rows(conn, table, desc, [key_of(desc, r) for r in rows]))
-    new = [r for r in rows if key_of(desc, r) not in present]
+    insert_rows(conn, table, [r for r in rows if key_of(desc, r) not in present])
     old = [r for r in rows if key_of(desc, r) in present]
-    insert_rows(conn, table, new)
-    if old:
-        others = [c.name for c in table.columns if c.name not in desc["pk"]]
-        if not others:
-            return
+    others = [c.name for c in table.columns if c.name not in desc["pk"]]
+    if old and others:
         statement = (
             table.update()
             .where(*[table.c[c] == sa.bindparam(f"k_{c}") for c in desc["pk"]])
@@ -100,6 +105,42 @@ def upsert_rows(
             for r in old
         ]
         conn.execute(statement, params)
+
+
+def _on_conflict(table: sa.Table, desc: dict[str, Any], dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table)
+    others = [c.name for c in table.columns if c.name not in desc["pk"]]
+    if not others:
+        return statement.on_conflict_do_nothing(index_elements=desc["pk"])
+    return statement.on_conflict_do_update(
+        index_elements=desc["pk"], set_={c: statement.excluded[c] for c in others}
+    )
+
+
+def insert_log(conn: sa.Connection, log: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Log rows of one version: one statement on PostgreSQL (arrays)."""
+    if not rows:
+        return
+    if conn.dialect.name != "postgresql":
+        insert_rows(conn, log, rows)
+        return
+    conn.execute(
+        sa.text(
+            "INSERT INTO accord_log (tbl, pk, op, version) "
+            "SELECT t, k, o, :v FROM unnest(CAST(:t AS text[]), CAST(:k AS text[]), "
+            "CAST(:o AS text[])) AS x(t, k, o)"
+        ),
+        {
+            "v": rows[0]["version"],
+            "t": [r["tbl"] for r in rows],
+            "k": [r["pk"] for r in rows],
+            "o": [r["op"] for r in rows],
+        },
+    )
 
 
 def delete_rows(
