@@ -30,6 +30,7 @@ def test_a_push_is_refused_while_behind(central, client) -> None:
     run(b, "INSERT INTO customers VALUES (2, 'Bob', 'Metz', 'bob@x', 2)")
     with pytest.raises(PullFirst, match="newer versions"):
         accord.db.push(b)
+    assert not accord.db.status(b)["push_in_flight"]  # refused: not in flight
     result = accord.db.sync(b)
     assert result["pulled"] == 1
     assert [r[0] for r in central.rows("customers")] == [1, 2]

@@ -22,6 +22,7 @@ function ``(table, key, local row, server row, base row or None) -> row``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import time
@@ -316,11 +317,8 @@ def _settle(node: _Node, on_progress: Progress) -> None:
     """A push whose answer never came: send it again (the hub applies a
     push once), or forget it when the hub refuses it."""
     if node.local.meta().get("push_id"):
-        try:
+        with contextlib.suppress(PullFirst):  # not applied: pull, then push again
             _push(node, on_progress)
-        except PullFirst:
-            with node.local.engine.begin() as conn:
-                node.local.set_meta(conn, push_id=None, push_seq=None)
 
 
 def push(url: str, *, on_progress: Progress = None) -> dict[str, Any]:
@@ -368,7 +366,12 @@ def _push(node: _Node, on_progress: Progress) -> dict[str, Any]:
             for x in conflicts
         ],
     }
-    answer = node.call("POST", "/push", json_body=body)
+    try:
+        answer = node.call("POST", "/push", json_body=body)
+    except PullFirst:  # not applied (the hub answers an applied push's version)
+        with node.local.engine.begin() as conn:
+            node.local.set_meta(conn, push_id=None, push_seq=None)
+        raise
     with node.local.engine.begin() as conn:
         rows = (
             conn.execute(sa.select(capture.log.c.seq).where(capture.log.c.seq <= last))
