@@ -46,7 +46,8 @@ def test_random_scripts_on_three_nodes(world) -> None:
         @initialize()
         def setup(self) -> None:
             name = "s" + uuid.uuid4().hex[:8]
-            url = world["url"].rsplit("/", 1)[0] + "/" + _fresh_database(world["url"])
+            self.database = _fresh_database(world["url"])
+            url = world["url"].rsplit("/", 1)[0] + "/" + self.database
             self.central = Central(url, world["hub"], name)
             self.central.execute(*SCHEMA)
             accord.db.init(
@@ -174,6 +175,14 @@ def test_random_scripts_on_three_nodes(world) -> None:
         def teardown(self) -> None:
             if not hasattr(self, "nodes"):
                 return
+            try:
+                self._check()
+            finally:
+                from fixtures.sqldb import _drop
+
+                _drop("postgresql", self.database)
+
+        def _check(self) -> None:
             for _ in range(3):
                 for index in range(NODES):
                     accord.db.sync(self.nodes[index])
