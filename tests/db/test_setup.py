@@ -175,6 +175,12 @@ def test_a_node_reads_only_granted_tables(tmp_path, pg_central, hub_server) -> N
         run(url, "UPDATE customers SET city = 'Metz'")
         accord.db.sync(url)  # a read-only table's changes are not pushed
         assert pg_central.rows("customers")[0][2] == "Lyon"
+        from accord.replicas.hub_client import HubClient
+
+        with HubClient(hub_server.base) as hub:
+            seen = hub.api("GET", f"/db/{pg_central.name}/status")
+        assert seen["tables"] == ["customers"]
+        assert [n["name"] for n in seen["nodes"]] == ["u1"]
 
 
 def test_dead_nodes_expire_and_the_log_is_trimmed(tmp_path, new_database, hub_server):

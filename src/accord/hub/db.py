@@ -293,9 +293,13 @@ def routes(hub: Hub) -> list[BaseRoute]:
 
     @endpoint("user")
     async def status(request: Request, account: Account) -> Response:
-        """Versions, nodes and the conflict log of a database."""
+        """Versions, nodes and the conflict log of a database (an admin sees
+        all; a user, their nodes and the tables they may read)."""
         central = await run(_central, hub_of(request), request.path_params["db"])
-        return JSONResponse(await run(central.status))
+        if account.admin:
+            return JSONResponse(await run(central.status))
+        readable = central.allowed(account.user, account.admin)
+        return JSONResponse(await run(central.status, account.user, readable))
 
     return [
         Route("/", databases, methods=["GET"]),

@@ -514,22 +514,29 @@ class Central:
             ]  # type: ignore[misc]
 
     # -- status -------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(
+        self, user: str | None = None, readable: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Versions, nodes and the latest conflicts: all of them, or those of
+        ``user``'s nodes and ``readable`` tables."""
+        nodes_query = sa.select(c.nodes).order_by(c.nodes.c.name)
+        conflicts_query = sa.select(c.conflicts).order_by(c.conflicts.c.id.desc())
+        tables = [d["name"] for d in self.descriptions]
+        if user is not None:
+            nodes_query = nodes_query.where(c.nodes.c.user_name == user)
+            conflicts_query = conflicts_query.where(
+                c.conflicts.c.tbl.in_(readable or [])
+            )
+            tables = [t for t in tables if t in (readable or [])]
         with self.engine.connect() as conn:
-            nodes = [
-                dict(r._mapping)
-                for r in conn.execute(sa.select(c.nodes).order_by(c.nodes.c.name))
-            ]
+            nodes = [dict(r._mapping) for r in conn.execute(nodes_query)]
             conflicts = [
-                dict(r._mapping)
-                for r in conn.execute(
-                    sa.select(c.conflicts).order_by(c.conflicts.c.id.desc()).limit(200)
-                )
+                dict(r._mapping) for r in conn.execute(conflicts_query.limit(500))
             ]
             return {
                 "version": self.head(conn),
                 "trimmed": int(self._meta(conn, "trimmed")),
-                "tables": [d["name"] for d in self.descriptions],
+                "tables": tables,
                 "nodes": nodes,
                 "conflicts": conflicts,
             }
