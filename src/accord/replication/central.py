@@ -504,7 +504,7 @@ class Central:
                 return [
                     encode_row(r) for r in read_rows(conn, sql, desc, keys).values()
                 ]  # type: ignore[misc]
-            query = sa.select(sql)
+            query = sa.select(sql).order_by(*[sql.c[k] for k in desc["pk"]])
             for name, text in where.items():
                 if name not in kinds:
                     raise InvalidInput(f"table {table} has no column {name!r}")
