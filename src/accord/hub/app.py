@@ -40,7 +40,10 @@ from accord.replicas import hub_protocol as wire
 __all__ = ["FEATURES", "build_app", "openapi", "register_feature"]
 
 #: (mount prefix, "module:function") of the optional feature routers
-FEATURES: list[tuple[str, str]] = [("/syncml", "accord.hub.syncml:routes")]
+FEATURES: list[tuple[str, str]] = [
+    ("/syncml", "accord.hub.syncml:routes"),
+    ("/api/v1/db", "accord.hub.db:routes"),
+]
 log = logging.getLogger("accord.hub")
 
 
@@ -163,9 +166,11 @@ class _AccessLog:
             )
 
 
-def _feature_routes(hub: Hub) -> list[BaseRoute]:
+def _feature_routes(hub: Hub, *, under_api: bool) -> list[BaseRoute]:
     mounted: list[BaseRoute] = []
     for prefix, target in FEATURES:
+        if prefix.startswith(wire.API + "/") != under_api:
+            continue
         module, _, name = target.partition(":")
         make: Callable[[Hub], list[BaseRoute]] = getattr(
             importlib.import_module(module), name
@@ -192,11 +197,13 @@ def build_app(hub: Hub) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        # features under /api/v1 first: the file API's mount owns the prefix
+        *_feature_routes(hub, under_api=True),
         Mount(
             wire.API,
             routes=[*people.routes(), *api.routes(), *events.routes()],
         ),
-        *_feature_routes(hub),
+        *_feature_routes(hub, under_api=False),
         *dashboard.routes(hub),  # last: its pages sit at the root
     ]
     app = Starlette(
