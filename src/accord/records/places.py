@@ -23,7 +23,7 @@ from accord.errors import (
     ReplicaError,
 )
 from accord.records.csvread import column_name, decode, parse, read_bytes
-from accord.records.fastcsv import canonical_texts
+from accord.records.fastcsv import canonical_columns
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
@@ -70,7 +70,7 @@ class CSVPlace:
         delimiter = options.get("delimiter", ",")
         data = read_bytes(self.path)
         entity = self.entity
-        found = canonical_texts(
+        found = canonical_columns(
             data,
             encoding,
             delimiter,
@@ -248,7 +248,7 @@ class SQLPlace:
         entity = self.entity
         found = None
         if self._typed_alike():
-            found = fastsql.canonical_texts(
+            found = fastsql.canonical_columns(
                 self.engine.url,
                 sql,
                 [entity.types.get(f, "str") for f in self.fields],

@@ -52,11 +52,13 @@ from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
 from accord.records.twoway import merge_fields
 from accord.records.values import BadValue
-from accord.replica import Replica, TrashItem, check_key
+from accord.replica import Columns, Replica, TrashItem, check_key
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
 _SAFE = "!$&'()*+,;=:@-_.~ "
+#: a key text that is already its engine name (``_plain_name``), as RE2
+_PLAIN = r"^[^./%\\\x00][^/%\\\x00]*$"
 
 
 class Merged(NamedTuple):
@@ -250,6 +252,26 @@ class RecordReplica(Replica):
                 continue
             digest = compared(text) if compared is not None else text
             yield make(Entry, (name, FILE, 0, 0, 0, text, digest, None))
+
+    def scan_columns(self) -> Columns | None:
+        """The records as columns: names, and the record texts as versions
+        and digests (None under a target's rules, whose compared part is
+        made record by record in ``scan``)."""
+        if self.rules:
+            return None
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:  # pragma: no cover - it comes with the records extra
+            return None
+        keys, texts = self._load().columns()
+        simple = (
+            len(self.entity.key) == 1
+            and self.entity.types.get(self.entity.key[0]) != "list"
+        )
+        if not (simple and pc.all(pc.match_substring_regex(keys, _PLAIN)).as_py()):
+            keys = pa.array([self.key_name(k) for k in keys.to_pylist()], pa.string())
+        return Columns(keys, texts, texts)
 
     def stat(self, key: str) -> Entry | None:
         try:

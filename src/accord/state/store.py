@@ -30,6 +30,7 @@ __all__ = [
     "ABSENT",
     "SCHEMA_VERSION",
     "ArchiveEntry",
+    "ArchiveKeys",
     "ArchiveStore",
     "ArchiveView",
     "LogLine",
@@ -205,9 +206,11 @@ class ArchiveStore:
         self._db.execute("COMMIT")
 
     # -- archive ------------------------------------------------------------
+    def _versions(self) -> str:
+        return "ver_b, ver_a" if self._swapped else "ver_a, ver_b"
+
     def _columns(self) -> str:
-        versions = "ver_b, ver_a" if self._swapped else "ver_a, ver_b"
-        return f"key, kind, size, mtime_ns, mode, digest, target, {versions}"
+        return f"key, kind, size, mtime_ns, mode, digest, target, {self._versions()}"
 
     def load(self) -> dict[str, ArchiveEntry]:
         """Every archived key."""
@@ -237,6 +240,37 @@ class ArchiveStore:
                 db.close()
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+
+    def version_columns(self) -> tuple[Any, Any, Any]:
+        """Every archived key with LEFT's and RIGHT's versions, as three
+        Arrow string arrays (pyarrow: for places that list in columns, see
+        ``Replica.scan_columns``); read a slice at a time, so that no row
+        is ever a Python object for long."""
+        import pyarrow as pa
+
+        columns: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        try:
+            cursor = self._db.execute(f"SELECT key, {self._versions()} FROM entries")
+            while rows := cursor.fetchmany(65_536):
+                for found, values in zip(columns, zip(*rows, strict=True), strict=True):
+                    found.append(pa.array(values, pa.string()))
+                del rows
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+        made = tuple(
+            pa.chunked_array(found, pa.string()).combine_chunks() for found in columns
+        )
+        return made[0], made[1], made[2]
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is archived."""
+        query = "SELECT 1 FROM entries WHERE key = ?"
+        return self._db.execute(query, (key,)).fetchone() is not None
+
+    def keys(self) -> Iterator[str]:
+        """Every archived key."""
+        for (key,) in self._db.execute("SELECT key FROM entries"):
+            yield key
 
     def rows(self, keys: Iterable[str]) -> dict[str, ArchiveEntry]:
         """The archived rows of ``keys`` (missing keys left out)."""
@@ -364,6 +398,40 @@ class ArchiveStore:
 
     def _oriented(self, line: LogLine) -> LogLine:
         return line
+
+
+class ArchiveKeys(Collection[str]):
+    """The archived keys, without holding them all: the answers already
+    known (``known``: archived, ``unknown``: not), the rest asked of the
+    store one key at a time. For runs that compared the archive column by
+    column and know the keys they will ask about."""
+
+    def __init__(
+        self,
+        store: ArchiveStore,
+        known: set[str],
+        unknown: set[str],
+        count: int,
+    ) -> None:
+        self._store = store
+        self._known = known
+        self._unknown = unknown
+        self._count = count
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._known:
+            return True
+        if key in self._unknown or not isinstance(key, str):
+            return False
+        found = self._store.has(key)
+        (self._known if found else self._unknown).add(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return self._store.keys()
+
+    def __len__(self) -> int:
+        return self._count
 
 
 class ArchiveView(Mapping[str, ArchiveEntry]):
