@@ -486,7 +486,10 @@ class Session:
         assert self.store is not None
         rules = self.ignore_rules()
         ignore = rules if rules else None
-        found = None if ignore or self._absent else self._scan_columns(self.store)
+        columnar = all(r.capabilities.listed_columns for r in (self.left, self.right))
+        found = None
+        if columnar and not ignore and not self._absent:
+            found = self._scan_columns(self.store)
         if found is not None:
             left, right, keys, self._agreed = found
         else:

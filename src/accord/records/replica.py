@@ -47,6 +47,7 @@ from accord.records.canon import NULL, SEP, canonical, decode
 from accord.records.handlers import load_handler
 from accord.records.mapping import Entity, Mapping, PlaceSpec, load_mapping
 from accord.records.meta import PlaceStore
+from accord.records.places import writes_whole
 from accord.records.plan import RecordAction
 from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
@@ -122,6 +123,8 @@ class RecordReplica(Replica):
             server_side_move=False,
             parallel_transfers=False,
             merge=two_way,
+            listed_columns=True,
+            flush_at_end=writes_whole(self.spec),
         )
         self.store = PlaceStore(self.identity, state_dir)
         self.place: Any = None
