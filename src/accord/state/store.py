@@ -244,23 +244,26 @@ class ArchiveStore:
     def version_columns(self) -> tuple[Any, Any, Any]:
         """Every archived key with LEFT's and RIGHT's versions, as three
         Arrow string arrays (pyarrow: for places that list in columns, see
-        ``Replica.scan_columns``); read a slice at a time, so that no row
-        is ever a Python object for long."""
+        ``Replica.scan_columns``). Read a slice at a time straight into
+        Arrow, so that no row stays a Python object; a right version equal
+        to the left one (records) is read once."""
         import pyarrow as pa
+        import pyarrow.compute as pc
 
-        columns: tuple[list[Any], list[Any], list[Any]] = ([], [], [])
+        first, second = ("ver_b", "ver_a") if self._swapped else ("ver_a", "ver_b")
+        query = f"SELECT key, {first}, NULLIF({second}, {first}) FROM entries"
+        row = pa.struct([(name, pa.string()) for name in ("key", "left", "right")])
+        slices = []
         try:
-            cursor = self._db.execute(f"SELECT key, {self._versions()} FROM entries")
+            cursor = self._db.execute(query)
             while rows := cursor.fetchmany(65_536):
-                for found, values in zip(columns, zip(*rows, strict=True), strict=True):
-                    found.append(pa.array(values, pa.string()))
+                slices.append(pa.array(rows, row))
                 del rows
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
-        made = tuple(
-            pa.chunked_array(found, pa.string()).combine_chunks() for found in columns
-        )
-        return made[0], made[1], made[2]
+        table = pa.chunked_array(slices, row).combine_chunks()
+        keys, left, right = (table.field(i) for i in range(3))
+        return keys, left, pc.coalesce(right, left)
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
