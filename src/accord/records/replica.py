@@ -19,8 +19,11 @@ expects to replace (SQL: ``UPDATE ... WHERE`` every field still holds its
 old value; LDAP: delete the old value and add the new in one request).
 
 Writes are staged and made durable by ``flush`` (one SQL transaction per
-batch of the engine, a CSV file rewritten atomically), so the archive never
-claims more than is written. The lock, the shared history and the trash of
+batch of the engine; a CSV file rewritten atomically, once per run, as its
+``flush_at_end`` capability tells the engine), so the archive never claims
+more than is written. The records are also listed as columns
+(``scan_columns``): the engine compares them in Arrow and makes entries
+only of the records that differ. The lock, the shared history and the trash of
 a record place live in accord's state folder (``accord.records.meta``).
 """
 
