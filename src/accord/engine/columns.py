@@ -129,7 +129,11 @@ def against(
     same = pc.fill_null(pc.equal(columns.versions, versions.take(at)), False)
     fresh = _filter(columns, pc.invert(same))
     was = pc.is_valid(at).filter(pc.invert(same))
-    gone = keys.filter(pc.invert(pc.is_in(keys, value_set=listed_keys))).to_pylist()
+    if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
+        gone = []  # every archived key was listed (keys are unique on both)
+    else:
+        listed = pc.is_in(keys, value_set=listed_keys)
+        gone = keys.filter(pc.invert(listed)).to_pylist()
     problems = list(problems)
     if any(unsafe_reason(key) is not None for key in gone):
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
@@ -146,10 +150,12 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
     at = pc.index_in(ours.keys, value_set=theirs.keys)
     same = pc.fill_null(pc.equal(ours.digests, theirs.digests.take(at)), False)
     if not pc.any(same).as_py():
-        return left, right, Agreed(None, None)
-    agreed = Agreed(_filter(ours, same), _take(theirs, at.filter(same)))
+        return left, right, Agreed(None, None, None, None)
+    mine = pc.indices_nonzero(same)
+    yours = at.filter(same)
+    agreed = Agreed(ours, mine, theirs, yours)
     kept_left = pc.invert(same)
-    kept_right = pc.invert(pc.is_in(theirs.keys, value_set=ours.keys.filter(same)))
+    kept_right = _none_of(len(theirs.keys), yours)
     return (
         left._replace(
             fresh=_filter(ours, kept_left), archived=left.archived.filter(kept_left)
@@ -160,6 +166,22 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
         ),
         agreed,
     )
+
+
+def _none_of(count: int, positions: Any) -> Any:
+    """A mask of ``count`` rows, False at ``positions``, True elsewhere."""
+    import pyarrow as pa
+
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with pandas, mostly
+        import pyarrow.compute as pc
+
+        every = pa.array(range(count), pa.int64())
+        return pc.invert(pc.is_in(every, value_set=positions.cast(pa.int64())))
+    mask = np.ones(count, dtype=bool)
+    mask[positions.to_numpy(zero_copy_only=False)] = False
+    return pa.array(mask)
 
 
 def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
@@ -204,14 +226,22 @@ def entries(columns: Columns, start: int = 0, stop: int | None = None) -> list[E
 
 
 class Agreed(Sequence[tuple[Entry, Entry]]):
-    """The pairs of entries a first sync found alike, kept as columns and
-    made into entries a slice at a time (``plan.agreed``)."""
+    """The pairs of entries a first sync found alike: rows of both sides'
+    columns (``left`` at ``left_at``, ``right`` at ``right_at``), made into
+    entries a slice at a time (``plan.agreed``)."""
 
-    def __init__(self, left: Columns | None, right: Columns | None) -> None:
-        self._left, self._right = left, right
+    def __init__(
+        self,
+        left: Columns | None,
+        left_at: Any,
+        right: Columns | None,
+        right_at: Any,
+    ) -> None:
+        self._left, self._left_at = left, left_at
+        self._right, self._right_at = right, right_at
 
     def __len__(self) -> int:
-        return 0 if self._left is None else len(self._left.keys)
+        return 0 if self._left_at is None else len(self._left_at)
 
     @overload
     def __getitem__(self, index: int) -> tuple[Entry, Entry]: ...
@@ -226,13 +256,10 @@ class Agreed(Sequence[tuple[Entry, Entry]]):
             start, stop, step = index.indices(len(self))
             if self._left is None or self._right is None or start >= stop:
                 return []
-            pairs = list(
-                zip(
-                    entries(self._left, start, stop),
-                    entries(self._right, start, stop),
-                    strict=True,
-                )
-            )
+            count = stop - start
+            left = _take(self._left, self._left_at.slice(start, count))
+            right = _take(self._right, self._right_at.slice(start, count))
+            pairs = list(zip(entries(left), entries(right), strict=True))
             return pairs[::step]
         count = len(self)
         if index < 0:
