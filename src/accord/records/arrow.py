@@ -77,7 +77,9 @@ def canonical_column(
         good = pc.or_(blank, pc.match_substring_regex(trimmed, r"^[+-]?[0-9]+$"))
         if not pc.all(good).as_py():
             return None
-        digits = pc.replace_substring_regex(pc.if_else(blank, "0", trimmed), r"^\+", "")
+        digits = pc.if_else(blank, "0", trimmed)
+        if pc.any(pc.match_substring(digits, "+")).as_py():
+            digits = pc.replace_substring_regex(digits, r"^\+", "")
         try:
             numbers = pc.cast(digits, pa.int64())
         except pa.ArrowInvalid:
