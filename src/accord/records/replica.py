@@ -126,7 +126,7 @@ class RecordReplica(Replica):
             server_side_move=False,
             parallel_transfers=False,
             merge=two_way,
-            listed_columns=True,
+            listed_columns=not self.rules,  # rules: compared record by record
             flush_at_end=writes_whole(self.spec),
         )
         self.store = PlaceStore(self.identity, state_dir)
