@@ -55,6 +55,14 @@ class Capabilities(NamedTuple):
     #: the same content as a new item of the other side is that item, and
     #: takes the other side's name
     derived_names: bool = False
+    #: writes become durable all at once, in ``flush()`` (a file rewritten
+    #: whole): the engine flushes the place, and records what was written
+    #: there in the archive, once, at the end of the run (not per batch)
+    flush_at_end: bool = False
+    #: ``scan_columns()`` gives the whole listing as columns (records): the
+    #: engine compares it column by column and makes entries only of the
+    #: items that differ
+    listed_columns: bool = False
     #: the longest name (one part of a key) the place holds, in bytes as
     #: stored (UTF-8; an undecodable byte kept as a surrogate escape is one)
     max_name_bytes: int | None = None

@@ -37,7 +37,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING, ClassVar, NamedTuple, Protocol
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from accord.errors import (
     AccordError,
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DIGEST",
     "META_DIR",
+    "Columns",
     "HashingReader",
     "Replica",
     "Touched",
@@ -142,6 +143,19 @@ class WriteItem(NamedTuple):
     trash: str | None = None
 
 
+class Columns(NamedTuple):
+    """A listing column by column: what ``scan()`` would yield as entries,
+    for a place that lists millions of small items (records). Three Arrow
+    string arrays of one length, without nulls: each item's key, version and
+    digest; every item is a FILE of size, mtime and mode 0. The engine
+    compares such listings with each other and with the archive column by
+    column, and makes entries only of the items that differ."""
+
+    keys: Any
+    versions: Any
+    digests: Any
+
+
 class TrashItem(NamedTuple):
     """One deleted or overwritten item kept in a place's trash."""
 
@@ -208,6 +222,12 @@ class Replica(abc.ABC):
         an entry for each unchanged item. Without ``known``, only entries
         and problems are reported.
         """
+
+    def scan_columns(self) -> Columns | None:
+        """The whole listing as columns (see :class:`Columns`), or None when
+        the place has none to offer (then ``scan()`` is used). Keys are
+        names as ``scan()`` gives them: the engine's name gate checks them."""
+        return None
 
     @abc.abstractmethod
     def stat(self, key: str) -> Entry | None:

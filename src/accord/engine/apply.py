@@ -215,6 +215,8 @@ class Executor:
         self._lock = threading.Lock()
         self._batch: list[tuple[int | None, Action, list[ArchiveEntry], list[str]]] = []
         self._batch_started = time.monotonic()
+        # a place written whole is flushed and recorded once, at the end
+        self._at_end = any(r.capabilities.flush_at_end for r in (left, right))
         self._fatal: AccordError | None = None
 
     # -- the run ----------------------------------------------------------
@@ -514,8 +516,9 @@ class Executor:
     ) -> None:
         with self._lock:
             self._batch.append((seq, action._replace(reason=detail), puts, forgets))
-            due = len(self._batch) >= _BATCH or (
-                time.monotonic() - self._batch_started > _BATCH_SECONDS
+            due = not self._at_end and (
+                len(self._batch) >= _BATCH
+                or time.monotonic() - self._batch_started > _BATCH_SECONDS
             )
             if due:
                 self._commit_locked()

@@ -17,11 +17,11 @@ import io
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from accord.engine import guards, history, rules, twins
+from accord.engine import columns, guards, history, rules, twins
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
@@ -512,12 +512,21 @@ class Session:
         rules = self.ignore_rules()
         ignore = rules if rules else None
         self.left, self.right = unspelled(self.left), unspelled(self.right)
-        left, right, keys = self._scan_both(self.store, ignore)
-        left, right, self._spelled = twins.pair(left, right, keys)
-        self.left = spelled(self.left, self._spelled.get(Side.LEFT))
-        self.right = spelled(self.right, self._spelled.get(Side.RIGHT))
-        if not keys:  # a first sync: what both sides hold alike needs no action
-            left, right, self._agreed = _alike(left, right)
+        columnar = all(r.capabilities.listed_columns for r in (self.left, self.right))
+        found = None
+        if columnar and not ignore and not self._absent:
+            # records: keys are compared exactly, column by column
+            found = self._scan_columns(self.store)
+        if found is not None:
+            left, right, keys, self._agreed = found
+            self._spelled = {}
+        else:
+            left, right, keys = self._scan_both(self.store, ignore)
+            left, right, self._spelled = twins.pair(left, right, keys)
+            self.left = spelled(self.left, self._spelled.get(Side.LEFT))
+            self.right = spelled(self.right, self._spelled.get(Side.RIGHT))
+            if not keys:  # a first sync: what both sides hold alike needs no action
+                left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
         self.archive.prefetch(
             [e.key for e in left.fresh]
@@ -590,6 +599,36 @@ class Session:
                 ),
             ]
             return futures[0].result(), futures[1].result(), known
+
+    def _scan_columns(
+        self, store: ArchiveStore
+    ) -> tuple[Scanned, Scanned, Collection[str], Sequence[tuple[Entry, Entry]]] | None:
+        """Both sides listed as columns and compared with the archive column
+        by column (``engine/columns.py``), when both places list so: each
+        side's listing, the archived keys, and on a first sync the items
+        both sides hold alike. None when a place does not list in columns."""
+        with _pool(2) as pool:
+            futures = [pool.submit(r.scan_columns) for r in (self.left, self.right)]
+            empty = store.is_empty()
+            known = None if empty else store.version_columns()
+            found = [future.result() for future in futures]
+        left_columns, right_columns = found
+        if left_columns is None or right_columns is None:
+            return None
+        sides = []
+        for side, listing in ((Side.LEFT, left_columns), (Side.RIGHT, right_columns)):
+            kept, problems = columns.gated(listing, self._gate(side), side)
+            versions = (
+                None if known is None else (known[0], known[1 + (side is Side.RIGHT)])
+            )
+            sides.append(columns.against(kept, versions, side, listing.keys, problems))
+        left, right = sides
+        agreed: Sequence[tuple[Entry, Entry]] = []
+        if empty:
+            left, right, agreed = columns.alike(left, right)
+            return columns.listed(left), columns.listed(right), {}, agreed
+        keys = columns.archived_keys(store, (left, right))
+        return columns.listed(left), columns.listed(right), keys, agreed
 
     def _gate(self, side: Side) -> Gate:
         """The name gate for what ``side`` lists: names inside a place, that

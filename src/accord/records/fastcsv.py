@@ -18,25 +18,26 @@ import codecs
 from collections.abc import Sequence
 from typing import Any
 
-from accord.records.arrow import canonical_column, texts_by_key
+from accord.records.arrow import canonical_column, texts_columns
 
-__all__ = ["canonical_texts"]
+__all__ = ["canonical_columns", "canonical_texts"]
 
 _DELIMITERS = {",": ",", ";": ";", "\t": "\t", "|": "\\|"}  # as a regex
 _FIELD = r'(?:"(?:[^"]|"")*"|[^{d}"\r\n][^{d}\r\n]*|)'
 
 
-def canonical_texts(
+def canonical_columns(
     data: bytes,
     encoding: str,
     delimiter: str,
     columns: Sequence[tuple[str, str, str]],
     key_columns: Sequence[str],
     empty_text: bool,
-) -> dict[str, str] | None:
-    """{key text: record text} of a CSV file's bytes, or None when the strict
-    reader must look. ``columns`` lists (column name, type, field) in the
-    record's field order; ``key_columns`` the key's column names."""
+) -> tuple[Any, Any] | None:
+    """(key texts, record texts), as two Arrow string arrays, of a CSV
+    file's bytes, or None when the strict reader must look. ``columns``
+    lists (column name, type, field) in the record's field order;
+    ``key_columns`` the key's column names."""
     try:
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -83,7 +84,15 @@ def canonical_texts(
         made.append(texts)
     del body
     order = [c for c, _, _ in columns]
-    return texts_by_key(made, [order.index(c) for c in key_columns])
+    return texts_columns(made, [order.index(c) for c in key_columns])
+
+
+def canonical_texts(*args: Any) -> dict[str, str] | None:
+    """{key text: record text}: ``canonical_columns`` as one dict."""
+    found = canonical_columns(*args)
+    if found is None:
+        return None
+    return dict(zip(found[0].to_pylist(), found[1].to_pylist(), strict=True))
 
 
 def _header(data: bytes, delimiter: str) -> list[str] | None:

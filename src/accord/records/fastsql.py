@@ -12,22 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from accord.records.arrow import canonical_column, texts_by_key
+from accord.records.arrow import canonical_column, texts_columns
 
-__all__ = ["canonical_texts"]
+__all__ = ["canonical_columns", "canonical_texts"]
 
 _SCHEMES = {"sqlite": "sqlite", "postgresql": "postgresql", "mysql": "mysql"}
 
 
-def canonical_texts(
+def canonical_columns(
     url: Any,
     sql: str,
     kinds: Sequence[str],
     key_at: Sequence[int],
     empty_text: bool,
-) -> dict[str, str] | None:
-    """{key text: record text} of the rows ``sql`` selects (columns in field
-    order) from the database at ``url`` (a SQLAlchemy URL), or None."""
+) -> tuple[Any, Any] | None:
+    """(key texts, record texts), as two Arrow string arrays, of the rows
+    ``sql`` selects (columns in field order) from the database at ``url``
+    (a SQLAlchemy URL), or None."""
     try:
         import connectorx
     except ImportError:  # pragma: no cover - it comes with the records extra
@@ -49,7 +50,15 @@ def canonical_texts(
             return None
         made.append(texts)
     del table
-    return texts_by_key(made, key_at)
+    return texts_columns(made, key_at)
+
+
+def canonical_texts(*args: Any) -> dict[str, str] | None:
+    """{key text: record text}: ``canonical_columns`` as one dict."""
+    found = canonical_columns(*args)
+    if found is None:
+        return None
+    return dict(zip(found[0].to_pylist(), found[1].to_pylist(), strict=True))
 
 
 def _connectorx_url(url: Any) -> str | None:

@@ -182,7 +182,7 @@ class LDAPPlace:
             self.filter,
             search_scope=self.ldap3.LEVEL,
             attributes=attrs,
-            paged_size=500,
+            paged_size=int(self.spec.options.get("page_size", 500)),
             generator=True,
         )
         rows = []

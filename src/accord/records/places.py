@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import itertools
 import os
 import tempfile
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
 from accord.errors import (
     BadData,
@@ -22,13 +23,15 @@ from accord.errors import (
     PreconditionFailed,
     ReplicaError,
 )
+from accord.records.canon import SEP, canonical, typed_record
+from accord.records.canon import decode as decode_text
 from accord.records.csvread import column_name, decode, parse, read_bytes
-from accord.records.fastcsv import canonical_texts
+from accord.records.fastcsv import canonical_columns
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
 
-__all__ = ["DataError", "Records", "open_place"]
+__all__ = ["DataError", "Records", "open_place", "writes_whole"]
 
 Key = tuple[Any, ...]
 Records = dict[Key, dict[str, Any]]
@@ -51,6 +54,11 @@ def open_place(spec: PlaceSpec, entity: Entity, fields: tuple[str, ...]) -> Any:
     raise ConfigError(f"unknown record place {spec.url!r}", hint="csv:/// or a SQL URL")
 
 
+def writes_whole(spec: PlaceSpec) -> bool:
+    """Whether the place is a file, rewritten whole when written."""
+    return spec.url.startswith(("csv://", "jsonl:"))
+
+
 class CSVPlace:
     """A CSV file with a header row; written whole, atomically."""
 
@@ -62,7 +70,7 @@ class CSVPlace:
     def read(self) -> Records:
         return self.read_rows().records()
 
-    def read_rows(self) -> Rows:
+    def _read_rows(self) -> Rows:
         """Every record, checked: the fast reader, else the strict one, which
         says what is wrong where."""
         options = self.spec.options
@@ -70,7 +78,7 @@ class CSVPlace:
         delimiter = options.get("delimiter", ",")
         data = read_bytes(self.path)
         entity = self.entity
-        found = canonical_texts(
+        found = canonical_columns(
             data,
             encoding,
             delimiter,
@@ -109,52 +117,129 @@ class CSVPlace:
         """Values this place would refuse (a text file takes any)."""
         return []
 
-    _staged: Records | None = None
+    #: the records as read ({key text: record text}, in the file's order),
+    #: the file as it was then, and the changes staged since
+    _base: dict[str, str] | None = None
+    _stamp: tuple[int, int, int] | None = None
+    _changes: dict[str, str | None] | None = None
+
+    def read_rows(self) -> Rows:
+        """Every record, checked (``_read_rows``); remembered, with the
+        file's stamp, as what later writes expect to replace."""
+        stamp = _stamp(self.path)
+        rows = self._read_rows()
+        self._rows, self._stamp, self._base = rows, stamp, None
+        return rows
 
     def change(self, op: str, key: Key, before: Any, after: Any) -> None:
         """Stage one change (the file is rewritten by ``commit``); raises
         PreconditionFailed when the record is not as expected."""
-        if self._staged is None:
-            self._staged = self.read() if os.path.exists(self.path) else {}
-        current = self._staged
+        if self._stamp is None:
+            self.read_rows()
+        if self._base is None:
+            self._base = self._rows.by_key
+        if self._changes is None:
+            self._changes = {}
+        key_text = self._text(dict(zip(self.entity.key, key, strict=True)), key=True)
+        if key_text in self._changes:
+            current = self._changes[key_text]
+        else:
+            current = self._base.get(key_text)
         if op == "create":
-            if key in current:
+            if current is not None:
                 raise PreconditionFailed(
                     "appeared since it was read; left alone", where=self.label
                 )
-            current[key] = after
+            self._changes[key_text] = self._text(after)
             return
-        if current.get(key) != before:
+        if current is None or current != self._text(before):
             raise PreconditionFailed(
                 "changed since it was read; left alone", where=self.label
             )
-        if op == "delete":
-            del current[key]
-        else:
-            current[key] = {**before, **after}
+        self._changes[key_text] = (
+            None if op == "delete" else self._text({**before, **after})
+        )
+
+    def _text(self, record: dict[str, Any], key: bool = False) -> str:
+        """The canonical text of a record (or of its key)."""
+        empty_text = self.entity.empty == "text"
+        names = self.entity.key if key else self.fields
+        return SEP.join(
+            canonical(self.entity.types.get(n, "str"), empty_text)(record.get(n))
+            for n in names
+        )
 
     def commit(self) -> None:
-        """Write what was staged: the whole file, atomically."""
-        if self._staged is not None:
-            self._write(self._staged)
-            self._staged = None
+        """Write what was staged: the whole file, once, atomically (a new
+        file renamed over the old one), when the file is still the one
+        that was read; its records keep their order, new ones go last."""
+        changes = self._changes
+        if not changes:
+            return
+        assert self._base is not None
+        if _stamp(self.path) != self._stamp:
+            self._changes = None
+            raise PreconditionFailed(
+                "the file changed since it was read; nothing was written to it",
+                where=self.label,
+            )
+        base = self._base
+        kept = (changes.get(k, t) if k in changes else t for k, t in base.items())
+        added = (t for k, t in changes.items() if k not in base)
+        self._write_texts(t for t in itertools.chain(kept, added) if t is not None)
+        for key_text, text in changes.items():
+            if text is None:
+                base.pop(key_text, None)
+            else:
+                base[key_text] = text
+        self._stamp = _stamp(self.path)
+        self._changes = None
 
     def rollback(self) -> None:
-        self._staged = None
+        self._changes = None
 
-    def _write(self, current: Records) -> None:
-        """Replace the file with ``current``, atomically."""
-        folder = os.path.dirname(os.path.abspath(self.path))
-        with tempfile.NamedTemporaryFile(
-            "w", newline="", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
-        ) as out:
+    def _write_texts(self, texts: Iterable[str]) -> None:
+        """Replace the file with these records, atomically."""
+        with _replacing(self.path, newline="") as out:
             writer = csv.writer(out)
             writer.writerow([self.spec.column(f) for f in self.fields])
-            for key in sorted(current, key=repr):
-                writer.writerow([to_text(current[key].get(f)) for f in self.fields])
+            writer.writerows(
+                ["" if v is None else v for v in decode_text(t)] for t in texts
+            )
+
+
+@contextlib.contextmanager
+def _replacing(path: str, newline: str | None = None) -> Iterator[IO[str]]:
+    """A new file beside ``path``, fsynced and renamed over it when the
+    block ends; removed when it fails."""
+    folder = os.path.dirname(os.path.abspath(path))
+    with tempfile.NamedTemporaryFile(
+        "w",
+        newline=newline,
+        encoding="utf-8",
+        dir=folder,
+        delete=False,
+        prefix=".accord-",
+        suffix=".tmp",
+    ) as out:
+        try:
+            yield out
             out.flush()
             os.fsync(out.fileno())
-        os.replace(out.name, self.path)
+        except BaseException:
+            out.close()
+            os.unlink(out.name)
+            raise
+    os.replace(out.name, path)
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What tells a file from the one read before: inode, size, mtime."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 class SQLPlace:
@@ -248,7 +333,7 @@ class SQLPlace:
         entity = self.entity
         found = None
         if self._typed_alike():
-            found = fastsql.canonical_texts(
+            found = fastsql.canonical_columns(
                 self.engine.url,
                 sql,
                 [entity.types.get(f, "str") for f in self.fields],
@@ -385,7 +470,7 @@ class JSONLPlace(CSVPlace):
         self.path = spec.url.split(":", 1)[1].removeprefix("//")
         self.label = self.path
 
-    def read_rows(self) -> Rows:
+    def _read_rows(self) -> Rows:
         import json
 
         rows: list[list[Any]] = []
@@ -416,28 +501,19 @@ class JSONLPlace(CSVPlace):
             lines.append(number)
         return collect(self.entity, self.fields, self.path, rows, lines, problems)
 
-    def _write(self, current: Records) -> None:
+    def _write_texts(self, texts: Iterable[str]) -> None:
         import json
 
-        folder = os.path.dirname(os.path.abspath(self.path))
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=folder, delete=False, suffix=".tmp"
-        ) as out:
-            for key in sorted(current, key=repr):
-                record = current[key]
-                out.write(
-                    json.dumps(
-                        {
-                            self.spec.column(f): _plain(record.get(f))
-                            for f in self.fields
-                        },
-                        sort_keys=True,
-                    )
-                    + "\n"
-                )
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(out.name, self.path)
+        columns = [self.spec.column(f) for f in self.fields]
+        types = self.entity.types
+        with _replacing(self.path) as out:
+            for text in texts:
+                record = typed_record(self.fields, types, text)
+                data = {
+                    c: _plain(record[f])
+                    for c, f in zip(columns, self.fields, strict=True)
+                }
+                out.write(json.dumps(data, sort_keys=True) + "\n")
 
 
 def _batches(cursor: Any, size: int = 10_000) -> Any:

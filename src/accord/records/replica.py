@@ -19,8 +19,11 @@ expects to replace (SQL: ``UPDATE ... WHERE`` every field still holds its
 old value; LDAP: delete the old value and add the new in one request).
 
 Writes are staged and made durable by ``flush`` (one SQL transaction per
-batch of the engine, a CSV file rewritten atomically), so the archive never
-claims more than is written. The lock, the shared history and the trash of
+batch of the engine; a CSV file rewritten atomically, once per run, as its
+``flush_at_end`` capability tells the engine), so the archive never claims
+more than is written. The records are also listed as columns
+(``scan_columns``): the engine compares them in Arrow and makes entries
+only of the records that differ. The lock, the shared history and the trash of
 a record place live in accord's state folder (``accord.records.meta``).
 """
 
@@ -47,16 +50,19 @@ from accord.records.canon import NULL, SEP, canonical, decode
 from accord.records.handlers import load_handler
 from accord.records.mapping import Entity, Mapping, PlaceSpec, load_mapping
 from accord.records.meta import PlaceStore
+from accord.records.places import writes_whole
 from accord.records.plan import RecordAction
 from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
 from accord.records.twoway import merge_fields
 from accord.records.values import BadValue
-from accord.replica import Replica, TrashItem, check_key
+from accord.replica import Columns, Replica, TrashItem, check_key
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
 _SAFE = "!$&'()*+,;=:@-_.~ "
+#: a key text that is already its engine name (``_plain_name``), as RE2
+_PLAIN = r"^[^./%\\\x00][^/%\\\x00]*$"
 
 
 class Merged(NamedTuple):
@@ -120,6 +126,8 @@ class RecordReplica(Replica):
             server_side_move=False,
             parallel_transfers=False,
             merge=two_way,
+            listed_columns=not self.rules,  # rules: compared record by record
+            flush_at_end=writes_whole(self.spec),
         )
         self.store = PlaceStore(self.identity, state_dir)
         self.place: Any = None
@@ -250,6 +258,26 @@ class RecordReplica(Replica):
                 continue
             digest = compared(text) if compared is not None else text
             yield make(Entry, (name, FILE, 0, 0, 0, text, digest, None))
+
+    def scan_columns(self) -> Columns | None:
+        """The records as columns: names, and the record texts as versions
+        and digests (None under a target's rules, whose compared part is
+        made record by record in ``scan``)."""
+        if self.rules:
+            return None
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+        except ImportError:  # pragma: no cover - it comes with the records extra
+            return None
+        keys, texts = self._load().columns()
+        simple = (
+            len(self.entity.key) == 1
+            and self.entity.types.get(self.entity.key[0]) != "list"
+        )
+        if not (simple and pc.all(pc.match_substring_regex(keys, _PLAIN)).as_py()):
+            keys = pa.array([self.key_name(k) for k in keys.to_pylist()], pa.string())
+        return Columns(keys, texts, texts)
 
     def stat(self, key: str) -> Entry | None:
         try:

@@ -21,21 +21,46 @@ __all__ = ["Rows", "collect"]
 
 
 class Rows:
-    """{key text: record text} of one place, with the fields they hold."""
+    """{key text: record text} of one place, with the fields they hold:
+    a dict, or two Arrow string arrays (key texts, record texts) as the
+    fast readers give them, made into a dict only when one is asked for."""
 
     def __init__(
         self,
         fields: tuple[str, ...],
         types: dict[str, str],
         key_fields: tuple[str, ...],
-        by_key: dict[str, str],
+        found: dict[str, str] | tuple[Any, Any],
     ) -> None:
         self.fields = fields
         self.types = types
         self.key_fields = key_fields
-        self.by_key = by_key
+        self._by_key = found if isinstance(found, dict) else None
+        self._columns = None if isinstance(found, dict) else found
+
+    @property
+    def by_key(self) -> dict[str, str]:
+        if self._by_key is None:
+            assert self._columns is not None
+            keys, texts = self._columns
+            self._by_key = dict(zip(keys.to_pylist(), texts.to_pylist(), strict=True))
+        return self._by_key
+
+    def columns(self) -> tuple[Any, Any]:
+        """(key texts, record texts) as two Arrow string arrays."""
+        if self._columns is None:
+            import pyarrow as pa
+
+            found = self.by_key
+            self._columns = (
+                pa.array(list(found), pa.string()),
+                pa.array(list(found.values()), pa.string()),
+            )
+        return self._columns
 
     def __len__(self) -> int:
+        if self._by_key is None and self._columns is not None:
+            return len(self._columns[0])
         return len(self.by_key)
 
     def __iter__(self) -> Iterator[str]:

@@ -36,6 +36,7 @@ __all__ = [
     "ABSENT",
     "SCHEMA_VERSION",
     "ArchiveEntry",
+    "ArchiveKeys",
     "ArchiveStore",
     "ArchiveView",
     "LogLine",
@@ -238,9 +239,11 @@ class ArchiveStore:
         self._db.execute("COMMIT")
 
     # -- archive ------------------------------------------------------------
+    def _versions(self) -> str:
+        return "ver_b, ver_a" if self._swapped else "ver_a, ver_b"
+
     def _columns(self) -> str:
-        versions = "ver_b, ver_a" if self._swapped else "ver_a, ver_b"
-        return f"key, kind, size, mtime_ns, mode, digest, target, {versions}"
+        return f"key, kind, size, mtime_ns, mode, digest, target, {self._versions()}"
 
     def load(self) -> dict[str, ArchiveEntry]:
         """Every archived key."""
@@ -276,6 +279,40 @@ class ArchiveStore:
                 db.close()
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+
+    def version_columns(self) -> tuple[Any, Any, Any]:
+        """Every archived key with LEFT's and RIGHT's versions, as three
+        Arrow string arrays (pyarrow: for places that list in columns, see
+        ``Replica.scan_columns``). Read a slice at a time straight into
+        Arrow, so that no row stays a Python object; a right version equal
+        to the left one (records) is read once."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        first, second = ("ver_b", "ver_a") if self._swapped else ("ver_a", "ver_b")
+        query = f"SELECT key, {first}, NULLIF({second}, {first}) FROM entries"
+        row = pa.struct([(name, pa.string()) for name in ("key", "left", "right")])
+        slices = []
+        try:
+            cursor = self._db.execute(query)
+            while rows := cursor.fetchmany(65_536):
+                slices.append(pa.array(rows, row))
+                del rows
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+        table = pa.chunked_array(slices, row).combine_chunks()
+        keys, left, right = (table.field(i) for i in range(3))
+        return keys, left, pc.coalesce(right, left)
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` is archived."""
+        query = "SELECT 1 FROM entries WHERE key = ?"
+        return self._db.execute(query, (_stored(key),)).fetchone() is not None
+
+    def keys(self) -> Iterator[str]:
+        """Every archived key."""
+        for (key,) in self._db.execute("SELECT key FROM entries"):
+            yield _text(key)
 
     def rows(self, keys: Iterable[str]) -> dict[str, ArchiveEntry]:
         """The archived rows of ``keys`` (missing keys left out)."""
@@ -416,6 +453,40 @@ def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
         del found[key]
         found[_text(key)] = value
     return found
+
+
+class ArchiveKeys(Collection[str]):
+    """The archived keys, without holding them all: the answers already
+    known (``known``: archived, ``unknown``: not), the rest asked of the
+    store one key at a time. For runs that compared the archive column by
+    column and know the keys they will ask about."""
+
+    def __init__(
+        self,
+        store: ArchiveStore,
+        known: set[str],
+        unknown: set[str],
+        count: int,
+    ) -> None:
+        self._store = store
+        self._known = known
+        self._unknown = unknown
+        self._count = count
+
+    def __contains__(self, key: object) -> bool:
+        if key in self._known:
+            return True
+        if key in self._unknown or not isinstance(key, str):
+            return False
+        found = self._store.has(key)
+        (self._known if found else self._unknown).add(key)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return self._store.keys()
+
+    def __len__(self) -> int:
+        return self._count
 
 
 class ArchiveView(Mapping[str, ArchiveEntry]):

@@ -1,0 +1,289 @@
+"""Detection column by column, for places that list in columns.
+
+A place that holds millions of small items (records) can offer its whole
+listing as columns (``Replica.scan_columns``: keys, versions, digests as
+Arrow arrays). The engine then makes the same decisions as
+``detect.scan_side`` and the session's first-sync pairing, with pyarrow's
+kernels instead of a Python step per item, and makes entries only of the
+items that differ:
+
+* the name gate (``engine/names.py``): a key of plain printable ASCII
+  characters that the other side can hold, short enough for it, is
+  accepted as a whole column; every other key passes the gate itself;
+* against the archive (each side's archived versions, read as columns
+  with ``ArchiveStore.version_columns``): an item whose version is the
+  archived one is unchanged; the rest is fresh; archived keys not listed
+  are unseen;
+* a first sync: the items both sides list with the same digest agree and
+  need no action (``Agreed``, turned into entries only as they are
+  recorded).
+
+What comes out is a ``detect.Scanned`` per side, as ``scan_side`` gives,
+and ``compare`` and ``reconcile`` go on as for any place. Tests check that
+both ways give the same plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, NamedTuple, overload
+
+from accord.engine.detect import Scanned
+from accord.engine.names import Gate, archived
+from accord.keys import unsafe_reason
+from accord.model import FILE, Entry, Problem, Side
+from accord.replica import Columns
+from accord.state.store import ArchiveKeys, ArchiveStore
+
+__all__ = [
+    "Agreed",
+    "Listed",
+    "against",
+    "alike",
+    "archived_keys",
+    "entries",
+    "gated",
+    "listed",
+]
+
+
+class Listed(NamedTuple):
+    """One side's listing, boiled down as ``scan_side`` does, in columns."""
+
+    side: Side
+    fresh: Columns  # new keys, and keys whose version moved
+    unseen: list[str]  # archived keys the listing did not show
+    problems: list[Problem]
+    seen: int  # items listed
+    archived: Any  # of the fresh keys, which the archive holds (a bool array)
+
+
+def gated(columns: Columns, gate: Gate, side: Side) -> tuple[Columns, list[Problem]]:
+    """``columns`` without the names ``gate`` refuses, and those reported."""
+    import pyarrow.compute as pc
+
+    keys = columns.keys
+    pattern, longest = _plain(gate)
+    plain = pc.match_substring_regex(keys, pattern)
+    if longest is not None:
+        plain = pc.and_(plain, pc.less_equal(pc.binary_length(keys), longest))
+    if pc.all(plain).as_py():
+        return columns, []
+    others = keys.filter(pc.invert(plain)).to_pylist()
+    refused = [(key, why) for key in others if (why := gate(key)) is not None]
+    if not refused:
+        return columns, []
+    import pyarrow as pa
+
+    names = pa.array([key for key, _ in refused], pa.string())
+    kept = pc.invert(pc.is_in(keys, value_set=names))
+    return _filter(columns, kept), gate.problems(refused, side)
+
+
+def _plain(gate: Gate) -> tuple[str, int | None]:
+    """The names the gate surely accepts, as an RE2 pattern (printable
+    ASCII, no ``/``, not starting with a dot, no character the other side
+    forbids), and the length they may have (None: any)."""
+    target = gate.target
+    forbidden = set(target.forbidden_chars) if target is not None else set()
+    allowed = [chr(c) for c in range(0x20, 0x7F) if chr(c) not in forbidden]
+    rest = [c for c in allowed if c != "/"]
+    first = [c for c in rest if c != "."]
+    if not first:
+        return "^$.", None  # matches nothing: every name is checked
+    pattern = f"^{_class(first)}{_class(rest)}*$"
+    limits = [
+        limit
+        for limit in (
+            getattr(target, "max_key_bytes", None),
+            getattr(target, "max_name_bytes", None),
+        )
+        if limit is not None
+    ]
+    return pattern, min(limits) if limits else None
+
+
+def _class(chars: list[str]) -> str:
+    return "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]"
+
+
+def against(
+    columns: Columns,
+    known: tuple[Any, Any] | None,
+    side: Side,
+    listed_keys: Any,
+    problems: list[Problem],
+) -> Listed:
+    """A side's listing against its archived (keys, versions): what is
+    fresh, what the archive holds that was not listed (``listed_keys``:
+    every key listed, refused ones too, which count as seen)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    seen = len(listed_keys)
+    if known is None or len(known[0]) == 0:
+        nothing = pa.repeat(False, len(columns.keys))
+        return Listed(side, columns, [], problems, seen, nothing)
+    keys, versions = known
+    at = pc.index_in(columns.keys, value_set=keys)
+    same = pc.fill_null(pc.equal(columns.versions, versions.take(at)), False)
+    fresh = _filter(columns, pc.invert(same))
+    was = pc.is_valid(at).filter(pc.invert(same))
+    if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
+        gone = []  # every archived key was listed (keys are unique on both)
+    else:
+        listed = pc.is_in(keys, value_set=listed_keys)
+        gone = keys.filter(pc.invert(listed)).to_pylist()
+    problems = list(problems)
+    if any(unsafe_reason(key) is not None for key in gone):
+        problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
+        gone = [key for key in gone if unsafe_reason(key) is None]
+    return Listed(side, fresh, gone, problems, seen, was)
+
+
+def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
+    """A first sync: the items both sides list with the same digest agree
+    (no action each); both listings without them."""
+    import pyarrow.compute as pc
+
+    ours, theirs = left.fresh, right.fresh
+    at = pc.index_in(ours.keys, value_set=theirs.keys)
+    same = pc.fill_null(pc.equal(ours.digests, theirs.digests.take(at)), False)
+    if not pc.any(same).as_py():
+        return left, right, Agreed(None, None, None, None)
+    mine = pc.indices_nonzero(same)
+    yours = at.filter(same)
+    agreed = Agreed(ours, mine, theirs, yours)
+    kept_left = pc.invert(same)
+    kept_right = _none_of(len(theirs.keys), yours)
+    return (
+        left._replace(
+            fresh=_filter(ours, kept_left), archived=left.archived.filter(kept_left)
+        ),
+        right._replace(
+            fresh=_filter(theirs, kept_right),
+            archived=right.archived.filter(kept_right),
+        ),
+        agreed,
+    )
+
+
+def _none_of(count: int, positions: Any) -> Any:
+    """A mask of ``count`` rows, False at ``positions``, True elsewhere."""
+    import pyarrow as pa
+
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with pandas, mostly
+        import pyarrow.compute as pc
+
+        every = pa.array(range(count), pa.int64())
+        return pc.invert(pc.is_in(every, value_set=positions.cast(pa.int64())))
+    mask = np.ones(count, dtype=bool)
+    mask[positions.to_numpy(zero_copy_only=False)] = False
+    return pa.array(mask)
+
+
+def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
+    """The archived keys, as far as the listings tell (the archive is
+    asked about any other key): which fresh keys it holds, and the unseen."""
+    import pyarrow.compute as pc
+
+    known: set[str] = set()
+    unknown: set[str] = set()
+    for found in sides:
+        keys = found.fresh.keys
+        known.update(keys.filter(found.archived).to_pylist())
+        unknown.update(keys.filter(pc.invert(found.archived)).to_pylist())
+        known.update(found.unseen)
+    return ArchiveKeys(store, known, unknown, store.count())
+
+
+def listed(found: Listed) -> Scanned:
+    """The ``Scanned`` of a listing: its fresh items as entries."""
+    return Scanned(
+        found.side,
+        entries(found.fresh),
+        found.unseen,
+        found.problems,
+        found.seen,
+        None,
+    )
+
+
+def entries(columns: Columns, start: int = 0, stop: int | None = None) -> list[Entry]:
+    """The entries of rows ``start`` to ``stop`` of ``columns``."""
+    end = len(columns.keys) if stop is None else stop
+    part = [c.slice(start, end - start) for c in columns]
+    keys = part[0].to_pylist()
+    versions = part[1].to_pylist()
+    digests = versions if columns.digests is columns.versions else part[2].to_pylist()
+    make = tuple.__new__  # an Entry without NamedTuple's Python-level __new__
+    return [
+        make(Entry, (key, FILE, 0, 0, 0, version, digest, None))
+        for key, version, digest in zip(keys, versions, digests, strict=True)
+    ]
+
+
+class Agreed(Sequence[tuple[Entry, Entry]]):
+    """The pairs of entries a first sync found alike: rows of both sides'
+    columns (``left`` at ``left_at``, ``right`` at ``right_at``), made into
+    entries a slice at a time (``plan.agreed``)."""
+
+    def __init__(
+        self,
+        left: Columns | None,
+        left_at: Any,
+        right: Columns | None,
+        right_at: Any,
+    ) -> None:
+        self._left, self._left_at = left, left_at
+        self._right, self._right_at = right, right_at
+
+    def __len__(self) -> int:
+        return 0 if self._left_at is None else len(self._left_at)
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Entry, Entry]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[tuple[Entry, Entry]]: ...
+
+    def __getitem__(
+        self, index: int | slice
+    ) -> tuple[Entry, Entry] | list[tuple[Entry, Entry]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if self._left is None or self._right is None or start >= stop:
+                return []
+            count = stop - start
+            left = _take(self._left, self._left_at.slice(start, count))
+            right = _take(self._right, self._right_at.slice(start, count))
+            pairs = list(zip(entries(left), entries(right), strict=True))
+            return pairs[::step]
+        count = len(self)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(index)
+        return self[index : index + 1][0]
+
+    def __iter__(self) -> Iterator[tuple[Entry, Entry]]:
+        for start in range(0, len(self), 10_000):
+            yield from self[start : start + 10_000]
+
+
+def _filter(columns: Columns, mask: Any) -> Columns:
+    keys = columns.keys.filter(mask)
+    versions = columns.versions.filter(mask)
+    if columns.digests is columns.versions:
+        return Columns(keys, versions, versions)
+    return Columns(keys, versions, columns.digests.filter(mask))
+
+
+def _take(columns: Columns, at: Any) -> Columns:
+    keys = columns.keys.take(at)
+    versions = columns.versions.take(at)
+    if columns.digests is columns.versions:
+        return Columns(keys, versions, versions)
+    return Columns(keys, versions, columns.digests.take(at))
