@@ -15,6 +15,7 @@ import click
 from accord.cli import EXIT, Exit, cli, handle_errors
 from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer, human_size
+from accord.cli.shared import told_to_hubs
 from accord.config import load_profile
 from accord.engine import history
 from accord.engine.apply import Report
@@ -256,7 +257,10 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
         out.plan(plan, why=out.verbose > 1)
     plan = _settle_conflicts(plan, out, yes)
     override = _confirm(plan, out, yes)
-    with out.progress(plan) as on_event:
+    with (
+        out.progress(plan) as shown_here,
+        told_to_hubs(session, plan, shown_here) as on_event,
+    ):
         report = session.apply(plan, on_event=on_event, override_guards=override)
     out.report(report, shown=shown)
     return _exit_code(report)

@@ -70,8 +70,12 @@ def hub() -> None:
     accord hub grant alice papers --write --hub URL
     accord hub status --hub URL
     accord hub node revoke NODE --hub URL
+    accord hub place add /srv/hub backup sftp://nas/srv/papers --user alice
 
     A collection is a place: accord sync ~/papers hub://HOST:PORT/papers
+
+    The web dashboard is at http://HOST:PORT/ (log in with a password set
+    by accord hub user password NAME).
     """
 
 
@@ -265,6 +269,60 @@ def _node_line(node: dict[str, Any]) -> str:
         f"{node['id']}  {node['user']:<12} {node['name']:<20} "
         f"last seen {_when(node['last_seen'])}  {state}"
     )
+
+
+@hub.group("place")
+def hub_place() -> None:
+    """Places the web dashboard may sync, besides the hub's collections
+    (run on the hub's machine; the URL and its credentials stay there)."""
+
+
+@hub_place.command("add")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("name")
+@click.argument("url")
+@click.option(
+    "--user",
+    "users",
+    multiple=True,
+    metavar="USER",
+    help="A user who may use it (repeat; '*' for everyone; admins always may).",
+)
+@handle_errors
+def place_add(folder: str, name: str, url: str, users: tuple[str, ...]) -> None:
+    """Name URL as place NAME of the hub in FOLDER, for the given users."""
+    from accord.hub.places import add_place
+
+    place = add_place(folder, name, url, list(users))
+    who = ", ".join(place.users) or "admins only"
+    click.echo(f"place {place.name} ({place.kind}) for {who}")
+
+
+@hub_place.command("list")
+@click.argument("folder", type=click.Path(file_okay=False))
+@handle_errors
+def place_list(folder: str) -> None:
+    """The places named for the hub in FOLDER."""
+    from accord.hub.places import load_places
+
+    places = load_places(folder)
+    for place in sorted(places.values()):
+        who = ", ".join(place.users) or "admins only"
+        click.echo(f"{place.name}  {place.url}  ({who})")
+    if not places:
+        click.echo("no places (accord hub place add FOLDER NAME URL --user USER)")
+
+
+@hub_place.command("remove")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("name")
+@handle_errors
+def place_remove(folder: str, name: str) -> None:
+    """Forget place NAME (nothing in it is touched)."""
+    from accord.hub.places import remove_place
+
+    remove_place(folder, name)
+    click.echo(f"place {name} removed")
 
 
 @hub.command("status")

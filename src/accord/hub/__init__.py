@@ -12,7 +12,10 @@ Modules: ``store`` (the store: init, open), ``schema`` (tables),
 collection holds and every change), ``extras`` (trash, accord's own
 files, uploads), ``blobs`` (content), ``auth`` (who is calling), ``web``
 (the route toolkit), ``api`` / ``people`` / ``events`` (the routes),
-``app`` (the application, feature routers), ``serve`` (uvicorn).
+``app`` (the application, feature routers), ``serve`` (uvicorn);
+the web dashboard: ``dashboard`` (routes), ``views`` (HTML), ``overview``
+(what it shows), ``runs`` (syncs it starts), ``place`` (a collection as a
+place inside the hub), ``places`` (places an admin names), ``static/``.
 The client side is the ``hub`` place, ``accord.replicas.hub``.
 """
 

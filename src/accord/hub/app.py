@@ -4,6 +4,7 @@
 ``/healthz``           liveness (no credentials; says nothing but ok/hub id)
 ``/openapi.json``      the API's schema, built from the routes
 ``/api/v1``            accounts (``people``), files (``api``), events
+``/``, ``/ui``         the web dashboard (``dashboard``), mounted last
 feature routers        registered with :func:`register_feature`: each is
                        ``(prefix, "module:function")`` where the function
                        takes the :class:`~accord.hub.store.Hub` and returns
@@ -30,7 +31,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accord.errors import AccordError
-from accord.hub import api, events, people
+from accord.hub import api, dashboard, events, people
 from accord.hub.auth import HubError
 from accord.hub.store import Hub
 from accord.hub.web import error_response
@@ -67,8 +68,8 @@ def openapi(routes: list[BaseRoute], prefix: str = "") -> dict[str, Any]:
             sub = openapi(route.routes, prefix + route.path)
             paths.update(sub["paths"])
             continue
-        if not isinstance(route, Route):
-            continue
+        if not isinstance(route, Route) or not route.include_in_schema:
+            continue  # the dashboard's HTML pages are not the API
         doc = (route.endpoint.__doc__ or "").strip()
         path = (prefix + route.path).replace(":path}", "}")
         for method in sorted((route.methods or set()) - {"HEAD"}):
@@ -187,6 +188,7 @@ def build_app(hub: Hub) -> Starlette:
             routes=[*people.routes(), *api.routes(), *events.routes()],
         ),
         *_feature_routes(hub, under_api=False),
+        *dashboard.routes(hub),  # last: its pages sit at the root
     ]
     app = Starlette(
         routes=routes,

@@ -1,7 +1,8 @@
 """Live events: changes, runs and their progress, as server-sent events.
 
 ``GET /api/v1/events`` streams every event of the collections the caller
-may read (``?collection=NAME`` for one), from ``?since=ID`` or the
+may read, and the caller's own events outside any collection (a dashboard
+run between two other places) (``?collection=NAME`` for one), from ``?since=ID`` or the
 ``Last-Event-ID`` header, then live. Events are rows of the hub's
 database, so a client connected to one server process sees what was
 written through another. Kinds: ``change`` (a transaction's changes and
@@ -73,8 +74,11 @@ def _fetch(
         )
         if only is not None:
             query = query.where(e.c.collection_id == only)
-        elif not account.admin:
-            query = query.where(e.c.collection_id.in_(readable))
+        elif not account.admin:  # and their own runs between other places
+            query = query.where(
+                e.c.collection_id.in_(readable)
+                | (e.c.collection_id.is_(None) & (e.c.user == account.user))
+            )
         rows = conn.execute(query).all()
     return [
         {

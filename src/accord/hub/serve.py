@@ -118,6 +118,7 @@ def serve(
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _wait_for_runs(hub, log)
         hub.close()
         log.info("stopped", extra={"seconds": round(time.monotonic() - started, 1)})
     if not server.started:
@@ -125,6 +126,13 @@ def serve(
             f"the hub could not listen on {host}:{port}",
             hint="is another program using that port? see the log above",
         )
+
+
+def _wait_for_runs(hub: Any, log: logging.Logger) -> None:
+    """Let the dashboard's syncs in progress finish (30 s at most)."""
+    runs = hub.state.get("dashboard_runs")
+    if runs is not None and not runs.wait(30):
+        log.warning("stopped with a dashboard sync still running")
 
 
 def _stopped(signum: int, frame: Any) -> None:

@@ -19,7 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -379,6 +379,15 @@ class HubReplica(Replica):
         )
         assert done is not None
         return done
+
+    def post_progress(self, data: dict[str, Any]) -> None:
+        """Tell the hub how a run with this collection is going (its
+        dashboard shows it); a failure is ignored: progress is only a view."""
+        if self.client is None:
+            return
+        body = {"collection": self.name, **data}
+        with suppress(AccordError):
+            self.client.api("POST", "/progress", json_body=body, retry=False)
 
     # -- accord's own files -------------------------------------------------
     def meta_create(self, name: str, data: bytes) -> bool:
