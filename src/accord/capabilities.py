@@ -63,6 +63,11 @@ class Capabilities(NamedTuple):
     #: engine compares it column by column and makes entries only of the
     #: items that differ
     listed_columns: bool = False
+    #: the place is a plantdb database served by plantdb itself: an FSDB by
+    #: nature (the FSDB mode needs no marker there), its bookkeeping out of
+    #: reach, each request locked by the server, new scans built whole by
+    #: the place (no hidden staging folder, no lock files to take)
+    fsdb_server: bool = False
     #: the longest name (one part of a key) the place holds, in bytes as
     #: stored (UTF-8; an undecodable byte kept as a surrogate escape is one)
     max_name_bytes: int | None = None

@@ -5,6 +5,7 @@ built with plantdb's own API."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -465,3 +466,70 @@ def test_a_run_killed_after_staging_everything_is_finished_by_the_next(
     done = accord(*args)
     assert done.returncode == 0, done.stderr
     assert tree(empty_server.folder) == tree(local_db)
+
+
+# -- the REST place is an FSDB: the FSDB mode takes it without --exclude ----------
+def run_json(*args: str) -> tuple[subprocess.CompletedProcess[str], list[dict]]:
+    done = accord(*args, "--yes", "--json", env={"PLANTDB_PASSWORD": ALICE_PASSWORD})
+    events = [json.loads(line) for line in done.stdout.splitlines() if line]
+    return done, events
+
+
+def changed_keys(events: list[dict]) -> list[str]:
+    return [
+        e["key"]
+        for e in events
+        if e.get("event") == "done" and e.get("op") not in ("mark_equal", "forget")
+    ]
+
+
+def test_a_plantdb_built_fsdb_mirrors_to_rest_and_back_with_nothing_refused(
+    empty_server, local_db, tmp_path
+):
+    done, events = run_json("mirror", str(local_db), empty_server.place())
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = json.dumps(events)
+    for name in ("romidb", "users.json", "groups.json", ".locks"):
+        assert name not in said  # bookkeeping never listed, never refused
+    assert tree(empty_server.folder) == tree(local_db)
+    done, events = run_json("mirror", str(local_db), empty_server.place())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not changed_keys(events)  # a no-op
+    # the reverse, into a new plantdb database (its own bookkeeping stays)
+    back = build_fsdb(tmp_path / "back", scans=0)
+    users = (back / "users.json").read_bytes()
+    done, events = run_json("mirror", empty_server.place(), str(back))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree(back) == tree(local_db)
+    assert (back / "users.json").read_bytes() == users
+    done, events = run_json("mirror", empty_server.place(), str(back))
+    assert done.returncode == 0 and not changed_keys(events)
+
+
+def test_a_two_way_sync_with_rest_runs_in_the_fsdb_mode(plantdb_server, local_db):
+    done, _ = run_json("sync", str(local_db), plantdb_server.place())
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree(local_db) == tree(plantdb_server.folder)
+    done, events = run_json("sync", str(local_db), plantdb_server.place())
+    assert done.returncode == 0 and not changed_keys(events)
+
+
+def test_scans_are_chosen_toward_and_from_rest(empty_server, local_db, tmp_path):
+    done, _ = run_json(
+        "mirror", str(local_db), empty_server.place(), "--scan", "plant_001"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert httpx.get(empty_server.base + "/api/v1/scans").json() == ["plant_001"]
+    done, _ = run_json(
+        "mirror", str(local_db), empty_server.place(), "--scan-filter", "_000$"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert tree(empty_server.folder) == tree(local_db)
+    back = build_fsdb(tmp_path / "back", scans=0)
+    done, _ = run_json("mirror", empty_server.place(), str(back), "--scan", "plant_000")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {p.name for p in back.iterdir() if p.name.startswith("plant_")} == {
+        "plant_000"
+    }
+    bad = accord("mirror", empty_server.place(user=None), str(back), "--scan", "nope")
+    assert bad.returncode != 0 and "no scan named 'nope'" in bad.stderr

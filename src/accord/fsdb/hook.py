@@ -2,7 +2,10 @@
 
 Given to a ``Session`` as its run hook (``engine/hooks.py``). In ``auto``
 mode it takes effect only when both places carry plantdb's marker
-``romidb``; ``on`` (``--fsdb``) requires it.
+``romidb``; ``on`` (``--fsdb``) requires it. A place that declares
+``capabilities.fsdb_server`` (plantdb's REST server) is an FSDB by nature:
+it counts as carrying the marker, and no lock is taken there, as the server
+locks each request itself.
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ class FSDBHook(RunHook):
             if replica not in session._opened or replica.capabilities.merge:
                 missing.append(replica.url)  # absent, or records: not an FSDB
                 continue
+            if replica.capabilities.fsdb_server:
+                continue  # plantdb's own server: its marker is out of reach
             try:
                 entry = replica.stat(layout.MARKER)
             except AccordError:
@@ -155,6 +160,8 @@ class FSDBHook(RunHook):
         self._locks = locks
         actions = [a for a in plan.actions if a.op not in ARCHIVE_ONLY]
         for side, view in sorted(self.views.items()):
+            if not view.staging:
+                continue  # plantdb's server: it locks each request itself
             needs = needs_of(actions, side)
             if side in self._built:
                 needs.written |= view.staged  # renamed into place at the end

@@ -9,7 +9,9 @@ invisible to plantdb, and renames it into place once whole
 (:meth:`FSDBView.finish_scans`). Until then, for accord, the staging folder
 *is* the scan: listings show it under the scan's name and every operation
 on the scan's keys goes to it, so an interrupted run's archive and the
-place agree, and the next run completes the same folder.
+place agree, and the next run completes the same folder. A place that
+builds new scans whole itself (``capabilities.fsdb_server``: plantdb's REST
+server) is only filtered, never staged.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class FSDBView:
 
     def __init__(self, inner: Replica) -> None:
         self.inner = inner
+        #: new scans are built hidden here (else the place builds them whole)
+        self.staging = not inner.capabilities.fsdb_server
         #: scans that exist only as their staging folder
         self.staged: set[str] = set()
 
@@ -79,6 +83,9 @@ class FSDBView:
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
+        if not self.staging:
+            yield from self._filtered(ignore, known)
+            return
         tops = self.tops()
         self.staged = {
             real
@@ -104,6 +111,17 @@ class FSDBView:
                 yield item
             elif real in self.staged:  # else a leftover beside the real scan
                 yield item._replace(key=real + item.key[len(top) :])
+
+    def _filtered(
+        self, ignore: IgnoreRules | None, known: dict[str, str] | None
+    ) -> Iterator[Entry | Problem | str]:
+        """The listing of a place that stages nothing, bookkeeping left out
+        (a name at the root whose kind is not said is a scan's)."""
+        for item in self.inner.scan(ignore, known):
+            key = item if isinstance(item, str) else item.key
+            folder = item.kind == DIR if isinstance(item, Entry) else True
+            if not layout.hidden(key, folder):
+                yield item
 
     def entries(self, ignore: IgnoreRules | None = None) -> Iterator[Entry]:
         for item in self.scan(ignore):
@@ -157,7 +175,7 @@ class FSDBView:
         ]
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
-        if "/" not in key and expect is None and not key.startswith("."):
+        if self.staging and "/" not in key and expect is None and key[0] != ".":
             self.staged.add(key)  # a new scan: built hidden, renamed when whole
         new = self.inner.make_dir(self._in(key), like=self._e(like), expect=expect)
         return self._out(new)  # type: ignore[no-any-return]

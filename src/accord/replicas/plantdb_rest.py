@@ -31,6 +31,10 @@ seen only through the server's API (``/api/v1``):
   overwritten, a metadata key cannot be removed, and root files
   (``romidb``, ``users.json``) are not the API's to write.
 
+The place is an FSDB and says so (``capabilities.fsdb_server``): the FSDB
+mode takes it without a marker, leaves the other side's bookkeeping out of
+the run, and takes no plantdb lock here (the server locks each request).
+
 Without a password (``--user`` with ``PLANTDB_PASSWORD``, ``--password-env``
 /``--password-file``, or ``[plantdb."HOST:PORT"]`` in accord.toml) the place
 is read as plantdb's guest, read-only. The server rate-limits each client
@@ -225,6 +229,7 @@ class PlantdbReplica(Replica):
             parallel_transfers=False,
             utf8_names=True,
             forbidden_chars="\\",
+            fsdb_server=True,
         )
         self._state_dir = state_dir
         self.client: PlantdbClient | None = None
