@@ -160,7 +160,7 @@ class FSDBHook(RunHook):
         self._locks = locks
         actions = [a for a in plan.actions if a.op not in ARCHIVE_ONLY]
         for side, view in sorted(self.views.items()):
-            if not view.staging:
+            if view.inner.capabilities.fsdb_server:
                 continue  # plantdb's server: it locks each request itself
             needs = needs_of(actions, side)
             if side in self._built:
