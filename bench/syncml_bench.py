@@ -8,7 +8,9 @@ the client: half edits, a quarter new notes, a quarter deletes):
 
 * SyncEvolution client -> SyncEvolution server (what a user has today),
 * accord client (``accord sync``) -> SyncEvolution server,
-* SyncEvolution client -> accord server (``accord syncml serve``).
+* SyncEvolution client -> accord server (``accord syncml serve``),
+* SyncEvolution client -> an accord hub's ``/syncml`` (``accord hub
+  serve``, SQLite; the notes become files of a hub collection).
 
 For each: the first sync (a slow sync of N notes into an empty store) and a
 two-way sync of C changes, wall time of the client command, and peak RSS of
@@ -208,7 +210,7 @@ class SyncEvoServer:
 
 
 def se_client(
-    root: Path, shim: str, url: str, device: str
+    root: Path, shim: str, url: str, device: str, user: str = "u", password: str = "p"
 ) -> tuple[Path, dict[str, str]]:
     env = env_for(root, shim)
     notes = root / "notes"
@@ -221,9 +223,9 @@ def se_client(
         "--sync-property",
         f"syncURL={url}",
         "--sync-property",
-        "username=u",
+        f"username={user}",
         "--sync-property",
-        "password=p",
+        f"password={password}",
         "--sync-property",
         f"deviceId={device}",
         "--sync-property",
@@ -268,6 +270,8 @@ def run(args: argparse.Namespace) -> None:
             accord_se(args, work, server, server_needles, rows)
         if "se-accord" in args.only:
             se_accord(args, work, server, rows)
+        if "se-hub" in args.only:
+            se_hub(args, work, server, rows)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -400,6 +404,70 @@ def se_accord(
         proc.wait(timeout=30)
 
 
+def make_hub(folder: Path, user: str, password: str) -> None:
+    """A hub with ``user`` (MD5 digest kept) allowed to write ``notes``."""
+    from accord.hub import accounts, init_hub, items
+    from accord.hub.accounts import Account
+    from accord.hub.store import open_hub
+
+    init_hub(folder)
+    hub = open_hub(folder)
+    try:
+        with hub.writer.begin() as conn:
+            boss = accounts.find_user(conn, "admin")
+            col = items.collection(
+                conn, Account(boss.id, "admin", True), "notes", create=True
+            )
+            accounts.add_user(conn, user)
+            accounts.set_password(conn, user, password, syncml_md5=True)
+            accounts.grant(conn, user, col.id, "write")
+    finally:
+        hub.close()
+
+
+def se_hub(
+    args: argparse.Namespace, work: Path, server: SyncEvoServer, rows: list
+) -> None:
+    """SyncEvolution's client against an accord hub's /syncml."""
+    folder = work / "hub"
+    make_hub(folder, "u", "bench-password")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "accord", "hub", "serve", str(folder),
+         "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        notes, env = se_client(
+            work / "cd",
+            server.shim,
+            f"http://127.0.0.1:{port}/syncml",
+            "dev-d",
+            password="bench-password",
+        )
+        make_notes(notes, args.notes)
+        for label, mode in (("slow sync", ["--sync", "slow"]), ("changes", [])):
+            if label == "changes":
+                change(notes, args.changes)
+            with Sampler((f"--port\x00{port}",)) as srv:
+                sec, rss = timed(
+                    ["syncevolution", "--daemon=no", *mode, "srv", "notes"], env
+                )
+            pair = "SyncEvolution -> accord hub /syncml"
+            rows.append((pair, label, sec, rss, srv.peak_kib / 1024))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
 def report(args: argparse.Namespace, rows: list) -> None:
     base = {
         label: sec
@@ -424,7 +492,7 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=100)
     parser.add_argument(
         "--only",
-        default="se-se,accord-se,se-accord",
+        default="se-se,accord-se,se-accord,se-hub",
         help="pairs to run (comma-separated; ratios need se-se)",
     )
     args = parser.parse_args()

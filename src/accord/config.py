@@ -16,6 +16,17 @@ Looked up in ``$ACCORD_CONFIG``, then ``./accord.toml``, then
     left = "~/Pictures"
     right = "/mnt/nas/pictures"
     delete = true
+
+A profile may also group pairs, one table each (``accord watch --profile
+work`` watches both; ``accord sync work.papers`` syncs one)::
+
+    [pairs.work.papers]
+    left = "~/papers"
+    right = "hub://hub.example.org:8470/papers"
+
+    [pairs.work.code]
+    left = "~/code"
+    right = "sftp://server/home/me/code"
 """
 
 from __future__ import annotations
@@ -26,7 +37,13 @@ from typing import Any
 
 from accord.errors import ConfigError, InvalidInput
 
-__all__ = ["PROFILE_KEYS", "config_path", "default_state_dir", "load_profile"]
+__all__ = [
+    "PROFILE_KEYS",
+    "config_path",
+    "default_state_dir",
+    "load_profile",
+    "load_profiles",
+]
 
 
 def default_state_dir() -> Path:
@@ -56,6 +73,11 @@ PROFILE_KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "trash_days": ((int, float), "a number of days, 0 or more"),
     "marker": (str, 'a file name, e.g. "romidb"'),
     "db_lock": (str, 'a file name, e.g. "lock"'),
+    "fsdb": (bool, "true or false (default: found by the romidb marker)"),
+    "scans": (list, 'a list of scan names, e.g. ["arabido_1"]'),
+    "scan_filter": (str, 'a regular expression, e.g. "^arabido"'),
+    "lock_timeout": ((int, float), "a number of seconds, 0 or more"),
+    "scan_locks": (bool, "true or false"),
     "endpoint_url": (str, 'a URL, e.g. "http://127.0.0.1:9000"'),
 }
 
@@ -64,6 +86,7 @@ _RANGES = {
     "max_delete_percent": (0, 100),
     "workers": (1, 64),
     "trash_days": (0, None),
+    "lock_timeout": (0, None),
 }
 
 
@@ -98,6 +121,35 @@ def _read(path: Path) -> dict[str, Any]:
 
 def load_profile(name: str) -> dict[str, Any]:
     """The options of profile ``name``, checked."""
+    path, pairs = _pairs(name)
+    group, _, member = name.partition(".")
+    if member and name not in pairs and isinstance(pairs.get(group), dict):
+        return _profile(path, name, pairs[group].get(member), pairs)
+    return _profile(path, name, pairs.get(name), pairs)
+
+
+def load_profiles(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Each pair of profile ``name`` with its options, checked: the profile
+    itself, or each table of a group (named ``group.member``)."""
+    path, pairs = _pairs(name)
+    found = pairs.get(name)
+    if not _is_group(found):
+        return [(name, _profile(path, name, found, pairs))]
+    return [
+        (f"{name}.{member}", _profile(path, f"{name}.{member}", table, pairs))
+        for member, table in found.items()
+    ]
+
+
+def _is_group(table: Any) -> bool:
+    return (
+        isinstance(table, dict)
+        and bool(table)
+        and all(isinstance(value, dict) for value in table.values())
+    )
+
+
+def _pairs(name: str) -> tuple[Path, dict[str, Any]]:
     path = config_path()
     if path is None:
         raise ConfigError(
@@ -111,18 +163,30 @@ def load_profile(name: str) -> dict[str, Any]:
             f"'pairs' in {path} is not a table",
             hint=f"write each profile as a table: [pairs.{name}]",
         )
-    if name not in pairs:
+    return path, pairs
+
+
+def _profile(
+    path: Path, name: str, table: Any, pairs: dict[str, Any]
+) -> dict[str, Any]:
+    if table is None:
         known = ", ".join(sorted(pairs)) or "none"
         raise ConfigError(
             f"no profile named '{name}' in {path}", hint=f"profiles there: {known}"
         )
-    if not isinstance(pairs[name], dict):
+    if _is_group(table):
+        members = ", ".join(f"{name}.{member}" for member in table)
+        raise InvalidInput(
+            f"profile '{name}' in {path} is a group of pairs",
+            hint=f"name one of them ({members}); accord watch takes the group",
+        )
+    if not isinstance(table, dict):
         raise InvalidInput(
             f"profile '{name}' in {path} is not a table",
             hint=f'write it as a table: [pairs.{name}] with left = "..." and '
             'right = "..." under it',
         )
-    profile = dict(pairs[name])
+    profile = dict(table)
     for key, value in profile.items():
         _check_option(path, name, key, value)
     for key in ("left", "right"):

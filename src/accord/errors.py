@@ -14,6 +14,7 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
     │   ├── NotFound
     │   ├── AlreadyExists
     │   ├── PreconditionFailed      the item changed behind our back
+    │   │   └── PullFirst           a push refused: the hub has newer versions
     │   ├── UnsafeName              a name that would leave the place
     │   ├── Unsupported             optional operation not offered
     │   ├── PermissionDenied
@@ -54,6 +55,8 @@ __all__ = [
     "PlanError",
     "PreconditionFailed",
     "ProtocolError",
+    "PullFirst",
+    "RepairNeeded",
     "ReplicaError",
     "SafetyLimitExceeded",
     "SchemaTooNew",
@@ -163,6 +166,10 @@ class PreconditionFailed(ReplicaError):
     """The item is not the version we expected: it changed behind our back."""
 
 
+class PullFirst(PreconditionFailed):
+    """A database push refused: the hub has versions this node has not pulled."""
+
+
 class NotEmpty(PreconditionFailed):
     """A folder to delete still holds items (ignored ones, or new ones)."""
 
@@ -225,6 +232,11 @@ class ArchiveCorrupt(StateError):
 
 class SchemaTooNew(StateError):
     """The archive was written by a newer accord."""
+
+
+class RepairNeeded(StateError):
+    """A database node that cannot pull any more (expired, or behind the
+    trimmed log): ``accord db repair`` gives it a fresh copy."""
 
 
 class PlanError(AccordError):

@@ -1,9 +1,11 @@
-"""Names: Unicode normalisation, case folding and ignore rules.
+"""Names: exact keys, Unicode normalization, case folding and ignore rules.
 
-Keys are NFC. A place that stores an NFD spelling (macOS, or a file copied
-from one) is reported under the NFC key, and its real spelling is kept by the
-place itself. Two spellings of one name in one folder are a clash, reported
-and left alone.
+Keys are names byte for byte, as their place holds them: an NFD spelling
+(macOS, or a file copied from one) stays NFD, and a name that is not UTF-8
+is a ``str`` with surrogate escapes (``os.fsdecode``), which every place
+that can hold it turns back into the same bytes. :func:`nfc` is only used
+to *match*: two spellings of one name are one item (``engine/twins.py``),
+and a place that normalizes names cannot hold both (``engine/guards.py``).
 
 Every name that crosses a boundary (a place's listing, a peer's request, a
 plan file, a user's argument) is checked with :func:`unsafe_reason` before
@@ -45,7 +47,8 @@ def in_meta(key: str) -> bool:
 
 
 def nfc(name: str) -> str:
-    """``name`` in Unicode NFC (fast for ASCII)."""
+    """``name`` in Unicode NFC (fast for ASCII): the form in which two
+    spellings of one name are equal. Never used to rename anything."""
     if name.isascii() or unicodedata.is_normalized("NFC", name):
         return name
     return unicodedata.normalize("NFC", name)
@@ -106,13 +109,20 @@ def conflict_name(key: str, side: str, mtime_ns: int, taken: Container[str]) -> 
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime_ns / 1e9))
     for n in range(1, 1000):
         suffix = f".conflict-{stamp}-{side}" + (f"-{n}" if n > 1 else "")
-        room = 255 - len(f"{suffix}{dot}{ext}".encode())  # a name's byte limit
-        short = stem.encode()[: max(room, 1)].decode(errors="ignore")
+        room = 255 - _size(f"{suffix}{dot}{ext}")  # a name's byte limit
+        short = stem
+        while _size(short) > max(room, 1) and len(short) > 1:
+            short = short[: -max(1, (_size(short) - room) // 4)]  # whole characters
         candidate = f"{short}{suffix}{dot}{ext}"
         full = f"{folder}/{candidate}" if folder else candidate
         if full not in taken:
             return full
     raise RuntimeError("no free conflict name")  # pragma: no cover
+
+
+def _size(name: str) -> int:
+    """``name``'s length in bytes, as stored (a surrogate escape is one)."""
+    return len(name.encode("utf-8", "surrogateescape"))
 
 
 _ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\r": "\\r", "\t": "\\t"}

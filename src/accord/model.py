@@ -1,8 +1,9 @@
 """Value types shared by every layer: sides, kinds, entries and problems.
 
-A *key* of a file tree is its relative path, ``/``-separated and in Unicode
-NFC (see ``accord.keys``); the root is ``""``. Keys are plain ``str`` so that
-a million entries fit comfortably in memory (see docs/architecture.md).
+A *key* of a file tree is its relative path, ``/``-separated and byte for
+byte as its place holds it (see ``accord.keys``); the root is ``""``. Keys
+are plain ``str`` so that a million entries fit comfortably in memory (see
+docs/architecture.md).
 
 An :class:`Entry` is what a place reports about a key now. It is a
 ``NamedTuple``: immutable, compact, cheap to create by the hundred thousand.

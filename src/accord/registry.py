@@ -108,3 +108,7 @@ register("syncml+https", "accord.replicas.syncml:SyncMLReplica", extra="syncml")
 register("syncml+http", "accord.replicas.syncml:SyncMLReplica", extra="syncml")
 register("hub", "accord.replicas.hub:HubReplica", extra="hub")
 register("hubs", "accord.replicas.hub:HubReplica", extra="hub")
+register("plantdb+http", "accord.replicas.plantdb_rest:PlantdbReplica", extra="plantdb")
+register(
+    "plantdb+https", "accord.replicas.plantdb_rest:PlantdbsReplica", extra="plantdb"
+)

@@ -35,9 +35,9 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from accord.errors import (
     AccordError,
@@ -60,7 +60,9 @@ __all__ = [
     "Columns",
     "HashingReader",
     "Replica",
+    "Touched",
     "TrashItem",
+    "Watching",
     "WriteItem",
     "check_digest",
     "check_expected",
@@ -160,6 +162,21 @@ class TrashItem(NamedTuple):
     run: str  # the run stamp it was trashed under (sortable, UTC)
     key: str  # where it was
     entry: Entry  # what it was (size, mtime, kind)
+
+
+class Touched(NamedTuple):
+    """A place says something in it may have changed (``Replica.watch``)."""
+
+    key: str | None = None  # None: somewhere, not said where
+    writing: bool = False  # the file is still open for writing
+    count: int = 1  # how many changes this stands for
+    settled: bool = False  # complete (a committed transaction): no need to wait
+
+
+class Watching(Protocol):
+    """A running watch (``Replica.watch``); ``stop()`` ends it."""
+
+    def stop(self) -> None: ...
 
 
 class Replica(abc.ABC):
@@ -354,6 +371,15 @@ class Replica(abc.ABC):
         (they are durable since ``flush``)."""
         return []
 
+    # -- telling when something changed -----------------------------------
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """Start telling ``touched`` (from another thread) when something
+        in the place may have changed: a folder's notifications from the
+        operating system, a server's pushed events. None when the place
+        cannot tell: whoever watches it polls it. Not opened first; the
+        changes of accord's own folder are not told."""
+        return None
+
     # -- accord's own small files (lock, markers) ---------------------------
     @abc.abstractmethod
     def meta_create(self, name: str, data: bytes) -> bool:
@@ -375,6 +401,31 @@ class Replica(abc.ABC):
         """True when a file named ``name`` is at the root (markers)."""
         entry = self.stat(name)
         return entry is not None
+
+    # -- another program's lock files (a database's own locking) -------------
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        """Hold the ``flock`` lock file ``key`` (created if missing; its
+        folder too), waiting up to ``timeout`` seconds; then write ``note``
+        to ``note_key`` (a file beside it) saying who holds it. A token for
+        :meth:`drop_lock`. Raises ``LockHeld`` when it stays held."""
+        raise Unsupported(
+            "this place cannot hold another program's lock files (flock)",
+            where=self.url,
+        )
+
+    def drop_lock(self, token: str) -> None:
+        """Release a lock taken with :meth:`hold_lock`: its note and lock
+        file are removed while it is still held (unless other readers hold
+        a shared lock), then it is let go."""
+        raise Unsupported("this place holds no lock files", where=self.url)
 
     # -- trash ------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:

@@ -286,6 +286,7 @@ def test_a_database_mirror_profile(pair, tmp_path) -> None:
         f'[pairs.db]\nleft = "{left}"\nright = "{right}"\nmode = "mirror"\n'
         'marker = "romidb"\ndb_lock = "lock"\n'
         'endpoint_url = "http://127.0.0.1:1"\n'
+        "fsdb = false\nlock_timeout = 5\nscan_locks = true\n"
     )
     done = accord("mirror", "db", "--yes", env={"ACCORD_CONFIG": str(config)})
     assert done.returncode == 0, done.stderr

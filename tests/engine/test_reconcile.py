@@ -276,7 +276,7 @@ def _row(key):
         (["a.txt"], {"a.txt": DELETED, "A.txt": CREATED}, {"a.txt": DELETED}, []),
     ],
 )
-def test_case_clashes_leave_out_names_the_plan_removes(archived, left, right, clashing):
+def test_name_clashes_leave_out_names_the_plan_removes(archived, left, right, clashing):
     archive = {key: _row(key) for key in archived}
 
     def change(key, kind):
@@ -286,7 +286,7 @@ def test_case_clashes_leave_out_names_the_plan_removes(archived, left, right, cl
 
     lc = _changes(LEFT, **{k: change(k, v) for k, v in left.items()})
     rc = _changes(RIGHT, **{k: change(k, v) for k, v in right.items()})
-    found = guards.case_clashes(lc, rc, archive)
+    found = guards.name_clashes(lc, rc, archive)
     assert [p.key for p in found] == clashing
 
 

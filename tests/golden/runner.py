@@ -12,6 +12,7 @@ Steps::
     mkdir L dir        rm L path    mv L old new     link L name target
     chmod L path 600   touch L path 1700000000      (mtime, seconds)
     sync [conflict=newer] [max_delete=5] [allow_empty=true] [case=insensitive]
+         [unicode=normalizing]          (R declares it cannot hold two spellings)
     mirror [delete=true]
     plan [options]                  the plan only, nothing applied
     during L a.txt text             an edit made after planning, before applying
@@ -27,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 from accord.engine.plan import Plan
@@ -76,6 +78,7 @@ class Scenario:
         self.out: list[str] = []
         self.during: list[tuple[str, str, str]] = []
         self.case = "sensitive"
+        self.unicode = "exact"
 
     # -- helpers -------------------------------------------------------------
     def path(self, side: str, rel: str) -> Path:
@@ -93,9 +96,12 @@ class Scenario:
 
     def url(self, side: str) -> str:
         place = str(self.sides[side])
+        options = []
         if side == "R" and self.case == "insensitive":
-            return f"file://{place}?case_sensitive=false"
-        return place
+            options.append("case_sensitive=false")
+        if side == "R" and self.unicode == "normalizing":
+            options.append("unicode_exact=false")
+        return f"file://{place}?{'&'.join(options)}" if options else place
 
     # -- steps ---------------------------------------------------------------
     def run(self, line: str) -> None:
@@ -198,6 +204,9 @@ class Scenario:
             if name == "case":
                 self.case = value
                 continue
+            if name == "unicode":
+                self.unicode = value
+                continue
             options[_OPTION.get(name, name)] = _value(value)
         self.say(f"$ {mode} {args}".rstrip())
         try:
@@ -220,7 +229,8 @@ class Scenario:
             f"{len(report.skipped)} skipped, {len(report.failed)} failed"
         )
         for outcome in report.skipped + report.failed:
-            self.say(f"  {outcome.status} {outcome.action.key}: {outcome.message}")
+            key = spelled(outcome.action.key)
+            self.say(f"  {outcome.status} {key}: {outcome.message}")
 
     def show(self, plan: Plan) -> None:
         if plan.first_sync:
@@ -235,13 +245,13 @@ class Scenario:
                 self.say(f"  {name}: {count} items")
         else:
             for action in actions:
-                line = f"  {action.op} {action.side or '-'} {action.key}"
+                line = f"  {action.op} {action.side or '-'} {spelled(action.key)}"
                 if action.new_key:
-                    line += f" => {action.new_key}"
+                    line += f" => {spelled(action.new_key)}"
                 self.say(line)
         for problem in plan.problems:
             side = problem.side or "-"
-            self.say(f"  problem {side} {problem.key}: {problem.message}")
+            self.say(f"  problem {side} {spelled(problem.key)}: {problem.message}")
         for guard in plan.guards:
             self.say(f"  guard: {guard}")
         for conflict in plan.conflicts:
@@ -259,7 +269,7 @@ class Scenario:
             rel_folder = os.path.relpath(folder, root)
             for name in sorted(dirs + files):
                 path = Path(folder) / name
-                rel = os.path.normpath(os.path.join(rel_folder, name))
+                rel = spelled(os.path.normpath(os.path.join(rel_folder, name)))
                 lines.append(describe(rel, path))
         return sorted(lines)
 
@@ -275,6 +285,14 @@ def _value(text: str) -> object:
         return int(text)
     except ValueError:
         return text
+
+
+def spelled(name: str) -> str:
+    """``name`` as printed: unchanged in NFC, else with its code points
+    escaped, so that an NFD spelling shows as one (``e\\u0301``)."""
+    if unicodedata.is_normalized("NFC", name):
+        return name
+    return name.encode("ascii", "backslashreplace").decode()
 
 
 def describe(rel: str, path: Path) -> str:

@@ -16,8 +16,11 @@ from accord.errors import PermissionDenied
 from accord.model import Entry
 from accord.registry import open_replica
 from accord.replicas import hub_protocol as wire
+from accord.syncml.message import parse
 
 PUBLIC = {"/healthz", "/openapi.json", "/api/v1/enrol", "/api/v1/session"}
+#: SyncML devices log in inside their messages (see test_syncml_wants_a_login)
+SYNCML = {"/syncml", "/syncml/"}
 
 
 def test_every_endpoint_wants_credentials(hub_server) -> None:
@@ -25,7 +28,7 @@ def test_every_endpoint_wants_credentials(hub_server) -> None:
     assert "/api/v1/c/{name}/entries" in schema["paths"]
     checked = 0
     for path, methods in schema["paths"].items():
-        if path in PUBLIC:
+        if path in PUBLIC or path in SYNCML:
             continue
         concrete = path.replace("{name}", "x").replace("{file}", "f")
         for name in ("{upload}", "{node}"):
@@ -39,6 +42,30 @@ def test_every_endpoint_wants_credentials(hub_server) -> None:
             assert error["code"] == "not_authenticated" and error["message"]
             checked += 1
     assert checked > 20
+
+
+def test_syncml_wants_a_login(hub_server) -> None:
+    """A SyncML message without credentials is answered 407 (with a nonce
+    for an MD5 login), and nothing else of it is done; one that is not
+    SyncML at all, 400; never a traceback."""
+    alert = (
+        "<SyncML xmlns='SYNCML:SYNCML1.2'><SyncHdr><VerDTD>1.2</VerDTD>"
+        "<VerProto>SyncML/1.2</VerProto><SessionID>1</SessionID><MsgID>1</MsgID>"
+        "<Target><LocURI>http://hub/syncml</LocURI></Target>"
+        "<Source><LocURI>probe-device</LocURI></Source></SyncHdr><SyncBody>"
+        "<Alert><CmdID>1</CmdID><Data>201</Data><Item><Target><LocURI>notes"
+        "</LocURI></Target><Source><LocURI>./notes</LocURI></Source></Item></Alert>"
+        "<Final/></SyncBody></SyncML>"
+    )
+    headers = {"content-type": "application/vnd.syncml+xml"}
+    for path in SYNCML:
+        answer = httpx.post(hub_server.base + path, content=alert, headers=headers)
+        assert answer.status_code == 200
+        (status,) = parse(answer.content).commands  # nothing but the refusal
+        assert status.code == 407 and status.chal.next_nonce  # the nonce to use
+        junk = httpx.post(hub_server.base + path, content=b"{}", headers=headers)
+        assert junk.status_code == 400 and "Traceback" not in junk.text
+        assert [s.code for s in parse(junk.content).commands] == [400]
 
 
 def test_errors_are_json_never_a_traceback(hub_server) -> None:

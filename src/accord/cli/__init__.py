@@ -201,7 +201,7 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``accord`` command."""
-    from accord.cli import commands, hub, records, syncml  # noqa: F401 - registers them
+    from accord.cli import commands, db, hub, records, syncml, watch  # noqa: F401 - registers them
 
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.

@@ -25,6 +25,7 @@ from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.reconcile import resolve
 from accord.engine.session import Session, default_who, new_run_id
 from accord.errors import Aborted, AccordError, ConfigError, NotAPlan
+from accord.fsdb.hook import FSDBHook
 from accord.keys import shown as escaped
 from accord.model import Problem
 from accord.registry import open_replica
@@ -173,6 +174,41 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "run; refuse if either exists (busy). Removed on every exit.",
         ),
         click.option(
+            "--fsdb/--no-fsdb",
+            "fsdb",
+            default=None,
+            help="plantdb FSDB mode: only scans move (not users.json, .locks/, "
+            "webcache/), plantdb's scan locks are honoured, new scans appear "
+            "whole. Default: on when both roots hold 'romidb'.",
+        ),
+        click.option(
+            "--scan",
+            "scans",
+            multiple=True,
+            metavar="NAME",
+            help="FSDB: sync only the scan NAME (repeatable); a name that does "
+            "not exist is an error.",
+        ),
+        click.option(
+            "--scan-filter",
+            metavar="REGEX",
+            default=None,
+            help="FSDB: sync only the scans whose names match REGEX.",
+        ),
+        click.option(
+            "--lock-timeout",
+            type=click.FloatRange(0),
+            default=None,
+            metavar="SECONDS",
+            help="FSDB: how long to wait for a scan plantdb holds (default 30).",
+        ),
+        click.option(
+            "--no-scan-locks",
+            is_flag=True,
+            help="FSDB: take no plantdb scan locks (plain SFTP cannot); only "
+            "when no plantdb program uses the database during the run.",
+        ),
+        click.option(
             "--endpoint-url",
             metavar="URL",
             default=None,
@@ -248,7 +284,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
         out.plan(plan, why=out.verbose > 1)
         return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
     if plan.is_empty and not plan.problems:
-        if any(plan.refresh.values()) or plan.agreed:
+        if any(plan.refresh.values()) or plan.agreed or session.hook.pending():
             session.apply(plan)
         out.plan(plan)
         return EXIT["ok"]
@@ -334,7 +370,7 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
     if not plan.conflicts or yes or not _can_ask():
         return plan
     for conflict in list(plan.conflicts):
-        out.line(f"\nconflict: {conflict.key} ({conflict.reason})")
+        out.line(f"\nconflict: {escaped(conflict.key)} ({conflict.reason})")
         for label, entry in (("left", conflict.left), ("right", conflict.right)):
             if entry is not None:
                 when = time.strftime(
@@ -371,6 +407,7 @@ def _start(
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
     _use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
+    hook = _fsdb_hook(opts, profile)
     left, right, implied = open_places(left, right, opts)
     policy = _policy(
         implied.pop("mode", profile.get("mode", mode)), profile, **opts, **implied
@@ -383,8 +420,37 @@ def _start(
         break_lock=break_lock,
         read_only=dry_run,
         command=mode,
+        hook=hook,
     ) as session:
         return _execute(session, out, dry_run=dry_run, yes=yes)
+
+
+def _profile_hook(profile: dict[str, Any]) -> FSDBHook:
+    """The FSDB mode of a command that only looks (status, plan)."""
+    fsdb = profile.get("fsdb")
+    return FSDBHook(
+        mode="auto" if fsdb is None else "on" if fsdb else "off",
+        scans=profile.get("scans", []),
+        scan_filter=profile.get("scan_filter"),
+    )
+
+
+def _fsdb_hook(opts: dict[str, Any], profile: dict[str, Any]) -> FSDBHook:
+    """The FSDB mode from the options and the profile (auto by default)."""
+    fsdb = opts.pop("fsdb")
+    if fsdb is None:
+        fsdb = profile.get("fsdb")
+    timeout = opts.pop("lock_timeout")
+    if timeout is None:
+        timeout = profile.get("lock_timeout", 30.0)
+    no_locks = opts.pop("no_scan_locks") or profile.get("scan_locks") is False
+    return FSDBHook(
+        mode="auto" if fsdb is None else "on" if fsdb else "off",
+        scans=[*profile.get("scans", []), *opts.pop("scans")],
+        scan_filter=opts.pop("scan_filter") or profile.get("scan_filter"),
+        lock_timeout=float(timeout),
+        scan_locks=not no_locks,
+    )
 
 
 @cli.command()
@@ -446,7 +512,7 @@ def mirror(source: str | None, target: str | None, **opts: Any) -> None:
     \b
     accord mirror ~/photos /mnt/nas/photos
     accord mirror ~/site /srv/www --delete --exclude '.git/'
-    accord mirror ./db sftp://lab/srv/db --marker romidb --db-lock lock
+    accord mirror ./db sftp://lab/srv/db --fsdb --scan arabido_1
     accord mirror ./site s3://bucket/www --endpoint-url http://127.0.0.1:9000
     """
     raise Exit(_start("mirror", source, target, opts))
@@ -493,6 +559,7 @@ def status(
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],
+        hook=_profile_hook(options),
     ) as session:
         plan = session.plan()
     for notice in session.notices:
@@ -554,6 +621,7 @@ def plan_command(
         policy=policy,
         read_only=True,
         exclude=[*options.get("exclude", []), *exclude],
+        hook=_profile_hook(options),
     ) as session:
         plan = session.plan()
     Path(output).write_text(plan.to_json(), encoding="utf-8")
@@ -591,7 +659,12 @@ def apply_command(
             continue
         policy = Policy(mode=plan.mode)
         with Session(
-            plan.left, plan.right, policy=policy, break_lock=break_lock, command="apply"
+            plan.left,
+            plan.right,
+            policy=policy,
+            break_lock=break_lock,
+            command="apply",
+            hook=FSDBHook(),
         ) as session:
             override = _confirm(plan, out, yes)
             with out.progress(plan) as on_event:
@@ -750,7 +823,9 @@ def _show_run(out: Renderer, record: Any, lines: list[Any]) -> None:
             detail=line.detail,
         )
         arrow = {"left": "<-", "right": "->"}.get(line.side or "", "==")
-        out.line(f"   {arrow} {line.action:9} {line.key}   {line.detail or ''}")
+        out.line(
+            f"   {arrow} {line.action:9} {escaped(line.key)}   {line.detail or ''}"
+        )
 
 
 def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
@@ -956,7 +1031,9 @@ def trash_restore(
         )
     item = matches[-1]
     entry = replica.trash_restore(item, target or item.key)
-    click.echo(f"restored {entry.key} ({human_size(entry.size)}) from run {item.run}")
+    click.echo(
+        f"restored {escaped(entry.key)} ({human_size(entry.size)}) from run {item.run}"
+    )
     replica.close()
 
 

@@ -135,6 +135,10 @@ def hub_serve(folder: str, **options: Any) -> None:
 
     Several processes may serve one store over PostgreSQL (--db) and S3
     (--blobs), each with the same hub.key.
+
+    SyncML devices (phones, SyncEvolution) sync a collection at /syncml:
+    their remote database names the collection, they log in as hub users
+    (see accord hub user password --syncml-md5).
     """
     from accord.hub.serve import serve
 
@@ -181,18 +185,28 @@ def user_code(name: str, hub_url: str | None, ca: str | None) -> None:
 
 @hub_user.command("password")
 @click.argument("name")
+@click.option(
+    "--syncml-md5",
+    is_flag=True,
+    help="Also keep the digest SyncML's MD5 login needs, b64(md5(NAME:PASSWORD)): "
+    "a fast hash that logs in over SyncML as NAME (without it, SyncML devices "
+    "use Basic, over HTTPS).",
+)
 @_HUB_OPTION
 @_CA_OPTION
 @handle_errors
-def user_password(name: str, hub_url: str | None, ca: str | None) -> None:
-    """Set NAME's password for the hub's web login (asked, or read from
-    $ACCORD_HUB_PASSWORD; never on the command line)."""
+def user_password(
+    name: str, syncml_md5: bool, hub_url: str | None, ca: str | None
+) -> None:
+    """Set NAME's password for the hub's web login and SyncML (asked, or
+    read from $ACCORD_HUB_PASSWORD; never on the command line)."""
     password = os.environ.get("ACCORD_HUB_PASSWORD")
     if not password:
         password = click.prompt("password", hide_input=True, confirmation_prompt=True)
     with _client(hub_url, ca) as client:
-        client.set_password(name, password)
-    click.echo(f"password set for {name}")
+        client.set_password(name, password, syncml_md5=syncml_md5)
+    md5 = " (and its SyncML MD5 digest)" if syncml_md5 else ""
+    click.echo(f"password set for {name}{md5}")
 
 
 @hub_user.command("list")

@@ -43,7 +43,7 @@ def login_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--user",
             metavar="NAME",
             default=None,
-            help="User name for a place that logs in (a SyncML server).",
+            help="User name for a place that logs in (SyncML, plantdb).",
         ),
         click.option(
             "--password-env",

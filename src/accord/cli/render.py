@@ -68,6 +68,8 @@ class Renderer:
         return self._console
 
     def line(self, text: str = "") -> None:
+        if not text.isascii():  # a name's stray byte never breaks the output
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
         if self.mode == "rich":
             self.console.print(text, markup=False)
         elif self.mode == "plain":
@@ -111,7 +113,7 @@ class Renderer:
         if len(shown) < len(changes):
             self.line(f"... and {len(changes) - len(shown)} more (use -v to list all)")
         for conflict in plan.conflicts:
-            self.line(f"CONFLICT {conflict.key}: {conflict.reason}")
+            self.line(f"CONFLICT {escaped(conflict.key)}: {conflict.reason}")
         self.line(self.plan_summary(plan))
         for guard in plan.guards:
             self.line(f"guard: {guard}")
@@ -285,4 +287,6 @@ class Renderer:
             if text not in self._told:  # each item once: not again if shown live
                 self.line(text)
         for conflict in report.conflicts:
-            self.line(f"unresolved conflict: {conflict.key} ({conflict.reason})")
+            self.line(
+                f"unresolved conflict: {escaped(conflict.key)} ({conflict.reason})"
+            )

@@ -665,7 +665,7 @@ class Executor:
             Event(
                 "notice",
                 None,
-                f"{folder.key}: kept on the {side} side, where it still holds "
+                f"{shown(folder.key)}: kept on the {side} side, where it still holds "
                 "items that are not synced (ignored ones); its other contents "
                 "were deleted",
             )
@@ -791,7 +791,7 @@ def _failure(action: Action, exc: AccordError | OSError) -> _Attempt:
         return _Attempt("fatal", [], [], str(exc), exc)
     if isinstance(exc, AccordError):
         return _Attempt("failed", [], [], str(exc), exc)
-    return _Attempt("failed", [], [], f"{action.key}: {exc.strerror or exc}")
+    return _Attempt("failed", [], [], f"{shown(action.key)}: {exc.strerror or exc}")
 
 
 def _phases(

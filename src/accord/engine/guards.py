@@ -27,17 +27,17 @@ from accord.engine.detect import CREATED, DELETED, ChangeSet
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
 from accord.errors import SafetyLimitExceeded
-from accord.keys import fold
+from accord.keys import fold, nfc, shown
 from accord.model import FILE, Entry, Problem, Side
 from accord.state.store import ArchiveEntry
 
 __all__ = [
     "all_gone",
-    "case_clashes",
     "check_emptied",
     "check_empty_root",
     "drop_keys",
     "mass_deletes",
+    "name_clashes",
     "renamed_away",
     "same_content",
 ]
@@ -174,10 +174,18 @@ def mass_deletes(
     return messages
 
 
-def case_clashes(
-    left: ChangeSet, right: ChangeSet, archive: dict[str, ArchiveEntry]
+def name_clashes(
+    left: ChangeSet,
+    right: ChangeSet,
+    archive: dict[str, ArchiveEntry],
+    *,
+    case: bool = True,
+    unicode: bool = False,
 ) -> list[Problem]:
-    """Keys that only differ by case, once both sides' items are together."""
+    """Keys that one side cannot tell apart (they differ only by case, with
+    ``case``, or only by Unicode normalization, with ``unicode``), once both
+    sides' items are together: each is refused, before anything is written,
+    and stays pending until one of them is renamed."""
     present: set[str] = set(archive)
     for changes in (left, right):
         for key, change in changes.changes.items():
@@ -186,21 +194,40 @@ def case_clashes(
     groups: dict[str, list[str]] = defaultdict(list)
     for key in present:
         if not _goes_away(key, left, right):
-            groups[fold(key)].append(key)
+            groups[_form(key, case, unicode)].append(key)
     problems = []
+    what = " or ".join(
+        word for word, on in (("case", case), ("Unicode normalization", unicode)) if on
+    )
     for keys in groups.values():
         if len(keys) > 1:
-            names = ", ".join(sorted(keys))
+            names = ", ".join(_named(key, unicode) for key in sorted(keys))
             problems.extend(
                 Problem(
                     key,
                     None,
-                    f"names differ only by case ({names}) and one side cannot "
-                    "tell them apart; rename one of them",
+                    f"not synced: names differ only by {what} ({names}) and one "
+                    "side cannot hold both; rename one of them",
+                    refused=True,
                 )
                 for key in sorted(keys)
             )
     return problems
+
+
+def _named(key: str, unicode: bool) -> str:
+    """``key`` as shown in a clash, with its normalization when that is
+    what tells it from the others."""
+    if not unicode or key.isascii():
+        return shown(key)
+    return f"{shown(key)} ({'NFC' if key == nfc(key) else 'not NFC'})"
+
+
+def _form(key: str, case: bool, unicode: bool) -> str:
+    """The spelling a place that ignores case or normalizes names keeps."""
+    if unicode and not key.isascii():
+        key = nfc(key)
+    return fold(key) if case else key
 
 
 def _goes_away(key: str, left: ChangeSet, right: ChangeSet) -> bool:

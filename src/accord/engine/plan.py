@@ -187,6 +187,9 @@ class Plan:
         #: a first sync: items both sides already hold alike, (left, right);
         #: recorded in the archive on apply, without an action each
         self.agreed = agreed or []
+        #: names a side holds spelled otherwise than their keys (twins in
+        #: another Unicode normalization, ``engine/twins.py``): key -> name
+        self.spelled: dict[Side, dict[str, str]] = {}
 
     @property
     def is_empty(self) -> bool:
@@ -231,7 +234,7 @@ class Plan:
         self, actions: Iterable[Action], conflicts: Iterable[Conflict]
     ) -> Plan:
         """A copy with other actions and conflicts (after resolving)."""
-        return Plan(
+        plan = Plan(
             actions,
             conflicts,
             self.problems,
@@ -243,6 +246,8 @@ class Plan:
             refresh=self.refresh,
             agreed=self.agreed,
         )
+        plan.spelled = self.spelled
+        return plan
 
     # -- JSON -------------------------------------------------------------
     def to_json(self) -> str:
@@ -261,7 +266,9 @@ class Plan:
         }
         if self.agreed:
             data["agreed"] = [[a.to_json(), b.to_json()] for a, b in self.agreed]
-        return json.dumps(data, indent=1, ensure_ascii=False)
+        if self.spelled:
+            data["spelled"] = {side.value: real for side, real in self.spelled.items()}
+        return _json(data)
 
     @classmethod
     def from_json(cls, text: str, source: str = "this") -> Plan:
@@ -281,6 +288,11 @@ class Plan:
                 user_key(action.key, "key")
                 if action.new_key is not None:
                     user_key(action.new_key, "key")
+            for side, real in data.get("spelled", {}).items():
+                for key, name in real.items():
+                    user_key(key, "key")
+                    user_key(name, "name")
+                plan.spelled[Side(side)] = dict(real)
             return plan
         except PlanError:
             raise
@@ -332,11 +344,21 @@ def _order_key(action: Action) -> tuple[int, Any]:
 
 def plan_set_json(plans: list[Plan]) -> str:
     """Several plans (pairs of places) saved as one file, applied in order."""
-    return json.dumps(
-        {"format": PLAN_FORMAT, "plans": [json.loads(p.to_json()) for p in plans]},
-        indent=1,
-        ensure_ascii=False,
+    return _json(
+        {"format": PLAN_FORMAT, "plans": [json.loads(p.to_json()) for p in plans]}
     )
+
+
+def _json(data: Any) -> str:
+    """``data`` as readable JSON; a name that is not UTF-8 (surrogate
+    escapes) makes it ASCII, so that it is kept byte for byte as
+    ``\\udcXX`` escapes and the file can be written as UTF-8."""
+    text = json.dumps(data, indent=1, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=1)
+    return text
 
 
 def plans_from_json(text: str, source: str = "this") -> list[Plan]:

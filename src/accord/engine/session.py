@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from accord.engine import columns, guards, history, rules
+from accord.engine import columns, guards, history, rules, twins
 from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
@@ -33,10 +33,12 @@ from accord.engine.detect import (
     scan_side,
 )
 from accord.engine.detect import detect as detect_side
+from accord.engine.hooks import RunHook
 from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import created_of_size, digests_needed, reconcile
+from accord.engine.spelled import spelled, unspelled
 from accord.errors import (
     AccordError,
     AlreadyExists,
@@ -49,8 +51,8 @@ from accord.errors import (
     SafetyLimitExceeded,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
-from accord.model import FILE, Entry, Problem, Side, nesting
+from accord.keys import IgnoreRules
+from accord.model import DIR, FILE, Entry, Problem, Side, nesting
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -98,7 +100,9 @@ class Session:
         break_lock: bool = False,
         read_only: bool = False,
         command: str = "sync",
+        hook: RunHook | None = None,
     ) -> None:
+        self.hook = hook or RunHook()
         self.left = open_replica(left) if isinstance(left, str) else left
         self.right = open_replica(right) if isinstance(right, str) else right
         self.policy = policy or Policy()
@@ -119,6 +123,8 @@ class Session:
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
         self._agreed: list[tuple[Entry, Entry]] = []
+        #: per side, keys whose name there is spelled otherwise (twins)
+        self._spelled: dict[Side, dict[str, str]] = {}
         #: ``.accordignore`` of each side now, and as last accepted (None: never)
         self._rules_now: dict[Side, str] = {}
         self._rules_accepted: dict[Side, str | None] = {}
@@ -159,6 +165,7 @@ class Session:
                 f"neither {self.left.url} nor {self.right.url} exists",
                 hint="check both paths; one of them should hold the data",
             )
+        self.hook.opened(self)
         self._read_rules()
         if not first:
             self._check_empty_roots()
@@ -186,6 +193,20 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def wrap_places(self, wrap: Callable[[Side, Replica], Replica]) -> None:
+        """Put a view in front of each place (a run hook's): the session
+        uses the views from now on (before anything is locked)."""
+        for side, inner in list(self.replicas.items()):
+            outer = wrap(side, inner)
+            if outer is inner:
+                continue
+            if side is Side.LEFT:
+                self.left = outer
+            else:
+                self.right = outer
+            self._opened = [outer if r is inner else r for r in self._opened]
+            self._locked = [outer if r is inner else r for r in self._locked]
 
     def _refuse_read_only(self) -> None:
         """A place that declares itself read-only (a web server's listing)
@@ -228,7 +249,7 @@ class Session:
             )
         pair = (self.left, self.right)
         outer, inner = pair[found.outer], pair[1 - found.outer]
-        key = nfc(found.key)
+        key = found.key
         if IgnoreRules(self.exclude).covers(key):
             note = (
                 f"{inner.url} lies inside {outer.url} ('{key}'); it is excluded, "
@@ -381,6 +402,10 @@ class Session:
         self._absent.clear()
 
     def close(self) -> None:
+        try:
+            self.hook.close(self)
+        except AccordError as exc:
+            self.notices.append(exc.message)
         self._release_db_locks()
         for replica in self._locked:
             try:
@@ -389,8 +414,8 @@ class Session:
                 self.notices.append(f"could not release the lock of {replica.url}")
         self._locked = []
         for replica in self._opened:
-            if self._refused:
-                replica.leave_as_found()
+            if self._refused or (self.policy.mode == "mirror" and replica is self.left):
+                replica.leave_as_found()  # a mirror's source keeps nothing of ours
             replica.close()
         self._opened = []
         if self.store is not None:
@@ -437,7 +462,7 @@ class Session:
     def ignore_rules(self) -> IgnoreRules:
         """The accepted rules of both sides plus the session's excludes."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        found = IgnoreRules([*own, *self.exclude])
+        found = IgnoreRules([*self.hook.ignore(), *own, *self.exclude])
         texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
         for side in (Side.LEFT, Side.RIGHT):
             found = found + IgnoreRules(texts[side].splitlines())
@@ -486,14 +511,20 @@ class Session:
         assert self.store is not None
         rules = self.ignore_rules()
         ignore = rules if rules else None
+        self.left, self.right = unspelled(self.left), unspelled(self.right)
         columnar = all(r.capabilities.listed_columns for r in (self.left, self.right))
         found = None
         if columnar and not ignore and not self._absent:
+            # records: keys are compared exactly, column by column
             found = self._scan_columns(self.store)
         if found is not None:
             left, right, keys, self._agreed = found
+            self._spelled = {}
         else:
             left, right, keys = self._scan_both(self.store, ignore)
+            left, right, self._spelled = twins.pair(left, right, keys)
+            self.left = spelled(self.left, self._spelled.get(Side.LEFT))
+            self.right = spelled(self.right, self._spelled.get(Side.RIGHT))
             if not keys:  # a first sync: what both sides hold alike needs no action
                 left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
@@ -613,9 +644,13 @@ class Session:
         left, right = self.detect()
         left, moved_left = self._kept_by_rename(left, self.left, self.archive)
         right, moved_right = self._kept_by_rename(right, self.right, self.archive)
+        held = {
+            Side.LEFT: self._in_view(left, moved_left),
+            Side.RIGHT: self._in_view(right, moved_right),
+        }
         both = guards.all_gone(
-            left, self.archive, moved_left, least=1
-        ) and guards.all_gone(right, self.archive, moved_right, least=1)
+            left, held[Side.LEFT], moved_left, least=1
+        ) and guards.all_gone(right, held[Side.RIGHT], moved_right, least=1)
         if both and not self.policy.allow_empty:
             self.notices.append(
                 f"neither side holds any of the {len(self.archive)} items of the "
@@ -628,7 +663,7 @@ class Session:
             ):
                 if not both:
                     guards.check_emptied(
-                        changes, replica.url, self.archive, self.policy, moved
+                        changes, replica.url, held[changes.side], self.policy, moved
                     )
         except SafetyLimitExceeded:
             self._refused = True
@@ -639,11 +674,13 @@ class Session:
         left, right = self._settle_rules(left, right)
         left, right = self._with_digests(left, right)
         clashes: list[Problem] = []
-        if not (
-            self.left.capabilities.case_sensitive
-            and self.right.capabilities.case_sensitive
-        ):
-            clashes = guards.case_clashes(left, right, self.archive)
+        caps = (self.left.capabilities, self.right.capabilities)
+        case = not all(c.case_sensitive for c in caps)
+        unicode = not all(c.unicode_exact for c in caps)
+        if case or unicode:
+            clashes = guards.name_clashes(
+                left, right, self.archive, case=case, unicode=unicode
+            )
             keys = {p.key for p in clashes}
             left, right = guards.drop_keys(left, keys), guards.drop_keys(right, keys)
         plan = reconcile(
@@ -663,9 +700,26 @@ class Session:
         )
         plan.problems.extend(clashes)
         plan.agreed = self._agreed
+        plan.spelled = self._spelled
         seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
+
+    def _in_view(self, changes: ChangeSet, moved: int) -> Mapping[str, ArchiveEntry]:
+        """The archive as the emptied-side guard sees it: without the rows
+        the run's ignore rules now hide (a narrower choice of what to sync):
+        those are out of view, not gone. Worked out only for a side that
+        looks emptied (rare: it reads every row)."""
+        if not guards.all_gone(changes, self.archive, moved, least=1):
+            return self.archive
+        rules = self.ignore_rules()
+        if not rules:
+            return self.archive
+        return {
+            key: row
+            for key in self.archive
+            if not rules.excludes(key, (row := self.archive[key]).kind == DIR)
+        }
 
     def _merger(self) -> Any:
         """The places' merge, when both can merge (records, field by field)."""
@@ -750,8 +804,11 @@ class Session:
         if not self.archive:
             self.archive = self.store.load()
         self._create_absent()
+        self.hook.before_apply(self, plan)
         started = time.time()
         self.store.run_started(self.run, self.who, self.command)
+        self.left = spelled(self.left, plan.spelled.get(Side.LEFT))
+        self.right = spelled(self.right, plan.spelled.get(Side.RIGHT))
         executor = Executor(
             self.left,
             self.right,
@@ -762,7 +819,12 @@ class Session:
             on_event=on_event,
         )
         report = executor.apply(plan, self.archive)
-        report.notices = [*self.notices, *self._finish(report), *self._purge_trash()]
+        report.notices = [
+            *self.notices,
+            *self._finish(report),
+            *self.hook.after_apply(self, report),
+            *self._purge_trash(),
+        ]
         self._record_rules(report)
         status = "aborted" if report.aborted else "ok" if report.ok else "partial"
         self.store.run_finished(self.run, status, report.summary())

@@ -1,8 +1,9 @@
 """Users, nodes, tokens, sessions and grants of a hub.
 
 * A **user** has a name, maybe a password (scrypt-hashed, for the browser
-  login) and grants: read or write, per collection. An admin may do
-  anything.
+  login and SyncML's Basic login; and, only when asked for, the
+  ``b64(md5(user:password))`` SyncML's MD5 login needs) and grants:
+  read or write, per collection. An admin may do anything.
 * A **node** is one machine of a user, registered with a one-time
   enrolment code (``accord login``). Its secret is never stored: it is
   ``HMAC(hub key, node id + salt)``, so the database alone gives nothing
@@ -193,7 +194,13 @@ def user_by_token(conn: sa.Connection, token: str) -> Account | None:
     return Account(row.id, row.name, row.admin, None, "token") if row else None
 
 
-def set_password(conn: sa.Connection, name: str, password: str) -> None:
+def set_password(
+    conn: sa.Connection, name: str, password: str, *, syncml_md5: bool = False
+) -> None:
+    """Set ``name``'s password (its scrypt hash). ``syncml_md5``: keep
+    also ``b64(md5(user:password))``, which SyncML's MD5 login needs (a
+    fast hash, that logs in over SyncML as the user: see docs/hub.md); any
+    earlier one goes whenever the password is set."""
     if len(password) < 8:
         raise InvalidInput("a password needs at least 8 characters")
     user = _user_row(conn, name)
@@ -202,6 +209,13 @@ def set_password(conn: sa.Connection, name: str, password: str) -> None:
         .where(t.users.c.id == user.id)
         .values(password=_hash_password(password))
     )
+    s = t.syncml_secrets
+    conn.execute(s.delete().where(s.c.user_id == user.id))
+    if syncml_md5:
+        from accord.syncml.auth import secret
+
+        digest = secret(name, password).decode()
+        conn.execute(s.insert().values(user_id=user.id, secret=digest))
 
 
 def check_password(conn: sa.Connection, name: str, password: str) -> Account | None:

@@ -40,7 +40,10 @@ from accord.replicas import hub_protocol as wire
 __all__ = ["FEATURES", "build_app", "openapi", "register_feature"]
 
 #: (mount prefix, "module:function") of the optional feature routers
-FEATURES: list[tuple[str, str]] = []
+FEATURES: list[tuple[str, str]] = [
+    ("/syncml", "accord.hub.syncml:routes"),
+    ("/api/v1/db", "accord.hub.db:routes"),
+]
 log = logging.getLogger("accord.hub")
 
 
@@ -163,15 +166,30 @@ class _AccessLog:
             )
 
 
-def _feature_routes(hub: Hub) -> list[BaseRoute]:
+def _feature_routes(hub: Hub, *, under_api: bool) -> list[BaseRoute]:
     mounted: list[BaseRoute] = []
     for prefix, target in FEATURES:
+        if prefix.startswith(wire.API + "/") != under_api:
+            continue
         module, _, name = target.partition(":")
         make: Callable[[Hub], list[BaseRoute]] = getattr(
             importlib.import_module(module), name
         )
-        mounted.append(Mount(prefix, routes=make(hub)))
+        made = make(hub)
+        mounted += _bare(prefix, made)
+        mounted.append(Mount(prefix, routes=made))
     return mounted
+
+
+def _bare(prefix: str, made: list[BaseRoute]) -> list[BaseRoute]:
+    """A feature's ``/`` route also at its prefix without the final slash
+    (``/syncml``): devices POST there, and a redirect loses their body."""
+    prefix = prefix.rstrip("/")
+    return [
+        Route(prefix, route.endpoint, methods=list(route.methods or ()))
+        for route in made
+        if prefix and isinstance(route, Route) and route.path == "/"
+    ]
 
 
 def build_app(hub: Hub) -> Starlette:
@@ -179,11 +197,13 @@ def build_app(hub: Hub) -> Starlette:
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
+        # features under /api/v1 first: the file API's mount owns the prefix
+        *_feature_routes(hub, under_api=True),
         Mount(
             wire.API,
             routes=[*people.routes(), *api.routes(), *events.routes()],
         ),
-        *_feature_routes(hub),
+        *_feature_routes(hub, under_api=False),
         *dashboard.routes(hub),  # last: its pages sit at the root
     ]
     app = Starlette(

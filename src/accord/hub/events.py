@@ -11,8 +11,8 @@ its seq), ``run`` (a sync started, or finished with its counts),
 ``POST /api/v1/progress``, or :func:`publish` in the server), ``grant``,
 ``revoke``.
 
-The dashboard and ``accord watch`` read this feed; ``accord watch`` then
-lists the collection ``since`` the seq it last saw.
+The dashboard and ``accord watch`` read this feed; ``accord watch`` runs
+a sync of its pair when a ``change`` arrives.
 """
 
 from __future__ import annotations

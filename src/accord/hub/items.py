@@ -36,7 +36,9 @@ from accord.replica import check_digest, check_expected, check_key
 __all__ = [
     "Change",
     "Collection",
+    "apply_at",
     "apply_changes",
+    "bump",
     "collection",
     "entries",
     "event",
@@ -339,33 +341,58 @@ def apply_changes(
     (by digest) stored in the same transaction."""
     if col.access != "write":
         raise PermissionDenied(f"{account.user} may not change {col.name!r}")
-    results: list[Entry | Exception | None] = []
-    done: list[dict[str, Any]] = []
     with engine.begin() as conn:
         seq = _bump(conn, col.id)
-        if inline:
-            rows = [{"digest": d, "data": data} for d, data in inline.items()]
-            conn.execute(t.insert_new(conn, t.inline), rows)
-        if all(change.op == "file" for change in changes):
-            results = _files(conn, account, col.id, seq, changes)
-            done = [
-                _described(c)
-                for c, r in zip(changes, results, strict=True)
-                if isinstance(r, Entry)
-            ]
-        else:
-            for change in changes:
-                try:
-                    with conn.begin_nested():
-                        results.append(_one(conn, account, col.id, seq, change))
-                    done.append(_described(change))
-                except _REFUSED as exc:
-                    results.append(exc)
-        if done:
-            event(conn, account, col.id, "change", {"seq": seq, "changes": done})
+        results = apply_at(conn, account, col, seq, changes, inline)
         from accord.hub import faults
 
         faults.point("commit")
+    return results
+
+
+def bump(conn: sa.Connection, col: Collection) -> int:
+    """Begin changing ``col`` in the transaction of ``conn``: its next seq
+    (every change of the transaction gets it), and its write lock until
+    that transaction ends (see :func:`apply_at`)."""
+    if col.access != "write":
+        raise PermissionDenied(f"{col.name!r} may not be changed here")
+    return _bump(conn, col.id)
+
+
+def apply_at(
+    conn: sa.Connection,
+    account: Account,
+    col: Collection,
+    seq: int,
+    changes: list[Change],
+    inline: dict[str, bytes] | None = None,
+) -> list[Entry | Exception | None]:
+    """:func:`apply_changes` in the caller's transaction, at the ``seq``
+    that :func:`bump` gave it."""
+    if col.access != "write":
+        raise PermissionDenied(f"{account.user} may not change {col.name!r}")
+    results: list[Entry | Exception | None] = []
+    done: list[dict[str, Any]] = []
+    if inline:
+        rows = [{"digest": d, "data": data} for d, data in inline.items()]
+        conn.execute(t.insert_new(conn, t.inline), rows)
+    if all(change.op == "file" for change in changes):
+        results = _files(conn, account, col.id, seq, changes)
+        done = [
+            _described(c)
+            for c, r in zip(changes, results, strict=True)
+            if isinstance(r, Entry)
+        ]
+    else:
+        for change in changes:
+            try:
+                with conn.begin_nested():
+                    results.append(_one(conn, account, col.id, seq, change))
+                done.append(_described(change))
+            except _REFUSED as exc:
+                results.append(exc)
+    if done:
+        event(conn, account, col.id, "change", {"seq": seq, "changes": done})
     return results
 
 

@@ -182,17 +182,20 @@ async def new_code(request: Request, account: Account) -> Response:
 
 @endpoint()
 async def password(request: Request, account: Account) -> Response:
-    """Set a user's password (for the browser login): an admin, or the user."""
+    """Set a user's password (for the browser login and SyncML): an admin,
+    or the user. ``syncml_md5``: keep also the digest SyncML's MD5 login
+    needs."""
     hub = hub_of(request)
     name = request.path_params["name"]
     if not account.admin and account.user != name:
         raise HubError("forbidden", "only an admin may set another user's password")
     body = await json_body(request)
     secret = _text(body, "password", 1000)
+    md5 = bool(body.get("syncml_md5"))
 
     def store() -> None:
         with hub.writer.begin() as conn:
-            accounts.set_password(conn, name, secret)
+            accounts.set_password(conn, name, secret, syncml_md5=md5)
 
     await run(store)
     return JSONResponse({"user": name})

@@ -187,6 +187,65 @@ uploads = sa.Table(  # resumable uploads in progress
     sa.Column("updated", sa.Float, nullable=False),
 )
 
+# -- SyncML (``accord.hub.syncml``): what the hub remembers of each device --
+syncml_secrets = sa.Table(  # b64(md5(user:password)), only when asked for
+    "hub_syncml_secrets",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=False),
+)
+syncml_nonces = sa.Table(  # the next MD5 nonce of each device
+    "hub_syncml_nonces",
+    metadata,
+    sa.Column("device", sa.String(400), primary_key=True),
+    sa.Column("nonce", sa.String(64), nullable=False),
+)
+syncml_guids = sa.Table(  # the id a device knows each item of a collection by
+    "hub_syncml_guids",
+    metadata,
+    sa.Column("collection_id", sa.Integer, primary_key=True),
+    sa.Column("guid", sa.String(32), primary_key=True),
+    sa.Column("key", _Key, nullable=False),
+    sa.UniqueConstraint("collection_id", "key"),
+)
+syncml_peers = sa.Table(  # anchors per device and collection
+    "hub_syncml_peers",
+    metadata,
+    sa.Column("collection_id", sa.Integer, primary_key=True),
+    sa.Column("device", sa.String(400), primary_key=True),
+    sa.Column("user", sa.String(128)),
+    sa.Column("client_last", sa.Text),
+    sa.Column("server_last", sa.Text),
+)
+syncml_seen = sa.Table(  # what a device holds of each item (its LUID: the Map)
+    "hub_syncml_seen",
+    metadata,
+    sa.Column("collection_id", sa.Integer, primary_key=True),
+    sa.Column("device", sa.String(400), primary_key=True),
+    sa.Column("guid", sa.String(32), primary_key=True),
+    sa.Column("luid", sa.Text),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("digest", sa.String(80), nullable=False),
+    sa.Column("ctype", sa.String(200)),
+    sa.Index("hub_syncml_seen_luid", "collection_id", "device", "luid"),
+)
+syncml_bases = sa.Table(  # the bodies devices hold: bases of line merges
+    "hub_syncml_bases",
+    metadata,
+    sa.Column("digest", sa.String(80), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+syncml_sessions = sa.Table(  # sessions in flight (any server process goes on)
+    "hub_syncml_sessions",
+    metadata,
+    sa.Column("token", sa.String(32), primary_key=True),
+    sa.Column("updated", sa.Float, nullable=False, index=True),
+    sa.Column("wbxml", sa.Boolean, nullable=False),
+    sa.Column("last_msg", sa.Integer),  # the client's last message id
+    sa.Column("last_reply", sa.LargeBinary),  # and our answer to it
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+
 tables = metadata.tables
 
 

@@ -67,6 +67,8 @@ _SIGNATURES = {
     "trash_purge": "s",
     "forget_meta": "",
     "leave_as_found": "",
+    "hold_lock": "sssss",
+    "drop_lock": "s",
 }
 # calls quick enough to run in the reading thread, in order
 _QUICK = frozenset(
@@ -74,7 +76,7 @@ _QUICK = frozenset(
         "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
-        "leave_as_found",
+        "leave_as_found", "drop_lock",
     )
 )  # fmt: skip
 _DECODE: dict[str, Callable[[Any], Any]] = {
@@ -294,6 +296,15 @@ class Agent:
         if method == "meta_read":
             data = replica.meta_read(values[0])
             return None if data is None else base64.b64encode(data).decode()
+        if method == "hold_lock":
+            key, shared, timeout, note_key, note = values
+            return replica.hold_lock(
+                key,
+                shared=bool(shared),
+                timeout=float(timeout),
+                note_key=note_key,
+                note=base64.b64decode(note),
+            )
         if method == "trash_list":
             return list(replica.trash_list())
         return getattr(replica, method)(*values)

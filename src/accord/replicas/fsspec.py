@@ -58,7 +58,7 @@ from accord.errors import (
     ReplicaError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
+from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join
 from accord.replica import (
     DIGEST,
@@ -81,6 +81,9 @@ _BLOCK = 1 << 20
 _NAME_MAX = 255  # bytes in one name on a local file system
 #: protocols served as read-only places (a web server's listing pages)
 _READ_ONLY = ("http", "https")
+#: filesystems whose paths travel in URLs, where no control character may go
+_URL_PATHS = ("http", "https", "webdav", "dav", "webdavs", "davs")
+_CONTROL = "".join(map(chr, range(32))) + "\x7f"
 _CLAIM = ".claim-"
 
 
@@ -112,6 +115,7 @@ class FsspecReplica(Replica):
             empty_dirs=not self._urls,
             utf8_names=not on_disk,
             max_name_bytes=_NAME_MAX if on_disk else None,
+            forbidden_chars=_CONTROL if self.target.protocol in _URL_PATHS else "",
         )
 
     @classmethod
@@ -262,7 +266,7 @@ class FsspecReplica(Replica):
                 name = self._name(info)
                 if (not prefix and name == META_DIR) or not name:
                     continue
-                key = join(prefix, nfc(name))
+                key = join(prefix, name)
                 if info.get("islink") or info.get("type") not in ("file", "directory"):
                     yield Problem(key, None, _SKIPPED)
                     continue
@@ -567,7 +571,7 @@ class FsspecReplica(Replica):
         for run in self.trash_runs():
             top = self._meta(f"trash/{run}")
             for path, info in sorted(self.fs.find(top, detail=True).items()):
-                key = nfc(posixpath.relpath(self.fs._strip_protocol(path), top))
+                key = posixpath.relpath(self.fs._strip_protocol(path), top)
                 yield TrashItem(run, key, self._entry(key, info))
 
     def trash_runs(self) -> list[str]:

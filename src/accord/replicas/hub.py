@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, suppress
 from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -39,7 +39,9 @@ from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, Entry, Problem
 from accord.replica import (
     Replica,
+    Touched,
     TrashItem,
+    Watching,
     WriteItem,
     check_key,
     check_run,
@@ -130,6 +132,12 @@ class HubReplica(Replica):
 
     def _api(self, method: str, path: str, **kw: Any) -> Any:
         return self._http().json(method, self._path + path, **kw)
+
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """The hub's pushed events for this collection (``hub_events``)."""
+        from accord.replicas.hub_events import EventFeed
+
+        return EventFeed(self.url, self.name, touched, ca=self._ca)
 
     # -- reading ----------------------------------------------------------
     def scan(

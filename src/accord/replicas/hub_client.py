@@ -348,8 +348,9 @@ class HubClient:
     def new_code(self, name: str) -> dict[str, Any]:
         return dict(self.api("POST", f"/users/{name}/code", json_body={}))
 
-    def set_password(self, name: str, password: str) -> None:
-        self.api("PUT", f"/users/{name}/password", json_body={"password": password})
+    def set_password(self, name: str, password: str, syncml_md5: bool = False) -> None:
+        body = {"password": password, "syncml_md5": syncml_md5}
+        self.api("PUT", f"/users/{name}/password", json_body=body)
 
     def grant(self, user: str, collection: str, access: str) -> dict[str, Any]:
         body = {"user": user, "collection": collection, "access": access}

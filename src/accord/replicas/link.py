@@ -126,6 +126,7 @@ _AGENT_MODULES = (
     "replica.py",
     "replicas/__init__.py",
     "replicas/local.py",
+    "replicas/lockfile.py",
     "replicas/where.py",
     "replicas/wire.py",
     "replicas/agent.py",

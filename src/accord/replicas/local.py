@@ -15,6 +15,10 @@ Every change is made through a descriptor of the item's folder, opened just
 before the change from the root without following a link (one ``openat2``
 with ``RESOLVE_NO_SYMLINKS``, else one ``O_NOFOLLOW`` open per component): a
 folder replaced by a link after the scan is refused, never written through.
+
+Names are kept byte for byte: a key is the name as ``os`` lists it (an NFD
+spelling stays NFD; bytes that are not UTF-8 are surrogate escapes), and a
+new item is created under exactly that spelling.
 """
 
 from __future__ import annotations
@@ -25,13 +29,13 @@ import itertools
 import os
 import stat as st
 import sys
-import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
+    LockHeld,
     NoSpace,
     NotEmpty,
     NotFound,
@@ -40,6 +44,7 @@ from accord.errors import (
     ReplicaError,
     TransientError,
     Unreachable,
+    UnsafeName,
 )
 from accord.keys import IgnoreRules, fold, nfc
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
@@ -48,12 +53,15 @@ from accord.replica import (
     META_DIR,
     HashingReader,
     Replica,
+    Touched,
     TrashItem,
+    Watching,
     check_digest,
     check_expected,
     check_key,
     check_run,
 )
+from accord.replicas import lockfile
 from accord.replicas.where import local_spots
 
 __all__ = ["LocalReplica", "local_persistent_id", "syncfs"]
@@ -80,15 +88,20 @@ class LocalReplica(Replica):
 
     scheme = "file"
 
-    def __init__(self, path: str, *, case_sensitive: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        case_sensitive: bool | None = None,
+        unicode_exact: bool | None = None,
+    ) -> None:
         self.root = os.path.abspath(os.path.expanduser(path))
         self.url = self.root
         self.identity = "file://" + os.path.realpath(self.root)
         self._case_sensitive = case_sensitive
+        self._unicode_exact = unicode_exact  # None: probed; False: it normalizes
         self._caps: Capabilities | None = None  # probed when first asked for
         self._had_meta = True  # accord's folder was there when the place was opened
-        # keys whose on-disk spelling is not their NFC key
-        self._spelling: dict[str, str] = {}
         self._meta = os.path.join(self.root, META_DIR)
         self._base = os.path.join(self.root, "")
         self._tmp = os.path.join(self._meta, "tmp")
@@ -96,6 +109,8 @@ class LocalReplica(Replica):
         self._tmp_prefix = ""
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
+        #: lock files held for another program's protocol: token -> fds, names
+        self._held: dict[str, tuple[int, int, str, str | None]] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalReplica:
@@ -104,7 +119,7 @@ class LocalReplica(Replica):
             path, _, query = path.partition("?")
             for item in query.split("&"):
                 name, _, value = item.partition("=")
-                if name == "case_sensitive":
+                if name in ("case_sensitive", "unicode_exact"):
                     options.setdefault(name, value.lower() in ("1", "true", "yes"))
         return cls(path, **options)
 
@@ -142,6 +157,7 @@ class LocalReplica(Replica):
         if self._caps is None:
             self._caps = Capabilities(
                 case_sensitive=self._probe_case(),
+                unicode_exact=self._probe_unicode(),
                 parallel_transfers=False,
                 max_name_bytes=self._name_max(),
                 # the longest path the kernel takes, less the trash's own part
@@ -172,16 +188,36 @@ class LocalReplica(Replica):
         return True
 
     def _case_by_probe(self) -> bool:
-        """Create a probe file in accord's folder, look for it under another
-        case, and remove it (and the folder, if made for it)."""
+        """Case sensitivity told by a probe file (see ``_probe``)."""
+        name = f"case-probe-{os.urandom(4).hex()}"
+        return self._probe(name, name.upper())
+
+    def _probe_unicode(self) -> bool:
+        """Whether two Unicode spellings of a name (NFC, NFD) are two names
+        here: told by a name at the root that is not NFC, else by a probe.
+        A disk that normalizes (macOS, ZFS with ``normalization``, ext4
+        casefolded folders) takes both spellings for one name."""
+        if self._unicode_exact is not None:
+            return self._unicode_exact
+        with contextlib.suppress(OSError):
+            found = _unicode_by_listing(self.root)
+            if found is not None:
+                return found
+            tag = os.urandom(4).hex()
+            return self._probe(f"nfd-probe-e\u0301-{tag}", f"nfd-probe-\u00e9-{tag}")
+        return True
+
+    def _probe(self, name: str, other: str) -> bool:
+        """Create ``name`` in accord's folder, look for it as ``other``, and
+        remove it (and the folder, if made for it): True when ``other`` is
+        not found, so the disk tells the two names apart."""
         made = not os.path.isdir(self._meta)
         os.makedirs(self._meta, exist_ok=True)
-        name = f"case-probe-{os.urandom(4).hex()}"
         probe = os.path.join(self._meta, name)
         try:
             with open(probe, "x"):
                 pass
-            return not os.path.exists(os.path.join(self._meta, name.upper()))
+            return not os.path.exists(os.path.join(self._meta, other))
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(probe)
@@ -198,18 +234,7 @@ class LocalReplica(Replica):
 
     # -- paths ------------------------------------------------------------
     def _path(self, key: str) -> str:
-        return self._base + self._rel(key) if key else self.root
-
-    def _rel(self, key: str) -> str:
-        """The on-disk path of ``key`` relative to the root (its real spelling)."""
-        real = self._spelling.get(key)
-        if real is not None:
-            return real
-        # a new item in a folder whose on-disk name is spelled otherwise
-        folder, _, name = key.rpartition("/")
-        if folder and self._spelling:
-            return self._rel(folder) + "/" + name
-        return key
+        return self._base + key if key else self.root
 
     def _root(self) -> int:
         if self._root_fd is None:
@@ -228,7 +253,7 @@ class LocalReplica(Replica):
         root without following a link: a folder that was replaced by a link
         since the scan is refused, never written through. A key that would
         leave the root is refused before anything is opened."""
-        folder, _, name = self._rel(check_key(key, self.url)).rpartition("/")
+        folder, _, name = check_key(key, self.url).rpartition("/")
         with self._refusing_links(key, "a folder on the path"):
             return _open_folder(self._root(), folder), name
 
@@ -278,18 +303,10 @@ class LocalReplica(Replica):
     def forked(self) -> None:
         self._tmp_prefix = ""  # temporary names unique to this process
 
-    def scan_state(self) -> object:
-        return dict(self._spelling)
-
-    def set_scan_state(self, state: object) -> None:
-        if isinstance(state, dict):
-            self._spelling = state
-
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
     ) -> Iterator[Entry | Problem | str]:
         stack = [("", self.root)]
-        self._spelling.clear()
         while stack:
             prefix, folder = stack.pop()
             try:
@@ -309,18 +326,10 @@ class LocalReplica(Replica):
         known: dict[str, str] | None,
     ) -> Iterator[Entry | Problem | str]:
         """The entries of one listed folder; the hot loop of every scan."""
-        named: Iterable[tuple[str, os.DirEntry[str]] | Problem]
-        if prefix in self._spelling or not all(i.name.isascii() for i in items):
-            named = self._names(prefix, items)
-        else:
-            base = prefix + "/" if prefix else ""
-            named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
+        base = prefix + "/" if prefix else ""
+        named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
         get = known.get if known is not None else None
-        for item in named:
-            if type(item) is Problem:
-                yield item
-                continue
-            key, found = item  # type: ignore[misc]
+        for key, found in named:
             try:
                 stat = found.stat(follow_symlinks=False)
             except OSError as exc:
@@ -358,56 +367,6 @@ class LocalReplica(Replica):
                     continue  # a nested place's own folder: never synced
                 stack.append((key, found.path))
             yield key if get is not None and get(key) == entry.version else entry
-
-    def _names(
-        self, prefix: str, items: list[os.DirEntry[str]]
-    ) -> Iterator[tuple[str, os.DirEntry[str]] | Problem]:
-        """(key, dir entry) for each listed name; clashes and bad names as Problems."""
-        irregular = [i for i in items if not i.name.isascii()]
-        clashes: set[str] = set()
-        if irregular:
-            seen: dict[str, str] = {}
-            for item in items:
-                key = nfc(item.name)
-                if key in seen:
-                    clashes.add(key)
-                seen[key] = item.name
-        spelling = self._spelling
-        reported: set[str] = set()
-        for item in items:
-            name = item.name
-            if not prefix and name == META_DIR:
-                continue
-            if name.isascii() and not clashes:
-                if prefix in spelling:
-                    spelling[join(prefix, name)] = join(spelling[prefix], name)
-                yield join(prefix, name), item
-                continue
-            if name.isascii():
-                if prefix in spelling:
-                    spelling[join(prefix, name)] = join(spelling[prefix], name)
-                yield join(prefix, name), item
-                continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                shown = name.encode("utf-8", "surrogateescape").decode("latin-1")
-                yield Problem(join(prefix, shown), None, "skipped: name is not UTF-8")
-                continue
-            key = nfc(name)
-            full = join(prefix, key)
-            if key in clashes:
-                clashes.discard(key)  # reported once for all its spellings
-                reported.add(key)
-                yield Problem(
-                    full, None, "two spellings (NFC and NFD) of this name; left alone"
-                )
-                continue
-            if key in reported:
-                continue
-            if key != name or prefix in spelling:
-                spelling[full] = join(spelling.get(prefix, prefix), name)
-            yield full, item
 
     def stat(self, key: str) -> Entry | None:
         path = self._path(check_key(key, self.url))
@@ -652,9 +611,7 @@ class LocalReplica(Replica):
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
         ``run``."""
-        kept = os.path.join(
-            self._meta, "trash", check_run(run, self.url), self._rel(key)
-        )
+        kept = os.path.join(self._meta, "trash", check_run(run, self.url), key)
         os.makedirs(os.path.dirname(kept), exist_ok=True)
         if os.path.lexists(kept):
             kept = f"{kept}.{os.urandom(4).hex()}"
@@ -718,14 +675,81 @@ class LocalReplica(Replica):
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(self._meta, name))
 
+    def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
+        """The operating system's notifications (``local_watch``);
+        Unreachable when the folder does not exist (yet), Unsupported when
+        it cannot be watched (the system's limit of watches)."""
+        if not os.path.isdir(self.root):
+            raise Unreachable(
+                "folder not found",
+                where=self.url,
+                hint="check the path; if it is on a removable disk, mount it",
+            )
+        from accord.replicas.local_watch import FolderWatch
+
+        return FolderWatch(self.root, touched)
+
     def close(self) -> None:
         """Remove the (empty) temporary folders this run's processes made."""
+        for token in list(self._held):
+            self.drop_lock(token)
         self._tmp_prefix = ""
         self._close_root()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for folder in listing:
                 with contextlib.suppress(OSError):
                     os.rmdir(folder.path)  # only empty ones go
+
+    # -- another program's lock files ---------------------------------------
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        folder, _, name = key.rpartition("/")
+        note_name = None
+        if note_key is not None:
+            note_folder, _, note_name = note_key.rpartition("/")
+            if note_folder != folder:
+                raise UnsafeName(
+                    "a lock's note must be beside it", where=self.url, key=note_key
+                )
+        with self._errors(key):
+            if folder and self.stat(folder) is None:
+                self._make_parents(key)  # plantdb makes it too
+            dir_fd, name = self._parent_fd(key)
+            try:
+                fd = lockfile.take(
+                    dir_fd,
+                    name,
+                    shared=shared,
+                    timeout=timeout,
+                    note_name=note_name,
+                    note=note,
+                )
+            except lockfile.Busy:
+                os.close(dir_fd)
+                raise LockHeld(f"'{key}' is locked by another program") from None
+            except BaseException:
+                os.close(dir_fd)
+                raise
+        token = f"{os.getpid()}-{fd}-{os.urandom(4).hex()}"
+        self._held[token] = (fd, dir_fd, name, note_name)
+        return token
+
+    def drop_lock(self, token: str) -> None:
+        held = self._held.pop(token, None)
+        if held is None:
+            return
+        fd, dir_fd, name, note_name = held
+        try:
+            lockfile.release(fd, dir_fd, name, note_name=note_name)
+        finally:
+            os.close(dir_fd)
 
     def leave_as_found(self) -> None:
         """Remove accord's folder if this run made it and left it empty."""
@@ -752,7 +776,7 @@ class LocalReplica(Replica):
                 dirs.sort()
                 for name in sorted(files):
                     path = os.path.join(folder, name)
-                    key = nfc(os.path.relpath(path, top).replace(os.sep, "/"))
+                    key = os.path.relpath(path, top).replace(os.sep, "/")
                     entry = _entry(key, os.lstat(path), path)
                     if entry is not None:
                         yield TrashItem(run, key, entry)
@@ -765,10 +789,6 @@ class LocalReplica(Replica):
         check_key(key, self.url)
         run = check_run(item.run, self.url)
         source = os.path.join(self._meta, "trash", run, check_key(item.key, self.url))
-        if not os.path.lexists(source):
-            source = os.path.join(
-                self._meta, "trash", item.run, unicodedata.normalize("NFD", item.key)
-            )
         with self._errors(key):
             self._make_parents(key)
             with self._folder_of(key) as (fd, name):
@@ -787,7 +807,7 @@ class LocalReplica(Replica):
 
     def _make_parents(self, key: str) -> None:
         """Create the missing folders above ``key``, following no link."""
-        parts = self._rel(key).split("/")[:-1]
+        parts = key.split("/")[:-1]
         for depth, name in enumerate(parts):
             fd = _open_folder(self._root(), "/".join(parts[:depth]))
             try:
@@ -824,6 +844,23 @@ def _case_by_listing(root: str) -> bool | None:
             try:
                 found = os.stat(os.path.join(root, other), follow_symlinks=False)
             except FileNotFoundError:
+                return True
+            mine = item.stat(follow_symlinks=False)
+            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
+    return None
+
+
+def _unicode_by_listing(root: str) -> bool | None:
+    """Whether Unicode spellings are told apart, from a name at the root
+    that is not NFC, looked up in NFC; None when the root holds none."""
+    with os.scandir(root) as listing:
+        for item in listing:
+            name = item.name
+            if name.isascii() or nfc(name) == name:
+                continue
+            try:
+                found = os.stat(os.path.join(root, nfc(name)), follow_symlinks=False)
+            except (FileNotFoundError, UnicodeEncodeError):
                 return True
             mine = item.stat(follow_symlinks=False)
             return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)

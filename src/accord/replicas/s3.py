@@ -52,8 +52,9 @@ from accord.errors import (
     ReplicaError,
     TransientError,
     Unreachable,
+    UnsafeName,
 )
-from accord.keys import IgnoreRules, in_meta, nfc
+from accord.keys import IgnoreRules, in_meta
 from accord.model import DIR, FILE, Entry, Problem, Spot, parent_of
 from accord.replica import (
     DIGEST,
@@ -155,11 +156,19 @@ class S3Replica(Replica):
 
     # -- keys and errors ------------------------------------------------------
     def _name(self, key: str) -> str:
-        """The object's key: the prefix and ``key``, which must stay inside it."""
-        return self._base + check_key(key, self.url)
+        """The object's key: the prefix and ``key``, which must stay inside it
+        and be UTF-8 (a name that is not is refused, never mangled)."""
+        check_key(key, self.url)
+        if not key.isascii() and self.capabilities.unfit_reason(key) is not None:
+            raise UnsafeName(
+                f"refused: {self.capabilities.unfit_reason(key)}; nothing was done",
+                where=self.url,
+                key=key,
+            )
+        return self._base + key
 
     def _key(self, name: str) -> str:
-        return nfc(name[len(self._base) :])
+        return name[len(self._base) :]
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -619,7 +628,7 @@ class S3Replica(Replica):
         for name, item in self._objects(base):
             run, _, rest = name[len(base) :].partition("/")
             if rest:
-                yield TrashItem(run, nfc(rest), self._listed(nfc(rest), item))
+                yield TrashItem(run, rest, self._listed(rest, item))
 
     def trash_runs(self) -> list[str]:
         return sorted({item.run for item in self.trash_list()})

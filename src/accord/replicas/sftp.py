@@ -28,12 +28,12 @@ that would leave the root is refused before any request.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import posixpath
 import stat as st
 import threading
-import unicodedata
 from collections.abc import Iterator
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -51,7 +51,7 @@ from accord.errors import (
     ReplicaError,
     Unreachable,
 )
-from accord.keys import IgnoreRules, nfc
+from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join
 from accord.replica import (
     DIGEST,
@@ -129,7 +129,6 @@ class SFTPReplica(Replica):
         self._local = threading.local()
         self._channels: list[paramiko.SFTPClient] = []
         self._channels_lock = threading.Lock()
-        self._spelling: dict[str, str] = {}
         self._meta = posixpath.join(self.root, META_DIR)
         self._real_root = self.root  # as the server resolves it (open() asks)
 
@@ -273,7 +272,7 @@ class SFTPReplica(Replica):
         if channel is None:
             assert self._client is not None, "open() first"
             try:
-                channel = self._client.open_sftp()
+                channel = _exact_client().from_transport(self.transport())
             except (OSError, paramiko.SSHException, EOFError) as exc:
                 raise Unreachable(
                     f"the connection to {self.host} was lost: {exc}", where=self.url
@@ -297,14 +296,13 @@ class SFTPReplica(Replica):
 
     # -- paths and errors ---------------------------------------------------
     def _path(self, key: str) -> str:
-        real = self._spelling.get(check_key(key, self.url), key)
-        return posixpath.join(self.root, real)
+        return posixpath.join(self.root, check_key(key, self.url))
 
     def _no_link(self, key: str, *, item: bool = False) -> None:
         """Refuse ``key`` when the folder holding it (with ``item``: or the
         item itself) is reached through a symbolic link: the server would
         follow it, maybe out of the place. One request, none at the root."""
-        real = self._spelling.get(check_key(key, self.url), key)
+        real = check_key(key, self.url)
         rel = real if item else posixpath.dirname(real)
         if not rel:
             return
@@ -379,12 +377,7 @@ class SFTPReplica(Replica):
                         continue
                     for item in self._items(prefix, folder, listing, ignore):
                         if isinstance(item, Entry) and item.kind == DIR:
-                            path = posixpath.join(
-                                folder,
-                                posixpath.basename(
-                                    self._spelling.get(item.key, item.key)
-                                ),
-                            )
+                            path = posixpath.join(folder, posixpath.basename(item.key))
                             pending[pool.submit(self._list, path)] = (item.key, path)
                         if (
                             get is not None
@@ -411,10 +404,7 @@ class SFTPReplica(Replica):
             name = attrs.filename
             if not prefix and name == META_DIR:
                 continue
-            key = join(prefix, nfc(name))
-            if key != join(prefix, name) or prefix in self._spelling:
-                real_parent = self._spelling.get(prefix, prefix)
-                self._spelling[key] = join(real_parent, name)
+            key = join(prefix, name)
             entry = self._entry(key, attrs, posixpath.join(folder, name))
             if entry is None:
                 yield Problem(key, None, "skipped: a special file")
@@ -651,14 +641,17 @@ class SFTPReplica(Replica):
         paramiko = _paramiko()
         sftp = self._sftp()
         run = check_run(run, self.url)
-        kept = posixpath.join(self._meta, "trash", run, self._spelling.get(key, key))
+        kept = posixpath.join(self._meta, "trash", run, key)
         self._makedirs(posixpath.dirname(kept))
         if self.stat_path(kept):
             kept = f"{kept}.{os.urandom(4).hex()}"
         if link:
             try:
                 sftp._request(  # the OpenSSH extension, not wrapped by paramiko
-                    paramiko.sftp.CMD_EXTENDED, "hardlink@openssh.com", path, kept
+                    paramiko.sftp.CMD_EXTENDED,
+                    "hardlink@openssh.com",
+                    _raw(path),
+                    _raw(kept),
                 )
                 return
             except OSError:
@@ -747,7 +740,7 @@ class SFTPReplica(Replica):
             for run in self.trash_runs():
                 top = posixpath.join(base, run)
                 for path, attrs in self._walk(top):
-                    key = nfc(posixpath.relpath(path, top))
+                    key = posixpath.relpath(path, top)
                     entry = self._entry(key, attrs, path)
                     if entry is not None:
                         yield TrashItem(run, key, entry)
@@ -763,9 +756,6 @@ class SFTPReplica(Replica):
         path = self._path(key)
         run, old = check_run(item.run, self.url), check_key(item.key, self.url)
         source = posixpath.join(self._meta, "trash", run, old)
-        if not self.stat_path(source):
-            nfd = unicodedata.normalize("NFD", item.key)
-            source = posixpath.join(self._meta, "trash", run, nfd)
         with self._errors(key, writing=True):
             if self.stat(key) is not None:
                 raise AlreadyExists(
@@ -817,7 +807,78 @@ def _set_attributes(
     attr.st_mode = mode
     if seconds is not None:
         attr.st_atime = attr.st_mtime = seconds
-    sftp._request(paramiko.sftp.CMD_SETSTAT, path, attr)  # one round trip
+    sftp._request(paramiko.sftp.CMD_SETSTAT, _raw(path), attr)  # one round trip
+
+
+def _raw(path: str) -> bytes:
+    """A path as the server spells it: a name that is not UTF-8 was kept
+    as surrogate escapes, which become its own bytes again."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _text(raw: bytes) -> str:
+    """A name from the server, byte for byte (see ``_raw``)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+@functools.cache
+def _exact_client() -> Any:
+    """paramiko's SFTP client with names kept byte for byte: paramiko
+    encodes and decodes paths as strict UTF-8, so a name that is not UTF-8
+    could neither be listed nor written. Paths go out through ``_raw``;
+    listed names, link targets and resolved paths come back through
+    ``_text``."""
+    paramiko = _paramiko()
+    sftp = paramiko.sftp
+
+    class ExactSFTPClient(paramiko.SFTPClient):  # type: ignore[misc]
+        def _adjust_cwd(self, path: Any) -> Any:
+            return super()._adjust_cwd(_raw(path) if isinstance(path, str) else path)
+
+        def symlink(self, source: Any, dest: Any) -> None:
+            super().symlink(_raw(source) if isinstance(source, str) else source, dest)
+
+        def _names(self, kind: int, path: Any) -> list[str]:
+            ptype, msg = self._request(kind, self._adjust_cwd(path))
+            if ptype != sftp.CMD_NAME:
+                raise sftp.SFTPError("Expected name response")
+            return [_text(msg.get_string()) for _ in range(msg.get_int())]
+
+        def normalize(self, path: Any) -> str:
+            names = self._names(sftp.CMD_REALPATH, path)
+            if len(names) != 1:
+                raise sftp.SFTPError(f"Realpath returned {len(names)} results")
+            return names[0]
+
+        def readlink(self, path: Any) -> str | None:
+            names = self._names(sftp.CMD_READLINK, path)
+            return names[0] if names else None
+
+        def listdir_attr(self, path: Any = ".") -> list[Any]:
+            ptype, msg = self._request(sftp.CMD_OPENDIR, self._adjust_cwd(path))
+            if ptype != sftp.CMD_HANDLE:
+                raise sftp.SFTPError("Expected handle")
+            handle = msg.get_binary()
+            found = []
+            try:
+                while True:
+                    try:
+                        ptype, msg = self._request(sftp.CMD_READDIR, handle)
+                    except EOFError:
+                        break
+                    if ptype != sftp.CMD_NAME:
+                        raise sftp.SFTPError("Expected name response")
+                    for _ in range(msg.get_int()):
+                        name = _text(msg.get_string())
+                        longname = _text(msg.get_string())
+                        attrs = paramiko.SFTPAttributes._from_msg(msg, name, longname)
+                        if name not in (".", ".."):
+                            found.append(attrs)
+            finally:
+                self._request(sftp.CMD_CLOSE, handle)
+            return found
+
+    return ExactSFTPClient
 
 
 def _no_delay(client: paramiko.SSHClient) -> None:

@@ -351,6 +351,27 @@ class AgentReplica(Replica):
     def leave_as_found(self) -> None:
         self.link.call("leave_as_found")
 
+    # -- another program's lock files: flock on the server -------------------
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        import base64
+
+        if note_key is not None:
+            self._key(note_key)
+        args = (self._key(key), shared, timeout, note_key)
+        text = base64.b64encode(note).decode()
+        return str(self.link.call("hold_lock", *args, text))
+
+    def drop_lock(self, token: str) -> None:
+        self.link.call("drop_lock", token)
+
 
 # -- the sftp:// place: the agent when it can start, else plain SFTP ------------
 class SSHReplica(Replica):
@@ -562,3 +583,19 @@ class SSHReplica(Replica):
 
     def leave_as_found(self) -> None:
         self.via.leave_as_found()
+
+    def hold_lock(
+        self,
+        key: str,
+        *,
+        shared: bool,
+        timeout: float,
+        note_key: str | None = None,
+        note: bytes = b"",
+    ) -> str:
+        return self.via.hold_lock(
+            key, shared=shared, timeout=timeout, note_key=note_key, note=note
+        )
+
+    def drop_lock(self, token: str) -> None:
+        self.via.drop_lock(token)

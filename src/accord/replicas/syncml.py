@@ -116,6 +116,7 @@ class SyncMLReplica(Replica):
             trash=True,
             parallel_transfers=False,
             derived_names=True,
+            utf8_names=True,  # names travel in XML and live in SQL text
         )
         self._state_dir = state_dir
         self._shadow: Shadow | None = None

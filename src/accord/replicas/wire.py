@@ -61,7 +61,9 @@ def frame(kind: int, ident: int, payload: bytes = b"") -> bytes:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    """``value`` as JSON, ASCII only: a name that is not UTF-8 (surrogate
+    escapes) travels as ``\\udcXX`` escapes and arrives byte for byte."""
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def loads(data: bytes) -> Any:

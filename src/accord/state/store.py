@@ -8,6 +8,12 @@ LEFT/RIGHT for the caller.
 Besides the archive it holds the intent journal (actions planned but not yet
 recorded), the history of runs, and per-action log lines for ``accord log``.
 The archive only advances for actions that completed.
+
+Names are kept byte for byte. A name that is valid UTF-8 is stored as
+TEXT; one that is not (a surrogate-escaped ``str``) as a BLOB of its own
+bytes, which SQLite sorts after every TEXT: so reading the few such keys
+back is one seek on the primary key, and an archive of plain names is
+read exactly as before.
 """
 
 from __future__ import annotations
@@ -60,6 +66,33 @@ CREATE TABLE IF NOT EXISTS log (
 );
 """
 
+
+def _stored(text: str | None) -> str | bytes | None:
+    """``text`` as stored: itself, or when it is not UTF-8 (surrogate
+    escapes) its bytes, a BLOB."""
+    if text is None or text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
+    return text
+
+
+def _text(value: Any) -> Any:
+    """A stored value back as it was given (see ``_stored``)."""
+    if type(value) is bytes:
+        return value.decode("utf-8", "surrogateescape")
+    return value
+
+
+def _decoded(row: Any) -> tuple[Any, ...]:
+    return tuple(_text(value) for value in row)
+
+
+#: rows whose key or link target is not UTF-8 (stored as BLOBs, which sort
+#: after TEXT: the key's part is a seek on the primary key)
+_BLOBS = "key >= x'' OR target >= x''"
 
 #: the version of a side that agreed to hold nothing at a key: a folder
 #: deleted there, kept on the other side because it still holds items that
@@ -217,7 +250,13 @@ class ArchiveStore:
         make = ArchiveEntry._make
         try:
             rows = self._db.execute(f"SELECT {self._columns()} FROM entries")
-            return {row[0]: make(row) for row in rows}
+            found = {row[0]: make(row) for row in rows}
+            query = f"SELECT {self._columns()} FROM entries WHERE {_BLOBS}"
+            for row in self._db.execute(query):
+                found.pop(row[0], None)
+                entry = make(_decoded(row))
+                found[entry.key] = entry
+            return found
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
 
@@ -232,10 +271,10 @@ class ArchiveStore:
         query = f"SELECT key, {column} FROM entries"
         try:
             if not own_connection:
-                return dict(self._db.execute(query))
+                return _with_blob_keys(self._db, query)
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             try:
-                return dict(db.execute(query))
+                return _with_blob_keys(db, query)
             finally:
                 db.close()
         except sqlite3.DatabaseError as exc:
@@ -268,17 +307,17 @@ class ArchiveStore:
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
         query = "SELECT 1 FROM entries WHERE key = ?"
-        return self._db.execute(query, (key,)).fetchone() is not None
+        return self._db.execute(query, (_stored(key),)).fetchone() is not None
 
     def keys(self) -> Iterator[str]:
         """Every archived key."""
         for (key,) in self._db.execute("SELECT key FROM entries"):
-            yield key
+            yield _text(key)
 
     def rows(self, keys: Iterable[str]) -> dict[str, ArchiveEntry]:
         """The archived rows of ``keys`` (missing keys left out)."""
         make = ArchiveEntry._make
-        wanted = list(keys)
+        wanted = [_stored(key) for key in keys]
         found: dict[str, ArchiveEntry] = {}
         query = f"SELECT {self._columns()} FROM entries WHERE key IN "
         try:
@@ -286,7 +325,8 @@ class ArchiveStore:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(f"{query}({marks})", chunk):
-                    found[row[0]] = make(row)
+                    entry = make(_decoded(row))
+                    found[entry.key] = entry
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
         return found
@@ -309,7 +349,7 @@ class ArchiveStore:
         return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
-        row = tuple(entry)
+        row = (_stored(entry.key), *entry[1:6], _stored(entry.target), *entry[7:])
         return (*row[:7], row[8], row[7]) if self._swapped else row
 
     def record(
@@ -325,13 +365,15 @@ class ArchiveStore:
                 "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
                 [self._row(entry) for entry in put],
             )
-            db.executemany("DELETE FROM entries WHERE key = ?", [(k,) for k in forget])
+            db.executemany(
+                "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
+            )
             db.executemany("DELETE FROM journal WHERE seq = ?", [(s,) for s in done])
             now = time.time()
             db.executemany(
                 "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (run, now, side, action, key, detail)
+                    (run, now, side, action, _stored(key), _stored(detail))
                     for run, side, action, key, detail in log
                 ],
             )
@@ -358,14 +400,14 @@ class ArchiveStore:
             numbers = itertools.count(first)
             db.executemany(
                 "INSERT INTO journal VALUES (?, ?, ?)",
-                ((next(numbers), run, line) for line in actions),
+                ((next(numbers), run, _stored(line)) for line in actions),
             )
             end = next(numbers)
         return range(first, end)
 
     def journal_pending(self) -> list[tuple[int, str, str]]:
         rows = self._db.execute("SELECT seq, run, action FROM journal ORDER BY seq")
-        return list(rows)
+        return [_decoded(row) for row in rows]  # type: ignore[misc]
 
     def journal_clear(self) -> None:
         with self.transaction() as db:
@@ -397,10 +439,20 @@ class ArchiveStore:
         rows = self._db.execute(
             "SELECT * FROM log WHERE run = ? ORDER BY rowid", (run,)
         ).fetchall()
-        return [self._oriented(LogLine(*row)) for row in rows]
+        return [self._oriented(LogLine(*_decoded(row))) for row in rows]
 
     def _oriented(self, line: LogLine) -> LogLine:
         return line
+
+
+def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
+    """``dict(db.execute(query))`` (built in C) with the keys stored as
+    BLOBs (names that are not UTF-8) turned back into their ``str``."""
+    found = dict(db.execute(query))
+    for key, value in db.execute(f"{query} WHERE key >= x''"):
+        del found[key]
+        found[_text(key)] = value
+    return found
 
 
 class ArchiveKeys(Collection[str]):

@@ -28,7 +28,7 @@ from accord.syncml.server import ServerConfig, ServerSession
 from accord.syncml.store import Accounts, ServerState, Stores
 from accord.syncml.tree import CT_WBXML, CT_XML, Malformed
 
-__all__ = ["syncml_app"]
+__all__ = ["error_message", "syncml_app"]
 
 log = logging.getLogger("accord.syncml")
 _MAX_BODY = 32 << 20
@@ -96,12 +96,12 @@ def syncml_app(
     ) -> tuple[int, bytes]:
         live = sessions.get(token) if token else None
         if token and live is None:
-            return 404, _error_message(404, None, url, wbxml)
+            return 404, error_message(404, None, url, wbxml)
         try:
             msg = m.parse(body)
         except Malformed as exc:
             log.info("refused a malformed SyncML message: %s", exc)
-            return 400, _error_message(400, None, url, wbxml)
+            return 400, error_message(400, None, url, wbxml)
         if live is None:
             token = os.urandom(12).hex()
             config = ServerConfig(
@@ -129,7 +129,7 @@ def syncml_app(
                 log.exception("the SyncML server failed on a message")
                 assert token is not None
                 sessions.drop(token)
-                return 500, _error_message(500, msg, url, wbxml)
+                return 500, error_message(500, msg, url, wbxml)
             data = m.render(reply, wbxml_encoding=live.wbxml)
             live.last = (msg.header.msg_id, data)
         if live.session.complete or live.session.ended:
@@ -149,9 +149,7 @@ def syncml_app(
             )
         body = await request.body()
         if len(body) > _MAX_BODY:
-            return Response(
-                _error_message(413, None, url, wbxml), 413, media_type=media
-            )
+            return Response(error_message(413, None, url, wbxml), 413, media_type=media)
         token = request.query_params.get("sessionid")
         code, data = await run_in_threadpool(handle, url, token, body, wbxml)
         return Response(data, code, media_type=media)
@@ -168,7 +166,7 @@ def syncml_app(
     return asgi
 
 
-def _error_message(code: int, msg: m.Message | None, url: str, wbxml: bool) -> bytes:
+def error_message(code: int, msg: m.Message | None, url: str, wbxml: bool) -> bytes:
     """A SyncML message with only a failing status for the sender's header."""
     hdr = msg.header if msg is not None else None
     status = m.Status(

@@ -11,7 +11,10 @@ login is answered 212 with the next nonce; anything else 401 (or 407
 without credentials), and the session ends there.
 
 Each Alert names a store; ``stores.open(user, name)`` gives it, or none (404
-for an unknown store or one the user may not sync). The client's Last
+for an unknown store), or raises PermissionDenied (403: the user may not
+sync it). A store whose collection is ``read_only`` refuses a one-way or
+refresh sync from the client (403), and each change a client sends (403):
+its user may only receive. The client's Last
 anchor must be the Next anchor of its last complete session with that
 store, else the answer is 508 and the session is a slow sync. Anchors are
 saved only when the session completes (the client's Map is answered);
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+from accord.errors import PermissionDenied
 from accord.syncml import auth, devinf
 from accord.syncml import message as m
 from accord.syncml.notes import SIF, TEXT
@@ -34,6 +38,7 @@ __all__ = ["ServerConfig", "ServerSession"]
 
 NEXT_MESSAGE = 222
 _MODES = (200, 201, 202, 203, 204, 205)
+_FROM_CLIENT = (202, 203)  # one-way and refresh from the client
 
 
 class ServerConfig(NamedTuple):
@@ -219,13 +224,22 @@ class ServerSession:
             self._status(msg, alert.cmd_id, "Alert", 406, target_ref=item.target)
             return
         assert self.user is not None and self.device is not None
-        opened = self.stores.open(self.user, name)
+        try:
+            opened = self.stores.open(self.user, name)
+        except PermissionDenied:
+            opened = None
+            refused = 403  # the user has no grant on it
+        else:
+            refused = 404
+        reader = opened is not None and getattr(opened[0], "read_only", False)
+        if reader and alert.code in _FROM_CLIENT:
+            opened, refused = None, 403  # a reader may only receive
         if opened is None:
             self._status(
                 msg,
                 alert.cmd_id,
                 "Alert",
-                404,
+                refused,
                 target_ref=item.target,
                 source_ref=item.source,
             )

@@ -36,7 +36,7 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
-from accord.errors import AccordError, PreconditionFailed
+from accord.errors import AccordError, PermissionDenied, PreconditionFailed
 from accord.keys import conflict_name
 from accord.model import Entry
 from accord.syncml import merge, notes
@@ -112,6 +112,8 @@ class StoreSync:
             return self._replace(seen, luid, note, ctype)
         except PreconditionFailed:
             return 409  # changed behind our back meanwhile: the next session
+        except PermissionDenied:
+            return 403  # the user may only receive
         except AccordError:
             return 500
 
@@ -307,7 +309,7 @@ class StoreSync:
                 continue
             try:
                 self.collection.delete(key, entry)
-            except PreconditionFailed:
+            except (PreconditionFailed, PermissionDenied):
                 continue
             self.listing.pop(key, None)
             self.state.forget_guid(guid)

@@ -2,11 +2,11 @@
 
 * :class:`Collection` is the storage interface: notes under keys, read,
   written and deleted with the version they are expected to replace.
-  :class:`ReplicaCollection` puts it over any accord place (a local folder
-  today; a hub collection is the same thing behind the hub's own place),
-  so notes are written with the place's atomic writes (made durable by
-  ``flush`` before a peer is told), deleted into its
-  trash, and a note changed behind the server's back is never overwritten.
+  :class:`ReplicaCollection` puts it over any accord place (a local
+  folder; the hub has its own, ``accord.hub.syncml_state``), so notes are
+  written with the place's atomic writes (made durable by ``flush`` before
+  a peer is told), deleted into its trash, and a note changed behind the
+  server's back is never overwritten.
 * :class:`ServerState` is one SQLite file per collection: the server id
   (GUID) of each key, and per peer (device and store) its anchors, its ids
   (the Map), and what it was last known to hold of each note (version,

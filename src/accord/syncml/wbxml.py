@@ -317,6 +317,13 @@ def _decode(data: bytes) -> Node:
         return _decode_element(token, reader, public, page, strings, 0)
 
 
+def _entity(code: int) -> bytes:
+    """The character an ENTITY token names, in UTF-8."""
+    if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+        raise Malformed(f"WBXML entity {code:#x} is not a character")
+    return chr(code).encode("utf-8")
+
+
 def _string_at(strings: bytes, index: int) -> bytes:
     if index >= len(strings):
         raise Malformed("WBXML string-table reference past its end")
@@ -357,7 +364,7 @@ def _decode_element(
             texts.append(reader.take(reader.mb()))
             opaque = True
         elif item == _ENTITY:
-            texts.append(chr(reader.mb()).encode("utf-8"))
+            texts.append(_entity(reader.mb()))
         elif item in _EXT_I:
             reader.cstring()
         elif item in _EXT_T:

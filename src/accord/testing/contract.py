@@ -18,7 +18,9 @@ replacing writes check the expected version, stale expectations change
 nothing, a failed write leaves nothing under the real name, scans report
 unchanged items by key, ignored folders are not entered, deleted and
 overwritten items are kept in the trash and come back, accord's own files
-are created exclusively, a nested place's ``.accord`` folder is never
+are created exclusively, names are kept byte for byte (NFD, control
+characters, bytes that are not UTF-8, where the place can hold them), a
+nested place's ``.accord`` folder is never
 listed, and a place never writes, deletes, renames or reads outside its
 root, whatever key it is handed and whatever links it holds. Optional
 features are tested only where the place's capabilities claim them, and
@@ -68,6 +70,7 @@ from accord.registry import open_replica
 from accord.replica import Replica, TrashItem, WriteItem
 
 __all__ = [
+    "EXACT_NAMES",
     "HOSTILE_KEYS",
     "Behind",
     "ReplicaContract",
@@ -99,6 +102,17 @@ HOSTILE_KEYS = (
     ".ACCORD/escape.txt",
     "inner/.accord/lock",
     "inner/.ACCORD/escape.txt",
+)
+#: names a place holds byte for byte, where its capabilities say it can:
+#: a decomposed (NFD) folder and file, a composed (NFC) twin, control
+#: characters, and bytes that are not UTF-8 (surrogate escapes)
+EXACT_NAMES = (
+    "re\u0301sume\u0301/cafe\u0301.txt",
+    "re\u0301sume\u0301/caf\u00e9.txt",
+    "na\u00efve.txt",
+    "tab\there.txt",
+    "ctl\x01.txt",
+    "caf\udce9.txt",
 )
 #: trash run stamps that would leave the trash
 HOSTILE_RUNS = ("..", ".", "", "a/b", "../..", "../../..")
@@ -356,6 +370,26 @@ class ReplicaContract:
             place.write("c.bin", _Breaks(data), like=like("c.bin", data), expect=old)
         assert self.read(place, "c.bin") == b"old content"
         place.clean_temp()
+
+    # -- names -----------------------------------------------------------------
+    def test_names_are_kept_byte_for_byte(self, place: Replica) -> None:
+        """A name is written, listed and read as given, never normalized:
+        every one of ``EXACT_NAMES`` the place's capabilities say it can
+        hold (with ``unicode_exact``, both spellings of one name)."""
+        caps = place.capabilities
+        names = [name for name in EXACT_NAMES if caps.unfit_reason(name) is None]
+        if not caps.unicode_exact:
+            names = [name for name in names if "\u0301" not in name]
+        folder = Entry("re\u0301sume\u0301", DIR, 0, 0, 0o755, "")
+        if any("/" in name for name in names):
+            place.make_dir(folder.key, like=folder, expect=None)
+        for name in names:
+            data = name.encode("utf-8", "surrogateescape")
+            assert self.put(place, name, data).key == name
+        listed = {e.key for e in place.entries() if e.kind == FILE}
+        assert listed == set(names)
+        for name in names:
+            assert self.read(place, name) == name.encode("utf-8", "surrogateescape")
 
     # -- reading ---------------------------------------------------------------
     def test_scan_lists_everything_once(self, place: Replica, seed: Behind) -> None:

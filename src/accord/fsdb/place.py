@@ -1,0 +1,239 @@
+"""A place seen as an FSDB: only scan data, new scans built hidden.
+
+Listings leave out what is plantdb's own (``layout.hidden``: users,
+groups, locks, web caches, the marker), so it is never copied, deleted or
+trashed on either side.
+
+accord creates a new scan under a hidden name (``layout.staging_name``),
+invisible to plantdb, and renames it into place once whole
+(:meth:`FSDBView.finish_scans`). Until then, for accord, the staging folder
+*is* the scan: listings show it under the scan's name and every operation
+on the scan's keys goes to it, so an interrupted run's archive and the
+place agree, and the next run completes the same folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import IO, Any
+
+from accord.errors import AccordError, PreconditionFailed
+from accord.fsdb import layout
+from accord.keys import IgnoreRules
+from accord.model import DIR, Entry, Problem
+from accord.replica import Replica, TrashItem, WriteItem
+
+__all__ = ["FSDBView"]
+
+_TOPS = IgnoreRules(["/*/*"])  # a listing of the root's folders only
+
+
+class FSDBView:
+    """Wraps a place; forwards everything, mapping the keys of scans being
+    built to their staging folder."""
+
+    def __init__(self, inner: Replica) -> None:
+        self.inner = inner
+        #: scans that exist only as their staging folder
+        self.staged: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    # -- names ----------------------------------------------------------------
+    def _in(self, key: str) -> str:
+        top = layout.scan_of(key)
+        if top in self.staged:
+            return layout.staging_name(top) + key[len(top) :]
+        return key
+
+    def _e(self, entry: Entry | None) -> Any:
+        return None if entry is None else entry._replace(key=self._in(entry.key))
+
+    @staticmethod
+    def _out(item: Any) -> Any:
+        if item is None or isinstance(item, str):
+            return item
+        top = layout.scan_of(item.key)
+        real = layout.real_name(top)
+        if real is None:
+            return item
+        return item._replace(key=real + item.key[len(top) :])
+
+    def tops(self) -> set[str]:
+        """The names of the folders at the root, as they are on disk."""
+        return {
+            item.key
+            for item in self.inner.scan(_TOPS)
+            if isinstance(item, Entry) and item.kind == DIR and "/" not in item.key
+        }
+
+    def scans(self) -> set[str]:
+        """The scans here (being built or not)."""
+        tops = self.tops()
+        found = {t for t in tops if not t.startswith(".")}
+        return found | {r for t in tops if (r := layout.real_name(t)) is not None}
+
+    # -- reading --------------------------------------------------------------
+    def scan(
+        self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
+    ) -> Iterator[Entry | Problem | str]:
+        tops = self.tops()
+        self.staged = {
+            real
+            for top in tops
+            if (real := layout.real_name(top)) is not None and real not in tops
+        }
+        hidden = layout.hidden
+        for item in self.inner.scan(ignore, known):
+            if isinstance(item, str):  # unchanged, its kind not said
+                if not hidden(item, "/" in item or item in tops):
+                    yield item
+                continue
+            key = item.key
+            if isinstance(item, Entry):
+                folder = item.kind == DIR
+            else:  # a problem: its kind not said
+                folder = "/" in key or key in tops
+            if hidden(key, folder):
+                continue  # plantdb's bookkeeping: never data
+            top = layout.scan_of(item.key)
+            real = layout.real_name(top)
+            if real is None:
+                yield item
+            elif real in self.staged:  # else a leftover beside the real scan
+                yield item._replace(key=real + item.key[len(top) :])
+
+    def entries(self, ignore: IgnoreRules | None = None) -> Iterator[Entry]:
+        for item in self.scan(ignore):
+            if isinstance(item, Entry):
+                yield item
+
+    def scan_state(self) -> object:
+        return (self.inner.scan_state(), sorted(self.staged))
+
+    def set_scan_state(self, state: object) -> None:
+        if isinstance(state, tuple) and len(state) == 2:
+            self.inner.set_scan_state(state[0])
+            self.staged = set(state[1])
+
+    def stat(self, key: str) -> Entry | None:
+        return self._out(self.inner.stat(self._in(key)))  # type: ignore[no-any-return]
+
+    def digest(self, entry: Entry) -> Entry:
+        return self._out(self.inner.digest(self._e(entry)))  # type: ignore[no-any-return]
+
+    def open_read(self, key: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+        return self.inner.open_read(self._in(key))
+
+    # -- writing --------------------------------------------------------------
+    def write(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        new = self.inner.write(
+            self._in(key), data, like=self._e(like), expect=self._e(expect), trash=trash
+        )
+        return self._out(new)  # type: ignore[no-any-return]
+
+    def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        mapped = [
+            item._replace(
+                key=self._in(item.key),
+                like=self._e(item.like),
+                expect=self._e(item.expect),
+            )
+            for item in items
+        ]
+        return [
+            result if isinstance(result, AccordError) else self._out(result)
+            for result in self.inner.write_batch(mapped)
+        ]
+
+    def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        if "/" not in key and expect is None and not key.startswith("."):
+            self.staged.add(key)  # a new scan: built hidden, renamed when whole
+        new = self.inner.make_dir(self._in(key), like=self._e(like), expect=expect)
+        return self._out(new)  # type: ignore[no-any-return]
+
+    def make_link(
+        self, key: str, *, like: Entry, expect: Entry | None, trash: str | None = None
+    ) -> Entry:
+        new = self.inner.make_link(
+            self._in(key), like=self._e(like), expect=self._e(expect), trash=trash
+        )
+        return self._out(new)  # type: ignore[no-any-return]
+
+    def set_meta(self, key: str, *, like: Entry, expect: Entry) -> Entry:
+        new = self.inner.set_meta(
+            self._in(key), like=self._e(like), expect=self._e(expect)
+        )
+        return self._out(new)  # type: ignore[no-any-return]
+
+    def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        self.inner.delete(self._in(key), expect=self._e(expect), trash=trash)
+        if "/" not in key and key in self.staged:
+            self.staged.discard(key)
+
+    def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        new = self.inner.move(self._in(key), self._in(new_key), expect=self._e(expect))
+        return self._out(new)  # type: ignore[no-any-return]
+
+    def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        return self._out(self.inner.trash_restore(item, self._in(key)))  # type: ignore[no-any-return]
+
+    # -- scans that are whole go into place --------------------------------------
+    def finish_scans(self, unfinished: set[str]) -> list[str]:
+        """Rename each scan being built into place, when whole and when no
+        action of this run on it is left undone; what stays, as notices."""
+        notices: list[str] = []
+        before = len(self.staged)
+        for scan in sorted(self.staged):
+            hidden = layout.staging_name(scan)
+            if scan in unfinished:
+                notices.append(
+                    f"the new scan '{scan}' of {self.inner.url} is incomplete "
+                    f"(kept hidden as '{hidden}'); the next run completes it"
+                )
+                continue
+            if not self._whole(scan, hidden):
+                notices.append(
+                    f"the new scan '{scan}' of {self.inner.url} has no metadata/ "
+                    f"or files.json, which plantdb needs; kept hidden as '{hidden}'"
+                )
+                continue
+            notices += self._rename(scan, hidden)
+        if len(self.staged) < before:
+            self.inner.flush()  # the renames are durable
+        return notices
+
+    def _whole(self, scan: str, hidden: str) -> bool:
+        if scan == "configs":
+            return True
+        names = {
+            name
+            for name in ("metadata", "files.json", "timelapse.json")
+            if self.inner.stat(f"{hidden}/{name}") is not None
+        }
+        return layout.is_whole(names)
+
+    def _rename(self, scan: str, hidden: str) -> list[str]:
+        folder = self.inner.stat(hidden)
+        if folder is None:
+            self.staged.discard(scan)
+            return []
+        try:
+            self.inner.move(hidden, scan, expect=folder)
+        except PreconditionFailed:
+            return [
+                f"a scan '{scan}' appeared in {self.inner.url} during the run; "
+                f"accord's copy is left as '{hidden}'"
+            ]
+        self.staged.discard(scan)
+        return []
