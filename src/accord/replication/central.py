@@ -541,6 +541,22 @@ class Central:
                 "conflicts": conflicts,
             }
 
+    def recent_conflicts(
+        self, readable: list[str] | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` conflicts, newest first: all of them, or
+        those of the ``readable`` tables."""
+        cf = c.conflicts
+        query = (
+            sa.select(cf.c.node, cf.c.at, cf.c.tbl, cf.c.pk, cf.c.kind, cf.c.resolution)
+            .order_by(cf.c.id.desc())
+            .limit(limit)
+        )
+        if readable is not None:
+            query = query.where(cf.c.tbl.in_(readable))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
 
 def _typed(kind: str, text: str) -> Any:
     import datetime as dt
