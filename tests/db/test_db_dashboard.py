@@ -81,7 +81,7 @@ def test_the_overview_lists_sql_conflicts_to_whom_may_read_them(
     assert shown_key in table and KEY not in page
     for value in (central.name, "notes", "update/update", "shop-b"):
         assert f"<td>{value}</td>" in table
-    assert "<td>local row kept (local-wins)</td>" in table
+    assert "<td>local-wins</td><td>local row kept (local-wins)</td>" in table
     assert " UTC</td>" in table
 
     for name, password in (other, nobody):

@@ -160,6 +160,7 @@ def _db_conflicts(found: list[dict[str, Any]]) -> str:
             esc(c["tbl"]),
             esc(c["pk"]),
             esc(c["kind"]),
+            esc(c.get("policy") or "-"),
             esc(c["resolution"]),
             esc(c["node"] or ""),
             esc(when(c["at"])),
@@ -167,7 +168,7 @@ def _db_conflicts(found: list[dict[str, Any]]) -> str:
         for c in found
     ]
     return _table(
-        ["database", "table", "key", "kind", "resolution", "node", "when"],
+        ["database", "table", "key", "kind", "policy", "resolution", "node", "when"],
         rows,
         "no SQL replication conflicts",
         "db-conflicts",
