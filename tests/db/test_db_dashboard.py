@@ -16,12 +16,12 @@ CSRF = {"x-accord-csrf": "1"}
 KEY = "<b>k&1</b>"
 
 
-def _person(hub: str) -> tuple[str, str]:
+def _person(hub: str, admin: bool = False) -> tuple[str, str]:
     name = "w" + uuid.uuid4().hex[:8]
     password = "pw-" + uuid.uuid4().hex
-    with HubClient(hub, admin=True) as admin:
-        admin.add_user(name)
-        admin.set_password(name, password)
+    with HubClient(hub, admin=True) as client:
+        client.add_user(name, admin=admin)
+        client.set_password(name, password)
     return name, password
 
 
@@ -83,6 +83,9 @@ def test_the_overview_lists_sql_conflicts_to_whom_may_read_them(
         assert f"<td>{value}</td>" in table
     assert "<td>local-wins</td><td>local row kept (local-wins)</td>" in table
     assert " UTC</td>" in table
+
+    everything = _overview(central.hub, *_person(central.hub, admin=True))
+    assert shown_key in everything and "<td>shop-b</td>" in everything
 
     for name, password in (other, nobody):
         page = _overview(central.hub, name, password)
