@@ -3,6 +3,8 @@ recorded: in the node's status and in the hub's conflict log."""
 
 from __future__ import annotations
 
+import json
+
 from _dbs import run, table_rows
 
 import accord.db
@@ -32,8 +34,6 @@ def test_update_update_local_wins_by_default(central, client) -> None:
     assert table_rows(a, "customers")[0][2] == "Metz"
     hub_log = accord.db.status(b)
     assert hub_log["pending"] == []
-    import json
-
     from accord.replicas.hub_client import HubClient
 
     with HubClient(central.hub) as hub:
@@ -51,6 +51,8 @@ def test_server_wins_policy(central, client) -> None:
     assert table_rows(b, "customers")[0][2] == "Paris"
     assert central.rows("customers")[0][2] == "Paris"
     assert _kinds(b) == [("update/update", "server's row kept")]
+    (conflict,) = accord.db.status(b)["conflicts"]
+    assert json.loads(conflict["detail"])["policy"] == "server-wins"
 
 
 def test_field_merge_keeps_both_columns(central, client) -> None:
@@ -80,6 +82,8 @@ def test_a_callback_decides(central, client) -> None:
     accord.db.sync(b, policies={"customers": choose})
     assert seen == [("customers", "[1]", "Ada K.", "Ada L.", "Ada")]
     assert central.rows("customers")[0][1] == "Ada K. / Ada L."
+    (conflict,) = accord.db.status(b)["conflicts"]
+    assert json.loads(conflict["detail"])["policy"] == "callback"
 
 
 def test_update_beats_delete_both_ways(central, client) -> None:

@@ -31,7 +31,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from accord.errors import InvalidInput
-from accord.hub import items, overview, views
+from accord.hub import db, items, overview, views
 from accord.hub.accounts import Account
 from accord.hub.auth import HubError, authenticate
 from accord.hub.places import allowed, load_places
@@ -85,7 +85,8 @@ async def _viewer(request: Request) -> Account | None:
 
 
 async def home(request: Request) -> Response:
-    """The dashboard's overview (the login form without a session)."""
+    """The dashboard's overview (the login form without a session), with
+    the latest SQL replication conflicts of the tables the user may read."""
     try:
         account = await _viewer(request)
         if account is None:
@@ -95,6 +96,7 @@ async def home(request: Request) -> Response:
         def gather() -> tuple[dict[str, Any], dict[str, Any]]:
             with hub.reader.connect() as conn:
                 data = overview.overview(conn, account)
+            data["db_conflicts"] = db.recent_conflicts(hub, account)
             return data, sides(hub, account)
 
         data, found = await run(gather)

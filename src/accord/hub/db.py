@@ -42,7 +42,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from accord.errors import InvalidInput, NotFound, PermissionDenied, Unreachable
+from accord.errors import (
+    AccordError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Unreachable,
+)
 from accord.hub import schema as t
 from accord.hub.accounts import Account
 from accord.hub.auth import HubError, read_body
@@ -50,7 +56,7 @@ from accord.hub.store import Hub
 from accord.hub.web import endpoint, hub_of, json_body, run
 from accord.replication.central import EXPIRE_AFTER, Central
 
-__all__ = ["routes"]
+__all__ = ["recent_conflicts", "routes"]
 
 PUSH_LIMIT = 512 << 20
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,50}$")
@@ -139,6 +145,27 @@ def _list(hub: Hub) -> list[str]:
             sa.select(t.info.c.name).where(t.info.c.name.like("db:%"))
         ).scalars()
         return sorted(n[3:] for n in names)
+
+
+def recent_conflicts(
+    hub: Hub, account: Account, limit: int = 20
+) -> list[dict[str, Any]]:
+    """The latest SQL replication conflicts of every registered database,
+    newest first, at most ``limit``: those of the tables ``account`` may
+    read (an admin's: all). A database the hub cannot reach is left out."""
+    found: list[dict[str, Any]] = []
+    for name in _list(hub):
+        try:
+            central = _central(hub, name)
+            readable = None if account.admin else central.allowed(account.user, False)
+            if readable == []:
+                continue
+            rows = central.recent_conflicts(readable, limit)
+        except (AccordError, sa.exc.SQLAlchemyError):
+            continue
+        found.extend({"db": name, **row} for row in rows)
+    found.sort(key=lambda row: row["at"] or 0, reverse=True)
+    return found[:limit]
 
 
 def _node_name(account: Account, body: dict[str, Any]) -> str:

@@ -153,6 +153,28 @@ def _conflicts(found: list[dict[str, Any]]) -> str:
     )
 
 
+def _db_conflicts(found: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            esc(c["db"]),
+            esc(c["tbl"]),
+            esc(c["pk"]),
+            esc(c["kind"]),
+            esc(c.get("policy") or "-"),
+            esc(c["resolution"]),
+            esc(c["node"] or ""),
+            esc(when(c["at"])),
+        ]
+        for c in found
+    ]
+    return _table(
+        ["database", "table", "key", "kind", "policy", "resolution", "node", "when"],
+        rows,
+        "no SQL replication conflicts",
+        "db-conflicts",
+    )
+
+
 def _running(locks: list[dict[str, Any]], runs: list[dict[str, Any]]) -> str:
     items = [
         f'<li class="lock">{esc(r["collection"])}: {esc(r["who"])} on '
@@ -229,6 +251,8 @@ def overview_page(data: dict[str, Any], sides: dict[str, Any], runs: list[Any]) 
         f"<section><h2>Collections</h2>{_collections(data['collections'])}</section>"
         f"<section><h2>Running syncs</h2>{_running(data['running'], runs)}</section>"
         f"<section><h2>Open conflicts</h2>{_conflicts(data['conflicts'])}</section>"
+        "<section><h2>SQL replication conflicts</h2>"
+        f"{_db_conflicts(data.get('db_conflicts') or [])}</section>"
         f"<section><h2>Recent history</h2>{_history(data['history'])}</section>"
         f"<section><h2>Nodes</h2>{_nodes(data['nodes'])}</section>" + sync_panel(sides)
     )

@@ -541,6 +541,36 @@ class Central:
                 "conflicts": conflicts,
             }
 
+    def recent_conflicts(
+        self, readable: list[str] | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` conflicts, newest first: all of them, or
+        those of the ``readable`` tables."""
+        cf = c.conflicts
+        query = (
+            sa.select(cf.c.node, cf.c.at, cf.c.tbl, cf.c.pk, cf.c.kind, cf.c.resolution)
+            .add_columns(cf.c.detail)
+            .order_by(cf.c.id.desc())
+            .limit(limit)
+        )
+        if readable is not None:
+            query = query.where(cf.c.tbl.in_(readable))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["policy"] = _policy(row.pop("detail"))
+        return rows
+
+
+def _policy(detail: str | None) -> str:
+    """The policy a node recorded in a conflict's detail ('' if none)."""
+    try:
+        found = json.loads(detail or "null")
+    except ValueError:
+        return ""
+    policy = found.get("policy") if isinstance(found, dict) else None
+    return policy if isinstance(policy, str) else ""
+
 
 def _typed(kind: str, text: str) -> Any:
     import datetime as dt

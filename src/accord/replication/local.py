@@ -308,7 +308,11 @@ class Local:
                     "resolution": x.resolution,
                     "pushed": False,
                     "detail": json.dumps(
-                        {"local": _jsonable(x.local), "remote": _jsonable(x.remote)}
+                        {
+                            "local": _jsonable(x.local),
+                            "remote": _jsonable(x.remote),
+                            "policy": x.policy or None,
+                        }
                     ),
                 }
                 for x in conflicts

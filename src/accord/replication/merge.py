@@ -38,7 +38,7 @@ on the node and sent to the hub with the next push.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -77,6 +77,8 @@ class Conflict:
     resolution: str
     local: dict[str, Any] | None = None
     remote: dict[str, Any] | None = None
+    #: the table's policy when it decided (``callback`` for a function)
+    policy: str = ""
 
 
 @dataclass
@@ -132,7 +134,12 @@ def merge(
         if mine is None:
             out.write[key] = theirs.row
             continue
+        start = len(out.conflicts)
         _direct(out, key, mine, theirs, policy)
+        named = "callback" if callable(policy) else policy
+        out.conflicts[start:] = [
+            replace(x, policy=named) for x in out.conflicts[start:]
+        ]
     _restore_parents(out, local, remote, descriptions)
     return out
 
