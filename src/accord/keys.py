@@ -167,7 +167,11 @@ class IgnoreRules:
         if any(p.strip() and not p.lstrip().startswith("#") for p in self.patterns):
             import pathspec  # imported only when there are rules
 
-            self._spec = pathspec.GitIgnoreSpec.from_lines(self.patterns)
+            # patterns and names are compared in NFC, so a pattern typed in
+            # one Unicode spelling matches a name kept in the other (names
+            # themselves are never rewritten)
+            lines = [nfc(p) for p in self.patterns]
+            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def __bool__(self) -> bool:
         return self._spec is not None
@@ -175,6 +179,7 @@ class IgnoreRules:
     def matches(self, key: str, is_dir: bool) -> bool:
         if self._spec is None:
             return False
+        key = nfc(key)
         return self._spec.match_file(key + "/" if is_dir else key)
 
     def excludes(self, key: str, is_dir: bool) -> bool:

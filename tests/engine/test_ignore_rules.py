@@ -200,3 +200,36 @@ def test_the_cli_reports_a_held_change(pair) -> None:
     assert done.returncode == 0, done.stderr
     assert "- secrets/" in done.stderr and "--accept-rules" in done.stderr
     assert done.stderr.count("ignore rules") == 1
+
+
+# -- a pattern and a name in two Unicode spellings ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name"),
+    [
+        ("caf\u00e9/", "caf\u0065\u0301"),  # pattern NFC, name NFD (macOS)
+        ("caf\u0065\u0301/", "caf\u00e9"),  # pattern NFD, name NFC
+        ("*\u00e9.tmp", "r\u0065\u0301.tmp"),
+    ],
+)
+def test_a_pattern_matches_a_name_in_either_spelling(pattern: str, name: str) -> None:
+    ignore = accord.keys.IgnoreRules([pattern])
+    is_dir = pattern.endswith("/")
+    assert ignore.matches(name, is_dir)
+    assert ignore.excludes(f"{name}/inside.txt" if is_dir else name, False)
+    assert not ignore.matches("cafe", True)
+
+
+def test_an_exclude_typed_in_nfc_leaves_an_nfd_folder_alone(tmp_path: Path) -> None:
+    left, right = tmp_path / "left", tmp_path / "right"
+    nfd = "caf\u0065\u0301"
+    (left / nfd).mkdir(parents=True)
+    (left / nfd / "menu.txt").write_text("x")
+    (left / "kept.txt").write_text("y")
+    right.mkdir()
+    done = cli("sync", str(left), str(right), "--yes", "--exclude", "caf\u00e9/")
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(right)) == [".accord", "kept.txt"]
+    # the name on the left is left exactly as it was
+    assert nfd.encode() in os.listdir(os.fsencode(left))
