@@ -324,6 +324,23 @@ class Replica(abc.ABC):
                 results.append(exc)
         return results
 
+    def write_batched(
+        self,
+        key: str,
+        data: IO[bytes],
+        *,
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None = None,
+    ) -> Entry:
+        """``write`` of one small file as a batch of one: for places whose
+        ``write_batch`` is their cheaper path (content sent inline)."""
+        item = WriteItem(key, read_all(data), like, expect, trash)
+        (result,) = self.write_batch([item])
+        if isinstance(result, AccordError):
+            raise result
+        return result
+
     @abc.abstractmethod
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         """Create a directory (its parent exists)."""

@@ -37,7 +37,6 @@ from accord.replica import (
     WriteItem,
     check_key,
     check_run,
-    read_all,
 )
 
 __all__ = ["CollectionPlace"]
@@ -153,12 +152,7 @@ class CollectionPlace(Replica):
         if expect is not None and expect.kind == DIR:
             raise PreconditionFailed("a folder is there", where=self.url, key=key)
         if like.size <= INLINE:
-            (result,) = self.write_batch(
-                [WriteItem(key, read_all(data), like, expect, trash)]
-            )
-            if isinstance(result, AccordError):
-                raise result
-            return result
+            return self.write_batched(key, data, like=like, expect=expect, trash=trash)
         digest, size = self.hub.blobs.put(data)
         self.hub.blobs.flush()
         change = Change("file", key, like, expect, trash, digest=digest, size=size)

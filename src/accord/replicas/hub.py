@@ -45,7 +45,6 @@ from accord.replica import (
     WriteItem,
     check_key,
     check_run,
-    read_all,
 )
 from accord.replicas import hub_protocol as wire
 from accord.replicas.hub_client import HubClient, server_url
@@ -223,12 +222,7 @@ class HubReplica(Replica):
         if expect is not None and expect.kind == DIR:
             raise PreconditionFailed("a folder is there", where=self.url, key=key)
         if like.size <= _SMALL:
-            body = read_all(data)
-            item = WriteItem(key, body, like, expect, trash)
-            (result,) = self.write_batch([item])
-            if isinstance(result, AccordError):
-                raise result
-            return result
+            return self.write_batched(key, data, like=like, expect=expect, trash=trash)
         change = {
             "op": "file",
             "key": key,
