@@ -330,14 +330,23 @@ class SFTPReplica(Replica):
                 hint="check the permissions of this item and its folder",
             ) from exc
         except (EOFError, paramiko.SSHException, TimeoutError, ConnectionError) as exc:
-            raise Unreachable(
-                f"the connection to {self.host} was lost ({exc})",
-                where=self.url,
-                key=key,
-                hint="run again when the server is reachable; nothing is half-written",
-            ) from exc
+            raise self._lost(exc, key) from exc
         except OSError as exc:
+            if not self._connected():  # paramiko's "Socket is closed"
+                raise self._lost(exc, key) from exc
             raise self._failure(exc, key, writing) from exc
+
+    def _lost(self, exc: BaseException, key: str) -> Unreachable:
+        return Unreachable(
+            f"the connection to {self.host} was lost ({exc})",
+            where=self.url,
+            key=key,
+            hint="run again when the server is reachable; nothing is half-written",
+        )
+
+    def _connected(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return transport is not None and transport.is_active()
 
     def _failure(self, exc: OSError, key: str, writing: bool) -> ReplicaError:
         if writing:
