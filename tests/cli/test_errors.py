@@ -267,7 +267,7 @@ def test_a_lock_written_during_the_grace_is_respected(pair, monkeypatch) -> None
                 {
                     "who": "someone",
                     "host": socket.gethostname(),
-                    "pid": os.getpid(),
+                    "pid": os.getppid(),  # a live process, not this one
                     "since": time.time(),
                     "run": "r",
                 }
@@ -283,6 +283,27 @@ def test_a_lock_written_during_the_grace_is_respected(pair, monkeypatch) -> None
     finally:
         replica.close()
     assert "someone" in path.read_text()
+
+
+def test_a_lock_this_process_left_behind_is_taken_over(pair) -> None:
+    """A long-lived process (``accord watch``) whose run could not remove its
+    lock (the place went away mid-run) takes it over at its next run; a lock
+    another run of the same process holds now is still respected."""
+    left, _ = pair
+    replica = open_replica(str(left))
+    replica.open()
+    try:
+        first = lock.LockInfo.mine("me", "first")
+        lock.acquire(replica, first)
+        with pytest.raises(lock.LockHeld, match="busy: locked by me"):
+            lock.acquire(replica, lock.LockInfo.mine("me", "other"))  # held now
+        lock._HELD.discard((first.run, replica.url))  # its release failed
+        notices = lock.acquire(replica, lock.LockInfo.mine("me", "second"))
+        assert any("removed a stale lock" in n for n in notices)
+        assert json.loads((left / ".accord" / "lock").read_text())["run"] == "second"
+        lock.release(replica, lock.LockInfo.mine("me", "second"))
+    finally:
+        replica.close()
 
 
 # -- 10. reset and a live lock ----------------------------------------------------

@@ -3,11 +3,14 @@
 The lock is the file ``.accord/lock`` in the place itself, created
 exclusively, holding its owner (user, host, pid, time, run). A lock whose
 owner is a process on this host that no longer runs is stale: it is removed
-and reported. So is a lock with no readable owner (empty or damaged: a run
-stopped between creating and writing it) once it has stayed so for
-``UNREADABLE_GRACE`` seconds, the time a live run has to write it. Any
-other lock is refused with a message naming its owner; ``break_lock``
-removes it when the user knows its owner is gone.
+and reported. So is a lock left by this very process for a run it no longer
+holds (a long-lived process such as ``accord watch`` whose run could not
+remove its lock because the place went away mid-run). So is a lock with
+no readable owner (empty or damaged: a run stopped between creating and
+writing it) once it has stayed so for ``UNREADABLE_GRACE`` seconds, the
+time a live run has to write it. Any other lock is refused with a message
+naming its owner; ``break_lock`` removes it when the user knows its owner
+is gone.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ __all__ = ["LockInfo", "acquire", "release"]
 LOCK_NAME = "lock"
 #: seconds a lock may stay without a readable owner while its run writes it
 UNREADABLE_GRACE = 3.0
+
+#: the (run, place) locks this process holds now, to tell its own leftovers
+_HELD: set[tuple[str, str]] = set()
 
 
 class LockInfo(NamedTuple):
@@ -69,9 +75,11 @@ def _unreadable_for_good(replica: Replica) -> bool:
     return after is not None and after == before and _parse(after) is _UNREADABLE
 
 
-def _is_stale(info: LockInfo) -> bool:
+def _is_stale(info: LockInfo, url: str) -> bool:
     if info.host != os.uname().nodename or info.pid <= 0:
         return False
+    if info.pid == os.getpid():
+        return (info.run, url) not in _HELD  # ours, from a run that has ended
     try:
         os.kill(info.pid, 0)
     except ProcessLookupError:
@@ -87,6 +95,7 @@ def acquire(replica: Replica, info: LockInfo, *, break_lock: bool = False) -> li
     payload = json.dumps(info._asdict()).encode()
     for _ in range(3):
         if replica.meta_create(LOCK_NAME, payload):
+            _HELD.add((info.run, replica.url))
             return notices
         held = _read(replica)
         if held is None:
@@ -99,7 +108,7 @@ def acquire(replica: Replica, info: LockInfo, *, break_lock: bool = False) -> li
                 f"or damaged for {UNREADABLE_GRACE:.0f}s: left by a run that "
                 "stopped while taking it)"
             )
-        elif _is_stale(held):
+        elif _is_stale(held, replica.url):
             notices.append(
                 f"removed a stale lock on {replica.url}: {held.describe()} is no "
                 "longer running"
@@ -117,7 +126,10 @@ def acquire(replica: Replica, info: LockInfo, *, break_lock: bool = False) -> li
 
 
 def release(replica: Replica, info: LockInfo) -> None:
-    """Remove our lock (and only ours)."""
+    """Remove our lock (and only ours). Once called, the run no longer holds
+    it, even when the place cannot be reached to remove it: a later run of
+    this process then takes it over as stale."""
+    _HELD.discard((info.run, replica.url))
     held = _read(replica)
     if held is not None and held.run == info.run and held.pid == info.pid:
         replica.meta_delete(LOCK_NAME)
