@@ -1,0 +1,142 @@
+"""Transfers on threads, small files in batches: for places across a network.
+
+A place that declares ``parallel_transfers`` (SFTP, S3, the hub) waits on
+the network, which releases the GIL, so a phase is performed by a few
+worker threads, a few actions ahead of the results. Small-file copies to a
+place that declares ``batch_writes`` go together, a round trip per batch:
+each source is read whole (checked stable), all are written, then each is
+settled on its own (a batch is a transport, not a transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from accord.engine.perform import Attempt, failure
+from accord.engine.plan import Action
+from accord.engine.report import Event, Outcome, Report
+from accord.errors import AccordError, ReplicaError
+from accord.model import FILE, Entry, Side
+from accord.replica import WriteItem
+
+if TYPE_CHECKING:
+    from accord.engine.apply import Executor
+
+__all__ = ["copy_threaded"]
+
+# small-file copies to a place with batch_writes go in batches of this much
+_BATCH_FILE = 256 << 10  # a file at most this big joins a batch
+_BATCH_FILES = 64
+_BATCH_BYTES = 4 << 20
+
+
+def copy_threaded(
+    ex: Executor, group: list[tuple[int | None, Action]], report: Report
+) -> None:
+    """Perform ``group`` on worker threads, a few actions ahead of the
+    results (not a future per action at once: that is memory)."""
+    from collections import deque
+
+    with _pool(ex.workers) as pool:
+        ahead: deque[Any] = deque()
+        for task in _tasks(ex, group):
+            ahead.append(pool.submit(*task))
+            if len(ahead) >= ex.workers * 4:
+                report.outcomes.extend(ahead.popleft().result())
+        while ahead:
+            report.outcomes.extend(ahead.popleft().result())
+
+
+def _tasks(
+    ex: Executor, group: list[tuple[int | None, Action]]
+) -> Iterator[tuple[Any, ...]]:
+    """The work of a phase: small-file copies to a place that takes
+    batches go together (a round trip per batch), the rest one by one."""
+    batches: dict[Side, list[tuple[int | None, Action]]] = {}
+    sizes: dict[Side, int] = {}
+    for item in group:
+        side = item[1].side
+        if side is None or not _batchable(ex, item[1]):
+            yield (_one_list, ex, *item)
+            continue
+        batch = batches.setdefault(side, [])
+        batch.append(item)
+        sizes[side] = sizes.get(side, 0) + item[1].size
+        if len(batch) >= _BATCH_FILES or sizes[side] >= _BATCH_BYTES:
+            yield (_copy_batch, ex, side, batches.pop(side))
+            sizes[side] = 0
+    for side, batch in batches.items():
+        yield (_copy_batch, ex, side, batch)
+
+
+def _batchable(ex: Executor, action: Action) -> bool:
+    entry, expect = action.entry, action.expect
+    return (
+        action.op == "copy"
+        and action.side is not None
+        and ex.replicas[action.side].capabilities.batch_writes
+        and entry is not None
+        and entry.kind == FILE
+        and entry.size <= _BATCH_FILE
+        and (expect is None or expect.kind == FILE)
+    )
+
+
+def _one_list(ex: Executor, seq: int | None, action: Action) -> list[Outcome]:
+    return [ex.one(seq, action)]
+
+
+def _copy_batch(
+    ex: Executor, side: Side, batch: list[tuple[int | None, Action]]
+) -> list[Outcome]:
+    """Copy small files to ``side`` in one batch: read each source whole
+    (checked stable), write them all, then settle each on its own."""
+    if ex.stopped:
+        return [Outcome(a, "not-run", "the run was stopped") for _, a in batch]
+    outcomes: list[Outcome] = []
+    ready: list[tuple[int | None, Action]] = []
+    items: list[WriteItem] = []
+    source = ex.replicas[side.other]
+    for seq, action in batch:
+        assert action.entry is not None
+        ex.on_event(Event("start", action))
+        try:
+            with ex.performer.stable_read(source, action.key, action.entry) as stream:
+                data = stream.read()
+                like = stream.like(action.entry)
+        except (AccordError, OSError) as exc:
+            outcomes.append(ex.settle(seq, action, failure(action, exc)))
+            continue
+        ready.append((seq, action))
+        items.append(WriteItem(action.key, data, like, action.expect, ex.trash))
+    if not items:
+        return outcomes
+    target = ex.replicas[side]
+    try:
+        results: list[Entry | AccordError] = target.write_batch(items)
+    except AccordError as exc:
+        results = [exc] * len(items)
+    if len(results) != len(items):
+        lost = ReplicaError("the place answered a batch wrongly", where=target.url)
+        results = [lost] * len(items)
+    for (seq, action), result in zip(ready, results, strict=True):
+        assert action.entry is not None
+        try:
+            if not isinstance(result, Entry):
+                raise result
+            row = ex.performer.agreed(side, action.entry, result, action.key)
+        except AccordError as exc:
+            done = failure(action, exc)
+        else:
+            ex.on_event(Event("bytes", size=result.size))
+            done = Attempt("done", [row], [])
+        outcomes.append(ex.settle(seq, action, done))
+    return outcomes
+
+
+def _pool(max_workers: int) -> Any:
+    """A thread pool; concurrent.futures is imported only when one is needed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=max_workers)
