@@ -180,3 +180,27 @@ def test_uninterrupted_sync_gives_the_same_result(template, tmp_path):
     done = accord(state, "sync", str(left), str(right), "--yes", "-q")
     assert done.returncode == 0, done.stderr
     check_converged(left, right, state, survive, "uninterrupted")
+
+
+def test_a_first_copy_killed_before_its_flush_leaves_no_half_file(tmp_path):
+    """Files are written without an fsync each and flushed once before the
+    archive records them: killed midway, the target holds only whole files
+    under their names (the rest in accord's temporary folder), the archive
+    claims none that is not there, and the next run completes the copy."""
+    left, right, state = tmp_path / "L", tmp_path / "R", tmp_path / "state"
+    for i in range(600):
+        write(left / f"d{i % 9}" / f"f{i:03}.txt", f"content {i}\n" * (i + 1))
+    killed = accord(state, "sync", str(left), str(right), "--yes", "-q", kill_at=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    source = contents(left)
+    landed = contents(right)
+    assert landed, "the run was killed before it copied anything"
+    for name, digest in landed.items():
+        assert digest == source[name], f"{name}: not whole under its name"
+    again = accord(state, "sync", str(left), str(right), "--yes", "-q")
+    assert again.returncode == 0, again.stderr
+    assert contents(right) == source
+    left_over = [p for p in (right / ".accord" / "tmp").rglob("*") if p.is_file()]
+    assert not left_over, f"temporary files left: {left_over}"
+    status = accord(state, "status", str(left), str(right))
+    assert status.returncode == 0, status.stdout
