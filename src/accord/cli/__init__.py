@@ -201,7 +201,8 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``accord`` command."""
-    from accord.cli import commands, db, hub, records, syncml, watch  # noqa: F401 - registers them
+    # importing a module registers its commands
+    from accord.cli import db, history, hub, plans, records, run, syncml, trash, watch  # noqa: F401
 
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.
