@@ -50,9 +50,10 @@ def _unique(keys: Any, pc: Any) -> bool:
             ints = pc.cast(keys, pa.int64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             ints = None
-        if ints is not None and not pc.all(
-            pc.equal(pc.cast(ints, pa.string()), keys)
-        ).as_py():
+        if (
+            ints is not None
+            and not pc.all(pc.equal(pc.cast(ints, pa.string()), keys)).as_py()
+        ):
             ints = None  # "007" and "7" are two keys
     if ints is None:
         return len(pc.unique(keys)) == len(keys)

@@ -14,6 +14,7 @@ import itertools
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO, Any
 
 from accord.errors import (
@@ -78,14 +79,9 @@ class CSVPlace:
         delimiter = options.get("delimiter", ",")
         data = read_bytes(self.path)
         entity = self.entity
-        found = canonical_columns(
-            data,
-            encoding,
-            delimiter,
-            [(self.spec.column(f), entity.types.get(f, "str"), f) for f in self.fields],
-            [self.spec.column(k) for k in entity.key],
-            entity.empty == "text",
-        )
+        found = self._written.get(data) if self._written is not None else None
+        if found is None:
+            found = canonical_columns(data, *self._read_as())
         if found is not None:
             return Rows(self.fields, entity.types, entity.key, found)
         table = parse(decode(data, encoding, self.path), self.path, delimiter)
@@ -112,6 +108,27 @@ class CSVPlace:
         return collect(
             entity, self.fields, self.path, rows, lines, table.problems, names
         )
+
+    def _read_as(self) -> tuple[Any, ...]:
+        """How the fast reader reads this file (``canonical_columns``)."""
+        options, entity = self.spec.options, self.entity
+        return (
+            options.get("encoding", "utf-8"),
+            options.get("delimiter", ","),
+            [(self.spec.column(f), entity.types.get(f, "str"), f) for f in self.fields],
+            [self.spec.column(k) for k in entity.key],
+            entity.empty == "text",
+        )
+
+    #: what accord read back from the file it last wrote (``WrittenFile``)
+    _written: Any = None
+
+    def remember_writes(self, folder: Path) -> None:
+        """Keep what this file holds after accord writes it in ``folder``,
+        and take it from there while its bytes stay the same."""
+        from accord.records.written import WrittenFile
+
+        self._written = WrittenFile(folder, self.path, repr(self._read_as()))
 
     def check(self, actions: list[Any]) -> list[str]:
         """Values this place would refuse (a text file takes any)."""
@@ -194,6 +211,9 @@ class CSVPlace:
                 base[key_text] = text
         self._stamp = _stamp(self.path)
         self._changes = None
+        if self._written is not None:
+            data = read_bytes(self.path)
+            self._written.put(data, canonical_columns(data, *self._read_as()))
 
     def rollback(self) -> None:
         self._changes = None
@@ -469,6 +489,9 @@ class JSONLPlace(CSVPlace):
         super().__init__(spec, entity, fields)
         self.path = spec.url.split(":", 1)[1].removeprefix("//")
         self.label = self.path
+
+    def remember_writes(self, folder: Path) -> None:
+        """Not for JSON lines files (read by their own reader)."""
 
     def _read_rows(self) -> Rows:
         import json
