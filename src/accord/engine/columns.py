@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+#: a number in its one decimal spelling (no sign, zero or space in front)
+NUMBER = "^(0|-?[1-9][0-9]*)$"
+
+
 class Listed(NamedTuple):
     """One side's listing, boiled down as ``scan_side`` does, in columns."""
 
@@ -127,6 +131,8 @@ def against(
     keys, versions = known
     at = _index_in(columns.keys, keys)
     same = pc.fill_null(pc.equal(columns.versions, versions.take(at)), False)
+    if isinstance(same, pa.ChunkedArray):  # versions read in chunks
+        same = same.combine_chunks()
     fresh = _filter(columns, pc.invert(same))
     was = pc.is_valid(at).filter(pc.invert(same))
     if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
@@ -192,13 +198,9 @@ def _as_ints(keys: Any) -> Any:
         return None
     if pc.max(pc.binary_length(keys)).as_py() > 18:
         return None  # beyond what int64 surely holds
-    try:
-        ints = pc.cast(keys, pa.int64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    if not pc.all(pc.equal(pc.cast(ints, pa.string()), keys)).as_py():
-        return None  # "007", "+7": not the one spelling
-    return ints
+    if not pc.all(pc.match_substring_regex(keys, NUMBER)).as_py():
+        return None  # "007", "+7", "x": not a number's one spelling
+    return pc.cast(keys, pa.int64())
 
 
 def _none_of(count: int, positions: Any) -> Any:

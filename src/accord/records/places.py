@@ -26,7 +26,7 @@ from accord.errors import (
 )
 from accord.records.canon import SEP, canonical, typed_record
 from accord.records.canon import decode as decode_text
-from accord.records.csvread import column_name, decode, parse, read_bytes
+from accord.records.csvread import column_name, decode, map_bytes, parse, read_bytes
 from accord.records.fastcsv import canonical_columns
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
@@ -77,14 +77,14 @@ class CSVPlace:
         options = self.spec.options
         encoding = options.get("encoding", "utf-8")
         delimiter = options.get("delimiter", ",")
-        data = read_bytes(self.path)
+        data = map_bytes(self.path)
         entity = self.entity
         found = self._written.get(data) if self._written is not None else None
         if found is None:
             found = canonical_columns(data, *self._read_as())
         if found is not None:
             return Rows(self.fields, entity.types, entity.key, found)
-        table = parse(decode(data, encoding, self.path), self.path, delimiter)
+        table = parse(decode(bytes(data), encoding, self.path), self.path, delimiter)
         header = table.header
         where = {name: i for i, name in enumerate(header)}
         missing = [
@@ -212,7 +212,7 @@ class CSVPlace:
         self._stamp = _stamp(self.path)
         self._changes = None
         if self._written is not None:
-            data = read_bytes(self.path)
+            data = map_bytes(self.path)
             self._written.put(data, canonical_columns(data, *self._read_as()))
 
     def rollback(self) -> None:

@@ -489,7 +489,10 @@ def _arrow_columns(
         {"k": "", "a": "", "b": ""}
     ]:
         return None
-    keys, left, right = (table.column(i).slice(1).combine_chunks() for i in range(3))
+    # the versions stay in connectorx's chunks: a copy into one array would
+    # touch another 50 MB per million records
+    keys = table.column(0).slice(1).combine_chunks()
+    left, right = (table.column(i).slice(1) for i in (1, 2))
     if right.null_count == len(right):
         return keys, left, left  # both sides hold the same versions (records)
     return keys, left, pc.coalesce(right, left)
