@@ -44,9 +44,7 @@ def test_keys_matched_as_numbers_match_as_texts(ours, theirs) -> None:
 def test_repeated_keys_are_found_as_numbers_as_texts(found) -> None:
     from accord.records.arrow import _unique
 
-    assert _unique(pa.array(found, pa.string()), pc) == (
-        len(set(found)) == len(found)
-    )
+    assert _unique(pa.array(found, pa.string()), pc) == (len(set(found)) == len(found))
 
 
 def _entry(key: str, left: str, right: str) -> ArchiveEntry:
@@ -111,13 +109,9 @@ def test_a_csv_file_accord_wrote_is_read_from_what_it_kept(
         monkeypatch.setattr(places_module, "canonical_columns", counted)
         kept = make_plan(load_mapping(path), state_dir=state)
         assert len(parsed) == 1  # the source only
-        assert kept.plan.summary() == {
-            f"people -> {folder / 'target.csv'}": {
-                "create": 0,
-                "update": 1,
-                "delete": 0,
-            }
-        }
+        assert list(kept.plan.summary().values()) == [
+            {"create": 0, "update": 1, "delete": 0}
+        ]
         shutil.rmtree(state / "records-files")
         parsed.clear()
         again = make_plan(load_mapping(path), state_dir=state)
