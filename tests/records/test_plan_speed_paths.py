@@ -64,10 +64,21 @@ def test_the_archive_read_by_connectorx_is_the_archive(
     tmp_path, monkeypatch, rows, swapped
 ) -> None:
     pytest.importorskip("connectorx")
+    monkeypatch.setattr(store_module, "_FEW", 0)  # small archives too
     left, right = ("b", "a") if swapped else ("a", "b")
     store = ArchiveStore.open(tmp_path, left, right)
     store.record(put=[_entry(*row) for row in rows])
+    answered = []
+    real = store_module._arrow_columns
+
+    def watched(*args):
+        found = real(*args)
+        answered.append(found is not None)
+        return found
+
+    monkeypatch.setattr(store_module, "_arrow_columns", watched)
     fast = [c.to_pylist() for c in store.version_columns()]
+    assert answered == [True]  # connectorx read it
     with monkeypatch.context() as patch:
         patch.setattr(store_module, "_arrow_columns", lambda *args: None)
         slow = [c.to_pylist() for c in store.version_columns()]
@@ -76,7 +87,10 @@ def test_the_archive_read_by_connectorx_is_the_archive(
     store.close()
 
 
-def test_a_key_that_is_not_utf8_is_not_read_by_connectorx(tmp_path) -> None:
+def test_a_key_that_is_not_utf8_is_not_read_by_connectorx(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(store_module, "_FEW", 0)
     store = ArchiveStore.open(tmp_path, "a", "b")
     name = b"caf\xe9".decode("utf-8", "surrogateescape")
     store.record(put=[_entry("1", "x", "x"), _entry(name, "y", "y")])
