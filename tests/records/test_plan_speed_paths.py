@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -20,7 +22,38 @@ from accord.state.store import ArchiveEntry, ArchiveStore
 pa = pytest.importorskip("pyarrow")
 pc = pytest.importorskip("pyarrow.compute")
 
-from tests.records.test_columns import folder_with, write_csv  # noqa: E402
+MAPPING = """
+[entities.people]
+key = ["id"]
+fields = ["id", "name", "room"]
+types = {{ id = "int" }}
+[entities.people.source]
+url = "csv://{source}"
+[[entities.people.targets]]
+url = "csv://{target}"
+"""
+
+
+def write_csv(path: Path, records: dict[str, tuple[str, str]]) -> None:
+    import csv
+
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["id", "name", "room"])
+        for key, (name, room) in records.items():
+            writer.writerow([key, name, room])
+
+
+def folder_with(source: dict, target: dict) -> tuple[Path, Path]:
+    folder = Path(tempfile.mkdtemp())
+    write_csv(folder / "source.csv", source)
+    write_csv(folder / "target.csv", target)
+    path = folder / "m.toml"
+    path.write_text(
+        MAPPING.format(source=folder / "source.csv", target=folder / "target.csv")
+    )
+    return folder, path
+
 
 # numbers in one spelling and in others, and names that are not numbers
 keys = st.one_of(
@@ -107,7 +140,7 @@ def test_a_csv_file_accord_wrote_is_read_from_what_it_kept(
     parse), plans what a parse plans, and a changed byte is parsed again."""
     source = {str(i): (f"P{i}", "R1") for i in range(300)}
     target = {str(i): (f"P{i}", "R0") for i in range(100, 400)}
-    folder, path = folder_with(source, target, False, True)
+    folder, path = folder_with(source, target)
     state = folder / "state"
     try:
         assert apply_plan(make_plan(load_mapping(path), state_dir=state)).ok
