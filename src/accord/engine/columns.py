@@ -47,6 +47,10 @@ __all__ = [
 ]
 
 
+#: a number in its one decimal spelling (no sign, zero or space in front)
+NUMBER = "^(0|-?[1-9][0-9]*)$"
+
+
 class Listed(NamedTuple):
     """One side's listing, boiled down as ``scan_side`` does, in columns."""
 
@@ -125,14 +129,16 @@ def against(
         nothing = pa.repeat(False, len(columns.keys))
         return Listed(side, columns, [], problems, seen, nothing)
     keys, versions = known
-    at = pc.index_in(columns.keys, value_set=keys)
+    at = _index_in(columns.keys, keys)
     same = pc.fill_null(pc.equal(columns.versions, versions.take(at)), False)
+    if isinstance(same, pa.ChunkedArray):  # versions read in chunks
+        same = same.combine_chunks()
     fresh = _filter(columns, pc.invert(same))
     was = pc.is_valid(at).filter(pc.invert(same))
     if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
         gone = []  # every archived key was listed (keys are unique on both)
     else:
-        listed = pc.is_in(keys, value_set=listed_keys)
+        listed = pc.is_valid(_index_in(keys, listed_keys))
         gone = keys.filter(pc.invert(listed)).to_pylist()
     problems = list(problems)
     if any(unsafe_reason(key) is not None for key in gone):
@@ -147,7 +153,7 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
     import pyarrow.compute as pc
 
     ours, theirs = left.fresh, right.fresh
-    at = pc.index_in(ours.keys, value_set=theirs.keys)
+    at = _index_in(ours.keys, theirs.keys)
     same = pc.fill_null(pc.equal(ours.digests, theirs.digests.take(at)), False)
     if not pc.any(same).as_py():
         return left, right, Agreed(None, None, None, None)
@@ -166,6 +172,35 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
         ),
         agreed,
     )
+
+
+def _index_in(keys: Any, value_set: Any) -> Any:
+    """``pc.index_in(keys, value_set=value_set)``: where each key is in
+    ``value_set`` (unique keys), or null. Keys that are all decimal numbers
+    in their one spelling (record keys often are) are matched as int64,
+    which hashes 2-3x faster than strings (docs/records.md)."""
+    import pyarrow.compute as pc
+
+    ours = _as_ints(keys)
+    theirs = _as_ints(value_set) if ours is not None else None
+    if ours is None or theirs is None:
+        return pc.index_in(keys, value_set=value_set)
+    return pc.index_in(ours, value_set=theirs)
+
+
+def _as_ints(keys: Any) -> Any:
+    """``keys`` as int64, when each is the decimal spelling of its number
+    (so that two keys are equal exactly when their numbers are), else None."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(keys) == 0 or keys.null_count or not pa.types.is_string(keys.type):
+        return None
+    if pc.max(pc.binary_length(keys)).as_py() > 18:
+        return None  # beyond what int64 surely holds
+    if not pc.all(pc.match_substring_regex(keys, NUMBER)).as_py():
+        return None  # "007", "+7", "x": not a number's one spelling
+    return pc.cast(keys, pa.int64())
 
 
 def _none_of(count: int, positions: Any) -> Any:

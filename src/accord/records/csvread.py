@@ -20,11 +20,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from accord.errors import BadData, ConfigError
 
-__all__ = ["Table", "column_name", "decode", "read_bytes", "read_table"]
+__all__ = ["Table", "column_name", "decode", "map_bytes", "read_bytes", "read_table"]
 
 
 class Table(NamedTuple):
@@ -43,6 +43,26 @@ def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read()
+    except FileNotFoundError:
+        raise ConfigError(f"file not found: {path}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def map_bytes(path: str) -> Any:
+    """The bytes of the file at ``path``, mapped rather than read (the
+    page cache's own pages: no copy, and a tenth of the page faults of
+    reading 40 MB into a new bytes object); ``b""`` for an empty file.
+    Bytes-like for ``bytes()``, ``hashlib`` and pyarrow; search it with
+    ``find``, not ``in``."""
+    import mmap
+
+    try:
+        with open(path, "rb") as handle:
+            try:
+                return mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                return b""
     except FileNotFoundError:
         raise ConfigError(f"file not found: {path}") from None
     except OSError as exc:

@@ -45,11 +45,11 @@ def canonical_columns(
     except ImportError:  # pragma: no cover - pyarrow comes with the records extra
         return None
     data = _utf8(data, encoding)
-    if data is None or b"\0" in data or delimiter not in _DELIMITERS:
+    if data is None or data.find(b"\0") >= 0 or delimiter not in _DELIMITERS:
         return None
     if any(kind == "list" for c, kind, _ in columns if c in key_columns):
         return None
-    quoted = b'"' in data
+    quoted = data.find(b'"') >= 0
     header = _header(data, delimiter)
     if header is None or (quoted and not _quotes_ok(data, delimiter, pa, pc)):
         return None
@@ -99,7 +99,8 @@ def _header(data: bytes, delimiter: str) -> list[str] | None:
     """The header's names, when it is one simple line."""
     import csv
 
-    first = data.split(b"\n", 1)[0].rstrip(b"\r")
+    end = data.find(b"\n")
+    first = bytes(data[: len(data) if end < 0 else end]).rstrip(b"\r")
     if first.count(b'"') % 2:
         return None
     try:
@@ -114,9 +115,9 @@ def _utf8(data: bytes, encoding: str) -> bytes | None:
     except LookupError:
         return None
     if name == "utf-8":
-        return data[3:] if data.startswith(codecs.BOM_UTF8) else data
+        return data[3:] if data[:3] == codecs.BOM_UTF8 else data
     try:
-        return data.decode(name).encode("utf-8")
+        return bytes(data).decode(name).encode("utf-8")
     except UnicodeError:
         return None
 
@@ -124,7 +125,7 @@ def _utf8(data: bytes, encoding: str) -> bytes | None:
 def _quotes_ok(data: bytes, delimiter: str, pa: Any, pc: Any) -> bool:
     """Every line follows the strict quote rules, and no quoted value spans
     lines (those files take the strict reader)."""
-    lines = pa.array(data.split(b"\n"), pa.binary())
+    lines = pa.array(bytes(data).split(b"\n"), pa.binary())
     if pc.any(pc.equal(pc.bit_wise_and(pc.count_substring(lines, b'"'), 1), 1)).as_py():
         return False
     field = _FIELD.format(d=delimiter)

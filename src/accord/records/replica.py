@@ -37,6 +37,7 @@ from typing import IO, Any, NamedTuple
 from urllib.parse import quote, unquote
 
 from accord.capabilities import Capabilities
+from accord.config import default_state_dir
 from accord.errors import (
     ConfigError,
     InvalidInput,
@@ -173,6 +174,9 @@ class RecordReplica(Replica):
             fields = self.fields if self.role == "target" else self.entity.fields
             self.place = open_place(self.spec, self.entity, fields)
             self.place.keep_going = self.keep_going
+            remember = getattr(self.place, "remember_writes", None)
+            if remember is not None:
+                remember((self._state_dir or default_state_dir()) / "records-files")
             writes = self.role == "target" or self.entity.mode == "two-way"
             if writes and self.handler is None:
                 self.handler = load_handler(

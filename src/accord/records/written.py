@@ -1,0 +1,94 @@
+"""What a CSV file held when accord last wrote it, kept beside accord's state.
+
+A file target is written by accord (``CSVPlace.commit``) and read again by
+the next run, most often unchanged since. After each write the file is read
+back by the fast reader, and its records (key texts, record texts) are kept
+as an Arrow file in the state folder (``records-files/<hash of the
+path>.arrow``, one per file), stamped with the SHA-256 of the file's bytes
+and of how it was read (columns, types, encoding). The next read hashes
+the file (a few hundredths of a second for 40 MB) and, when both stamps
+match, maps the kept records instead of parsing and converting the file
+again; any other file, or a change of a single byte, is read as always.
+Only files accord wrote are kept: a source that someone else exports is
+read every time. A kept file that cannot be read is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["WrittenFile"]
+
+_FORMAT = "accord-records-1"  # changes when the record texts would change
+
+
+class WrittenFile:
+    """The records kept for one CSV file (``path``), read as ``how``."""
+
+    def __init__(self, folder: Path, path: str, how: str) -> None:
+        name = hashlib.sha256(os.path.abspath(path).encode()).hexdigest()[:24]
+        self.kept = folder / f"{name}.arrow"
+        self.how = how
+
+    def _stamp(self, data: bytes) -> bytes:
+        digest = hashlib.sha256(data)
+        digest.update(f"\0{_FORMAT}\0{self.how}".encode())
+        return digest.hexdigest().encode()
+
+    def get(self, data: bytes) -> tuple[Any, Any] | None:
+        """(key texts, record texts) kept for a file of these bytes, or None."""
+        try:
+            import pyarrow as pa
+            import pyarrow.ipc
+        except ImportError:  # pragma: no cover - it comes with the records extra
+            return None
+        try:
+            with pa.memory_map(str(self.kept)) as source:
+                reader = pa.ipc.open_file(source)
+                metadata = reader.schema.metadata or {}
+                if metadata.get(b"accord") != self._stamp(data):
+                    return None
+                table = reader.read_all()
+        except (OSError, pa.ArrowException):
+            return None  # none kept, or not readable: the file is read
+        if table.num_columns != 2 or table.schema.types != [pa.string()] * 2:
+            return None
+        keys, texts = (table.column(i).combine_chunks() for i in range(2))
+        return keys, texts
+
+    def put(self, data: bytes, found: tuple[Any, Any] | None) -> None:
+        """Keep ``found`` (the file's records as the fast reader read these
+        bytes; None: it could not, and nothing is kept). Best effort: a
+        folder that cannot be written keeps nothing."""
+        with contextlib.suppress(FileNotFoundError):
+            self.kept.unlink()
+        if found is None:
+            return
+        import pyarrow as pa
+        import pyarrow.ipc
+
+        keys, texts = found
+        table = pa.table({"key": keys, "text": texts})
+        table = table.replace_schema_metadata({"accord": self._stamp(data)})
+        try:
+            self.kept.parent.mkdir(parents=True, exist_ok=True)
+            handle, temp = tempfile.mkstemp(dir=self.kept.parent, suffix=".tmp")
+            os.close(handle)
+            try:
+                with (
+                    pa.OSFile(temp, "wb") as sink,
+                    pa.ipc.new_file(sink, table.schema) as writer,
+                ):
+                    writer.write_table(table)
+                os.replace(temp, self.kept)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+        except (OSError, pa.ArrowException):
+            return
