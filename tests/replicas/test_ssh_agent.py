@@ -9,11 +9,13 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -93,21 +95,26 @@ def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:
 def test_the_modules_are_sent_once_and_checked_each_time(sshd) -> None:
     cache = sshd.root.parent / "cache" / "accord"
     digest, bundle = agent_bundle()
-    cached = cache / f"agent-{digest[:32]}.zip"
-    if cached.exists():
-        cached.unlink()
+    home = cache / f"agent-{digest[:32]}"
+    shutil.rmtree(home, ignore_errors=True)
     _open(sshd.url()).close()
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest
-    stamp = cached.stat().st_mtime_ns
+    manifest = (home / "MANIFEST").read_bytes()
+    assert hashlib.sha256(manifest).hexdigest() == digest
+    module = home / "accord" / "replicas" / "agent.py"
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert module.read_bytes() == archive.read("accord/replicas/agent.py")
+    stamp = module.stat().st_mtime_ns
     _open(sshd.url()).close()
-    assert cached.stat().st_mtime_ns == stamp, "not sent again"
-    cached.write_bytes(b"not the agent")  # damaged, or planted by someone else
+    assert module.stat().st_mtime_ns == stamp, "not sent again"
+    assert list(home.rglob("__pycache__")), "compiled once, kept"
+    module.write_bytes(b"raise SystemExit('not the agent')")  # damaged, or planted
     place = _open(sshd.url())
     try:
         assert isinstance(place.via, AgentReplica)
     finally:
         place.close()
-    assert cached.read_bytes() == bundle
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert module.read_bytes() == archive.read("accord/replicas/agent.py")
 
 
 @pytest.mark.parametrize(
@@ -237,7 +244,7 @@ def test_two_way_sync_through_the_agent(sshd, tmp_path: Path) -> None:
 
 def _agents() -> set[int]:
     found = subprocess.run(
-        ["pgrep", "-f", "import sys, os, hashlib, tempfile"],
+        ["pgrep", "-f", "from accord.replicas.agent import main"],
         capture_output=True,
         text=True,
     ).stdout
@@ -305,16 +312,21 @@ def test_switching_transport_changes_nothing(sshd, tmp_path: Path) -> None:
 def test_agents_of_other_versions_unused_for_30_days_are_removed(sshd) -> None:
     cache = sshd.root.parent / "cache" / "accord"
     _open(sshd.url()).close()  # the cache folder exists
-    stale, recent = cache / "agent-0000.zip", cache / "agent-1111.zip"
-    for path in (stale, recent):
-        path.write_bytes(b"an agent of another accord")
+    stale, recent = cache / "agent-0000", cache / "agent-1111"
+    old_zip = cache / "agent-2222.zip"  # as accord 0.1 kept them
     long_ago = time.time() - 40 * 86400
-    os.utime(stale, (long_ago, long_ago))
+    for folder in (stale, recent):
+        folder.mkdir()
+        (folder / "MANIFEST").write_bytes(b"an agent of another accord")
+    old_zip.write_bytes(b"an agent of another accord")
+    for path in (stale / "MANIFEST", old_zip):
+        os.utime(path, (long_ago, long_ago))
     _open(sshd.url()).close()
     assert not stale.exists()
+    assert not old_zip.exists()
     assert recent.exists()
     digest, _ = agent_bundle()
-    assert (cache / f"agent-{digest[:32]}.zip").exists()
+    assert (cache / f"agent-{digest[:32]}" / "MANIFEST").exists()
 
 
 def test_an_sftp_only_account_is_served_by_plain_sftp(tmp_path, monkeypatch) -> None:

@@ -332,12 +332,11 @@ class Agent:
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
-        try:  # pathspec needs Python 3.9: older ones leave ignore rules to accord
-            import pathspec  # noqa: F401
+        # pathspec needs Python 3.9: older ones leave ignore rules to accord.
+        # Found, not imported: a scan without rules never needs it.
+        from importlib.util import find_spec
 
-            self.rules = True
-        except Exception:
-            self.rules = False
+        self.rules = sys.version_info >= (3, 9) and find_spec("pathspec") is not None
         return {
             "python": list(sys.version_info[:3]),
             "root": self.replica.root,

@@ -37,19 +37,68 @@ __all__ = [
 _START_TIMEOUT = 30.0
 
 # The server-side bootstrap. Python 2 and 3 read it, so that an old
-# interpreter answers "old" instead of failing to parse it.
+# interpreter answers "old" instead of failing to parse it. The agent's
+# modules live unpacked in the user's cache folder, one folder per bundle,
+# so that Python keeps their compiled bytecode (modules imported from a zip
+# are compiled again at every start); each start checks them against the
+# bundle's digest (the digest of their MANIFEST, which lists each file's).
 BOOT = r"""
-import sys, os, hashlib, tempfile, time
+import sys, os
 def tidy(folder, current):
     # agents of other accord versions, unused for 30 days, go
+    import time, shutil
     for name in os.listdir(folder):
         other = os.path.join(folder, name)
         try:
-            old = time.time() - os.stat(other).st_atime > 30 * 86400
-            if name.startswith("agent-") and other != current and old:
-                os.remove(other)
+            if not name.startswith("agent-") or other == current:
+                continue
+            stamp = os.path.join(other, "MANIFEST")
+            used = os.stat(stamp if os.path.isdir(other) else other).st_atime
+            if time.time() - used > 30 * 86400:
+                if os.path.isdir(other):
+                    shutil.rmtree(other, True)
+                else:
+                    os.remove(other)
         except OSError:
             pass
+def manifest(home, names):
+    import hashlib
+    lines = []
+    for name in names:
+        with open(os.path.join(home, name), "rb") as f:
+            lines.append("%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), name))
+    return "".join(lines).encode("utf-8")
+def good(home, want):
+    import hashlib
+    try:
+        with open(os.path.join(home, "MANIFEST"), "rb") as f:
+            text = f.read()
+        if hashlib.sha256(text).hexdigest() != want:
+            return False
+        names = [line.split("  ", 1)[1] for line in text.decode("utf-8").splitlines()]
+        return manifest(home, names) == text
+    except (OSError, ValueError, IndexError):
+        return False
+def unpack(home, data, want):
+    import io, shutil, zipfile
+    temp = "%s.%d" % (home, os.getpid())
+    shutil.rmtree(temp, True)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = sorted(archive.namelist())
+        archive.extractall(temp)
+    with open(os.path.join(temp, "MANIFEST"), "wb") as f:
+        f.write(manifest(temp, names))
+    if not good(temp, want):
+        shutil.rmtree(temp, True)
+        return False
+    if good(home, want):  # another start unpacked it meanwhile
+        shutil.rmtree(temp, True)
+        return True
+    if os.path.exists(home):
+        os.rename(home, temp + ".old")
+        shutil.rmtree(temp + ".old", True)
+    os.rename(temp, home)
+    return True
 def boot():
     i = getattr(sys.stdin, "buffer", sys.stdin)
     o = getattr(sys.stdout, "buffer", sys.stdout)
@@ -60,15 +109,10 @@ def boot():
         say("old %d.%d" % tuple(sys.version_info[:2]))
         return
     want = i.readline().strip().decode("ascii")
-    def good(path):
-        try:
-            with open(path, "rb") as f:
-                return hashlib.sha256(f.read()).hexdigest() == want
-        except OSError:
-            return False
     bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
-    bases.append(os.path.join(tempfile.gettempdir(), "accord-%d" % os.getuid()))
-    path = None
+    temp = os.environ.get("TMPDIR") or "/tmp"
+    bases.append(os.path.join(temp, "accord-%d" % os.getuid()))
+    home = None
     for base in bases:
         folder = os.path.join(base, "accord")
         try:
@@ -77,29 +121,25 @@ def boot():
                 continue
         except OSError:
             continue
-        path = os.path.join(folder, "agent-%s.zip" % want[:32])
-        if good(path):
+        home = os.path.join(folder, "agent-%s" % want[:32])
+        if good(home, want):
             break
         say("need")
         size = int(i.readline())
         data = i.read(size)
-        if hashlib.sha256(data).hexdigest() != want:
+        try:
+            if unpack(home, data, want):
+                break
             say("corrupt upload")
             return
-        try:
-            temp = "%s.%d" % (path, os.getpid())
-            with open(temp, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)
-            break
         except OSError:
-            path = None
-    if path is None or not good(path):
+            home = None
+    if home is None or not good(home, want):
         say("no writable cache folder")
         return
     say("ok")
-    tidy(os.path.dirname(path), path)
-    sys.path.insert(0, path)
+    tidy(os.path.dirname(home), home)
+    sys.path.insert(0, home)
     from accord.replicas.agent import main
     main()
 boot()
@@ -135,7 +175,9 @@ _bundle_cache: tuple[str, bytes] | None = None
 
 
 def agent_bundle() -> tuple[str, bytes]:
-    """The agent's zip (accord's needed modules and pathspec), and its digest."""
+    """The agent's zip (accord's needed modules and pathspec), and its
+    digest: that of the MANIFEST the server writes when it unpacks it (each
+    file's sha256 and name, by name)."""
     global _bundle_cache
     if _bundle_cache is None:
         import pathspec
@@ -150,12 +192,16 @@ def agent_bundle() -> tuple[str, bytes]:
             (f"pathspec/{path.relative_to(spec).as_posix()}", path.read_bytes())
             for path in sorted(spec.rglob("*.py"))
         ]
+        files.sort()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files):
+            for name, data in files:
                 archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
-        data = buffer.getvalue()
-        _bundle_cache = (hashlib.sha256(data).hexdigest(), data)
+        manifest = "".join(
+            f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files
+        )
+        digest = hashlib.sha256(manifest.encode()).hexdigest()
+        _bundle_cache = (digest, buffer.getvalue())
     return _bundle_cache
 
 
@@ -351,7 +397,8 @@ def start_agent(launch: Any, python: str, where: str) -> AgentLink:
     digest, bundle = agent_bundle()
     channel = None
     try:
-        channel = launch(f"{python} -c {shlex.quote(BOOT)}")
+        # -S: no site-packages (the agent brings what it needs): a faster start
+        channel = launch(f"{python} -S -c {shlex.quote(BOOT)}")
         channel.settimeout(_START_TIMEOUT)
         channel.sendall(digest.encode() + b"\n")
         answer = _line(channel)
