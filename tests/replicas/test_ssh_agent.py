@@ -25,7 +25,7 @@ import accord
 from accord.errors import PreconditionFailed, Unreachable
 from accord.model import FILE, Entry
 from accord.registry import open_replica
-from accord.replicas import ssh
+from accord.replicas import ssh, ssh_launch
 from accord.replicas.ssh import AgentReplica, SSHProcess, SSHReplica, agent_bundle
 from accord.replicas.wire import WINDOW
 
@@ -379,3 +379,56 @@ def test_without_paramiko_the_agent_still_serves(sshd, tmp_path, monkeypatch) ->
     with pytest.raises(MissingDependency, match="needs paramiko") as caught:
         place.open(create=True)
     assert "accord[sftp]" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["", "&python=python3&agent=on", "&accept_new_host_key=yes&config=/dev/null"],
+)
+def test_the_early_ssh_runs_what_the_place_would(sshd, options) -> None:
+    """The command the CLI starts before importing the rest of accord is,
+    byte for byte, the one the place would start: else it is not used."""
+    url = sshd.url() + options
+    place = SSHReplica.from_url(url)
+    argv = ssh.ssh_command(place.sftp)
+    assert argv is not None
+    assert ssh_launch.url_argv(url) == [*argv, ssh_launch.boot_command(place.python)]
+    assert ssh_launch.url_argv(sshd.url() + "&agent=off") is None
+    assert ssh_launch.url_argv("sftp:///no-host") is None
+
+
+def test_the_place_claims_the_ssh_started_early(sshd, monkeypatch) -> None:
+    monkeypatch.setattr(ssh_launch, "_early", {})
+    url = sshd.url()
+    ssh_launch.start_early(["mirror", "/somewhere", url, "-y"])
+    (early,) = ssh_launch._early.values()
+    place = _open(url)
+    try:
+        assert isinstance(place.via, AgentReplica)
+        assert place.via.link.channel is early
+        assert ssh_launch._early == {}
+        other = _open(url)  # later places start their own
+        assert other.via.link.channel is not early
+        other.close()
+    finally:
+        place.close()
+
+
+def test_an_early_ssh_not_claimed_is_stopped_at_exit(sshd) -> None:
+    """A command that ends before connecting (bad arguments, --help) leaves
+    no ssh behind."""
+    code = (
+        "import sys; from accord.replicas import ssh_launch as s; "
+        "s.start_early(sys.argv[1:]); "
+        "print(next(iter(s._early.values())).process.pid)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "mirror", sshd.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pid = int(done.stdout)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

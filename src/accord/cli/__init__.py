@@ -201,6 +201,9 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``accord`` command."""
+    from accord.replicas.ssh_launch import start_early
+
+    start_early(sys.argv[1:])  # connecting to SSH servers takes a while: begin
     from accord.cli import commands, db, hub, records, syncml, watch  # noqa: F401 - registers them
 
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,

@@ -15,8 +15,6 @@ import copy
 import hashlib
 import io
 import itertools
-import os
-import shlex
 import threading
 import zipfile
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import IO, Any
 
 from accord.errors import AccordError, Unreachable
 from accord.replicas import wire
+from accord.replicas.ssh_launch import BOOT, SSHProcess, boot_command
 
 __all__ = [
     "BOOT",
@@ -35,115 +34,6 @@ __all__ = [
 ]
 
 _START_TIMEOUT = 30.0
-
-# The server-side bootstrap. Python 2 and 3 read it, so that an old
-# interpreter answers "old" instead of failing to parse it. The agent's
-# modules live unpacked in the user's cache folder, one folder per bundle,
-# so that Python keeps their compiled bytecode (modules imported from a zip
-# are compiled again at every start); each start checks them against the
-# bundle's digest (the digest of their MANIFEST, which lists each file's).
-BOOT = r"""
-import sys, os
-def tidy(folder, current):
-    # agents of other accord versions, unused for 30 days, go
-    import time, shutil
-    for name in os.listdir(folder):
-        other = os.path.join(folder, name)
-        try:
-            if not name.startswith("agent-") or other == current:
-                continue
-            stamp = os.path.join(other, "MANIFEST")
-            used = os.stat(stamp if os.path.isdir(other) else other).st_atime
-            if time.time() - used > 30 * 86400:
-                if os.path.isdir(other):
-                    shutil.rmtree(other, True)
-                else:
-                    os.remove(other)
-        except OSError:
-            pass
-def manifest(home, names):
-    import hashlib
-    lines = []
-    for name in names:
-        with open(os.path.join(home, name), "rb") as f:
-            lines.append("%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), name))
-    return "".join(lines).encode("utf-8")
-def good(home, want):
-    import hashlib
-    try:
-        with open(os.path.join(home, "MANIFEST"), "rb") as f:
-            text = f.read()
-        if hashlib.sha256(text).hexdigest() != want:
-            return False
-        names = [line.split("  ", 1)[1] for line in text.decode("utf-8").splitlines()]
-        return manifest(home, names) == text
-    except (OSError, ValueError, IndexError):
-        return False
-def unpack(home, data, want):
-    import io, shutil, zipfile
-    temp = "%s.%d" % (home, os.getpid())
-    shutil.rmtree(temp, True)
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        names = sorted(archive.namelist())
-        archive.extractall(temp)
-    with open(os.path.join(temp, "MANIFEST"), "wb") as f:
-        f.write(manifest(temp, names))
-    if not good(temp, want):
-        shutil.rmtree(temp, True)
-        return False
-    if good(home, want):  # another start unpacked it meanwhile
-        shutil.rmtree(temp, True)
-        return True
-    if os.path.exists(home):
-        os.rename(home, temp + ".old")
-        shutil.rmtree(temp + ".old", True)
-    os.rename(temp, home)
-    return True
-def boot():
-    i = getattr(sys.stdin, "buffer", sys.stdin)
-    o = getattr(sys.stdout, "buffer", sys.stdout)
-    def say(text):
-        o.write(text.encode("ascii") + b"\n")
-        o.flush()
-    if sys.version_info < (3, 8):
-        say("old %d.%d" % tuple(sys.version_info[:2]))
-        return
-    want = i.readline().strip().decode("ascii")
-    bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
-    temp = os.environ.get("TMPDIR") or "/tmp"
-    bases.append(os.path.join(temp, "accord-%d" % os.getuid()))
-    home = None
-    for base in bases:
-        folder = os.path.join(base, "accord")
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            if os.stat(folder).st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        home = os.path.join(folder, "agent-%s" % want[:32])
-        if good(home, want):
-            break
-        say("need")
-        size = int(i.readline())
-        data = i.read(size)
-        try:
-            if unpack(home, data, want):
-                break
-            say("corrupt upload")
-            return
-        except OSError:
-            home = None
-    if home is None or not good(home, want):
-        say("no writable cache folder")
-        return
-    say("ok")
-    tidy(os.path.dirname(home), home)
-    sys.path.insert(0, home)
-    from accord.replicas.agent import main
-    main()
-boot()
-"""
 
 # accord/__init__.py inside the zip: only what the agent needs, and
 # enum.StrEnum for Pythons before 3.11
@@ -397,8 +287,7 @@ def start_agent(launch: Any, python: str, where: str) -> AgentLink:
     digest, bundle = agent_bundle()
     channel = None
     try:
-        # -S: no site-packages (the agent brings what it needs): a faster start
-        channel = launch(f"{python} -S -c {shlex.quote(BOOT)}")
+        channel = launch(boot_command(python))
         channel.settimeout(_START_TIMEOUT)
         channel.sendall(digest.encode() + b"\n")
         answer = _line(channel)
@@ -427,78 +316,6 @@ def _ssh_failed(channel: Any) -> bool:
     """True when ``ssh`` itself failed (exit 255: connect, auth, host key)."""
     code = getattr(channel, "exit_code", None)
     return code() == 255 if callable(code) else False
-
-
-class SSHProcess:
-    """The system's OpenSSH client running one remote command, used as a
-    channel: OpenSSH does the crypto in its own process (another core), and
-    honours everything in ``~/.ssh/config`` (ProxyJump, ControlMaster, ...)."""
-
-    def __init__(self, argv: list[str]) -> None:
-        import subprocess
-
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
-            start_new_session=True,  # Ctrl-C reaches accord, which closes it
-        )
-        assert self.process.stdin and self.process.stdout and self.process.stderr
-        self._in = self.process.stdin.fileno()
-        self._out = self.process.stdout.fileno()
-        self._err = self.process.stderr.fileno()
-        self._timeout: float | None = None
-
-    def settimeout(self, seconds: float | None) -> None:
-        self._timeout = seconds
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._in, view) :]
-
-    def recv(self, size: int) -> bytes:
-        if self._timeout is not None:
-            import select
-
-            ready, _, _ = select.select([self._out], [], [], self._timeout)
-            if not ready:
-                raise TimeoutError("no answer from the server")
-        return os.read(self._out, size)
-
-    def recv_stderr_ready(self) -> bool:
-        import select
-
-        if self.process.poll() is None:
-            with contextlib.suppress(Exception):
-                self.process.wait(0.5)  # let it finish saying why
-        return bool(select.select([self._err], [], [], 0)[0])
-
-    def recv_stderr(self, size: int) -> bytes:
-        return os.read(self._err, size)
-
-    def exit_code(self) -> int | None:
-        with contextlib.suppress(Exception):
-            return self.process.wait(2)
-        return None
-
-    def shutdown_write(self) -> None:
-        assert self.process.stdin is not None
-        with contextlib.suppress(OSError):
-            self.process.stdin.close()
-
-    def close(self) -> None:
-        self.shutdown_write()
-        try:
-            self.process.wait(10)
-        except Exception:
-            self.process.kill()
-            self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _line(channel: Any) -> str:

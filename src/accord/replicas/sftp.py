@@ -95,6 +95,7 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
     ) -> None:
         settings = ssh_config(host, config)
         self.alias = host  # as written: the system's ssh reads its config
+        self.asked = (user, port, identity)  # as the URL gives them
         self.config_path = config or os.environ.get("ACCORD_SSH_CONFIG")
         self.host = settings.get("hostname", host)
         self.user = user or settings.get("user") or local_user()
