@@ -380,6 +380,7 @@ class Agent:
 def main() -> None:
     """Serve on stdin and stdout; nothing else may write to stdout."""
     fd_in, fd_out = os.dup(0), os.dup(1)
+    wire.widen_pipes(fd_in, fd_out)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
