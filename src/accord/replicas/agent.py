@@ -1,8 +1,9 @@
 """accord's agent: the server side of an ``sftp://`` place, over SSH.
 
 accord starts this on the server through the SSH connection it already has
-(``python3 -c BOOT``, see ``ssh.py``), sends it the few modules it needs as
-one zip file (cached on the server by content digest), and then talks to it
+(``python3 -S -c BOOT``, see ``ssh_launch.py``), sends it the few modules
+it needs as one zip file (unpacked in the server's cache folder, checked
+against the bundle's digest at each start), and then talks to it
 over the channel's stdin and stdout with the frames of ``wire.py``. The
 agent serves every call of the Replica contract with the local place
 (``local.py``) on the server's own disk: scans with ``scandir`` and

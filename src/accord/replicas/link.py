@@ -1,6 +1,7 @@
 """The link to accord's agent on an SSH server: starting it, and calls.
 
-``start_agent(launch, python, where)`` runs ``python -c BOOT`` through a
+``start_agent(launch, python, where)`` runs ``python -S -c BOOT``
+(``ssh_launch.py``) through a
 channel that ``launch(command)`` opens (the system's ``ssh`` as an
 :class:`SSHProcess`, or a paramiko channel), sends the agent's modules when
 the server does not have them cached, and returns an :class:`AgentLink`:
