@@ -204,7 +204,8 @@ def main() -> None:
     from accord.replicas.ssh_launch import start_early
 
     start_early(sys.argv[1:])  # connecting to SSH servers takes a while: begin
-    from accord.cli import commands, db, hub, records, syncml, watch  # noqa: F401 - registers them
+    # importing a module registers its commands
+    from accord.cli import db, history, hub, plans, records, run, syncml, trash, watch  # noqa: F401
 
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.

@@ -31,7 +31,7 @@ from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
 from accord.replicas import wire
 from accord.replicas.link import AgentLink, AgentUnavailable, agent_bundle, start_agent
-from accord.replicas.local import local_persistent_id
+from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
 from accord.replicas.ssh_launch import SSHProcess, claim, ssh_argv
 
