@@ -6,6 +6,7 @@ the server's own Python (``python3``, or one named with ``?python=``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -242,13 +243,28 @@ def test_two_way_sync_through_the_agent(sshd, tmp_path: Path) -> None:
     assert accord.sync(str(local), url).summary()["changed"] == 0
 
 
-def _agents() -> set[int]:
+def _agents(sshd) -> set[int]:
+    """The agents this test's sshd runs: processes below it, not others'
+    (other suites on this machine run agents of their own)."""
+    server = int((sshd.root.parent / "server.pid").read_text())
     found = subprocess.run(
         ["pgrep", "-f", "from accord.replicas.agent import main"],
         capture_output=True,
         text=True,
     ).stdout
-    return {int(pid) for pid in found.split()}
+    return {int(pid) for pid in found.split() if _below(int(pid), server)}
+
+
+def _below(pid: int, ancestor: int) -> bool:
+    try:
+        while pid > 1:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent
+            if pid == ancestor:
+                return True
+    except (OSError, ValueError, IndexError):
+        pass  # gone meanwhile
+    return False
 
 
 def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
@@ -259,16 +275,20 @@ def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
     local.mkdir()
     for index in range(40):
         (local / f"f{index:02}.bin").write_bytes(os.urandom(1 << 20))
-    before = _agents()
+    before = _agents(sshd)
     done = threading.Event()
 
     def kill_when_copying() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not done.is_set():
             if len(list(remote.glob("f*.bin"))) >= 3:
-                for pid in _agents() - before:
-                    os.kill(pid, signal.SIGKILL)
-                return
+                killed = False
+                for pid in _agents(sshd) - before:
+                    with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                        os.kill(pid, signal.SIGKILL)
+                        killed = True
+                if killed:
+                    return
             time.sleep(0.005)
 
     killer = threading.Thread(target=kill_when_copying, daemon=True)
