@@ -62,18 +62,35 @@ def stop(script: str, env: dict) -> None:
 
 
 def report(rows: list[tuple[str, str, float, int]]) -> None:
+    """Medians of each tool and phase (every run listed when there are
+    several), and the ratio tool time / accord time (above 1: accord is
+    faster), with accord / rsync beside it where rsync ran."""
+    import statistics
+
     print()
     for target in sorted({r[0] for r in rows}):
-        mine = {r[1]: r for r in rows if r[0] == target and r[1].startswith("accord")}
+        names = list(dict.fromkeys(r[1] for r in rows if r[0] == target))
+        medians = {}
+        for name in names:
+            times = [r[2] for r in rows if r[0] == target and r[1] == name]
+            peak = max(r[3] for r in rows if r[0] == target and r[1] == name)
+            medians[name] = (statistics.median(times), peak, times)
         for phase in ("first", "noop"):
-            base = mine.get(f"accord {phase}")
-            for tgt, name, seconds, rss in rows:
-                if tgt != target or not name.endswith(phase):
+            base = medians.get(f"accord {phase}")
+            rsync = medians.get(f"rsync -e ssh {phase}")
+            for name, (seconds, rss, times) in medians.items():
+                if not name.endswith(phase):
                     continue
-                ratio = f"{seconds / base[2]:.2f}" if base else "-"
+                ratio = f"{seconds / base[0]:.2f}" if base else "-"
+                runs = ", ".join(f"{s:.2f}" for s in times) if len(times) > 1 else ""
                 print(
                     f"  {target:<5} {name:<24} {seconds:7.2f} s  "
-                    f"{rss / 1024:6.1f} MiB  ratio {ratio}"
+                    f"{rss / 1024:6.1f} MiB  ratio {ratio}  {runs}"
+                )
+            if base and rsync:
+                print(
+                    f"  {target:<5} accord / rsync -e ssh, {phase}: "
+                    f"{base[0] / rsync[0]:.2f}"
                 )
 
 
@@ -87,7 +104,16 @@ def run_pair(
         rows.append((target, f"{tool} {phase}", seconds, rss))
 
 
-def bench_sftp(rows: list, data: Path, work: Path, server_dir: Path | None) -> None:
+def bench_sftp(
+    rows: list,
+    data: Path,
+    work: Path,
+    server_dir: Path | None,
+    repeat: int = 1,
+    plain: bool = True,
+) -> None:
+    """Each tool's first copy and no-op, ``repeat`` times in turn (a fresh
+    target each time), so medians can be taken on a busy machine."""
     settings, env = start("sshd.sh", work / "sshd", "ACCORD_SSHD_DIR")
     try:
         port, key, known = (
@@ -96,35 +122,51 @@ def bench_sftp(rows: list, data: Path, work: Path, server_dir: Path | None) -> N
             settings["SSH_KNOWN_HOSTS"],
         )
         root = server_dir or Path(settings["SFTP_ROOT"])
-        state = {"ACCORD_STATE_DIR": str(work / "state-sftp")}
-        url = (
-            f"sftp://root@127.0.0.1:{port}{root}/accord"
-            f"?identity={key}&known_hosts={known}"
-        )
-        accord = [sys.executable, "-m", "accord", "mirror", str(data), url, "-q", "-y"]
-        run_pair(rows, "sftp", "accord", accord, accord, state)
-        plain = [
+        for turn in range(repeat):
+            for name in ("accord", "plain", "rsync", "rclone"):
+                shutil.rmtree(root / name, ignore_errors=True)
+            shutil.rmtree(work / "state-sftp", ignore_errors=True)
+            if repeat > 1:
+                print(f"  turn {turn + 1} of {repeat}", flush=True)
+            sftp_turn(rows, data, work, root, (port, key, known), plain)
+    finally:
+        stop("sshd.sh", env)
+
+
+def sftp_turn(
+    rows: list,
+    data: Path,
+    work: Path,
+    root: Path,
+    server: tuple[str, str, str],
+    plain: bool,
+) -> None:
+    port, key, known = server
+    state = {"ACCORD_STATE_DIR": str(work / "state-sftp")}
+    url = (
+        f"sftp://root@127.0.0.1:{port}{root}/accord?identity={key}&known_hosts={known}"
+    )
+    accord = [sys.executable, "-m", "accord", "mirror", str(data), url, "-q", "-y"]
+    run_pair(rows, "sftp", "accord", accord, accord, state)
+    if plain:
+        off = [
             *accord[:5],
             url.replace("/accord?", "/plain?") + "&agent=off",
             "-q",
             "-y",
         ]
-        run_pair(rows, "sftp", "accord agent=off", plain, plain, state)
-        ssh = f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
-        rsync = ["rsync", "-a", "-e", ssh, f"{data}/", f"root@127.0.0.1:{root}/rsync/"]
-        run_pair(rows, "sftp", "rsync -e ssh", rsync, rsync, {})
-        rclone = find_rclone()
-        if rclone:
-            remote = (
-                f":sftp,host=127.0.0.1,port={port},user=root,key_file={key},"
-                f"known_hosts_file={known},disable_hashcheck=true:{root}/rclone"
-            )
-            cmd = [rclone, "sync", str(data), remote]
-            run_pair(
-                rows, "sftp", "rclone sync", cmd, cmd, {"RCLONE_CONFIG": "/dev/null"}
-            )
-    finally:
-        stop("sshd.sh", env)
+        run_pair(rows, "sftp", "accord agent=off", off, off, state)
+    ssh = f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
+    rsync = ["rsync", "-a", "-e", ssh, f"{data}/", f"root@127.0.0.1:{root}/rsync/"]
+    run_pair(rows, "sftp", "rsync -e ssh", rsync, rsync, {})
+    rclone = find_rclone()
+    if rclone:
+        remote = (
+            f":sftp,host=127.0.0.1,port={port},user=root,key_file={key},"
+            f"known_hosts_file={known},disable_hashcheck=true:{root}/rclone"
+        )
+        cmd = [rclone, "sync", str(data), remote]
+        run_pair(rows, "sftp", "rclone sync", cmd, cmd, {"RCLONE_CONFIG": "/dev/null"})
 
 
 def bench_s3(rows: list, data: Path, work: Path) -> None:
@@ -194,6 +236,12 @@ def main() -> None:
         "this machine kind's disk makes file creation 20-800 us depending on "
         "which metadata its memory reclaim has evicted, which swamps the tools)",
     )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="SFTP runs of each tool, in turn"
+    )
+    parser.add_argument(
+        "--no-plain", action="store_true", help="leave out accord ?agent=off"
+    )
     args = parser.parse_args()
     work = args.work / time.strftime("%Y%m%dT%H%M%S")
     work.mkdir(parents=True)
@@ -206,7 +254,9 @@ def main() -> None:
             if args.server_dir:
                 shutil.rmtree(args.server_dir, ignore_errors=True)
                 args.server_dir.mkdir(parents=True)
-            bench_sftp(rows, data, work, args.server_dir)
+            bench_sftp(
+                rows, data, work, args.server_dir, args.repeat, not args.no_plain
+            )
         if "s3" in args.only:
             bench_s3(rows, data, work)
     finally:

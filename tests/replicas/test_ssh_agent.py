@@ -6,14 +6,17 @@ the server's own Python (``python3``, or one named with ``?python=``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,7 +26,7 @@ import accord
 from accord.errors import PreconditionFailed, Unreachable
 from accord.model import FILE, Entry
 from accord.registry import open_replica
-from accord.replicas import ssh
+from accord.replicas import ssh, ssh_launch
 from accord.replicas.ssh import AgentReplica, SSHProcess, SSHReplica, agent_bundle
 from accord.replicas.wire import WINDOW
 
@@ -93,21 +96,26 @@ def test_the_agent_serves_by_default_with_exact_times(sshd) -> None:
 def test_the_modules_are_sent_once_and_checked_each_time(sshd) -> None:
     cache = sshd.root.parent / "cache" / "accord"
     digest, bundle = agent_bundle()
-    cached = cache / f"agent-{digest[:32]}.zip"
-    if cached.exists():
-        cached.unlink()
+    home = cache / f"agent-{digest[:32]}"
+    shutil.rmtree(home, ignore_errors=True)
     _open(sshd.url()).close()
-    assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest
-    stamp = cached.stat().st_mtime_ns
+    manifest = (home / "MANIFEST").read_bytes()
+    assert hashlib.sha256(manifest).hexdigest() == digest
+    module = home / "accord" / "replicas" / "agent.py"
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert module.read_bytes() == archive.read("accord/replicas/agent.py")
+    stamp = module.stat().st_mtime_ns
     _open(sshd.url()).close()
-    assert cached.stat().st_mtime_ns == stamp, "not sent again"
-    cached.write_bytes(b"not the agent")  # damaged, or planted by someone else
+    assert module.stat().st_mtime_ns == stamp, "not sent again"
+    assert list(home.rglob("__pycache__")), "compiled once, kept"
+    module.write_bytes(b"raise SystemExit('not the agent')")  # damaged, or planted
     place = _open(sshd.url())
     try:
         assert isinstance(place.via, AgentReplica)
     finally:
         place.close()
-    assert cached.read_bytes() == bundle
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        assert module.read_bytes() == archive.read("accord/replicas/agent.py")
 
 
 @pytest.mark.parametrize(
@@ -235,13 +243,28 @@ def test_two_way_sync_through_the_agent(sshd, tmp_path: Path) -> None:
     assert accord.sync(str(local), url).summary()["changed"] == 0
 
 
-def _agents() -> set[int]:
+def _agents(sshd) -> set[int]:
+    """The agents this test's sshd runs: processes below it, not others'
+    (other suites on this machine run agents of their own)."""
+    server = int((sshd.root.parent / "server.pid").read_text())
     found = subprocess.run(
-        ["pgrep", "-f", "import sys, os, hashlib, tempfile"],
+        ["pgrep", "-f", "from accord.replicas.agent import main"],
         capture_output=True,
         text=True,
     ).stdout
-    return {int(pid) for pid in found.split()}
+    return {int(pid) for pid in found.split() if _below(int(pid), server)}
+
+
+def _below(pid: int, ancestor: int) -> bool:
+    try:
+        while pid > 1:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent
+            if pid == ancestor:
+                return True
+    except (OSError, ValueError, IndexError):
+        pass  # gone meanwhile
+    return False
 
 
 def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
@@ -252,16 +275,20 @@ def test_the_agent_killed_mid_run(sshd, tmp_path: Path) -> None:
     local.mkdir()
     for index in range(40):
         (local / f"f{index:02}.bin").write_bytes(os.urandom(1 << 20))
-    before = _agents()
+    before = _agents(sshd)
     done = threading.Event()
 
     def kill_when_copying() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not done.is_set():
             if len(list(remote.glob("f*.bin"))) >= 3:
-                for pid in _agents() - before:
-                    os.kill(pid, signal.SIGKILL)
-                return
+                killed = False
+                for pid in _agents(sshd) - before:
+                    with contextlib.suppress(ProcessLookupError):  # ended meanwhile
+                        os.kill(pid, signal.SIGKILL)
+                        killed = True
+                if killed:
+                    return
             time.sleep(0.005)
 
     killer = threading.Thread(target=kill_when_copying, daemon=True)
@@ -305,16 +332,21 @@ def test_switching_transport_changes_nothing(sshd, tmp_path: Path) -> None:
 def test_agents_of_other_versions_unused_for_30_days_are_removed(sshd) -> None:
     cache = sshd.root.parent / "cache" / "accord"
     _open(sshd.url()).close()  # the cache folder exists
-    stale, recent = cache / "agent-0000.zip", cache / "agent-1111.zip"
-    for path in (stale, recent):
-        path.write_bytes(b"an agent of another accord")
+    stale, recent = cache / "agent-0000", cache / "agent-1111"
+    old_zip = cache / "agent-2222.zip"  # as accord 0.1 kept them
     long_ago = time.time() - 40 * 86400
-    os.utime(stale, (long_ago, long_ago))
+    for folder in (stale, recent):
+        folder.mkdir()
+        (folder / "MANIFEST").write_bytes(b"an agent of another accord")
+    old_zip.write_bytes(b"an agent of another accord")
+    for path in (stale / "MANIFEST", old_zip):
+        os.utime(path, (long_ago, long_ago))
     _open(sshd.url()).close()
     assert not stale.exists()
+    assert not old_zip.exists()
     assert recent.exists()
     digest, _ = agent_bundle()
-    assert (cache / f"agent-{digest[:32]}.zip").exists()
+    assert (cache / f"agent-{digest[:32]}" / "MANIFEST").exists()
 
 
 def test_an_sftp_only_account_is_served_by_plain_sftp(tmp_path, monkeypatch) -> None:
@@ -367,3 +399,56 @@ def test_without_paramiko_the_agent_still_serves(sshd, tmp_path, monkeypatch) ->
     with pytest.raises(MissingDependency, match="needs paramiko") as caught:
         place.open(create=True)
     assert "accord[sftp]" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "options",
+    ["", "&python=python3&agent=on", "&accept_new_host_key=yes&config=/dev/null"],
+)
+def test_the_early_ssh_runs_what_the_place_would(sshd, options) -> None:
+    """The command the CLI starts before importing the rest of accord is,
+    byte for byte, the one the place would start: else it is not used."""
+    url = sshd.url() + options
+    place = SSHReplica.from_url(url)
+    argv = ssh.ssh_command(place.sftp)
+    assert argv is not None
+    assert ssh_launch.url_argv(url) == [*argv, ssh_launch.boot_command(place.python)]
+    assert ssh_launch.url_argv(sshd.url() + "&agent=off") is None
+    assert ssh_launch.url_argv("sftp:///no-host") is None
+
+
+def test_the_place_claims_the_ssh_started_early(sshd, monkeypatch) -> None:
+    monkeypatch.setattr(ssh_launch, "_early", {})
+    url = sshd.url()
+    ssh_launch.start_early(["mirror", "/somewhere", url, "-y"])
+    (early,) = ssh_launch._early.values()
+    place = _open(url)
+    try:
+        assert isinstance(place.via, AgentReplica)
+        assert place.via.link.channel is early
+        assert ssh_launch._early == {}
+        other = _open(url)  # later places start their own
+        assert other.via.link.channel is not early
+        other.close()
+    finally:
+        place.close()
+
+
+def test_an_early_ssh_not_claimed_is_stopped_at_exit(sshd) -> None:
+    """A command that ends before connecting (bad arguments, --help) leaves
+    no ssh behind."""
+    code = (
+        "import sys; from accord.replicas import ssh_launch as s; "
+        "s.start_early(sys.argv[1:]); "
+        "print(next(iter(s._early.values())).process.pid)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "mirror", sshd.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    pid = int(done.stdout)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

@@ -201,6 +201,9 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``accord`` command."""
+    from accord.replicas.ssh_launch import start_early
+
+    start_early(sys.argv[1:])  # connecting to SSH servers takes a while: begin
     # importing a module registers its commands
     from accord.cli import db, history, hub, plans, records, run, syncml, trash, watch  # noqa: F401
 

@@ -1,8 +1,9 @@
 """accord's agent: the server side of an ``sftp://`` place, over SSH.
 
 accord starts this on the server through the SSH connection it already has
-(``python3 -c BOOT``, see ``ssh.py``), sends it the few modules it needs as
-one zip file (cached on the server by content digest), and then talks to it
+(``python3 -S -c BOOT``, see ``ssh_launch.py``), sends it the few modules
+it needs as one zip file (unpacked in the server's cache folder, checked
+against the bundle's digest at each start), and then talks to it
 over the channel's stdin and stdout with the frames of ``wire.py``. The
 agent serves every call of the Replica contract with the local place
 (``local.py``) on the server's own disk: scans with ``scandir`` and
@@ -332,12 +333,11 @@ class Agent:
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
-        try:  # pathspec needs Python 3.9: older ones leave ignore rules to accord
-            import pathspec  # noqa: F401
+        # pathspec needs Python 3.9: older ones leave ignore rules to accord.
+        # Found, not imported: a scan without rules never needs it.
+        from importlib.util import find_spec
 
-            self.rules = True
-        except Exception:
-            self.rules = False
+        self.rules = sys.version_info >= (3, 9) and find_spec("pathspec") is not None
         return {
             "python": list(sys.version_info[:3]),
             "root": self.replica.root,
@@ -381,6 +381,7 @@ class Agent:
 def main() -> None:
     """Serve on stdin and stdout; nothing else may write to stdout."""
     fd_in, fd_out = os.dup(0), os.dup(1)
+    wire.widen_pipes(fd_in, fd_out)
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames

@@ -1,6 +1,7 @@
 """The link to accord's agent on an SSH server: starting it, and calls.
 
-``start_agent(launch, python, where)`` runs ``python -c BOOT`` through a
+``start_agent(launch, python, where)`` runs ``python -S -c BOOT``
+(``ssh_launch.py``) through a
 channel that ``launch(command)`` opens (the system's ``ssh`` as an
 :class:`SSHProcess`, or a paramiko channel), sends the agent's modules when
 the server does not have them cached, and returns an :class:`AgentLink`:
@@ -15,8 +16,6 @@ import copy
 import hashlib
 import io
 import itertools
-import os
-import shlex
 import threading
 import zipfile
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import IO, Any
 
 from accord.errors import AccordError, Unreachable
 from accord.replicas import wire
+from accord.replicas.ssh_launch import BOOT, SSHProcess, boot_command
 
 __all__ = [
     "BOOT",
@@ -35,75 +35,6 @@ __all__ = [
 ]
 
 _START_TIMEOUT = 30.0
-
-# The server-side bootstrap. Python 2 and 3 read it, so that an old
-# interpreter answers "old" instead of failing to parse it.
-BOOT = r"""
-import sys, os, hashlib, tempfile, time
-def tidy(folder, current):
-    # agents of other accord versions, unused for 30 days, go
-    for name in os.listdir(folder):
-        other = os.path.join(folder, name)
-        try:
-            old = time.time() - os.stat(other).st_atime > 30 * 86400
-            if name.startswith("agent-") and other != current and old:
-                os.remove(other)
-        except OSError:
-            pass
-def boot():
-    i = getattr(sys.stdin, "buffer", sys.stdin)
-    o = getattr(sys.stdout, "buffer", sys.stdout)
-    def say(text):
-        o.write(text.encode("ascii") + b"\n")
-        o.flush()
-    if sys.version_info < (3, 8):
-        say("old %d.%d" % tuple(sys.version_info[:2]))
-        return
-    want = i.readline().strip().decode("ascii")
-    def good(path):
-        try:
-            with open(path, "rb") as f:
-                return hashlib.sha256(f.read()).hexdigest() == want
-        except OSError:
-            return False
-    bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
-    bases.append(os.path.join(tempfile.gettempdir(), "accord-%d" % os.getuid()))
-    path = None
-    for base in bases:
-        folder = os.path.join(base, "accord")
-        try:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-            if os.stat(folder).st_uid != os.getuid():
-                continue
-        except OSError:
-            continue
-        path = os.path.join(folder, "agent-%s.zip" % want[:32])
-        if good(path):
-            break
-        say("need")
-        size = int(i.readline())
-        data = i.read(size)
-        if hashlib.sha256(data).hexdigest() != want:
-            say("corrupt upload")
-            return
-        try:
-            temp = "%s.%d" % (path, os.getpid())
-            with open(temp, "wb") as f:
-                f.write(data)
-            os.replace(temp, path)
-            break
-        except OSError:
-            path = None
-    if path is None or not good(path):
-        say("no writable cache folder")
-        return
-    say("ok")
-    tidy(os.path.dirname(path), path)
-    sys.path.insert(0, path)
-    from accord.replicas.agent import main
-    main()
-boot()
-"""
 
 # accord/__init__.py inside the zip: only what the agent needs, and
 # enum.StrEnum for Pythons before 3.11
@@ -140,7 +71,9 @@ _bundle_cache: tuple[str, bytes] | None = None
 
 
 def agent_bundle() -> tuple[str, bytes]:
-    """The agent's zip (accord's needed modules and pathspec), and its digest."""
+    """The agent's zip (accord's needed modules and pathspec), and its
+    digest: that of the MANIFEST the server writes when it unpacks it (each
+    file's sha256 and name, by name)."""
     global _bundle_cache
     if _bundle_cache is None:
         import pathspec
@@ -155,12 +88,16 @@ def agent_bundle() -> tuple[str, bytes]:
             (f"pathspec/{path.relative_to(spec).as_posix()}", path.read_bytes())
             for path in sorted(spec.rglob("*.py"))
         ]
+        files.sort()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            for name, data in sorted(files):
+            for name, data in files:
                 archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
-        data = buffer.getvalue()
-        _bundle_cache = (hashlib.sha256(data).hexdigest(), data)
+        manifest = "".join(
+            f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files
+        )
+        digest = hashlib.sha256(manifest.encode()).hexdigest()
+        _bundle_cache = (digest, buffer.getvalue())
     return _bundle_cache
 
 
@@ -356,7 +293,7 @@ def start_agent(launch: Any, python: str, where: str) -> AgentLink:
     digest, bundle = agent_bundle()
     channel = None
     try:
-        channel = launch(f"{python} -c {shlex.quote(BOOT)}")
+        channel = launch(boot_command(python))
         channel.settimeout(_START_TIMEOUT)
         channel.sendall(digest.encode() + b"\n")
         answer = _line(channel)
@@ -385,78 +322,6 @@ def _ssh_failed(channel: Any) -> bool:
     """True when ``ssh`` itself failed (exit 255: connect, auth, host key)."""
     code = getattr(channel, "exit_code", None)
     return code() == 255 if callable(code) else False
-
-
-class SSHProcess:
-    """The system's OpenSSH client running one remote command, used as a
-    channel: OpenSSH does the crypto in its own process (another core), and
-    honours everything in ``~/.ssh/config`` (ProxyJump, ControlMaster, ...)."""
-
-    def __init__(self, argv: list[str]) -> None:
-        import subprocess
-
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            bufsize=0,
-            start_new_session=True,  # Ctrl-C reaches accord, which closes it
-        )
-        assert self.process.stdin and self.process.stdout and self.process.stderr
-        self._in = self.process.stdin.fileno()
-        self._out = self.process.stdout.fileno()
-        self._err = self.process.stderr.fileno()
-        self._timeout: float | None = None
-
-    def settimeout(self, seconds: float | None) -> None:
-        self._timeout = seconds
-
-    def sendall(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._in, view) :]
-
-    def recv(self, size: int) -> bytes:
-        if self._timeout is not None:
-            import select
-
-            ready, _, _ = select.select([self._out], [], [], self._timeout)
-            if not ready:
-                raise TimeoutError("no answer from the server")
-        return os.read(self._out, size)
-
-    def recv_stderr_ready(self) -> bool:
-        import select
-
-        if self.process.poll() is None:
-            with contextlib.suppress(Exception):
-                self.process.wait(0.5)  # let it finish saying why
-        return bool(select.select([self._err], [], [], 0)[0])
-
-    def recv_stderr(self, size: int) -> bytes:
-        return os.read(self._err, size)
-
-    def exit_code(self) -> int | None:
-        with contextlib.suppress(Exception):
-            return self.process.wait(2)
-        return None
-
-    def shutdown_write(self) -> None:
-        assert self.process.stdin is not None
-        with contextlib.suppress(OSError):
-            self.process.stdin.close()
-
-    def close(self) -> None:
-        self.shutdown_write()
-        try:
-            self.process.wait(10)
-        except Exception:
-            self.process.kill()
-            self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def _line(channel: Any) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,15 +30,10 @@ from accord.keys import IgnoreRules, shown
 from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
 from accord.replicas import wire
-from accord.replicas.link import (
-    AgentLink,
-    AgentUnavailable,
-    SSHProcess,
-    agent_bundle,
-    start_agent,
-)
+from accord.replicas.link import AgentLink, AgentUnavailable, agent_bundle, start_agent
 from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
+from accord.replicas.ssh_launch import SSHProcess, claim, ssh_argv
 
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
 
@@ -48,33 +42,23 @@ _MODES = ("auto", "on", "off")
 
 def ssh_command(sftp: SFTPReplica) -> list[str] | None:
     """The ``ssh`` command line to the place's server with the place's
-    settings (the remote command goes last), or None when there is no
-    ``ssh`` here."""
-    import shutil
+    settings as its URL gives them (the remote command goes last), or None
+    when there is no ``ssh`` here."""
+    return ssh_argv(
+        sftp.alias,
+        user=sftp.asked[0],
+        port=sftp.asked[1],
+        config=sftp.config_path,
+        known_hosts=sftp.known_hosts,
+        identity=sftp.asked[2],
+        accept_new_host_key=sftp.accept_new_host_key,
+    )
 
-    binary = shutil.which("ssh")
-    if binary is None:
-        return None
-    checking = "accept-new" if sftp.accept_new_host_key else "yes"
-    argv = [
-        binary,
-        "-x",
-        "-T",
-        "-o", "BatchMode=yes",  # never ask for anything
-        "-o", "ClearAllForwardings=yes",
-        "-o", "ConnectTimeout=15",
-        "-o", "ServerAliveInterval=15",
-        "-o", f"StrictHostKeyChecking={checking}",
-        "-p", str(sftp.port),
-        "-l", sftp.user,
-    ]  # fmt: skip
-    if sftp.config_path:
-        argv += ["-F", sftp.config_path]
-    if sftp.known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={os.path.expanduser(sftp.known_hosts)}"]
-    for key in sftp.identities:
-        argv += ["-i", os.path.expanduser(key)]
-    return [*argv, sftp.alias]
+
+def _ssh_process(argv: list[str]) -> SSHProcess:
+    """The ``ssh`` running ``argv``: the one the command started early, if
+    it runs exactly this, else a new one."""
+    return claim(argv) or SSHProcess(argv)
 
 
 def _ignoring(
@@ -424,7 +408,7 @@ class SSHReplica(Replica):
         if argv is not None:
             try:
                 link = start_agent(
-                    lambda command: SSHProcess([*argv, command]), self.python, self.url
+                    lambda cmd: _ssh_process([*argv, cmd]), self.python, self.url
                 )
             except AgentUnavailable as exc:
                 failure = exc

@@ -1,0 +1,350 @@
+"""Launching accord's agent through the system's OpenSSH client.
+
+The ``ssh`` command line for an ``sftp://`` place, the bootstrap the server
+runs (``python3 -S -c BOOT``), and :class:`SSHProcess`, the running client
+used as a channel. Connecting costs a few hundred milliseconds (the key
+exchange, the login shell, Python's start on the server), as long as
+accord's own start: so when accord's command line names an ``sftp://``
+place, the command starts the ``ssh`` at once (:func:`start_early`), before
+importing the rest of accord, and the place claims that process when it
+connects, if it would have run exactly the same command (:func:`claim`).
+
+This module imports only the standard library: it runs before the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+__all__ = [
+    "BOOT",
+    "SSHProcess",
+    "boot_command",
+    "claim",
+    "ssh_argv",
+    "start_early",
+    "url_argv",
+]
+
+_TRUE = ("1", "true", "yes", "on")
+
+# The server-side bootstrap. Python 2 and 3 read it, so that an old
+# interpreter answers "old" instead of failing to parse it. The agent's
+# modules live unpacked in the user's cache folder, one folder per bundle,
+# so that Python keeps their compiled bytecode (modules imported from a zip
+# are compiled again at every start); each start checks them against the
+# bundle's digest (the digest of their MANIFEST, which lists each file's).
+BOOT = r"""
+import sys, os
+def tidy(folder, current):
+    # agents of other accord versions, unused for 30 days, go
+    import time, shutil
+    for name in os.listdir(folder):
+        other = os.path.join(folder, name)
+        try:
+            if not name.startswith("agent-") or other == current:
+                continue
+            stamp = os.path.join(other, "MANIFEST")
+            used = os.stat(stamp if os.path.isdir(other) else other).st_atime
+            if time.time() - used > 30 * 86400:
+                if os.path.isdir(other):
+                    shutil.rmtree(other, True)
+                else:
+                    os.remove(other)
+        except OSError:
+            pass
+def manifest(home, names):
+    import hashlib
+    lines = []
+    for name in names:
+        with open(os.path.join(home, name), "rb") as f:
+            lines.append("%s  %s\n" % (hashlib.sha256(f.read()).hexdigest(), name))
+    return "".join(lines).encode("utf-8")
+def good(home, want):
+    import hashlib
+    try:
+        with open(os.path.join(home, "MANIFEST"), "rb") as f:
+            text = f.read()
+        if hashlib.sha256(text).hexdigest() != want:
+            return False
+        names = [line.split("  ", 1)[1] for line in text.decode("utf-8").splitlines()]
+        return manifest(home, names) == text
+    except (OSError, ValueError, IndexError):
+        return False
+def unpack(home, data, want):
+    import io, shutil, zipfile
+    temp = "%s.%d" % (home, os.getpid())
+    shutil.rmtree(temp, True)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = sorted(archive.namelist())
+        archive.extractall(temp)
+    with open(os.path.join(temp, "MANIFEST"), "wb") as f:
+        f.write(manifest(temp, names))
+    if not good(temp, want):
+        shutil.rmtree(temp, True)
+        return False
+    if good(home, want):  # another start unpacked it meanwhile
+        shutil.rmtree(temp, True)
+        return True
+    if os.path.exists(home):
+        os.rename(home, temp + ".old")
+        shutil.rmtree(temp + ".old", True)
+    os.rename(temp, home)
+    return True
+def boot():
+    i = getattr(sys.stdin, "buffer", sys.stdin)
+    o = getattr(sys.stdout, "buffer", sys.stdout)
+    def say(text):
+        o.write(text.encode("ascii") + b"\n")
+        o.flush()
+    if sys.version_info < (3, 8):
+        say("old %d.%d" % tuple(sys.version_info[:2]))
+        return
+    want = i.readline().strip().decode("ascii")
+    if not want:  # started early, then not needed
+        return
+    bases = [os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")]
+    temp = os.environ.get("TMPDIR") or "/tmp"
+    bases.append(os.path.join(temp, "accord-%d" % os.getuid()))
+    home = None
+    for base in bases:
+        folder = os.path.join(base, "accord")
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+            if os.stat(folder).st_uid != os.getuid():
+                continue
+        except OSError:
+            continue
+        home = os.path.join(folder, "agent-%s" % want[:32])
+        if good(home, want):
+            break
+        say("need")
+        size = int(i.readline())
+        data = i.read(size)
+        try:
+            if unpack(home, data, want):
+                break
+            say("corrupt upload")
+            return
+        except OSError:
+            home = None
+    if home is None or not good(home, want):
+        say("no writable cache folder")
+        return
+    say("ok")
+    tidy(os.path.dirname(home), home)
+    sys.path.insert(0, home)
+    from accord.replicas.agent import main
+    main()
+boot()
+"""
+
+
+def boot_command(python: str) -> str:
+    """The remote command that starts the bootstrap (``-S``: no
+    site-packages; the agent brings what it needs, and starts faster)."""
+    import shlex
+
+    return f"{python} -S -c {shlex.quote(BOOT)}"
+
+
+def ssh_argv(
+    alias: str,
+    *,
+    user: str | None = None,
+    port: int | None = None,
+    config: str | None = None,
+    known_hosts: str | None = None,
+    identity: str | None = None,
+    accept_new_host_key: bool = False,
+) -> list[str] | None:
+    """The ``ssh`` command line to a place's server, from what its URL says
+    (ssh itself reads its config for the rest: User, Port, IdentityFile,
+    ProxyJump, ...); the remote command goes last. None without ``ssh``."""
+    import shutil
+
+    binary = shutil.which("ssh")
+    if binary is None:
+        return None
+    checking = "accept-new" if accept_new_host_key else "yes"
+    argv = [
+        binary,
+        "-x",
+        "-T",
+        "-o", "BatchMode=yes",  # never ask for anything
+        "-o", "ClearAllForwardings=yes",
+        "-o", "ConnectTimeout=15",
+        "-o", "ServerAliveInterval=15",
+        "-o", f"StrictHostKeyChecking={checking}",
+    ]  # fmt: skip
+    if port:
+        argv += ["-p", str(port)]
+    if user:
+        argv += ["-l", user]
+    if config:
+        argv += ["-F", config]
+    if known_hosts:
+        argv += ["-o", f"UserKnownHostsFile={os.path.expanduser(known_hosts)}"]
+    if identity:
+        argv += ["-i", os.path.expanduser(identity)]
+    return [*argv, alias]
+
+
+def url_argv(url: str) -> list[str] | None:
+    """The whole command (``ssh``, its options, the bootstrap) an
+    ``sftp://`` URL's place would run to start its agent; None when it
+    would not (``?agent=off``, no ``ssh``, a URL it cannot read)."""
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "sftp" or not parts.hostname:
+        return None
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if query.get("agent", "auto").lower() == "off":
+        return None
+    argv = ssh_argv(
+        parts.hostname,
+        user=unquote(parts.username) if parts.username else None,
+        port=port,
+        config=query.get("config") or os.environ.get("ACCORD_SSH_CONFIG"),
+        known_hosts=query.get("known_hosts"),
+        identity=query.get("identity"),
+        accept_new_host_key=query.get("accept_new_host_key", "").lower() in _TRUE,
+    )
+    if argv is None:
+        return None
+    return [*argv, boot_command(query.get("python", "python3"))]
+
+
+class SSHProcess:
+    """The system's OpenSSH client running one remote command, used as a
+    channel: OpenSSH does the crypto in its own process (another core), and
+    honours everything in ``~/.ssh/config`` (ProxyJump, ControlMaster, ...)."""
+
+    def __init__(self, argv: list[str]) -> None:
+        import subprocess
+
+        self.argv = argv
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            bufsize=0,
+            start_new_session=True,  # Ctrl-C reaches accord, which closes it
+        )
+        assert self.process.stdin and self.process.stdout and self.process.stderr
+        self._in = self.process.stdin.fileno()
+        self._out = self.process.stdout.fileno()
+        self._err = self.process.stderr.fileno()
+        self._timeout: float | None = None
+        _widen_pipes(self._in, self._out)
+
+    def settimeout(self, seconds: float | None) -> None:
+        self._timeout = seconds
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view) :]
+
+    def recv(self, size: int) -> bytes:
+        if self._timeout is not None:
+            import select
+
+            ready, _, _ = select.select([self._out], [], [], self._timeout)
+            if not ready:
+                raise TimeoutError("no answer from the server")
+        return os.read(self._out, size)
+
+    def recv_stderr_ready(self) -> bool:
+        import select
+
+        if self.process.poll() is None:
+            with contextlib.suppress(Exception):
+                self.process.wait(0.5)  # let it finish saying why
+        return bool(select.select([self._err], [], [], 0)[0])
+
+    def recv_stderr(self, size: int) -> bytes:
+        return os.read(self._err, size)
+
+    def exit_code(self) -> int | None:
+        with contextlib.suppress(Exception):
+            return self.process.wait(2)
+        return None
+
+    def shutdown_write(self) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+
+    def close(self) -> None:
+        self.shutdown_write()
+        try:
+            self.process.wait(10)
+        except Exception:
+            self.process.kill()
+            self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _widen_pipes(*fds: int) -> None:
+    """1 MiB pipes to ``ssh`` on Linux (as ``wire.widen_pipes``, repeated
+    here: this module imports nothing of accord's)."""
+    import sys
+
+    if sys.platform.startswith("linux"):
+        import fcntl
+
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
+
+
+# -- started early ---------------------------------------------------------------
+_early: dict[tuple[str, ...], SSHProcess] = {}
+
+
+def start_early(args: list[str]) -> None:
+    """Start the ``ssh`` of each ``sftp://`` place named in ``args`` (a
+    command line), for :func:`claim`; those never claimed are stopped at
+    exit. Anything unexpected leaves it to the place: this is only a head
+    start."""
+    for arg in args:
+        if not arg.startswith("sftp://"):
+            continue
+        try:
+            argv = url_argv(arg)
+            if argv is None or tuple(argv) in _early:
+                continue
+            if not _early:
+                import atexit
+
+                atexit.register(_stop_unclaimed)
+            _early[tuple(argv)] = SSHProcess(argv)
+        except Exception:
+            continue
+
+
+def claim(argv: list[str]) -> SSHProcess | None:
+    """The process started early with exactly ``argv``, once; or None."""
+    process = _early.pop(tuple(argv), None)
+    if process is not None and process.process.poll() is not None:
+        process.close()  # it ended (could not connect): start afresh
+        return None
+    return process
+
+
+def _stop_unclaimed() -> None:
+    while _early:
+        _, process = _early.popitem()
+        with contextlib.suppress(Exception):
+            process.process.terminate()
+            process.close()
