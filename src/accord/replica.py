@@ -267,6 +267,15 @@ class Replica(abc.ABC):
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None
 
+    #: True when ``scan()`` lists items in ascending key order (Python's
+    #: ``str`` order of whole keys: a folder's own entry where its name
+    #: sorts, its contents where ``name + "/"`` sorts) and asks ``known``
+    #: with ``known.get(key)`` in that order, once per key. The engine then
+    #: passes a ``known`` that reads the archive alongside (a merge of two
+    #: sorted sequences) instead of a dict of every archived version, so a
+    #: run holds memory for what changed, not for every item.
+    scan_in_order: bool = False
+
     #: True when the place may be used from a forked child process (scans,
     #: copies): it holds no connection, thread or lock shared with the
     #: parent; what a child's scan learns comes back through

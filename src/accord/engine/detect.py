@@ -40,6 +40,8 @@ __all__ = [
     "MODIFIED",
     "Change",
     "ChangeSet",
+    "KnownInOrder",
+    "ScanOrderError",
     "Scanned",
     "classify",
     "compare",
@@ -117,6 +119,64 @@ def _same_time(reported: int, archived: int, precision: int | None) -> bool:
     return reported // precision == archived // precision
 
 
+class ScanOrderError(AccordError):
+    """A place that promised a listing in key order gave one out of order."""
+
+
+class KnownInOrder:
+    """The archived versions of one side, read alongside a listing in the
+    same key order: the ``known`` of a place whose scan lists in key order
+    (``Replica.scan_in_order``).
+
+    ``get(key)`` is asked in ascending key order. It moves through the
+    archive rows until it reaches ``key``: its version when archived, else
+    None; the archived keys passed over are the listing's unseen ones. A
+    run over an unchanged tree thus holds one row at a time, not a dict of
+    every item. A key asked out of order stops the run before anything is
+    written (inferring deletions from a broken merge would lose data).
+    """
+
+    __slots__ = ("_key", "_last", "_rows", "_version", "count", "unseen")
+
+    def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
+        self._rows = iter(rows)
+        self._last = ""
+        self.count = 0  # archive rows read
+        self.unseen: list[str] = []  # archived keys the listing passed over
+        self._step()
+
+    def _step(self) -> None:
+        row = next(self._rows, None)
+        if row is None:
+            self._key: str | None = None
+            self._version = ""
+        else:
+            self._key, self._version = row
+            self.count += 1
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        if key <= self._last:
+            raise ScanOrderError(f"a listing came out of key order at {key!r}")
+        self._last = key
+        at = self._key
+        while at is not None and at < key:
+            self.unseen.append(at)
+            self._step()
+            at = self._key
+        if at == key:
+            version = self._version
+            self._step()
+            return version
+        return default
+
+    def finish(self) -> list[str]:
+        """The archived keys the listing did not show (reads the rest)."""
+        while self._key is not None:
+            self.unseen.append(self._key)
+            self._step()
+        return self.unseen
+
+
 class Scanned(NamedTuple):
     """One side's listing, boiled down to what differs from the known versions."""
 
@@ -130,7 +190,7 @@ class Scanned(NamedTuple):
 
 def scan_side(
     replica: Replica,
-    known: Mapping[str, str],
+    known: Mapping[str, str] | KnownInOrder,
     side: Side,
     ignore: IgnoreRules | None = None,
     gate: Gate | None = None,
@@ -143,13 +203,15 @@ def scan_side(
     an item inside the place); a refused one is reported and dropped.
     """
     check = gate or Gate(replica.url)
-    unseen = set(known)
+    in_order = isinstance(known, KnownInOrder)
+    # with ``known`` in order, it finds the unseen keys itself
+    unseen: set[str] = set() if in_order else set(known)
     discard = unseen.discard
     fresh: list[Entry] = []
     problems: list[Problem] = []
     refused: list[tuple[str, str]] = []
     seen = 0
-    for item in replica.scan(ignore, known if known else None):
+    for item in replica.scan(ignore, known if known or in_order else None):  # type: ignore[arg-type]
         kind = type(item)
         if kind is str:
             discard(item)  # type: ignore[arg-type]
@@ -166,7 +228,7 @@ def scan_side(
                 refused.append((key, why))
         seen += 1
     problems += check.problems(refused, side)
-    gone = list(unseen)
+    gone = known.finish() if isinstance(known, KnownInOrder) else list(unseen)
     if gone and any(unsafe_reason(key) is not None for key in gone):
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
         gone = [key for key in gone if unsafe_reason(key) is None]
