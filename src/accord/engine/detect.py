@@ -163,11 +163,16 @@ class KnownInOrder:
             self.unseen.append(at)
             self._step()
             at = self._key
-        if at == key:
-            version = self._version
-            self._step()
-            return version
-        return default
+        if at != key:
+            return default
+        version = self._version
+        row = next(self._rows, None)  # self._step(), inline: once per item
+        if row is None:
+            self._key = None
+        else:
+            self._key, self._version = row
+            self.count += 1
+        return version
 
     def finish(self) -> list[str]:
         """The archived keys the listing did not show (reads the rest)."""
