@@ -219,8 +219,10 @@ class Replica(abc.ABC):
         An ignored directory is not descended into. ``known`` maps keys to the
         versions the caller already knows; an item whose version is the known
         one may be reported as just its key (a ``str``), which saves building
-        an entry for each unchanged item. Without ``known``, only entries
-        and problems are reported.
+        an entry for each unchanged item; when ``known`` has ``same()`` (a
+        ``KnownInOrder``, for a place that lists in key order), a run of
+        unchanged items it confirmed may be reported as their number (an
+        ``int``). Without ``known``, only entries and problems are reported.
         """
 
     def scan_columns(self) -> Columns | None:

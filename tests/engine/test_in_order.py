@@ -5,6 +5,7 @@ version. The merge must find exactly what the dict finds."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -43,13 +44,50 @@ def test_the_merge_finds_what_a_dict_finds(
     assert known.count == len(archived)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    archived=hs.dictionaries(KEYS, hs.sampled_from(["1", "2"])),
+    listed=hs.dictionaries(KEYS, hs.sampled_from(["1", "2"])),
+    cuts=hs.lists(hs.integers(0, 40), max_size=8),
+    rows_at_once=hs.integers(1, 5),
+)
+def test_runs_of_unchanged_items_pass_at_once(
+    archived: dict[str, str],
+    listed: dict[str, str],
+    cuts: list[int],
+    rows_at_once: int,
+) -> None:
+    """A listing offered in runs (``same``), each run item by item when it
+    is not the archive's next rows, finds what a dict finds: each item
+    unchanged or not, and the archived keys it did not show."""
+    pairs = sorted(listed.items())
+    bounds = sorted({0, len(pairs), *(c for c in cuts if c < len(pairs))})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("accord.engine.detect._ROWS_AT_ONCE", rows_at_once)
+        known = KnownInOrder(sorted(archived.items()))
+        unchanged: list[str] = []
+        for start, end in itertools.pairwise(bounds):
+            run = pairs[start:end]
+            if known.same(run):
+                unchanged += [key for key, _ in run]
+            else:
+                unchanged += [key for key, version in run if known.get(key) == version]
+        gone = known.finish()
+    assert unchanged == [key for key, version in pairs if archived.get(key) == version]
+    assert gone == sorted(set(archived) - set(listed))
+    assert known.count == len(archived)
+
+
 def test_a_listing_out_of_order_stops_the_run() -> None:
-    known = KnownInOrder([("a", "1"), ("b", "2")])
+    known = KnownInOrder([("a", "1"), ("b", "2"), ("c", "3")])
     assert known.get("b") == "2"
     with pytest.raises(ScanOrderError):
         known.get("a")
     with pytest.raises(ScanOrderError):
         known.get("b")  # twice is out of order too
+    with pytest.raises(ScanOrderError):
+        known.same([("b", "2"), ("c", "3")])
+    assert known.same([("c", "3")])
 
 
 def _row(key: str, version: str) -> ArchiveEntry:

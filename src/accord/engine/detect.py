@@ -23,6 +23,7 @@ no deletion is inferred for it) and goes no further.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -130,56 +131,91 @@ class KnownInOrder:
 
     ``get(key)`` is asked in ascending key order. It moves through the
     archive rows until it reaches ``key``: its version when archived, else
-    None; the archived keys passed over are the listing's unseen ones. A
-    run over an unchanged tree thus holds one row at a time, not a dict of
-    every item. A key asked out of order stops the run before anything is
-    written (inferring deletions from a broken merge would lose data).
+    None; the archived keys passed over are the listing's unseen ones.
+    ``same(pairs)`` passes a run of rows at once when they are exactly the
+    listing's next ``(key, version)`` pairs (one comparison of two lists,
+    in C: a folder of unchanged items costs no call per item). A run over
+    an unchanged tree thus holds a few thousand rows at a time, not a dict
+    of every item. A key asked out of order stops the run before anything
+    is written (inferring deletions from a broken merge would lose data).
     """
 
-    __slots__ = ("_key", "_last", "_rows", "_version", "count", "unseen")
+    __slots__ = ("_at", "_buffer", "_done", "_last", "_rows", "count", "unseen")
 
     def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
         self._rows = iter(rows)
+        self._buffer: list[tuple[str, str]] = []
+        self._at = 0  # the next row in the buffer
+        self._done = False
         self._last = ""
         self.count = 0  # archive rows read
         self.unseen: list[str] = []  # archived keys the listing passed over
-        self._step()
 
-    def _step(self) -> None:
-        row = next(self._rows, None)
-        if row is None:
-            self._key: str | None = None
-            self._version = ""
-        else:
-            self._key, self._version = row
-            self.count += 1
+    def _ahead(self, wanted: int) -> int:
+        """How many rows are buffered past the current one, reading more
+        (at least ``wanted``) when fewer are."""
+        have = len(self._buffer) - self._at
+        if have >= wanted or self._done:
+            return have
+        del self._buffer[: self._at]
+        self._at = 0
+        size = max(wanted - have, _ROWS_AT_ONCE)
+        more = list(itertools.islice(self._rows, size))
+        self._done = len(more) < size
+        self.count += len(more)
+        self._buffer += more
+        return len(self._buffer)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         if key <= self._last:
             raise ScanOrderError(f"a listing came out of key order at {key!r}")
         self._last = key
-        at = self._key
-        while at is not None and at < key:
-            self.unseen.append(at)
-            self._step()
-            at = self._key
-        if at != key:
-            return default
-        version = self._version
-        row = next(self._rows, None)  # self._step(), inline: once per item
-        if row is None:
-            self._key = None
-        else:
-            self._key, self._version = row
-            self.count += 1
-        return version
+        buffer = self._buffer
+        while True:
+            if self._at >= len(buffer):
+                if not self._ahead(1):
+                    return default
+                buffer = self._buffer
+            at, version = buffer[self._at]
+            if at < key:
+                self.unseen.append(at)
+                self._at += 1
+            elif at == key:
+                self._at += 1
+                return version
+            else:
+                return default
+
+    def same(self, pairs: list[tuple[str, str]]) -> bool:
+        """True when the next archived rows are ``pairs`` exactly (keys and
+        versions, in order): they are passed, as unchanged items of the
+        listing. Otherwise nothing is passed (ask ``get()`` for each).
+        Pairs equal to archive rows are in ascending order, as those are:
+        only the first needs checking against what came before."""
+        count = len(pairs)
+        if not count:
+            return True
+        if pairs[0][0] <= self._last:
+            raise ScanOrderError(f"a listing came out of key order at {pairs[0][0]!r}")
+        if self._ahead(count) < count:
+            return False
+        at = self._at
+        if self._buffer[at : at + count] != pairs:
+            return False
+        self._at = at + count
+        self._last = pairs[-1][0]
+        return True
 
     def finish(self) -> list[str]:
         """The archived keys the listing did not show (reads the rest)."""
-        while self._key is not None:
-            self.unseen.append(self._key)
-            self._step()
+        while self._ahead(1):
+            self.unseen += [key for key, _ in self._buffer[self._at :]]
+            self._at = len(self._buffer)
         return self.unseen
+
+
+#: archive rows a KnownInOrder reads at a time
+_ROWS_AT_ONCE = 4096
 
 
 class Scanned(NamedTuple):
@@ -220,6 +256,9 @@ def scan_side(
         kind = type(item)
         if kind is str:
             discard(item)  # type: ignore[arg-type]
+        elif kind is int:  # a run of unchanged items (KnownInOrder.same)
+            seen += item  # type: ignore[operator]
+            continue
         elif kind is Problem:
             problems.append(item._replace(side=side))  # type: ignore[union-attr]
             continue
