@@ -42,10 +42,13 @@ def empty_tree(root: Path, files: int) -> None:
         gen_dataset.file_size = sized
 
 
+ACCORD = [find_accord() or "accord"]
+
+
 def commands(tool: str, place: Place) -> list[str]:
     src, dst = str(place.src), str(place.dst)
     if tool == "accord":
-        return [find_accord() or "accord", "sync", src, dst, "--yes", "-q"]
+        return [*ACCORD, "sync", src, dst, "--yes", "-q"]
     if tool == "rsync":
         return ["rsync", "-a", "--delete", f"{src}/", f"{dst}/"]
     if tool == "unison":
@@ -81,7 +84,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--keep", action="store_true", help="keep the trees")
+    parser.add_argument(
+        "--accord", help="the accord command to run (default: this Python's)"
+    )
     args = parser.parse_args()
+    if args.accord:
+        ACCORD[:] = [args.accord]
     tools = [t for t in args.tools.split(",") if t == "accord" or shutil.which(t)]
     work = Path(tempfile.mkdtemp(prefix="accord-noop-mem-", dir=args.work))
     print(f"load {os.getloadavg()[0]:.1f}; trees in {work}", flush=True)

@@ -48,6 +48,10 @@ class FSDBView:
         #: scans that exist only as their staging folder
         self.staged: set[str] = set()
 
+    #: its listing maps staged names back to the scans' own: not in key order,
+    #: so the engine gives it a dict of versions (see Replica.scan_in_order)
+    scan_in_order = False
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
