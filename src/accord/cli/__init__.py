@@ -193,19 +193,19 @@ Docs: docs/cli.md"""
 #: imports that module only, not the hub's, the records' or SQL's
 #: (tests/cli/test_lazy.py checks this table against the modules)
 COMMAND_MODULES = {
-    "apply": "commands",
+    "apply": "plans",
     "db": "db",
     "hub": "hub",
-    "log": "commands",
+    "log": "history",
     "login": "hub",
-    "mirror": "commands",
-    "plan": "commands",
+    "mirror": "run",
+    "plan": "plans",
     "records": "records",
-    "reset": "commands",
-    "status": "commands",
-    "sync": "commands",
+    "reset": "history",
+    "status": "plans",
+    "sync": "run",
     "syncml": "syncml",
-    "trash": "commands",
+    "trash": "trash",
     "watch": "watch",
 }
 
