@@ -79,6 +79,8 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
 _PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
 # what a trashed item's path adds: "/trash/<run stamp>/" and ".<8 hex>"
 _TRASH_ROOM = len("/trash/20260101T000000Z-aaaaaa/") + 9
+#: a folder opened to be listed (its items stat'ed through the descriptor)
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _SPECIAL = {
     st.S_IFIFO: "a named pipe",
     st.S_IFSOCK: "a socket",
@@ -303,74 +305,130 @@ class LocalReplica(Replica):
 
     # -- reading ----------------------------------------------------------
     fork_safe = True
+    #: scan() lists in key order: see Replica.scan_in_order
+    scan_in_order = True
 
     def forked(self) -> None:
         self._tmp_prefix = ""  # temporary names unique to this process
 
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
-    ) -> Iterator[Entry | Problem | str]:
-        stack = [("", self.root)]
-        while stack:
-            prefix, folder = stack.pop()
-            try:
-                with os.scandir(folder) as listing:
-                    items = list(listing)
-            except OSError as exc:
-                yield Problem(prefix, None, f"cannot list this folder: {exc.strerror}")
-                continue
-            yield from self._scan_folder(prefix, items, stack, ignore, known)
-
-    def _scan_folder(
-        self,
-        prefix: str,
-        items: list[os.DirEntry[str]],
-        stack: list[tuple[str, str]],
-        ignore: IgnoreRules | None,
-        known: dict[str, str] | None,
-    ) -> Iterator[Entry | Problem | str]:
-        """The entries of one listed folder; the hot loop of every scan."""
-        base = prefix + "/" if prefix else ""
-        named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
+    ) -> Iterator[Entry | Problem | str | int]:
+        """Every item, in key order (``Replica.scan_in_order``): each folder's
+        names sorted, a folder's contents where ``name/`` sorts among its
+        neighbours (``a``, ``a.txt``, then ``a/b``), so that the engine can
+        merge the listing with the archive read in the same order. With a
+        ``known`` that can pass runs of rows (``same``), a run of unchanged
+        items is reported as its length."""
         get = known.get if known is not None else None
-        for key, found in named:
+        same = getattr(known, "same", None)
+        pending = [self._listed("", self.root, ignore)]
+        while pending:
+            for run in pending[-1]:
+                kind = type(run)
+                if kind is tuple:  # a folder's contents: (key, path)
+                    pending.append(self._listed(run[0], run[1], ignore))
+                    break
+                if kind is Problem:
+                    yield run
+                    continue
+                if same is not None and same([(item[0], item[1]) for item in run]):
+                    yield len(run)
+                    continue
+                for key, version, stat, link in run:
+                    if get is not None and get(key) == version:
+                        yield key
+                        continue
+                    mode = stat.st_mode
+                    kind = mode & 0o170000
+                    if kind == st.S_IFREG:
+                        yield Entry(
+                            key,
+                            FILE,
+                            stat.st_size,
+                            stat.st_mtime_ns,
+                            mode & 0o7777,
+                            version,
+                        )
+                    elif kind == st.S_IFDIR:
+                        yield Entry(key, DIR, 0, 0, mode & 0o7777, version)
+                    else:
+                        yield Entry(
+                            key, LINK, 0, stat.st_mtime_ns, 0, version, None, link
+                        )
+            else:
+                pending.pop()
+
+    def _listed(
+        self, prefix: str, folder: str, ignore: IgnoreRules | None
+    ) -> Iterator[
+        list[tuple[str, str, os.stat_result, str | None]] | tuple[str, str] | Problem
+    ]:
+        """One folder, listed and stat'ed through its descriptor, in the
+        order of its keys: runs of items ``(key, version, stat, link
+        target)``, split where the contents of a subfolder come (a
+        ``(key, path)`` tuple, where ``name/`` sorts) or a problem does."""
+        items: list[tuple[str, Any, Any, Any, Any]] = []
+        add = items.append
+        base = prefix + "/" if prefix else ""
+        try:
+            fd = os.open(folder, _LIST_FLAGS | (os.O_NOFOLLOW if prefix else 0))
             try:
-                stat = found.stat(follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    yield Problem(key, None, f"cannot read: {exc.strerror}")
-                continue
-            mode = stat.st_mode
-            kind = mode & 0o170000
-            if ignore and ignore.matches(key, kind == st.S_IFDIR):
-                continue
-            if kind == st.S_IFREG:
-                version = (
-                    f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
-                    f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
-                )
-                if get is not None and get(key) == version:
-                    yield key
-                else:
-                    yield Entry(
-                        key,
-                        FILE,
-                        stat.st_size,
-                        stat.st_mtime_ns,
-                        mode & 0o7777,
-                        version,
-                    )
-                continue
-            entry = stat_entry(key, stat, found.path)
-            if entry is None:
-                what = _SPECIAL.get(kind, "a special file")
-                yield Problem(key, None, f"skipped: {what}")
-                continue
-            if kind == st.S_IFDIR:
-                if found.name == META_DIR:
-                    continue  # a nested place's own folder: never synced
-                stack.append((key, found.path))
-            yield key if get is not None and get(key) == entry.version else entry
+                with os.scandir(fd) as listing:
+                    found = list(listing)
+                for item in found:
+                    name = item.name
+                    if not prefix and name == META_DIR:
+                        continue  # accord's own folder
+                    key = base + name
+                    try:
+                        stat = item.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOENT:
+                            why = f"cannot read: {exc.strerror}"
+                            add((name, key, None, Problem(key, None, why), None))
+                        continue
+                    mode = stat.st_mode
+                    kind = mode & 0o170000
+                    if kind == st.S_IFREG:
+                        if ignore and ignore.matches(key, False):
+                            continue
+                        version = (
+                            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+                            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+                        )
+                        add((name, key, version, stat, None))
+                    elif kind == st.S_IFDIR:
+                        if name == META_DIR or (ignore and ignore.matches(key, True)):
+                            continue  # a nested place's own folder: never synced
+                        add((name, key, f"d{mode & 0o7777:o}", stat, None))
+                        add((name + "/", key, None, None, f"{folder}/{name}"))
+                    else:
+                        if ignore and ignore.matches(key, False):
+                            continue
+                        if kind == st.S_IFLNK:
+                            try:
+                                target = os.readlink(name, dir_fd=fd)
+                            except OSError as exc:
+                                if exc.errno != errno.ENOENT:
+                                    why = f"cannot read: {exc.strerror}"
+                                    add(
+                                        (name, key, None, Problem(key, None, why), None)
+                                    )
+                                continue
+                            add((name, key, f"l{target}", stat, target))
+                        else:
+                            what = _SPECIAL.get(kind, "a special file")
+                            problem = Problem(key, None, f"skipped: {what}")
+                            add((name, key, None, problem, None))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return iter(
+                [Problem(prefix, None, f"cannot list this folder: {exc.strerror}")]
+            )
+        items.sort()
+        return _runs(items)
 
     def stat(self, key: str) -> Entry | None:
         path = self._path(check_key(key, self.url))
@@ -825,3 +883,21 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         lazy_shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def _runs(
+    items: list[tuple[str, str, Any, Any, Any]],
+) -> Iterator[list[tuple[str, str, Any, Any]] | tuple[str, str] | Problem]:
+    """A folder's sorted items (``_listed``) as runs of plain items, the
+    folders to enter, and problems, in order."""
+    run: list[tuple[str, str, Any, Any]] = []
+    for _, key, version, stat, extra in items:
+        if version is not None:
+            run.append((key, version, stat, extra))
+            continue
+        if run:
+            yield run
+            run = []
+        yield stat if stat is not None else (key, extra)
+    if run:
+        yield run
