@@ -59,6 +59,7 @@ from run import (
     GNU_TIME,
     Place,
     Tool,
+    _accord_sync,
     all_tools,
     difference,
     fingerprint,
@@ -215,22 +216,51 @@ class Curve:
         self.rows.append(self.run(tool, at, 0, "noop"))
         shutil.rmtree(at.src.parent)
 
-    def size(self, dataset: Path, files: int, tool: Tool) -> None:
-        """first, noop (x --repeat) and change for one tool on one tree."""
+    def first(self, dataset: Path, files: int, tool: Tool) -> Place:
+        """The tool's own source of links to ``dataset``, and its first run."""
         at = self.place(f"{files}-{tool.name}")
         at.src.rmdir()
         subprocess.run(["cp", "-al", str(dataset), str(at.src)], check=True)
         row = self.run(tool, at, files, "first")
         self.check(row, at)
         self.rows.append(row)
-        noops = [self.run(tool, at, files, "noop") for _ in range(self.args.repeat)]
-        self.rows.append(median_row(noops))
+        return at
+
+    def change(self, at: Place, files: int, tool: Tool) -> None:
+        """mutate.py's 300 changes on the source, the run, and the clean-up."""
         mutate(at.src, *CHANGES, seed=7, new_inodes=True)
         row = self.run(tool, at, files, "change")
         self.check(row, at)
         self.rows.append(row)
         if not self.args.keep:
             shutil.rmtree(at.src.parent)
+
+    def size(self, dataset: Path, files: int, tools: list[Tool]) -> None:
+        """first, noop (x --repeat) and change for each tool on one tree.
+
+        One tool after the other; with --interleave, every tool's first
+        run, then the no-ops in rounds (each tool once per round), then the
+        changes: tools compared under the same background load.
+        """
+        if not self.args.interleave:
+            for tool in tools:
+                at = self.first(dataset, files, tool)
+                runs = [
+                    self.run(tool, at, files, "noop") for _ in range(self.args.repeat)
+                ]
+                self.rows.append(median_row(runs))
+                self.change(at, files, tool)
+                self.save()
+            return
+        places = [self.first(dataset, files, tool) for tool in tools]
+        noops: list[list[dict]] = [[] for _ in tools]
+        for _ in range(self.args.repeat):
+            for tool, at, runs in zip(tools, places, noops, strict=True):
+                runs.append(self.run(tool, at, files, "noop"))
+        self.rows.extend(median_row(runs) for runs in noops)
+        for tool, at in zip(tools, places, strict=True):
+            self.change(at, files, tool)
+        self.save()
 
     def all(self, tools: list[Tool], sizes: list[int]) -> None:
         for tool in tools:
@@ -243,9 +273,7 @@ class Curve:
                 f"{files:,} files, {total / 2**20:,.0f} MiB, generated in"
                 f" {time.perf_counter() - started:.0f} s; load {load()}"
             )
-            for tool in tools:
-                self.size(dataset, files, tool)
-                self.save()
+            self.size(dataset, files, tools)
             if not self.args.keep:
                 shutil.rmtree(dataset)
 
@@ -449,7 +477,21 @@ def arguments() -> argparse.Namespace:
         help="compare the trees after first and change: paths, sizes, mtimes"
         " (stat, default), also contents (full), or not at all",
     )
+    parser.add_argument(
+        "--interleave",
+        action="store_true",
+        help="run the no-ops in rounds, each tool once per round (every"
+        " tool's trees are kept at once: more room)",
+    )
     parser.add_argument("--label", default="", help="appended to the tool names")
+    parser.add_argument(
+        "--accord",
+        action="append",
+        default=[],
+        metavar="PROGRAM=LABEL",
+        help="also run this accord program's sync, named 'accord sync LABEL'"
+        " (another build, measured beside the first on the same data)",
+    )
     parser.add_argument(
         "--json", default=str(HERE / "scaling.json"), help="'' for none"
     )
@@ -459,7 +501,8 @@ def arguments() -> argparse.Namespace:
         nargs="+",
         type=Path,
         metavar="JSON",
-        help="no runs: the table and the PNG from these result files",
+        help="no runs: the table, the PNG and one JSON (--json) from these"
+        " result files; a figure in a later file replaces the same one before",
     )
     parser.add_argument("--keep", action="store_true", help="keep the trees")
     args = parser.parse_args()
@@ -471,9 +514,13 @@ def arguments() -> argparse.Namespace:
     return args
 
 
-def chosen_tools(wanted_text: str) -> list[Tool]:
+def chosen_tools(wanted_text: str, others: list[str]) -> list[Tool]:
     wanted = [w.strip() for w in wanted_text.split(",") if w.strip()]
     tools = [t for t in all_tools() if any(t.name.startswith(w) for w in wanted)]
+    for spec in others:
+        program, _, label = spec.partition("=")
+        extra = Tool(f"accord sync {label or program}", program, _accord_sync)
+        tools.insert(1 if tools and tools[0].name == "accord sync" else 0, extra)
     for tool in tools:
         if tool.program is None:
             print(f"skipping {tool.name}: not installed (bench/setup.sh)")
@@ -483,13 +530,27 @@ def chosen_tools(wanted_text: str) -> list[Tool]:
 
 
 def room_check(work: Path, sizes: list[int]) -> None:
-    """Refuse a run whose largest tree (twice: source, copy) cannot fit."""
+    """Refuse a run whose largest tree (twice: source, copy) cannot fit.
+
+    Inodes too: a tmpfs counts every hard link against its inode limit
+    (/dev/shm allows about 3 million on this machine kind), so the
+    generated tree, a tool's source of links to it and the tool's copy
+    take three per file.
+    """
     need = 2 * max(sizes) * BYTES_PER_FILE
     free = shutil.disk_usage(work).free
     if need > free * 0.9:
         raise SystemExit(
             f"{max(sizes):,} files need about {need / 2**30:.1f} GiB in {work},"
             f" {free / 2**30:.1f} GiB is free: --work elsewhere or smaller --sizes"
+        )
+    inodes = int(3.1 * max(sizes))
+    stat = os.statvfs(work)
+    if stat.f_files and inodes > stat.f_favail:
+        raise SystemExit(
+            f"{max(sizes):,} files need about {inodes:,} inodes in {work},"
+            f" {stat.f_favail:,} are free: a tmpfs of your own with more"
+            " (mount -t tmpfs -o size=16G,nr_inodes=4M tmpfs DIR), --work DIR"
         )
 
 
@@ -507,10 +568,26 @@ def main() -> None:
     args = arguments()
     if args.plot:
         loaded = [json.loads(p.read_text()) for p in args.plot]
-        rows = [row for data in loaded for row in data["rows"]]
-        report(rows, loaded, args.png)
+        latest = {  # a figure measured again in a later file replaces the first
+            (row["files"], row["tool"], row["scenario"]): row
+            for data in loaded
+            for row in data["rows"]
+        }
+        rows = list(latest.values())
+        metas = [
+            meta
+            for data in loaded
+            for meta in data.get(
+                "runs", [{k: v for k, v in data.items() if k != "rows"}]
+            )
+        ]
+        report(rows, metas, args.png)
+        if args.json:
+            Path(args.json).write_text(
+                json.dumps({"runs": metas, "rows": rows}, indent=1) + "\n"
+            )
         return
-    tools = chosen_tools(args.tools)
+    tools = chosen_tools(args.tools, args.accord)
     if not tools:
         raise SystemExit("no tool to run")
     base = args.work or Path(tempfile.gettempdir())
