@@ -219,8 +219,10 @@ class Replica(abc.ABC):
         An ignored directory is not descended into. ``known`` maps keys to the
         versions the caller already knows; an item whose version is the known
         one may be reported as just its key (a ``str``), which saves building
-        an entry for each unchanged item. Without ``known``, only entries
-        and problems are reported.
+        an entry for each unchanged item; when ``known`` has ``same()`` (a
+        ``KnownInOrder``, for a place that lists in key order), a run of
+        unchanged items it confirmed may be reported as their number (an
+        ``int``). Without ``known``, only entries and problems are reported.
         """
 
     def scan_columns(self) -> Columns | None:
@@ -266,6 +268,15 @@ class Replica(abc.ABC):
     def is_empty_root(self) -> bool:
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None
+
+    #: True when ``scan()`` lists items in ascending key order (Python's
+    #: ``str`` order of whole keys: a folder's own entry where its name
+    #: sorts, its contents where ``name + "/"`` sorts) and asks ``known``
+    #: with ``known.get(key)`` in that order, once per key. The engine then
+    #: passes a ``known`` that reads the archive alongside (a merge of two
+    #: sorted sequences) instead of a dict of every archived version, so a
+    #: run holds memory for what changed, not for every item.
+    scan_in_order: bool = False
 
     #: True when the place may be used from a forked child process (scans,
     #: copies): it holds no connection, thread or lock shared with the

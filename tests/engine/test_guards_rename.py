@@ -19,7 +19,7 @@ from accord.engine.detect import CREATED, DELETED, Change, ChangeSet
 from accord.engine.policy import Policy
 from accord.errors import SafetyLimitExceeded
 from accord.model import FILE, Entry, Side
-from accord.replicas.local import local_persistent_id
+from accord.replicas.local_entries import local_persistent_id
 from accord.state.store import ArchiveEntry
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.replicas import local
+from accord.replicas import local, local_at
 from accord.replicas.local import LocalReplica
 
 
@@ -15,7 +15,7 @@ def test_rename_case_stores_the_new_spelling(tmp_path: Path) -> None:
     (tmp_path / "Readme.md").write_text("read me\n")
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
-        local._rename_case(fd, "Readme.md", fd, "README.md")
+        local_at.rename_case(fd, "Readme.md", fd, "README.md")
     finally:
         os.close(fd)
     assert os.listdir(tmp_path) == ["README.md"]
@@ -28,7 +28,7 @@ def test_rename_case_puts_the_item_back_when_it_fails(tmp_path: Path) -> None:
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
         with pytest.raises(FileExistsError):
-            local._rename_case(fd, "Readme.md", fd, "README.md")
+            local_at.rename_case(fd, "Readme.md", fd, "README.md")
     finally:
         os.close(fd)
     assert sorted(os.listdir(tmp_path)) == ["README.md", "Readme.md"]
@@ -51,7 +51,7 @@ def test_move_to_a_spelling_the_disk_takes_for_the_same_name(
         seen.append((name, other))
         return True  # what a case-insensitive disk answers
 
-    monkeypatch.setattr(local, "_same_item", same_item)
+    monkeypatch.setattr(local, "same_item", same_item)
     moved = place.move("Readme.md", "README.md", expect=old)
     place.close()
     assert seen == [("Readme.md", "README.md")]

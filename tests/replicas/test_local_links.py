@@ -21,7 +21,7 @@ from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import PreconditionFailed
 from accord.model import DIR, FILE, LINK, Entry
-from accord.replicas import local
+from accord.replicas import local_at
 from accord.replicas.local import LocalReplica
 
 _MTIME = 1_700_000_000_000_000_000
@@ -36,7 +36,7 @@ def resolver(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Both ways of reaching a folder: one openat2 call, or a walk of O_NOFOLLOW
     opens (where the kernel does not offer openat2)."""
     if request.param == "walk":
-        monkeypatch.setattr(local, "_openat2", False)
+        monkeypatch.setattr(local_at, "_openat2", False)
     return str(request.param)
 
 

@@ -22,6 +22,7 @@ Each command parses its arguments, calls the library, and renders the result
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 import signal
 import sys
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 import click
 
+from accord import __version__
 from accord.errors import (
     Aborted,
     AccordError,
@@ -38,7 +40,7 @@ from accord.errors import (
     SafetyLimitExceeded,
 )
 
-__all__ = ["EXIT", "main"]
+__all__ = ["COMMAND_MODULES", "EXIT", "load_commands", "main"]
 
 EXIT = {
     "ok": 0,
@@ -187,8 +189,57 @@ State: $ACCORD_STATE_DIR, else $XDG_STATE_HOME/accord, else ~/.local/state/accor
 Docs: docs/cli.md"""
 
 
-@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="accord")
+#: the module of ``accord.cli`` that defines each command: ``accord sync``
+#: imports that module only, not the hub's, the records' or SQL's
+#: (tests/cli/test_lazy.py checks this table against the modules)
+COMMAND_MODULES = {
+    "apply": "plans",
+    "db": "db",
+    "hub": "hub",
+    "log": "history",
+    "login": "hub",
+    "mirror": "run",
+    "plan": "plans",
+    "records": "records",
+    "reset": "history",
+    "status": "plans",
+    "sync": "run",
+    "syncml": "syncml",
+    "trash": "trash",
+    "watch": "watch",
+}
+
+
+def load_commands(*modules: str) -> None:
+    """Import the command modules named (all of them when none is): each
+    registers its commands on ``cli`` as it is imported."""
+    for module in modules or sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(f"accord.cli.{module}")
+
+
+class _LazyGroup(click.Group):
+    """A group that imports a command's module when the command is asked for."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            module = COMMAND_MODULES.get(cmd_name)
+            if module is None:
+                load_commands()  # an unknown name: all of them, for the hint
+            else:
+                load_commands(module)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_commands()
+        return super().list_commands(ctx)
+
+
+@click.group(
+    cls=_LazyGroup,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.version_option(__version__, package_name="accord")
 def cli() -> None:
     """accord keeps places in agreement, and never loses any data.
 
@@ -201,8 +252,6 @@ def cli() -> None:
 
 def main() -> None:
     """Entry point of the ``accord`` command."""
-    from accord.cli import commands, db, hub, records, syncml, watch  # noqa: F401 - registers them
-
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.
     signal.signal(signal.SIGTERM, _terminated)

@@ -14,7 +14,19 @@ from typing import Any
 import click
 
 from accord.cli import Exit, cli, handle_errors
-from accord.cli.commands import ItemCount, Percent, _policy, _use_endpoint
+from accord.cli.options import (
+    accept_rules_option,
+    allow_empty_option,
+    endpoint_url_option,
+    exclude_option,
+    marker_option,
+    max_delete_option,
+    max_delete_percent_option,
+    no_trash_option,
+    policy_from,
+    use_endpoint,
+    workers_option,
+)
 from accord.cli.shared import told_to_hubs
 from accord.config import load_profiles
 from accord.engine.policy import CONFLICT_RULES
@@ -84,65 +96,21 @@ class Duration(click.ParamType):
     show_default=True,
     help="The longest a change waits while others keep coming.",
 )
-@click.option(
-    "--exclude",
-    multiple=True,
-    metavar="PATTERN",
-    help="Ignore paths matching PATTERN (gitignore syntax); repeatable.",
-)
-@click.option(
-    "--max-delete",
-    type=ItemCount(),
-    default=None,
-    metavar="N",
-    help="Mass-deletion guard: items per run (default 100).",
-)
-@click.option(
-    "--max-delete-percent",
-    type=Percent(),
-    default=None,
-    metavar="P",
-    help="Mass-deletion guard: percent of a side (default 50).",
-)
-@click.option(
-    "--allow-empty",
-    is_flag=True,
-    help="Let a side that became empty delete everything on the other.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=None,
-    help="Transfers in flight at once (default 4).",
-)
-@click.option(
-    "--no-trash",
-    is_flag=True,
-    help="Delete and overwrite for good instead of keeping a copy.",
-)
-@click.option(
-    "--accept-rules",
-    is_flag=True,
-    help="Apply a changed .accordignore (yours or a peer's) from the next run on.",
-)
+@exclude_option
+@max_delete_option
+@max_delete_percent_option
+@allow_empty_option
+@workers_option
+@no_trash_option
+@accept_rules_option
 @click.option(
     "--checksum",
     is_flag=True,
     default=None,
     help="With --mirror: compare content digests on a first run.",
 )
-@click.option(
-    "--marker",
-    metavar="NAME",
-    default=None,
-    help="Refuse to run unless both roots hold the file NAME.",
-)
-@click.option(
-    "--endpoint-url",
-    metavar="URL",
-    default=None,
-    help="S3-compatible endpoint for s3:// places.",
-)
+@marker_option
+@endpoint_url_option
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print failures only.")
 @handle_errors
@@ -192,11 +160,11 @@ def _pairs(left: str | None, right: str | None, opts: dict[str, Any]) -> list[Pa
 
 def _pair(name: str | None, profile: dict[str, Any], opts: dict[str, Any]) -> Pair:
     mode = "mirror" if opts["as_mirror"] else profile.get("mode", "sync")
-    _use_endpoint(opts["endpoint_url"] or profile.get("endpoint_url"))
+    use_endpoint(opts["endpoint_url"] or profile.get("endpoint_url"))
     fields = ("on_conflict", "delete", "max_delete", "max_delete_percent")
     fields += ("allow_empty", "workers", "no_trash", "accept_rules", "checksum")
     fields += ("marker",)
-    policy = _policy(mode, profile, **{k: opts[k] for k in fields})
+    policy = policy_from(mode, profile, **{k: opts[k] for k in fields})
     if policy.mode != "mirror" and (opts["delete"] or opts["checksum"]):
         raise click.UsageError("--delete and --checksum go with --mirror")
     if policy.on_conflict == "ask":

@@ -23,6 +23,7 @@ no deletion is inferred for it) and goes no further.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -40,6 +41,8 @@ __all__ = [
     "MODIFIED",
     "Change",
     "ChangeSet",
+    "KnownInOrder",
+    "ScanOrderError",
     "Scanned",
     "classify",
     "compare",
@@ -117,6 +120,104 @@ def _same_time(reported: int, archived: int, precision: int | None) -> bool:
     return reported // precision == archived // precision
 
 
+class ScanOrderError(AccordError):
+    """A place that promised a listing in key order gave one out of order."""
+
+
+class KnownInOrder:
+    """The archived versions of one side, read alongside a listing in the
+    same key order: the ``known`` of a place whose scan lists in key order
+    (``Replica.scan_in_order``).
+
+    ``get(key)`` is asked in ascending key order. It moves through the
+    archive rows until it reaches ``key``: its version when archived, else
+    None; the archived keys passed over are the listing's unseen ones.
+    ``same(pairs)`` passes a run of rows at once when they are exactly the
+    listing's next ``(key, version)`` pairs (one comparison of two lists,
+    in C: a folder of unchanged items costs no call per item). A run over
+    an unchanged tree thus holds a few thousand rows at a time, not a dict
+    of every item. A key asked out of order stops the run before anything
+    is written (inferring deletions from a broken merge would lose data).
+    """
+
+    __slots__ = ("_at", "_buffer", "_done", "_last", "_rows", "count", "unseen")
+
+    def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
+        self._rows = iter(rows)
+        self._buffer: list[tuple[str, str]] = []
+        self._at = 0  # the next row in the buffer
+        self._done = False
+        self._last = ""
+        self.count = 0  # archive rows read
+        self.unseen: list[str] = []  # archived keys the listing passed over
+
+    def _ahead(self, wanted: int) -> int:
+        """How many rows are buffered past the current one, reading more
+        (at least ``wanted``) when fewer are."""
+        have = len(self._buffer) - self._at
+        if have >= wanted or self._done:
+            return have
+        del self._buffer[: self._at]
+        self._at = 0
+        size = max(wanted - have, _ROWS_AT_ONCE)
+        more = list(itertools.islice(self._rows, size))
+        self._done = len(more) < size
+        self.count += len(more)
+        self._buffer += more
+        return len(self._buffer)
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        if key <= self._last:
+            raise ScanOrderError(f"a listing came out of key order at {key!r}")
+        self._last = key
+        buffer = self._buffer
+        while True:
+            if self._at >= len(buffer):
+                if not self._ahead(1):
+                    return default
+                buffer = self._buffer
+            at, version = buffer[self._at]
+            if at < key:
+                self.unseen.append(at)
+                self._at += 1
+            elif at == key:
+                self._at += 1
+                return version
+            else:
+                return default
+
+    def same(self, pairs: list[tuple[str, str]]) -> bool:
+        """True when the next archived rows are ``pairs`` exactly (keys and
+        versions, in order): they are passed, as unchanged items of the
+        listing. Otherwise nothing is passed (ask ``get()`` for each).
+        Pairs equal to archive rows are in ascending order, as those are:
+        only the first needs checking against what came before."""
+        count = len(pairs)
+        if not count:
+            return True
+        if pairs[0][0] <= self._last:
+            raise ScanOrderError(f"a listing came out of key order at {pairs[0][0]!r}")
+        if self._ahead(count) < count:
+            return False
+        at = self._at
+        if self._buffer[at : at + count] != pairs:
+            return False
+        self._at = at + count
+        self._last = pairs[-1][0]
+        return True
+
+    def finish(self) -> list[str]:
+        """The archived keys the listing did not show (reads the rest)."""
+        while self._ahead(1):
+            self.unseen += [key for key, _ in self._buffer[self._at :]]
+            self._at = len(self._buffer)
+        return self.unseen
+
+
+#: archive rows a KnownInOrder reads at a time
+_ROWS_AT_ONCE = 4096
+
+
 class Scanned(NamedTuple):
     """One side's listing, boiled down to what differs from the known versions."""
 
@@ -130,7 +231,7 @@ class Scanned(NamedTuple):
 
 def scan_side(
     replica: Replica,
-    known: Mapping[str, str],
+    known: Mapping[str, str] | KnownInOrder,
     side: Side,
     ignore: IgnoreRules | None = None,
     gate: Gate | None = None,
@@ -143,16 +244,21 @@ def scan_side(
     an item inside the place); a refused one is reported and dropped.
     """
     check = gate or Gate(replica.url)
-    unseen = set(known)
+    in_order = isinstance(known, KnownInOrder)
+    # with ``known`` in order, it finds the unseen keys itself
+    unseen: set[str] = set() if in_order else set(known)
     discard = unseen.discard
     fresh: list[Entry] = []
     problems: list[Problem] = []
     refused: list[tuple[str, str]] = []
     seen = 0
-    for item in replica.scan(ignore, known if known else None):
+    for item in replica.scan(ignore, known if known or in_order else None):  # type: ignore[arg-type]
         kind = type(item)
         if kind is str:
             discard(item)  # type: ignore[arg-type]
+        elif kind is int:  # a run of unchanged items (KnownInOrder.same)
+            seen += item  # type: ignore[operator]
+            continue
         elif kind is Problem:
             problems.append(item._replace(side=side))  # type: ignore[union-attr]
             continue
@@ -166,7 +272,7 @@ def scan_side(
                 refused.append((key, why))
         seen += 1
     problems += check.problems(refused, side)
-    gone = list(unseen)
+    gone = known.finish() if isinstance(known, KnownInOrder) else list(unseen)
     if gone and any(unsafe_reason(key) is not None for key in gone):
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
         gone = [key for key in gone if unsafe_reason(key) is None]

@@ -27,6 +27,7 @@ from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
     CREATED,
     ChangeSet,
+    KnownInOrder,
     Scanned,
     compare,
     fill_digests,
@@ -58,6 +59,7 @@ from accord.replica import Replica
 from accord.state import lock
 from accord.state.store import (
     ArchiveEntry,
+    ArchiveKeys,
     ArchiveStore,
     ArchiveView,
     default_state_dir,
@@ -557,7 +559,7 @@ class Session:
 
     def _scan_both(
         self, store: ArchiveStore, ignore: IgnoreRules | None
-    ) -> tuple[Scanned, Scanned, dict[str, str]]:
+    ) -> tuple[Scanned, Scanned, Collection[str]]:
         """Scan both sides at once, each against its archived versions; also
         the archived keys. Where it is safe (a local tree) the right side is
         scanned in a child process: two cores instead of one shared GIL."""
@@ -568,19 +570,21 @@ class Session:
             child = Child(
                 lambda: scan_side(
                     self.right,
-                    store.versions(Side.RIGHT, own_connection=True),
+                    _known(store, self.right, Side.RIGHT, own_connection=True),
                     Side.RIGHT,
                     ignore,
                     gates[Side.RIGHT],
                 )
             )
             try:
-                known = store.versions(Side.LEFT)
+                known = _known(store, self.left, Side.LEFT)
                 left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
                 right = child.result()
             finally:
                 child.cancel()
             self.right.set_scan_state(right.state)
+            if isinstance(known, KnownInOrder):
+                return left, right, _archived_keys(store, known.count, left, right)
             return left, right, known
         known = store.versions(Side.LEFT)
         known_right = store.versions(Side.RIGHT)
@@ -942,6 +946,30 @@ def _leave_refused(left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, Change
     told = set(left.problems)
     right = right._replace(problems=[p for p in right.problems if p not in told])
     return guards.drop_keys(left, refused), guards.drop_keys(right, refused)
+
+
+def _known(
+    store: ArchiveStore, replica: Replica, side: Side, *, own_connection: bool = False
+) -> Mapping[str, str] | KnownInOrder:
+    """What a scan of ``side`` compares with: the archived versions read in
+    step with the listing when the place lists in key order (memory for
+    what changed only), else all of them in a dict."""
+    if replica.scan_in_order:
+        return KnownInOrder(
+            store.versions_in_order(side, own_connection=own_connection)
+        )
+    return store.versions(side, own_connection=own_connection)
+
+
+def _archived_keys(
+    store: ArchiveStore, count: int, left: Scanned, right: Scanned
+) -> ArchiveKeys:
+    """The archived keys, for a run that scanned without holding them: the
+    keys each side did not show are archived; whether the keys a side
+    listed as new or changed are is asked of the store, in batches."""
+    keys = ArchiveKeys(store, set(left.unseen) | set(right.unseen), set(), count)
+    keys.learn([entry.key for scan in (left, right) for entry in scan.fresh])
+    return keys
 
 
 def _pool(max_workers: int) -> Any:

@@ -17,6 +17,7 @@ server) is only filtered, never staged.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -28,7 +29,12 @@ from accord.replica import Replica, TrashItem, WriteItem
 
 __all__ = ["FSDBView"]
 
-_TOPS = IgnoreRules(["/*/*"])  # a listing of the root's folders only
+
+@functools.cache
+def _tops() -> IgnoreRules:
+    """Rules for a listing of the root's folders only (made on first use:
+    pathspec is not imported by a run that lists no FSDB)."""
+    return IgnoreRules(["/*/*"])
 
 
 class FSDBView:
@@ -41,6 +47,10 @@ class FSDBView:
         self.staging = not inner.capabilities.fsdb_server
         #: scans that exist only as their staging folder
         self.staged: set[str] = set()
+
+    #: its listing maps staged names back to the scans' own: not in key order,
+    #: so the engine gives it a dict of versions (see Replica.scan_in_order)
+    scan_in_order = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -69,7 +79,7 @@ class FSDBView:
         """The names of the folders at the root, as they are on disk."""
         return {
             item.key
-            for item in self.inner.scan(_TOPS)
+            for item in self.inner.scan(_tops())
             if isinstance(item, Entry) and item.kind == DIR and "/" not in item.key
         }
 

@@ -132,7 +132,7 @@ class FolderBlobs(Blobs):
             os.replace(temp, final)
 
     def flush(self) -> None:
-        from accord.replicas.local import syncfs
+        from accord.replicas.local_at import syncfs
 
         syncfs(str(self.root))
 

@@ -28,7 +28,6 @@ import errno
 import itertools
 import os
 import stat as st
-import sys
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -36,45 +35,52 @@ from accord.capabilities import Capabilities
 from accord.errors import (
     AlreadyExists,
     LockHeld,
-    NoSpace,
     NotEmpty,
     NotFound,
-    PermissionDenied,
     PreconditionFailed,
     ReplicaError,
     TransientError,
     Unreachable,
     UnsafeName,
 )
-from accord.keys import IgnoreRules, fold, nfc
+from accord.keys import IgnoreRules, fold
 from accord.model import DIR, FILE, LINK, Entry, Problem, Spot, join, parent_of
 from accord.replica import (
-    DIGEST,
     META_DIR,
     HashingReader,
     Replica,
     Touched,
     TrashItem,
     Watching,
-    check_digest,
     check_expected,
     check_key,
     check_run,
 )
 from accord.replicas import lockfile
+from accord.replicas.local_at import (
+    DIR_FLAGS,
+    chmod_at,
+    open_folder,
+    rename_case,
+    rename_new,
+    same_folder,
+    same_item,
+    syncfs,
+)
+from accord.replicas.local_copy import BLOCK, copy_into, copy_out, lazy_shutil
+from accord.replicas.local_entries import local_persistent_id, stat_entry
+from accord.replicas.local_errors import translate
+from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
 
-__all__ = ["LocalReplica", "local_persistent_id", "syncfs"]
+__all__ = ["LocalReplica"]
 
-_BLOCK = 1 << 20
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-_BIG = 8 << 20  # files this big hash in a second thread while being written
-_BIG_BLOCK = 4 << 20
 _PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
 # what a trashed item's path adds: "/trash/<run stamp>/" and ".<8 hex>"
 _TRASH_ROOM = len("/trash/20260101T000000Z-aaaaaa/") + 9
-# a folder opened only to work in it (O_PATH: no read permission needed)
-_DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+#: a folder opened to be listed (its items stat'ed through the descriptor)
+_LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 _SPECIAL = {
     st.S_IFIFO: "a named pipe",
     st.S_IFSOCK: "a socket",
@@ -181,7 +187,7 @@ class LocalReplica(Replica):
         if self._case_sensitive is not None:
             return self._case_sensitive
         with contextlib.suppress(OSError):
-            found = _case_by_listing(self.root)
+            found = case_by_listing(self.root)
             if found is not None:
                 return found
             return self._case_by_probe()
@@ -200,7 +206,7 @@ class LocalReplica(Replica):
         if self._unicode_exact is not None:
             return self._unicode_exact
         with contextlib.suppress(OSError):
-            found = _unicode_by_listing(self.root)
+            found = unicode_by_listing(self.root)
             if found is not None:
                 return found
             tag = os.urandom(4).hex()
@@ -238,7 +244,7 @@ class LocalReplica(Replica):
 
     def _root(self) -> int:
         if self._root_fd is None:
-            self._root_fd = os.open(self.root, _DIR_FLAGS)
+            self._root_fd = os.open(self.root, DIR_FLAGS)
         return self._root_fd
 
     def _close_root(self) -> None:
@@ -255,7 +261,7 @@ class LocalReplica(Replica):
         leave the root is refused before anything is opened."""
         folder, _, name = check_key(key, self.url).rpartition("/")
         with self._refusing_links(key, "a folder on the path"):
-            return _open_folder(self._root(), folder), name
+            return open_folder(self._root(), folder), name
 
     @contextlib.contextmanager
     def _refusing_links(self, key: str, what: str) -> Iterator[None]:
@@ -285,7 +291,7 @@ class LocalReplica(Replica):
             stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return _entry(key, stat, name, fd)
+        return stat_entry(key, stat, name, fd)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -295,78 +301,134 @@ class LocalReplica(Replica):
         except ReplicaError:
             raise
         except OSError as exc:
-            raise _translate(exc, self.url, key) from exc
+            raise translate(exc, self.url, key) from exc
 
     # -- reading ----------------------------------------------------------
     fork_safe = True
+    #: scan() lists in key order: see Replica.scan_in_order
+    scan_in_order = True
 
     def forked(self) -> None:
         self._tmp_prefix = ""  # temporary names unique to this process
 
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
-    ) -> Iterator[Entry | Problem | str]:
-        stack = [("", self.root)]
-        while stack:
-            prefix, folder = stack.pop()
-            try:
-                with os.scandir(folder) as listing:
-                    items = list(listing)
-            except OSError as exc:
-                yield Problem(prefix, None, f"cannot list this folder: {exc.strerror}")
-                continue
-            yield from self._scan_folder(prefix, items, stack, ignore, known)
-
-    def _scan_folder(
-        self,
-        prefix: str,
-        items: list[os.DirEntry[str]],
-        stack: list[tuple[str, str]],
-        ignore: IgnoreRules | None,
-        known: dict[str, str] | None,
-    ) -> Iterator[Entry | Problem | str]:
-        """The entries of one listed folder; the hot loop of every scan."""
-        base = prefix + "/" if prefix else ""
-        named = [(base + i.name, i) for i in items if prefix or i.name != META_DIR]
+    ) -> Iterator[Entry | Problem | str | int]:
+        """Every item, in key order (``Replica.scan_in_order``): each folder's
+        names sorted, a folder's contents where ``name/`` sorts among its
+        neighbours (``a``, ``a.txt``, then ``a/b``), so that the engine can
+        merge the listing with the archive read in the same order. With a
+        ``known`` that can pass runs of rows (``same``), a run of unchanged
+        items is reported as its length."""
         get = known.get if known is not None else None
-        for key, found in named:
+        same = getattr(known, "same", None)
+        pending = [self._listed("", self.root, ignore)]
+        while pending:
+            for run in pending[-1]:
+                kind = type(run)
+                if kind is tuple:  # a folder's contents: (key, path)
+                    pending.append(self._listed(run[0], run[1], ignore))
+                    break
+                if kind is Problem:
+                    yield run
+                    continue
+                if same is not None and same([(item[0], item[1]) for item in run]):
+                    yield len(run)
+                    continue
+                for key, version, stat, link in run:
+                    if get is not None and get(key) == version:
+                        yield key
+                        continue
+                    mode = stat.st_mode
+                    kind = mode & 0o170000
+                    if kind == st.S_IFREG:
+                        yield Entry(
+                            key,
+                            FILE,
+                            stat.st_size,
+                            stat.st_mtime_ns,
+                            mode & 0o7777,
+                            version,
+                        )
+                    elif kind == st.S_IFDIR:
+                        yield Entry(key, DIR, 0, 0, mode & 0o7777, version)
+                    else:
+                        yield Entry(
+                            key, LINK, 0, stat.st_mtime_ns, 0, version, None, link
+                        )
+            else:
+                pending.pop()
+
+    def _listed(
+        self, prefix: str, folder: str, ignore: IgnoreRules | None
+    ) -> Iterator[
+        list[tuple[str, str, os.stat_result, str | None]] | tuple[str, str] | Problem
+    ]:
+        """One folder, listed and stat'ed through its descriptor, in the
+        order of its keys: runs of items ``(key, version, stat, link
+        target)``, split where the contents of a subfolder come (a
+        ``(key, path)`` tuple, where ``name/`` sorts) or a problem does."""
+        items: list[tuple[str, Any, Any, Any, Any]] = []
+        add = items.append
+        base = prefix + "/" if prefix else ""
+        try:
+            fd = os.open(folder, _LIST_FLAGS | (os.O_NOFOLLOW if prefix else 0))
             try:
-                stat = found.stat(follow_symlinks=False)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    yield Problem(key, None, f"cannot read: {exc.strerror}")
-                continue
-            mode = stat.st_mode
-            kind = mode & 0o170000
-            if ignore and ignore.matches(key, kind == st.S_IFDIR):
-                continue
-            if kind == st.S_IFREG:
-                version = (
-                    f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
-                    f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
-                )
-                if get is not None and get(key) == version:
-                    yield key
-                else:
-                    yield Entry(
-                        key,
-                        FILE,
-                        stat.st_size,
-                        stat.st_mtime_ns,
-                        mode & 0o7777,
-                        version,
-                    )
-                continue
-            entry = _entry(key, stat, found.path)
-            if entry is None:
-                what = _SPECIAL.get(kind, "a special file")
-                yield Problem(key, None, f"skipped: {what}")
-                continue
-            if kind == st.S_IFDIR:
-                if found.name == META_DIR:
-                    continue  # a nested place's own folder: never synced
-                stack.append((key, found.path))
-            yield key if get is not None and get(key) == entry.version else entry
+                with os.scandir(fd) as listing:
+                    found = list(listing)
+                for item in found:
+                    name = item.name
+                    if not prefix and name == META_DIR:
+                        continue  # accord's own folder
+                    key = base + name
+                    try:
+                        stat = item.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        if exc.errno != errno.ENOENT:
+                            why = f"cannot read: {exc.strerror}"
+                            add((name, key, None, Problem(key, None, why), None))
+                        continue
+                    mode = stat.st_mode
+                    kind = mode & 0o170000
+                    if kind == st.S_IFREG:
+                        if ignore and ignore.matches(key, False):
+                            continue
+                        version = (
+                            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+                            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+                        )
+                        add((name, key, version, stat, None))
+                    elif kind == st.S_IFDIR:
+                        if name == META_DIR or (ignore and ignore.matches(key, True)):
+                            continue  # a nested place's own folder: never synced
+                        add((name, key, f"d{mode & 0o7777:o}", stat, None))
+                        add((name + "/", key, None, None, f"{folder}/{name}"))
+                    else:
+                        if ignore and ignore.matches(key, False):
+                            continue
+                        if kind == st.S_IFLNK:
+                            try:
+                                target = os.readlink(name, dir_fd=fd)
+                            except OSError as exc:
+                                if exc.errno != errno.ENOENT:
+                                    why = f"cannot read: {exc.strerror}"
+                                    add(
+                                        (name, key, None, Problem(key, None, why), None)
+                                    )
+                                continue
+                            add((name, key, f"l{target}", stat, target))
+                        else:
+                            what = _SPECIAL.get(kind, "a special file")
+                            problem = Problem(key, None, f"skipped: {what}")
+                            add((name, key, None, problem, None))
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            return iter(
+                [Problem(prefix, None, f"cannot list this folder: {exc.strerror}")]
+            )
+        items.sort()
+        return _runs(items)
 
     def stat(self, key: str) -> Entry | None:
         path = self._path(check_key(key, self.url))
@@ -377,8 +439,8 @@ class LocalReplica(Replica):
         except NotADirectoryError:
             return None
         except OSError as exc:
-            raise _translate(exc, self.url, key) from exc
-        return _entry(key, stat, path)
+            raise translate(exc, self.url, key) from exc
+        return stat_entry(key, stat, path)
 
     def digest(self, entry: Entry) -> Entry:
         if entry.kind != FILE:
@@ -386,7 +448,7 @@ class LocalReplica(Replica):
         for _ in range(3):
             with self._errors(entry.key), self.open_read(entry.key) as handle:
                 reader = HashingReader(handle)
-                while reader.read(_BLOCK):
+                while reader.read(BLOCK):
                     pass
             now = self.stat(entry.key)
             if now is None:
@@ -453,7 +515,7 @@ class LocalReplica(Replica):
         with self._errors(key):
             temp, temp_fd = self._temp_for(key)
             try:
-                digest = _copy_into(data, temp, like, self.url, key, temp_fd)
+                digest = copy_into(data, temp, like, self.url, key, temp_fd)
                 with self._folder_of(key) as (fd, name):
                     self._install(temp, temp_fd, key, fd, name, expect, trash)
                     done = self._stat_at(key, fd, name)
@@ -480,7 +542,7 @@ class LocalReplica(Replica):
         """Put ``temp`` at ``name`` in the folder ``fd`` if it still holds
         ``expect``. A temporary file next to the target must still be in the
         folder the target is in now."""
-        if temp_fd is not None and not _same_folder(temp_fd, fd):
+        if temp_fd is not None and not same_folder(temp_fd, fd):
             raise PreconditionFailed(
                 "the folder was replaced during the copy; left alone",
                 where=self.url,
@@ -488,7 +550,7 @@ class LocalReplica(Replica):
             )
         if expect is None:
             try:
-                _rename_new(temp, name, temp_fd, fd)
+                rename_new(temp, name, temp_fd, fd)
             except FileExistsError as exc:
                 raise PreconditionFailed(
                     "something appeared here during the copy; left alone",
@@ -510,7 +572,7 @@ class LocalReplica(Replica):
                 if current is None or current.kind != DIR:
                     check_expected(current, expect, self.url)
             if like.mode:
-                _chmod_at(fd, name, like.mode)
+                chmod_at(fd, name, like.mode)
             done = self._stat_at(key, fd, name)
         assert done is not None
         return done
@@ -551,7 +613,7 @@ class LocalReplica(Replica):
                 os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
             else:
                 if like.mode:
-                    _chmod_at(fd, name, like.mode)
+                    chmod_at(fd, name, like.mode)
                 if expect.kind == FILE:
                     os.utime(name, ns=times, dir_fd=fd, follow_symlinks=False)
             done = self._stat_at(key, fd, name)
@@ -598,15 +660,15 @@ class LocalReplica(Replica):
         """The move, with both folders open (see ``_folder_of``)."""
         (fd, name), (new_fd, new_name) = source, target
         check_expected(self._stat_at(key, fd, name), expect, self.url)
-        if fold(key) == fold(new_key) and _same_item(fd, name, new_fd, new_name):
+        if fold(key) == fold(new_key) and same_item(fd, name, new_fd, new_name):
             # one item under both spellings: a case-insensitive disk
-            _rename_case(fd, name, new_fd, new_name)
+            rename_case(fd, name, new_fd, new_name)
             return
         check_expected(self._stat_at(new_key, new_fd, new_name), None, self.url)
         if expect.kind == DIR:
             os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
         else:
-            _rename_new(name, new_name, fd, new_fd)
+            rename_new(name, new_name, fd, new_fd)
 
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
@@ -619,14 +681,14 @@ class LocalReplica(Replica):
             try:
                 os.link(name, kept, src_dir_fd=fd, follow_symlinks=False)
             except OSError:
-                _copy_out(fd, name, kept)
+                copy_out(fd, name, kept)
             return
         try:
             os.rename(name, kept, src_dir_fd=fd)
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-            _copy_out(fd, name, kept)
+            copy_out(fd, name, kept)
             os.unlink(name, dir_fd=fd)
 
     def flush(self) -> None:
@@ -645,7 +707,7 @@ class LocalReplica(Replica):
         except (FileNotFoundError, NotADirectoryError):
             return []
         except OSError as exc:
-            raise _translate(exc, self.url, META_DIR) from exc
+            raise translate(exc, self.url, META_DIR) from exc
         return sorted(join(prefix.rstrip("/"), name) for name in names)
 
     def meta_create(self, name: str, data: bytes) -> bool:
@@ -669,7 +731,7 @@ class LocalReplica(Replica):
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise _translate(exc, self.url, META_DIR) from exc
+            raise translate(exc, self.url, META_DIR) from exc
 
     def meta_delete(self, name: str) -> None:
         with self._errors(META_DIR), contextlib.suppress(FileNotFoundError):
@@ -760,10 +822,10 @@ class LocalReplica(Replica):
 
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held)."""
-        _shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
+        lazy_shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
 
     def forget_meta(self) -> None:
-        _shutil().rmtree(self._meta, ignore_errors=True)
+        lazy_shutil().rmtree(self._meta, ignore_errors=True)
 
     # -- trash ------------------------------------------------------------
     def trash_list(self) -> Iterator[TrashItem]:
@@ -777,7 +839,7 @@ class LocalReplica(Replica):
                 for name in sorted(files):
                     path = os.path.join(folder, name)
                     key = os.path.relpath(path, top).replace(os.sep, "/")
-                    entry = _entry(key, os.lstat(path), path)
+                    entry = stat_entry(key, os.lstat(path), path)
                     if entry is not None:
                         yield TrashItem(run, key, entry)
 
@@ -793,7 +855,7 @@ class LocalReplica(Replica):
             self._make_parents(key)
             with self._folder_of(key) as (fd, name):
                 try:
-                    _rename_new(source, name, None, fd)
+                    rename_new(source, name, None, fd)
                 except FileExistsError as exc:
                     raise AlreadyExists(
                         "something is already there",
@@ -809,7 +871,7 @@ class LocalReplica(Replica):
         """Create the missing folders above ``key``, following no link."""
         parts = key.split("/")[:-1]
         for depth, name in enumerate(parts):
-            fd = _open_folder(self._root(), "/".join(parts[:depth]))
+            fd = open_folder(self._root(), "/".join(parts[:depth]))
             try:
                 with contextlib.suppress(FileExistsError):
                     os.mkdir(name, dir_fd=fd)
@@ -819,385 +881,23 @@ class LocalReplica(Replica):
     def trash_purge(self, run: str) -> int:
         top = os.path.join(self._meta, "trash", check_run(run, self.url))
         count = sum(len(files) for _, _, files in os.walk(top))
-        _shutil().rmtree(top, ignore_errors=True)
+        lazy_shutil().rmtree(top, ignore_errors=True)
         return count
 
 
-def local_persistent_id(version: str) -> str | None:
-    """A local file's version without its ctime: a rename keeps the device,
-    inode, size and mtime, and changes only the ctime. (The inode alone is
-    not enough: a file system gives a deleted file's inode to the next new
-    one, whose mtime differs.)"""
-    stamp, sep, _ = version.rpartition(":")
-    return stamp if sep and stamp.count(":") == 3 else None
-
-
-def _case_by_listing(root: str) -> bool | None:
-    """Case sensitivity told by a name at the root (ASCII letters), looked up
-    under its other case; None when the root holds no such name."""
-    with os.scandir(root) as listing:
-        for item in listing:
-            name = item.name
-            other = name.swapcase()
-            if not name.isascii() or other == name:
-                continue
-            try:
-                found = os.stat(os.path.join(root, other), follow_symlinks=False)
-            except FileNotFoundError:
-                return True
-            mine = item.stat(follow_symlinks=False)
-            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
-    return None
-
-
-def _unicode_by_listing(root: str) -> bool | None:
-    """Whether Unicode spellings are told apart, from a name at the root
-    that is not NFC, looked up in NFC; None when the root holds none."""
-    with os.scandir(root) as listing:
-        for item in listing:
-            name = item.name
-            if name.isascii() or nfc(name) == name:
-                continue
-            try:
-                found = os.stat(os.path.join(root, nfc(name)), follow_symlinks=False)
-            except (FileNotFoundError, UnicodeEncodeError):
-                return True
-            mine = item.stat(follow_symlinks=False)
-            return (found.st_dev, found.st_ino) != (mine.st_dev, mine.st_ino)
-    return None
-
-
-def _entry(
-    key: str, stat: os.stat_result, path: str, dir_fd: int | None = None
-) -> Entry | None:
-    """The entry for a stat result; None for special files."""
-    mode = stat.st_mode
-    if st.S_ISREG(mode):
-        version = (
-            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
-            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
-        )
-        return Entry(key, FILE, stat.st_size, stat.st_mtime_ns, mode & 0o7777, version)
-    if st.S_ISDIR(mode):
-        return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
-    if st.S_ISLNK(mode):
-        target = os.readlink(path, dir_fd=dir_fd)
-        return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)
-    return None
-
-
-def _copy_into(
-    data: IO[bytes],
-    temp: str,
-    like: Entry,
-    where: str,
-    key: str,
-    dir_fd: int | None = None,
-) -> str:
-    """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-    fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
-    try:
-        if like.size >= _BIG:
-            digest = _pump_overlapped(data, fd)
-        else:
-            reader = HashingReader(data)
-            while block := reader.read(_BLOCK):
-                _write_all(fd, block)
-            digest = reader.digest
-        check_digest(like, digest, where, key)
-        if like.mtime_ns:
-            os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
-        os.fchmod(fd, like.mode or 0o644)
-    finally:
-        os.close(fd)
-    return digest
-
-
-def _pump_overlapped(data: IO[bytes], fd: int) -> str:
-    """Copy a big stream, hashing each block in a second thread while it is
-    written here: sha256 and write() both release the GIL, so the hash
-    costs almost nothing on top of the write."""
-    import hashlib
-    from concurrent.futures import ThreadPoolExecutor
-
-    hasher = hashlib.sha256()
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        while block := data.read(_BIG_BLOCK):
-            hashed = pool.submit(hasher.update, block)
-            _write_all(fd, block)
-            hashed.result()
-    return f"{DIGEST}:{hasher.hexdigest()}"
-
-
-def _write_all(fd: int, block: bytes) -> None:
-    written = os.write(fd, block)
-    if written < len(block):
-        view = memoryview(block)[written:]
-        while view:
-            view = view[os.write(fd, view) :]
-
-
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
-_renameat2: Any = None
-
-
-def _rename_new(
-    source: str,
-    target: str,
-    source_fd: int | None = None,
-    target_fd: int | None = None,
-) -> None:
-    """Rename ``source`` to ``target``, which must not exist (FileExistsError).
-    Each name is relative to its folder descriptor, when one is given.
-
-    One ``renameat2(RENAME_NOREPLACE)`` call where the kernel and file system
-    offer it; else a hard link (which never replaces) and an unlink; else,
-    on a file system without hard links, a check and a plain rename.
-    """
-    global _renameat2
-    if _renameat2 is None:
-        _renameat2 = getattr(_libc_handle(), "renameat2", False)
-    if _renameat2:
-        done = _renameat2(
-            _AT_FDCWD if source_fd is None else source_fd,
-            os.fsencode(source),
-            _AT_FDCWD if target_fd is None else target_fd,
-            os.fsencode(target),
-            _RENAME_NOREPLACE,
-        )
-        if done == 0:
-            return
-        code = _ctypes_errno()
-        if code not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(code, os.strerror(code), target)
-        _renameat2 = False
-    try:
-        os.link(
-            source,
-            target,
-            src_dir_fd=source_fd,
-            dst_dir_fd=target_fd,
-            follow_symlinks=False,
-        )
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
-            raise
-        with contextlib.suppress(FileNotFoundError):
-            os.stat(target, dir_fd=target_fd, follow_symlinks=False)
-            raise FileExistsError(errno.EEXIST, "File exists", target) from exc
-        os.rename(source, target, src_dir_fd=source_fd, dst_dir_fd=target_fd)
-    else:
-        os.unlink(source, dir_fd=source_fd)
-
-
-def _open_folder(root_fd: int, folder: str) -> int:
-    """A new descriptor of ``folder`` (relative, ``/``-separated; ``""`` is
-    the root itself), reached from ``root_fd`` without following any link:
-    OSError ELOOP when a component is a link."""
-    global _openat2
-    if not folder:
-        return os.dup(root_fd)
-    if _openat2 is None:
-        _openat2 = _make_openat2()
-    if _openat2:
-        fd = _openat2(root_fd, os.fsencode(folder))
-        if fd >= 0:
-            return int(fd)
-        code = _ctypes_errno()
-        if code in (errno.ENOSYS, errno.EPERM, errno.EINVAL, errno.E2BIG):
-            _openat2 = False  # not offered here (old kernel, filtered)
-        elif code != errno.EAGAIN:  # EAGAIN: a rename raced; walk instead
-            raise OSError(code, os.strerror(code), folder)
-    return _walk_folder(root_fd, folder)
-
-
-def _walk_folder(root_fd: int, folder: str) -> int:
-    """``_open_folder`` one component at a time, each opened O_NOFOLLOW."""
-    fd = os.dup(root_fd)
-    try:
-        for part in folder.split("/"):
-            try:
-                inner = os.open(part, _DIR_FLAGS | os.O_NOFOLLOW, dir_fd=fd)
-            except NotADirectoryError:
-                found = os.stat(part, dir_fd=fd, follow_symlinks=False)
-                if st.S_ISLNK(found.st_mode):
-                    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), part) from None
-                raise
-            os.close(fd)
-            fd = inner
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-_openat2: Any = None
-_RESOLVE_NO_SYMLINKS = 0x04
-_RESOLVE_BENEATH = 0x08
-_SYS_OPENAT2 = 437  # the same number on every Linux architecture
-
-
-def _make_openat2() -> Any:
-    """``openat2(dirfd, path)`` for a folder, refusing any link on the way
-    (one call for the whole path); False where it is not offered."""
-    libc = _libc_handle()
-    if not libc or not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-
-    class OpenHow(ctypes.Structure):
-        _fields_ = [
-            ("flags", ctypes.c_uint64),
-            ("mode", ctypes.c_uint64),
-            ("resolve", ctypes.c_uint64),
-        ]
-
-    how = OpenHow(_DIR_FLAGS, 0, _RESOLVE_NO_SYMLINKS | _RESOLVE_BENEATH)
-    size = ctypes.sizeof(how)
-    ref = ctypes.byref(how)
-    syscall = libc.syscall
-    syscall.restype = ctypes.c_long
-
-    def openat2(dir_fd: int, path: bytes) -> int:
-        return int(syscall(_SYS_OPENAT2, dir_fd, path, ref, size))
-
-    return openat2
-
-
-def _same_item(fd: int, name: str, other_fd: int, other: str) -> bool:
-    """True when both names (each in its folder) are one item on disk."""
-    try:
-        a = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        b = os.stat(other, dir_fd=other_fd, follow_symlinks=False)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _rename_case(fd: int, name: str, new_fd: int, new_name: str) -> None:
-    """Give an item a name that differs only by case, where the file system
-    takes both for one name: through a temporary name, so that the new
-    spelling is the one stored. Put back under its old name if that fails."""
-    temp = f".accord-case-{os.urandom(4).hex()}"
-    os.rename(name, temp, src_dir_fd=fd, dst_dir_fd=fd)
-    try:
-        _rename_new(temp, new_name, fd, new_fd)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.rename(temp, name, src_dir_fd=fd, dst_dir_fd=fd)
-        raise
-
-
-def _same_folder(one: int, other: int) -> bool:
-    """True when both descriptors are the same folder."""
-    a, b = os.fstat(one), os.fstat(other)
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
-
-
-def _chmod_at(fd: int, name: str, mode: int) -> None:
-    """chmod ``name`` in the folder ``fd``, not following a link there."""
-    try:
-        os.chmod(name, mode, dir_fd=fd, follow_symlinks=False)
-    except (NotImplementedError, OSError) as exc:
-        if isinstance(exc, OSError) and exc.errno not in (
-            errno.ENOTSUP,
-            errno.EOPNOTSUPP,
-        ):
-            raise
-        os.chmod(name, mode, dir_fd=fd)
-
-
-def _copy_out(fd: int, name: str, kept: str) -> None:
-    """Copy ``name`` in the folder ``fd`` (a file or a link) to the path
-    ``kept`` (for the trash, where a hard link is not possible)."""
-    found = os.stat(name, dir_fd=fd, follow_symlinks=False)
-    if st.S_ISLNK(found.st_mode):
-        os.symlink(os.readlink(name, dir_fd=fd), kept)
-        return
-    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
-    with os.fdopen(source, "rb") as reader, open(kept, "xb") as writer:
-        _shutil().copyfileobj(reader, writer, _BLOCK)
-        os.fchmod(writer.fileno(), found.st_mode & 0o7777)
-    os.utime(kept, ns=(found.st_atime_ns, found.st_mtime_ns))
-
-
-def _translate(exc: OSError, where: str, key: str) -> ReplicaError:
-    code = exc.errno
-    text = exc.strerror or str(exc)
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return NoSpace(
-            "no space left",
-            where=where,
-            key=key,
-            hint="free some space; nothing was half-written, run again afterwards",
-        )
-    if code == errno.EROFS:
-        return PermissionDenied(
-            "read-only file system",
-            where=where,
-            key=key,
-            hint="this place is mounted read-only; remount it read-write to change it",
-        )
-    if code in (errno.EACCES, errno.EPERM):
-        return PermissionDenied(
-            text.lower(),
-            where=where,
-            key=key,
-            hint="check the permissions of this item and its folder",
-        )
-    if code in (errno.ENOENT, errno.ENOTDIR):
-        return NotFound("not found", where=where, key=key)
-    if code in (errno.EIO, errno.ENXIO, errno.ENODEV, errno.ESTALE):
-        return Unreachable(
-            f"input/output error ({text})",
-            where=where,
-            key=key,
-            hint="is the disk still mounted?",
-        )
-    if code in (errno.EINTR, errno.EAGAIN, errno.EBUSY):
-        return TransientError(text, where=where, key=key)
-    return ReplicaError(text, where=where, key=key)
-
-
-_libc: Any = None
-
-
-def _ctypes_errno() -> int:
-    import ctypes
-
-    return ctypes.get_errno()
-
-
-def _shutil() -> Any:
-    """shutil, imported on first use (it is not needed by most runs)."""
-    import shutil
-
-    return shutil
-
-
-def _libc_handle() -> Any:
-    """The C library (for syncfs and renameat2), or False where unavailable."""
-    global _libc
-    if _libc is None:
-        import ctypes
-
-        try:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            _libc = False
-    return _libc
-
-
-def syncfs(path: str) -> None:
-    """Flush the file system holding ``path`` (one call for many files)."""
-    libc = _libc_handle()
-    if not libc or not hasattr(libc, "syncfs"):
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        libc.syncfs(fd)
-    finally:
-        os.close(fd)
+def _runs(
+    items: list[tuple[str, str, Any, Any, Any]],
+) -> Iterator[list[tuple[str, str, Any, Any]] | tuple[str, str] | Problem]:
+    """A folder's sorted items (``_listed``) as runs of plain items, the
+    folders to enter, and problems, in order."""
+    run: list[tuple[str, str, Any, Any]] = []
+    for _, key, version, stat, extra in items:
+        if version is not None:
+            run.append((key, version, stat, extra))
+            continue
+        if run:
+            yield run
+            run = []
+        yield stat if stat is not None else (key, extra)
+    if run:
+        yield run

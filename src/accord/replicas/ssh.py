@@ -38,7 +38,7 @@ from accord.replicas.link import (
     agent_bundle,
     start_agent,
 )
-from accord.replicas.local import local_persistent_id
+from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
 
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]

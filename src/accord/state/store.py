@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import heapq
 import itertools
 import json
 import sqlite3
@@ -280,6 +281,42 @@ class ArchiveStore:
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
 
+    def versions_in_order(
+        self, side: str, *, own_connection: bool = False
+    ) -> Iterator[tuple[str, str]]:
+        """One side's archived ``(key, version)`` pairs in ascending key
+        order (Python's ``str`` order), read as they are consumed: a scan
+        that lists in that order merges with them and holds no row it has
+        passed (see ``engine.detect.KnownInOrder``).
+
+        Keys that are valid UTF-8 are TEXT, which the primary key orders by
+        their bytes: the order of their code points, Python's. The few
+        stored as BLOBs (surrogate escapes) sort after every TEXT in SQLite
+        and among the others in Python: they are read first, sorted, and
+        merged in. ``own_connection`` as for ``versions()``.
+        """
+        column = "ver_a" if (side == "left") != self._swapped else "ver_b"
+        try:
+            db = (
+                sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+                if own_connection
+                else self._db
+            )
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+        try:
+            query = f"SELECT key, {column} FROM entries WHERE key"
+            blobs = sorted(
+                (_text(key), version) for key, version in db.execute(f"{query} >= x''")
+            )
+            rows = db.execute(f"{query} < x'' ORDER BY key")
+            yield from heapq.merge(rows, blobs) if blobs else rows
+        except sqlite3.DatabaseError as exc:
+            raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
+        finally:
+            if own_connection:
+                db.close()
+
     def version_columns(self) -> tuple[Any, Any, Any]:
         """Every archived key with LEFT's and RIGHT's versions, as three
         Arrow string arrays (pyarrow: for places that list in columns, see
@@ -472,6 +509,14 @@ class ArchiveKeys(Collection[str]):
         self._known = known
         self._unknown = unknown
         self._count = count
+
+    def learn(self, keys: Iterable[str]) -> None:
+        """Ask the store about many keys at once (a query per 500), so that
+        membership of these is answered from memory afterwards."""
+        wanted = [k for k in keys if k not in self._known and k not in self._unknown]
+        found = self._store.rows(wanted)
+        self._known.update(found)
+        self._unknown.update(k for k in wanted if k not in found)
 
     def __contains__(self, key: object) -> bool:
         if key in self._known:

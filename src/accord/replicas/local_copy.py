@@ -1,0 +1,104 @@
+"""A file's bytes into and out of a local folder.
+
+``copy_into`` writes a new temporary file, hashing what it writes (a big
+file in a second thread, while being written) and checking the digest
+against the source's before the file gets its mtime and mode;
+``copy_out`` copies an item into the trash where a hard link cannot.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as st
+from typing import IO, Any
+
+from accord.model import Entry
+from accord.replica import DIGEST, HashingReader, check_digest
+
+__all__ = [
+    "BIG",
+    "BIG_BLOCK",
+    "BLOCK",
+    "copy_into",
+    "copy_out",
+    "lazy_shutil",
+    "pump_overlapped",
+    "write_all",
+]
+
+BLOCK = 1 << 20
+BIG = 8 << 20  # files this big hash in a second thread while being written
+BIG_BLOCK = 4 << 20
+
+
+def copy_into(
+    data: IO[bytes],
+    temp: str,
+    like: Entry,
+    where: str,
+    key: str,
+    dir_fd: int | None = None,
+) -> str:
+    """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
+    try:
+        if like.size >= BIG:
+            digest = pump_overlapped(data, fd)
+        else:
+            reader = HashingReader(data)
+            while block := reader.read(BLOCK):
+                write_all(fd, block)
+            digest = reader.digest
+        check_digest(like, digest, where, key)
+        if like.mtime_ns:
+            os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
+        os.fchmod(fd, like.mode or 0o644)
+    finally:
+        os.close(fd)
+    return digest
+
+
+def pump_overlapped(data: IO[bytes], fd: int) -> str:
+    """Copy a big stream, hashing each block in a second thread while it is
+    written here: sha256 and write() both release the GIL, so the hash
+    costs almost nothing on top of the write."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    hasher = hashlib.sha256()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        while block := data.read(BIG_BLOCK):
+            hashed = pool.submit(hasher.update, block)
+            write_all(fd, block)
+            hashed.result()
+    return f"{DIGEST}:{hasher.hexdigest()}"
+
+
+def write_all(fd: int, block: bytes) -> None:
+    written = os.write(fd, block)
+    if written < len(block):
+        view = memoryview(block)[written:]
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+def copy_out(fd: int, name: str, kept: str) -> None:
+    """Copy ``name`` in the folder ``fd`` (a file or a link) to the path
+    ``kept`` (for the trash, where a hard link is not possible)."""
+    found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    if st.S_ISLNK(found.st_mode):
+        os.symlink(os.readlink(name, dir_fd=fd), kept)
+        return
+    source = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+    with os.fdopen(source, "rb") as reader, open(kept, "xb") as writer:
+        lazy_shutil().copyfileobj(reader, writer, BLOCK)
+        os.fchmod(writer.fileno(), found.st_mode & 0o7777)
+    os.utime(kept, ns=(found.st_atime_ns, found.st_mtime_ns))
+
+
+def lazy_shutil() -> Any:
+    """shutil, imported on first use (it is not needed by most runs)."""
+    import shutil
+
+    return shutil

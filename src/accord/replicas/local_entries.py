@@ -1,0 +1,42 @@
+"""What a local item is: its entry, made from a stat result, and its version.
+
+A file's version is its stat stamp ``dev:ino:size:mtime_ns:ctime_ns``; a
+folder's is its mode, a link's its target.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as st
+
+from accord.model import DIR, FILE, LINK, Entry
+
+__all__ = ["local_persistent_id", "stat_entry"]
+
+
+def stat_entry(
+    key: str, stat: os.stat_result, path: str, dir_fd: int | None = None
+) -> Entry | None:
+    """The entry for a stat result; None for special files."""
+    mode = stat.st_mode
+    if st.S_ISREG(mode):
+        version = (
+            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+        )
+        return Entry(key, FILE, stat.st_size, stat.st_mtime_ns, mode & 0o7777, version)
+    if st.S_ISDIR(mode):
+        return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
+    if st.S_ISLNK(mode):
+        target = os.readlink(path, dir_fd=dir_fd)
+        return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)
+    return None
+
+
+def local_persistent_id(version: str) -> str | None:
+    """A local file's version without its ctime: a rename keeps the device,
+    inode, size and mtime, and changes only the ctime. (The inode alone is
+    not enough: a file system gives a deleted file's inode to the next new
+    one, whose mtime differs.)"""
+    stamp, sep, _ = version.rpartition(":")
+    return stamp if sep and stamp.count(":") == 3 else None
