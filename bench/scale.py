@@ -164,7 +164,10 @@ class Curve:
         print(text, flush=True)
 
     def name(self, tool: Tool) -> str:
-        return f"{tool.name} {self.args.label}" if self.args.label else tool.name
+        """The tool's name in the rows: --label appended, not to --accord's."""
+        if not self.args.label or tool.program in self.args.extra:
+            return tool.name
+        return f"{tool.name} {self.args.label}"
 
     def place(self, name: str) -> Place:
         base = self.work / name.replace(" ", "-")
@@ -211,14 +214,14 @@ class Curve:
 
     def baseline(self, tool: Tool) -> None:
         """The tool on an empty tree: the memory every later figure is over."""
-        at = self.place(f"empty-{tool.name}")
+        at = self.place(f"empty-{self.name(tool)}")
         self.rows.append(self.run(tool, at, 0, "first"))
         self.rows.append(self.run(tool, at, 0, "noop"))
         shutil.rmtree(at.src.parent)
 
     def first(self, dataset: Path, files: int, tool: Tool) -> Place:
         """The tool's own source of links to ``dataset``, and its first run."""
-        at = self.place(f"{files}-{tool.name}")
+        at = self.place(f"{files}-{self.name(tool)}")
         at.src.rmdir()
         subprocess.run(["cp", "-al", str(dataset), str(at.src)], check=True)
         row = self.run(tool, at, files, "first")
@@ -490,7 +493,8 @@ def arguments() -> argparse.Namespace:
         default=[],
         metavar="PROGRAM=LABEL",
         help="also run this accord program's sync, named 'accord sync LABEL'"
-        " (another build, measured beside the first on the same data)",
+        " (no --label added; 'PROGRAM=' names it 'accord sync'): another"
+        " build, measured beside the first on the same data",
     )
     parser.add_argument(
         "--json", default=str(HERE / "scaling.json"), help="'' for none"
@@ -519,7 +523,7 @@ def chosen_tools(wanted_text: str, others: list[str]) -> list[Tool]:
     tools = [t for t in all_tools() if any(t.name.startswith(w) for w in wanted)]
     for spec in others:
         program, _, label = spec.partition("=")
-        extra = Tool(f"accord sync {label or program}", program, _accord_sync)
+        extra = Tool(f"accord sync {label}".strip(), program, _accord_sync)
         tools.insert(1 if tools and tools[0].name == "accord sync" else 0, extra)
     for tool in tools:
         if tool.program is None:
@@ -588,6 +592,7 @@ def main() -> None:
             )
         return
     tools = chosen_tools(args.tools, args.accord)
+    args.extra = {spec.partition("=")[0] for spec in args.accord}
     if not tools:
         raise SystemExit("no tool to run")
     base = args.work or Path(tempfile.gettempdir())
