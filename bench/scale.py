@@ -219,11 +219,19 @@ class Curve:
         self.rows.append(self.run(tool, at, 0, "noop"))
         shutil.rmtree(at.src.parent)
 
-    def first(self, dataset: Path, files: int, tool: Tool) -> Place:
-        """The tool's own source of links to ``dataset``, and its first run."""
+    def first(self, dataset: Path, files: int, tool: Tool, copy: bool) -> Place:
+        """The tool's own source, and its first run.
+
+        The source is a tree of hard links to ``dataset`` (no data copied),
+        or with ``copy`` a real copy: a link made or removed changes the
+        inode's ctime in every tree that shares it, and accord, which
+        looks at ctimes, would hash every file again in a run that
+        follows another tool's `cp -al` or clean-up.
+        """
         at = self.place(f"{files}-{self.name(tool)}")
         at.src.rmdir()
-        subprocess.run(["cp", "-al", str(dataset), str(at.src)], check=True)
+        flags = "-a" if copy else "-al"
+        subprocess.run(["cp", flags, str(dataset), str(at.src)], check=True)
         row = self.run(tool, at, files, "first")
         self.check(row, at)
         self.rows.append(row)
@@ -247,7 +255,7 @@ class Curve:
         """
         if not self.args.interleave:
             for tool in tools:
-                at = self.first(dataset, files, tool)
+                at = self.first(dataset, files, tool, copy=False)
                 runs = [
                     self.run(tool, at, files, "noop") for _ in range(self.args.repeat)
                 ]
@@ -255,7 +263,7 @@ class Curve:
                 self.change(at, files, tool)
                 self.save()
             return
-        places = [self.first(dataset, files, tool) for tool in tools]
+        places = [self.first(dataset, files, tool, copy=True) for tool in tools]
         noops: list[list[dict]] = [[] for _ in tools]
         for _ in range(self.args.repeat):
             for tool, at, runs in zip(tools, places, noops, strict=True):
@@ -370,6 +378,34 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def markdown(rows: list[dict]) -> list[str]:
+    """The table as Markdown, for bench/RESULTS.md (sizes above 0 only)."""
+    lines = [
+        "| files | scenario | tool | seconds | x rsync | peak RSS MiB"
+        " | tree MiB | B/file (peak) | B/file (tree) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    for row in sorted(
+        rows, key=lambda r: (r["files"], order[r["scenario"]], r["tool"])
+    ):
+        if not row["files"]:
+            continue
+        cells = [
+            short(row["files"]),
+            LABELS[row["scenario"]],
+            row["tool"] + ("" if row["ok"] else " (FAILED)"),
+            f"{row['seconds']:.2f}",
+            f"{row['x_rsync_seconds']:.2f}" if "x_rsync_seconds" in row else "-",
+            f"{row['peak_kib'] / 1024:.1f}" if row["peak_kib"] else "?",
+            f"{row['tree_kib'] / 1024:.1f}",
+            f"{row.get('peak_bytes_per_file', 0):,.0f}",
+            f"{row.get('tree_bytes_per_file', 0):,.0f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def plot(rows: list[dict], path: Path, title: str) -> None:
     """Two log-log panels: wall time and peak RSS against the file count."""
     import matplotlib
@@ -428,7 +464,9 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def report(rows: list[dict], metas: Iterable[dict], png: str) -> None:
+def report(
+    rows: list[dict], metas: Iterable[dict], png: str, markdown_too: bool = False
+) -> None:
     per_file(rows)
     print()
     print(
@@ -438,6 +476,10 @@ def report(rows: list[dict], metas: Iterable[dict], png: str) -> None:
     )
     for line in table(rows):
         print(line)
+    if markdown_too:
+        print()
+        for line in markdown(rows):
+            print(line)
     if png:
         meta = next(iter(metas), {})
         title = (
@@ -512,6 +554,9 @@ def arguments() -> argparse.Namespace:
         " result files; a figure in a later file replaces the same one before",
     )
     parser.add_argument("--keep", action="store_true", help="keep the trees")
+    parser.add_argument(
+        "--markdown", action="store_true", help="with --plot: the table in Markdown too"
+    )
     parser.add_argument(
         "--dataset",
         type=Path,
@@ -598,7 +643,7 @@ def main() -> None:
                 "runs", [{k: v for k, v in data.items() if k != "rows"}]
             )
         ]
-        report(rows, metas, args.png)
+        report(rows, metas, args.png, args.markdown)
         if args.json:
             Path(args.json).write_text(
                 json.dumps({"runs": metas, "rows": rows}, indent=1) + "\n"
