@@ -35,7 +35,10 @@ creation on this machine's virtio disk swings with the VM's memory
 reclaim, and a million files there take longer than every tool's run.
 The JSON (--json) keeps every row; --plot redraws the table and the PNG
 from one or more such files (a --label'd rerun of one tool beside the
-others, for example).
+others, for example). --dataset links from a tree another run generated:
+that run's own links, made and removed, change the files' ctimes, which
+accord looks at, so only tools that do not (rsync, unison, rclone) should
+be measured that way while the other run goes on.
 """
 
 from __future__ import annotations
