@@ -460,7 +460,8 @@ def plot(rows: list[dict], path: Path, title: str) -> None:
         axis.grid(True, which="both", alpha=0.3)
     left.set_title("wall time (with a trailing sync)")
     right.set_title("peak RSS (largest process, GNU time)")
-    right.legend(fontsize=7, loc="best")
+    handles, names = right.get_legend_handles_labels()
+    left.legend(handles, names, fontsize=7, loc="upper left")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -484,11 +485,15 @@ def report(
         for line in markdown(rows):
             print(line)
     if png:
-        meta = next(iter(metas), {})
+        metas = list(metas)
+        first = metas[0] if metas else {}
+        places = sorted({m.get("filesystem", "?").split()[0] for m in metas})
+        dates = sorted(m.get("date", "") for m in metas)
+        when = f"{dates[0]} to {dates[-1][-9:]}" if len(dates) > 1 else dates[0]
         title = (
-            f"{meta.get('machine', '')}; work folder on"
-            f" {meta.get('filesystem', '?')}; mean file"
-            f" {meta.get('mean_size', 0) / 1024:.0f} KiB; {meta.get('date', '')}"
+            f"{first.get('machine', '')}; trees on {', '.join(places)}; mean file"
+            f" {first.get('mean_size', 0) / 1024:.0f} KiB; {when}; shared machine,"
+            " load 8-20: read ratios"
         )
         plot(rows, Path(png), title)
         print(f"plot: {png}")
