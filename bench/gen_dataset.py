@@ -52,11 +52,12 @@ def parse_size(text: str) -> int:
     return int(text)
 
 
-def file_size(rng: random.Random) -> int:
-    """One file size: log-normal around MEAN_SIZE, a few empty files."""
+def file_size(rng: random.Random, mean: int = MEAN_SIZE) -> int:
+    """One file size: log-normal around ``mean``, a few empty files."""
     if rng.random() < EMPTY_SHARE:
         return 0
-    return min(MAX_SIZE, max(1, int(rng.lognormvariate(MU, SIGMA))))
+    mu = MU if mean == MEAN_SIZE else math.log(mean) - SIGMA**2 / 2
+    return min(MAX_SIZE, max(1, int(rng.lognormvariate(mu, SIGMA))))
 
 
 def random_bytes(rng: random.Random, size: int) -> bytes:
@@ -89,11 +90,15 @@ def folder_tree(rng: random.Random, count: int) -> list[str]:
     return folders
 
 
-def small_files(root: Path, count: int, seed: int = 42) -> int:
+def small_files(
+    root: Path, count: int, seed: int = 42, mean_size: int = MEAN_SIZE
+) -> int:
     """Write ``count`` files in a nested tree under ``root``; returns bytes.
 
     Files are written folder by folder, each with a fixed mtime; folders get
     fixed mtimes last, so the whole tree is identical from run to run.
+    ``mean_size`` moves the mean of the sizes (bench/scale.py's large trees
+    use ~1 KiB); the default keeps the trees run.py has always made.
     """
     rng = random.Random(seed)
     folders = folder_tree(rng, max(1, round(count / PER_FOLDER)))
@@ -106,7 +111,7 @@ def small_files(root: Path, count: int, seed: int = 42) -> int:
         for _ in range(per_folder[number]):
             stem, ext = rng.choice(FILE_KINDS)
             path = where / f"{stem}-{index:06d}{ext}"
-            size = file_size(rng)
+            size = file_size(rng, mean_size)
             path.write_bytes(random_bytes(rng, size))
             os.utime(path, (MTIME + index, MTIME + index))
             total += size
@@ -136,6 +141,13 @@ def main() -> None:
     parser.add_argument(
         "--big-file", type=parse_size, metavar="SIZE", help="e.g. 1G: one file"
     )
+    parser.add_argument(
+        "--mean-size",
+        type=parse_size,
+        default=MEAN_SIZE,
+        metavar="SIZE",
+        help="mean file size of the tree (default 10K)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
     if args.dir.exists() and any(args.dir.iterdir()):
@@ -144,7 +156,7 @@ def main() -> None:
         big_file(args.dir / "big.bin", args.big_file, args.seed)
         print(f"{args.dir}: 1 file, {args.big_file:,} bytes")
     else:
-        total = small_files(args.dir, args.files, args.seed)
+        total = small_files(args.dir, args.files, args.seed, args.mean_size)
         print(f"{args.dir}: {args.files:,} files, {total:,} bytes")
 
 

@@ -45,9 +45,20 @@ def files_of(root: Path) -> list[Path]:
 
 
 def mutate(
-    root: Path, edits: int = 100, creates: int = 100, deletes: int = 100, seed: int = 7
+    root: Path,
+    edits: int = 100,
+    creates: int = 100,
+    deletes: int = 100,
+    seed: int = 7,
+    new_inodes: bool = False,
 ) -> Changes:
-    """Apply the changes to ``root``; raises ValueError if it has too few files."""
+    """Apply the changes to ``root``; raises ValueError if it has too few files.
+
+    ``new_inodes``: an edit removes the file and writes a new one under the
+    same name (as many editors save), instead of rewriting it in place, so
+    a tree of hard links to another tree (bench/scale.py) is changed
+    without changing the other.
+    """
     rng = random.Random(seed)
     files = files_of(root)
     sizes = {path: path.stat().st_size for path in files}
@@ -61,6 +72,8 @@ def mutate(
     deleted = rng.sample([path for path in files if path not in kept], deletes)
     stamp = CHANGED_MTIME
     for path in edited:
+        if new_inodes:
+            path.unlink()
         path.write_bytes(random_bytes(rng, sizes[path]))
         os.utime(path, (stamp, stamp))
         stamp += 1
