@@ -340,3 +340,46 @@ def test_trash_commands_show_examples(command) -> None:
     done = accord("trash", command, "--help")
     assert done.returncode == 0
     assert f"  accord trash {command} ~/notes" in done.stdout
+
+
+# -- 11. an archive that cannot be opened is not one to throw away ---------------
+def _archive_of_the_pair() -> Path:
+    (found,) = Path(os.environ["ACCORD_STATE_DIR"]).glob("pairs/*.db")
+    return found
+
+
+def test_an_archive_that_cannot_be_opened_is_kept_and_reset_not_advised(pair) -> None:
+    """No free inodes, no permission, a folder in its place: sqlite cannot
+    open the archive, but the archive itself may be whole. The hint must not
+    send the user to ``accord reset``, which would throw it away."""
+    left, right = pair
+    archive = _archive_of_the_pair()
+    aside = archive.with_suffix(".aside")
+    for extra in archive.parent.glob(archive.name + "-*"):
+        extra.unlink()  # the WAL was checkpointed when the run closed it
+    archive.rename(aside)
+    archive.mkdir()  # what sqlite meets: it cannot open this as a file
+    (left / "new.txt").write_text("new\n")
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode != 0
+    assert "cannot open the archive" in done.stderr
+    assert "accord reset" not in done.stderr
+    assert "df -i" in done.stderr
+    assert not (right / "new.txt").exists()
+    archive.rmdir()
+    aside.rename(archive)
+    again = accord("sync", str(left), str(right), "--yes", "-q")
+    assert again.returncode == 0, again.stderr
+    assert (right / "new.txt").read_text() == "new\n"
+
+
+def test_an_archive_that_is_not_a_database_advises_reset(pair) -> None:
+    left, right = pair
+    archive = _archive_of_the_pair()
+    for extra in archive.parent.glob(archive.name + "-*"):
+        extra.unlink()
+    archive.write_bytes(b"this is not a database, " * 100)
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode != 0
+    assert "cannot read the archive" in done.stderr
+    assert "accord reset" in done.stderr

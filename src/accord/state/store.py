@@ -23,6 +23,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
@@ -166,6 +167,19 @@ class LogLine(NamedTuple):
     detail: str | None
 
 
+def _short_of(folder: Path) -> str:
+    """What the filesystem of ``folder`` is out of, said after an error."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return ""
+    if st.f_files and not st.f_favail:
+        return f" (the filesystem of {folder} has no free inodes left)"
+    if not st.f_bavail:
+        return f" (the filesystem of {folder} is full)"
+    return ""
+
+
 class ArchiveStore:
     """The state database of one pair, oriented as (left, right)."""
 
@@ -189,6 +203,16 @@ class ArchiveStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+        except sqlite3.OperationalError as exc:
+            # could not open or write it (no free inodes or space, no
+            # permission, a folder in its place): the archive may be whole,
+            # so never advise throwing it away
+            raise StateError(
+                f"cannot open the archive {path}: {exc}{_short_of(path.parent)}",
+                hint="check the state folder's free space and inodes (df -h, "
+                "df -i), its permissions, or another program using it; then "
+                "run again: the archive is kept",
+            ) from exc
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(
                 f"cannot read the archive {path}: {exc}",
