@@ -96,6 +96,12 @@ def test_lock_and_marker_are_not_copied(dbs: tuple[Path, Path]) -> None:
     assert (target / "romidb").read_text() == ""
 
 
+def _state(pid: int) -> str:
+    """The state letter of a process (``T``: stopped)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
 def test_interrupted_run_releases_locks(dbs: tuple[Path, Path]) -> None:
     source, target = dbs
     for i in range(3000):
@@ -115,12 +121,16 @@ def test_interrupted_run_releases_locks(dbs: tuple[Path, Path]) -> None:
         ],
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "ACCORD_STOP_AT_STEP": "100"},  # stops itself mid-copy
     )
-    deadline = time.monotonic() + 20
-    while not (target / "lock").exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while _state(proc.pid) != "T" and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         time.sleep(0.01)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    assert (target / "lock").exists()
+    proc.send_signal(signal.SIGINT)  # delivered when it goes on
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=60)
     # 130, or death by SIGINT itself (what a shell also shows as 130)
     assert proc.returncode in (130, -signal.SIGINT), f"not interrupted: {err}"
     assert "Traceback" not in err
