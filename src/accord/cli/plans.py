@@ -61,16 +61,8 @@ def status(
     first_place, second_place, implied = open_places(first, second, login)
     mode = implied.pop("mode", options.get("mode", "sync"))
     policy = policy_from(mode, options, **implied)
-    with Session(
-        first_place,
-        second_place,
-        policy=policy,
-        read_only=True,
-        exclude=[*options.get("exclude", []), *exclude],
-        hook=profile_hook(options),
-    ) as session:
-        plan = session.plan()
-    for notice in session.notices:
+    plan, notices = _look(first_place, second_place, policy, options, exclude)
+    for notice in notices:
         out.notice(notice)
     out.plan(plan, why=why)
     raise Exit(EXIT["pending"] if not plan.is_empty else EXIT["ok"])
@@ -123,6 +115,20 @@ def plan_command(
     out = Renderer.choose(json_lines, quiet, verbose)
     mode = "mirror" if as_mirror else options.get("mode", "sync")
     policy = policy_from(mode, options, on_conflict=on_conflict, delete=delete)
+    plan, _ = _look(first, second, policy, options, exclude)
+    Path(output).write_text(plan.to_json(), encoding="utf-8")
+    out.plan(plan)
+    out.line(f"saved to {output}; apply it with: accord apply {output}")
+
+
+def _look(
+    first: Any,
+    second: Any,
+    policy: Policy,
+    options: dict[str, Any],
+    exclude: tuple[str, ...],
+) -> tuple[Plan, list[str]]:
+    """The plan of a read-only session (``status``, ``plan``), and its notices."""
     with Session(
         first,
         second,
@@ -132,9 +138,7 @@ def plan_command(
         hook=profile_hook(options),
     ) as session:
         plan = session.plan()
-    Path(output).write_text(plan.to_json(), encoding="utf-8")
-    out.plan(plan)
-    out.line(f"saved to {output}; apply it with: accord apply {output}")
+    return plan, session.notices
 
 
 @cli.command("apply")

@@ -41,9 +41,9 @@ from accord.hub.syncml_state import HubAccounts, HubState, HubStores, bound
 from accord.hub.web import run
 from accord.syncml import auth
 from accord.syncml import message as m
-from accord.syncml.app import error_message
+from accord.syncml.app import error_message, message_form
 from accord.syncml.server import ServerConfig, ServerSession
-from accord.syncml.tree import CT_WBXML, CT_XML, Malformed
+from accord.syncml.tree import Malformed
 
 __all__ = ["SESSION_TIMEOUT", "routes"]
 
@@ -68,10 +68,7 @@ class SyncMLService:
 
     async def endpoint(self, request: Request) -> Response:
         """SyncML 1.2 over HTTP (XML or WBXML): a device syncs a collection."""
-        url = str(request.url.replace(query=""))
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        wbxml = kind == CT_WBXML
-        media = CT_WBXML if wbxml else CT_XML
+        url, wbxml, media = message_form(request)
         if request.method != "POST":
             return Response(
                 "accord hub: POST SyncML messages here\n", media_type="text/plain"

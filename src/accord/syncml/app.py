@@ -28,7 +28,7 @@ from accord.syncml.server import ServerConfig, ServerSession
 from accord.syncml.store import Accounts, ServerState, Stores
 from accord.syncml.tree import CT_WBXML, CT_XML, Malformed
 
-__all__ = ["error_message", "syncml_app"]
+__all__ = ["error_message", "message_form", "syncml_app"]
 
 log = logging.getLogger("accord.syncml")
 _MAX_BODY = 32 << 20
@@ -53,13 +53,6 @@ class _Sessions:
         with self.lock:
             self._sweep()
             return self.live.get(token)
-
-    def add(self, live: _Live) -> str:
-        token = os.urandom(12).hex()
-        with self.lock:
-            self._sweep()
-            self.live[token] = live
-        return token
 
     def drop(self, token: str) -> None:
         with self.lock:
@@ -138,10 +131,7 @@ def syncml_app(
         return 200, data
 
     async def endpoint(request: Request) -> Response:
-        url = str(request.url.replace(query=""))
-        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        wbxml = kind == CT_WBXML
-        media = CT_WBXML if wbxml else CT_XML
+        url, wbxml, media = message_form(request)
         if request.method != "POST":
             return Response(
                 "accord's SyncML server: POST SyncML messages here\n",
@@ -164,6 +154,15 @@ def syncml_app(
         await response(scope, receive, send)
 
     return asgi
+
+
+def message_form(request: Any) -> tuple[str, bool, str]:
+    """The endpoint's own URL (no query), whether a request's message is
+    WBXML, and the media type of the answer."""
+    url = str(request.url.replace(query=""))
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    wbxml = kind == CT_WBXML
+    return url, wbxml, CT_WBXML if wbxml else CT_XML
 
 
 def error_message(code: int, msg: m.Message | None, url: str, wbxml: bool) -> bytes:
