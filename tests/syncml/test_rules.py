@@ -262,3 +262,53 @@ def test_accounts_that_only_check_passwords_take_basic_not_md5(make_pair):
     nonce = auth.decode_nonce(header_status(r).chal.next_nonce)
     again = post(p, first("d3", auth.md5_cred("me", "pw", nonce)))
     assert header_status(again).code == 401
+
+
+def _chunked_post(app, chunks: int, size: int, length: int | None = None):
+    """POST ``chunks`` blocks of ``size`` bytes as a stream; the status and
+    how many blocks the app asked for."""
+    import asyncio
+
+    asked = 0
+    out: dict = {}
+
+    async def receive():
+        nonlocal asked
+        asked += 1
+        more = asked < chunks
+        return {"type": "http.request", "body": b"x" * size, "more_body": more}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+
+    headers = [(b"content-type", b"application/vnd.syncml+xml"), (b"host", b"t")]
+    if length is not None:
+        headers.append((b"content-length", str(length).encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "server": ("t", 80),
+        "path": "/syncml",
+        "raw_path": b"/syncml",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+    }
+    asyncio.run(app(scope, receive, send))
+    return out["status"], asked
+
+
+def test_a_body_over_the_limit_is_refused_while_it_streams(make_pair):
+    p = make_pair(max_body=10_000)
+    status, asked = _chunked_post(p.app, chunks=1_000, size=1_000)
+    assert status == 413
+    assert asked <= 11  # stopped reading once over the limit, not at the end
+    status, asked = _chunked_post(p.app, chunks=1_000, size=1_000, length=1_000_000)
+    assert (status, asked) == (413, 0)  # refused by its Content-Length alone
+    # under the limit, the message is read and answered (a malformed one: 400)
+    status, _ = _chunked_post(p.app, chunks=3, size=1_000)
+    assert status in (200, 400)

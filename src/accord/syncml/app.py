@@ -28,7 +28,7 @@ from accord.syncml.server import ServerConfig, ServerSession
 from accord.syncml.store import Accounts, ServerState, Stores
 from accord.syncml.tree import CT_WBXML, CT_XML, Malformed
 
-__all__ = ["error_message", "message_form", "syncml_app"]
+__all__ = ["bounded_body", "error_message", "message_form", "syncml_app"]
 
 log = logging.getLogger("accord.syncml")
 _MAX_BODY = 32 << 20
@@ -75,8 +75,11 @@ def syncml_app(
     store_names: tuple[str, ...] = ("notes",),
     max_msg_size: int = 150_000,
     max_obj_size: int = 4_000_000,
+    max_body: int = _MAX_BODY,
 ) -> Any:
-    """The ASGI app serving SyncML at its mount point."""
+    """The ASGI app serving SyncML at its mount point. A request body over
+    ``max_body`` bytes is refused with status 413 while it is read: no more
+    than ``max_body`` bytes of it are ever held."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
@@ -137,8 +140,8 @@ def syncml_app(
                 "accord's SyncML server: POST SyncML messages here\n",
                 media_type="text/plain",
             )
-        body = await request.body()
-        if len(body) > _MAX_BODY:
+        body = await bounded_body(request, max_body)
+        if body is None:
             return Response(error_message(413, None, url, wbxml), 413, media_type=media)
         token = request.query_params.get("sessionid")
         code, data = await run_in_threadpool(handle, url, token, body, wbxml)
@@ -154,6 +157,22 @@ def syncml_app(
         await response(scope, receive, send)
 
     return asgi
+
+
+async def bounded_body(request: Any, limit: int) -> bytes | None:
+    """The request's body, or None as soon as it is known to be over
+    ``limit`` bytes (by its Content-Length, or while it streams in)."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        return None
+    parts: list[bytes] = []
+    size = 0
+    async for block in request.stream():
+        size += len(block)
+        if size > limit:
+            return None
+        parts.append(block)
+    return b"".join(parts)
 
 
 def message_form(request: Any) -> tuple[str, bool, str]:
