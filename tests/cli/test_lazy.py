@@ -54,6 +54,13 @@ def test_a_sync_imports_only_what_it_needs(tmp_path: Path) -> None:
             "pathspec",  # no ignore rules
         }
         assert not found & unneeded
+    # a no-op applies nothing: no executor, copies, forked copiers, threads
+    assert not found & {
+        "accord.engine.apply",
+        "accord.engine.forked",
+        "accord.engine.perform",
+        "accord.engine.transfer",
+    }
 
 
 def test_the_version_loads_no_engine(tmp_path: Path) -> None:
