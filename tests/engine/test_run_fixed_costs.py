@@ -140,39 +140,34 @@ def test_a_live_run_still_refuses_a_second_one(pair) -> None:
     sync(left, right, state)  # and the next run takes it
 
 
+#: the ``accord`` command with an exit handler of its own
+_WITH_HANDLER = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('handlers ran'))\n"
+    "from accord.cli import main\n"
+    "sys.argv = ['accord', *sys.argv[1:]]\n"
+    "main()\n"
+)
+
+
 def test_the_command_leaves_early_after_its_exit_handlers(tmp_path: Path) -> None:
     """``accord`` skips the interpreter's teardown, not its exit handlers,
     its output or its exit status."""
-    code = (
-        "import atexit, sys\n"
-        "atexit.register(lambda: print('handlers ran'))\n"
-        "from accord.cli import main\n"
-        "sys.argv = ['accord', *sys.argv[1:]]\n"
-        "main()\n"
-    )
     env = {**os.environ, "ACCORD_STATE_DIR": str(tmp_path / "state")}
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "f.txt").write_text("x")
-    args = [sys.executable, "-c", code]
-    done = subprocess.run(
-        [*args, "sync", "a", "b", "--yes"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+
+    def accord(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-c", _WITH_HANDLER, *args]
+        return subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    done = accord("sync", "a", "b", "--yes")
     assert done.returncode == 0, done.stderr
     assert done.stdout.rstrip().endswith("handlers ran")
     assert "f.txt" in done.stdout
-    missing = subprocess.run(
-        [*args, "sync", "a/f.txt", "b", "--yes"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    missing = accord("sync", "a/f.txt", "b", "--yes")
     assert missing.returncode == 1
     assert "not a folder" in missing.stderr
     assert missing.stdout.rstrip().endswith("handlers ran")
