@@ -220,6 +220,11 @@ def load_commands(*modules: str) -> None:
         importlib.import_module(f"accord.cli.{module}")
 
 
+#: the ``accord`` command runs (``main``): not a test or another program
+#: that imported the CLI, whose garbage collector is left alone
+_COMMAND_RUNS = False
+
+
 class _LazyGroup(click.Group):
     """A group that imports a command's module when the command is asked for."""
 
@@ -230,11 +235,19 @@ class _LazyGroup(click.Group):
                 load_commands()  # an unknown name: all of them, for the hint
             else:
                 load_commands(module)
-            # what the imports made lives as long as the process: keep it out
-            # of the garbage collector's passes (a scan allocates a tuple per
-            # item, and each full pass would walk every module's objects)
-            gc.freeze()
+            if _COMMAND_RUNS:
+                _imports_done()
         return super().get_command(ctx, cmd_name)
+
+
+def _imports_done() -> None:
+    """The ``accord`` command's imports are done: what they made lives as
+    long as the process, so it is frozen out of the garbage collector's
+    passes (a scan makes a tuple per item, and every full pass walked all
+    the modules' objects again); the collector, paused while the modules
+    were imported (they make no garbage worth a pass), runs again."""
+    gc.freeze()
+    gc.enable()
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         load_commands()
@@ -262,6 +275,10 @@ def main() -> None:
     from accord.replicas.ssh_launch import start_early
 
     start_early(sys.argv[1:])  # connecting to SSH servers takes a while: begin
+
+    global _COMMAND_RUNS
+    _COMMAND_RUNS = True
+    gc.disable()  # until the command's modules are imported (_imports_done)
 
     # SIGTERM (kill, systemd stop) unwinds like Ctrl-C: locks are released,
     # the journal stays consistent, the next run finishes the work.
