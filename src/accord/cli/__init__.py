@@ -239,6 +239,10 @@ class _LazyGroup(click.Group):
                 _imports_done()
         return super().get_command(ctx, cmd_name)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        load_commands()
+        return super().list_commands(ctx)
+
 
 def _imports_done() -> None:
     """The ``accord`` command's imports are done: what they made lives as
@@ -248,10 +252,6 @@ def _imports_done() -> None:
     were imported (they make no garbage worth a pass), runs again."""
     gc.freeze()
     gc.enable()
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        load_commands()
-        return super().list_commands(ctx)
 
 
 @click.group(
