@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from accord.engine.apply import Event, Report
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
+from accord.engine.report import Event, Report
 from accord.engine.session import Session
 from accord.replica import Replica
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
@@ -201,6 +201,17 @@ class Replica(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections. Safe to call twice."""
+
+    def recall(self, facts: Mapping[str, str]) -> None:  # noqa: B027 - optional hook
+        """What this place found out about itself on an earlier run of the
+        pair (``learned``), kept in the pair's archive: given after ``open``
+        and before ``capabilities`` is asked. A place checks that a fact
+        still applies (it names what it was found on) before it trusts it."""
+
+    def learned(self) -> dict[str, str]:
+        """Facts about the place that cost something to find again (a
+        probe file written to its disk), for ``recall`` on the next run."""
+        return {}
 
     def __enter__(self) -> Replica:
         self.open()

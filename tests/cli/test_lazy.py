@@ -54,8 +54,28 @@ def test_a_sync_imports_only_what_it_needs(tmp_path: Path) -> None:
             "pathspec",  # no ignore rules
         }
         assert not found & unneeded
+    # a no-op applies nothing: no executor, copies, forked copiers, threads
+    assert not found & {
+        "accord.engine.apply",
+        "accord.engine.forked",
+        "accord.engine.perform",
+        "accord.engine.transfer",
+    }
 
 
 def test_the_version_loads_no_engine(tmp_path: Path) -> None:
     found = _imported("--version", cwd=tmp_path, env=dict(os.environ))
     assert not {name for name in found if name.startswith("accord.engine")}
+
+
+def test_the_help_lists_every_command(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "accord", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = {line.split()[0] for line in done.stdout.splitlines() if line[:2] == "  "}
+    assert set(COMMAND_MODULES) <= listed

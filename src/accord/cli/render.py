@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from accord.engine.apply import Event, Report
 from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
+from accord.engine.report import Event, Report
 from accord.keys import shown as escaped
 from accord.model import Problem
 

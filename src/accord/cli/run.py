@@ -19,10 +19,10 @@ from accord.cli.options import (
 from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer, human_size
 from accord.cli.shared import told_to_hubs
-from accord.engine.apply import Report
 from accord.engine.plan import Plan
 from accord.engine.policy import CONFLICT_RULES
 from accord.engine.reconcile import resolve
+from accord.engine.report import Report
 from accord.engine.session import Session
 from accord.errors import Aborted
 from accord.keys import shown as escaped

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from accord.engine.apply import Event
 from accord.engine.plan import ARCHIVE_ONLY, Plan
+from accord.engine.report import Event
 from accord.engine.session import Session
 
 __all__ = ["EVERY", "told_to_hubs"]

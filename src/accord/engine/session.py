@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from accord.engine import columns, guards, history, rules, twins
-from accord.engine.apply import Event, Executor, Report
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
     CREATED,
@@ -39,6 +38,7 @@ from accord.engine.names import Gate
 from accord.engine.plan import ARCHIVE_ONLY, Plan
 from accord.engine.policy import Policy
 from accord.engine.reconcile import created_of_size, digests_needed, reconcile
+from accord.engine.report import Event, Report
 from accord.engine.spelled import spelled, unspelled
 from accord.errors import (
     AccordError,
@@ -122,6 +122,8 @@ class Session:
         self._lock_info = lock.LockInfo.mine(self.who, self.run)
         self._opened: list[Replica] = []
         self._db_locks: list[tuple[Replica, Entry]] = []
+        #: the places as opened, and what each was told it had found before
+        self._recalled: dict[Replica, dict[str, str]] = {}
         self._absent: set[Side] = set()  # sides to create when applying
         self._refused = False  # a guard stopped the run: leave the places as found
         self._agreed: list[tuple[Entry, Entry]] = []
@@ -162,6 +164,7 @@ class Session:
             self.store = ArchiveStore.open(
                 self.state_dir, self.left.identity, self.right.identity
             )
+        self._recall()
         if len(self._absent) == 2:
             raise ConfigError(
                 f"neither {self.left.url} nor {self.right.url} exists",
@@ -195,6 +198,28 @@ class Session:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
+
+    def _recall(self) -> None:
+        """Tell each place what it found out about itself on an earlier run
+        (``Replica.recall``), before its capabilities are asked."""
+        assert self.store is not None
+        for replica in (self.left, self.right):
+            text = self.store.setting(_facts_name(replica))
+            facts = json.loads(text) if text else {}
+            self._recalled[replica] = facts
+            replica.recall(facts)
+
+    def _keep_learned(self) -> None:
+        """Keep in the archive what a place found out that it had not been
+        told (``Replica.learned``): a verdict probed once, not every run."""
+        if self.store is None or self.read_only:
+            return
+        for replica, told in self._recalled.items():
+            facts = replica.learned()
+            if facts and facts != told:
+                text = json.dumps(facts, sort_keys=True)
+                self.store.cache_setting(_facts_name(replica), text)
+        self._recalled = {}
 
     def wrap_places(self, wrap: Callable[[Side, Replica], Replica]) -> None:
         """Put a view in front of each place (a run hook's): the session
@@ -420,6 +445,7 @@ class Session:
                 replica.leave_as_found()  # a mirror's source keeps nothing of ours
             replica.close()
         self._opened = []
+        self._keep_learned()
         if self.store is not None:
             self.store.close()
             self.store = None
@@ -813,6 +839,10 @@ class Session:
         self.store.run_started(self.run, self.who, self.command)
         self.left = spelled(self.left, plan.spelled.get(Side.LEFT))
         self.right = spelled(self.right, plan.spelled.get(Side.RIGHT))
+        # the executor (copies, forked children, threads) is imported when a
+        # plan is applied: a no-op run never loads it
+        from accord.engine.apply import Executor
+
         executor = Executor(
             self.left,
             self.right,
@@ -931,6 +961,11 @@ def _alike(
         return left, right, []
     rest = list(theirs.values())
     return left._replace(fresh=mine), right._replace(fresh=rest), agreed
+
+
+def _facts_name(replica: Replica) -> str:
+    """The archive setting that keeps what a place learned about itself."""
+    return f"facts:{replica.identity}"
 
 
 def _rules_name(replica: Replica) -> str:

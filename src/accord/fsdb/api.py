@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from accord.engine.apply import Event, Report
 from accord.engine.policy import Policy
+from accord.engine.report import Event, Report
 from accord.engine.session import Session
 from accord.errors import AccordError
 from accord.fsdb.hook import DEFAULT_TIMEOUT, FSDBHook

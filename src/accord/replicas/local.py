@@ -28,7 +28,7 @@ import errno
 import itertools
 import os
 import stat as st
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from accord.capabilities import Capabilities
@@ -81,6 +81,9 @@ _PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
 _TRASH_ROOM = len("/trash/20260101T000000Z-aaaaaa/") + 9
 #: a folder opened to be listed (its items stat'ed through the descriptor)
 _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+#: accord's own files that live only as long as the run that made them:
+#: not fsync'ed (a power cut ends every run; see ``meta_create``)
+_NOT_DURABLE = frozenset({"lock"})
 _SPECIAL = {
     st.S_IFIFO: "a named pipe",
     st.S_IFSOCK: "a socket",
@@ -117,6 +120,10 @@ class LocalReplica(Replica):
         self._root_fd: int | None = None  # opened on first write, kept for the run
         #: lock files held for another program's protocol: token -> fds, names
         self._held: dict[str, tuple[int, int, str, str | None]] = {}
+        #: verdicts of probe files, from an earlier run and from this one:
+        #: "case" / "unicode" -> "<folder's device:inode> <1 or 0>"
+        self._recalled: dict[str, str] = {}
+        self._learned: dict[str, str] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> LocalReplica:
@@ -196,7 +203,7 @@ class LocalReplica(Replica):
     def _case_by_probe(self) -> bool:
         """Case sensitivity told by a probe file (see ``_probe``)."""
         name = f"case-probe-{os.urandom(4).hex()}"
-        return self._probe(name, name.upper())
+        return self._probe_once("case", name, name.upper())
 
     def _probe_unicode(self) -> bool:
         """Whether two Unicode spellings of a name (NFC, NFD) are two names
@@ -210,8 +217,31 @@ class LocalReplica(Replica):
             if found is not None:
                 return found
             tag = os.urandom(4).hex()
-            return self._probe(f"nfd-probe-e\u0301-{tag}", f"nfd-probe-\u00e9-{tag}")
+            return self._probe_once(
+                "unicode", f"nfd-probe-e\u0301-{tag}", f"nfd-probe-\u00e9-{tag}"
+            )
         return True
+
+    def recall(self, facts: Mapping[str, str]) -> None:
+        self._recalled = dict(facts)
+
+    def learned(self) -> dict[str, str]:
+        return dict(self._learned)
+
+    def _probe_once(self, what: str, name: str, other: str) -> bool:
+        """``_probe``'s verdict, found on an earlier run of the pair for
+        this very folder (same device and inode: not a disk mounted in its
+        place, not a folder made anew), else probed now; kept for the next
+        run either way (``learned``)."""
+        root = os.stat(self.root)
+        where = f"{root.st_dev}:{root.st_ino}"
+        known = self._recalled.get(what, "")
+        if known[:-2] == where and known[-2:] in (" 1", " 0"):
+            verdict = known[-1] == "1"
+        else:
+            verdict = self._probe(name, other)
+        self._learned[what] = f"{where} {int(verdict)}"
+        return verdict
 
     def _probe(self, name: str, other: str) -> bool:
         """Create ``name`` in accord's folder, look for it as ``other``, and
@@ -711,6 +741,9 @@ class LocalReplica(Replica):
         return sorted(join(prefix.rstrip("/"), name) for name in names)
 
     def meta_create(self, name: str, data: bytes) -> bool:
+        """Created exclusively, written, and made durable (fsync); except
+        the run's lock, which matters only while its run lives (see
+        "Durability" in docs/architecture.md: a lock after a power cut)"""
         with self._errors(META_DIR):
             try:
                 fd = os.open(
@@ -721,7 +754,8 @@ class LocalReplica(Replica):
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
+                if name not in _NOT_DURABLE:
+                    os.fsync(handle.fileno())
         return True
 
     def meta_read(self, name: str) -> bytes | None:

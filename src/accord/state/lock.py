@@ -1,7 +1,8 @@
 """The lock of a place: one run at a time, visible to every machine.
 
 The lock is the file ``.accord/lock`` in the place itself, created
-exclusively, holding its owner (user, host, pid, time, run). A lock whose
+exclusively, holding its owner (user, host, pid, time, run); a place need
+not make it durable (see "Durability" in docs/architecture.md). A lock whose
 owner is a process on this host that no longer runs is stale: it is removed
 and reported. So is a lock left by this very process for a run it no longer
 holds (a long-lived process such as ``accord watch`` whose run could not

@@ -405,6 +405,12 @@ class ArchiveStore:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
 
+    def cache_setting(self, name: str, value: str) -> None:
+        """``set_setting`` for a value that is only a cache (found again
+        when missing): an archive that cannot take it now is left as it is."""
+        with contextlib.suppress(sqlite3.Error):
+            self.set_setting(name, value)
+
     def is_empty(self) -> bool:
         return self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None
 

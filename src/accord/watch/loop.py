@@ -36,9 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from accord.engine.apply import Event, Report
 from accord.engine.plan import Plan
 from accord.engine.policy import Policy
+from accord.engine.report import Event, Report
 from accord.engine.session import Session
 from accord.errors import AccordError, ConfigError, LockHeld, Unreachable
 from accord.keys import IgnoreRules
