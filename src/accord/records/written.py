@@ -36,7 +36,10 @@ class WrittenFile:
         self.how = how
 
     def _stamp(self, data: bytes) -> bytes:
+        from accord.records.fastcsv import unmapped
+
         digest = hashlib.sha256(data)
+        unmapped(data)
         digest.update(f"\0{_FORMAT}\0{self.how}".encode())
         return digest.hexdigest().encode()
 
