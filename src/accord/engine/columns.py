@@ -300,9 +300,12 @@ def _none_of(count: int, positions: Any) -> Any:
     return pa.array(mask)
 
 
-def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
+def archived_keys(
+    store: ArchiveStore, sides: Iterable[Listed], count: int | None = None
+) -> ArchiveKeys:
     """The archived keys, as far as the listings tell (the archive is
-    asked about any other key): which fresh keys it holds, and the unseen."""
+    asked about any other key): which fresh keys it holds, and the unseen;
+    ``count``: how many keys it holds, when the caller knows."""
     import pyarrow.compute as pc
 
     known: set[str] = set()
@@ -312,7 +315,7 @@ def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
         known.update(keys.filter(found.archived).to_pylist())
         unknown.update(keys.filter(pc.invert(found.archived)).to_pylist())
         known.update(found.unseen)
-    return ArchiveKeys(store, known, unknown, store.count())
+    return ArchiveKeys(store, known, unknown, store.count() if count is None else count)
 
 
 def listed(found: Listed) -> Scanned:

@@ -631,7 +631,8 @@ class Session:
         if empty:
             left, right, agreed = columns.alike(left, right)
             return columns.listed(left), columns.listed(right), {}, agreed
-        keys = columns.archived_keys(store, (left, right))
+        assert known is not None
+        keys = columns.archived_keys(store, (left, right), len(known[0]))
         return columns.listed(left), columns.listed(right), keys, agreed
 
     def _gate(self, side: Side) -> Gate:
