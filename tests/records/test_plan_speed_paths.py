@@ -201,6 +201,28 @@ def test_keys_in_increasing_order_are_found_as_a_hash_finds_them(ours, theirs) -
 
 
 @settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 2000), min_size=64, max_size=400, unique=True),
+    st.lists(st.integers(0, 2000), unique=True),
+    st.data(),
+)
+def test_keys_mostly_in_order_are_found_as_a_hash_finds_them(
+    ours, theirs, data
+) -> None:
+    """Keys in order but for a few (new rows at the end, a few moved) are
+    sorted, searched, and put back in their order."""
+    ours = sorted(ours)
+    for _ in range(data.draw(st.integers(0, 3))):
+        at = data.draw(st.integers(0, len(ours) - 1))
+        ours.append(ours.pop(at))
+    left = pa.array([str(n) for n in ours], pa.string())
+    right = pa.array([str(n) for n in theirs], pa.string())
+    assert columns._index_in(left, right).to_pylist() == (
+        pc.index_in(left, value_set=right).to_pylist()
+    )
+
+
+@settings(max_examples=100, deadline=None)
 @given(st.lists(st.sampled_from(["a", "b", "c\x1fd", ""])), st.data())
 def test_texts_are_compared_a_slice_at_a_time_as_at_once(texts, data) -> None:
     others = pa.array(data.draw(st.lists(st.sampled_from(["a", "b", "x"]))))

@@ -14,7 +14,7 @@ from typing import Any
 
 from accord.records.canon import NULL, SEP
 
-__all__ = ["canonical_column", "texts_by_key", "texts_columns"]
+__all__ = ["canonical_column", "one_array", "texts_by_key", "texts_columns"]
 
 _TRUE = ["1", "true", "yes", "y", "t", "on"]
 _NUMBER = "^(0|-?[1-9][0-9]*)$"  # an int's canonical text
@@ -65,6 +65,12 @@ def _unique(keys: Any, pc: Any) -> bool:
     return len(pc.unique(ints)) == len(ints)
 
 
+def one_array(column: Any) -> Any:
+    """A chunked column as one array: its chunk itself when it has one
+    (``combine_chunks`` copies even then)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | None:
     """{key text: record text} of canonical columns (``texts_columns``)."""
     found = texts_columns(columns, key_at)
@@ -91,7 +97,7 @@ def canonical_column(
     import pyarrow.compute as pc
 
     if hasattr(column, "combine_chunks"):
-        column = column.combine_chunks()
+        column = one_array(column)
     kind_of = column.type
     if pa.types.is_large_string(kind_of):
         column = column.cast(pa.string())

@@ -469,7 +469,7 @@ class ArchiveStore:
             return None
         if table.schema.types != [pa.string()] * 3:
             return None
-        keys, first, second = (table.column(i).combine_chunks() for i in range(3))
+        keys, first, second = (_one_array(table.column(i)) for i in range(3))
         return keys, first, second
 
     def has(self, key: str) -> bool:
@@ -624,6 +624,12 @@ _WATCH = (
 #: archives of up to this many rows keep no versions file (SQLite reads
 #: them about as fast)
 _FEW = 50_000
+
+
+def _one_array(column: Any) -> Any:
+    """A chunked column as one array: its chunk itself when it has one
+    (``combine_chunks`` copies even then: 50 MB per million versions)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
