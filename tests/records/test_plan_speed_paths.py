@@ -288,6 +288,7 @@ def test_the_kept_versions_file_is_the_archive(tmp_path, monkeypatch, swapped) -
     assert store.keep_version_columns()
     store.clear()
     assert store._kept_versions() is None
+    assert not store.versions_path.exists()
     assert _versions(store) == []
     store.close()
 
@@ -298,13 +299,17 @@ def test_a_versions_file_the_archive_does_not_name_is_not_used(
     """A file left by a run stopped before its transaction committed, or
     another pair's file, or a damaged one, is never read as the archive."""
     store = _kept_store(tmp_path, monkeypatch)
+    read = _versions(store)
     assert store.keep_version_columns()
-    good = store.versions_path.read_bytes()
     other = _kept_store(tmp_path / "other", monkeypatch)
     other.record(put=[_entry("5", "else", "else")])
     assert other.keep_version_columns()
     store.versions_path.write_bytes(other.versions_path.read_bytes())
     assert store._kept_versions() is None  # its token is not the archive's
+    assert store.keep_version_columns()  # written again
+    assert store._kept_versions() is not None
+    assert _versions(store) == read
+    good = store.versions_path.read_bytes()
     store.versions_path.write_bytes(good[: len(good) // 2])
     assert store._kept_versions() is None  # cut short
     store.versions_path.write_bytes(good)
@@ -355,3 +360,27 @@ def test_digests_already_listed_need_no_threads() -> None:
 
     listed = [Entry(str(i), FILE, 0, 0, 0, "v", "v") for i in range(20)]
     assert fill_digests(None, listed) == listed  # type: ignore[arg-type]
+
+
+def test_a_versions_file_that_cannot_be_written_leaves_the_archive_read(
+    tmp_path, monkeypatch
+) -> None:
+    """A failure while the file is written (here its rename) rolls back the
+    archive's transaction and leaves no temporary file: no file is named,
+    and the plan reads SQLite, changes included."""
+    store = _kept_store(tmp_path, monkeypatch)
+    assert store.keep_version_columns()
+    store.record(put=[_entry("1", "z", "z")])
+
+    def refused(*args):
+        raise OSError("no space left")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store_module.os, "replace", refused)
+        assert not store.keep_version_columns()
+    assert not store.versions_path.with_suffix(".tmp").exists()
+    assert store._kept_versions() is None
+    assert ("1", "z", "z") in _versions(store)
+    assert store.keep_version_columns()
+    assert ("1", "z", "z") in _versions(store)
+    store.close()

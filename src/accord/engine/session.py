@@ -619,6 +619,7 @@ class Session:
         left_columns, right_columns = found
         if left_columns is None or right_columns is None:
             return None
+        columns.release_memory()
         sides = []
         for side, listing in ((Side.LEFT, left_columns), (Side.RIGHT, right_columns)):
             kept, problems = columns.gated(listing, self._gate(side), side)

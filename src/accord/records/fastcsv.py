@@ -60,6 +60,7 @@ def canonical_columns(
     if len(where) != len(header) or any(c not in where for c, _, _ in columns):
         return None
     names = [f"c{i}" for i in range(len(header))]
+    left = Counter(where[column] for column, _, _ in columns)
     try:
         body = pacsv.read_csv(
             pa.BufferReader(data),
@@ -73,6 +74,9 @@ def canonical_columns(
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
+                # only the mapped columns become arrays (every row is still
+                # checked for its width)
+                include_columns=[names[at] for at in sorted(left)],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -83,8 +87,7 @@ def canonical_columns(
         unmapped(source)
     # each parsed column goes as soon as its last field is made of it (a
     # column in many chunks is copied into one: not all of them at once)
-    left = Counter(where[column] for column, _, _ in columns)
-    parsed = {at: body.column(at) for at in left}
+    parsed = {at: body.column(names[at]) for at in left}
     del body
     made = []
     for column, kind, _ in columns:
@@ -97,12 +100,7 @@ def canonical_columns(
         if not left[at]:
             del parsed[at]
     order = [c for c, _, _ in columns]
-    found = texts_columns(made, [order.index(c) for c in key_columns])
-    # the parse's memory goes back to the system (the allocator keeps what
-    # was freed for later, 140 MB at a million rows, which would count in
-    # the process's size beside whatever it does next)
-    pa.default_memory_pool().release_unused()
-    return found
+    return texts_columns(made, [order.index(c) for c in key_columns])
 
 
 def canonical_texts(*args: Any) -> dict[str, str] | None:

@@ -404,18 +404,17 @@ class ArchiveStore:
         import pyarrow as pa
         import pyarrow.ipc
 
-        named = self._db.execute("SELECT 1 FROM meta WHERE name = ?", (_KEPT,))
-        if named.fetchone() is not None and self.versions_path.exists():
-            return True  # unchanged since it was kept
+        if self._kept_versions(columns=False) is not None:
+            return True  # the archive is unchanged since it was kept
+        if self.count() <= _FEW:
+            with contextlib.suppress(OSError):
+                self.versions_path.unlink()
+            return False
         try:
             with self.transaction() as db:  # no writer until it is named
                 for event in ("INSERT", "UPDATE", "DELETE"):
                     db.execute(_WATCH.format(event=event))
                 db.execute("DELETE FROM meta WHERE name = ?", (_KEPT,))
-                if self.count() <= _FEW:
-                    with contextlib.suppress(OSError):
-                        self.versions_path.unlink()
-                    return False
                 if db.execute(f"SELECT 1 FROM entries WHERE {_BLOBS}").fetchone():
                     return False  # names that are not UTF-8: SQLite is read
                 keys, first, second = self._stored_versions()
@@ -442,9 +441,10 @@ class ArchiveStore:
             return False  # not kept: the next run reads SQLite
         return True
 
-    def _kept_versions(self) -> tuple[Any, Any, Any] | None:
+    def _kept_versions(self, columns: bool = True) -> tuple[Any, ...] | None:
         """The versions file's (key, ver_a, ver_b or null), mapped, when
-        the archive names it (see ``keep_version_columns``); else None."""
+        the archive names it (see ``keep_version_columns``); else None.
+        ``columns=False``: only whether it does (an empty tuple)."""
         try:
             row = self._db.execute(
                 "SELECT value FROM meta WHERE name = ?", (_KEPT,)
@@ -464,6 +464,8 @@ class ArchiveStore:
                 metadata = reader.schema.metadata or {}
                 if metadata.get(_KEPT.encode()) != row[0].encode():
                     return None
+                if not columns:
+                    return ()
                 table = reader.read_all()
         except (OSError, pa.ArrowException):
             return None
@@ -551,6 +553,8 @@ class ArchiveStore:
         with self.transaction() as db:
             for table in ("entries", "journal", "runs", "log"):
                 db.execute(f"DELETE FROM {table}")
+        with contextlib.suppress(OSError):
+            self.versions_path.unlink()  # no longer named (the triggers)
 
     # -- journal ------------------------------------------------------------
     def journal_add(self, run: str, actions: Iterable[str]) -> range:
