@@ -55,6 +55,18 @@ def folder_with(source: dict, target: dict) -> tuple[Path, Path]:
     return folder, path
 
 
+def synced_then_changed() -> tuple[Path, Path, Path]:
+    """A CSV pair synced once (300 records against 300, 200 of them shared),
+    then one source record changed: its folder, mapping and state folder."""
+    source = {str(i): (f"P{i}", "R1") for i in range(300)}
+    target = {str(i): (f"P{i}", "R0") for i in range(100, 400)}
+    folder, path = folder_with(source, target)
+    state = folder / "state"
+    assert apply_plan(make_plan(load_mapping(path), state_dir=state)).ok
+    write_csv(folder / "source.csv", {**source, "7": ("P7", "R9")})
+    return folder, path, state
+
+
 # numbers in one spelling and in others, and names that are not numbers
 keys = st.one_of(
     st.integers(-(10**6), 10**6).map(str),
@@ -144,14 +156,9 @@ def test_a_csv_file_accord_wrote_is_read_from_what_it_kept(
 ) -> None:
     """The next run takes the target's records from what was kept (no
     parse), plans what a parse plans, and a changed byte is parsed again."""
-    source = {str(i): (f"P{i}", "R1") for i in range(300)}
-    target = {str(i): (f"P{i}", "R0") for i in range(100, 400)}
-    folder, path = folder_with(source, target)
-    state = folder / "state"
+    folder, path, state = synced_then_changed()
     try:
-        assert apply_plan(make_plan(load_mapping(path), state_dir=state)).ok
         assert list((state / "records-files").glob("*.arrow"))
-        write_csv(folder / "source.csv", {**source, "7": ("P7", "R9")})
         parsed: list[str] = []
         real = places_module.canonical_columns
 
@@ -334,14 +341,9 @@ def test_an_apply_keeps_the_versions_for_the_next_plan(tmp_path, monkeypatch) ->
     """After an apply, the next plan maps the archive's versions, and plans
     what reading SQLite plans."""
     monkeypatch.setattr(store_module, "_FEW", 10)
-    source = {str(i): (f"P{i}", "R1") for i in range(300)}
-    target = {str(i): (f"P{i}", "R0") for i in range(100, 400)}
-    folder, path = folder_with(source, target)
-    state = folder / "state"
+    folder, path, state = synced_then_changed()
     try:
-        assert apply_plan(make_plan(load_mapping(path), state_dir=state)).ok
         assert list((state / "pairs").glob("*.versions.arrow"))
-        write_csv(folder / "source.csv", {**source, "7": ("P7", "R9")})
         kept = make_plan(load_mapping(path), state_dir=state)
         for found in (state / "pairs").glob("*.versions.arrow"):
             found.unlink()

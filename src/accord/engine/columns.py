@@ -32,7 +32,7 @@ from accord.engine.detect import Scanned
 from accord.engine.names import Gate, archived
 from accord.keys import unsafe_reason
 from accord.model import FILE, Entry, Problem, Side
-from accord.replica import Columns
+from accord.replica import Columns, are_numbers, number_keys
 from accord.state.store import ArchiveKeys, ArchiveStore
 
 __all__ = [
@@ -46,10 +46,6 @@ __all__ = [
     "listed",
     "release_memory",
 ]
-
-
-#: a number in its one decimal spelling (no sign, zero or space in front)
-NUMBER = "^(0|-?[1-9][0-9]*)$"
 
 
 class Listed(NamedTuple):
@@ -80,6 +76,8 @@ def gated(columns: Columns, gate: Gate, side: Side) -> tuple[Columns, list[Probl
 
     keys = columns.keys
     pattern, longest = _plain(gate)
+    if _numbers_plain(pattern, longest) and are_numbers(keys):
+        return columns, []  # numbers (at most 18 characters), all allowed
     plain = pc.match_substring_regex(keys, pattern)
     if longest is not None:
         plain = pc.and_(plain, pc.less_equal(pc.binary_length(keys), longest))
@@ -117,6 +115,17 @@ def _plain(gate: Gate) -> tuple[str, int | None]:
         if limit is not None
     ]
     return pattern, min(limits) if limits else None
+
+
+def _numbers_plain(pattern: str, longest: int | None) -> bool:
+    """Whether every number's one spelling (``NUMBER``, at most 18
+    characters) is a name ``pattern`` accepts."""
+    import re
+
+    samples = [*"0123456789", "-0123456789"]  # each character where it may be
+    return (longest is None or longest >= 18) and all(
+        re.fullmatch(pattern, sample) for sample in samples
+    )
 
 
 def _class(chars: list[str]) -> str:
@@ -217,7 +226,7 @@ def _index_in(keys: Any, value_set: Any) -> Any:
     binary search in the sorted ``value_set`` instead of a hash."""
     import pyarrow.compute as pc
 
-    ours = _as_ints(keys)
+    ours = number_keys(keys)
     theirs = _sorted_ints(value_set) if ours is not None else None
     if ours is None or theirs is None:
         return pc.index_in(keys, value_set=value_set)
@@ -246,7 +255,7 @@ def _sorted_ints(keys: Any) -> _SortedInts | None:
     held = _LAST[0]() if _LAST[0] is not None else None
     if held is keys:
         return _LAST[1]
-    ints = _as_ints(keys)
+    ints = number_keys(keys)
     if ints is None:
         return None
     order = ordered = None
@@ -292,21 +301,6 @@ def _in_sorted(ours: Any, theirs: _SortedInts) -> Any:
         found, missing = np.empty_like(found), np.empty_like(missing)
         found[order], missing[order] = found_sorted, missing_sorted
     return pa.array(found, mask=missing)
-
-
-def _as_ints(keys: Any) -> Any:
-    """``keys`` as int64, when each is the decimal spelling of its number
-    (so that two keys are equal exactly when their numbers are), else None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if len(keys) == 0 or keys.null_count or not pa.types.is_string(keys.type):
-        return None
-    if pc.max(pc.binary_length(keys)).as_py() > 18:
-        return None  # beyond what int64 surely holds
-    if not pc.all(pc.match_substring_regex(keys, NUMBER)).as_py():
-        return None  # "007", "+7", "x": not a number's one spelling
-    return pc.cast(keys, pa.int64())
 
 
 def _none_of(count: int, positions: Any) -> Any:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.records.canon import NULL, SEP
+from accord.replica import number_keys
 
 __all__ = ["canonical_column", "one_array", "texts_by_key", "texts_columns"]
 
@@ -44,15 +45,7 @@ def _unique(keys: Any, pc: Any) -> bool:
     their one spelling (a hash of ints is 2-3x faster than of strings, and
     keys in increasing order need none), else on the texts (``unique``:
     twice ``count_distinct``'s speed)."""
-    import pyarrow as pa
-
-    ints = None
-    if (
-        len(keys)
-        and pc.max(pc.binary_length(keys)).as_py() <= 18
-        and pc.all(pc.match_substring_regex(keys, _NUMBER)).as_py()
-    ):  # numbers in their one spelling ("007" and "7" are two keys)
-        ints = pc.cast(keys, pa.int64())
+    ints = number_keys(keys)  # "007" and "7" are two keys: not numbers
     if ints is None:
         return len(pc.unique(keys)) == len(keys)
     try:
@@ -81,6 +74,8 @@ def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | 
 
 def _join(columns: list[Any], pc: Any) -> Any:
     if len(columns) == 1:
+        if not columns[0].null_count:
+            return columns[0]  # the same array: what is known of it holds
         return pc.fill_null(columns[0], NULL)
     return pc.binary_join_element_wise(
         *columns, SEP, null_handling="replace", null_replacement=NULL
