@@ -207,6 +207,17 @@ def test_keys_in_increasing_order_are_found_as_a_hash_finds_them(ours, theirs) -
         )
 
 
+def test_the_archived_keys_numbers_are_forgotten_with_them() -> None:
+    import gc
+
+    keys = pa.array([str(n) for n in range(100)], pa.string())
+    assert columns._index_in(keys, keys).to_pylist() == list(range(100))
+    assert columns._LAST[1] is not None
+    del keys
+    gc.collect()
+    assert columns._LAST == [None, None]
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(st.integers(0, 2000), min_size=64, max_size=400, unique=True),

@@ -248,8 +248,8 @@ _LAST: list[Any] = [None, None]
 
 
 def _sorted_ints(keys: Any) -> _SortedInts | None:
-    """``keys`` as int64 (``_as_ints``) and sorted, or None; remembered for
-    the same array."""
+    """``keys`` as int64 (``number_keys``) and sorted, or None; remembered
+    for the same array, and forgotten with it."""
     import weakref
 
     held = _LAST[0]() if _LAST[0] is not None else None
@@ -267,8 +267,14 @@ def _sorted_ints(keys: Any) -> _SortedInts | None:
         order = np.argsort(ints.to_numpy(), kind="stable")
         ordered = ints.to_numpy()[order]
     found = _SortedInts(ints, order, ordered)
-    _LAST[:] = [weakref.ref(keys), found]
+    _LAST[:] = [weakref.ref(keys, _forget), found]
     return found
+
+
+def _forget(reference: Any) -> None:
+    """The remembered keys are gone: so are their ints (24 MB a million)."""
+    if _LAST[0] is reference:
+        _LAST[:] = [None, None]
 
 
 def _in_sorted(ours: Any, theirs: _SortedInts) -> Any:
