@@ -222,8 +222,8 @@ def _index_in(keys: Any, value_set: Any) -> Any:
     ``value_set`` (unique keys), or null. Keys that are all decimal numbers
     in their one spelling (record keys often are) are matched as int64,
     which hashes 2-3x faster than strings (docs/records.md), and when
-    ``keys`` are in increasing order (a file exported by its key), by a
-    binary search in the sorted ``value_set`` instead of a hash."""
+    ``keys`` are mostly in increasing order (a file exported by its key),
+    by a binary search in the sorted ``value_set`` instead of a hash."""
     import pyarrow.compute as pc
 
     ours = number_keys(keys)
