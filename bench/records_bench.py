@@ -172,6 +172,12 @@ def peak_mib() -> float:
     return (own + children) / 1024
 
 
+def cpu_s() -> float:
+    """This process's CPU seconds so far (user and system, every thread)."""
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    return used.ru_utime + used.ru_stime
+
+
 def accord_job(mapping: str, apply: bool) -> dict:
     import ldap3  # noqa: F401 - imported before the clock starts, as pandas is
     import pyarrow as pa
@@ -183,15 +189,17 @@ def accord_job(mapping: str, apply: bool) -> dict:
 
     from accord.records import apply_plan, load_mapping, make_plan
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_s()
     prepared = make_plan(load_mapping(mapping), max_delete_percent=100)
     planned = time.perf_counter() - started
+    planned_cpu = cpu_s() - cpu
     counts = prepared.plan.summary()
     if apply:
         report = apply_plan(prepared)
         assert report.ok, (report.failed + report.skipped)[:3]
     return {
         "plan_s": planned,
+        "cpu_s": planned_cpu,
         "total_s": time.perf_counter() - started,
         "counts": next(iter(counts.values()), {}),
         "rss": peak_mib(),
@@ -217,7 +225,7 @@ def pandas_sql_job(csv_path: str, url: str, table: str) -> dict:
     import pandas as pd
     import sqlalchemy
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_s()
     source = pd.read_csv(csv_path)
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as conn:
@@ -228,6 +236,7 @@ def pandas_sql_job(csv_path: str, url: str, table: str) -> dict:
     counts = pandas_diff(source, target, "id", COLUMNS[1:])
     return {
         "plan_s": time.perf_counter() - started,
+        "cpu_s": cpu_s() - cpu,
         "counts": counts,
         "rss": peak_mib(),
     }
@@ -236,7 +245,7 @@ def pandas_sql_job(csv_path: str, url: str, table: str) -> dict:
 def pandas_csv_job(csv_path: str, target_path: str) -> dict:
     import pandas as pd
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_s()
     source = pd.read_csv(csv_path)
     target = pd.read_csv(target_path)
     yes_no = {"1": "1", "true": "1", "0": "0", "false": "0"}
@@ -245,6 +254,7 @@ def pandas_csv_job(csv_path: str, target_path: str) -> dict:
     counts = pandas_diff(source, target, "id", COLUMNS[1:])
     return {
         "plan_s": time.perf_counter() - started,
+        "cpu_s": cpu_s() - cpu,
         "counts": counts,
         "rss": peak_mib(),
     }
@@ -355,6 +365,8 @@ def compared(
     for side, results in runs.items():
         medians[side] = {
             "plan_s": statistics.median(r["plan_s"] for r in results),
+            "cpu_s": statistics.median(r.get("cpu_s", 0.0) for r in results),
+            "cpus": [round(r.get("cpu_s", 0.0), 2) for r in results],
             "rss": statistics.median(r["rss"] for r in results),
             "counts": results[-1]["counts"],
             "all": [round(r["plan_s"], 2) for r in results],
@@ -367,6 +379,12 @@ def compared(
         f"memory {theirs['rss'] / mine['rss']:.2f}  (runs: {theirs['all']} "
         f"vs {mine['all']})"
     )
+    if mine["cpu_s"]:
+        print(
+            f"  CPU seconds (user+system): {theirs['cpu_s']:.2f} vs "
+            f"{mine['cpu_s']:.2f}, ratio {theirs['cpu_s'] / mine['cpu_s']:.2f}  "
+            f"(runs: {theirs['cpus']} vs {mine['cpus']})"
+        )
     return theirs, mine
 
 

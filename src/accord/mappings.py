@@ -269,6 +269,10 @@ def apply_plan(
             command="records sync",
         ) as session:
             done = session.apply(plan, override_guards=override_guards)
+            if session.store is not None and all(
+                r.capabilities.listed_columns for r in (left, right)
+            ):  # the next plan maps the archive's versions (docs/architecture.md)
+                session.store.keep_version_columns()
         report.runs.append(done.run)
         report.handled += left.handled + right.handled
         _tally(report, pair, done, prepared.views.get(number, {}), (left, right))

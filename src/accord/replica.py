@@ -143,6 +143,54 @@ class WriteItem(NamedTuple):
     trash: str | None = None
 
 
+#: a number in its one decimal spelling (no sign, zero or space in front)
+NUMBER = "^(0|-?[1-9][0-9]*)$"
+
+#: ``are_numbers`` answers, by array: id -> (a weak reference, the answer)
+_NUMBERS: dict[int, tuple[Any, bool]] = {}
+
+
+def are_numbers(keys: Any) -> bool:
+    """Whether each of ``keys`` (an Arrow string array) is the decimal
+    spelling of its number, at most 18 characters (so that two keys are
+    equal exactly when their numbers are, and int64 holds them).
+    Remembered for the same array while it lives: a listing's keys are
+    asked about by the reader, the place and the engine in turn, each a
+    pass of a regular expression over a million."""
+    import weakref
+
+    held = _NUMBERS.get(id(keys))
+    if held is not None and held[0]() is keys:
+        return held[1]
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    found = bool(
+        len(keys)
+        and not keys.null_count
+        and pa.types.is_string(keys.type)
+        and pc.max(pc.binary_length(keys)).as_py() <= 18
+        and pc.all(pc.match_substring_regex(keys, NUMBER)).as_py()
+    )  # not "007", "+7", "x"
+    try:
+        reference = weakref.ref(keys)
+    except TypeError:  # pragma: no cover - Arrow arrays take weak references
+        return found
+    for key in [k for k, (ref, _) in _NUMBERS.items() if ref() is None]:
+        _NUMBERS.pop(key, None)
+    _NUMBERS[id(keys)] = (reference, found)
+    return found
+
+
+def number_keys(keys: Any) -> Any:
+    """``keys`` as int64 when ``are_numbers(keys)``, else None."""
+    if not are_numbers(keys):
+        return None
+    import pyarrow as pa
+
+    return keys.cast(pa.int64())
+
+
 class Columns(NamedTuple):
     """A listing column by column: what ``scan()`` would yield as entries,
     for a place that lists millions of small items (records). Three Arrow

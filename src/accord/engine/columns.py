@@ -32,7 +32,7 @@ from accord.engine.detect import Scanned
 from accord.engine.names import Gate, archived
 from accord.keys import unsafe_reason
 from accord.model import FILE, Entry, Problem, Side
-from accord.replica import Columns
+from accord.replica import Columns, are_numbers, number_keys
 from accord.state.store import ArchiveKeys, ArchiveStore
 
 __all__ = [
@@ -44,11 +44,8 @@ __all__ = [
     "entries",
     "gated",
     "listed",
+    "release_memory",
 ]
-
-
-#: a number in its one decimal spelling (no sign, zero or space in front)
-NUMBER = "^(0|-?[1-9][0-9]*)$"
 
 
 class Listed(NamedTuple):
@@ -62,12 +59,25 @@ class Listed(NamedTuple):
     archived: Any  # of the fresh keys, which the archive holds (a bool array)
 
 
+def release_memory() -> None:
+    """Give back to the system what reading the listings freed: pyarrow's
+    allocator keeps it for later (140 MB after a CSV file of a million
+    rows), where it would count in the process's size beside the
+    comparison's own. Once both listings are read, not after each (a
+    second file read would only take it back, a page fault at a time)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def gated(columns: Columns, gate: Gate, side: Side) -> tuple[Columns, list[Problem]]:
     """``columns`` without the names ``gate`` refuses, and those reported."""
     import pyarrow.compute as pc
 
     keys = columns.keys
     pattern, longest = _plain(gate)
+    if _numbers_plain(pattern, longest) and are_numbers(keys):
+        return columns, []  # numbers (at most 18 characters), all allowed
     plain = pc.match_substring_regex(keys, pattern)
     if longest is not None:
         plain = pc.and_(plain, pc.less_equal(pc.binary_length(keys), longest))
@@ -107,6 +117,17 @@ def _plain(gate: Gate) -> tuple[str, int | None]:
     return pattern, min(limits) if limits else None
 
 
+def _numbers_plain(pattern: str, longest: int | None) -> bool:
+    """Whether every number's one spelling (``NUMBER``, at most 18
+    characters) is a name ``pattern`` accepts."""
+    import re
+
+    samples = [*"0123456789", "-0123456789"]  # each character where it may be
+    return (longest is None or longest >= 18) and all(
+        re.fullmatch(pattern, sample) for sample in samples
+    )
+
+
 def _class(chars: list[str]) -> str:
     return "[" + "".join(f"\\x{ord(c):02x}" for c in chars) + "]"
 
@@ -130,9 +151,7 @@ def against(
         return Listed(side, columns, [], problems, seen, nothing)
     keys, versions = known
     at = _index_in(columns.keys, keys)
-    same = pc.fill_null(pc.equal(columns.versions, versions.take(at)), False)
-    if isinstance(same, pa.ChunkedArray):  # versions read in chunks
-        same = same.combine_chunks()
+    same = _equal_at(columns.versions, versions, at)
     fresh = _filter(columns, pc.invert(same))
     was = pc.is_valid(at).filter(pc.invert(same))
     if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
@@ -154,7 +173,7 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
 
     ours, theirs = left.fresh, right.fresh
     at = _index_in(ours.keys, theirs.keys)
-    same = pc.fill_null(pc.equal(ours.digests, theirs.digests.take(at)), False)
+    same = _equal_at(ours.digests, theirs.digests, at)
     if not pc.any(same).as_py():
         return left, right, Agreed(None, None, None, None)
     mine = pc.indices_nonzero(same)
@@ -174,33 +193,120 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
     )
 
 
+#: rows compared at a time by ``_equal_at``
+_SLICE = 65_536
+
+
+def _equal_at(texts: Any, others: Any, at: Any) -> Any:
+    """Whether ``texts[i] == others[at[i]]`` (false where ``at`` is null),
+    as one bool array. A slice at a time, so that the texts taken from
+    ``others`` are never all in memory at once (50 MB per million records,
+    all of it new pages)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parts = []
+    for start in range(0, len(at), _SLICE):
+        taken = others.take(at.slice(start, _SLICE))
+        part = pc.equal(texts.slice(start, _SLICE), taken)
+        if isinstance(part, pa.ChunkedArray):  # ``others`` read in chunks
+            part = part.combine_chunks()
+        parts.append(pc.fill_null(part, False))
+    if not parts:
+        return pa.array([], pa.bool_())
+    return pa.concat_arrays(parts) if len(parts) > 1 else parts[0]
+
+
 def _index_in(keys: Any, value_set: Any) -> Any:
     """``pc.index_in(keys, value_set=value_set)``: where each key is in
     ``value_set`` (unique keys), or null. Keys that are all decimal numbers
     in their one spelling (record keys often are) are matched as int64,
-    which hashes 2-3x faster than strings (docs/records.md)."""
+    which hashes 2-3x faster than strings (docs/records.md), and when
+    ``keys`` are mostly in increasing order (a file exported by its key),
+    by a binary search in the sorted ``value_set`` instead of a hash."""
     import pyarrow.compute as pc
 
-    ours = _as_ints(keys)
-    theirs = _as_ints(value_set) if ours is not None else None
+    ours = number_keys(keys)
+    theirs = _sorted_ints(value_set) if ours is not None else None
     if ours is None or theirs is None:
         return pc.index_in(keys, value_set=value_set)
-    return pc.index_in(ours, value_set=theirs)
+    found = _in_sorted(ours, theirs)
+    if found is not None:
+        return found
+    return pc.index_in(ours, value_set=theirs.ints)
 
 
-def _as_ints(keys: Any) -> Any:
-    """``keys`` as int64, when each is the decimal spelling of its number
-    (so that two keys are equal exactly when their numbers are), else None."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
+class _SortedInts(NamedTuple):
+    ints: Any  # the keys as int64 (an Arrow array)
+    order: Any  # the positions that sort them (numpy), or None
+    ordered: Any  # the sorted ints (numpy), or None
 
-    if len(keys) == 0 or keys.null_count or not pa.types.is_string(keys.type):
+
+#: the last value set's ints, by a weak reference to its keys: both sides
+#: of a pair are matched against the same archived keys
+_LAST: list[Any] = [None, None]
+
+
+def _sorted_ints(keys: Any) -> _SortedInts | None:
+    """``keys`` as int64 (``number_keys``) and sorted, or None; remembered
+    for the same array, and forgotten with it."""
+    import weakref
+
+    held = _LAST[0]() if _LAST[0] is not None else None
+    if held is keys:
+        return _LAST[1]
+    ints = number_keys(keys)
+    if ints is None:
         return None
-    if pc.max(pc.binary_length(keys)).as_py() > 18:
-        return None  # beyond what int64 surely holds
-    if not pc.all(pc.match_substring_regex(keys, NUMBER)).as_py():
-        return None  # "007", "+7", "x": not a number's one spelling
-    return pc.cast(keys, pa.int64())
+    order = ordered = None
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with pandas, mostly
+        pass
+    else:
+        order = np.argsort(ints.to_numpy(), kind="stable")
+        ordered = ints.to_numpy()[order]
+    found = _SortedInts(ints, order, ordered)
+    _LAST[:] = [weakref.ref(keys, _forget), found]
+    return found
+
+
+def _forget(reference: Any) -> None:
+    """The remembered keys are gone: so are their ints (24 MB a million)."""
+    if _LAST[0] is reference:
+        _LAST[:] = [None, None]
+
+
+def _in_sorted(ours: Any, theirs: _SortedInts) -> Any:
+    """Where each of ``ours`` (int64) is in ``theirs``, or null: a binary
+    search for each in increasing order, so that the searches stay in the
+    cache (a fifth of a hash lookup's time). Keys mostly in order (a file
+    exported by its key, new rows at its end) are sorted first, which
+    costs little then; None when they are not (a hash is then faster) or
+    numpy is missing."""
+    import pyarrow as pa
+
+    if theirs.ordered is None or len(theirs.ordered) == 0:
+        return None
+    import numpy as np
+
+    mine = ours.to_numpy()
+    order = None
+    if len(mine) > 1:
+        descents = int(np.count_nonzero(mine[1:] <= mine[:-1]))
+        if descents > len(mine) // 64:
+            return None
+        if descents:
+            order = np.argsort(mine, kind="stable")
+            mine = mine[order]
+    at = np.minimum(np.searchsorted(theirs.ordered, mine), len(theirs.ordered) - 1)
+    missing = theirs.ordered[at] != mine
+    found = theirs.order[at].astype(np.int32)
+    if order is not None:  # back in the keys' own order
+        found_sorted, missing_sorted = found, missing
+        found, missing = np.empty_like(found), np.empty_like(missing)
+        found[order], missing[order] = found_sorted, missing_sorted
+    return pa.array(found, mask=missing)
 
 
 def _none_of(count: int, positions: Any) -> Any:
@@ -219,9 +325,12 @@ def _none_of(count: int, positions: Any) -> Any:
     return pa.array(mask)
 
 
-def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
+def archived_keys(
+    store: ArchiveStore, sides: Iterable[Listed], count: int | None = None
+) -> ArchiveKeys:
     """The archived keys, as far as the listings tell (the archive is
-    asked about any other key): which fresh keys it holds, and the unseen."""
+    asked about any other key): which fresh keys it holds, and the unseen;
+    ``count``: how many keys it holds, when the caller knows."""
     import pyarrow.compute as pc
 
     known: set[str] = set()
@@ -231,7 +340,7 @@ def archived_keys(store: ArchiveStore, sides: Iterable[Listed]) -> ArchiveKeys:
         known.update(keys.filter(found.archived).to_pylist())
         unknown.update(keys.filter(pc.invert(found.archived)).to_pylist())
         known.update(found.unseen)
-    return ArchiveKeys(store, known, unknown, store.count())
+    return ArchiveKeys(store, known, unknown, store.count() if count is None else count)
 
 
 def listed(found: Listed) -> Scanned:

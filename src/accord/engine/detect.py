@@ -386,6 +386,8 @@ def fill_digests(
 
     if len(todo) < 8 or workers <= 1:
         return [one(entry) for entry in todo]
+    if all(entry.digest is not None or entry.kind != FILE for entry in todo):
+        return todo  # nothing to read (records list their digests): no threads
     with _pool(workers) as pool:
         return list(pool.map(one, todo))
 

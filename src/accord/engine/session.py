@@ -645,6 +645,7 @@ class Session:
         left_columns, right_columns = found
         if left_columns is None or right_columns is None:
             return None
+        columns.release_memory()
         sides = []
         for side, listing in ((Side.LEFT, left_columns), (Side.RIGHT, right_columns)):
             kept, problems = columns.gated(listing, self._gate(side), side)
@@ -657,7 +658,8 @@ class Session:
         if empty:
             left, right, agreed = columns.alike(left, right)
             return columns.listed(left), columns.listed(right), {}, agreed
-        keys = columns.archived_keys(store, (left, right))
+        assert known is not None
+        keys = columns.archived_keys(store, (left, right), len(known[0]))
         return columns.listed(left), columns.listed(right), keys, agreed
 
     def _gate(self, side: Side) -> Gate:

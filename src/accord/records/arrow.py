@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from accord.records.canon import NULL, SEP
+from accord.replica import number_keys
 
-__all__ = ["canonical_column", "texts_by_key", "texts_columns"]
+__all__ = ["canonical_column", "one_array", "texts_by_key", "texts_columns"]
 
 _TRUE = ["1", "true", "yes", "y", "t", "on"]
 _NUMBER = "^(0|-?[1-9][0-9]*)$"  # an int's canonical text
@@ -44,15 +45,7 @@ def _unique(keys: Any, pc: Any) -> bool:
     their one spelling (a hash of ints is 2-3x faster than of strings, and
     keys in increasing order need none), else on the texts (``unique``:
     twice ``count_distinct``'s speed)."""
-    import pyarrow as pa
-
-    ints = None
-    if (
-        len(keys)
-        and pc.max(pc.binary_length(keys)).as_py() <= 18
-        and pc.all(pc.match_substring_regex(keys, _NUMBER)).as_py()
-    ):  # numbers in their one spelling ("007" and "7" are two keys)
-        ints = pc.cast(keys, pa.int64())
+    ints = number_keys(keys)  # "007" and "7" are two keys: not numbers
     if ints is None:
         return len(pc.unique(keys)) == len(keys)
     try:
@@ -65,6 +58,12 @@ def _unique(keys: Any, pc: Any) -> bool:
     return len(pc.unique(ints)) == len(ints)
 
 
+def one_array(column: Any) -> Any:
+    """A chunked column as one array: its chunk itself when it has one
+    (``combine_chunks`` copies even then)."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | None:
     """{key text: record text} of canonical columns (``texts_columns``)."""
     found = texts_columns(columns, key_at)
@@ -75,6 +74,8 @@ def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | 
 
 def _join(columns: list[Any], pc: Any) -> Any:
     if len(columns) == 1:
+        if not columns[0].null_count:
+            return columns[0]  # the same array: what is known of it holds
         return pc.fill_null(columns[0], NULL)
     return pc.binary_join_element_wise(
         *columns, SEP, null_handling="replace", null_replacement=NULL
@@ -91,7 +92,7 @@ def canonical_column(
     import pyarrow.compute as pc
 
     if hasattr(column, "combine_chunks"):
-        column = column.combine_chunks()
+        column = one_array(column)
     kind_of = column.type
     if pa.types.is_large_string(kind_of):
         column = column.cast(pa.string())

@@ -15,12 +15,14 @@ finds every problem with its line and column, and is the reference.
 from __future__ import annotations
 
 import codecs
+import contextlib
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from accord.records.arrow import canonical_column, texts_columns
 
-__all__ = ["canonical_columns", "canonical_texts"]
+__all__ = ["canonical_columns", "canonical_texts", "unmapped"]
 
 _DELIMITERS = {",": ",", ";": ";", "\t": "\t", "|": "\\|"}  # as a regex
 _FIELD = r'(?:"(?:[^"]|"")*"|[^{d}"\r\n][^{d}\r\n]*|)'
@@ -44,6 +46,7 @@ def canonical_columns(
         import pyarrow.csv as pacsv
     except ImportError:  # pragma: no cover - pyarrow comes with the records extra
         return None
+    source = data
     data = _utf8(data, encoding)
     if data is None or data.find(b"\0") >= 0 or delimiter not in _DELIMITERS:
         return None
@@ -57,6 +60,7 @@ def canonical_columns(
     if len(where) != len(header) or any(c not in where for c, _, _ in columns):
         return None
     names = [f"c{i}" for i in range(len(header))]
+    left = Counter(where[column] for column, _, _ in columns)
     try:
         body = pacsv.read_csv(
             pa.BufferReader(data),
@@ -70,19 +74,31 @@ def canonical_columns(
             ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
+                # only the mapped columns become arrays (every row is still
+                # checked for its width)
+                include_columns=[names[at] for at in sorted(left)],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException):
         return None
+    finally:
+        unmapped(source)
+    # each parsed column goes as soon as its last field is made of it (a
+    # column in many chunks is copied into one: not all of them at once)
+    parsed = {at: body.column(names[at]) for at in left}
+    del body
     made = []
     for column, kind, _ in columns:
-        texts = canonical_column(body.column(where[column]), kind, empty_text)
+        at = where[column]
+        texts = canonical_column(parsed[at], kind, empty_text)
         if texts is None:
             return None
         made.append(texts)
-    del body
+        left[at] -= 1
+        if not left[at]:
+            del parsed[at]
     order = [c for c, _, _ in columns]
     return texts_columns(made, [order.index(c) for c in key_columns])
 
@@ -93,6 +109,17 @@ def canonical_texts(*args: Any) -> dict[str, str] | None:
     if found is None:
         return None
     return dict(zip(found[0].to_pylist(), found[1].to_pylist(), strict=True))
+
+
+def unmapped(data: Any) -> None:
+    """Let a mapped file's pages go from this process once read (they stay
+    in the page cache, and come back if the mapping is read again): the
+    memory of a million records is mostly the arrays made from them."""
+    import mmap
+
+    if isinstance(data, mmap.mmap) and not data.closed:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            data.madvise(mmap.MADV_DONTNEED)
 
 
 def _header(data: bytes, delimiter: str) -> list[str] | None:

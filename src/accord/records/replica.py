@@ -57,7 +57,7 @@ from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
 from accord.records.twoway import merge_fields
 from accord.records.values import BadValue
-from accord.replica import Columns, Replica, TrashItem, check_key
+from accord.replica import Columns, Replica, TrashItem, are_numbers, check_key
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
@@ -279,7 +279,13 @@ class RecordReplica(Replica):
             len(self.entity.key) == 1
             and self.entity.types.get(self.entity.key[0]) != "list"
         )
-        if not (simple and pc.all(pc.match_substring_regex(keys, _PLAIN)).as_py()):
+        if not (
+            simple
+            and (  # numbers are plain names
+                are_numbers(keys)
+                or pc.all(pc.match_substring_regex(keys, _PLAIN)).as_py()
+            )
+        ):
             keys = pa.array([self.key_name(k) for k in keys.to_pylist()], pa.string())
         return Columns(keys, texts, texts)
 

@@ -36,7 +36,10 @@ class WrittenFile:
         self.how = how
 
     def _stamp(self, data: bytes) -> bytes:
+        from accord.records.fastcsv import unmapped
+
         digest = hashlib.sha256(data)
+        unmapped(data)
         digest.update(f"\0{_FORMAT}\0{self.how}".encode())
         return digest.hexdigest().encode()
 
@@ -58,7 +61,9 @@ class WrittenFile:
             return None  # none kept, or not readable: the file is read
         if table.num_columns != 2 or table.schema.types != [pa.string()] * 2:
             return None
-        keys, texts = (table.column(i).combine_chunks() for i in range(2))
+        from accord.records.arrow import one_array
+
+        keys, texts = (one_array(table.column(i)) for i in range(2))
         return keys, texts
 
     def put(self, data: bytes, found: tuple[Any, Any] | None) -> None:
