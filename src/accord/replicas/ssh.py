@@ -19,7 +19,6 @@ the ``sftp://`` place: it chooses at ``open()`` and forwards every call.
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -254,8 +253,8 @@ class AgentReplica(Replica):
 
     def _send_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         header = [[i.key, i.like, i.expect, i.trash, len(i.data)] for i in items]
-        data = io.BytesIO(b"".join(item.data for item in items))
-        results = self.link.upload("write_batch", [header], data)
+        parts = [item.data for item in items]
+        results = self.link.upload_parts("write_batch", [header], parts)
         if not isinstance(results, list) or len(results) != len(items):
             raise ReplicaError("the agent answered a batch wrongly", where=self.url)
         answers: list[Entry | AccordError] = []

@@ -253,6 +253,17 @@ class SSHProcess:
         while view:
             view = view[os.write(self._in, view) :]
 
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Send ``parts`` one after another, as they are (``writev``: no
+        copy of them joined into one buffer first)."""
+        views = [memoryview(part) for part in parts if part]
+        while views:
+            written = os.writev(self._in, views[:1024])  # IOV_MAX
+            while written and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if written:
+                views[0] = views[0][written:]
+
     def recv(self, size: int) -> bytes:
         if self._timeout is not None:
             import select
