@@ -38,8 +38,9 @@ _TRUE = ("1", "true", "yes", "on")
 BOOT = r"""
 import sys, os
 def tidy(folder, current):
-    # agents of other accord versions, unused for 30 days, go
-    import time, shutil
+    # agents of other accord versions, unused for 30 days, go (shutil is
+    # imported only then: it costs a start several milliseconds)
+    import time
     for name in os.listdir(folder):
         other = os.path.join(folder, name)
         try:
@@ -49,6 +50,7 @@ def tidy(folder, current):
             used = os.stat(stamp if os.path.isdir(other) else other).st_atime
             if time.time() - used > 30 * 86400:
                 if os.path.isdir(other):
+                    import shutil
                     shutil.rmtree(other, True)
                 else:
                     os.remove(other)
