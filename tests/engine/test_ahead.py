@@ -35,6 +35,13 @@ def _remote(root: Path, left: Path) -> Remote:
     return place
 
 
+@pytest.fixture(autouse=True)
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads another test left running (a server's) do not stop the
+    listing ahead here: it forks to list a local folder only."""
+    monkeypatch.setattr("accord.engine.session.can_fork", lambda: True)
+
+
 @pytest.fixture
 def taken(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Records, per run, whether the listing started ahead was taken."""
