@@ -31,3 +31,16 @@ def test_names_that_are_not_utf8_round_trip(tmp_path: Path) -> None:
     assert [action for _, _, action in store.journal_pending()] == [f"copy left {ODD}"]
     store.record(forget=[ODD])
     assert ODD not in store.load() and ODD not in store.versions("left")
+
+
+def test_recording_clears_exactly_the_journal_lines_done(tmp_path: Path) -> None:
+    """Done lines are cleared a run of consecutive ones at a time, in any
+    order they finished; the others stay pending."""
+    store = ArchiveStore.open(tmp_path, "L", "R")
+    seqs = list(store.journal_add("run", [f"copy left {n}" for n in range(10)]))
+    done = [seqs[7], seqs[2], seqs[3], seqs[0], seqs[8], seqs[4], seqs[3]]
+    store.record(done=done)
+    left = [action for _, _, action in store.journal_pending()]
+    assert left == ["copy left 1", "copy left 5", "copy left 6", "copy left 9"]
+    store.record(done=[])
+    assert len(store.journal_pending()) == 4

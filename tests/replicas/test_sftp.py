@@ -214,7 +214,9 @@ def test_connection_dropped_mid_transfer(sshd, tmp_path: Path, transport) -> Non
     threading.Thread(target=kill_when_copying, daemon=True).start()
     report = accord.mirror(str(local), url)
     killer_done.wait(30)
-    assert report.aborted and "connection" in report.aborted, report.aborted
+    # the sender's broken pipe or ssh's own last words ("Connection to ...
+    # closed by remote host"), whichever the run hears first
+    assert report.aborted and "connection" in report.aborted.lower(), report.aborted
     assert [o.status for o in report.outcomes] == ["failed"]
     assert not (remote / "big.bin").exists(), "nothing half-written under its name"
     # the next run completes (the lock of the dead connection's run is

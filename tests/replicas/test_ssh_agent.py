@@ -452,3 +452,27 @@ def test_an_early_ssh_not_claimed_is_stopped_at_exit(sshd) -> None:
     pid = int(done.stdout)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_the_command_starts_ssh_before_it_imports_the_cli(sshd, tmp_path) -> None:
+    """``accord`` (and ``python -m accord``) start the ssh of an sftp://
+    place before importing click and the commands."""
+    code = (
+        "import sys; import accord.replicas.ssh_launch as s; real = s.SSHProcess\n"
+        "class Noted(real):\n"
+        "    def __init__(self, argv):\n"
+        "        print('cli imported' if 'accord.cli' in sys.modules else 'first')\n"
+        "        super().__init__(argv)\n"
+        "s.SSHProcess = Noted\n"
+        "sys.argv = ['accord', 'mirror', sys.argv[1], sys.argv[2], '--dry-run', '-q']\n"
+        "from accord.__main__ import main; main()"
+    )
+    (tmp_path / "src").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "src"), sshd.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "ACCORD_STATE_DIR": str(tmp_path / "state")},
+    )
+    assert done.stdout.splitlines()[:1] == ["first"], done.stderr

@@ -29,7 +29,7 @@ from accord.engine.perform import Attempt, Performer
 from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
 from accord.engine.record import Recorder, intent
 from accord.engine.report import Event, Outcome, Report
-from accord.engine.transfer import copy_threaded
+from accord.engine.transfer import copy_threaded, folders_threaded
 from accord.errors import AccordError
 from accord.model import Side
 from accord.replica import Replica
@@ -98,6 +98,8 @@ class Executor:
                     copy_forked(self, group, report)
                 elif phase == 2 and self.workers > 1:
                     copy_threaded(self, group, report)
+                elif phase == 0 and self.workers > 1:
+                    folders_threaded(self, group, report)
                 else:
                     for item in group:
                         report.outcomes.append(self.one(*item))

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.engine import columns, guards, history, rules, twins
+from accord.engine.ahead import Ahead
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
     CREATED,
@@ -135,6 +136,8 @@ class Session:
         self._accepting = self.policy.accept_rules
         #: sides whose ``.accordignore`` changed since its rules were accepted
         self.rule_changes: list[rules.RuleChange] = []
+        #: the left side's listing, started while the right side connects
+        self._ahead: Ahead | None = None
 
     @property
     def replicas(self) -> dict[Side, Replica]:
@@ -159,6 +162,8 @@ class Session:
         self.store = existing
         for side, replica in self.replicas.items():
             self._open_side(side, replica, first)
+            if side is Side.LEFT:
+                self._list_ahead()
         self._check_apart()  # opened places may know more (a remote real path)
         if self.store is None:
             self.store = ArchiveStore.open(
@@ -180,20 +185,8 @@ class Session:
         self._refuse_read_only()
         if not self.read_only:
             for replica in self._opened:
-                try:
-                    self.notices += lock.acquire(
-                        replica, self._lock_info, break_lock=self.break_lock
-                    )
-                except PermissionDenied:
-                    if not (self.policy.mode == "mirror" and replica is self.left):
-                        raise
-                    # a read-only mirror source: nothing of ours writes there
-                    self.notices.append(
-                        f"{replica.url} cannot be written, so it is not locked; "
-                        "it is only read"
-                    )
-                    continue
-                self._locked.append(replica)
+                if replica not in self._locked:
+                    self._lock(replica)
             if self.policy.db_lock:
                 for replica in (self.left, self.right):
                     self._take_db_lock(replica, self.policy.db_lock)
@@ -204,10 +197,13 @@ class Session:
         (``Replica.recall``), before its capabilities are asked."""
         assert self.store is not None
         for replica in (self.left, self.right):
-            text = self.store.setting(_facts_name(replica))
-            facts = json.loads(text) if text else {}
-            self._recalled[replica] = facts
-            replica.recall(facts)
+            self._recall_one(self.store, replica)
+
+    def _recall_one(self, store: ArchiveStore, replica: Replica) -> None:
+        text = store.setting(_facts_name(replica))
+        facts = json.loads(text) if text else {}
+        self._recalled[replica] = facts
+        replica.recall(facts)
 
     def _keep_learned(self) -> None:
         """Keep in the archive what a place found out that it had not been
@@ -220,6 +216,54 @@ class Session:
                 text = json.dumps(facts, sort_keys=True)
                 self.store.cache_setting(_facts_name(replica), text)
         self._recalled = {}
+
+    def _lock(self, replica: Replica) -> None:
+        """Take the lock of an opened place (a mirror's source that cannot
+        be written is only read, so it goes unlocked)."""
+        try:
+            self.notices += lock.acquire(
+                replica, self._lock_info, break_lock=self.break_lock
+            )
+        except PermissionDenied:
+            if not (self.policy.mode == "mirror" and replica is self.left):
+                raise
+            # a read-only mirror source: nothing of ours writes there
+            self.notices.append(
+                f"{replica.url} cannot be written, so it is not locked; it is only read"
+            )
+            return
+        self._locked.append(replica)
+
+    def _list_ahead(self) -> None:
+        """Start listing the left side (locked first, as the run would)
+        in a child process while the right side connects, where that is
+        safe, with the ignore rules the run will most likely apply (it
+        checks them before it takes the listing: see ``engine/ahead.py``)."""
+        left, right, store = self.left, self.right, self.store
+        if (
+            left not in self._opened
+            or not (left.fork_safe and left.scan_in_order)
+            or right.fork_safe  # a local right side opens at once
+            or self.policy.db_lock
+            or not can_fork()
+        ):
+            return
+        if store is not None and not store.is_empty():
+            accepted = {
+                side: store.setting(_rules_name(r)) for side, r in self.replicas.items()
+            }
+        else:
+            accepted = {Side.LEFT: None, Side.RIGHT: None}
+        now = {Side.LEFT: self._rules_text(left), Side.RIGHT: ""}  # right: guessed
+        if not self.read_only:
+            self._lock(left)
+        if store is not None and store.journal_pending():
+            return  # recovered first, after both sides are locked
+        texts = rules.in_effect(now, accepted, self._accepting)
+        found = self._rules_with(texts)
+        if store is not None:  # a probe verdict kept, not probed in the child
+            self._recall_one(store, left)
+        self._ahead = Ahead(left, store, Side.LEFT, found if found else None)
 
     def wrap_places(self, wrap: Callable[[Side, Replica], Replica]) -> None:
         """Put a view in front of each place (a run hook's): the session
@@ -433,6 +477,9 @@ class Session:
             self.hook.close(self)
         except AccordError as exc:
             self.notices.append(exc.message)
+        if self._ahead is not None:
+            self._ahead.cancel()
+            self._ahead = None
         self._release_db_locks()
         for replica in self._locked:
             try:
@@ -489,9 +536,13 @@ class Session:
 
     def ignore_rules(self) -> IgnoreRules:
         """The accepted rules of both sides plus the session's excludes."""
+        texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
+        return self._rules_with(texts)
+
+    def _rules_with(self, texts: dict[Side, str]) -> IgnoreRules:
+        """The session's own rules plus each side's rules ``texts``."""
         own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
         found = IgnoreRules([*self.hook.ignore(), *own, *self.exclude])
-        texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
         for side in (Side.LEFT, Side.RIGHT):
             found = found + IgnoreRules(texts[side].splitlines())
         return found
@@ -588,7 +639,15 @@ class Session:
     ) -> tuple[Scanned, Scanned, Collection[str]]:
         """Scan both sides at once, each against its archived versions; also
         the archived keys. Where it is safe (a local tree) the right side is
-        scanned in a child process: two cores instead of one shared GIL."""
+        scanned in a child process: two cores instead of one shared GIL.
+        Where the left side's listing was started ahead (a local tree, while
+        a remote right side connected), the right side is listed here
+        meanwhile."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead = ahead.take(self.left, ignore)
+        if ahead is not None:
+            return self._scan_with(ahead, store, ignore)
         if self._absent:
             return self._scan_present(store, ignore)
         gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
@@ -612,23 +671,45 @@ class Session:
             if isinstance(known, KnownInOrder):
                 return left, right, _archived_keys(store, known.count, left, right)
             return left, right, known
-        known = store.versions(Side.LEFT)
-        known_right = store.versions(Side.RIGHT)
-        with _pool(2) as pool:
-            futures = [
-                pool.submit(
-                    scan_side, self.left, known, Side.LEFT, ignore, gates[Side.LEFT]
-                ),
-                pool.submit(
-                    scan_side,
-                    self.right,
-                    known_right,
-                    Side.RIGHT,
-                    ignore,
-                    gates[Side.RIGHT],
-                ),
-            ]
-            return futures[0].result(), futures[1].result(), known
+        # the right side on a thread (its own archive connection: a place
+        # over a network waits, which frees the GIL), the left one here
+        known_right = _known(store, self.right, Side.RIGHT, own_connection=True)
+        with _pool(1) as pool:
+            future = pool.submit(
+                scan_side,
+                self.right,
+                known_right,
+                Side.RIGHT,
+                ignore,
+                gates[Side.RIGHT],
+            )
+            known = _known(store, self.left, Side.LEFT)
+            left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
+            right = future.result()
+        if isinstance(known, KnownInOrder):
+            return left, right, _archived_keys(store, known.count, left, right)
+        return left, right, known
+
+    def _scan_with(
+        self, ahead: Ahead, store: ArchiveStore, ignore: IgnoreRules | None
+    ) -> tuple[Scanned, Scanned, Collection[str]]:
+        """The right side listed here (or empty, still to be created),
+        while the left side's listing started ahead finishes."""
+        try:
+            if Side.RIGHT in self._absent:
+                right = Scanned(Side.RIGHT, [], [], [], 0, None)
+            else:
+                known = _known(store, self.right, Side.RIGHT)
+                gate = self._gate(Side.RIGHT)
+                right = scan_side(self.right, known, Side.RIGHT, ignore, gate)
+            listed = ahead.result(self._gate(Side.LEFT))
+        finally:
+            ahead.cancel()
+        left = listed.scanned
+        self.left.set_scan_state(left.state)
+        if not listed.rows:  # an empty archive
+            return left, right, {}
+        return left, right, _archived_keys(store, listed.rows, left, right)
 
     def _scan_columns(
         self, store: ArchiveStore

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
+from accord.model import Entry
 from accord.replica import Replica
 from accord.replicas import wire
 from accord.replicas.local import LocalReplica
@@ -362,8 +363,10 @@ class Agent:
         else:
             batch: list[Any] = []
             rules = IgnoreRules(args[0]) if self.rules else None
+            encode = wire.encode_item
             for item in replica.scan(rules):
-                batch.append(wire.encode_item(item))
+                # an entry is a tuple, which JSON writes as the list it sends
+                batch.append(item if type(item) is Entry else encode(item))
                 if len(batch) >= _BATCH:
                     self._push(ident, credit, wire.dumps(batch))
                     batch = []

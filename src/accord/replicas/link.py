@@ -149,6 +149,19 @@ class AgentLink:
             except Exception as exc:  # OSError, EOFError, paramiko.SSHException
                 raise self._lost(exc) from None
 
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Send ``parts`` one after another, without joining them where the
+        channel can write several buffers at once (the system's ``ssh``)."""
+        write = getattr(self.channel, "send_parts", None)
+        if write is None:
+            self.send(b"".join(parts))
+            return
+        with self._send_lock:
+            try:
+                write(parts)
+            except Exception as exc:  # OSError
+                raise self._lost(exc) from None
+
     def _lost(self, exc: BaseException | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""
         return Unreachable(
@@ -211,6 +224,29 @@ class AgentLink:
             raise
         out.append(wire.frame(wire.END, ident))
         self.send(b"".join(out))
+        return self.wait(pending)
+
+    def upload_parts(self, method: str, args: list[Any], parts: list[bytes]) -> Any:
+        """A call that carries bytes already in memory (a batch of small
+        files): sent as they are, in data frames of whole parts (each part
+        at most one chunk), without copying them into one buffer first."""
+        ident, pending = self.start(method, upload=True)
+        credit = pending.credit
+        assert credit is not None
+        credit.spend(sum(len(part) for part in parts))
+        out = [wire.frame(wire.CALL, ident, wire.dumps([method, args]))]
+        run: list[bytes] = []
+        size = 0
+        for part in parts:
+            if run and size + len(part) > wire.CHUNK:
+                out += [wire.HEADER.pack(size, wire.DATA, ident), *run]
+                run, size = [], 0
+            run.append(part)
+            size += len(part)
+        if run:
+            out += [wire.HEADER.pack(size, wire.DATA, ident), *run]
+        out.append(wire.frame(wire.END, ident))
+        self.send_parts(out)
         return self.wait(pending)
 
     def cancel(self, ident: int) -> None:

@@ -19,7 +19,6 @@ the ``sftp://`` place: it chooses at ``open()`` and forwards every call.
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -96,6 +95,8 @@ class AgentReplica(Replica):
     """
 
     scheme = "sftp"
+    #: the agent lists with the local place's scan, in key order
+    scan_in_order = True
 
     def __init__(
         self, link: AgentLink, root: str, url: str, identity: str, server: str = ""
@@ -148,7 +149,7 @@ class AgentReplica(Replica):
     # -- reading ----------------------------------------------------------
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
-    ) -> Iterator[Entry | Problem | str]:
+    ) -> Iterator[Entry | Problem | str | int]:
         if ignore and not self._rules_there:
             # an agent without pathspec lists everything: filter here
             return _ignoring(self._scan(None, None), ignore, known)
@@ -156,15 +157,23 @@ class AgentReplica(Replica):
 
     def _scan(
         self, ignore: IgnoreRules | None, known: dict[str, str] | None
-    ) -> Iterator[Entry | Problem | str]:
+    ) -> Iterator[Entry | Problem | str | int]:
         patterns = list(ignore.patterns) if ignore else []
         ident, pending = self.link.start("scan", patterns, stream=True)
         inbox = pending.inbox
         assert inbox is not None
         get = known.get if known is not None else None
+        # a known read in key order passes a batch of unchanged items at once
+        same = getattr(known, "same", None)
         try:
             while block := inbox.next_block():
-                for data in wire.loads(block):
+                batch = wire.loads(block)
+                if same is not None:
+                    pairs = [(d[0], d[5]) for d in batch if type(d) is list]
+                    if len(pairs) == len(batch) and same(pairs):
+                        yield len(pairs)
+                        continue
+                for data in batch:
                     item = wire.decode_item(data)
                     if (
                         isinstance(item, Entry)
@@ -244,8 +253,8 @@ class AgentReplica(Replica):
 
     def _send_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         header = [[i.key, i.like, i.expect, i.trash, len(i.data)] for i in items]
-        data = io.BytesIO(b"".join(item.data for item in items))
-        results = self.link.upload("write_batch", [header], data)
+        parts = [item.data for item in items]
+        results = self.link.upload_parts("write_batch", [header], parts)
         if not isinstance(results, list) or len(results) != len(items):
             raise ReplicaError("the agent answered a batch wrongly", where=self.url)
         answers: list[Entry | AccordError] = []
@@ -439,6 +448,7 @@ class SSHReplica(Replica):
             link.close()
             raise
         self.via = agent
+        self.scan_in_order = agent.scan_in_order
 
     def _fall_back(self, failure: AgentUnavailable | None) -> None:
         if self.mode == "on":
@@ -463,6 +473,7 @@ class SSHReplica(Replica):
             with contextlib.suppress(ReplicaError):
                 self.via.close()
             self.via = self.sftp
+        self.scan_in_order = self.sftp.scan_in_order
         self.sftp.close()
         self._connected = False
 
@@ -486,7 +497,7 @@ class SSHReplica(Replica):
 
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
-    ) -> Iterator[Entry | Problem | str]:
+    ) -> Iterator[Entry | Problem | str | int]:
         return self.via.scan(ignore, known)
 
     def stat(self, key: str) -> Entry | None:

@@ -38,8 +38,9 @@ _TRUE = ("1", "true", "yes", "on")
 BOOT = r"""
 import sys, os
 def tidy(folder, current):
-    # agents of other accord versions, unused for 30 days, go
-    import time, shutil
+    # agents of other accord versions, unused for 30 days, go (shutil is
+    # imported only then: it costs a start several milliseconds)
+    import time
     for name in os.listdir(folder):
         other = os.path.join(folder, name)
         try:
@@ -49,6 +50,7 @@ def tidy(folder, current):
             used = os.stat(stamp if os.path.isdir(other) else other).st_atime
             if time.time() - used > 30 * 86400:
                 if os.path.isdir(other):
+                    import shutil
                     shutil.rmtree(other, True)
                 else:
                     os.remove(other)
@@ -252,6 +254,17 @@ class SSHProcess:
         view = memoryview(data)
         while view:
             view = view[os.write(self._in, view) :]
+
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Send ``parts`` one after another, as they are (``writev``: no
+        copy of them joined into one buffer first)."""
+        views = [memoryview(part) for part in parts if part]
+        while views:
+            written = os.writev(self._in, views[:1024])  # IOV_MAX
+            while written and written >= len(views[0]):
+                written -= len(views.pop(0))
+            if written:
+                views[0] = views[0][written:]
 
     def recv(self, size: int) -> bytes:
         if self._timeout is not None:

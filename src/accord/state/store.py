@@ -544,7 +544,9 @@ class ArchiveStore:
             db.executemany(
                 "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
             )
-            db.executemany("DELETE FROM journal WHERE seq = ?", [(s,) for s in done])
+            db.executemany(
+                "DELETE FROM journal WHERE seq BETWEEN ? AND ?", _runs(sorted(done))
+            )
             now = time.time()
             db.executemany(
                 "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
@@ -650,6 +652,18 @@ def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
         del found[key]
         found[_text(key)] = value
     return found
+
+
+def _runs(numbers: list[int]) -> list[tuple[int, int]]:
+    """Sorted ``numbers`` as ``(first, last)`` runs of consecutive ones: a
+    batch's journal lines go with a statement per run, not one per line."""
+    runs: list[tuple[int, int]] = []
+    for number in numbers:
+        if runs and number <= runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], max(number, runs[-1][1]))
+        else:
+            runs.append((number, number))
+    return runs
 
 
 class ArchiveKeys(Collection[str]):
