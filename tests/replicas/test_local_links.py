@@ -301,3 +301,33 @@ def test_a_copier_drops_its_open_folder_when_folders_change(
     finally:
         place.close()
     assert files(root) == {"a/y": b"y", "b/w": b"w"}
+
+
+def test_two_copiers_writing_beside_one_folder_use_distinct_names(
+    tmp_path: Path,
+) -> None:
+    """Across a mount point a temporary file is made beside its target; two
+    copiers (each counting its names from the same number) writing into one
+    folder at once must not collide."""
+    root = tmp_path / "tree"
+    (root / "sub").mkdir(parents=True)
+    one, two = LocalReplica(str(root)), LocalReplica(str(root))
+    for place in (one, two):
+        place.open()
+        place.forked()
+        place._same_device["sub"] = False  # as if "sub" were another disk
+
+    class WritesTheOther(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() == 0:  # while one's temporary file exists
+                two.write(
+                    "sub/b", io.BytesIO(b"b"), like=like("sub/b", b"b"), expect=None
+                )
+            return super().read(size)
+
+    try:
+        one.write("sub/a", WritesTheOther(b"a"), like=like("sub/a", b"a"), expect=None)
+    finally:
+        one.close()
+        two.close()
+    assert files(root) == {"sub/a": b"a", "sub/b": b"b"}

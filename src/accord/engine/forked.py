@@ -85,24 +85,24 @@ def copy_forked(
     gc.disable()
     gc.freeze()
     children: dict[int, int] = {}  # result pipe -> child pid
-    try:
-        for _ in range(min(_CHILDREN, blocks)):
-            read, write = os.pipe()
-            _widen(write)
-            pid = fork_quietly()
-            if pid == 0:  # pragma: no cover - runs in the child
-                os.close(read)
-                for other in children:
-                    os.close(other)
-                _serve(ex, group, block, tickets, write)
-            os.close(write)
-            children[read] = pid
-    finally:
-        os.close(tickets)
     settled = bytearray(len(group))
-    buffers = {fd: b"" for fd in children}
     stopped = True  # until the loop ends normally: kill the children
     try:
+        try:
+            for _ in range(min(_CHILDREN, blocks)):
+                read, write = os.pipe()
+                _widen(write)
+                pid = fork_quietly()
+                if pid == 0:  # pragma: no cover - runs in the child
+                    os.close(read)
+                    for other in children:
+                        os.close(other)
+                    _serve(ex, group, block, tickets, write)
+                os.close(write)
+                children[read] = pid
+        finally:
+            os.close(tickets)
+        buffers = {fd: b"" for fd in children}
         while buffers:
             ready, _, _ = select.select(list(buffers), [], [])
             for fd in ready:

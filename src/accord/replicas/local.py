@@ -579,7 +579,10 @@ class LocalReplica(Replica):
         if same:
             os.close(fd)
             return name, None
-        return f".accord-tmp-{os.path.basename(name)}", fd
+        # beside the target, where another copier may write too: named
+        # after this process's own folder as well
+        own = os.path.basename(os.path.dirname(name))
+        return f".accord-tmp-{own}-{os.path.basename(name)}", fd
 
     def write(
         self,
