@@ -293,11 +293,7 @@ class LocalReplica(Replica):
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            raise PreconditionFailed(
-                "a folder on the path was replaced by a link; left alone",
-                where=self.url,
-                key=key,
-            ) from exc
+            raise self._swapped(key, "a folder on the path") from exc
         self._near = (folder, fd)
         return fd, name
 
@@ -316,9 +312,13 @@ class LocalReplica(Replica):
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            raise PreconditionFailed(
-                f"{what} was replaced by a link; left alone", where=self.url, key=key
-            ) from exc
+            raise self._swapped(key, what) from exc
+
+    def _swapped(self, key: str, what: str) -> PreconditionFailed:
+        """``what`` was swapped for a link since the scan: left alone."""
+        return PreconditionFailed(
+            f"{what} was replaced by a link; left alone", where=self.url, key=key
+        )
 
     @contextlib.contextmanager
     def _folder_of(self, key: str) -> Iterator[tuple[int, str]]:
@@ -534,11 +534,7 @@ class LocalReplica(Replica):
                 fd = os.open(name, _READ_FLAGS, dir_fd=folder)
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
-                    raise PreconditionFailed(
-                        "the file was replaced by a link; left alone",
-                        where=self.url,
-                        key=key,
-                    ) from exc
+                    raise self._swapped(key, "the file") from exc
                 raise translate(exc, self.url, key) from exc
             return os.fdopen(fd, "rb", buffering=0)
         # nested, not parenthesised: this module also runs under Python 3.8
