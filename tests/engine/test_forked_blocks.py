@@ -68,3 +68,10 @@ def test_blocks_cover_the_phase_once_and_stay_few():
     size = forked._block_size(many)
     assert -(-many // size) <= forked._MAX_BLOCKS
     assert size * forked._MAX_BLOCKS >= many
+
+
+def test_the_children_start_half_the_phase_apart():
+    assert forked._ticket_order(5) == [0, 3, 1, 4, 2]
+    assert forked._ticket_order(4) == [0, 2, 1, 3]
+    assert forked._ticket_order(1) == [0]
+    assert sorted(forked._ticket_order(101)) == list(range(101))
