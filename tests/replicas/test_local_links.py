@@ -242,3 +242,92 @@ def test_a_mirror_skips_a_source_item_below_a_swapped_folder(
     assert "replaced by a link" in report.skipped[0].message
     assert (target / "top.txt").read_text() == "top\n"
     assert not (target / "sub" / "a.txt").exists()
+
+
+def test_a_copier_keeps_a_folder_open_but_never_writes_through_a_link(
+    place: LocalReplica, elsewhere: Path
+) -> None:
+    """A forked copier keeps the folder it writes in open between items:
+    a folder swapped for a link before its first write there is refused;
+    one swapped after it holds the next item in the folder itself (moved
+    aside), never what the link points at."""
+    place.forked()
+    root = Path(place.root)
+    outside = snapshot(elsewhere)
+    swap(place, "sub/deep", elsewhere / "deep")
+    with pytest.raises(PreconditionFailed, match="replaced by a link"):
+        place.write(
+            "sub/deep/new.txt",
+            io.BytesIO(b"new"),
+            like=like("sub/deep/new.txt"),
+            expect=None,
+        )
+    place.write(
+        "sub/one.txt", io.BytesIO(b"new"), like=like("sub/one.txt"), expect=None
+    )
+    swap(place, "sub", elsewhere)
+    place.write(
+        "sub/two.txt", io.BytesIO(b"new"), like=like("sub/two.txt"), expect=None
+    )
+    assert snapshot(elsewhere) == outside
+    assert files(root)["sub.moved/two.txt"] == b"new"
+
+
+def test_a_copier_drops_its_open_folder_when_folders_change(
+    tmp_path: Path,
+) -> None:
+    """A move, delete or new folder through the place drops the folder a
+    copier keeps open: the next write goes to the folder now at that name."""
+    root = tmp_path / "tree"
+    (root / "a").mkdir(parents=True)
+    place = LocalReplica(str(root))
+    place.open()
+    place.forked()
+    try:
+        place.write("a/x", io.BytesIO(b"x"), like=like("a/x", b"x"), expect=None)
+        folder = place.stat("a")
+        assert folder is not None
+        place.move("a", "b", expect=folder)
+        place.make_dir("a", like=Entry("a", DIR, mode=0o755), expect=None)
+        place.write("a/y", io.BytesIO(b"y"), like=like("a/y", b"y"), expect=None)
+        old = place.stat("b")
+        assert old is not None
+        place.write("b/z", io.BytesIO(b"z"), like=like("b/z", b"z"), expect=None)
+        place.delete("b/z", expect=place.stat("b/z"), trash=None)  # type: ignore[arg-type]
+        place.delete("b/x", expect=place.stat("b/x"), trash=None)  # type: ignore[arg-type]
+        place.delete("b", expect=old, trash=None)
+        place.make_dir("b", like=Entry("b", DIR, mode=0o755), expect=None)
+        place.write("b/w", io.BytesIO(b"w"), like=like("b/w", b"w"), expect=None)
+    finally:
+        place.close()
+    assert files(root) == {"a/y": b"y", "b/w": b"w"}
+
+
+def test_two_copiers_writing_beside_one_folder_use_distinct_names(
+    tmp_path: Path,
+) -> None:
+    """Across a mount point a temporary file is made beside its target; two
+    copiers (each counting its names from the same number) writing into one
+    folder at once must not collide."""
+    root = tmp_path / "tree"
+    (root / "sub").mkdir(parents=True)
+    one, two = LocalReplica(str(root)), LocalReplica(str(root))
+    for place in (one, two):
+        place.open()
+        place.forked()
+        place._same_device["sub"] = False  # as if "sub" were another disk
+
+    class WritesTheOther(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            if self.tell() == 0:  # while one's temporary file exists
+                two.write(
+                    "sub/b", io.BytesIO(b"b"), like=like("sub/b", b"b"), expect=None
+                )
+            return super().read(size)
+
+    try:
+        one.write("sub/a", WritesTheOther(b"a"), like=like("sub/a", b"a"), expect=None)
+    finally:
+        one.close()
+        two.close()
+    assert files(root) == {"sub/a": b"a", "sub/b": b"b"}

@@ -2,15 +2,18 @@
 
 With 2 cores, threads copying small local files only contend for the GIL;
 two forked children, each performing a contiguous share of the phase,
-use both cores. Each child streams back what it did (pickled ``Attempt``
-values, in small batches, through a pipe); this process emits the events,
+use both cores. Each child takes blocks of consecutive actions, one after
+the other, from a pipe both read (so a child slowed by other work on the
+machine takes fewer), and streams back what it did (pickled ``Attempt``
+values, in batches, through a pipe); this process emits the events,
 flushes and records, as it does for its own work. A child that dies leaves
-its remaining actions not run (the next run does them).
+the rest of its block not run (the next run does it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -32,6 +35,8 @@ __all__ = ["can_fork_copy", "copy_forked"]
 # copies in one phase before child processes pay off
 _FORK_MIN = int(os.environ.get("ACCORD_FORK_MIN", "512"))
 _CHILDREN = 2
+_BLOCK = 64  # consecutive actions a child takes at a time (mostly one folder)
+_MAX_BLOCKS = 4096
 
 
 def _ignore(event: Event) -> None:
@@ -53,63 +58,112 @@ def copy_forked(
 ) -> None:
     """Copy ``group`` in child processes, one per core; record here.
 
-    For local places, where threads only contend for the GIL: each child
-    performs its share of the actions and streams back what happened;
-    this process emits the events, flushes and records, as it would for
-    its own work. A child that dies leaves its remaining actions not run
-    (the next run does them).
+    For local places, where threads only contend for the GIL: the phase is
+    cut into blocks of consecutive actions, and each child takes the next
+    block when it is done with one (a child slowed by the machine's other
+    work takes fewer), performs it and streams back what happened; this
+    process emits the events, flushes and records, as it would for its own
+    work. A child that dies leaves its block not run (the next run does it).
     """
     import select
 
-    # contiguous shares: the plan is sorted by key, so each child mostly
-    # writes into folders of its own (no contention on folder locks)
-    size = -(-len(group) // _CHILDREN)
-    chunks = [group[i : i + size] for i in range(0, len(group), size)]
-    children: dict[int, tuple[int, list[tuple[int | None, Action]]]] = {}
-    for chunk in chunks:
-        read, write = os.pipe()
-        pid = fork_quietly()
-        if pid == 0:  # pragma: no cover - runs in the child
-            os.close(read)
-            for other in children:
-                os.close(other)
-            _serve(ex, chunk, write)
-        os.close(write)
-        children[read] = (pid, chunk)
-    settled = {fd: 0 for fd in children}
-    buffers = {fd: b"" for fd in children}
+    block = _block_size(len(group))
+    blocks = -(-len(group) // block)
+    # the blocks to do, as numbers in a pipe every child reads from: a read
+    # of 4 bytes from a pipe is whole, so each block goes to one child
+    tickets, fill = os.pipe()
+    try:
+        data = b"".join(i.to_bytes(4, "big") for i in _ticket_order(blocks))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fill, view) :]
+    finally:
+        os.close(fill)
+    # the plan's objects, frozen: neither the children's collections nor
+    # this process's (while results pour in) walk them again
+    collecting = gc.isenabled()
+    gc.disable()
+    gc.freeze()
+    children: dict[int, int] = {}  # result pipe -> child pid
+    settled = bytearray(len(group))
     stopped = True  # until the loop ends normally: kill the children
     try:
+        try:
+            for _ in range(min(_CHILDREN, blocks)):
+                read, write = os.pipe()
+                _widen(write)
+                pid = fork_quietly()
+                if pid == 0:  # pragma: no cover - runs in the child
+                    os.close(read)
+                    for other in children:
+                        os.close(other)
+                    _serve(ex, group, block, tickets, write)
+                os.close(write)
+                children[read] = pid
+        finally:
+            os.close(tickets)
+        buffers = {fd: b"" for fd in children}
         while buffers:
             ready, _, _ = select.select(list(buffers), [], [])
             for fd in ready:
-                data = os.read(fd, 1 << 16)
+                data = os.read(fd, 1 << 20)
                 if not data:
                     del buffers[fd]
                     continue
                 buffers[fd] += data
                 for index, done in _results(buffers, fd):
-                    seq, action = children[fd][1][index]
+                    seq, action = group[index]
                     report.outcomes.append(ex.settle(seq, action, done))
-                    settled[fd] += 1
+                    settled[index] = 1
                 if ex.stopped:
                     _stop_children(children)
         stopped = ex.stopped
     finally:
         _stop_children(children, wait_only=not stopped)
-        for fd, (_, chunk) in children.items():
+        for fd in children:
             os.close(fd)
-            for _, action in chunk[settled[fd] :]:
-                report.outcomes.append(
-                    Outcome(action, "not-run", "the run was stopped")
+        gc.unfreeze()
+        if collecting:
+            gc.enable()
+        missed = [a for (_, a), done in zip(group, settled, strict=True) if not done]
+        for action in missed:
+            report.outcomes.append(Outcome(action, "not-run", "the run was stopped"))
+        if missed and not ex.stopped:
+            ex.stop(
+                AccordError(
+                    "a copying process stopped before its work was done",
+                    hint="run again: the next run completes the work",
                 )
-            if settled[fd] < len(chunk) and not ex.stopped:
-                ex.stop(
-                    AccordError(
-                        "a copying process stopped before its work was done",
-                        hint="run again: the next run completes the work",
-                    )
-                )
+            )
+
+
+def _widen(fd: int) -> None:
+    """A result pipe of 1 MiB where the system allows it (Linux; else the
+    default 64 KiB): a child does not wait for this process to read."""
+    import fcntl
+
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, 1 << 20)  # type: ignore[attr-defined]
+
+
+def _ticket_order(blocks: int) -> list[int]:
+    """The blocks from the start and from the middle in turn (0, h, 1, h+1,
+    ...): the children work about half the phase apart, so they seldom
+    write into one folder at once (no contention on its lock), whoever
+    takes more."""
+    half = -(-blocks // 2)
+    order = []
+    for i in range(half):
+        order.append(i)
+        if half + i < blocks:
+            order.append(half + i)
+    return order
+
+
+def _block_size(actions: int) -> int:
+    """Actions in one block: small enough to share the work evenly, and at
+    most _MAX_BLOCKS blocks (their numbers fit in an empty pipe)."""
+    return max(_BLOCK, -(-actions // _MAX_BLOCKS))
 
 
 def _results(buffers: dict[int, bytes], fd: int) -> Iterator[tuple[int, Attempt]]:
@@ -117,19 +171,25 @@ def _results(buffers: dict[int, bytes], fd: int) -> Iterator[tuple[int, Attempt]
     import pickle
 
     data = buffers[fd]
-    while len(data) >= 4:
-        size = int.from_bytes(data[:4], "big")
-        if len(data) < 4 + size:
+    at = 0
+    while len(data) - at >= 4:
+        size = int.from_bytes(data[at : at + 4], "big")
+        if len(data) - at < 4 + size:
             break
-        yield from pickle.loads(data[4 : 4 + size])
-        data = data[4 + size :]
-    buffers[fd] = data
+        yield from pickle.loads(data[at + 4 : at + 4 + size])
+        at += 4 + size
+    buffers[fd] = data[at:]
 
 
 def _serve(
-    ex: Executor, chunk: list[tuple[int | None, Action]], fd: int
+    ex: Executor,
+    group: list[tuple[int | None, Action]],
+    block: int,
+    tickets: int,
+    fd: int,
 ) -> None:  # pragma: no cover - runs in the child
-    """The child's loop: perform, send results in small batches, exit."""
+    """The child's loop: take a block, perform it, send its results (at
+    its end, or every 0.1 s), until no block is left; then exit."""
     import pickle
 
     try:
@@ -139,31 +199,43 @@ def _serve(
             replica.forked()
         batch: list[tuple[int, Attempt]] = []
         sent = time.monotonic()
+        fatal = False
         with os.fdopen(fd, "wb") as out:
-            for index, (_, action) in enumerate(chunk):
-                done = ex.performer.attempt(action)
-                batch.append((index, done))
-                now = time.monotonic()
-                if done.status == "fatal" or len(batch) >= 64 or now - sent > 0.1:
-                    payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
-                    out.write(len(payload).to_bytes(4, "big") + payload)
-                    out.flush()
-                    batch, sent = [], now
-                    if done.status == "fatal":
-                        break
-            if batch:
-                payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
-                out.write(len(payload).to_bytes(4, "big") + payload)
+            while not fatal:
+                ticket = _ticket(tickets)
+                if ticket is None:
+                    break
+                first = ticket * block
+                last = min(first + block, len(group)) - 1
+                for index in range(first, last + 1):
+                    done = ex.performer.attempt(group[index][1])
+                    batch.append((index, done))
+                    fatal = done.status == "fatal"
+                    now = time.monotonic()
+                    if fatal or index == last or now - sent > 0.1:
+                        payload = pickle.dumps(batch, pickle.HIGHEST_PROTOCOL)
+                        out.write(len(payload).to_bytes(4, "big") + payload)
+                        out.flush()
+                        batch, sent = [], now
+                        if fatal:
+                            break
     finally:
         os._exit(0)
 
 
-def _stop_children(
-    children: dict[int, tuple[int, list[tuple[int | None, Action]]]],
-    *,
-    wait_only: bool = False,
-) -> None:
-    for pid, _ in children.values():
+def _ticket(tickets: int) -> int | None:  # pragma: no cover - runs in the child
+    """The next block to do, or None when every block is taken."""
+    data = b""
+    while len(data) < 4:
+        more = os.read(tickets, 4 - len(data))
+        if not more:
+            return None
+        data += more
+    return int.from_bytes(data, "big")
+
+
+def _stop_children(children: dict[int, int], *, wait_only: bool = False) -> None:
+    for pid in children.values():
         if not wait_only:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -15,6 +15,8 @@ Every change is made through a descriptor of the item's folder, opened just
 before the change from the root without following a link (one ``openat2``
 with ``RESOLVE_NO_SYMLINKS``, else one ``O_NOFOLLOW`` open per component): a
 folder replaced by a link after the scan is refused, never written through.
+A forked copier process keeps that descriptor while consecutive items are
+in the same folder (``_near_folder``); a delete, move or new folder drops it.
 
 Names are kept byte for byte: a key is the name as ``os`` lists it (an NFD
 spelling stays NFD; bytes that are not UTF-8 are surrogate escapes), and a
@@ -118,6 +120,11 @@ class LocalReplica(Replica):
         self._tmp_prefix = ""
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
+        # in a copier process (see forked()): the folder last read from or
+        # written in, kept open for the next item, and the temporary folder
+        self._copier = False
+        self._near: tuple[str, int] | None = None
+        self._tmp_fd: int | None = None
         #: lock files held for another program's protocol: token -> fds, names
         self._held: dict[str, tuple[int, int, str, str | None]] = {}
         #: verdicts of probe files, from an earlier run and from this one:
@@ -278,6 +285,11 @@ class LocalReplica(Replica):
         return self._root_fd
 
     def _close_root(self) -> None:
+        self._drop_near()
+        if self._tmp_fd is not None:
+            fd, self._tmp_fd = self._tmp_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if self._root_fd is not None:
             fd, self._root_fd = self._root_fd, None
             with contextlib.suppress(OSError):
@@ -293,6 +305,34 @@ class LocalReplica(Replica):
         with self._refusing_links(key, "a folder on the path"):
             return open_folder(self._root(), folder), name
 
+    def _near_folder(self, key: str) -> tuple[int, str]:
+        """In a copier process: ``_parent_fd``, kept open while consecutive
+        reads or writes are in the same folder (a copy phase goes folder by
+        folder), and not closed by the caller. It was reached from the root
+        without following a link when the first of them began; anything
+        else that changes folders (delete, move, make_dir) drops it first."""
+        if not self._copier:
+            raise AssertionError("only a copier process keeps a folder open")
+        folder, _, name = check_key(key, self.url).rpartition("/")
+        near = self._near
+        if near is not None and near[0] == folder:
+            return near[1], name
+        self._drop_near()
+        try:
+            fd = open_folder(self._root(), folder)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise self._swapped(key, "a folder on the path") from exc
+        self._near = (folder, fd)
+        return fd, name
+
+    def _drop_near(self) -> None:
+        near, self._near = self._near, None
+        if near is not None:
+            with contextlib.suppress(OSError):
+                os.close(near[1])
+
     @contextlib.contextmanager
     def _refusing_links(self, key: str, what: str) -> Iterator[None]:
         """A link met where ``what`` was (ELOOP from a no-follow open):
@@ -302,9 +342,13 @@ class LocalReplica(Replica):
         except OSError as exc:
             if exc.errno != errno.ELOOP:
                 raise
-            raise PreconditionFailed(
-                f"{what} was replaced by a link; left alone", where=self.url, key=key
-            ) from exc
+            raise self._swapped(key, what) from exc
+
+    def _swapped(self, key: str, what: str) -> PreconditionFailed:
+        """``what`` was swapped for a link since the scan: left alone."""
+        return PreconditionFailed(
+            f"{what} was replaced by a link; left alone", where=self.url, key=key
+        )
 
     @contextlib.contextmanager
     def _folder_of(self, key: str) -> Iterator[tuple[int, str]]:
@@ -339,7 +383,11 @@ class LocalReplica(Replica):
     scan_in_order = True
 
     def forked(self) -> None:
+        """Now a copier process (single-threaded, copying one phase): with
+        temporary names of its own, and a folder kept open between items."""
         self._tmp_prefix = ""  # temporary names unique to this process
+        self._near = self._tmp_fd = None  # the parent's, not closed here
+        self._copier = True
 
     def scan(
         self, ignore: IgnoreRules | None = None, known: dict[str, str] | None = None
@@ -461,6 +509,9 @@ class LocalReplica(Replica):
         return _runs(items)
 
     def stat(self, key: str) -> Entry | None:
+        near = self._near
+        if near is not None and near[0] == parent_of(key):
+            return self._near_stat(key, near[1])
         path = self._path(check_key(key, self.url))
         try:
             stat = os.lstat(path)
@@ -471,6 +522,17 @@ class LocalReplica(Replica):
         except OSError as exc:
             raise translate(exc, self.url, key) from exc
         return stat_entry(key, stat, path)
+
+    def _near_stat(self, key: str, fd: int) -> Entry | None:
+        """``stat`` through the folder a copier process holds open."""
+        name = check_key(key, self.url).rpartition("/")[2]
+        try:
+            stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise translate(exc, self.url, key) from exc
+        return stat_entry(key, stat, name, fd)
 
     def digest(self, entry: Entry) -> Entry:
         if entry.kind != FILE:
@@ -496,6 +558,15 @@ class LocalReplica(Replica):
         """The file, reached without following a link: a folder or the file
         swapped for a link since the scan is refused, so a copy never
         carries what lies outside the tree."""
+        if self._copier:
+            try:
+                folder, name = self._near_folder(key)
+                fd = os.open(name, _READ_FLAGS, dir_fd=folder)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise self._swapped(key, "the file") from exc
+                raise translate(exc, self.url, key) from exc
+            return os.fdopen(fd, "rb", buffering=0)
         # nested, not parenthesised: this module also runs under Python 3.8
         with self._errors(key), self._folder_of(key) as (folder, name):  # noqa: SIM117
             with self._refusing_links(key, "the file"):
@@ -508,16 +579,20 @@ class LocalReplica(Replica):
     # opened (``_parent_fd``) just before the change, without following a
     # link on the way from the root: a folder swapped for a link after the
     # scan is refused, and nothing is ever written through it.
+    def _tmp_for_process(self) -> None:
+        """Make this process's folder in ``.accord/tmp``: concurrent writers
+        never share one."""
+        own = os.path.join(self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
+        os.makedirs(own, exist_ok=True)
+        self._tmp_prefix = os.path.join(own, "")
+
     def _temp_for(self, key: str) -> tuple[str, int | None]:
         """A fresh temporary name for an item that will become ``key``: in
         ``.accord/tmp`` (on the same file system, so the final rename is
         atomic), else next to it; then also the descriptor of that folder,
         which the caller closes."""
         if not self._tmp_prefix:
-            # a folder per process: concurrent writers never share one
-            own = os.path.join(self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
-            os.makedirs(own, exist_ok=True)
-            self._tmp_prefix = os.path.join(own, "")
+            self._tmp_for_process()
         name = f"{self._tmp_prefix}{next(self._tmp_names)}"
         folder = parent_of(key)
         same = self._same_device.get(folder)
@@ -530,7 +605,10 @@ class LocalReplica(Replica):
         if same:
             os.close(fd)
             return name, None
-        return f".accord-tmp-{os.path.basename(name)}", fd
+        # beside the target, where another copier may write too: named
+        # after this process's own folder as well
+        own = os.path.basename(os.path.dirname(name))
+        return f".accord-tmp-{own}-{os.path.basename(name)}", fd
 
     def write(
         self,
@@ -542,6 +620,8 @@ class LocalReplica(Replica):
         trash: str | None = None,
     ) -> Entry:
         check_key(key, self.url)  # before a temporary file is made
+        if self._copier and self._near_tmp(key):
+            return self._write_near(key, data, like, expect, trash)
         with self._errors(key):
             temp, temp_fd = self._temp_for(key)
             try:
@@ -559,6 +639,50 @@ class LocalReplica(Replica):
         assert done is not None
         return done._replace(digest=digest)
 
+    def _near_tmp(self, key: str) -> bool:
+        """In a copier process: True when ``key``'s folder is on the device
+        of ``.accord/tmp``, whose folder of this process is then open."""
+        folder = parent_of(key)
+        same = self._same_device.get(folder)
+        if same is None:
+            with self._errors(key):
+                if self._tmp_fd is None:
+                    self._tmp_for_process()
+                    self._tmp_fd = os.open(self._tmp_prefix, DIR_FLAGS)
+                fd, _ = self._near_folder(key)
+                same = os.fstat(fd).st_dev == os.fstat(self._tmp_fd).st_dev
+            self._same_device[folder] = same
+        return same and self._tmp_fd is not None
+
+    def _write_near(
+        self,
+        key: str,
+        data: IO[bytes],
+        like: Entry,
+        expect: Entry | None,
+        trash: str | None,
+    ) -> Entry:
+        """``write`` in a copier process: the temporary file is named in the
+        process's folder in ``.accord/tmp`` through its descriptor, and the
+        target's folder is the one kept open (``_near_folder``)."""
+        temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
+        try:
+            try:
+                digest = copy_into(data, temp, like, self.url, key, temp_fd)
+                fd, name = self._near_folder(key)
+                self._install(temp, temp_fd, key, fd, name, expect, trash, beside=False)
+                done = self._stat_at(key, fd, name)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=temp_fd)
+                raise
+        except ReplicaError:
+            raise
+        except OSError as exc:
+            raise translate(exc, self.url, key) from exc
+        assert done is not None
+        return done._replace(digest=digest)
+
     def _install(
         self,
         temp: str,
@@ -568,11 +692,13 @@ class LocalReplica(Replica):
         name: str,
         expect: Entry | None,
         trash: str | None,
+        *,
+        beside: bool = True,
     ) -> None:
         """Put ``temp`` at ``name`` in the folder ``fd`` if it still holds
-        ``expect``. A temporary file next to the target must still be in the
-        folder the target is in now."""
-        if temp_fd is not None and not same_folder(temp_fd, fd):
+        ``expect``. A temporary file next to the target (``temp_fd`` given
+        and ``beside``) must still be in the folder the target is in now."""
+        if beside and temp_fd is not None and not same_folder(temp_fd, fd):
             raise PreconditionFailed(
                 "the folder was replaced during the copy; left alone",
                 where=self.url,
@@ -594,6 +720,7 @@ class LocalReplica(Replica):
         os.rename(temp, name, src_dir_fd=temp_fd, dst_dir_fd=fd)
 
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
+        self._drop_near()
         with self._errors(key), self._folder_of(key) as (fd, name):
             try:
                 os.mkdir(name, dir_fd=fd)
@@ -651,6 +778,7 @@ class LocalReplica(Replica):
         return done._replace(digest=expect.digest)
 
     def delete(self, key: str, *, expect: Entry, trash: str | None = None) -> None:
+        self._drop_near()
         with self._errors(key), self._folder_of(key) as (fd, name):
             check_expected(self._stat_at(key, fd, name), expect, self.url)
             if expect.kind == DIR:
@@ -670,6 +798,7 @@ class LocalReplica(Replica):
                 os.unlink(name, dir_fd=fd)
 
     def move(self, key: str, new_key: str, *, expect: Entry) -> Entry:
+        self._drop_near()
         # nested, not parenthesised: this module also runs on the SSH
         # agent, under Python 3.8
         with self._errors(key), self._folder_of(key) as (fd, name):  # noqa: SIM117
@@ -882,6 +1011,7 @@ class LocalReplica(Replica):
         return sorted(os.listdir(base)) if os.path.isdir(base) else []
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
+        self._drop_near()
         check_key(key, self.url)
         run = check_run(item.run, self.url)
         source = os.path.join(self._meta, "trash", run, check_key(item.key, self.url))

@@ -1,0 +1,98 @@
+"""CPU seconds of a first copy: accord builds side by side, and cp -a.
+
+    python bench/first_cpu.py --repeat 5 --build main=/tmp/main/src --build work=src
+
+Each round runs every build's ``accord sync SRC DST --yes -q`` (a build is a
+``src`` folder put first on PYTHONPATH, e.g. from ``git archive main src``)
+and ``cp -a``, interleaved, each into a new folder, with a trailing
+``sync`` in the wall time. CPU is the process tree's (``getrusage`` of the
+children: accord's copier processes are included; ``cp``'s excludes the
+trailing ``sync``, accord's includes its own flush). On a shared machine
+read the user and CPU columns: wall times swing with the others' load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gen_dataset import small_files
+
+_MAIN = (
+    "import sys; from accord.cli import main; sys.argv[0] = 'accord'; sys.exit(main())"
+)
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
+    """(wall with a trailing sync, user, sys) of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.monotonic()
+    subprocess.run(cmd, env=env, check=True)
+    os.sync()
+    wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--files", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--build", action="append", default=[], help="NAME=SRC_FOLDER (repeatable)"
+    )
+    parser.add_argument("--work", type=Path, default=None)
+    args = parser.parse_args()
+    builds = dict(item.split("=", 1) for item in args.build) or {"here": "src"}
+    work = Path(tempfile.mkdtemp(prefix="accord-first-cpu-", dir=args.work))
+    source = work / "src"
+    small_files(source, args.files, seed=args.seed)
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    seen: dict[str, list[tuple[float, float, float]]] = {}
+    try:
+        for _ in range(args.repeat):
+            for name, src in [*builds.items(), ("cp -a", "")]:
+                target, state = work / "dst", work / "state"
+                for folder in (target, state):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    folder.mkdir()
+                os.sync()
+                if src:
+                    env = {**base, "PYTHONPATH": os.path.abspath(src)}
+                    env["ACCORD_STATE_DIR"] = str(state)
+                    cmd = [sys.executable, "-c", _MAIN, "sync", str(source)]
+                    cmd += [str(target), "--yes", "-q"]
+                else:
+                    env, cmd = base, ["cp", "-a", f"{source}/.", f"{target}/"]
+                got = run(cmd, env)
+                seen.setdefault(name, []).append(got)
+                wall, user, system = got
+                print(
+                    f"{name:10} wall+sync {wall:5.2f}  user {user:5.2f}  "
+                    f"sys {system:5.2f}  load {os.getloadavg()[0]:.1f}",
+                    flush=True,
+                )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("medians:")
+    for name, rows in seen.items():
+        wall, user, system = (statistics.median(r[i] for r in rows) for i in range(3))
+        cpu = statistics.median(r[1] + r[2] for r in rows)
+        print(
+            f"{name:10} wall+sync {wall:5.2f}  user {user:5.2f}  sys {system:5.2f}  "
+            f"cpu {cpu:5.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
