@@ -686,6 +686,8 @@ def main() -> None:
     tools = chosen_tools(args, out)
     if not tools:
         raise SystemExit("no tool to run")
+    if args.work:
+        Path(args.work).mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="accord-bench-", dir=args.work))
     free_space_check(work, args, len(tools))
     meta = {
