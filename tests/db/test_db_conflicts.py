@@ -259,3 +259,29 @@ def test_an_order_given_back_its_server_row_brings_back_its_customer(
         ("orders", "[7]", "dependency"),
         ("customers", "[1]", "reverse dependency"),
     }
+
+
+def test_a_unique_value_freed_and_taken_in_one_push(central, client) -> None:
+    """A row deleted and another taking its unique value, both here: the
+    push applies the delete first; a node pulling it does so too, with no
+    conflict (found by the stateful test)."""
+    a, b = client("shop-a"), client("shop-b")
+    run(
+        a,
+        "INSERT INTO customers VALUES (6, 'Ada', 'Lyon', 'same@x', 1)",
+        "INSERT INTO orders VALUES (1, 6, 'tea', 1)",
+    )
+    accord.db.sync(a)
+    accord.db.sync(b)
+    run(
+        a,
+        "DELETE FROM orders WHERE id = 1",
+        "DELETE FROM customers WHERE id = 6",
+        "INSERT INTO customers VALUES (3, 'Bob', 'Metz', 'same@x', 2)",
+    )
+    accord.db.sync(a)
+    assert [r[:2] for r in central.rows("customers")] == [(3, "Bob")]
+    assert central.rows("orders") == []
+    accord.db.sync(b)
+    assert [r[:2] for r in table_rows(b, "customers")] == [(3, "Bob")]
+    assert accord.db.status(b)["conflicts"] == []

@@ -273,8 +273,11 @@ class Local:
                         other = key_of(desc, dict(found._mapping))
                         if other == key:
                             continue
-                        if other in incoming:
-                            aside.add(other)
+                        if other in incoming or (
+                            (table, other) in outcome.write
+                            and outcome.write[table, other] is None
+                        ):
+                            aside.add(other)  # rewritten or deleted by the pull
                         else:
                             lost[other] = dict(found._mapping)
                             outcome.conflicts.append(
