@@ -285,3 +285,32 @@ def test_a_unique_value_freed_and_taken_in_one_push(central, client) -> None:
     accord.db.sync(b)
     assert [r[:2] for r in table_rows(b, "customers")] == [(3, "Bob")]
     assert accord.db.status(b)["conflicts"] == []
+
+
+def test_a_unique_value_freed_while_its_orders_move_to_the_row_taking_it(
+    central, client
+) -> None:
+    """The row taking the value must exist before the orders move to it,
+    and they must move before the old row can go: the old row steps aside
+    (its unique value emptied) until the push's deletes."""
+    a, b = client("shop-a"), client("shop-b")
+    run(
+        a,
+        "INSERT INTO customers VALUES (6, 'Ada', 'Lyon', 'same@x', 1)",
+        "INSERT INTO orders VALUES (1, 6, 'tea', 1)",
+    )
+    accord.db.sync(a)
+    accord.db.sync(b)
+    run(
+        a,
+        "INSERT INTO customers VALUES (3, 'Bob', 'Metz', 'tmp@x', 2)",
+        "UPDATE orders SET customer_id = 3 WHERE id = 1",
+        "DELETE FROM customers WHERE id = 6",
+        "UPDATE customers SET email = 'same@x' WHERE id = 3",
+    )
+    accord.db.sync(a)
+    assert [r[:4] for r in central.rows("customers")] == [(3, "Bob", "Metz", "same@x")]
+    assert central.rows("orders") == [(1, 3, "tea", 1)]
+    accord.db.sync(b)
+    assert table_rows(b, "orders") == [(1, 3, "tea", 1)]
+    assert accord.db.status(b)["conflicts"] == []

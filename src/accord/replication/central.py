@@ -38,6 +38,7 @@ from accord.replication import capture as c
 from accord.replication import schema
 from accord.replication.merge import compress
 from accord.replication.rows import (
+    clear_columns,
     delete_rows,
     insert_log,
     insert_rows,
@@ -351,26 +352,39 @@ class Central:
         gone: list[tuple[str, list[str]]],
     ) -> None:
         """Upsert; unique values swapped between rows (which no row-by-row
-        order can apply) go in by deleting the rows, then inserting them;
-        a value freed by a row this push deletes, by deleting that row
-        first (with the push's deletes of the tables after this one,
-        children first: ``gone``)."""
-        try:
-            with conn.begin_nested():
-                upsert_rows(conn, table, desc, rows)
-            return
-        except sa.exc.IntegrityError:
-            pass
+        order can apply) go in by deleting the rows, then inserting them.
+        A value freed by a row this push deletes: that row steps aside
+        first (its unique columns emptied; it is deleted at the end), or,
+        when they cannot be empty, is deleted first, with the push's
+        deletes of the tables after this one, children first (``gone``)."""
         written = [key_text([r[c] for c in desc["pk"]]) for r in rows]
+        own = next((keys for name, keys in gone if name == desc["name"]), [])
+        deletes = [(name, keys) for name, keys in gone if keys]
+        unique = sorted({col for columns in desc["uniques"] for col in columns})
+
+        def swap(first: list[tuple[str, list[str]]]) -> None:
+            for name, keys in first:
+                delete_rows(conn, self.tables[name], self.desc(name), keys)
+            delete_rows(conn, table, desc, written)
+            insert_rows(conn, table, rows)
+
+        def aside() -> None:
+            clear_columns(conn, table, desc, own, unique)
+            upsert_rows(conn, table, desc, rows)
+
+        ways: list[Callable[[], None]] = [
+            lambda: upsert_rows(conn, table, desc, rows),
+            lambda: swap([]),
+        ]
+        if own:
+            ways.append(aside)
+        if deletes:
+            ways.append(lambda: swap(deletes))
         error = None
-        deletes = [(t, keys) for t, keys in gone if keys]
-        for first in ([], deletes) if deletes else ([],):
+        for way in ways:
             try:
                 with conn.begin_nested():
-                    for name, keys in first:
-                        delete_rows(conn, self.tables[name], self.desc(name), keys)
-                    delete_rows(conn, table, desc, written)
-                    insert_rows(conn, table, rows)
+                    way()
                 return
             except sa.exc.IntegrityError as exc:
                 error = exc
