@@ -133,10 +133,12 @@ def test_random_scripts_on_three_nodes(world) -> None:
         @rule(index=st.integers(0, NODES - 1))
         def push_answer_lost(self, index) -> None:
             real = accord.db._Node.call
+            applied = []
 
             def lost(node, method, path, **kw):
                 answer = real(node, method, path, **kw)
                 if path == "/push":
+                    applied.append(answer)
                     raise TransientError("the connection broke")
                 return answer
 
@@ -147,6 +149,8 @@ def test_random_scripts_on_three_nodes(world) -> None:
                 pass
             finally:
                 accord.db._Node.call = real
+            if applied:  # on the server now, before later writes elsewhere
+                self._acknowledge(index)
 
         @rule(index=st.integers(0, NODES - 1))
         def pull_crashes_mid_merge(self, index) -> None:
