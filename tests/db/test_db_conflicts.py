@@ -18,6 +18,15 @@ def _two(client):
     return a, b
 
 
+def _on_both(client, *statements: str):
+    """Nodes shop-a and shop-b, both holding the rows ``statements`` made on a."""
+    a, b = client("shop-a"), client("shop-b")
+    run(a, *statements)
+    accord.db.sync(a)
+    accord.db.sync(b)
+    return a, b
+
+
 def _kinds(url: str) -> list[tuple[str, str]]:
     return [(c["kind"], c["resolution"]) for c in accord.db.status(url)["conflicts"]]
 
@@ -144,14 +153,11 @@ def test_parent_deleted_here_while_a_pulled_child_points_to_it(central, client):
 
 
 def test_unique_values_swapped_between_rows(central, client) -> None:
-    a, b = client("shop-a"), client("shop-b")
-    run(
-        a,
+    a, b = _on_both(
+        client,
         "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'one@x', 1)",
         "INSERT INTO customers VALUES (2, 'Bob', 'Metz', 'two@x', 2)",
     )
-    accord.db.sync(a)
-    accord.db.sync(b)
     run(
         a,
         "UPDATE customers SET email = 'tmp@x' WHERE id = 1",
@@ -232,14 +238,11 @@ def test_an_order_given_back_its_server_row_brings_back_its_customer(
     """An order moved here to a new customer that loses its unique value
     gets the server's row back; the customer it pointed to there, deleted
     here, comes back too."""
-    a, b = client("shop-a"), client("shop-b")
-    run(
-        a,
+    a, b = _on_both(
+        client,
         "INSERT INTO customers VALUES (1, 'Ada', 'Lyon', 'one@x', 1)",
         "INSERT INTO orders VALUES (7, 1, 'tea', 1)",
     )
-    accord.db.sync(a)
-    accord.db.sync(b)
     run(
         b,
         "INSERT INTO customers VALUES (3, 'Bob', 'Metz', 'same@x', 2)",
@@ -263,16 +266,13 @@ def test_an_order_given_back_its_server_row_brings_back_its_customer(
 
 def test_a_unique_value_freed_and_taken_in_one_push(central, client) -> None:
     """A row deleted and another taking its unique value, both here: the
-    push applies the delete first; a node pulling it does so too, with no
+    freed row steps aside first; a node pulling it does so too, with no
     conflict (found by the stateful test)."""
-    a, b = client("shop-a"), client("shop-b")
-    run(
-        a,
+    a, b = _on_both(
+        client,
         "INSERT INTO customers VALUES (6, 'Ada', 'Lyon', 'same@x', 1)",
         "INSERT INTO orders VALUES (1, 6, 'tea', 1)",
     )
-    accord.db.sync(a)
-    accord.db.sync(b)
     run(
         a,
         "DELETE FROM orders WHERE id = 1",
@@ -293,14 +293,11 @@ def test_a_unique_value_freed_while_its_orders_move_to_the_row_taking_it(
     """The row taking the value must exist before the orders move to it,
     and they must move before the old row can go: the old row steps aside
     (its unique value emptied) until the push's deletes."""
-    a, b = client("shop-a"), client("shop-b")
-    run(
-        a,
+    a, b = _on_both(
+        client,
         "INSERT INTO customers VALUES (6, 'Ada', 'Lyon', 'same@x', 1)",
         "INSERT INTO orders VALUES (1, 6, 'tea', 1)",
     )
-    accord.db.sync(a)
-    accord.db.sync(b)
     run(
         a,
         "INSERT INTO customers VALUES (3, 'Bob', 'Metz', 'tmp@x', 2)",
