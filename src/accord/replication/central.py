@@ -38,6 +38,7 @@ from accord.replication import capture as c
 from accord.replication import schema
 from accord.replication.merge import compress
 from accord.replication.rows import (
+    clear_columns,
     delete_rows,
     insert_log,
     insert_rows,
@@ -327,11 +328,15 @@ class Central:
     def _apply(
         self, conn: sa.Connection, parsed: list[tuple[str, str, str, Any]]
     ) -> None:
-        for table in self.order:
+        for at, table in enumerate(self.order):
             rows = [r for t, _, op, r in parsed if t == table and op != "d"]
             desc, sql_table = self.desc(table), self.tables[table]
             if desc["uniques"] and rows:
-                self._upsert_swapping(conn, sql_table, desc, rows)
+                gone = [  # this table's deletes, and those of the tables after it
+                    (t, [k for t2, k, op, _ in parsed if t2 == t and op == "d"])
+                    for t in reversed(self.order[at:])
+                ]
+                self._upsert_swapping(conn, sql_table, desc, rows, gone)
             else:
                 upsert_rows(conn, sql_table, desc, rows)
         for table in reversed(self.order):
@@ -344,30 +349,50 @@ class Central:
         table: sa.Table,
         desc: dict[str, Any],
         rows: list[dict[str, Any]],
+        gone: list[tuple[str, list[str]]],
     ) -> None:
         """Upsert; unique values swapped between rows (which no row-by-row
-        order can apply) go in by deleting the rows, then inserting them."""
-        try:
-            with conn.begin_nested():
-                upsert_rows(conn, table, desc, rows)
-            return
-        except sa.exc.IntegrityError:
-            pass
-        try:
-            with conn.begin_nested():
-                delete_rows(
-                    conn,
-                    table,
-                    desc,
-                    [key_text([r[c] for c in desc["pk"]]) for r in rows],
-                )
-                insert_rows(conn, table, rows)
-        except sa.exc.IntegrityError as exc:
-            raise InvalidInput(
-                f"the push breaks a unique constraint of {desc['name']} "
-                f"(columns {desc['uniques']})",
-                hint="pull, fix the rows, push again",
-            ) from exc
+        order can apply) go in by deleting the rows, then inserting them.
+        A value freed by a row this push deletes: that row steps aside
+        first (its unique columns emptied; it is deleted at the end), or,
+        when they cannot be empty, is deleted first, with the push's
+        deletes of the tables after this one, children first (``gone``)."""
+        written = [key_text([r[c] for c in desc["pk"]]) for r in rows]
+        own = next((keys for name, keys in gone if name == desc["name"]), [])
+        deletes = [(name, keys) for name, keys in gone if keys]
+        unique = sorted({col for columns in desc["uniques"] for col in columns})
+
+        def swap(first: list[tuple[str, list[str]]]) -> None:
+            for name, keys in first:
+                delete_rows(conn, self.tables[name], self.desc(name), keys)
+            delete_rows(conn, table, desc, written)
+            insert_rows(conn, table, rows)
+
+        def aside() -> None:
+            clear_columns(conn, table, desc, own, unique)
+            upsert_rows(conn, table, desc, rows)
+
+        ways: list[Callable[[], None]] = [
+            lambda: upsert_rows(conn, table, desc, rows),
+            lambda: swap([]),
+        ]
+        if own:
+            ways.append(aside)
+        if deletes:
+            ways.append(lambda: swap(deletes))
+        error = None
+        for way in ways:
+            try:
+                with conn.begin_nested():
+                    way()
+                return
+            except sa.exc.IntegrityError as exc:
+                error = exc
+        raise InvalidInput(
+            f"the push breaks a unique constraint of {desc['name']} "
+            f"(columns {desc['uniques']})",
+            hint="pull, fix the rows, push again",
+        ) from error
 
     def _keep_conflicts(
         self, conn: sa.Connection, node: str, conflicts: list[dict[str, Any]]

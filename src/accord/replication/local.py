@@ -158,7 +158,7 @@ class Local:
         with c.applying(conn):
             for key in sorted(outcome.rekey):
                 self._rekey(conn, key, remote_keys.get(key[0], []))
-            self._make_room(conn, outcome, fetch)
+            undone = self._make_room(conn, outcome, fetch)
             for table in self.order:
                 rows = [
                     r
@@ -177,6 +177,7 @@ class Local:
                     upsert_rows(
                         conn, self.tables[table], self.desc(table), fetch(table, keys)
                     )
+            self._undo_dependents(conn, outcome, fetch, undone)
         self._forget(conn, (outcome.forget | nothing) - outcome.push, last_seq)
         logged = {
             (r.tbl, normal_key(r.pk))
@@ -239,10 +240,12 @@ class Local:
         conn: sa.Connection,
         outcome: Outcome,
         fetch: Callable[[str, list[str]], list[dict[str, Any]]],
-    ) -> None:
+    ) -> list[tuple[str, dict[str, Any]]]:
         """Unique values taken by another local row: a row the pull also
         writes steps aside (a swap); a row changed here loses its change
-        (restored from the server, the change kept in the conflict log)."""
+        (restored from the server, the change kept in the conflict log).
+        Answers the rows whose local change was undone, as they were."""
+        undone: list[tuple[str, dict[str, Any]]] = []
         for table in self.order:
             desc = self.desc(table)
             if not desc["uniques"]:
@@ -270,8 +273,11 @@ class Local:
                         other = key_of(desc, dict(found._mapping))
                         if other == key:
                             continue
-                        if other in incoming:
-                            aside.add(other)
+                        if other in incoming or (
+                            (table, other) in outcome.write
+                            and outcome.write[table, other] is None
+                        ):
+                            aside.add(other)  # rewritten or deleted by the pull
                         else:
                             lost[other] = dict(found._mapping)
                             outcome.conflicts.append(
@@ -292,6 +298,128 @@ class Local:
                 for other in lost:
                     outcome.forget.add((table, other))
                     outcome.push.discard((table, other))
+                    undone.append((table, lost[other]))
+        return undone
+
+    def _undo_dependents(
+        self,
+        conn: sa.Connection,
+        outcome: Outcome,
+        fetch: Callable[[str, list[str]], list[dict[str, Any]]],
+        undone: list[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Local rows referring to a row whose local change was undone (a
+        local insert the server never had is gone) cannot be kept either:
+        each gets the server's row back, or goes when the server has none;
+        each is kept in the conflict log and not pushed. Rows gone in turn
+        are followed (their own children), so the merge commits."""
+        seen: set[Key] = set()
+        while undone:
+            parent, row = undone.pop()
+            for child in self.descriptions:
+                for fk in child["fks"]:
+                    if fk["table"] == parent:
+                        undone += self._undo_children(
+                            conn, outcome, fetch, (parent, row), child, fk, seen
+                        )
+
+    def _undo_children(
+        self,
+        conn: sa.Connection,
+        outcome: Outcome,
+        fetch: Callable[[str, list[str]], list[dict[str, Any]]],
+        gone: tuple[str, dict[str, Any]],
+        child: dict[str, Any],
+        fk: dict[str, Any],
+        seen: set[Key],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        parent, row = gone
+        values = [row[col] for col in fk["refcolumns"]]
+        if any(v is None for v in values):
+            return []
+        target = self.tables[parent]
+        still = sa.select(sa.literal(1)).select_from(target)
+        still = still.where(
+            *[
+                target.c[col] == v
+                for col, v in zip(fk["refcolumns"], values, strict=True)
+            ]
+        )
+        if conn.execute(still.limit(1)).first() is not None:
+            return []  # the value is there again (the server's row)
+        sql = self.tables[child["name"]]
+        query = sa.select(sql).where(
+            *[sql.c[col] == v for col, v in zip(fk["columns"], values, strict=True)]
+        )
+        found = {
+            key_of(child, dict(r._mapping)): dict(r._mapping)
+            for r in conn.execute(query)
+        }
+        found = {k: r for k, r in found.items() if (child["name"], k) not in seen}
+        if not found:
+            return []
+        server = {key_of(child, r): r for r in fetch(child["name"], list(found))}
+        delete_rows(conn, sql, child, list(found))
+        upsert_rows(conn, sql, child, list(server.values()))
+        pointed = f"{parent} {key_of(self.desc(parent), row)}"
+        for key, mine in found.items():
+            seen.add((child["name"], key))
+            outcome.forget.add((child["name"], key))
+            outcome.push.discard((child["name"], key))
+            theirs = server.get(key)
+            outcome.conflicts.append(
+                Conflict(
+                    child["name"],
+                    key,
+                    "dependency",
+                    f"local change undone: it refers to {pointed}, whose local "
+                    "change was undone"
+                    + ("; the server's row restored" if theirs else "; row removed"),
+                    mine,
+                    theirs,
+                )
+            )
+        self._restore_parents(conn, outcome, fetch, child, list(server.values()))
+        return [(child["name"], r) for r in found.values()]
+
+    def _restore_parents(
+        self,
+        conn: sa.Connection,
+        outcome: Outcome,
+        fetch: Callable[[str, list[str]], list[dict[str, Any]]],
+        desc: dict[str, Any],
+        rows: list[dict[str, Any]],
+    ) -> None:
+        """Server rows written back here whose parent was deleted here: the
+        parent comes back from the server (the local delete undone)."""
+        for fk in desc["fks"]:
+            parent = self.desc(fk["table"])
+            if list(fk["refcolumns"]) != list(parent["pk"]):
+                continue
+            keys = {
+                key_text([r[col] for col in fk["columns"]])
+                for r in rows
+                if all(r[col] is not None for col in fk["columns"])
+            }
+            sql = self.tables[parent["name"]]
+            missing = sorted(keys - set(read_rows(conn, sql, parent, keys)))
+            if not missing:
+                continue
+            back = fetch(parent["name"], missing)
+            upsert_rows(conn, sql, parent, back)
+            for key in missing:
+                outcome.forget.add((parent["name"], key))
+                outcome.push.discard((parent["name"], key))
+                outcome.conflicts.append(
+                    Conflict(
+                        parent["name"],
+                        key,
+                        "reverse dependency",
+                        "local delete undone: a row restored from the server "
+                        "refers to it",
+                    )
+                )
+            self._restore_parents(conn, outcome, fetch, parent, back)
 
     def keep_conflicts(self, conn: sa.Connection, conflicts: list[Conflict]) -> None:
         if not conflicts:

@@ -29,6 +29,10 @@ dependency            a parent deleted remotely while a local change
                       points to it: the parent stays and is pushed back
 reverse dependency    a parent deleted here while a pulled row points to
                       it: the parent is restored from the server
+unique                a unique value taken by a pulled row and by a row
+                      changed here: the local change is undone when the
+                      pull is applied (``Local``), and so are the local
+                      changes of rows pointing to it
 ====================  ==================================================
 
 Every conflict becomes a :class:`Conflict`, kept in ``accord_conflicts``

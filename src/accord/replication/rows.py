@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from accord.replication.values import key_text, key_values
 
 __all__ = [
+    "clear_columns",
     "delete_rows",
     "insert_log",
     "insert_rows",
@@ -148,3 +149,17 @@ def delete_rows(
 ) -> None:
     for batch in _batches(sorted(set(keys))):
         conn.execute(table.delete().where(_where(table, desc, batch)))
+
+
+def clear_columns(
+    conn: sa.Connection,
+    table: sa.Table,
+    desc: dict[str, Any],
+    keys: Iterable[str],
+    columns: Iterable[str],
+) -> None:
+    """Set ``columns`` to NULL in the rows ``keys`` (a row stepping aside
+    from its unique values before it is deleted)."""
+    values = dict.fromkeys(columns)
+    for batch in _batches(sorted(set(keys))):
+        conn.execute(table.update().where(_where(table, desc, batch)).values(values))
