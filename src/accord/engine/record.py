@@ -99,6 +99,9 @@ class Recorder:
         # has succeeded, and a process killed before that leaves nothing of it
         flush = _Flush([self.replicas[side] for side in _touched(batch)])
         flush.start()
+        if flush.error is not None:  # a place flushed first failed (no thread)
+            self._stop(flush.error)
+            return
         puts = [entry for _, _, _, p, _ in batch for entry in p]
         forgets = [key for _, _, _, _, f in batch for key in f]
         done = [seq for seq, _, _, _, _ in batch if seq is not None]
@@ -161,11 +164,12 @@ def _touched(
 
 
 class _Flush:
-    """Make what a batch wrote durable: the places that allow it in a thread
-    of their own (started by ``start``), the others in ``wait``. ``wait``
-    says whether every place is flushed; if one failed, nothing of the batch
-    may be recorded (its journal rows stay; the next run finds these items
-    again) and ``error`` says why (the run stops)."""
+    """Make what a batch wrote durable: ``start`` flushes the places that
+    do not allow a thread first (as before the archive's transaction), then
+    starts a thread for the others. ``wait`` says whether every place is
+    flushed; if one failed, nothing of the batch may be recorded (its
+    journal rows stay; the next run finds these items again) and ``error``
+    says why (the run stops)."""
 
     def __init__(self, replicas: list[Replica]) -> None:
         self.replicas = replicas
@@ -177,8 +181,9 @@ class _Flush:
 
     def start(self) -> None:
         self._started = time.monotonic()
+        self._flush([r for r in self.replicas if not r.flush_in_thread])
         aside = [r for r in self.replicas if r.flush_in_thread]
-        if aside:
+        if aside and self.error is None and self._failure is None:
             self._thread = threading.Thread(
                 target=self._flush, args=(aside,), name="accord-flush", daemon=True
             )
@@ -194,11 +199,8 @@ class _Flush:
             self._failure = exc
 
     def wait(self) -> bool:
-        try:
-            self._flush([r for r in self.replicas if not r.flush_in_thread])
-        finally:
-            if self._thread is not None:
-                self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         self.seconds = time.monotonic() - self._started
         if self._failure is not None:
             raise self._failure
