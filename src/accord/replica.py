@@ -343,6 +343,12 @@ class Replica(abc.ABC):
     #: ``scan_state()``, and ``forked()`` is called first in the child.
     fork_safe: bool = False
 
+    #: True when ``flush()`` may run in a thread of its own while the
+    #: archive prepares the transaction that records what it makes durable
+    #: (committed only once it returns): it touches nothing the run's other
+    #: calls use (a local folder: one ``syncfs``).
+    flush_in_thread: bool = False
+
     def forked(self) -> None:
         """Called in a forked child before it uses this place."""
         return None

@@ -8,6 +8,11 @@ on real local folders, in this process and with the forked copiers.
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,10 +55,12 @@ def calls(monkeypatch) -> list[tuple[str, object]]:
         flush(self)
         seen.append(("flush", self.root))
 
-    def watched_record(self: ArchiveStore, put=(), forget=(), done=(), log=()):
-        if put or forget or done:
+    def watched_record(self: ArchiveStore, put=(), forget=(), done=(), log=(), **kw):
+        # noted once committed: the statements may run while the flush does
+        committed = record(self, put, forget, done, log, **kw)
+        if committed and (put or forget or done):
             seen.append(("record", len(put)))
-        return record(self, put, forget, done, log)
+        return committed
 
     monkeypatch.setattr(LocalReplica, "flush", watched_flush)
     monkeypatch.setattr(ArchiveStore, "record", watched_record)
@@ -96,3 +103,76 @@ def test_a_failed_flush_records_nothing_and_the_next_run_completes(
         assert (target / name).read_bytes() == (source / name).read_bytes()
     third = api.sync(str(source), str(target), state_dir=state, dry_run=True)
     assert not third.actions
+
+
+def _archived(state: Path) -> tuple[int, int]:
+    """(archive rows, journal lines) of the one pair in ``state``, read
+    through a connection of its own (it sees committed transactions only)."""
+    (path,) = (state / "pairs").glob("*.db")
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        lines = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+    return rows, lines
+
+
+def test_the_archive_commits_only_once_the_flush_has_returned(
+    copier, source: Path, tmp_path: Path, monkeypatch
+):
+    # the transaction's statements run while a local place is flushed (in
+    # a thread): until the flush returns, nothing of them is visible
+    target, state = tmp_path / "dst", tmp_path / "state"
+    flush, record, seen = LocalReplica.flush, ArchiveStore.record, []
+    recording = threading.Event()
+
+    def watched(self: ArchiveStore, *args, **kw):
+        if kw.get("done"):
+            recording.set()
+        return record(self, *args, **kw)
+
+    def slow(self: LocalReplica) -> None:
+        seen.append(recording.wait(10))  # the statements run meanwhile
+        seen.append(_archived(state))
+        flush(self)
+
+    monkeypatch.setattr(ArchiveStore, "record", watched)
+    monkeypatch.setattr(LocalReplica, "flush", slow)
+    report = api.sync(str(source), str(target), state_dir=state)
+    assert report.ok
+    assert seen == [True, (0, FILES + 7)]
+    assert _archived(state) == (FILES + 7, 0)
+
+
+_KILLED_IN_FLUSH = """
+import os, signal, sys, time
+from accord import api
+from accord.replicas.local import LocalReplica
+
+def flush(self):
+    time.sleep(0.5)  # the archive's statements run meanwhile, uncommitted
+    os.kill(os.getpid(), signal.SIGKILL)
+
+LocalReplica.flush = flush
+api.sync(sys.argv[1], sys.argv[2], state_dir=sys.argv[3])
+"""
+
+
+def test_a_process_killed_during_the_flush_records_nothing(
+    source: Path, tmp_path: Path
+):
+    target, state = tmp_path / "dst", tmp_path / "state"
+    env = {**os.environ, "ACCORD_FORK_MIN": "512"}
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_IN_FLUSH, str(source), str(target), str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert killed.returncode == -9, killed.stderr
+    # every file copied, none recorded: the journal still holds every line
+    assert len(list(target.rglob("*.txt"))) == FILES
+    assert _archived(state) == (0, FILES + 7)
+    again = api.sync(str(source), str(target), state_dir=state)
+    assert again.ok
+    assert _archived(state) == (FILES + 7, 0)
+    assert not api.sync(str(source), str(target), state_dir=state, dry_run=True).actions

@@ -93,8 +93,14 @@ class Executor:
             (next(numbered) if a.op not in ARCHIVE_ONLY else None, a) for a in actions
         ]
         try:
-            for phase, group in _phases(work):
-                if phase == 2 and can_fork_copy(self, group):
+            phases = list(_phases(work))
+            while phases:
+                phase, group = phases.pop(0)
+                if phase == 0 and _folders_for(group, phases, self):
+                    # the new folders are made while the children copy into
+                    # those made already (forked.py)
+                    copy_forked(self, phases.pop(0)[1], report, folders=group)
+                elif phase == 2 and can_fork_copy(self, group):
                     copy_forked(self, group, report)
                 elif phase == 2 and self.workers > 1:
                     copy_threaded(self, group, report)
@@ -133,6 +139,23 @@ class Executor:
         if error is not None:
             self.recorder.record(seq, action, [], [], f"{status}: {error.message}")
         return Outcome(action, status, message)
+
+
+def _folders_for(
+    group: list[tuple[int | None, Action]],
+    after: list[tuple[int, list[tuple[int | None, Action]]]],
+    ex: Executor,
+) -> bool:
+    """True when ``group`` only makes new folders and the copy phase right
+    after it, only copies, runs in child processes: the folders are then
+    made while the children copy (``copy_forked``)."""
+    return (
+        bool(after)
+        and after[0][0] == 2
+        and all(a.op == "copy" and a.expect is None for _, a in group)
+        and all(a.op == "copy" for _, a in after[0][1])
+        and can_fork_copy(ex, after[0][1])
+    )
 
 
 def _phases(

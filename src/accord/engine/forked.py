@@ -54,7 +54,10 @@ def can_fork_copy(ex: Executor, group: list[tuple[int | None, Action]]) -> bool:
 
 
 def copy_forked(
-    ex: Executor, group: list[tuple[int | None, Action]], report: Report
+    ex: Executor,
+    group: list[tuple[int | None, Action]],
+    report: Report,
+    folders: list[tuple[int | None, Action]] | None = None,
 ) -> None:
     """Copy ``group`` in child processes, one per core; record here.
 
@@ -64,21 +67,31 @@ def copy_forked(
     work takes fewer), performs it and streams back what happened; this
     process emits the events, flushes and records, as it would for its own
     work. A child that dies leaves its block not run (the next run does it).
+
+    ``folders`` (the new folders the phase copies into, made by the phase
+    before) are made here while the children copy: each block is handed out
+    once the folders its items go into are made, so the children start
+    with the first block's folders, not after all of them.
     """
     import select
 
     block = _block_size(len(group))
     blocks = -(-len(group) // block)
+    order = _ticket_order(blocks)
     # the blocks to do, as numbers in a pipe every child reads from: a read
-    # of 4 bytes from a pipe is whole, so each block goes to one child
+    # of 4 bytes from a pipe is whole, so each block goes to one child. The
+    # numbers all fit in the pipe; with folders to make, they are written as
+    # the folders of each block are made
     tickets, fill = os.pipe()
     try:
-        data = b"".join(i.to_bytes(4, "big") for i in _ticket_order(blocks))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fill, view) :]
-    finally:
+        if not folders:
+            _hand_out(fill, order)
+            os.close(fill)
+            fill = -1
+    except BaseException:
         os.close(fill)
+        os.close(tickets)
+        raise
     # the plan's objects, frozen: neither the children's collections nor
     # this process's (while results pour in) walk them again
     collecting = gc.isenabled()
@@ -95,6 +108,8 @@ def copy_forked(
                 pid = fork_quietly()
                 if pid == 0:  # pragma: no cover - runs in the child
                     os.close(read)
+                    if fill >= 0:
+                        os.close(fill)
                     for other in children:
                         os.close(other)
                     _serve(ex, group, block, tickets, write)
@@ -102,6 +117,12 @@ def copy_forked(
                 children[read] = pid
         finally:
             os.close(tickets)
+        if fill >= 0:
+            _make_folders(ex, folders or [], group, block, order, fill, report)
+            os.close(fill)  # no block is left: the children end when idle
+            fill = -1
+        if ex.stopped:
+            _stop_children(children)
         buffers = {fd: b"" for fd in children}
         while buffers:
             ready, _, _ = select.select(list(buffers), [], [])
@@ -119,6 +140,8 @@ def copy_forked(
                     _stop_children(children)
         stopped = ex.stopped
     finally:
+        if fill >= 0:
+            os.close(fill)
         _stop_children(children, wait_only=not stopped)
         for fd in children:
             os.close(fd)
@@ -135,6 +158,46 @@ def copy_forked(
                     hint="run again: the next run completes the work",
                 )
             )
+
+
+def _hand_out(fill: int, order: list[int]) -> None:
+    """Write block numbers into the tickets pipe (they fit: never blocks)."""
+    view = memoryview(b"".join(i.to_bytes(4, "big") for i in order))
+    while view:
+        view = view[os.write(fill, view) :]
+
+
+def _make_folders(
+    ex: Executor,
+    folders: list[tuple[int | None, Action]],
+    group: list[tuple[int | None, Action]],
+    block: int,
+    order: list[int],
+    fill: int,
+    report: Report,
+) -> None:
+    """Make the new folders here, block by block in the order the children
+    take them: a block's number is handed out once the folders its items go
+    into are made (each folder once, parents first, as the phase before
+    would have made them); then the folders no item goes into, in the
+    plan's order. A run stopped meanwhile hands out no further block."""
+    pending = {(a.side, a.key): (seq, a) for seq, a in folders}
+
+    def make(side: object, key: str) -> None:
+        item = pending.pop((side, key), None)
+        if item is not None:
+            report.outcomes.append(ex.one(*item))
+
+    for ticket in order:
+        for _, action in group[ticket * block : (ticket + 1) * block]:
+            parts = action.key.split("/")[:-1]
+            for depth in range(1, len(parts) + 1):
+                make(action.side, "/".join(parts[:depth]))
+        if ex.stopped:
+            break
+        _hand_out(fill, [ticket])
+    for (side, key), _ in list(pending.items()):
+        make(side, key)
 
 
 def _widen(fd: int) -> None:

@@ -93,13 +93,15 @@ class Recorder:
         if not batch:
             self._batch_started = time.monotonic()
             return
-        flushing = time.monotonic()
-        if not self._flush(batch):
+        # the places that allow it are flushed in a thread while the archive
+        # prepares the transaction and runs its statements (the flush mostly
+        # waits for the disk); the transaction commits only once the flush
+        # has succeeded, and a process killed before that leaves nothing of it
+        flush = _Flush([self.replicas[side] for side in _touched(batch)])
+        flush.start()
+        if flush.error is not None:  # a place flushed first failed (no thread)
+            self._stop(flush.error)
             return
-        self._batch_started = time.monotonic()
-        self._wait = max(
-            _BATCH_SECONDS, _FLUSH_SHARE * (self._batch_started - flushing)
-        )
         puts = [entry for _, _, _, p, _ in batch for entry in p]
         forgets = [key for _, _, _, _, f in batch for key in f]
         done = [seq for seq, _, _, _, _ in batch if seq is not None]
@@ -113,30 +115,16 @@ class Recorder:
             )
             for _, a, detail, _, _ in batch
         ]
-        self.store.record(put=puts, forget=forgets, done=done, log=log)
+        recorded = self.store.record(
+            put=puts, forget=forgets, done=done, log=log, commit_if=flush.wait
+        )
+        if flush.error is not None:
+            self._stop(flush.error)
+        if not recorded:
+            return
+        self._batch_started = time.monotonic()
+        self._wait = max(_BATCH_SECONDS, _FLUSH_SHARE * flush.seconds)
         faults.step("batch recorded")
-
-    def _flush(
-        self, batch: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]]
-    ) -> bool:
-        """Make what ``batch`` wrote durable; False (the run stops) if a place
-        could not: nothing of the batch is recorded then (its journal rows
-        stay; the next run finds these items again)."""
-        # a deletion is a write too: a place that stages its writes (records)
-        # makes it durable in flush; a merge writes to both sides
-        touched: set[Side] = set()
-        for _, a, _, puts, gone in batch:
-            if a.side is not None and (puts or gone):
-                touched.add(a.side)
-                if a.op == "merge":
-                    touched.add(a.side.other)
-        for side in touched:
-            try:
-                self.replicas[side].flush()
-            except AccordError as exc:
-                self._stop(exc)
-                return False
-        return True
 
     def record_agreed(self, plan: Plan) -> None:
         """Record the items a first sync found alike on both sides."""
@@ -158,3 +146,62 @@ class Recorder:
                     rows.append(ArchiveEntry._make(row))
         if rows:
             self.store.record(put=rows)
+
+
+def _touched(
+    batch: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]],
+) -> list[Side]:
+    """The places ``batch`` wrote to. A deletion is a write too: a place that
+    stages its writes (records) makes it durable in flush; a merge writes
+    to both sides."""
+    touched: set[Side] = set()
+    for _, a, _, puts, gone in batch:
+        if a.side is not None and (puts or gone):
+            touched.add(a.side)
+            if a.op == "merge":
+                touched.add(a.side.other)
+    return sorted(touched, key=lambda side: side.value)
+
+
+class _Flush:
+    """Make what a batch wrote durable: ``start`` flushes the places that
+    do not allow a thread first (as before the archive's transaction), then
+    starts a thread for the others. ``wait`` says whether every place is
+    flushed; if one failed, nothing of the batch may be recorded (its
+    journal rows stay; the next run finds these items again) and ``error``
+    says why (the run stops)."""
+
+    def __init__(self, replicas: list[Replica]) -> None:
+        self.replicas = replicas
+        self.error: AccordError | None = None
+        self.seconds = 0.0
+        self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
+        self._failure: BaseException | None = None
+
+    def start(self) -> None:
+        self._started = time.monotonic()
+        self._flush([r for r in self.replicas if not r.flush_in_thread])
+        aside = [r for r in self.replicas if r.flush_in_thread]
+        if aside and self.error is None and self._failure is None:
+            self._thread = threading.Thread(
+                target=self._flush, args=(aside,), name="accord-flush", daemon=True
+            )
+            self._thread.start()
+
+    def _flush(self, replicas: list[Replica]) -> None:
+        try:
+            for replica in replicas:
+                replica.flush()
+        except AccordError as exc:
+            self.error = self.error or exc
+        except BaseException as exc:  # raised again in the caller's thread
+            self._failure = exc
+
+    def wait(self) -> bool:
+        if self._thread is not None:
+            self._thread.join()
+        self.seconds = time.monotonic() - self._started
+        if self._failure is not None:
+            raise self._failure
+        return self.error is None

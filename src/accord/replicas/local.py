@@ -379,6 +379,7 @@ class LocalReplica(Replica):
 
     # -- reading ----------------------------------------------------------
     fork_safe = True
+    flush_in_thread = True
     #: scan() lists in key order: see Replica.scan_in_order
     scan_in_order = True
 

@@ -26,7 +26,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -100,6 +107,10 @@ _BLOBS = "key >= x'' OR target >= x''"
 #: deleted there, kept on the other side because it still holds items that
 #: are not synced (ignored ones)
 ABSENT = "-"
+
+
+class _Withdrawn(Exception):
+    """A transaction given up before its commit (rolled back)."""
 
 
 class ArchiveEntry(NamedTuple):
@@ -534,8 +545,31 @@ class ArchiveStore:
         forget: Iterable[str] = (),
         done: Iterable[int] = (),
         log: Sequence[tuple[str, str | None, str, str, str | None]] = (),
+        *,
+        commit_if: Callable[[], bool] | None = None,
+    ) -> bool:
+        """Advance the archive, clear journal rows and log, in one transaction.
+
+        With ``commit_if``, it is called once the statements have run and
+        before the commit: when it returns False the transaction is rolled
+        back and nothing is recorded (False is returned). A process killed
+        before the commit leaves nothing of it (SQLite discards an
+        uncommitted transaction).
+        """
+        try:
+            self._record(put, forget, done, log, commit_if)
+        except _Withdrawn:
+            return False
+        return True
+
+    def _record(
+        self,
+        put: Sequence[ArchiveEntry],
+        forget: Iterable[str],
+        done: Iterable[int],
+        log: Sequence[tuple[str, str | None, str, str, str | None]],
+        commit_if: Callable[[], bool] | None,
     ) -> None:
-        """Advance the archive, clear journal rows and log, in one transaction."""
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)",
@@ -555,6 +589,8 @@ class ArchiveStore:
                     for run, side, action, key, detail in log
                 ],
             )
+            if commit_if is not None and not commit_if():
+                raise _Withdrawn
 
     def clear(self) -> None:
         """Forget everything about the pair (``accord reset``)."""
