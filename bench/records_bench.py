@@ -439,12 +439,9 @@ def csv_bench(rows: int, folder: Path, repeat: int) -> None:
     two_days(["pandas-csv", str(csv_path), str(target)], mapping, csv_path, repeat)
 
 
-def ldap_bench(rows: int, folder: Path, repeat: int) -> None:
-    env = {
-        **os.environ,
-        "ACCORD_SLAPD_DIR": str(folder / "slapd"),
-        "PYTHON": sys.executable,
-    }
+def start_slapd(env: dict[str, str]) -> dict[str, str]:
+    """Start a private slapd (scripts/servers/slapd.sh) with ``env``; the
+    settings it prints (URL, base DN, bind DN, password)."""
     started = subprocess.run(
         ["bash", str(SERVERS / "slapd.sh"), "start"],
         env=env,
@@ -452,10 +449,19 @@ def ldap_bench(rows: int, folder: Path, repeat: int) -> None:
         text=True,
         check=True,
     )
-    settings = dict(
+    return dict(
         (k, shlex.split(v)[0])
         for k, _, v in (ln.partition("=") for ln in started.stdout.splitlines())
     )
+
+
+def ldap_bench(rows: int, folder: Path, repeat: int) -> None:
+    env = {
+        **os.environ,
+        "ACCORD_SLAPD_DIR": str(folder / "slapd"),
+        "PYTHON": sys.executable,
+    }
+    settings = start_slapd(env)
     try:
         _ldap_runs(rows, folder, settings, repeat)
     finally:

@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import resource
-import shlex
 import statistics
 import subprocess
 import sys
@@ -120,17 +119,7 @@ def bench(rows: int, folder: Path, repeat: int, fill: str, before: str | None):
         people_ldif(csv_path, folder / "people.ldif", "dc=school,dc=example")
         env["ACCORD_SLAPD_LDIF"] = str(folder / "people.ldif")
     begun = time.perf_counter()
-    started = subprocess.run(
-        ["bash", str(rb.SERVERS / "slapd.sh"), "start"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    settings = dict(
-        (k, shlex.split(v)[0])
-        for k, _, v in (ln.partition("=") for ln in started.stdout.splitlines())
-    )
+    settings = rb.start_slapd(env)
     print(f"{rows:,} LDAP entries (slapd on 127.0.0.1); 1% differ")
     if fill == "slapadd":
         print(f"  slapadd and slapd start: {time.perf_counter() - begun:.2f} s")
