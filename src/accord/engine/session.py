@@ -197,7 +197,8 @@ class Session:
         (``Replica.recall``), before its capabilities are asked."""
         assert self.store is not None
         for replica in (self.left, self.right):
-            self._recall_one(self.store, replica)
+            if replica not in self._recalled:  # the listing ahead's was told
+                self._recall_one(self.store, replica)
 
     def _recall_one(self, store: ArchiveStore, replica: Replica) -> None:
         text = store.setting(_facts_name(replica))

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from accord.arrowfile import one_array
 from accord.records.canon import NULL, SEP
 from accord.replica import number_keys
 
@@ -56,12 +57,6 @@ def _unique(keys: Any, pc: Any) -> bool:
     if len(numbers) < 2 or bool(np.all(numbers[1:] > numbers[:-1])):
         return True
     return len(pc.unique(ints)) == len(ints)
-
-
-def one_array(column: Any) -> Any:
-    """A chunked column as one array: its chunk itself when it has one
-    (``combine_chunks`` copies even then)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def texts_by_key(columns: list[Any], key_at: Sequence[int]) -> dict[str, str] | None:

@@ -22,6 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from accord.arrowfile import mapped_texts, write_table
+
 __all__ = ["WrittenFile"]
 
 _FORMAT = "accord-records-1"  # changes when the record texts would change
@@ -45,26 +47,10 @@ class WrittenFile:
 
     def get(self, data: bytes) -> tuple[Any, Any] | None:
         """(key texts, record texts) kept for a file of these bytes, or None."""
-        try:
-            import pyarrow as pa
-            import pyarrow.ipc
-        except ImportError:  # pragma: no cover - it comes with the records extra
-            return None
-        try:
-            with pa.memory_map(str(self.kept)) as source:
-                reader = pa.ipc.open_file(source)
-                metadata = reader.schema.metadata or {}
-                if metadata.get(b"accord") != self._stamp(data):
-                    return None
-                table = reader.read_all()
-        except (OSError, pa.ArrowException):
-            return None  # none kept, or not readable: the file is read
-        if table.num_columns != 2 or table.schema.types != [pa.string()] * 2:
-            return None
-        from accord.records.arrow import one_array
-
-        keys, texts = (one_array(table.column(i)) for i in range(2))
-        return keys, texts
+        if not self.kept.is_file():
+            return None  # none kept: the file is not hashed for nothing
+        found = mapped_texts(self.kept, b"accord", self._stamp(data), 2)
+        return None if found is None else (found[0], found[1])
 
     def put(self, data: bytes, found: tuple[Any, Any] | None) -> None:
         """Keep ``found`` (the file's records as the fast reader read these
@@ -75,7 +61,6 @@ class WrittenFile:
         if found is None:
             return
         import pyarrow as pa
-        import pyarrow.ipc
 
         keys, texts = found
         table = pa.table({"key": keys, "text": texts})
@@ -84,16 +69,6 @@ class WrittenFile:
             self.kept.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=self.kept.parent, suffix=".tmp")
             os.close(handle)
-            try:
-                with (
-                    pa.OSFile(temp, "wb") as sink,
-                    pa.ipc.new_file(sink, table.schema) as writer,
-                ):
-                    writer.write_table(table)
-                os.replace(temp, self.kept)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
+            write_table(table, self.kept, Path(temp), durable=False)
         except (OSError, pa.ArrowException):
             return

@@ -37,6 +37,7 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from accord.arrowfile import mapped_texts, write_table
 from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
 from accord.model import Entry
@@ -413,9 +414,8 @@ class ArchiveStore:
         is not exactly the archive is never used. The file is written and
         fsynced before it is renamed into place and named."""
         import pyarrow as pa
-        import pyarrow.ipc
 
-        if self._kept_versions(columns=False) is not None:
+        if self._kept_versions() is not None:
             return True  # the archive is unchanged since it was kept
         if self.count() <= _FEW:
             with contextlib.suppress(OSError):
@@ -434,28 +434,15 @@ class ArchiveStore:
                 table = table.combine_chunks()  # one batch: mapped as one array
                 table = table.replace_schema_metadata({_KEPT: token})
                 temp = self.versions_path.with_suffix(".tmp")
-                try:
-                    with (
-                        pa.OSFile(str(temp), "wb") as sink,
-                        pa.ipc.new_file(sink, table.schema) as writer,
-                    ):
-                        writer.write_table(table)
-                    with open(temp, "rb") as done:
-                        os.fsync(done.fileno())
-                    os.replace(temp, self.versions_path)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        temp.unlink()
-                    raise
+                write_table(table, self.versions_path, temp, durable=True)
                 db.execute("INSERT INTO meta VALUES (?, ?)", (_KEPT, token))
         except (OSError, sqlite3.Error, pa.ArrowException, ArchiveCorrupt):
             return False  # not kept: the next run reads SQLite
         return True
 
-    def _kept_versions(self, columns: bool = True) -> tuple[Any, ...] | None:
+    def _kept_versions(self) -> tuple[Any, ...] | None:
         """The versions file's (key, ver_a, ver_b or null), mapped, when
-        the archive names it (see ``keep_version_columns``); else None.
-        ``columns=False``: only whether it does (an empty tuple)."""
+        the archive names it (see ``keep_version_columns``); else None."""
         try:
             row = self._db.execute(
                 "SELECT value FROM meta WHERE name = ?", (_KEPT,)
@@ -464,26 +451,7 @@ class ArchiveStore:
             return None
         if row is None:
             return None
-        try:
-            import pyarrow as pa
-            import pyarrow.ipc
-        except ImportError:  # pragma: no cover - it comes with the records extra
-            return None
-        try:
-            with pa.memory_map(str(self.versions_path)) as source:
-                reader = pa.ipc.open_file(source)
-                metadata = reader.schema.metadata or {}
-                if metadata.get(_KEPT.encode()) != row[0].encode():
-                    return None
-                if not columns:
-                    return ()
-                table = reader.read_all()
-        except (OSError, pa.ArrowException):
-            return None
-        if table.schema.types != [pa.string()] * 3:
-            return None
-        keys, first, second = (_one_array(table.column(i)) for i in range(3))
-        return keys, first, second
+        return mapped_texts(self.versions_path, _KEPT.encode(), row[0].encode(), 3)
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
@@ -672,12 +640,6 @@ _WATCH = (
 #: archives of up to this many rows keep no versions file (SQLite reads
 #: them about as fast)
 _FEW = 50_000
-
-
-def _one_array(column: Any) -> Any:
-    """A chunked column as one array: its chunk itself when it has one
-    (``combine_chunks`` copies even then: 50 MB per million versions)."""
-    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
