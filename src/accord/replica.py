@@ -380,6 +380,16 @@ class Replica(abc.ABC):
     ) -> Entry:
         """Atomically put the bytes of ``data`` at ``key``, shaped like ``like``."""
 
+    def copy_new(self, source: Replica, key: str, entry: Entry) -> Entry | None:
+        """Make the new file ``key`` here (nothing may be there) a copy of
+        ``entry`` in ``source``, the place doing the reading too; its new
+        entry, or None when it cannot (the engine then reads through
+        ``source.open_read`` and writes through ``write``). The guards are
+        ``write``'s: the source checked unchanged once read, what was read
+        checked against ``entry.digest`` if known, nothing replaced,
+        nothing half-written under the real name."""
+        return None
+
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         """Write several small files; for each, its new entry or the error
         that stopped it (one item's failure does not stop the others).

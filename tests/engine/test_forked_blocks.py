@@ -13,6 +13,7 @@ from pathlib import Path
 from accord import api
 from accord.engine import forked
 from accord.engine.perform import Performer
+from accord.replicas.local import LocalReplica
 
 FILES = 640
 
@@ -75,3 +76,37 @@ def test_the_children_start_half_the_phase_apart():
     assert forked._ticket_order(4) == [0, 2, 1, 3]
     assert forked._ticket_order(1) == [0]
     assert sorted(forked._ticket_order(101)) == list(range(101))
+
+
+def test_a_forked_first_copy_copies_every_file_by_descriptors(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The copiers of a first copy never go through ``write`` for a new
+    file: each one is a ``copy_new`` (counted in a file the children append
+    to), and the copy is whole."""
+    source, target = tmp_path / "src", tmp_path / "dst"
+    for i in range(600):
+        path = source / f"d{i // 100}" / f"f{i:03}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"file {i}\n".encode() * (i % 7 + 1))
+    monkeypatch.setattr(forked, "_FORK_MIN", 512)
+    calls = tmp_path / "calls"
+    copy_new, write = LocalReplica.copy_new, LocalReplica.write
+
+    def noted(what: str, real):  # type: ignore[no-untyped-def]
+        def call(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            with open(calls, "a") as log:
+                log.write(f"{what} {os.getpid()}\n")
+            return real(self, *args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(LocalReplica, "copy_new", noted("copy_new", copy_new))
+    monkeypatch.setattr(LocalReplica, "write", noted("write", write))
+    report = api.sync(str(source), str(target), state_dir=tmp_path / "state")
+    assert report.ok
+    lines = calls.read_text().split()
+    assert lines[::2].count("copy_new") == 600
+    assert "write" not in lines[::2]
+    assert os.getpid() not in {int(pid) for pid in lines[1::2]}  # the children
+    assert _files(target) == _files(source)

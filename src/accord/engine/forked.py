@@ -182,17 +182,25 @@ def _make_folders(
     would have made them); then the folders no item goes into, in the
     plan's order. A run stopped meanwhile hands out no further block."""
     pending = {(a.side, a.key): (seq, a) for seq, a in folders}
+    seen: set[tuple[object, str]] = set()  # folders whose parents are made
 
-    def make(side: object, key: str) -> None:
-        item = pending.pop((side, key), None)
+    def make(side: object, folder: str) -> None:
+        """``folder`` and the folders above it, parents first."""
+        if (side, folder) in seen:
+            return
+        seen.add((side, folder))
+        above = folder.rpartition("/")[0]
+        if above:
+            make(side, above)
+        item = pending.pop((side, folder), None)
         if item is not None:
             report.outcomes.append(ex.one(*item))
 
     for ticket in order:
         for _, action in group[ticket * block : (ticket + 1) * block]:
-            parts = action.key.split("/")[:-1]
-            for depth in range(1, len(parts) + 1):
-                make(action.side, "/".join(parts[:depth]))
+            folder = action.key.rpartition("/")[0]
+            if folder:
+                make(action.side, folder)
         if ex.stopped:
             break
         _hand_out(fill, [ticket])

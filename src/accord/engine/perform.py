@@ -230,6 +230,11 @@ class Performer:
             new = target.make_link(key, like=entry, expect=expect, trash=self.trash)
             return new, entry
         source = self.replicas[side.other]
+        if expect is None:
+            made = target.copy_new(source, key, entry)
+            if made is not None:
+                self.on_event(Event("bytes", size=made.size))
+                return made, entry
         with self.stable_read(source, key, entry) as stream:
             like = stream.like(entry)
             new = target.write(key, stream, like=like, expect=expect, trash=self.trash)

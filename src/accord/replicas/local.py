@@ -54,6 +54,7 @@ from accord.replica import (
     Touched,
     TrashItem,
     Watching,
+    check_digest,
     check_expected,
     check_key,
     check_run,
@@ -69,7 +70,14 @@ from accord.replicas.local_at import (
     same_item,
     syncfs,
 )
-from accord.replicas.local_copy import BLOCK, copy_into, copy_out, lazy_shutil
+from accord.replicas.local_copy import (
+    BIG,
+    BLOCK,
+    copy_exact,
+    copy_into,
+    copy_out,
+    lazy_shutil,
+)
 from accord.replicas.local_entries import local_persistent_id, stat_entry
 from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
@@ -78,6 +86,8 @@ from accord.replicas.where import local_spots
 __all__ = ["LocalReplica"]
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: a temporary file, new: never one that is there, never through a link
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
 # what a trashed item's path adds: "/trash/<run stamp>/" and ".<8 hex>"
 _TRASH_ROOM = len("/trash/20260101T000000Z-aaaaaa/") + 9
@@ -560,20 +570,25 @@ class LocalReplica(Replica):
         swapped for a link since the scan is refused, so a copy never
         carries what lies outside the tree."""
         if self._copier:
-            try:
-                folder, name = self._near_folder(key)
-                fd = os.open(name, _READ_FLAGS, dir_fd=folder)
-            except OSError as exc:
-                if exc.errno == errno.ELOOP:
-                    raise self._swapped(key, "the file") from exc
-                raise translate(exc, self.url, key) from exc
-            return os.fdopen(fd, "rb", buffering=0)
+            return os.fdopen(self._open_near(key), "rb", buffering=0)
         # nested, not parenthesised: this module also runs under Python 3.8
         with self._errors(key), self._folder_of(key) as (folder, name):  # noqa: SIM117
             with self._refusing_links(key, "the file"):
                 fd = os.open(name, _READ_FLAGS, dir_fd=folder)
         # unbuffered: the engine reads in large blocks anyway
         return os.fdopen(fd, "rb", buffering=0)
+
+    def _open_near(self, key: str) -> int:
+        """In a copier process: a descriptor of the file ``key``, opened
+        through its folder kept open (``_near_folder``), never through a
+        link; the caller closes it."""
+        try:
+            folder, name = self._near_folder(key)
+            return os.open(name, _READ_FLAGS, dir_fd=folder)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._swapped(key, "the file") from exc
+            raise translate(exc, self.url, key) from exc
 
     # -- writing ----------------------------------------------------------
     # Every change is made relative to a descriptor of the item's folder,
@@ -681,6 +696,64 @@ class LocalReplica(Replica):
             raise
         except OSError as exc:
             raise translate(exc, self.url, key) from exc
+        assert done is not None
+        return done._replace(digest=digest)
+
+    def copy_new(self, source: Replica, key: str, entry: Entry) -> Entry | None:
+        """In a copier process, a new file copied from another local folder
+        (a copier's too) by descriptors alone, without ``write``'s streams:
+        exactly ``entry.size`` bytes are read and hashed into a temporary
+        file, the source's stamp is then checked unchanged (a file that grew,
+        shrank or was replaced since the scan is left for the next run), the
+        file gets its mtime and mode and is renamed into place only if
+        nothing is there. None for anything else (a big file, a target
+        folder on another device than ``.accord/tmp``): ``write`` does it."""
+        if not (
+            self._copier
+            and entry.kind == FILE
+            and entry.size < BIG
+            and isinstance(source, LocalReplica)
+            and source._copier
+            and self._near_tmp(key)
+        ):
+            return None
+        reading = source._open_near(key)
+        try:
+            return self._copy_from(reading, source, key, entry)
+        finally:
+            os.close(reading)
+
+    def _copy_from(
+        self, reading: int, source: LocalReplica, key: str, entry: Entry
+    ) -> Entry:
+        """``copy_new`` once the source file is open as ``reading``."""
+        temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
+        try:
+            fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=temp_fd)
+            try:
+                digest, short = copy_exact(reading, fd, entry.size, source.url, key)
+                now = source.stat(key)
+                if short or now is None or now.version != entry.version:
+                    raise PreconditionFailed(
+                        "the source changed while it was copied; left for the next run",
+                        where=source.url,
+                        key=key,
+                    )
+                check_digest(entry, digest, self.url, key)
+                if entry.mtime_ns:
+                    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+                os.fchmod(fd, entry.mode or 0o644)
+            finally:
+                os.close(fd)
+            folder, name = self._near_folder(key)
+            self._install(temp, temp_fd, key, folder, name, None, None, beside=False)
+            done = self._stat_at(key, folder, name)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(temp, dir_fd=temp_fd)
+            if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
+                raise translate(exc, self.url, key) from exc
+            raise
         assert done is not None
         return done._replace(digest=digest)
 

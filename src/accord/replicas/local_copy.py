@@ -14,11 +14,13 @@ from typing import IO, Any
 
 from accord.model import Entry
 from accord.replica import DIGEST, HashingReader, check_digest
+from accord.replicas.local_errors import translate
 
 __all__ = [
     "BIG",
     "BIG_BLOCK",
     "BLOCK",
+    "copy_exact",
     "copy_into",
     "copy_out",
     "lazy_shutil",
@@ -57,6 +59,31 @@ def copy_into(
     finally:
         os.close(fd)
     return digest
+
+
+def copy_exact(
+    reading: int, fd: int, size: int, source: str, key: str
+) -> tuple[str, int]:
+    """Copy ``size`` bytes from the descriptor ``reading`` (of ``key`` in the
+    place ``source``, whose errors are told as its own) to ``fd``, hashing
+    them; the digest and the bytes left unread (not 0: the source is shorter
+    than ``size``). No read past ``size``: whether the source grew is told
+    by its stamp, checked after (a grown file has another size)."""
+    import hashlib
+
+    hasher = hashlib.sha256()
+    left = size
+    while left > 0:
+        try:
+            block = os.read(reading, min(left, BLOCK))
+        except OSError as exc:
+            raise translate(exc, source, key) from exc
+        if not block:
+            break
+        hasher.update(block)
+        write_all(fd, block)
+        left -= len(block)
+    return f"{DIGEST}:{hasher.hexdigest()}", left
 
 
 def pump_overlapped(data: IO[bytes], fd: int) -> str:

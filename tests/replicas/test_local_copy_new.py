@@ -1,0 +1,146 @@
+"""A copier copies a new file between local folders by descriptors alone.
+
+``LocalReplica.copy_new``: exactly the file's size is read (no read to find
+the end), hashed into a temporary file, the source's stamp is checked
+unchanged, and the file is renamed into place only where nothing is;
+otherwise the item is left for the next run and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _trees import files
+
+from accord.errors import PreconditionFailed
+from accord.model import Entry
+from accord.replicas.local import LocalReplica
+
+_MTIME = 1_700_000_000
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Iterator[tuple[LocalReplica, LocalReplica]]:
+    """A source holding ``sub/a.txt`` and an empty target, both copiers."""
+    (tmp_path / "src" / "sub").mkdir(parents=True)
+    (tmp_path / "dst" / "sub").mkdir(parents=True)
+    data = tmp_path / "src" / "sub" / "a.txt"
+    data.write_bytes(b"0123456789" * 1000)
+    os.chmod(data, 0o640)
+    os.utime(data, (_MTIME, _MTIME))
+    source, target = (
+        LocalReplica(str(tmp_path / "src")),
+        LocalReplica(str(tmp_path / "dst")),
+    )
+    for place in (source, target):
+        place.open(create=True)
+        place.forked()
+    yield source, target
+    for place in (source, target):
+        place.close()
+
+
+def _entry(place: LocalReplica, key: str) -> Entry:
+    entry = place.stat(key)
+    assert entry is not None
+    return entry
+
+
+def _temporary(place: LocalReplica) -> list[str]:
+    """What is left in accord's temporary folder."""
+    return [
+        name
+        for _, _, names in os.walk(Path(place.root) / ".accord" / "tmp")
+        for name in names
+    ]
+
+
+def test_a_new_file_is_copied_with_one_read_its_digest_mtime_and_mode(
+    pair: tuple[LocalReplica, LocalReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = pair
+    entry = _entry(source, "sub/a.txt")
+    reads: list[int] = []
+    real_read = os.read
+
+    def counted(fd: int, n: int) -> bytes:
+        reads.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", counted)
+    made = target.copy_new(source, "sub/a.txt", entry)
+    assert made is not None
+    assert reads == [entry.size]  # no read past the end to find it
+    data = (Path(target.root) / "sub" / "a.txt").read_bytes()
+    assert data == b"0123456789" * 1000
+    assert made.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert made.version == _entry(target, "sub/a.txt").version
+    assert (made.mtime_ns, made.mode) == (entry.mtime_ns, 0o640)
+    assert _temporary(target) == []
+
+
+def test_a_source_that_grew_after_the_scan_is_left_for_the_next_run(
+    pair: tuple[LocalReplica, LocalReplica],
+) -> None:
+    source, target = pair
+    entry = _entry(source, "sub/a.txt")
+    with open(Path(source.root) / "sub" / "a.txt", "ab") as grow:
+        grow.write(b"more")
+    with pytest.raises(PreconditionFailed, match="source changed"):
+        target.copy_new(source, "sub/a.txt", entry)
+    assert files(Path(target.root)) == {}
+    assert _temporary(target) == []
+
+
+def test_a_source_that_shrank_after_the_scan_is_left_for_the_next_run(
+    pair: tuple[LocalReplica, LocalReplica],
+) -> None:
+    source, target = pair
+    entry = _entry(source, "sub/a.txt")
+    os.truncate(Path(source.root) / "sub" / "a.txt", 10)
+    with pytest.raises(PreconditionFailed, match="source changed"):
+        target.copy_new(source, "sub/a.txt", entry)
+    assert files(Path(target.root)) == {}
+    assert _temporary(target) == []
+
+
+def test_a_file_that_appeared_at_the_name_is_never_replaced(
+    pair: tuple[LocalReplica, LocalReplica],
+) -> None:
+    source, target = pair
+    entry = _entry(source, "sub/a.txt")
+    (Path(target.root) / "sub" / "a.txt").write_bytes(b"theirs")
+    with pytest.raises(PreconditionFailed, match="appeared"):
+        target.copy_new(source, "sub/a.txt", entry)
+    assert files(Path(target.root)) == {"sub/a.txt": b"theirs"}
+    assert _temporary(target) == []
+
+
+def test_what_was_read_is_checked_against_a_known_digest(
+    pair: tuple[LocalReplica, LocalReplica],
+) -> None:
+    source, target = pair
+    entry = _entry(source, "sub/a.txt")._replace(digest="sha256:" + "0" * 64)
+    with pytest.raises(PreconditionFailed, match="source changed"):
+        target.copy_new(source, "sub/a.txt", entry)
+    assert files(Path(target.root)) == {}
+    assert _temporary(target) == []
+
+
+def test_only_a_copier_copies_by_itself(tmp_path: Path) -> None:
+    """Outside a copier process the engine reads and writes (None)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a").write_bytes(b"a")
+    source, target = (
+        LocalReplica(str(tmp_path / "src")),
+        LocalReplica(str(tmp_path / "dst")),
+    )
+    target.open(create=True)
+    try:
+        assert target.copy_new(source, "a", _entry(source, "a")) is None
+    finally:
+        target.close()
