@@ -110,3 +110,26 @@ def test_a_forked_first_copy_copies_every_file_by_descriptors(
     assert "write" not in lines[::2]
     assert os.getpid() not in {int(pid) for pid in lines[1::2]}  # the children
     assert _files(target) == _files(source)
+
+
+def test_a_copier_sends_a_done_copy_as_its_archive_row_alone():
+    """The usual result (done, one row) crosses the pipe as a plain tuple,
+    any other as the ``Attempt`` itself; both come back as they were."""
+    from accord.engine.perform import Attempt
+    from accord.errors import PreconditionFailed
+    from accord.state.store import ArchiveEntry
+
+    row = ArchiveEntry("a/b", "file", 3, 5, 0o644, "sha256:00", None, "l", "r")
+    done = Attempt("done", [row], [])
+    packed = forked._packed(done)
+    assert type(packed) is tuple and packed == tuple(row)
+    assert forked._unpacked(packed) == done
+    assert type(forked._unpacked(packed).puts[0]) is ArchiveEntry
+    error = PreconditionFailed("changed", where="here", key="a/b")
+    for other in (
+        Attempt("skipped", [], [], "changed", error),
+        Attempt("done", [], ["a/b"]),
+        Attempt("done", [row, row], []),
+    ):
+        assert forked._packed(other) is other
+        assert forked._unpacked(other) is other

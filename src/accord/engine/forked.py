@@ -18,7 +18,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from accord.engine import faults
 from accord.engine.child import can_fork, fork_quietly
@@ -26,6 +26,7 @@ from accord.engine.perform import Attempt
 from accord.engine.plan import Action
 from accord.engine.report import Event, Outcome, Report
 from accord.errors import AccordError
+from accord.state.store import ArchiveEntry
 
 if TYPE_CHECKING:
     from accord.engine.apply import Executor
@@ -247,9 +248,26 @@ def _results(buffers: dict[int, bytes], fd: int) -> Iterator[tuple[int, Attempt]
         size = int.from_bytes(data[at : at + 4], "big")
         if len(data) - at < 4 + size:
             break
-        yield from pickle.loads(data[at + 4 : at + 4 + size])
+        for index, done in pickle.loads(data[at + 4 : at + 4 + size]):
+            yield index, _unpacked(done)
         at += 4 + size
     buffers[fd] = data[at:]
+
+
+def _packed(done: Attempt) -> Attempt | tuple[Any, ...]:
+    """What a child sends of one attempt: the archive row alone, as a plain
+    tuple, for the usual one (done, one row, nothing forgotten), whose
+    pickling is then a tenth of an ``Attempt``'s; any other as it is."""
+    if done.status == "done" and len(done.puts) == 1 and not done.forgets:
+        return tuple(done.puts[0])
+    return done
+
+
+def _unpacked(done: Attempt | tuple[Any, ...]) -> Attempt:
+    """The ``Attempt`` a child sent, as ``_packed``."""
+    if type(done) is tuple:
+        return Attempt("done", [ArchiveEntry._make(done)], [])
+    return done  # type: ignore[return-value]
 
 
 def _serve(
@@ -280,7 +298,7 @@ def _serve(
                 last = min(first + block, len(group)) - 1
                 for index in range(first, last + 1):
                     done = ex.performer.attempt(group[index][1])
-                    batch.append((index, done))
+                    batch.append((index, _packed(done)))
                     fatal = done.status == "fatal"
                     now = time.monotonic()
                     if fatal or index == last or now - sent > 0.1:

@@ -78,7 +78,7 @@ from accord.replicas.local_copy import (
     copy_out,
     lazy_shutil,
 )
-from accord.replicas.local_entries import local_persistent_id, stat_entry
+from accord.replicas.local_entries import local_persistent_id, stamp, stat_entry
 from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
@@ -570,7 +570,7 @@ class LocalReplica(Replica):
         swapped for a link since the scan is refused, so a copy never
         carries what lies outside the tree."""
         if self._copier:
-            return os.fdopen(self._open_near(key), "rb", buffering=0)
+            return os.fdopen(self._open_near(key)[0], "rb", buffering=0)
         # nested, not parenthesised: this module also runs under Python 3.8
         with self._errors(key), self._folder_of(key) as (folder, name):  # noqa: SIM117
             with self._refusing_links(key, "the file"):
@@ -578,17 +578,30 @@ class LocalReplica(Replica):
         # unbuffered: the engine reads in large blocks anyway
         return os.fdopen(fd, "rb", buffering=0)
 
-    def _open_near(self, key: str) -> int:
+    def _open_near(self, key: str) -> tuple[int, int, str]:
         """In a copier process: a descriptor of the file ``key``, opened
         through its folder kept open (``_near_folder``), never through a
-        link; the caller closes it."""
+        link, which the caller closes; then that folder's descriptor and
+        the file's name in it."""
         try:
             folder, name = self._near_folder(key)
-            return os.open(name, _READ_FLAGS, dir_fd=folder)
+            return os.open(name, _READ_FLAGS, dir_fd=folder), folder, name
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._swapped(key, "the file") from exc
             raise translate(exc, self.url, key) from exc
+
+    def _stamp_at(self, at: tuple[str, int, str]) -> str | None:
+        """The version of the file at ``at`` (key, folder descriptor, name)
+        now, looked up by its name, or None when no file is there."""
+        key, folder, name = at
+        try:
+            found = os.stat(name, dir_fd=folder, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise translate(exc, self.url, key) from exc
+        return stamp(found) if st.S_ISREG(found.st_mode) else None
 
     # -- writing ----------------------------------------------------------
     # Every change is made relative to a descriptor of the item's folder,
@@ -717,23 +730,28 @@ class LocalReplica(Replica):
             and self._near_tmp(key)
         ):
             return None
-        reading = source._open_near(key)
+        reading, folder, name = source._open_near(key)
         try:
-            return self._copy_from(reading, source, key, entry)
+            return self._copy_from(reading, source, (key, folder, name), entry)
         finally:
             os.close(reading)
 
     def _copy_from(
-        self, reading: int, source: LocalReplica, key: str, entry: Entry
+        self,
+        reading: int,
+        source: LocalReplica,
+        at: tuple[str, int, str],
+        entry: Entry,
     ) -> Entry:
-        """``copy_new`` once the source file is open as ``reading``."""
+        """``copy_new`` once the source file is open as ``reading`` (``at``:
+        its key, and its folder's descriptor and name in it, in ``source``)."""
+        key = at[0]
         temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
         try:
             fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=temp_fd)
             try:
                 digest, short = copy_exact(reading, fd, entry.size, source.url, key)
-                now = source.stat(key)
-                if short or now is None or now.version != entry.version:
+                if short or source._stamp_at(at) != entry.version:
                     raise PreconditionFailed(
                         "the source changed while it was copied; left for the next run",
                         where=source.url,

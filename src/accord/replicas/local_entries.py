@@ -11,7 +11,7 @@ import stat as st
 
 from accord.model import DIR, FILE, LINK, Entry
 
-__all__ = ["local_persistent_id", "stat_entry"]
+__all__ = ["local_persistent_id", "stamp", "stat_entry"]
 
 
 def stat_entry(
@@ -20,10 +20,7 @@ def stat_entry(
     """The entry for a stat result; None for special files."""
     mode = stat.st_mode
     if st.S_ISREG(mode):
-        version = (
-            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
-            f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
-        )
+        version = stamp(stat)
         return Entry(key, FILE, stat.st_size, stat.st_mtime_ns, mode & 0o7777, version)
     if st.S_ISDIR(mode):
         return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
@@ -31,6 +28,14 @@ def stat_entry(
         target = os.readlink(path, dir_fd=dir_fd)
         return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)
     return None
+
+
+def stamp(stat: os.stat_result) -> str:
+    """A file's version: its stat stamp ``dev:ino:size:mtime_ns:ctime_ns``."""
+    return (
+        f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+        f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
+    )
 
 
 def local_persistent_id(version: str) -> str | None:
