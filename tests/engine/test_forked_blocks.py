@@ -133,3 +133,35 @@ def test_a_copier_sends_a_done_copy_as_its_archive_row_alone():
     ):
         assert forked._packed(other) is other
         assert forked._unpacked(other) is other
+
+
+def test_a_copier_killed_between_writing_and_renaming_leaves_no_real_name(
+    tmp_path: Path, monkeypatch
+):
+    """Killed after a file's bytes, mtime and mode are written to its
+    temporary file and before the rename: the real name does not exist, the
+    temporary file is in ``.accord/tmp`` only, and the next run removes it
+    and completes the copy."""
+    source, target, state = tmp_path / "src", tmp_path / "dst", tmp_path / "state"
+    _tree(source)
+    monkeypatch.setattr(forked, "_FORK_MIN", 512)
+    parent = os.getpid()
+    install = LocalReplica._install
+
+    def dying(self, temp, temp_fd, key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if os.getpid() != parent and key == "d3/f0333.txt":
+            os._exit(9)
+        return install(self, temp, temp_fd, key, *args, **kwargs)
+
+    monkeypatch.setattr(LocalReplica, "_install", dying)
+    report = api.sync(str(source), str(target), state_dir=state)
+    assert report.aborted and "copying process stopped" in report.aborted
+    assert not (target / "d3" / "f0333.txt").exists()
+    left = [p for p in (target / ".accord" / "tmp").rglob("*") if p.is_file()]
+    assert (source / "d3" / "f0333.txt").read_bytes() in {p.read_bytes() for p in left}
+
+    monkeypatch.setattr(LocalReplica, "_install", install)
+    again = api.sync(str(source), str(target), state_dir=state)
+    assert again.ok
+    assert _files(target) == _files(source)
+    assert not [p for p in (target / ".accord" / "tmp").rglob("*") if p.is_file()]

@@ -369,13 +369,16 @@ class LocalReplica(Replica):
         finally:
             os.close(fd)
 
-    def _stat_at(self, key: str, fd: int, name: str) -> Entry | None:
-        """The entry of ``name`` in the folder ``fd``, or None."""
+    def _stat_at(
+        self, key: str, fd: int, name: str, digest: str | None = None
+    ) -> Entry | None:
+        """The entry of ``name`` in the folder ``fd`` (a file's with
+        ``digest``, when known), or None."""
         try:
             stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return stat_entry(key, stat, name, fd)
+        return stat_entry(key, stat, name, fd, digest)
 
     @contextlib.contextmanager
     def _errors(self, key: str) -> Iterator[None]:
@@ -765,7 +768,7 @@ class LocalReplica(Replica):
                 os.close(fd)
             folder, name = self._near_folder(key)
             self._install(temp, temp_fd, key, folder, name, None, None, beside=False)
-            done = self._stat_at(key, folder, name)
+            done = self._stat_at(key, folder, name, digest)
         except BaseException as exc:
             with contextlib.suppress(OSError):
                 os.unlink(temp, dir_fd=temp_fd)
@@ -773,7 +776,7 @@ class LocalReplica(Replica):
                 raise translate(exc, self.url, key) from exc
             raise
         assert done is not None
-        return done._replace(digest=digest)
+        return done if done.kind == FILE else done._replace(digest=digest)
 
     def _install(
         self,

@@ -15,13 +15,18 @@ __all__ = ["local_persistent_id", "stamp", "stat_entry"]
 
 
 def stat_entry(
-    key: str, stat: os.stat_result, path: str, dir_fd: int | None = None
+    key: str,
+    stat: os.stat_result,
+    path: str,
+    dir_fd: int | None = None,
+    digest: str | None = None,
 ) -> Entry | None:
-    """The entry for a stat result; None for special files."""
+    """The entry for a stat result (a file's with ``digest``, when its
+    content's is known); None for special files."""
     mode = stat.st_mode
     if st.S_ISREG(mode):
-        version = stamp(stat)
-        return Entry(key, FILE, stat.st_size, stat.st_mtime_ns, mode & 0o7777, version)
+        size, mtime = stat.st_size, stat.st_mtime_ns
+        return Entry(key, FILE, size, mtime, mode & 0o7777, stamp(stat), digest)
     if st.S_ISDIR(mode):
         return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
     if st.S_ISLNK(mode):
