@@ -165,3 +165,52 @@ def test_a_copier_killed_between_writing_and_renaming_leaves_no_real_name(
     assert again.ok
     assert _files(target) == _files(source)
     assert not [p for p in (target / ".accord" / "tmp").rglob("*") if p.is_file()]
+
+
+def _chain(root: Path, depth: int, *, make: bool = False) -> int:
+    """A descriptor of ``root/d/d/.../d`` (``depth`` folders), walked and,
+    with ``make``, made by descriptors (``os.makedirs`` and ``pathlib``
+    recurse)."""
+    fd = os.open(root, os.O_RDONLY)
+    for _ in range(depth):
+        if make:
+            os.mkdir("d", dir_fd=fd)
+        inner = os.open("d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+    return fd
+
+
+def test_new_folders_deeper_than_the_stack_are_made_while_copying(
+    tmp_path: Path, monkeypatch
+):
+    """The parent makes each new folder's parents first by a loop, not a
+    recursion: a tree deeper than Python's stack is copied whole."""
+    import sys
+
+    source, target = tmp_path / "src", tmp_path / "dst"
+    source.mkdir()
+    depth = sys.getrecursionlimit() + 100
+    deep = _chain(source, depth, make=True)
+    for i in range(520):
+        fd = os.open(f"f{i:03}", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=deep)
+        os.write(fd, b"x" * (i % 5))
+        os.close(fd)
+    os.close(deep)
+    monkeypatch.setattr(forked, "_FORK_MIN", 512)
+    made = []
+    make_folders = forked._make_folders
+
+    def noted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        made.append(True)
+        return make_folders(*args, **kwargs)
+
+    monkeypatch.setattr(forked, "_make_folders", noted)
+    report = api.sync(str(source), str(target), state_dir=tmp_path / "state")
+    assert report.ok and made
+    assert len(report.done) == depth + 520
+    copied = _chain(target, depth)
+    try:
+        assert sorted(os.listdir(copied)) == [f"f{i:03}" for i in range(520)]
+    finally:
+        os.close(copied)

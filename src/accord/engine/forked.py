@@ -186,16 +186,17 @@ def _make_folders(
     seen: set[tuple[object, str]] = set()  # folders whose parents are made
 
     def make(side: object, folder: str) -> None:
-        """``folder`` and the folders above it, parents first."""
-        if (side, folder) in seen:
-            return
-        seen.add((side, folder))
-        above = folder.rpartition("/")[0]
-        if above:
-            make(side, above)
-        item = pending.pop((side, folder), None)
-        if item is not None:
-            report.outcomes.append(ex.one(*item))
+        """``folder`` and the folders above it not seen yet, parents first
+        (a loop, not a recursion: a tree may be deeper than Python's stack)."""
+        chain = []
+        while folder and (side, folder) not in seen:
+            seen.add((side, folder))
+            chain.append(folder)
+            folder = folder.rpartition("/")[0]
+        for key in reversed(chain):
+            item = pending.pop((side, key), None)
+            if item is not None:
+                report.outcomes.append(ex.one(*item))
 
     for ticket in order:
         for _, action in group[ticket * block : (ticket + 1) * block]:
