@@ -8,6 +8,7 @@ next run completes the copy.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from accord import api
@@ -214,3 +215,20 @@ def test_new_folders_deeper_than_the_stack_are_made_while_copying(
         assert sorted(os.listdir(copied)) == [f"f{i:03}" for i in range(520)]
     finally:
         os.close(copied)
+        for root in (source, target):
+            _unchain(root)
+
+
+def _unchain(root: Path) -> None:
+    """Remove ``root/d/d/.../d`` a level at a time: ``shutil.rmtree``
+    recurses, and pytest's own clean-up of old temporary folders would
+    fail on a tree deeper than Python's stack."""
+    top = root / "d"
+    while top.is_dir():
+        inner, moved = top / "d", root / "up"
+        if inner.is_dir():
+            os.rename(inner, moved)
+        shutil.rmtree(top)
+        if not moved.is_dir():
+            break
+        os.rename(moved, top)
