@@ -1,0 +1,90 @@
+"""What accord's agent costs a start on the server: its imports, its exit.
+
+The agent's modules are unpacked from the bundle accord sends
+(``agent_bundle()``) and run with ``python -S``, as on a server.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from accord.replicas.link import agent_bundle
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    """The agent's modules, unpacked as the bootstrap unpacks them."""
+    folder = tmp_path / "agent"
+    with zipfile.ZipFile(io.BytesIO(agent_bundle()[1])) as archive:
+        archive.extractall(folder)
+    return folder
+
+
+def _run(bundle: Path, code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(bundle)!r})\n{code}",
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_agent_imports_no_thread_pool_module(bundle: Path) -> None:
+    """concurrent.futures brings logging, traceback and tokenize along:
+    the agent runs its worker threads itself."""
+    done = _run(
+        bundle,
+        "import accord.replicas.agent\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('concurrent', 'logging', 'tokenize', 'traceback')))",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_agent_leaves_without_the_interpreters_teardown(bundle: Path) -> None:
+    """Once served (the client closed its end) the agent exits at once,
+    status 0: no exit handler, no freeing of every module first."""
+    done = _run(
+        bundle,
+        "import atexit\n"
+        "atexit.register(lambda: print('teardown', file=sys.stderr, flush=True))\n"
+        "from accord.replicas.agent import main\n"
+        "main()",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "teardown" not in done.stderr  # (its stdout is /dev/null by then)
+
+
+def test_the_agents_workers_run_every_call_given(bundle: Path) -> None:
+    """Many calls at once, more than there are threads: each runs once,
+    and closing waits for all of them."""
+    done = _run(
+        bundle,
+        "import threading, time\n"
+        "from accord.replicas.agent import _Workers\n"
+        "seen = []\n"
+        "lock = threading.Lock()\n"
+        "def work(n):\n"
+        "    time.sleep(0.001 * (n % 3))\n"
+        "    with lock: seen.append(n)\n"
+        "pool = _Workers(4)\n"
+        "for n in range(200): pool.submit(work, n)\n"
+        "pool.close()\n"
+        "print(sorted(seen) == list(range(200)), len(pool._threads))",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "4"]
