@@ -88,3 +88,29 @@ def test_the_agents_workers_run_every_call_given(bundle: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "4"]
+
+
+def test_a_start_that_finds_the_agent_cached_sends_only_its_digest(sshd) -> None:
+    """The client computes the digest of the agent's files; the zip is
+    made (and pathspec imported) only when the server lacks them."""
+    code = (
+        "import sys\n"
+        "from accord.registry import open_replica\n"
+        "from accord.replicas import link\n"
+        "place = open_replica(sys.argv[1]); place.open(create=True); place.close()\n"
+        "print('opened',\n"
+        "      'pathspec' in sys.modules, link._bundle_cache is not None)\n"
+    )
+    url = sshd.url()
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code, url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        for _ in range(2)  # the first may have to send the modules
+    ]
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert runs[1].stdout.split() == ["opened", "False", "False"]
