@@ -114,3 +114,36 @@ def test_a_start_that_finds_the_agent_cached_sends_only_its_digest(sshd) -> None
     ]
     assert runs[1].returncode == 0, runs[1].stderr
     assert runs[1].stdout.split() == ["opened", "False", "False"]
+
+
+def test_the_agent_leaves_once_it_has_answered_close(bundle: Path, tmp_path) -> None:
+    """After its reply to ``close`` the agent exits, without waiting for the
+    client to close its end of the channel (one hop fewer at each run's end)."""
+    from accord.replicas import wire
+
+    calls = [("hello", [str(tmp_path), None]), ("open", [False]), ("close", [])]
+    command = (
+        f"import sys; sys.path.insert(0, {str(bundle)!r})\n"
+        "from accord.replicas.agent import main\nmain()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-S", "-c", command],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as agent:
+        assert agent.stdin is not None and agent.stdout is not None
+        try:
+            for ident, call in enumerate(calls, 1):
+                frame = wire.frame(wire.CALL, ident, wire.dumps(list(call)))
+                agent.stdin.write(frame)
+            agent.stdin.flush()  # and the channel stays open
+            assert agent.wait(timeout=30) == 0
+            replies = list(wire.frames(agent.stdout.read))
+        finally:
+            agent.kill()
+    assert [(kind, ident) for kind, ident, _ in replies] == [
+        (wire.RESULT, 1),
+        (wire.RESULT, 2),
+        (wire.RESULT, 3),
+    ]

@@ -167,6 +167,7 @@ class Agent:
         self._pool: _Workers | None = None
         self.replica: Replica | None = None
         self.rules = False  # the agent applies ignore rules itself
+        self._closed = False  # the client closed the place: nothing follows
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -191,6 +192,11 @@ class Agent:
             for kind, ident, payload in wire.frames(self._read):
                 if kind == wire.CALL:
                     self._on_call(ident, payload)
+                    if self._closed:
+                        # answered, and the client sends nothing more: leave
+                        # now, not once its end of the channel is closed too
+                        self._flush_outbox()
+                        break
                 elif kind == wire.DATA:
                     self._on_data(ident, payload)
                 elif kind == wire.END:
@@ -209,6 +215,7 @@ class Agent:
             self._held[ident] = _Held(method, args)
         elif method in _QUICK:
             self.run(ident, method, args, None, inline=True)
+            self._closed = method == "close"
         else:
             self._submit(ident, method, args, None)
 
