@@ -9,6 +9,8 @@ Against the real OpenSSH sshd of the ``sshd`` fixture.
 from __future__ import annotations
 
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 from accord.registry import open_replica
@@ -111,3 +113,38 @@ def test_each_server_and_name_has_its_own_memory(sshd) -> None:
     remember_python(argv, "python3", "/opt/py/bin/python3")
     assert recalled_python(argv, "python3.11") is None
     assert recalled_python([*argv[:-1], "elsewhere"], "python3") is None
+
+
+def test_a_memory_is_used_only_for_the_command_line_it_names(sshd) -> None:
+    """Memories are files named by a checksum of the ssh command line and
+    the name; each holds that whole key, so another's is never taken for
+    it (were two checksums ever to collide)."""
+    argv = _argv(sshd.url())
+    other = [*argv[:-1], "elsewhere"]
+    remember_python(argv, "python3", "/opt/py/bin/python3")
+    mine, _ = ssh_launch._memory(argv, "python3") or ("", "")
+    theirs, _ = ssh_launch._memory(other, "python3") or ("", "")
+    Path(theirs).write_bytes(Path(mine).read_bytes())  # as if they collided
+    assert recalled_python(other, "python3") is None
+    assert recalled_python(argv, "python3") == "/opt/py/bin/python3"
+
+
+def test_the_early_ssh_reads_the_memory_without_importing_hashlib(sshd) -> None:
+    """The memory is read before the command line's ssh starts, first
+    thing: with the standard library's cheapest parts only."""
+    url = sshd.url()
+    remember_python(_argv(url), "python3", "/opt/py/bin/python3")
+    code = (
+        "import sys\n"
+        "from accord.replicas import ssh_launch as s\n"
+        "argv = s.url_argv(sys.argv[1])\n"
+        "print(argv[-1].split()[0], 'hashlib' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["/opt/py/bin/python3", "False"]

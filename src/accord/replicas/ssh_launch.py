@@ -163,25 +163,35 @@ def boot_command(python: str) -> str:
 # shim sets up), accord asks by name again and keeps what that leads to;
 # when that is the very interpreter that failed, it keeps an empty memory
 # and asks by name from then on, so no run pays a failed start twice.
-def _memory(argv: list[str], python: str) -> str | None:
+def _memory(argv: list[str], python: str) -> tuple[str, str] | None:
     """The file keeping which interpreter ``python`` (a name the server's
-    PATH resolves) led to through ``argv`` (``ssh`` and its options); None
-    for anything but a plain name (a path, or words: run as given)."""
+    PATH resolves) led to through ``argv`` (``ssh`` and its options), and
+    the key it must hold (the file is named by a checksum of it: zlib's,
+    not hashlib's, whose import would delay the early ``ssh``); None for
+    anything but a plain name (a path, or words: run as given)."""
     if not python or "/" in python or python.split() != [python]:
         return None
-    import hashlib
+    import zlib
 
+    key = "\0".join([*argv, python])
+    data = key.encode("utf-8", "surrogateescape")
+    name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    key = hashlib.sha256("\0".join([*argv, python]).encode()).hexdigest()[:32]
-    return os.path.join(base, "accord", "python", key)
+    return os.path.join(base, "accord", "python", name), key
 
 
-def _read_memory(path: str) -> str | None:
+def _read_memory(memory: tuple[str, str]) -> str | None:
+    """What the memory holds for its key; None when nothing is kept (or
+    the file is another key's, or damaged)."""
+    path, key = memory
     try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            size, _, rest = file.read().partition("\n")
     except (OSError, ValueError):
         return None
+    if not size.isdigit() or rest[: int(size)] != key:
+        return None
+    return rest[int(size) :]
 
 
 def _usable(executable: str) -> bool:
@@ -192,8 +202,8 @@ def recalled_python(argv: list[str], python: str) -> str | None:
     """The interpreter ``python`` led to last time through ``argv``, as an
     absolute path; None when there is none to run instead (nothing kept,
     or asking by name is what works)."""
-    path = _memory(argv, python)
-    found = _read_memory(path) if path else None
+    memory = _memory(argv, python)
+    found = _read_memory(memory) if memory else None
     return found if found and _usable(found) else None
 
 
@@ -203,25 +213,26 @@ def remember_python(
     """Keep that ``python`` led to ``executable``; an empty memory (ask by
     name) when that is ``failed``, the interpreter that just failed to
     start directly."""
-    path = _memory(argv, python)
-    if path is None or not _usable(executable):
+    memory = _memory(argv, python)
+    if memory is None or not _usable(executable):
         return
-    kept = _read_memory(path)
+    kept = _read_memory(memory)
     if failed is None and kept == "":
         return  # asking by name is what works here
     text = "" if executable == failed else executable
     if kept != text:
-        _write_memory(path, text)
+        _write_memory(memory, text)
 
 
-def _write_memory(path: str, text: str) -> None:
-    """Write the memory whole (a temporary file renamed over it); a cache:
-    a failure leaves it as it was."""
+def _write_memory(memory: tuple[str, str], text: str) -> None:
+    """Write the memory whole (a temporary file renamed over it), its key
+    first; a cache: a failure leaves it as it was."""
+    path, key = memory
     temp = f"{path}.{os.getpid()}"
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError, ValueError):
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-        with open(temp, "w", encoding="utf-8") as file:
-            file.write(text)
+        with open(temp, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(f"{len(key)}\n{key}{text}")
         os.replace(temp, path)
     with contextlib.suppress(OSError):
         os.remove(temp)
