@@ -185,7 +185,7 @@ class AgentLink:
             except Exception as exc:  # OSError
                 raise self._lost(exc) from None
 
-    def _lost(self, exc: BaseException | None = None) -> Unreachable:
+    def _lost(self, exc: BaseException | str | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""
         return Unreachable(
             f"the connection to the server was lost{detail}",
@@ -291,6 +291,11 @@ class AgentLink:
         said = _stderr(self.channel)
         if not said:
             return self._lost(error)
+        if _ssh_failed(self.channel):
+            # ssh's own last words ("Connection to ... closed by remote
+            # host", "client_loop: send disconnect: Broken pipe"): the
+            # connection broke, the agent did not stop by itself
+            return self._lost(said)
         return Unreachable(
             f"accord's agent on the server stopped: {said}",
             where=self._where,
