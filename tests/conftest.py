@@ -18,7 +18,8 @@ pytest_plugins = sorted(
 
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path_factory, monkeypatch):
-    """accord's state goes to a fresh folder, never the user's."""
+    """accord's state (and its cache) go to fresh folders, never the user's."""
     path = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("ACCORD_STATE_DIR", str(path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     return path

@@ -24,8 +24,8 @@ import io
 import os
 import sys
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from accord.errors import ReplicaError
@@ -101,6 +101,51 @@ class _Held:
         self.size = 0
 
 
+class _Workers:
+    """Up to ``size`` threads running the calls given to :meth:`submit`,
+    started as they are needed. (Not concurrent.futures: it imports
+    logging, traceback and more, a good part of the agent's start.)"""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._tasks: deque[tuple[Callable[..., Any], tuple[Any, ...]]] = deque()
+        self._cond = threading.Condition()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting for a task, not yet woken for one
+        self._closed = False
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> None:
+        with self._cond:
+            self._tasks.append((function, args))
+            if self._idle:
+                self._idle -= 1
+                self._cond.notify()
+            elif len(self._threads) < self._size:
+                thread = threading.Thread(target=self._work, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while not self._tasks:
+                    if self._closed:
+                        return
+                    self._idle += 1
+                    self._cond.wait()
+                function, args = self._tasks.popleft()
+            function(*args)  # Agent.run: it answers every error itself
+
+    def close(self) -> None:
+        """Wait for every task given, then for the threads to end."""
+        with self._cond:
+            self._closed = True
+            self._idle = 0
+            self._cond.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+
 class Agent:
     """Serves one place over a pair of file descriptors.
 
@@ -119,9 +164,10 @@ class Agent:
         self._inboxes: dict[int, wire.Inbox] = {}
         self._credits: dict[int, wire.Credit] = {}
         self._table_lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: _Workers | None = None
         self.replica: Replica | None = None
         self.rules = False  # the agent applies ignore rules itself
+        self._closed = False  # the client closed the place: nothing follows
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -141,11 +187,16 @@ class Agent:
         return os.read(self._in, size)
 
     def serve(self) -> None:
-        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-            self._pool = pool
+        self._pool = pool = _Workers(_WORKERS)
+        try:
             for kind, ident, payload in wire.frames(self._read):
                 if kind == wire.CALL:
                     self._on_call(ident, payload)
+                    if self._closed:
+                        # answered, and the client sends nothing more: leave
+                        # now, not once its end of the channel is closed too
+                        self._flush_outbox()
+                        break
                 elif kind == wire.DATA:
                     self._on_data(ident, payload)
                 elif kind == wire.END:
@@ -153,6 +204,8 @@ class Agent:
                 else:
                     self._credit(kind, ident, payload)
             self._hang_up()
+        finally:
+            pool.close()
         if self.replica is not None:
             self.replica.close()
 
@@ -162,6 +215,7 @@ class Agent:
             self._held[ident] = _Held(method, args)
         elif method in _QUICK:
             self.run(ident, method, args, None, inline=True)
+            self._closed = method == "close"
         else:
             self._submit(ident, method, args, None)
 
@@ -341,6 +395,7 @@ class Agent:
         self.rules = sys.version_info >= (3, 9) and find_spec("pathspec") is not None
         return {
             "python": list(sys.version_info[:3]),
+            "executable": sys.executable,
             "root": self.replica.root,
             "ignore_rules": self.rules,
             "spots": [list(spot) for spot in self.replica.spots()],
@@ -390,6 +445,11 @@ def main() -> None:
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
     with contextlib.suppress(KeyboardInterrupt):  # the client went away
         Agent(fd_in, fd_out).serve()
+    # served, and the place closed: nothing is left but the interpreter's
+    # teardown (freeing each module and object), which the client's exit
+    # would wait for
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

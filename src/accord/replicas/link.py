@@ -17,7 +17,6 @@ import hashlib
 import io
 import itertools
 import threading
-import zipfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -31,6 +30,7 @@ __all__ = [
     "AgentUnavailable",
     "SSHProcess",
     "agent_bundle",
+    "agent_digest",
     "start_agent",
 ]
 
@@ -67,36 +67,59 @@ _AGENT_MODULES = (
     "replicas/wire.py",
     "replicas/agent.py",
 )
+_files_cache: tuple[str, list[tuple[str, bytes]]] | None = None
 _bundle_cache: tuple[str, bytes] | None = None
 
 
-def agent_bundle() -> tuple[str, bytes]:
-    """The agent's zip (accord's needed modules and pathspec), and its
-    digest: that of the MANIFEST the server writes when it unpacks it (each
-    file's sha256 and name, by name)."""
-    global _bundle_cache
-    if _bundle_cache is None:
-        import pathspec
+def _agent_files() -> tuple[str, list[tuple[str, bytes]]]:
+    """The agent's files (accord's needed modules and pathspec's), by name,
+    and their digest: that of the MANIFEST the server writes when it
+    unpacks them (each file's sha256 and name, by name). pathspec is found,
+    not imported: a run without ignore rules never needs it (its import
+    costs the client 30-45 ms)."""
+    global _files_cache
+    if _files_cache is None:
+        from importlib.util import find_spec
 
+        found = find_spec("pathspec")
+        if found is None or not found.submodule_search_locations:
+            raise ImportError("the agent needs the pathspec package")
         here = Path(__file__).resolve().parent.parent
         files = [("accord/__init__.py", _PACKAGE_INIT)]
         files += [
             (f"accord/{name}", (here / name).read_bytes()) for name in _AGENT_MODULES
         ]
-        spec = Path(pathspec.__file__).resolve().parent
+        spec = Path(next(iter(found.submodule_search_locations))).resolve()
         files += [
             (f"pathspec/{path.relative_to(spec).as_posix()}", path.read_bytes())
             for path in sorted(spec.rglob("*.py"))
         ]
         files.sort()
+        manifest = "".join(
+            f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files
+        )
+        _files_cache = (hashlib.sha256(manifest.encode()).hexdigest(), files)
+    return _files_cache
+
+
+def agent_digest() -> str:
+    """The digest of the agent's files, which each start sends the server
+    (the zip is made only when the server does not have them)."""
+    return _agent_files()[0]
+
+
+def agent_bundle() -> tuple[str, bytes]:
+    """The agent's zip (accord's needed modules and pathspec), and its
+    digest (:func:`agent_digest`)."""
+    global _bundle_cache
+    if _bundle_cache is None:
+        import zipfile
+
+        digest, files = _agent_files()
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for name, data in files:
                 archive.writestr(zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0)), data)
-        manifest = "".join(
-            f"{hashlib.sha256(data).hexdigest()}  {name}\n" for name, data in files
-        )
-        digest = hashlib.sha256(manifest.encode()).hexdigest()
         _bundle_cache = (digest, buffer.getvalue())
     return _bundle_cache
 
@@ -162,7 +185,7 @@ class AgentLink:
             except Exception as exc:  # OSError
                 raise self._lost(exc) from None
 
-    def _lost(self, exc: BaseException | None = None) -> Unreachable:
+    def _lost(self, exc: BaseException | str | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""
         return Unreachable(
             f"the connection to the server was lost{detail}",
@@ -268,6 +291,11 @@ class AgentLink:
         said = _stderr(self.channel)
         if not said:
             return self._lost(error)
+        if _ssh_failed(self.channel):
+            # ssh's own last words ("Connection to ... closed by remote
+            # host", "client_loop: send disconnect: Broken pipe"): the
+            # connection broke, the agent did not stop by itself
+            return self._lost(said)
         return Unreachable(
             f"accord's agent on the server stopped: {said}",
             where=self._where,
@@ -326,7 +354,7 @@ class AgentLink:
 def start_agent(launch: Any, python: str, where: str) -> AgentLink:
     """Start the agent with ``launch(command) -> channel``; AgentUnavailable
     says why it did not start."""
-    digest, bundle = agent_bundle()
+    digest = agent_digest()
     channel = None
     try:
         channel = launch(boot_command(python))
@@ -334,6 +362,7 @@ def start_agent(launch: Any, python: str, where: str) -> AgentLink:
         channel.sendall(digest.encode() + b"\n")
         answer = _line(channel)
         if answer == "need":
+            bundle = agent_bundle()[1]
             channel.sendall(f"{len(bundle)}\n".encode() + bundle)
             answer = _line(channel)
     except AgentUnavailable:

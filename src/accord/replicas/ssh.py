@@ -19,6 +19,7 @@ the ``sftp://`` place: it chooses at ``open()`` and forwards every call.
 from __future__ import annotations
 
 import contextlib
+import shlex
 from collections.abc import Iterator
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -32,7 +33,13 @@ from accord.replicas import wire
 from accord.replicas.link import AgentLink, AgentUnavailable, agent_bundle, start_agent
 from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
-from accord.replicas.ssh_launch import SSHProcess, claim, ssh_argv
+from accord.replicas.ssh_launch import (
+    SSHProcess,
+    claim,
+    recalled_python,
+    remember_python,
+    ssh_argv,
+)
 
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
 
@@ -109,11 +116,14 @@ class AgentReplica(Replica):
         self.capabilities = Capabilities()
         self._rules_there = True
         self._spots: tuple[Spot, ...] = ()
+        #: the interpreter the agent runs on, as the server names it
+        self.executable = ""
 
     def start(self) -> None:
         """Greet the agent: it serves ``root`` from now on."""
         hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
+        self.executable = str(hello.get("executable") or "")
         self._spots = tuple(
             Spot(f"{self.server}/{space}", tuple(path))
             for space, path in hello.get("spots", ())
@@ -416,13 +426,14 @@ class SSHReplica(Replica):
         argv = ssh_command(self.sftp)
         if argv is not None:
             try:
-                link = start_agent(
-                    lambda cmd: _ssh_process([*argv, cmd]), self.python, self.url
-                )
+                link, failed = self._start_over_ssh(argv)
             except AgentUnavailable as exc:
                 failure = exc
             else:
-                return self._use_agent(link)
+                self._use_agent(link)
+                assert isinstance(self.via, AgentReplica)
+                remember_python(argv, self.python, self.via.executable, failed)
+                return
         if failure is None or failure.connection:
             self.sftp.connect()  # raises the clear errors (host key, keys)
             try:
@@ -432,6 +443,26 @@ class SSHReplica(Replica):
             else:
                 return self._use_agent(link)
         self._fall_back(failure)
+
+    def _start_over_ssh(self, argv: list[str]) -> tuple[AgentLink, str | None]:
+        """The agent through the system's ``ssh``: on the interpreter the
+        URL's ``python`` led to last time, if that one starts (no shim's
+        start to pay: see ``ssh_launch.py``), else on ``python`` as named;
+        and the remembered interpreter that failed to start, if one did."""
+        recalled = recalled_python(argv, self.python)
+        if recalled is not None:
+            try:
+                word = shlex.quote(recalled)
+                return start_agent(
+                    lambda cmd: _ssh_process([*argv, cmd]), word, self.url
+                ), None
+            except AgentUnavailable as exc:
+                if exc.connection:
+                    raise
+        link = start_agent(
+            lambda cmd: _ssh_process([*argv, cmd]), self.python, self.url
+        )
+        return link, recalled
 
     def _paramiko_channel(self, command: str) -> Any:
         channel = self.sftp.transport().open_session()

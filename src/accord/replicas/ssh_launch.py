@@ -22,6 +22,8 @@ __all__ = [
     "SSHProcess",
     "boot_command",
     "claim",
+    "recalled_python",
+    "remember_python",
     "ssh_argv",
     "start_early",
     "url_argv",
@@ -151,6 +153,91 @@ def boot_command(python: str) -> str:
     return f"{python} -S -c {shlex.quote(BOOT)}"
 
 
+# -- the interpreter a name led to ---------------------------------------------
+# ``python3`` on a server may be a shim (pyenv's, asdf's: a shell script
+# that works out which Python to run), which costs each start about 0.05 to
+# 0.1 s, as much as the rest of Python's start and the agent's imports. So
+# accord keeps, in the client's cache folder, which interpreter a name led
+# to on a server (the agent says: ``sys.executable``), and runs that one
+# directly next time. When it fails to start (gone, or it needs what the
+# shim sets up), accord asks by name again and keeps what that leads to;
+# when that is the very interpreter that failed, it keeps an empty memory
+# and asks by name from then on, so no run pays a failed start twice.
+def _memory(argv: list[str], python: str) -> tuple[str, str] | None:
+    """The file keeping which interpreter ``python`` (a name the server's
+    PATH resolves) led to through ``argv`` (``ssh`` and its options), and
+    the key it must hold (the file is named by a checksum of it: zlib's,
+    not hashlib's, whose import would delay the early ``ssh``); None for
+    anything but a plain name (a path, or words: run as given)."""
+    if not python or "/" in python or python.split() != [python]:
+        return None
+    import zlib
+
+    key = "\0".join([*argv, python])
+    data = key.encode("utf-8", "surrogateescape")
+    name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "accord", "python", name), key
+
+
+def _read_memory(memory: tuple[str, str]) -> str | None:
+    """What the memory holds for its key; None when nothing is kept (or
+    the file is another key's, or damaged)."""
+    path, key = memory
+    try:
+        with open(path, encoding="utf-8", errors="surrogateescape") as file:
+            size, _, rest = file.read().partition("\n")
+    except (OSError, ValueError):
+        return None
+    if not size.isdigit() or rest[: int(size)] != key:
+        return None
+    return rest[int(size) :]
+
+
+def _usable(executable: str) -> bool:
+    return executable.startswith("/") and not any(c in executable for c in "\n\0")
+
+
+def recalled_python(argv: list[str], python: str) -> str | None:
+    """The interpreter ``python`` led to last time through ``argv``, as an
+    absolute path; None when there is none to run instead (nothing kept,
+    or asking by name is what works)."""
+    memory = _memory(argv, python)
+    found = _read_memory(memory) if memory else None
+    return found if found and _usable(found) else None
+
+
+def remember_python(
+    argv: list[str], python: str, executable: str, failed: str | None = None
+) -> None:
+    """Keep that ``python`` led to ``executable``; an empty memory (ask by
+    name) when that is ``failed``, the interpreter that just failed to
+    start directly."""
+    memory = _memory(argv, python)
+    if memory is None or not _usable(executable):
+        return
+    kept = _read_memory(memory)
+    if failed is None and kept == "":
+        return  # asking by name is what works here
+    text = "" if executable == failed else executable
+    if kept != text:
+        _write_memory(memory, text)
+
+
+def _write_memory(memory: tuple[str, str], text: str) -> None:
+    """Write the memory whole (a temporary file renamed over it), its key
+    first; a cache: a failure leaves it as it was."""
+    path, key = memory
+    temp = f"{path}.{os.getpid()}"
+    with contextlib.suppress(OSError, ValueError):
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(temp, "w", encoding="utf-8", errors="surrogateescape") as file:
+            file.write(f"{len(key)}\n{key}{text}")
+        os.replace(temp, path)
+    with contextlib.suppress(OSError):
+        os.remove(temp)
+
+
 def ssh_argv(
     alias: str,
     *,
@@ -220,7 +307,13 @@ def url_argv(url: str) -> list[str] | None:
     )
     if argv is None:
         return None
-    return [*argv, boot_command(query.get("python", "python3"))]
+    python = query.get("python", "python3")
+    recalled = recalled_python(argv, python)
+    if recalled is not None:
+        import shlex
+
+        python = shlex.quote(recalled)
+    return [*argv, boot_command(python)]
 
 
 class SSHProcess:
