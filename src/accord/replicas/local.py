@@ -33,7 +33,7 @@ import operator
 import os
 import stat as st
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from accord.capabilities import Capabilities
 from accord.errors import (
@@ -77,6 +77,10 @@ from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
 
+if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run time
+    #: a listed item: (name, key, version, stat, link target)
+    _Item = tuple[str, str, str, os.stat_result, str | None]
+
 __all__ = ["LocalReplica"]
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -88,8 +92,6 @@ _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: accord's own files that live only as long as the run that made them:
 #: not fsync'ed (a power cut ends every run; see ``meta_create``)
 _NOT_DURABLE = frozenset({"lock"})
-#: a listed item: (name, key, version, stat, link target)
-_Item = tuple[str, str, str, os.stat_result, "str | None"]
 _NAME = operator.itemgetter(0)
 _KEY = operator.itemgetter(1)
 _VERSION = operator.itemgetter(2)
@@ -1060,7 +1062,7 @@ class LocalReplica(Replica):
 
 def _pairs(run: list[_Item]) -> list[tuple[str, str]]:
     """A run's ``(key, version)`` pairs, made in C (no Python step per item)."""
-    return list(zip(map(_KEY, run), map(_VERSION, run), strict=True))
+    return list(zip(map(_KEY, run), map(_VERSION, run)))  # noqa: B905 (3.8)
 
 
 def _runs(
@@ -1071,9 +1073,10 @@ def _runs(
     unique in a folder and none ends with ``/``: each has one place). The
     runs are slices of ``items``: no Python step per item."""
     splits.sort()
+    names = list(map(_NAME, items))
     start = 0
     for name, key, problem, path in splits:
-        at = bisect.bisect_left(items, name, start, key=_NAME)
+        at = bisect.bisect_left(names, name, start)
         if at > start:
             yield items[start:at]
         yield problem if problem is not None else (key, path)  # type: ignore[misc]
