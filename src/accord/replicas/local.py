@@ -461,6 +461,7 @@ class LocalReplica(Replica):
         split = splits.append
         base = prefix + "/" if prefix else ""
         regular, directory, symlink = st.S_IFREG, st.S_IFDIR, st.S_IFLNK
+        dev, on = -1, ""  # the last disk's number, and as a version begins
         try:
             fd = os.open(folder, _LIST_FLAGS | (os.O_NOFOLLOW if prefix else 0))
             try:
@@ -483,8 +484,11 @@ class LocalReplica(Replica):
                     if kind == regular:
                         if ignore and ignore.matches(key, False):
                             continue
+                        if stat.st_dev != dev:  # one folder: one disk, mostly
+                            dev = stat.st_dev
+                            on = f"{dev}:"
                         version = (
-                            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+                            f"{on}{stat.st_ino}:{stat.st_size}:"
                             f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
                         )
                         add((name, key, version, stat, None))
