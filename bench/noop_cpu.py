@@ -42,6 +42,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--mirror", action="store_true")
+    parser.add_argument(
+        "--every", action="store_true", help="also print every run's figures"
+    )
     args = parser.parse_args()
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     state = Path(tempfile.mkdtemp(prefix="accord-noop-cpu-"))
@@ -67,6 +70,9 @@ def main() -> None:
             f" (min {min(walls) * 1000:6.1f})   CPU median"
             f" {statistics.median(cpus) * 1000:6.1f} ms (min {min(cpus) * 1000:6.1f})"
         )
+        if args.every:
+            print(f"{'':12} wall ms {' '.join(f'{w * 1000:.0f}' for w in walls)}")
+            print(f"{'':12} CPU ms  {' '.join(f'{c * 1000:.0f}' for c in cpus)}")
 
 
 if __name__ == "__main__":

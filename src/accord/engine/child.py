@@ -24,11 +24,16 @@ from typing import Generic, TypeVar
 
 from accord.errors import AccordError
 
-__all__ = ["Child", "can_fork", "fork_quietly"]
+__all__ = ["Child", "ChildLost", "can_fork", "fork_quietly"]
 
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 T = TypeVar("T")
+
+
+class ChildLost(AccordError):
+    """The child process ended without its whole result (killed, out of
+    memory): what it was to do was not done, and may be done again."""
 
 
 def can_fork() -> bool:
@@ -75,12 +80,13 @@ class Child(Generic[T]):
                 data = stream.read()
         finally:
             self._reap()
-        if not data:
-            raise AccordError(
+        try:
+            ok, value = pickle.loads(data)
+        except Exception as exc:  # nothing, or cut short: the child was lost
+            raise ChildLost(
                 "the process scanning one side stopped without a result",
                 hint="run again; if it happens again, report it",
-            )
-        ok, value = pickle.loads(data)
+            ) from exc
         if not ok:
             raise value
         result: T = value

@@ -386,10 +386,20 @@ def fill_digests(
 
     if len(todo) < 8 or workers <= 1:
         return [one(entry) for entry in todo]
-    if all(entry.digest is not None or entry.kind != FILE for entry in todo):
+    unread = [e.size for e in todo if e.digest is None and e.kind == FILE]
+    if not unread:
         return todo  # nothing to read (records list their digests): no threads
+    if not replica.capabilities.parallel_transfers and sum(unread) < _THREADS_FROM:
+        # a local disk: threads pay only for much to hash (they hash on
+        # both cores); for less, starting them costs more than they save
+        return [one(entry) for entry in todo]
     with _pool(workers) as pool:
         return list(pool.map(one, todo))
+
+
+#: bytes to hash from which a place without ``parallel_transfers`` (a
+#: local disk) still has its digests read on threads
+_THREADS_FROM = 32 << 20
 
 
 def _pool(max_workers: int) -> Any:

@@ -25,13 +25,15 @@ new item is created under exactly that spelling.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import errno
 import itertools
+import operator
 import os
 import stat as st
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from accord.capabilities import Capabilities
 from accord.errors import (
@@ -83,6 +85,10 @@ from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
 
+if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run time
+    #: a listed item: (name, key, version, stat, link target)
+    _Item = tuple[str, str, str, os.stat_result, str | None]
+
 __all__ = ["LocalReplica"]
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -96,6 +102,9 @@ _LIST_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 #: accord's own files that live only as long as the run that made them:
 #: not fsync'ed (a power cut ends every run; see ``meta_create``)
 _NOT_DURABLE = frozenset({"lock"})
+_NAME = operator.itemgetter(0)
+_KEY = operator.itemgetter(1)
+_VERSION = operator.itemgetter(2)
 _SPECIAL = {
     st.S_IFIFO: "a named pipe",
     st.S_IFSOCK: "a socket",
@@ -424,10 +433,10 @@ class LocalReplica(Replica):
                 if kind is Problem:
                     yield run
                     continue
-                if same is not None and same([(item[0], item[1]) for item in run]):
+                if same is not None and same(_pairs(run)):
                     yield len(run)
                     continue
-                for key, version, stat, link in run:
+                for _, key, version, stat, link in run:
                     if get is not None and get(key) == version:
                         yield key
                         continue
@@ -453,16 +462,19 @@ class LocalReplica(Replica):
 
     def _listed(
         self, prefix: str, folder: str, ignore: IgnoreRules | None
-    ) -> Iterator[
-        list[tuple[str, str, os.stat_result, str | None]] | tuple[str, str] | Problem
-    ]:
+    ) -> Iterator[list[_Item] | tuple[str, str] | Problem]:
         """One folder, listed and stat'ed through its descriptor, in the
-        order of its keys: runs of items ``(key, version, stat, link
+        order of its keys: runs of items ``(name, key, version, stat, link
         target)``, split where the contents of a subfolder come (a
         ``(key, path)`` tuple, where ``name/`` sorts) or a problem does."""
-        items: list[tuple[str, Any, Any, Any, Any]] = []
+        items: list[_Item] = []
         add = items.append
+        #: what splits the runs: subfolders' contents, problems
+        splits: list[tuple[str, str, Problem | None, str | None]] = []
+        split = splits.append
         base = prefix + "/" if prefix else ""
+        regular, directory, symlink = st.S_IFREG, st.S_IFDIR, st.S_IFLNK
+        dev, on = -1, ""  # the last disk's number, and as a version begins
         try:
             fd = os.open(folder, _LIST_FLAGS | (os.O_NOFOLLOW if prefix else 0))
             try:
@@ -478,49 +490,51 @@ class LocalReplica(Replica):
                     except OSError as exc:
                         if exc.errno != errno.ENOENT:
                             why = f"cannot read: {exc.strerror}"
-                            add((name, key, None, Problem(key, None, why), None))
+                            split((name, key, Problem(key, None, why), None))
                         continue
                     mode = stat.st_mode
                     kind = mode & 0o170000
-                    if kind == st.S_IFREG:
+                    if kind == regular:
                         if ignore and ignore.matches(key, False):
                             continue
+                        if stat.st_dev != dev:  # one folder: one disk, mostly
+                            dev = stat.st_dev
+                            on = f"{dev}:"
                         version = (
-                            f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:"
+                            f"{on}{stat.st_ino}:{stat.st_size}:"
                             f"{stat.st_mtime_ns}:{stat.st_ctime_ns}"
                         )
                         add((name, key, version, stat, None))
-                    elif kind == st.S_IFDIR:
+                    elif kind == directory:
                         if name == META_DIR or (ignore and ignore.matches(key, True)):
                             continue  # a nested place's own folder: never synced
                         add((name, key, f"d{mode & 0o7777:o}", stat, None))
-                        add((name + "/", key, None, None, f"{folder}/{name}"))
+                        split((name + "/", key, None, f"{folder}/{name}"))
                     else:
                         if ignore and ignore.matches(key, False):
                             continue
-                        if kind == st.S_IFLNK:
+                        if kind == symlink:
                             try:
                                 target = os.readlink(name, dir_fd=fd)
                             except OSError as exc:
                                 if exc.errno != errno.ENOENT:
                                     why = f"cannot read: {exc.strerror}"
-                                    add(
-                                        (name, key, None, Problem(key, None, why), None)
-                                    )
+                                    split((name, key, Problem(key, None, why), None))
                                 continue
                             add((name, key, f"l{target}", stat, target))
                         else:
                             what = _SPECIAL.get(kind, "a special file")
                             problem = Problem(key, None, f"skipped: {what}")
-                            add((name, key, None, problem, None))
+                            split((name, key, problem, None))
             finally:
                 os.close(fd)
         except OSError as exc:
-            return iter(
-                [Problem(prefix, None, f"cannot list this folder: {exc.strerror}")]
-            )
-        items.sort()
-        return _runs(items)
+            why = f"cannot list this folder: {exc.strerror}"
+            return iter([Problem(prefix, None, why)])
+        items.sort(key=_NAME)  # names are unique in a folder
+        if not splits:
+            return iter([items] if items else [])
+        return _runs(items, splits)
 
     def stat(self, key: str) -> Entry | None:
         near = self._near
@@ -1144,19 +1158,26 @@ class LocalReplica(Replica):
         return count
 
 
+def _pairs(run: list[_Item]) -> list[tuple[str, str]]:
+    """A run's ``(key, version)`` pairs, made in C (no Python step per item)."""
+    return list(zip(map(_KEY, run), map(_VERSION, run)))  # noqa: B905 (3.8)
+
+
 def _runs(
-    items: list[tuple[str, str, Any, Any, Any]],
-) -> Iterator[list[tuple[str, str, Any, Any]] | tuple[str, str] | Problem]:
-    """A folder's sorted items (``_listed``) as runs of plain items, the
-    folders to enter, and problems, in order."""
-    run: list[tuple[str, str, Any, Any]] = []
-    for _, key, version, stat, extra in items:
-        if version is not None:
-            run.append((key, version, stat, extra))
-            continue
-        if run:
-            yield run
-            run = []
-        yield stat if stat is not None else (key, extra)
-    if run:
-        yield run
+    items: list[_Item], splits: list[tuple[str, str, Problem | None, str | None]]
+) -> Iterator[list[_Item] | tuple[str, str] | Problem]:
+    """A folder's sorted items (``_listed``) as runs, with the folders to
+    enter and the problems where their names sort among them (names are
+    unique in a folder and none ends with ``/``: each has one place). The
+    runs are slices of ``items``: no Python step per item."""
+    splits.sort()
+    names = list(map(_NAME, items))
+    start = 0
+    for name, key, problem, path in splits:
+        at = bisect.bisect_left(names, name, start)
+        if at > start:
+            yield items[start:at]
+        yield problem if problem is not None else (key, path)  # type: ignore[misc]
+        start = at
+    if start < len(items):
+        yield items[start:]
