@@ -182,13 +182,32 @@ def are_numbers(keys: Any) -> bool:
     return found
 
 
+#: the last ``number_keys`` made: (a weak reference to the keys, their ints)
+_LAST_INTS: list[tuple[Any, Any]] = []
+
+
 def number_keys(keys: Any) -> Any:
-    """``keys`` as int64 when ``are_numbers(keys)``, else None."""
+    """``keys`` as int64 when ``are_numbers(keys)``, else None. The last
+    array's ints are remembered while it lives (8 MB a million): a
+    listing's keys are checked unique by the reader, then matched by the
+    engine."""
+    import weakref
+
+    for reference, ints in _LAST_INTS:
+        if reference() is keys:
+            return ints
     if not are_numbers(keys):
         return None
     import pyarrow as pa
 
-    return keys.cast(pa.int64())
+    ints = keys.cast(pa.int64())
+    _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
+    return ints
+
+
+def _forget_ints(reference: Any) -> None:
+    """The remembered keys are gone: so are their ints."""
+    _LAST_INTS[:] = [kept for kept in _LAST_INTS if kept[0] is not reference]
 
 
 class Columns(NamedTuple):

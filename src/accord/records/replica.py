@@ -214,13 +214,19 @@ class RecordReplica(Replica):
         """The record's key text of an engine key (UnsafeName for a name
         that could not be one: every primitive passes here first)."""
         check_key(name, self.label)
-        canon = [
-            canonical(self.entity.types.get(k, "str"), True) for k in self.entity.key
-        ]
+        canon = self._key_canon
+        if canon is None:
+            canon = self._key_canon = [
+                canonical(self.entity.types.get(k, "str"), True)
+                for k in self.entity.key
+            ]
         parts = [unquote(part) for part in name.split("/")]
         if len(parts) != len(canon):
             raise InvalidInput(f"{name!r} is not a key of {self.entity.name}")
         return SEP.join(f(part) for f, part in zip(canon, parts, strict=True))
+
+    #: the key fields' conversions (``canonical``), picked once
+    _key_canon: list[Any] | None = None
 
     def key_of(self, name: str) -> tuple[Any, ...]:
         """The record key (Python values) of an engine key."""
