@@ -33,8 +33,11 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import io
+import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -157,7 +160,6 @@ def are_numbers(keys: Any) -> bool:
     Remembered for the same array while it lives: a listing's keys are
     asked about by the reader, the place and the engine in turn, each a
     pass of a regular expression over a million."""
-    import weakref
 
     held = _NUMBERS.get(id(keys))
     if held is not None and held[0]() is keys:
@@ -176,24 +178,23 @@ def are_numbers(keys: Any) -> bool:
         reference = weakref.ref(keys)
     except TypeError:  # pragma: no cover - Arrow arrays take weak references
         return found
-    for key in [k for k, (ref, _) in _NUMBERS.items() if ref() is None]:
+    for key in [k for k, (ref, _) in list(_NUMBERS.items()) if ref() is None]:
         _NUMBERS.pop(key, None)
     _NUMBERS[id(keys)] = (reference, found)
     return found
 
 
-#: the last ``number_keys`` made: (a weak reference to the keys, their ints)
-_LAST_INTS: list[tuple[Any, Any]] = []
+#: each thread's last ``number_keys``: [(a weak reference to the keys, ints)]
+_INTS = threading.local()
 
 
 def number_keys(keys: Any) -> Any:
-    """``keys`` as int64 when ``are_numbers(keys)``, else None. The last
-    array's ints are remembered while it lives (8 MB a million): a
-    listing's keys are checked unique by the reader, then matched by the
-    engine."""
-    import weakref
-
-    for reference, ints in _LAST_INTS:
+    """``keys`` as int64 when ``are_numbers(keys)``, else None. Each
+    thread's last array's ints are remembered while it lives (8 MB a
+    million): a listing's keys are checked unique by the reader, then
+    matched by the engine, on the same thread."""
+    held = held_ints()
+    for reference, ints in held:
         if reference() is keys:
             return ints
     if not are_numbers(keys):
@@ -201,13 +202,22 @@ def number_keys(keys: Any) -> Any:
     import pyarrow as pa
 
     ints = keys.cast(pa.int64())
-    _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
+    forget = functools.partial(_forget_ints, held)
+    held[:] = [(weakref.ref(keys, forget), ints)]
     return ints
 
 
-def _forget_ints(reference: Any) -> None:
+def held_ints() -> list[tuple[Any, Any]]:
+    """This thread's remembered ints (``number_keys``)."""
+    held = getattr(_INTS, "held", None)
+    if held is None:
+        held = _INTS.held = []
+    return held
+
+
+def _forget_ints(held: list[tuple[Any, Any]], reference: Any) -> None:
     """The remembered keys are gone: so are their ints."""
-    _LAST_INTS[:] = [kept for kept in _LAST_INTS if kept[0] is not reference]
+    held[:] = [kept for kept in held if kept[0] is not reference]
 
 
 class Columns(NamedTuple):

@@ -16,7 +16,7 @@ from accord.records import arrow
 from accord.records.canon import NULL, SEP, canonical, decode, typed, typed_record
 from accord.records.rows import Rows
 from accord.records.values import BadValue
-from accord.replica import number_keys
+from accord.replica import held_ints, number_keys
 
 pa = pytest.importorskip("pyarrow")
 
@@ -110,8 +110,41 @@ def test_a_key_columns_ints_are_made_once_and_forgotten_with_it() -> None:
     other = pa.array([str(i) for i in range(1000)])
     assert number_keys(other) is not ints  # another array: its own ints
     assert number_keys(other).to_pylist() == ints.to_pylist()
-    import accord.replica as replica_module
-
     del other
     gc.collect()
-    assert replica_module._LAST_INTS == []
+    assert held_ints() == []
+
+
+def _rss_file_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("RssFile:"):
+                return int(line.split()[1])
+    pytest.skip("no RssFile in /proc/self/status")
+
+
+def test_a_mapped_files_pages_are_let_go_and_read_again(tmp_path) -> None:
+    from accord.arrowfile import let_go_mapped, mapped_texts, write_table
+
+    texts = [f"{i:08d}" * 8 for i in range(200_000)]  # about 14 MB
+    table = pa.table({"a": texts}).replace_schema_metadata({"n": "s"})
+    path = tmp_path / "kept.arrow"
+    write_table(table, path, tmp_path / "kept.tmp", durable=False)
+    (column,) = mapped_texts(path, b"n", b"s", 1)
+    assert pa.compute.sum(pa.compute.count_substring(column, "x")).as_py() == 0
+    read = _rss_file_kib()
+    let_go_mapped()
+    assert _rss_file_kib() < read - 8_000  # the file's pages left the process
+    assert column.to_pylist() == texts  # and come back from the file as read
+
+
+def test_a_file_that_is_empty_or_not_arrow_is_not_mapped(tmp_path) -> None:
+    from accord.arrowfile import mapped_texts
+
+    empty = tmp_path / "empty.arrow"
+    empty.write_bytes(b"")
+    assert mapped_texts(empty, b"n", b"s", 1) is None
+    other = tmp_path / "other.arrow"
+    other.write_bytes(b"not an arrow file" * 10)
+    assert mapped_texts(other, b"n", b"s", 1) is None
+    assert mapped_texts(tmp_path / "missing.arrow", b"n", b"s", 1) is None
