@@ -33,10 +33,8 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
-import functools
 import hashlib
 import io
-import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -184,17 +182,16 @@ def are_numbers(keys: Any) -> bool:
     return found
 
 
-#: each thread's last ``number_keys``: [(a weak reference to the keys, ints)]
-_INTS = threading.local()
+#: the last ``number_keys`` made: [(a weak reference to the keys, ints)]
+_LAST_INTS: list[tuple[Any, Any]] = []
 
 
 def number_keys(keys: Any) -> Any:
-    """``keys`` as int64 when ``are_numbers(keys)``, else None. Each
-    thread's last array's ints are remembered while it lives (8 MB a
-    million): a listing's keys are checked unique by the reader, then
-    matched by the engine, on the same thread."""
-    held = held_ints()
-    for reference, ints in held:
+    """``keys`` as int64 when ``are_numbers(keys)``, else None. The last
+    array's ints are remembered while it lives (8 MB a million): a
+    listing's keys are checked unique by the reader (on its thread), then
+    matched by the engine."""
+    for reference, ints in list(_LAST_INTS):
         if reference() is keys:
             return ints
     if not are_numbers(keys):
@@ -202,22 +199,18 @@ def number_keys(keys: Any) -> Any:
     import pyarrow as pa
 
     ints = keys.cast(pa.int64())
-    forget = functools.partial(_forget_ints, held)
-    held[:] = [(weakref.ref(keys, forget), ints)]
+    _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
     return ints
 
 
 def held_ints() -> list[tuple[Any, Any]]:
-    """This thread's remembered ints (``number_keys``)."""
-    held = getattr(_INTS, "held", None)
-    if held is None:
-        held = _INTS.held = []
-    return held
+    """The remembered ints (``number_keys``)."""
+    return list(_LAST_INTS)
 
 
-def _forget_ints(held: list[tuple[Any, Any]], reference: Any) -> None:
+def _forget_ints(reference: Any) -> None:
     """The remembered keys are gone: so are their ints."""
-    held[:] = [kept for kept in held if kept[0] is not reference]
+    _LAST_INTS[:] = [kept for kept in list(_LAST_INTS) if kept[0] is not reference]
 
 
 class Columns(NamedTuple):
