@@ -26,11 +26,12 @@ def one_array(column: Any) -> Any:
 
 
 def mapped_texts(
-    path: Path, name: bytes, stamp: bytes, width: int
+    path: Path, name: bytes, stamp: bytes, width: int, *, label: bytes | None = None
 ) -> tuple[Any, ...] | None:
     """The ``width`` string columns of the Arrow file at ``path``, mapped
     (not copied), when its metadata ``name`` is ``stamp``; None when there
-    is no such file, it cannot be read, or it has another stamp or shape."""
+    is no such file, it cannot be read, or it has another stamp or shape.
+    With ``label``, that metadata's value (bytes, or None) comes last."""
     try:
         import pyarrow as pa
         import pyarrow.ipc
@@ -49,7 +50,8 @@ def mapped_texts(
     if table.schema.types != [pa.string()] * width:
         return None
     _MAPPED.add(mapped)
-    return tuple(one_array(table.column(i)) for i in range(width))
+    found = tuple(one_array(table.column(i)) for i in range(width))
+    return found if label is None else (*found, metadata.get(label))
 
 
 #: the files ``mapped_texts`` mapped, while their arrays live

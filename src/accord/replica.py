@@ -224,6 +224,9 @@ class Columns(NamedTuple):
     keys: Any
     versions: Any
     digests: Any
+    #: the name of the file these very columns were kept in and mapped
+    #: from, when they were (``records/written.py``); else None
+    origin: str | None = None
 
 
 class TrashItem(NamedTuple):

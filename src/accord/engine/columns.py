@@ -46,6 +46,7 @@ __all__ = [
     "gated",
     "listed",
     "release_memory",
+    "vouch",
 ]
 
 
@@ -139,10 +140,14 @@ def against(
     side: Side,
     listed_keys: Any,
     problems: list[Problem],
+    vouched: str | None = None,
 ) -> Listed:
     """A side's listing against its archived (keys, versions): what is
     fresh, what the archive holds that was not listed (``listed_keys``:
-    every key listed, refused ones too, which count as seen)."""
+    every key listed, refused ones too, which count as seen). ``vouched``:
+    the kept file the archive says this side's versions are exactly
+    (``vouch``); a listing mapped from that very file, none of it refused,
+    is then unchanged without comparing it."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -151,6 +156,14 @@ def against(
         nothing = pa.repeat(False, len(columns.keys))
         return Listed(side, columns, [], problems, seen, nothing)
     keys, versions = known
+    if (
+        vouched is not None
+        and columns.origin == vouched
+        and not problems
+        and len(columns.keys) == seen == len(keys)
+    ):
+        none = _filter(columns, pa.repeat(False, len(columns.keys)))
+        return Listed(side, none, [], [], seen, pa.array([], pa.bool_()))
     at = _index_in(columns.keys, keys)
     same = _equal_at(columns.versions, versions, at)
     fresh = _filter(columns, pc.invert(same))
@@ -165,6 +178,27 @@ def against(
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
         gone = [key for key in gone if unsafe_reason(key) is None]
     return Listed(side, fresh, gone, problems, seen, was)
+
+
+def vouch(store: ArchiveStore, listings: dict[Side, Columns | None]) -> None:
+    """After an apply: each side whose listing the next plan will map from
+    a kept file (``Columns.origin``) is compared with the archive now, as
+    that plan would compare it; when it holds exactly the archived keys and
+    versions, the archive says so under the file's name and the versions
+    file's token (``ArchiveStore.vouch``), and that plan need not compare
+    it again (``against``; docs/architecture.md, "A side the archive
+    vouches for")."""
+    token = store.kept_token()
+    if token is None or not any(c is not None and c.origin for c in listings.values()):
+        return
+    known = store.version_columns()
+    for side, listing in listings.items():
+        if listing is None or not listing.origin:
+            continue
+        versions = (known[0], known[1 + (side is Side.RIGHT)])
+        found = against(listing, versions, side, listing.keys, [])
+        if len(found.fresh.keys) == 0 and not found.unseen and not found.problems:
+            store.vouch(side, listing.origin, token)
 
 
 def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
@@ -368,7 +402,7 @@ def listed(found: Listed) -> Scanned:
 def entries(columns: Columns, start: int = 0, stop: int | None = None) -> list[Entry]:
     """The entries of rows ``start`` to ``stop`` of ``columns``."""
     end = len(columns.keys) if stop is None else stop
-    part = [c.slice(start, end - start) for c in columns]
+    part = [c.slice(start, end - start) for c in columns[:3]]
     keys = part[0].to_pylist()
     versions = part[1].to_pylist()
     digests = versions if columns.digests is columns.versions else part[2].to_pylist()

@@ -735,7 +735,10 @@ class Session:
             versions = (
                 None if known is None else (known[0], known[1 + (side is Side.RIGHT)])
             )
-            sides.append(columns.against(kept, versions, side, listing.keys, problems))
+            vouched = None if versions is None else store.vouched(side)
+            sides.append(
+                columns.against(kept, versions, side, listing.keys, problems, vouched)
+            )
             let_go_mapped()  # the next side maps again only what it reads
         left, right = sides
         agreed: Sequence[tuple[Entry, Entry]] = []

@@ -31,8 +31,11 @@ class Rows:
         types: dict[str, str],
         key_fields: tuple[str, ...],
         found: dict[str, str] | tuple[Any, Any],
+        origin: str | None = None,
     ) -> None:
         self.fields = fields
+        #: the name of the kept file the columns were mapped from, if any
+        self.origin = origin
         self.types = types
         self.key_fields = key_fields
         self._by_key = found if isinstance(found, dict) else None
