@@ -10,11 +10,13 @@ when a file is read or written (it comes with the records extra).
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
+import weakref
 from pathlib import Path
 from typing import Any
 
-__all__ = ["mapped_texts", "one_array", "write_table"]
+__all__ = ["let_go_mapped", "mapped_texts", "one_array", "write_table"]
 
 
 def one_array(column: Any) -> Any:
@@ -24,28 +26,52 @@ def one_array(column: Any) -> Any:
 
 
 def mapped_texts(
-    path: Path, name: bytes, stamp: bytes, width: int
+    path: Path, name: bytes, stamp: bytes, width: int, *, label: bytes | None = None
 ) -> tuple[Any, ...] | None:
     """The ``width`` string columns of the Arrow file at ``path``, mapped
     (not copied), when its metadata ``name`` is ``stamp``; None when there
-    is no such file, it cannot be read, or it has another stamp or shape."""
+    is no such file, it cannot be read, or it has another stamp or shape.
+    With ``label``, that metadata's value (bytes, or None) comes last."""
     try:
         import pyarrow as pa
         import pyarrow.ipc
     except ImportError:  # pragma: no cover - it comes with the records extra
         return None
     try:
-        with pa.memory_map(str(path)) as source:
-            reader = pa.ipc.open_file(source)
-            metadata = reader.schema.metadata or {}
-            if metadata.get(name) != stamp:
-                return None
-            table = reader.read_all()
-    except (OSError, pa.ArrowException):
-        return None
+        with open(path, "rb") as file:
+            mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        reader = pa.ipc.open_file(pa.BufferReader(pa.py_buffer(mapped)))
+        metadata = reader.schema.metadata or {}
+        if metadata.get(name) != stamp:
+            return None
+        table = reader.read_all()
+    except (OSError, ValueError, pa.ArrowException):
+        return None  # ValueError: an empty file (it cannot be mapped)
     if table.schema.types != [pa.string()] * width:
         return None
-    return tuple(one_array(table.column(i)) for i in range(width))
+    _MAPPED.add(mapped)
+    found = tuple(one_array(table.column(i)) for i in range(width))
+    return found if label is None else (*found, metadata.get(label))
+
+
+#: the files ``mapped_texts`` mapped, while their arrays live
+_MAPPED: weakref.WeakSet[mmap.mmap] = weakref.WeakSet()
+
+
+def let_go_mapped() -> None:
+    """Let the pages of every file ``mapped_texts`` mapped go from this
+    process (``madvise(MADV_DONTNEED)``): they stay in the page cache, and
+    a read of the arrays maps them again, a page fault at a time, from the
+    same file (a mapping of a file read only, never written: nothing is
+    lost). Called once a listing has been compared with them, so that the
+    pages read then do not count in the process's size beside what it
+    makes next (up to 60 MB a file at a million records)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is None:  # pragma: no cover - every Linux and BSD has it
+        return
+    for mapped in list(_MAPPED):
+        with contextlib.suppress(OSError, ValueError):
+            mapped.madvise(advice)
 
 
 def write_table(table: Any, path: Path, temp: Path, *, durable: bool) -> None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from accord.engine import columns
 from accord.engine.plan import Action, Plan
 from accord.engine.policy import Policy
 from accord.engine.session import Session
@@ -31,6 +32,7 @@ from accord.records.plan import RecordAction, RecordPlan
 from accord.records.replica import RecordReplica
 from accord.records.rules import changes_under
 from accord.records.twoway import merge_fields
+from accord.state.store import ArchiveStore
 
 __all__ = ["Pair", "Prepared", "RecordReport", "apply_plan", "make_plan", "pairs"]
 
@@ -269,10 +271,8 @@ def apply_plan(
             command="records sync",
         ) as session:
             done = session.apply(plan, override_guards=override_guards)
-            if session.store is not None and all(
-                r.capabilities.listed_columns for r in (left, right)
-            ):  # the next plan maps the archive's versions (docs/architecture.md)
-                session.store.keep_version_columns()
+            if session.store is not None:
+                _kept_for_next_plan(session.store, left, right)
         report.runs.append(done.run)
         report.handled += left.handled + right.handled
         _tally(report, pair, done, prepared.views.get(number, {}), (left, right))
@@ -282,6 +282,18 @@ def apply_plan(
     if refused and not keep_going:
         raise refused[0]
     return report
+
+
+def _kept_for_next_plan(
+    store: ArchiveStore, left: RecordReplica, right: RecordReplica
+) -> None:
+    """What the next plan maps instead of reading it again: the archive's
+    versions, and which sides hold exactly them (docs/architecture.md)."""
+    if not all(r.capabilities.listed_columns for r in (left, right)):
+        return
+    if store.keep_version_columns():
+        kept = {Side.LEFT: left.kept_columns(), Side.RIGHT: right.kept_columns()}
+        columns.vouch(store, kept)
 
 
 def _tally(

@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
@@ -157,7 +158,6 @@ def are_numbers(keys: Any) -> bool:
     Remembered for the same array while it lives: a listing's keys are
     asked about by the reader, the place and the engine in turn, each a
     pass of a regular expression over a million."""
-    import weakref
 
     held = _NUMBERS.get(id(keys))
     if held is not None and held[0]() is keys:
@@ -176,19 +176,41 @@ def are_numbers(keys: Any) -> bool:
         reference = weakref.ref(keys)
     except TypeError:  # pragma: no cover - Arrow arrays take weak references
         return found
-    for key in [k for k, (ref, _) in _NUMBERS.items() if ref() is None]:
+    for key in [k for k, (ref, _) in list(_NUMBERS.items()) if ref() is None]:
         _NUMBERS.pop(key, None)
     _NUMBERS[id(keys)] = (reference, found)
     return found
 
 
+#: the last ``number_keys`` made: [(a weak reference to the keys, ints)]
+_LAST_INTS: list[tuple[Any, Any]] = []
+
+
 def number_keys(keys: Any) -> Any:
-    """``keys`` as int64 when ``are_numbers(keys)``, else None."""
+    """``keys`` as int64 when ``are_numbers(keys)``, else None. The last
+    array's ints are remembered while it lives (8 MB a million): a
+    listing's keys are checked unique by the reader (on its thread), then
+    matched by the engine."""
+    for reference, ints in list(_LAST_INTS):
+        if reference() is keys:
+            return ints
     if not are_numbers(keys):
         return None
     import pyarrow as pa
 
-    return keys.cast(pa.int64())
+    ints = keys.cast(pa.int64())
+    _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
+    return ints
+
+
+def held_ints() -> list[tuple[Any, Any]]:
+    """The remembered ints (``number_keys``)."""
+    return list(_LAST_INTS)
+
+
+def _forget_ints(reference: Any) -> None:
+    """The remembered keys are gone: so are their ints."""
+    _LAST_INTS[:] = [kept for kept in list(_LAST_INTS) if kept[0] is not reference]
 
 
 class Columns(NamedTuple):
@@ -202,6 +224,9 @@ class Columns(NamedTuple):
     keys: Any
     versions: Any
     digests: Any
+    #: the name of the file these very columns were kept in and mapped
+    #: from, when they were (``records/written.py``); else None
+    origin: str | None = None
 
 
 class TrashItem(NamedTuple):

@@ -397,3 +397,148 @@ def test_a_versions_file_that_cannot_be_written_leaves_the_archive_read(
     assert store.keep_version_columns()
     assert ("1", "z", "z") in _versions(store)
     store.close()
+
+
+def _compared_sides(monkeypatch) -> list[int]:
+    """How many listed items each comparison with the archive compared."""
+    sizes: list[int] = []
+    real = columns._equal_at
+
+    def counted(texts, others, at):
+        sizes.append(len(texts))
+        return real(texts, others, at)
+
+    monkeypatch.setattr(columns, "_equal_at", counted)
+    return sizes
+
+
+def test_a_target_the_apply_wrote_is_vouched_for_and_not_compared(
+    tmp_path, monkeypatch
+) -> None:
+    """After an apply, the archive vouches for the target file it wrote
+    (its kept records are the archived versions): the next plan compares
+    only the source with the archive, and plans what comparing both plans."""
+    monkeypatch.setattr(store_module, "_FEW", 10)
+    folder, path, state = synced_then_changed()
+    try:
+        sizes = _compared_sides(monkeypatch)
+        vouched = make_plan(load_mapping(path), state_dir=state)
+        assert sizes == [300]  # the source's 300 records only
+        assert [(a.op, a.key) for a in vouched.plan.actions] == [("update", (7,))]
+        (pairs,) = (state / "pairs").glob("*.db")
+        db = sqlite3.connect(pairs)
+        assert db.execute(
+            "SELECT count(*) FROM meta WHERE name LIKE 'versions_file_same_%'"
+        ).fetchone() == (1,)
+        db.execute("DELETE FROM meta WHERE name LIKE 'versions_file_same_%'")
+        db.commit()
+        db.close()
+        sizes.clear()
+        compared = make_plan(load_mapping(path), state_dir=state)
+        assert sorted(sizes) == [300, 300]  # both sides compared
+        assert sorted(map(repr, compared.plan.actions)) == sorted(
+            map(repr, vouched.plan.actions)
+        )
+    finally:
+        shutil.rmtree(folder)
+
+
+def test_a_target_changed_after_the_apply_is_compared_again(monkeypatch) -> None:
+    """A byte of the target changed, or the archive changed by any writer:
+    the vouch no longer holds and both sides are compared (a changed byte
+    is seen); the target as accord wrote it again is vouched for again."""
+    monkeypatch.setattr(store_module, "_FEW", 10)
+    folder, path, state = synced_then_changed()
+    try:
+        sizes = _compared_sides(monkeypatch)
+        data = (folder / "target.csv").read_bytes()
+        (folder / "target.csv").write_bytes(data.replace(b"P9,R1", b"P9,R2"))
+        changed = make_plan(load_mapping(path), state_dir=state)
+        assert sorted(sizes) == [300, 300]
+        assert sorted((a.op, a.key) for a in changed.plan.actions) == [
+            ("update", (7,)),
+            ("update", (9,)),
+        ]
+        (folder / "target.csv").write_bytes(data)  # as accord wrote it again
+        sizes.clear()
+        make_plan(load_mapping(path), state_dir=state)
+        assert sizes == [300]
+        (pairs,) = (state / "pairs").glob("*.db")
+        db = sqlite3.connect(pairs)  # a writer that knows nothing of it
+        db.execute("UPDATE entries SET ver_b = 'x' WHERE key = '9'")
+        db.commit()
+        db.close()
+        sizes.clear()
+        make_plan(load_mapping(path), state_dir=state)
+        assert sorted(sizes) == [300, 300]  # the archive changed: compared
+    finally:
+        shutil.rmtree(folder)
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        {"1": "a", "2": "b", "3": "c"},  # the archive's versions exactly
+        {"1": "a", "2": "B", "3": "c"},  # one version differs
+        {"1": "a", "2": "b"},  # one archived key missing
+        {"1": "a", "2": "b", "3": "c", "4": "d"},  # one more
+    ],
+)
+@pytest.mark.parametrize("swapped", [False, True])
+def test_the_archive_vouches_only_for_its_own_versions(
+    tmp_path, monkeypatch, listed, swapped
+) -> None:
+    """``vouch`` says a listing is the archive's side only when comparing
+    them finds nothing fresh and nothing unseen, only for that side, and
+    only while the archive is what was compared."""
+    from accord.model import Side
+    from accord.replica import Columns
+
+    monkeypatch.setattr(store_module, "_FEW", 2)
+    store = ArchiveStore.open(tmp_path, *(("b", "a") if swapped else ("a", "b")))
+    store.record(
+        put=[_entry(k, v, v.upper()) for k, v in zip("123", "abc", strict=True)]
+    )
+    assert store.keep_version_columns()
+    keys = pa.array(list(listed), pa.string())
+    texts = pa.array(list(listed.values()), pa.string())
+    store_left = Side.LEFT  # its versions are "abc" however the archive is opened
+    columns.vouch(store, {store_left: Columns(keys, texts, texts, "kept-1")})
+    exact = listed == {"1": "a", "2": "b", "3": "c"}
+    assert store.vouched(store_left) == ("kept-1" if exact else None)
+    assert store.vouched(store_left.other) is None
+    found = columns.against(
+        Columns(keys, texts, texts, "kept-1"),
+        store.version_columns()[:2],
+        store_left,
+        keys,
+        [],
+        store.vouched(store_left),
+    )
+    if exact:  # not compared, and nothing fresh or unseen
+        assert len(found.fresh.keys) == 0 and not found.unseen
+    store.record(put=[_entry("9", "z", "z")])  # the archive changed
+    assert store.vouched(store_left) is None
+    store.close()
+
+
+def test_a_vouch_for_an_archive_changed_meanwhile_is_not_kept(
+    tmp_path, monkeypatch
+) -> None:
+    """A comparison made against versions the archive no longer holds
+    leaves nothing said, even when a new versions file is kept since."""
+    from accord.model import Side
+
+    monkeypatch.setattr(store_module, "_FEW", 2)
+    store = ArchiveStore.open(tmp_path, "a", "b")
+    store.record(put=[_entry(k, v, v) for k, v in zip("123", "abc", strict=True)])
+    assert store.keep_version_columns()
+    token = store.kept_token()
+    store.record(put=[_entry("4", "d", "d")])
+    assert store.keep_version_columns()
+    assert store.kept_token() not in (None, token)
+    store.vouch(Side.LEFT, "kept-1", token)
+    assert store.vouched(Side.LEFT) is None
+    store.vouch(Side.LEFT, "kept-1", store.kept_token())
+    assert store.vouched(Side.LEFT) == "kept-1"
+    store.close()

@@ -21,6 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from accord.arrowfile import let_go_mapped
 from accord.engine import columns, guards, history, rules, twins
 from accord.engine.ahead import Ahead
 from accord.engine.child import Child, ChildLost, can_fork
@@ -739,7 +740,11 @@ class Session:
             versions = (
                 None if known is None else (known[0], known[1 + (side is Side.RIGHT)])
             )
-            sides.append(columns.against(kept, versions, side, listing.keys, problems))
+            vouched = None if versions is None else store.vouched(side)
+            sides.append(
+                columns.against(kept, versions, side, listing.keys, problems, vouched)
+            )
+            let_go_mapped()  # the next side maps again only what it reads
         left, right = sides
         agreed: Sequence[tuple[Entry, Entry]] = []
         if empty:

@@ -33,6 +33,7 @@ __all__ = [
     "escape",
     "typed",
     "typed_record",
+    "typer",
 ]
 
 SEP = "\x1f"  # between fields (the ASCII unit separator)
@@ -75,6 +76,8 @@ def encode(values: Sequence[str]) -> str:
 
 def decode(text: str) -> list[str | None]:
     """The canonical values of a record text (None for no value)."""
+    if "\\" not in text:  # no escape, and no NULL (it holds a backslash)
+        return text.split(SEP)  # type: ignore[return-value]
     return [None if part == NULL else _unescape(part) for part in text.split(SEP)]
 
 
@@ -188,17 +191,40 @@ def canonical(kind: str, empty_text: bool = False) -> Callable[[Any], str]:
 
 def typed(kind: str, text: str | None) -> Any:
     """The Python value of a canonical text (None: no value)."""
-    if kind == "list":
-        return tuple(text.split(";")) if text else ()
-    if text is None:
-        return None
-    if kind == "int":
-        return int(text)
-    if kind == "bool":
-        return text == "true"
-    if kind == "date":
-        return datetime.date.fromisoformat(text)
+    return typer(kind)(text)
+
+
+def typer(kind: str) -> Callable[[str | None], Any]:
+    """``typed`` for a ``kind`` field, picked once (called for each value)."""
+    return _TYPERS.get(kind, _as_text)
+
+
+def _as_text(text: str | None) -> Any:
     return text
+
+
+def _as_int(text: str | None) -> Any:
+    return None if text is None else int(text)
+
+
+def _as_bool(text: str | None) -> Any:
+    return None if text is None else text == "true"
+
+
+def _as_date(text: str | None) -> Any:
+    return None if text is None else datetime.date.fromisoformat(text)
+
+
+def _as_list(text: str | None) -> Any:
+    return tuple(text.split(";")) if text else ()
+
+
+_TYPERS: dict[str, Callable[[str | None], Any]] = {
+    "int": _as_int,
+    "bool": _as_bool,
+    "date": _as_date,
+    "list": _as_list,
+}
 
 
 def typed_record(

@@ -87,10 +87,11 @@ class CSVPlace:
         delimiter = options.get("delimiter", ",")
         data = map_bytes(self.path)
         entity = self.entity
-        found = self._written.get(data) if self._written is not None else None
-        if found is None:
-            with _PARSING:
-                found = canonical_columns(data, *self._read_as())
+        kept = self._written.get(data) if self._written is not None else None
+        if kept is not None:
+            return Rows(self.fields, entity.types, entity.key, kept[:2], origin=kept[2])
+        with _PARSING:
+            found = canonical_columns(data, *self._read_as())
         if found is not None:
             return Rows(self.fields, entity.types, entity.key, found)
         table = parse(decode(bytes(data), encoding, self.path), self.path, delimiter)
@@ -138,6 +139,17 @@ class CSVPlace:
         from accord.records.written import WrittenFile
 
         self._written = WrittenFile(folder, self.path, repr(self._read_as()))
+
+    def kept_rows(self) -> Rows | None:
+        """The records kept for the file as it is now (``WrittenFile``),
+        without parsing it; None when none are."""
+        if self._written is None:
+            return None
+        kept = self._written.get(map_bytes(self.path))
+        if kept is None:
+            return None
+        entity = self.entity
+        return Rows(self.fields, entity.types, entity.key, kept[:2], origin=kept[2])
 
     def check(self, actions: list[Any]) -> list[str]:
         """Values this place would refuse (a text file takes any)."""

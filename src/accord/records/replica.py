@@ -39,6 +39,7 @@ from urllib.parse import quote, unquote
 from accord.capabilities import Capabilities
 from accord.config import default_state_dir
 from accord.errors import (
+    AccordError,
     ConfigError,
     InvalidInput,
     PreconditionFailed,
@@ -214,13 +215,19 @@ class RecordReplica(Replica):
         """The record's key text of an engine key (UnsafeName for a name
         that could not be one: every primitive passes here first)."""
         check_key(name, self.label)
-        canon = [
-            canonical(self.entity.types.get(k, "str"), True) for k in self.entity.key
-        ]
+        canon = self._key_canon
+        if canon is None:
+            canon = self._key_canon = [
+                canonical(self.entity.types.get(k, "str"), True)
+                for k in self.entity.key
+            ]
         parts = [unquote(part) for part in name.split("/")]
         if len(parts) != len(canon):
             raise InvalidInput(f"{name!r} is not a key of {self.entity.name}")
         return SEP.join(f(part) for f, part in zip(canon, parts, strict=True))
+
+    #: the key fields' conversions (``canonical``), picked once
+    _key_canon: list[Any] | None = None
 
     def key_of(self, name: str) -> tuple[Any, ...]:
         """The record key (Python values) of an engine key."""
@@ -274,7 +281,27 @@ class RecordReplica(Replica):
             import pyarrow.compute as pc
         except ImportError:  # pragma: no cover - it comes with the records extra
             return None
-        keys, texts = self._load().columns()
+        return self._listed(self._load(), pa, pc)
+
+    def kept_columns(self) -> Columns | None:
+        """The records as columns as the next ``scan_columns`` would list
+        them, when they come from a kept file (``Rows.origin``) that still
+        holds what the place holds now (no parse); else None."""
+        if self.rules or self.role == "view":
+            return None
+        self.open()
+        kept_rows = getattr(self.place, "kept_rows", None)
+        try:
+            import pyarrow as pa
+            import pyarrow.compute as pc
+
+            rows = kept_rows() if kept_rows is not None else None
+        except (ImportError, AccordError):
+            return None
+        return None if rows is None else self._listed(rows, pa, pc)
+
+    def _listed(self, rows: Rows, pa: Any, pc: Any) -> Columns:
+        keys, texts = rows.columns()
         simple = (
             len(self.entity.key) == 1
             and self.entity.types.get(self.entity.key[0]) != "list"
@@ -287,7 +314,8 @@ class RecordReplica(Replica):
             )
         ):
             keys = pa.array([self.key_name(k) for k in keys.to_pylist()], pa.string())
-        return Columns(keys, texts, texts)
+        origin = rows.origin if self.role != "view" else None
+        return Columns(keys, texts, texts, origin)
 
     def stat(self, key: str) -> Entry | None:
         try:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from accord.errors import BadData
-from accord.records.canon import NULL, SEP, canonical, decode, typed, typed_record
+from accord.records.canon import NULL, SEP, canonical, decode, typed, typer
 from accord.records.mapping import Entity
 from accord.records.values import BadValue
 
@@ -31,12 +31,18 @@ class Rows:
         types: dict[str, str],
         key_fields: tuple[str, ...],
         found: dict[str, str] | tuple[Any, Any],
+        origin: str | None = None,
     ) -> None:
         self.fields = fields
+        #: the name of the kept file the columns were mapped from, if any
+        self.origin = origin
         self.types = types
         self.key_fields = key_fields
         self._by_key = found if isinstance(found, dict) else None
         self._columns = None if isinstance(found, dict) else found
+        # each field's conversion to Python values, picked once
+        self._typers = [typer(types.get(name, "str")) for name in fields]
+        self._key_typers = [typer(types.get(name, "str")) for name in key_fields]
 
     @property
     def by_key(self) -> dict[str, str]:
@@ -69,13 +75,12 @@ class Rows:
     def key(self, key_text: str) -> tuple[Any, ...]:
         """The key as Python values (what plans show)."""
         parts = decode(key_text)
-        return tuple(
-            typed(self.types.get(name, "str"), part)
-            for name, part in zip(self.key_fields, parts, strict=True)
-        )
+        return tuple([f(part) for f, part in zip(self._key_typers, parts, strict=True)])
 
     def record(self, text: str) -> dict[str, Any]:
-        return typed_record(self.fields, self.types, text)
+        """A record text as {field: Python value} (``canon.typed_record``)."""
+        values = [f(v) for f, v in zip(self._typers, decode(text), strict=True)]
+        return dict(zip(self.fields, values, strict=True))
 
     def records(self) -> dict[tuple[Any, ...], dict[str, Any]]:
         """Every record as Python values, by key (small tables, tests)."""

@@ -11,6 +11,11 @@ match, maps the kept records instead of parsing and converting the file
 again; any other file, or a change of a single byte, is read as always.
 Only files accord wrote are kept: a source that someone else exports is
 read every time. A kept file that cannot be read is ignored.
+
+Each kept file also carries a random name of its own (``_ID``), written
+with it: the records it holds are known by that name alone, and an apply
+that finds them equal to the archive's versions says so in the archive
+under that name (``engine/columns.py: vouch``; docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from accord.arrowfile import mapped_texts, write_table
 __all__ = ["WrittenFile"]
 
 _FORMAT = "accord-records-1"  # changes when the record texts would change
+_ID = b"accord-id"  # the kept file's own random name
 
 
 class WrittenFile:
@@ -45,12 +51,16 @@ class WrittenFile:
         digest.update(f"\0{_FORMAT}\0{self.how}".encode())
         return digest.hexdigest().encode()
 
-    def get(self, data: bytes) -> tuple[Any, Any] | None:
-        """(key texts, record texts) kept for a file of these bytes, or None."""
+    def get(self, data: bytes) -> tuple[Any, Any, str | None] | None:
+        """(key texts, record texts, the kept file's own name) kept for a
+        file of these bytes, or None."""
         if not self.kept.is_file():
             return None  # none kept: the file is not hashed for nothing
-        found = mapped_texts(self.kept, b"accord", self._stamp(data), 2)
-        return None if found is None else (found[0], found[1])
+        found = mapped_texts(self.kept, b"accord", self._stamp(data), 2, label=_ID)
+        if found is None:
+            return None
+        name = found[2].decode("ascii", "replace") if found[2] else None
+        return found[0], found[1], name
 
     def put(self, data: bytes, found: tuple[Any, Any] | None) -> None:
         """Keep ``found`` (the file's records as the fast reader read these
@@ -64,7 +74,8 @@ class WrittenFile:
 
         keys, texts = found
         table = pa.table({"key": keys, "text": texts})
-        table = table.replace_schema_metadata({"accord": self._stamp(data)})
+        name = os.urandom(16).hex()
+        table = table.replace_schema_metadata({"accord": self._stamp(data), _ID: name})
         try:
             self.kept.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=self.kept.parent, suffix=".tmp")

@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from accord.arrowfile import mapped_texts, write_table
 from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
-from accord.model import Entry
+from accord.model import Entry, Side
 
 __all__ = [
     "ABSENT",
@@ -452,6 +452,55 @@ class ArchiveStore:
         if row is None:
             return None
         return mapped_texts(self.versions_path, _KEPT.encode(), row[0].encode(), 3)
+
+    def vouch(self, side: Side, origin: str, token: str) -> None:
+        """Say that ``side``'s listing, the kept file named ``origin``
+        (``records/written.py``), holds exactly the archived keys with that
+        side's archived versions: found so by comparing them with the
+        versions read while the versions file's token was ``token``
+        (``engine/columns.py: vouch``). Said only while ``token`` is still
+        the archive's, and ended with it: any later change of the archive,
+        by any writer, deletes the token (the triggers)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE name = ?", (_KEPT,))
+            if row.fetchone() != (token,):
+                return  # the archive changed since it was compared
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (self._vouched_name(side), f"{token} {origin}"),
+            )
+
+    def vouched(self, side: Side) -> str | None:
+        """The kept file ``vouch`` named for ``side`` while the archive is
+        still what it was then; else None."""
+        try:
+            rows = dict(
+                self._db.execute(
+                    "SELECT name, value FROM meta WHERE name IN (?, ?)",
+                    (_KEPT, self._vouched_name(side)),
+                ).fetchall()
+            )
+        except sqlite3.DatabaseError:
+            return None
+        token, found = rows.get(_KEPT), rows.get(self._vouched_name(side))
+        if token is None or found is None:
+            return None
+        named, _, origin = found.partition(" ")
+        return origin if named == token and origin else None
+
+    def _vouched_name(self, side: Side) -> str:
+        """The meta row of ``side``'s column (``ver_a`` or ``ver_b``)."""
+        return f"{_KEPT}_same_{'a' if (side is Side.LEFT) != self._swapped else 'b'}"
+
+    def kept_token(self) -> str | None:
+        """The token naming the archive's versions file, or None."""
+        try:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE name = ?", (_KEPT,)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return None if row is None else str(row[0])
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
