@@ -443,15 +443,10 @@ class ArchiveStore:
     def _kept_versions(self) -> tuple[Any, ...] | None:
         """The versions file's (key, ver_a, ver_b or null), mapped, when
         the archive names it (see ``keep_version_columns``); else None."""
-        try:
-            row = self._db.execute(
-                "SELECT value FROM meta WHERE name = ?", (_KEPT,)
-            ).fetchone()
-        except sqlite3.DatabaseError:
+        token = self.kept_token()
+        if token is None:
             return None
-        if row is None:
-            return None
-        return mapped_texts(self.versions_path, _KEPT.encode(), row[0].encode(), 3)
+        return mapped_texts(self.versions_path, _KEPT.encode(), token.encode(), 3)
 
     def vouch(self, side: Side, origin: str, token: str) -> None:
         """Say that ``side``'s listing, the kept file named ``origin``
