@@ -79,6 +79,7 @@ from accord.replicas.local_copy import (
     copy_into,
     copy_out,
     lazy_shutil,
+    write_all,
 )
 from accord.replicas.local_entries import local_persistent_id, stamp, stat_entry
 from accord.replicas.local_errors import translate
@@ -92,6 +93,10 @@ if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run t
 __all__ = ["LocalReplica"]
 
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+#: a temporary file made beside its target (a folder on another device
+#: than ``.accord/tmp``), and the note of the folders that have them
+_BESIDE = ".accord-tmp-"
+_BESIDE_NOTE = "beside"
 #: a temporary file, new: never one that is there, never through a link
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 _PATH_MAX = 4095  # bytes in a path the kernel takes (4096 with the final NUL)
@@ -111,6 +116,16 @@ _SPECIAL = {
     st.S_IFCHR: "a character device",
     st.S_IFBLK: "a block device",
 }
+
+
+def _names_in(fd: int) -> list[str]:
+    """The names in the folder ``fd`` (which may be an ``O_PATH``
+    descriptor: it is opened again for reading, through ".")."""
+    listing = os.open(".", _LIST_FLAGS, dir_fd=fd)
+    try:
+        return os.listdir(listing)
+    finally:
+        os.close(listing)
 
 
 class LocalReplica(Replica):
@@ -137,6 +152,7 @@ class LocalReplica(Replica):
         self._tmp = os.path.join(self._meta, "tmp")
         self._tmp_names = itertools.count()
         self._tmp_prefix = ""
+        self._beside_noted: set[str] = set()  # see _note_beside
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
         # in a copier process (see forked()): the folder last read from or
@@ -631,6 +647,7 @@ class LocalReplica(Replica):
         own = os.path.join(self._tmp, f"{os.getpid()}-{os.urandom(4).hex()}")
         os.makedirs(own, exist_ok=True)
         self._tmp_prefix = os.path.join(own, "")
+        self._beside_noted = set()
 
     def _temp_for(self, key: str) -> tuple[str, int | None]:
         """A fresh temporary name for an item that will become ``key``: in
@@ -645,16 +662,44 @@ class LocalReplica(Replica):
         if same:
             return name, None
         fd, _ = self._parent_fd(key)
-        if same is None:
-            same = os.stat(self._tmp).st_dev == os.fstat(fd).st_dev
-            self._same_device[folder] = same
-        if same:
+        try:
+            if same is None:
+                same = self._on_tmp_device(fd)
+                self._same_device[folder] = same
+            if same:
+                os.close(fd)
+                return name, None
+            self._note_beside(folder)
+        except BaseException:
             os.close(fd)
-            return name, None
+            raise
         # beside the target, where another copier may write too: named
         # after this process's own folder as well
         own = os.path.basename(os.path.dirname(name))
-        return f".accord-tmp-{own}-{os.path.basename(name)}", fd
+        return f"{_BESIDE}{own}-{os.path.basename(name)}", fd
+
+    def _on_tmp_device(self, fd: int) -> bool:
+        """Whether the folder ``fd`` is on the device of ``.accord/tmp``
+        (a rename from there into it is atomic)."""
+        return os.stat(self._tmp).st_dev == os.fstat(fd).st_dev
+
+    def _note_beside(self, folder: str) -> None:
+        """Note, in this process's folder of ``.accord/tmp``, that it makes
+        temporary files beside its targets in ``folder`` (another device):
+        a run killed while writing one leaves it there, and ``clean_temp``
+        finds it through this note (it never walks the tree)."""
+        if folder in self._beside_noted:
+            return
+        note = os.open(
+            f"{self._tmp_prefix}{_BESIDE_NOTE}",
+            os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+            0o600,
+        )
+        try:
+            write_all(note, folder.encode("utf-8", "surrogateescape") + b"\0")
+        finally:
+            os.close(note)
+        self._beside_noted.add(folder)
 
     def write(
         self,
@@ -1031,6 +1076,7 @@ class LocalReplica(Replica):
         self._close_root()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for folder in listing:
+                self._drop_beside_note(folder.name)
                 with contextlib.suppress(OSError):
                     os.rmdir(folder.path)  # only empty ones go
 
@@ -1093,8 +1139,56 @@ class LocalReplica(Replica):
                     os.rmdir(folder)  # only empty ones go
 
     def clean_temp(self) -> None:
-        """Remove temporary files left by an interrupted run (lock held)."""
+        """Remove temporary files left by an interrupted run (lock held):
+        ``.accord/tmp``, and those its processes noted making beside their
+        targets (``_note_beside``)."""
+        with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
+            for own in listing:
+                self._clean_beside(own.name)
         lazy_shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
+
+    def _clean_beside(self, own: str, *, remove: bool = True) -> int:
+        """Remove (with ``remove``, else count) the temporary files the
+        process whose folder in ``.accord/tmp`` is ``own`` made beside its
+        targets: only names that process gave (``.accord-tmp-<own>-``), in
+        the folders it noted; how many were found."""
+        try:
+            with open(os.path.join(self._tmp, own, _BESIDE_NOTE), "rb") as note:
+                folders = note.read().split(b"\0")[:-1]
+        except OSError:
+            return 0
+        start, found = f"{_BESIDE}{own}-", 0
+        for folder in dict.fromkeys(folders):
+            with contextlib.suppress(OSError, ReplicaError):
+                fd = open_folder(self._root(), os.fsdecode(folder))
+                try:  # reached without a link; listed through "." (O_PATH)
+                    for name in _names_in(fd):
+                        if name.startswith(start):
+                            found += 1
+                            if remove:
+                                os.unlink(name, dir_fd=fd)
+                finally:
+                    os.close(fd)
+        return found
+
+    def _drop_beside_note(self, own: str) -> None:
+        """At the end of a run: the note of the process ``own`` (this one,
+        or a copier that has ended) goes once none of its temporary files
+        is left beside a target; a copier killed mid-write leaves its note
+        for the next run's ``clean_temp``."""
+        pid = own.partition("-")[0]
+        if pid != str(os.getpid()):
+            try:
+                os.kill(int(pid), 0)
+            except (ValueError, ProcessLookupError):
+                pass  # ended (or not a process's folder)
+            except OSError:
+                return  # running, as another user: its note is its own
+            else:
+                return  # still running: its note is its own
+        if not self._clean_beside(own, remove=False):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self._tmp, own, _BESIDE_NOTE))
 
     def forget_meta(self) -> None:
         lazy_shutil().rmtree(self._meta, ignore_errors=True)
