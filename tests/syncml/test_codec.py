@@ -104,6 +104,43 @@ def test_notes_with_markup_line_ends_and_unicode_survive_both_encodings():
         assert again.commands[0].changes[0].items[0].data == body
 
 
+def _peer_add(data: bytes, more: bool) -> bytes:
+    """A peer's XML Add of one item, with raw CRs (as SyncEvolution writes)."""
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\r\n<SyncML xmlns="SYNCML:SYNCML1.2">'
+        b"<SyncHdr><VerDTD>1.2</VerDTD><VerProto>SyncML/1.2</VerProto>"
+        b"<SessionID>1</SessionID><MsgID>2</MsgID>"
+        b"<Target><LocURI>http://s/</LocURI></Target>"
+        b"<Source><LocURI>dev</LocURI></Source></SyncHdr>\r\n<SyncBody>"
+        b"<Sync><CmdID>1</CmdID><Target><LocURI>notes</LocURI></Target>"
+        b"<Add><CmdID>2</CmdID><Item><Source><LocURI>7</LocURI></Source>"
+        b"<Data><![CDATA["
+        + data
+        + b"]]></Data>"
+        + (b"<MoreData/>" if more else b"")
+        + b"</Item></Add></Sync><Final/></SyncBody></SyncML>\r\n"
+    )
+
+
+def test_a_large_object_cut_between_cr_and_lf_is_joined_as_it_was():
+    """XML reads a CR that no LF follows as an LF: a chunk ending with the CR
+    of a line end, joined to the next one starting with its LF, gained a line
+    (seen with SyncEvolution's client and a note sent in chunks)."""
+    body = b"line 1\r\nline 2\r\nline 3\r\n"
+    cut = body.index(b"\n", 8)  # between the CR and the LF of line 2's end
+    parts = [body[:cut], body[cut:]]
+    assert parts[0].endswith(b"\r") and parts[1].startswith(b"\n")
+    joined = b"".join(
+        m.parse(_peer_add(part, more=i == 0)).commands[0].changes[0].items[0].data
+        for i, part in enumerate(parts)
+    )
+    assert joined.replace(b"\r\n", b"\n") == b"line 1\nline 2\nline 3\n"
+    # the same as plain text rather than CDATA, and a lone CR inside
+    doc = _peer_add(b"a\rb\r", more=False).replace(b"<![CDATA[", b"")
+    doc = doc.replace(b"]]></Data>", b"</Data>")
+    assert m.parse(doc).commands[0].changes[0].items[0].data == b"a\rb\r"
+
+
 @pytest.mark.parametrize(
     "doc",
     [

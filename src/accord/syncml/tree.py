@@ -13,6 +13,7 @@ a document that tries either is refused as malformed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
@@ -161,13 +162,53 @@ def _text(text: str, data: bool = False) -> str:
     return cdata.replace("\r", "]]>&#13;<![CDATA[").replace("<![CDATA[]]>", "")
 
 
+def keep_lone_cr(data: bytes) -> bytes:
+    """``data`` with each CR that no LF follows written so that an XML
+    parser keeps it: XML's line-end rule reads such a CR as an LF, and a
+    large object cut into chunks (``MoreData``) between the CR and the LF
+    of a line end then gained a line where its chunks were joined (CR|LF
+    read as LF|LF). In a CDATA section the CR becomes ``]]>&#13;<![CDATA[``,
+    in text between tags ``&#13;``; CR LF pairs, CRs inside tags, comments
+    or processing instructions, and around the root element are left as
+    they are."""
+    root = _ROOT.search(data)
+    if b"\r" not in data or root is None:
+        return data
+    start, end = root.start(), data.rfind(b">") + 1  # the root element
+    if end <= start:
+        return data  # not a document: the parser says so
+    out, at = [data[:start]], start
+    for match in _CDATA.finditer(data, start, end):
+        out.append(_MARKUP_OR_TEXT.sub(_text_cr, data[at : match.start()]))
+        body = _LONE_CR.sub(b"]]>&#13;<![CDATA[", match.group(1))
+        out.append(b"<![CDATA[" + body + b"]]>")
+        at = match.end()
+    out.append(_MARKUP_OR_TEXT.sub(_text_cr, data[at:end]))
+    out.append(data[end:])
+    return b"".join(out)
+
+
+def _text_cr(match: re.Match[bytes]) -> bytes:
+    """A piece between CDATA sections: markup as it is, text with its lone
+    CRs as character references."""
+    piece = match.group(0)
+    return piece if piece.startswith(b"<") else _LONE_CR.sub(b"&#13;", piece)
+
+
+_ROOT = re.compile(rb"<[^?!]")  # the root element's start tag
+_CDATA = re.compile(rb"<!\[CDATA\[(.*?)\]\]>", re.S)
+_LONE_CR = re.compile(rb"\r(?!\n)")
+#: markup (a tag, comment, declaration or processing instruction), or text
+_MARKUP_OR_TEXT = re.compile(rb"<!--.*?-->|<[^>]*>|[^<]+", re.S)
+
+
 def from_xml(data: bytes) -> Node:
     """Parse an XML SyncML (or DevInf) document; Malformed when it is not."""
     from defusedxml import DefusedXmlException
     from defusedxml.ElementTree import fromstring
 
     try:
-        element = fromstring(data)
+        element = fromstring(keep_lone_cr(data))
     except DefusedXmlException as exc:
         raise Malformed(f"refused XML: {type(exc).__name__}") from exc
     except Exception as exc:  # ParseError, ValueError from expat
