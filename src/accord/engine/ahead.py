@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from accord.engine.child import Child, ChildLost
+from accord.engine.child import Child
 from accord.engine.detect import KnownInOrder, Scanned, scan_side
 from accord.engine.names import Gate
 from accord.keys import IgnoreRules
@@ -72,8 +72,9 @@ class Ahead:
         self.replica = replica
         self.side = side
         self.patterns = list(ignore.patterns) if ignore else []
-        self._again = lambda: _listing(replica, store, side, ignore)
-        self._child: Child[Listed] | None = Child(self._again)
+        self._child: Child[Listed] | None = Child(
+            lambda: _listing(replica, store, side, ignore)
+        )
 
     def take(self, replica: Replica, ignore: IgnoreRules | None) -> Ahead | None:
         """This listing, if it is the one the run needs: of the same place,
@@ -86,15 +87,12 @@ class Ahead:
         return None
 
     def result(self, gate: Gate) -> Listed:
-        """Wait for the listing; its names pass ``gate`` here. A child
-        that was lost (killed) is replaced by listing here, as the run
-        would have without it (the side is still locked)."""
+        """Wait for the listing (made here if the child was lost: see
+        ``Child``); its names pass ``gate`` here."""
         child, self._child = self._child, None
         assert child is not None
         try:
             listed = child.result()
-        except ChildLost:
-            listed = self._again()
         finally:
             child.cancel()
         return Listed(regated(listed.scanned, gate), listed.rows)

@@ -24,16 +24,11 @@ from typing import Generic, TypeVar
 
 from accord.errors import AccordError
 
-__all__ = ["Child", "ChildLost", "can_fork", "fork_quietly"]
+__all__ = ["Child", "can_fork", "fork_quietly"]
 
 _STOPS = (signal.SIGINT, signal.SIGTERM)
 
 T = TypeVar("T")
-
-
-class ChildLost(AccordError):
-    """The child process ended without its whole result (killed, out of
-    memory): what it was to do was not done, and may be done again."""
 
 
 def can_fork() -> bool:
@@ -60,9 +55,13 @@ def fork_quietly() -> int:
 
 
 class Child(Generic[T]):
-    """``fn()`` running in a child process; ``result()`` waits for it."""
+    """``fn()`` running in a child process; ``result()`` waits for it. A
+    child that ends without its whole result (killed, out of memory) left
+    ``fn`` undone, and ``result()`` runs it here instead: ``fn`` is a
+    listing, which only reads, of a side the run has locked."""
 
     def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
         read, write = os.pipe()
         pid = fork_quietly()
         if pid == 0:  # pragma: no cover - runs in the child
@@ -82,11 +81,8 @@ class Child(Generic[T]):
             self._reap()
         try:
             ok, value = pickle.loads(data)
-        except Exception as exc:  # nothing, or cut short: the child was lost
-            raise ChildLost(
-                "the process scanning one side stopped without a result",
-                hint="run again; if it happens again, report it",
-            ) from exc
+        except Exception:  # nothing, or cut short: the child was lost
+            return self._fn()
         if not ok:
             raise value
         result: T = value

@@ -24,7 +24,7 @@ from typing import Any
 from accord.arrowfile import let_go_mapped
 from accord.engine import columns, guards, history, rules, twins
 from accord.engine.ahead import Ahead
-from accord.engine.child import Child, ChildLost, can_fork
+from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
     CREATED,
     ChangeSet,
@@ -666,12 +666,7 @@ class Session:
             try:
                 known = _known(store, self.left, Side.LEFT)
                 left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
-                right = child.result()
-            except ChildLost:  # killed: the right side is listed here instead
-                again = _known(store, self.right, Side.RIGHT)
-                right = scan_side(
-                    self.right, again, Side.RIGHT, ignore, gates[Side.RIGHT]
-                )
+                right = child.result()  # listed here if the child was lost
             finally:
                 child.cancel()
             self.right.set_scan_state(right.state)

@@ -81,7 +81,7 @@ from accord.replicas.local_copy import (
     lazy_shutil,
     write_all,
 )
-from accord.replicas.local_entries import local_persistent_id, stamp, stat_entry
+from accord.replicas.local_entries import local_persistent_id, stat_entry
 from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
@@ -571,12 +571,9 @@ class LocalReplica(Replica):
         """``stat`` through the folder a copier process holds open."""
         name = check_key(key, self.url).rpartition("/")[2]
         try:
-            stat = os.stat(name, dir_fd=fd, follow_symlinks=False)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            return self._stat_at(key, fd, name)
         except OSError as exc:
             raise translate(exc, self.url, key) from exc
-        return stat_entry(key, stat, name, fd)
 
     def digest(self, entry: Entry) -> Entry:
         if entry.kind != FILE:
@@ -629,12 +626,10 @@ class LocalReplica(Replica):
         now, looked up by its name, or None when no file is there."""
         key, folder, name = at
         try:
-            found = os.stat(name, dir_fd=folder, follow_symlinks=False)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
+            found = self._stat_at(key, folder, name)
         except OSError as exc:
             raise translate(exc, self.url, key) from exc
-        return stamp(found) if st.S_ISREG(found.st_mode) else None
+        return found.version if found is not None and found.kind == FILE else None
 
     # -- writing ----------------------------------------------------------
     # Every change is made relative to a descriptor of the item's folder,
