@@ -58,6 +58,7 @@ _AGENT_MODULES = (
     "replicas/__init__.py",
     "replicas/local.py",
     "replicas/local_at.py",
+    "replicas/local_case.py",
     "replicas/local_copy.py",
     "replicas/local_entries.py",
     "replicas/local_errors.py",

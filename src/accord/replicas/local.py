@@ -61,7 +61,7 @@ from accord.replica import (
     check_key,
     check_run,
 )
-from accord.replicas import lockfile
+from accord.replicas import local_case, lockfile
 from accord.replicas.local_at import (
     DIR_FLAGS,
     chmod_at,
@@ -153,6 +153,9 @@ class LocalReplica(Replica):
         self._tmp_names = itertools.count()
         self._tmp_prefix = ""
         self._beside_noted: set[str] = set()  # see _note_beside
+        #: temporary names of case-only renames under way, by folder key,
+        #: which the listing leaves out (see ``local_case``)
+        self._case_hidden: dict[str, set[str]] = {}
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
         # in a copier process (see forked()): the folder last read from or
@@ -439,6 +442,8 @@ class LocalReplica(Replica):
         items is reported as its length."""
         get = known.get if known is not None else None
         same = getattr(known, "same", None)
+        # an item a killed run left under a temporary name goes back first
+        self._case_hidden = local_case.settle(self._tmp, self._root)
         pending = [self._listed("", self.root, ignore)]
         while pending:
             for run in pending[-1]:
@@ -496,6 +501,9 @@ class LocalReplica(Replica):
             try:
                 with os.scandir(fd) as listing:
                     found = list(listing)
+                hidden = self._case_hidden.get(prefix)
+                if hidden:  # a case-only rename's temporary name: not an item
+                    found = [item for item in found if item.name not in hidden]
                 for item in found:
                     name = item.name
                     if not prefix and name == META_DIR:
@@ -970,13 +978,27 @@ class LocalReplica(Replica):
         check_expected(self._stat_at(key, fd, name), expect, self.url)
         if fold(key) == fold(new_key) and same_item(fd, name, new_fd, new_name):
             # one item under both spellings: a case-insensitive disk
-            rename_case(fd, name, new_fd, new_name)
+            self._rename_case(parent_of(key), (fd, name), (new_fd, new_name))
             return
         check_expected(self._stat_at(new_key, new_fd, new_name), None, self.url)
         if expect.kind == DIR:
             os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=new_fd)
         else:
             rename_new(name, new_name, fd, new_fd)
+
+    def _rename_case(
+        self, folder: str, source: tuple[int, str], target: tuple[int, str]
+    ) -> None:
+        """``rename_case``, noted first in this process's folder of
+        ``.accord/tmp``: a run killed between its two renames leaves the
+        item under a temporary name, which the next listing puts back
+        (``local_case``)."""
+        (fd, name), (new_fd, new_name) = source, target
+        if not self._tmp_prefix:
+            self._tmp_for_process()
+        temp = local_case.temp_name(self._tmp_prefix, next(self._tmp_names))
+        local_case.note(self._tmp_prefix, folder, temp, name)
+        rename_case(fd, name, new_fd, new_name, temp)
 
     def _keep(self, key: str, fd: int, name: str, run: str, *, link: bool) -> None:
         """Move (or hard-link) ``name`` in the folder ``fd`` into the trash of
@@ -1067,6 +1089,10 @@ class LocalReplica(Replica):
         """Remove the (empty) temporary folders this run's processes made."""
         for token in list(self._held):
             self.drop_lock(token)
+        if self._tmp_prefix:  # this process's case-only renames are over
+            own = os.path.basename(os.path.dirname(self._tmp_prefix))
+            with contextlib.suppress(OSError):
+                local_case.settle(self._tmp, self._root, done=own)
         self._tmp_prefix = ""
         self._close_root()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
@@ -1136,10 +1162,16 @@ class LocalReplica(Replica):
     def clean_temp(self) -> None:
         """Remove temporary files left by an interrupted run (lock held):
         ``.accord/tmp``, and those its processes noted making beside their
-        targets (``_note_beside``)."""
+        targets (``_note_beside``); put back under its old name an item it
+        left half way through a case-only rename (``local_case``). Where
+        that name has been taken meanwhile, ``.accord/tmp`` is kept: its
+        note keeps the item out of listings."""
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for own in listing:
                 self._clean_beside(own.name)
+        with self._errors(""):
+            if local_case.settle(self._tmp, self._root, all_ended=True):
+                return
         lazy_shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
 
     def _clean_beside(self, own: str, *, remove: bool = True) -> int:
@@ -1171,16 +1203,8 @@ class LocalReplica(Replica):
         or a copier that has ended) goes once none of its temporary files
         is left beside a target; a copier killed mid-write leaves its note
         for the next run's ``clean_temp``."""
-        pid = own.partition("-")[0]
-        if pid != str(os.getpid()):
-            try:
-                os.kill(int(pid), 0)
-            except (ValueError, ProcessLookupError):
-                pass  # ended (or not a process's folder)
-            except OSError:
-                return  # running, as another user: its note is its own
-            else:
-                return  # still running: its note is its own
+        if own.partition("-")[0] != str(os.getpid()) and not local_case.ended(own):
+            return  # still running: its note is its own
         if not self._clean_beside(own, remove=False):
             with contextlib.suppress(OSError):
                 os.unlink(os.path.join(self._tmp, own, _BESIDE_NOTE))

@@ -171,11 +171,15 @@ def same_item(fd: int, name: str, other_fd: int, other: str) -> bool:
     return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
-def rename_case(fd: int, name: str, new_fd: int, new_name: str) -> None:
+def rename_case(
+    fd: int, name: str, new_fd: int, new_name: str, temp: str | None = None
+) -> None:
     """Give an item a name that differs only by case, where the file system
-    takes both for one name: through a temporary name, so that the new
-    spelling is the one stored. Put back under its old name if that fails."""
-    temp = f".accord-case-{os.urandom(4).hex()}"
+    takes both for one name: through a temporary name (``temp``, in the
+    folder ``fd``), so that the new spelling is the one stored. Put back
+    under its old name if that fails."""
+    if temp is None:
+        temp = f".accord-case-{os.urandom(4).hex()}"
     os.rename(name, temp, src_dir_fd=fd, dst_dir_fd=fd)
     try:
         rename_new(temp, new_name, fd, new_fd)

@@ -7,7 +7,8 @@ A file written to and not yet closed is told as ``writing`` (the watcher
 waits for its close); a close after writing ends that. Opening and reading
 are not changes (accord's own reads would wake it), and neither are the
 changes in accord's own folders (``.accord/``, at any depth) or its
-temporary files (``.accord-tmp-*``), which every run makes.
+temporary files (``.accord-tmp-*``, and ``.accord-case-*`` of a case-only
+rename), which every run makes.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from accord.replica import Touched
 
 __all__ = ["FolderWatch", "key_of"]
 
-_TEMP = ".accord-tmp-"
+_TEMP = (".accord-tmp-", ".accord-case-")
 #: watchdog's event types that say nothing changed
 _QUIET = frozenset({"opened", "closed_no_write"})
 #: what is asked of the operating system (not opens and reads: a run's own
