@@ -11,6 +11,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from accord import api
 from accord.engine import forked
 from accord.engine.perform import Performer
@@ -34,6 +36,7 @@ def _files(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.forks
 def test_a_dead_copier_costs_its_block_only_and_the_next_run_completes(
     tmp_path: Path, monkeypatch
 ):
@@ -79,6 +82,7 @@ def test_the_children_start_half_the_phase_apart():
     assert sorted(forked._ticket_order(101)) == list(range(101))
 
 
+@pytest.mark.forks
 def test_a_forked_first_copy_copies_every_file_by_descriptors(
     tmp_path: Path, monkeypatch
 ) -> None:
@@ -136,6 +140,7 @@ def test_a_copier_sends_a_done_copy_as_its_archive_row_alone():
         assert forked._unpacked(other) is other
 
 
+@pytest.mark.forks
 def test_a_copier_killed_between_writing_and_renaming_leaves_no_real_name(
     tmp_path: Path, monkeypatch
 ):
@@ -182,6 +187,7 @@ def _chain(root: Path, depth: int, *, make: bool = False) -> int:
     return fd
 
 
+@pytest.mark.forks
 def test_new_folders_deeper_than_the_stack_are_made_while_copying(
     tmp_path: Path, monkeypatch
 ):

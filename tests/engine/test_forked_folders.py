@@ -19,6 +19,7 @@ from accord.engine.apply import Executor
 from accord.engine.perform import Attempt, Performer
 from accord.errors import AccordError
 
+pytestmark = pytest.mark.forks
 FILES = 700
 
 

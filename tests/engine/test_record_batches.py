@@ -26,7 +26,9 @@ from accord.state.store import ArchiveStore
 FILES = 600  # above the forked copiers' threshold (512)
 
 
-@pytest.fixture(params=["in-process", "child-processes"])
+@pytest.fixture(
+    params=["in-process", pytest.param("child-processes", marks=pytest.mark.forks)]
+)
 def copier(request, monkeypatch):
     """Copies done in this process, and by the forked copiers."""
     monkeypatch.setattr(
