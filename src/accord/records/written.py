@@ -12,6 +12,13 @@ again; any other file, or a change of a single byte, is read as always.
 Only files accord wrote are kept: a source that someone else exports is
 read every time. A kept file that cannot be read is ignored.
 
+The records kept are those the file yields when read back, not those the
+write was given: the two differ where a write does not round-trip (with
+``empty = "text"`` a value that is no value is written as an empty field,
+which reads back as an empty text), and what is kept must be what reading
+these bytes gives. The read-back costs about 0.06 s of CPU for 100,000
+rows (about 5% of a CSV to CSV plan and apply).
+
 Each kept file also carries a random name of its own (``_ID``), written
 with it: the records it holds are known by that name alone, and an apply
 that finds them equal to the archive's versions says so in the archive
