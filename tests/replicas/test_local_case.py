@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from accord import api
-from accord.model import FILE
+from accord.model import FILE, Entry
 from accord.replicas import local, local_at, local_case
 from accord.replicas.local import LocalReplica
 
@@ -72,15 +73,17 @@ def _one_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local, "same_item", lambda fd, name, other_fd, other: True)
 
 
-def _killed_between_the_renames(monkeypatch: pytest.MonkeyPatch, run) -> None:  # type: ignore[no-untyped-def]
+def _killed_between_the_renames(
+    monkeypatch: pytest.MonkeyPatch, run: Callable[[], object]
+) -> None:
     """``run()`` in a child process killed right after a case-only rename's
     first rename (to the temporary name)."""
     rename_new = local_at.rename_new
 
-    def dying(source: str, target: str, *args: object) -> None:
+    def dying(source: str, target: str, *folders: int | None) -> None:
         if source.startswith(local_case.CASE):
             os._exit(9)
-        rename_new(source, target, *args)  # type: ignore[arg-type]
+        rename_new(source, target, *folders)
 
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the process that is killed
@@ -92,6 +95,10 @@ def _killed_between_the_renames(monkeypatch: pytest.MonkeyPatch, run) -> None:  
             os._exit(1)
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 9
+
+
+def _listed(place: LocalReplica) -> list[Entry]:
+    return [e for e in place.scan() if isinstance(e, Entry)]
 
 
 def _odd(root: Path) -> list[str]:
@@ -120,9 +127,7 @@ def test_the_next_listing_puts_back_an_item_left_under_the_temporary_name(
 
     place = LocalReplica(str(tmp_path))
     place.open()
-    listed = [
-        e.key for e in place.scan() if not isinstance(e, (str, int)) and e.kind == FILE
-    ]  # type: ignore[union-attr]
+    listed = [e.key for e in _listed(place) if e.kind == FILE]
     place.close()
     assert listed == ["docs/Readme.md"]  # back under the name the archive knows
     assert _odd(tmp_path) == []
@@ -175,7 +180,7 @@ def test_the_listing_leaves_out_a_rename_under_way_or_one_it_cannot_put_back(
 
     place = LocalReplica(str(tmp_path))
     place.open()
-    listed = sorted(e.key for e in place.scan() if not isinstance(e, (str, int)))  # type: ignore[union-attr]
+    listed = sorted(e.key for e in _listed(place))
     assert listed == [f"{local_case.CASE}mine", "two.txt"]
     place.clean_temp()  # an interrupted run's: every process has ended
     place.close()

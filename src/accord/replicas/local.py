@@ -1169,9 +1169,11 @@ class LocalReplica(Replica):
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for own in listing:
                 self._clean_beside(own.name)
-        with self._errors(""):
+        try:
             if local_case.settle(self._tmp, self._root, all_ended=True):
                 return
+        except OSError:
+            return  # the root cannot be opened: the notes are kept
         lazy_shutil().rmtree(os.path.join(self._meta, "tmp"), ignore_errors=True)
 
     def _clean_beside(self, own: str, *, remove: bool = True) -> int:
