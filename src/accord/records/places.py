@@ -152,8 +152,41 @@ class CSVPlace:
         return Rows(self.fields, entity.types, entity.key, kept[:2], origin=kept[2])
 
     def check(self, actions: list[Any]) -> list[str]:
-        """Values this place would refuse (a text file takes any)."""
-        return []
+        """Values the file's encoding cannot hold, found before anything is
+        written (UTF-8 holds every text; latin-1 or cp1252 do not)."""
+        encoding = self._encoding()
+        if encoding in ("utf-8", "utf-8-sig"):
+            return []
+        named = self.spec.options.get("encoding", encoding)
+        problems = [
+            f"{self.label}: column {c!r}: the header cannot be written in {named}"
+            for c in (self.spec.column(f) for f in self.fields)
+            if not _encodes(c, encoding)
+        ]
+        for action in actions:
+            if action.op == "delete":
+                continue
+            key = "/".join(to_text(part) for part in action.key)
+            problems += [
+                f"{self.label}: {key}: field {name}: {to_text(value)!r} cannot be"
+                f" written in the file's encoding ({named})"
+                for name, value in (action.after or {}).items()
+                if value is not None and not _encodes(to_text(value), encoding)
+            ]
+        return problems
+
+    def _encoding(self) -> str:
+        """The file's codec, by its canonical name."""
+        import codecs
+
+        name = self.spec.options.get("encoding", "utf-8")
+        try:
+            return codecs.lookup(name).name
+        except LookupError:
+            raise ConfigError(
+                f"{self.path}: unknown encoding {name!r}",
+                hint="use a Python codec name, such as utf-8, latin-1 or cp1252",
+            ) from None
 
     #: the records as read ({key text: record text}, in the file's order),
     #: the file as it was then, and the changes staged since
@@ -240,9 +273,19 @@ class CSVPlace:
         self._changes = None
 
     def _write_texts(self, texts: Iterable[str]) -> None:
-        """Replace the file with these records, atomically."""
-        with _replacing(self.path, newline="") as out:
-            writer = csv.writer(out)
+        """Replace the file with these records, atomically, written as it
+        was: its delimiter and encoding (the mapping's), its line ends and
+        its byte order mark (the file's own; CRLF for a new file)."""
+        encoding = self._encoding()
+        bom, line_end = _csv_style(self.path)
+        if bom and encoding == "utf-8":
+            encoding = "utf-8-sig"
+        with _replacing(self.path, newline="", encoding=encoding) as out:
+            writer = csv.writer(
+                out,
+                delimiter=self.spec.options.get("delimiter", ","),
+                lineterminator=line_end,
+            )
             writer.writerow([self.spec.column(f) for f in self.fields])
             writer.writerows(
                 ["" if v is None else v for v in decode_text(t)] for t in texts
@@ -250,14 +293,16 @@ class CSVPlace:
 
 
 @contextlib.contextmanager
-def _replacing(path: str, newline: str | None = None) -> Iterator[IO[str]]:
+def _replacing(
+    path: str, newline: str | None = None, encoding: str = "utf-8"
+) -> Iterator[IO[str]]:
     """A new file beside ``path``, fsynced and renamed over it when the
     block ends; removed when it fails."""
     folder = os.path.dirname(os.path.abspath(path))
     with tempfile.NamedTemporaryFile(
         "w",
         newline=newline,
-        encoding="utf-8",
+        encoding=encoding,
         dir=folder,
         delete=False,
         prefix=".accord-",
@@ -272,6 +317,29 @@ def _replacing(path: str, newline: str | None = None) -> Iterator[IO[str]]:
             os.unlink(out.name)
             raise
     os.replace(out.name, path)
+
+
+def _encodes(text: str, encoding: str) -> bool:
+    try:
+        text.encode(encoding)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _csv_style(path: str) -> tuple[bool, str]:
+    """Whether the file starts with a UTF-8 byte order mark, and how its
+    first line ends (CRLF when the file is new or has one line only)."""
+    import codecs
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+    except FileNotFoundError:
+        return False, "\r\n"
+    end = head.find(b"\n")
+    line_end = "\n" if end > 0 and head[end - 1 : end] != b"\r" else "\r\n"
+    return head.startswith(codecs.BOM_UTF8), line_end
 
 
 def _stamp(path: str) -> tuple[int, int, int] | None:
