@@ -85,3 +85,31 @@ def test_a_value_the_encoding_cannot_hold_writes_nothing(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.execute(sqlalchemy.text("SELECT count(*) FROM t")).scalar() == 0
     engine.dispose()
+
+
+def test_columns_the_mapping_does_not_name_are_kept(tmp_path: Path) -> None:
+    (tmp_path / "src.csv").write_text("id;name\n1;Zoë\n2;Bob\n4;Al\n")
+    (tmp_path / "dst.csv").write_text(
+        "name;id;notes\nZoe;1;VIP customer\nCarl;3;left\nAl;4;\"a;b\"\n"
+    )
+    sync(mapping(tmp_path, 'delimiter = ";"'))
+    assert (tmp_path / "dst.csv").read_text() == (
+        'name;id;notes\nZoë;1;VIP customer\nAl;4;"a;b"\nBob;2;\n'
+    )
+
+
+def test_a_jsonl_target_keeps_the_members_it_does_not_map(tmp_path: Path) -> None:
+    (tmp_path / "src.csv").write_text("id;name\n1;Zoë\n2;Bob\n4;Al\n")
+    (tmp_path / "dst.jsonl").write_text(
+        '{"id": "1", "name": "Zoe", "tags": ["vip"]}\n'
+        '{"id": "3", "name": "Carl"}\n'
+        '{"name": "Al",   "id": "4", "note": null}\n'
+    )
+    path = mapping(tmp_path, "")
+    path.write_text(path.read_text().replace("csv://dst.csv", "jsonl://dst.jsonl"))
+    sync(path)
+    assert (tmp_path / "dst.jsonl").read_text() == (
+        '{"id": "1", "name": "Zo\\u00eb", "tags": ["vip"]}\n'
+        '{"name": "Al",   "id": "4", "note": null}\n'
+        '{"id": "2", "name": "Bob"}\n'
+    )

@@ -174,8 +174,10 @@ def _place(spec: Any, where: str, base: Path) -> PlaceSpec:
     if not isinstance(spec, dict) or not spec.get("url"):
         raise ConfigError(f"{where} needs a url")
     url = os.path.expandvars(str(spec["url"]))
-    if url.startswith("csv://") and not url.startswith("csv:///"):
-        url = "csv:///" + str((base / url[len("csv://") :]).resolve()).lstrip("/")
+    for scheme in ("csv://", "jsonl://"):  # a file's path: from the mapping's folder
+        if url.startswith(scheme) and not url.startswith(scheme + "/"):
+            path = (base / url[len(scheme) :]).resolve()
+            url = scheme + "/" + str(path).lstrip("/")
     return PlaceSpec(
         url,
         spec.get("table"),

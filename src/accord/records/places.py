@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import itertools
 import os
 import tempfile
@@ -255,9 +256,7 @@ class CSVPlace:
                 where=self.label,
             )
         base = self._base
-        kept = (changes.get(k, t) if k in changes else t for k, t in base.items())
-        added = (t for k, t in changes.items() if k not in base)
-        self._write_texts(t for t in itertools.chain(kept, added) if t is not None)
+        self._write_changes(base, changes)
         for key_text, text in changes.items():
             if text is None:
                 base.pop(key_text, None)
@@ -272,8 +271,93 @@ class CSVPlace:
     def rollback(self) -> None:
         self._changes = None
 
-    def _write_texts(self, texts: Iterable[str]) -> None:
-        """Replace the file with these records, atomically, written as it
+    def _write_changes(
+        self, base: dict[str, str], changes: dict[str, str | None]
+    ) -> None:
+        """The file rewritten with ``changes`` (key text: record text, None
+        to delete) made to ``base`` (the records read, in the file's order;
+        new records go last). A file whose header is the mapped columns, in
+        their order, is written from the record texts; a file with other
+        columns too, or in another order, keeps its header and every
+        column the mapping does not name (``_write_merged``)."""
+        mapped = [self.spec.column(f) for f in self.fields]
+        header = self._file_header()
+        if header is not None and header != mapped:
+            self._write_merged(changes)
+            return
+        kept = (changes.get(k, t) if k in changes else t for k, t in base.items())
+        added = (t for k, t in changes.items() if k not in base)
+        self._write_rows(
+            mapped,
+            (
+                ["" if v is None else v for v in decode_text(t)]
+                for t in itertools.chain(kept, added)
+                if t is not None
+            ),
+        )
+
+    def _write_merged(self, changes: dict[str, str | None]) -> None:
+        """Rewrite the file row by row from what it holds (the file read is
+        the one staged against: ``commit`` checked its stamp): a row whose
+        record changed gets its mapped columns' new values and keeps the
+        others; a deleted one goes; the others are written as they were;
+        new records go last, their other columns empty."""
+        table = parse(
+            decode(bytes(read_bytes(self.path)), self._encoding(), self.path),
+            self.path,
+            self.spec.options.get("delimiter", ","),
+        )
+        header = table.header
+        at = [header.index(self.spec.column(f)) for f in self.fields]
+        entity = self.entity
+        empty_text = entity.empty == "text"
+        keyed = [
+            (
+                header.index(self.spec.column(k)),
+                canonical(entity.types.get(k, "str"), empty_text),
+            )
+            for k in entity.key
+        ]
+
+        def edited(row: list[str], text: str) -> list[str]:
+            row = list(row)
+            for i, value in zip(at, decode_text(text), strict=True):
+                row[i] = "" if value is None else value
+            return row
+
+        def rows() -> Iterator[list[str]]:
+            seen = set()
+            for _, row in table.rows:
+                key = SEP.join([to_text(row[i]) for i, to_text in keyed])
+                seen.add(key)
+                if key not in changes:
+                    yield row
+                elif (text := changes[key]) is not None:
+                    yield edited(row, text)
+            for key, text in changes.items():
+                if key not in seen and text is not None:
+                    yield edited([""] * len(header), text)
+
+        self._write_rows(header, rows())
+
+    def _file_header(self) -> list[str] | None:
+        """The header row of the file as it is (None when it has none)."""
+        data = map_bytes(self.path)
+        head = bytes(data[:65536])
+        if len(head) == 65536 and b"\n" not in head:  # a header this long
+            head = bytes(data)
+        text = head.decode(self._encoding(), errors="replace").removeprefix("\ufeff")
+        reader = csv.reader(
+            io.StringIO(text, newline=""),
+            delimiter=self.spec.options.get("delimiter", ","),
+        )
+        try:
+            return next((row for row in reader if row), None)
+        except csv.Error:
+            return None
+
+    def _write_rows(self, header: list[str], rows: Iterable[list[str]]) -> None:
+        """Replace the file with these rows, atomically, written as it
         was: its delimiter and encoding (the mapping's), its line ends and
         its byte order mark (the file's own; CRLF for a new file)."""
         encoding = self._encoding()
@@ -286,10 +370,8 @@ class CSVPlace:
                 delimiter=self.spec.options.get("delimiter", ","),
                 lineterminator=line_end,
             )
-            writer.writerow([self.spec.column(f) for f in self.fields])
-            writer.writerows(
-                ["" if v is None else v for v in decode_text(t)] for t in texts
-            )
+            writer.writerow(header)
+            writer.writerows(rows)
 
 
 @contextlib.contextmanager
@@ -613,19 +695,46 @@ class JSONLPlace(CSVPlace):
             lines.append(number)
         return collect(self.entity, self.fields, self.path, rows, lines, problems)
 
-    def _write_texts(self, texts: Iterable[str]) -> None:
+    def _write_changes(
+        self, base: dict[str, str], changes: dict[str, str | None]
+    ) -> None:
+        """Each line written as it was, but for the records that changed:
+        their mapped members get the new values and the object keeps its
+        other members; a deleted record's line goes; new records go last
+        (the file read is the one staged against: ``commit`` checked its
+        stamp)."""
         import json
 
         columns = [self.spec.column(f) for f in self.fields]
-        types = self.entity.types
+        entity = self.entity
+        empty_text = entity.empty == "text"
+        keyed = [
+            (self.spec.column(k), canonical(entity.types.get(k, "str"), empty_text))
+            for k in entity.key
+        ]
+
+        def values(text: str) -> dict[str, Any]:
+            record = typed_record(self.fields, entity.types, text)
+            return {
+                c: _plain(record[f]) for c, f in zip(columns, self.fields, strict=True)
+            }
+
+        text = decode(read_bytes(self.path), "utf-8", self.path)
+        seen = set()
         with _replacing(self.path) as out:
-            for text in texts:
-                record = typed_record(self.fields, types, text)
-                data = {
-                    c: _plain(record[f])
-                    for c, f in zip(columns, self.fields, strict=True)
-                }
-                out.write(json.dumps(data, sort_keys=True) + "\n")
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                data = json.loads(line)
+                key = SEP.join([to_text(data[c]) for c, to_text in keyed])
+                seen.add(key)
+                if key not in changes:
+                    out.write(line + "\n")
+                elif (new := changes[key]) is not None:
+                    out.write(json.dumps({**data, **values(new)}) + "\n")
+            for key, new in changes.items():
+                if key not in seen and new is not None:
+                    out.write(json.dumps(values(new), sort_keys=True) + "\n")
 
 
 def _batches(cursor: Any, size: int = 10_000) -> Any:
