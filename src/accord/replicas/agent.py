@@ -33,12 +33,16 @@ from accord.keys import IgnoreRules
 from accord.model import Entry
 from accord.replica import Replica
 from accord.replicas import wire
+from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
 from accord.replicas.local import LocalReplica
 
 __all__ = ["main"]
 
 _WORKERS = 8
 _BATCH = 1000  # scan items per data frame
+_RUN = 4096  # unchanged items a run (one digest) covers at most
+#: the kept listings this agent knows (``agent_listing.py``), said at hello
+LISTINGS = 1
 
 # how each call's arguments are decoded: s = as sent, E = an entry,
 # e = an entry or None, T = a trash item
@@ -71,6 +75,7 @@ _SIGNATURES = {
     "leave_as_found": "",
     "hold_lock": "sssss",
     "drop_lock": "s",
+    "new_listing": "s",
 }
 # calls quick enough to run in the reading thread, in order
 _QUICK = frozenset(
@@ -78,7 +83,7 @@ _QUICK = frozenset(
         "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
-        "leave_as_found", "drop_lock",
+        "leave_as_found", "drop_lock", "new_listing",
     )
 )  # fmt: skip
 _DECODE: dict[str, Callable[[Any], Any]] = {
@@ -155,7 +160,7 @@ class Agent:
     digests and big writes run in worker threads, streaming with credit.
     """
 
-    def __init__(self, fd_in: int, fd_out: int) -> None:
+    def __init__(self, fd_in: int, fd_out: int, listings: str | None = None) -> None:
         self._in = fd_in
         self._out = fd_out
         self._send_lock = threading.Lock()
@@ -168,6 +173,13 @@ class Agent:
         self.replica: Replica | None = None
         self.rules = False  # the agent applies ignore rules itself
         self._closed = False  # the client closed the place: nothing follows
+        #: where kept listings live (None: none are kept)
+        self._listings = listings
+        #: the last whole listing made for a client that sent a token: its
+        #: file name, its pairs, and the kept pairs it was compared with
+        self._listed: tuple[str, list[tuple[str, str]], Any] | None = None
+        #: what this session wrote, by key (None: deleted), for the next one
+        self._written: dict[str, str | None] = {}
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -332,17 +344,31 @@ class Agent:
         if method == "write":
             assert data is not None
             key, like, expect, trash = values
-            return replica.write(key, data, like=like, expect=expect, trash=trash)
+            new = replica.write(key, data, like=like, expect=expect, trash=trash)
+            return self._wrote(new)
         if method in ("make_dir", "make_link", "set_meta"):
             key, like, expect, *rest = values
             extra = {"trash": rest[0]} if rest else {}
-            return getattr(replica, method)(key, like=like, expect=expect, **extra)
+            method_of = getattr(replica, method)
+            return self._wrote(method_of(key, like=like, expect=expect, **extra))
         if method == "delete":
             key, expect, trash = values
+            self._written[key] = None
             return replica.delete(key, expect=expect, trash=trash)
         if method == "move":
             key, new_key, expect = values
-            return replica.move(key, new_key, expect=expect)
+            self._written[key] = None
+            return self._wrote(replica.move(key, new_key, expect=expect))
+        if method == "trash_restore":
+            return self._wrote(replica.trash_restore(*values))
+        if method == "close":
+            self._keep_listing()
+            return replica.close()
+        if method == "new_listing":  # the client made the place, empty
+            if self._listings is not None:
+                name = listing_name(str(values[0]), replica.root)
+                self._listed = (name, [], None)
+            return None
         if method == "open":
             replica.open(*values)
             return replica.capabilities.to_json()
@@ -365,8 +391,12 @@ class Agent:
             return list(replica.trash_list())
         return getattr(replica, method)(*values)
 
-    @staticmethod
-    def write_batch(replica: Replica, items: list[Any], data: bytes) -> list[Any]:
+    def _wrote(self, entry: Entry) -> Entry:
+        """Note what a write left under its key (for the next listing)."""
+        self._written[entry.key] = entry.version
+        return entry
+
+    def write_batch(self, replica: Replica, items: list[Any], data: bytes) -> list[Any]:
         """Several small files, their bytes one after another in ``data``."""
         results: list[Any] = []
         offset = 0
@@ -381,7 +411,7 @@ class Agent:
                     expect=wire.decode_entry(expect),
                     trash=trash,
                 )
-                results.append(new)
+                results.append(self._wrote(new))
             except Exception as exc:
                 results.append({"error": wire.encode_error(exc)})
         return results
@@ -398,6 +428,7 @@ class Agent:
             "executable": sys.executable,
             "root": self.replica.root,
             "ignore_rules": self.rules,
+            "listings": LISTINGS if self._listings else 0,
             "spots": [list(spot) for spot in self.replica.spots()],
         }
 
@@ -416,24 +447,124 @@ class Agent:
                         break
                     self._push(ident, credit, block)
         else:
-            batch: list[Any] = []
-            rules = IgnoreRules(args[0]) if self.rules else None
-            encode = wire.encode_item
-            for item in replica.scan(rules):
-                # an entry is a tuple, which JSON writes as the list it sends
-                batch.append(item if type(item) is Entry else encode(item))
-                if len(batch) >= _BATCH:
-                    self._push(ident, credit, wire.dumps(batch))
-                    batch = []
-                if credit.cancelled:
-                    break
-            if batch:
-                self._push(ident, credit, wire.dumps(batch))
+            options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+            self._list(ident, credit, args[0], options)
         self.send(wire.frame(wire.END, ident))
+
+    def _list(
+        self,
+        ident: int,
+        credit: wire.Credit,
+        patterns: list[str],
+        options: dict[str, Any],
+    ) -> None:
+        """Send the listing in batches. With a ``token`` from the client,
+        runs of items as this agent kept them for it go as
+        ``{"r": [first key, count, digest]}`` (``agent_listing.py``), and
+        the whole listing is kept for the next time. With ``from``, the
+        listing is sent in full from that key on (the client found a run
+        that was not as its archive holds it)."""
+        replica = self.replica
+        assert replica is not None
+        rules = IgnoreRules(patterns) if self.rules else None
+        token = options.get("token") if self._listings else None
+        name = listing_name(str(token), replica.root) if token else None
+        start = options.get("from")
+        before = None
+        if name is not None and start is None:
+            assert self._listings is not None
+            before = read_kept(self._listings, name)
+        kept = None if before is None else KeptRows(before)
+        listed: list[tuple[str, str]] | None = [] if name is not None else None
+        batch: list[Any] = []
+        run: list[tuple[str, str]] = []
+        covered = 0  # items the batch speaks for
+        encode = wire.encode_item
+        for item in replica.scan(rules, kept):  # type: ignore[arg-type]
+            kind = type(item)
+            if kind is int:  # a run of items as kept
+                assert kept is not None
+                run += kept.passed
+                covered += item  # type: ignore[operator]
+            elif kind is str and kept is not None:  # one item as kept
+                if kept.skipped and run:  # kept keys gone before it: a new run
+                    batch.append(_run_of(run, listed))
+                    run = []
+                run.append((item, kept.found))  # type: ignore[arg-type]
+                covered += 1
+            else:
+                if run:
+                    batch.append(_run_of(run, listed))
+                    run = []
+                if kind is Entry:
+                    key = item[0]  # type: ignore[index]
+                    if listed is not None:
+                        listed.append((key, item[5]))  # type: ignore[index]
+                    # an entry is a tuple, which JSON writes as the list it sends
+                    if start is None or key >= start:
+                        batch.append(item)
+                else:  # a problem (or a known key, from a place that knew one)
+                    key = item if kind is str else item.key  # type: ignore[union-attr]
+                    if start is None or key >= start:
+                        batch.append(encode(item))  # type: ignore[arg-type]
+                covered += 1
+            if len(run) >= _RUN:
+                batch.append(_run_of(run, listed))
+                run = []
+            if covered >= _BATCH and batch:
+                self._push(ident, credit, wire.dumps(batch))
+                batch, covered = [], 0
+            if credit.cancelled:
+                return  # a listing cut short is not kept
+        if run:
+            batch.append(_run_of(run, listed))
+        if batch:
+            self._push(ident, credit, wire.dumps(batch))
+        if name is not None and listed is not None and not credit.cancelled:
+            self._listed = (name, listed, before)
+
+    def _keep_listing(self) -> None:
+        """Keep the session's last whole listing, with what it wrote since,
+        for the client's next listing (when it differs from what was kept)."""
+        listed, self._listed = self._listed, None
+        if listed is None or self._listings is None:
+            return
+        name, pairs, before = listed
+        if self._written:
+            merged = dict(pairs)
+            for key, version in list(self._written.items()):
+                if version is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = version
+            pairs = sorted(merged.items())
+        if pairs != before:
+            write_kept(self._listings, name, pairs)
 
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))
         self.send(wire.frame(wire.DATA, ident, block))
+
+
+def _run_of(
+    run: list[tuple[str, str]], listed: list[tuple[str, str]] | None
+) -> dict[str, Any]:
+    """A run of items as kept, as sent; its pairs join the listing."""
+    if listed is not None:
+        listed += run
+    return {"r": [run[0][0], len(run), wire.run_digest(run)]}
+
+
+def listings_folder() -> str | None:
+    """Where kept listings live: beside the agent's unpacked modules in the
+    server's cache folder (``.../accord/listings``); None when the agent
+    does not run from there."""
+    import accord
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(accord.__file__)))
+    if not os.path.basename(home).startswith("agent-"):
+        return None
+    return os.path.join(os.path.dirname(home), "listings")
 
 
 def main() -> None:
@@ -444,7 +575,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
     with contextlib.suppress(KeyboardInterrupt):  # the client went away
-        Agent(fd_in, fd_out).serve()
+        Agent(fd_in, fd_out, listings_folder()).serve()
     # served, and the place closed: nothing is left but the interpreter's
     # teardown (freeing each module and object), which the client's exit
     # would wait for
