@@ -559,9 +559,8 @@ def listings_folder() -> str | None:
     """Where kept listings live: beside the agent's unpacked modules in the
     server's cache folder (``.../accord/listings``); None when the agent
     does not run from there."""
-    import accord
-
-    home = os.path.dirname(os.path.dirname(os.path.abspath(accord.__file__)))
+    # this file is .../accord/agent-DIGEST/accord/replicas/agent.py
+    home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     if not os.path.basename(home).startswith("agent-"):
         return None
     return os.path.join(os.path.dirname(home), "listings")
