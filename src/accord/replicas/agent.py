@@ -32,7 +32,7 @@ from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import Entry
 from accord.replica import Replica
-from accord.replicas import wire
+from accord.replicas import agent_listing, wire
 from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
 from accord.replicas.local import LocalReplica
 
@@ -41,8 +41,6 @@ __all__ = ["main"]
 _WORKERS = 8
 _BATCH = 1000  # scan items per data frame
 _RUN = 4096  # unchanged items a run (one digest) covers at most
-#: the kept listings this agent knows (``agent_listing.py``), said at hello
-LISTINGS = 1
 
 # how each call's arguments are decoded: s = as sent, E = an entry,
 # e = an entry or None, T = a trash item
@@ -428,7 +426,7 @@ class Agent:
             "executable": sys.executable,
             "root": self.replica.root,
             "ignore_rules": self.rules,
-            "listings": LISTINGS if self._listings else 0,
+            "listings": agent_listing.VERSION if self._listings else 0,
             "spots": [list(spot) for spot in self.replica.spots()],
         }
 

@@ -30,7 +30,11 @@ import os
 import time
 from collections.abc import Iterable
 
-__all__ = ["KeptRows", "listing_name", "read_kept", "write_kept"]
+__all__ = ["VERSION", "KeptRows", "listing_name", "read_kept", "write_kept"]
+
+#: the listings with runs this module speaks of, as the agent says at hello
+#: (a client asks for runs only of an agent that says this version)
+VERSION = 1
 
 _MAGIC = b"accord listing 1 "
 _STALE = 30 * 86400  # kept listings unused this long are removed

@@ -29,7 +29,7 @@ from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
 from accord.keys import IgnoreRules, shown
 from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
-from accord.replicas import wire
+from accord.replicas import agent_listing, wire
 from accord.replicas.link import AgentLink, AgentUnavailable, agent_bundle, start_agent
 from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
@@ -115,7 +115,7 @@ class AgentReplica(Replica):
         self.identity = identity
         self.capabilities = Capabilities()
         self._rules_there = True
-        self._listings = 0  # the kept listings the agent knows (agent_listing.py)
+        self._listings = False  # the agent keeps listings (agent_listing.py)
         #: what listings brought: runs of unchanged items (a digest each),
         #: items in full, and listings asked for again in full from a run
         #: that was not as the archive holds it (counts, for tests)
@@ -130,7 +130,8 @@ class AgentReplica(Replica):
         """Greet the agent: it serves ``root`` from now on."""
         hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
-        self._listings = int(hello.get("listings") or 0)
+        # runs in listings only from an agent that speaks of them as we do
+        self._listings = hello.get("listings") == agent_listing.VERSION
         self.executable = str(hello.get("executable") or "")
         self._spots = tuple(
             Spot(f"{self.server}/{space}", tuple(path))
