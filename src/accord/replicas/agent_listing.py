@@ -54,13 +54,14 @@ def read_kept(folder: str, name: str) -> list[tuple[str, str]] | None:
             data = handle.read()
     except OSError:
         return None
-    head, _, body = data.partition(b"\n")
-    if head != _MAGIC + hashlib.sha256(body).hexdigest().encode():
+    end = data.find(b"\n")
+    body = memoryview(data)[end + 1 :]  # not copied
+    if end < 0 or data[:end] != _MAGIC + hashlib.sha256(body).hexdigest().encode():
         return None
     if not body:
         return []
     try:
-        parts = body.decode("utf-8", "surrogatepass").split("\0")
+        parts = str(body, "utf-8", "surrogatepass").split("\0")
     except UnicodeDecodeError:
         return None
     if len(parts) % 2:

@@ -34,7 +34,6 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import chain
 from typing import Any
 
 from accord import errors
@@ -160,7 +159,7 @@ def run_digest(pairs: Iterable[tuple[str, str]]) -> str:
     it for a run of unchanged items and the client checks it against its
     archive's rows: each string followed by a NUL (no name or version holds
     one), in UTF-8 with surrogates kept (names that are not UTF-8)."""
-    text = "\0".join(chain.from_iterable(pairs)) + "\0"
+    text = "\0".join(map("\0".join, pairs)) + "\0"  # each pair joined in C
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
