@@ -174,8 +174,8 @@ class Agent:
         #: where kept listings live (None: none are kept)
         self._listings = listings
         #: the last whole listing made for a client that sent a token: its
-        #: file name, its pairs, and the kept pairs it was compared with
-        self._listed: tuple[str, list[tuple[str, str]], Any] | None = None
+        #: file name, its pairs, and whether they are the kept ones
+        self._listed: tuple[str, list[tuple[str, str]], bool] | None = None
         #: what this session wrote, by key (None: deleted), for the next one
         self._written: dict[str, str | None] = {}
 
@@ -365,7 +365,7 @@ class Agent:
         if method == "new_listing":  # the client made the place, empty
             if self._listings is not None:
                 name = listing_name(str(values[0]), replica.root)
-                self._listed = (name, [], None)
+                self._listed = (name, [], False)
             return None
         if method == "open":
             replica.open(*values)
@@ -472,6 +472,8 @@ class Agent:
         if name is not None and start is None:
             assert self._listings is not None
             before = read_kept(self._listings, name)
+        if before is not None and len(before) > agent_listing.MOST:
+            before = None  # kept by an agent with a higher limit
         kept = None if before is None else KeptRows(before)
         listed: list[tuple[str, str]] | None = [] if name is not None else None
         batch: list[Any] = []
@@ -498,6 +500,9 @@ class Agent:
                     key = item[0]  # type: ignore[index]
                     if listed is not None:
                         listed.append((key, item[5]))  # type: ignore[index]
+                        if len(listed) > agent_listing.MOST:
+                            listed = None  # too big to keep
+
                     # an entry is a tuple, which JSON writes as the list it sends
                     if start is None or key >= start:
                         batch.append(item)
@@ -509,6 +514,8 @@ class Agent:
             if len(run) >= _RUN:
                 batch.append(_run_of(run, listed))
                 run = []
+                if listed is not None and len(listed) > agent_listing.MOST:
+                    listed = None  # too big to keep (runs come from kept pairs)
             if covered >= _BATCH and batch:
                 self._push(ident, credit, wire.dumps(batch))
                 batch, covered = [], 0
@@ -519,7 +526,7 @@ class Agent:
         if batch:
             self._push(ident, credit, wire.dumps(batch))
         if name is not None and listed is not None and not credit.cancelled:
-            self._listed = (name, listed, before)
+            self._listed = (name, listed, listed == before)
 
     def _keep_listing(self) -> None:
         """Keep the session's last whole listing, with what it wrote since,
@@ -527,7 +534,7 @@ class Agent:
         listed, self._listed = self._listed, None
         if listed is None or self._listings is None:
             return
-        name, pairs, before = listed
+        name, pairs, unchanged = listed
         if self._written:
             merged = dict(pairs)
             for key, version in list(self._written.items()):
@@ -536,8 +543,9 @@ class Agent:
                 else:
                     merged[key] = version
             pairs = sorted(merged.items())
-        if pairs != before:
-            write_kept(self._listings, name, pairs)
+        elif unchanged:
+            return  # the kept pairs are still right
+        write_kept(self._listings, name, pairs)
 
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))

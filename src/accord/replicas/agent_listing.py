@@ -38,6 +38,10 @@ VERSION = 1
 
 _MAGIC = b"accord listing 1 "
 _STALE = 30 * 86400  # kept listings unused this long are removed
+#: items a kept listing holds at most: the agent holds it, and the listing
+#: it makes, in memory (about 250 bytes an item); a bigger tree is listed
+#: in full, as before
+MOST = 500_000
 
 
 def listing_name(token: str, root: str) -> str:
@@ -90,12 +94,14 @@ def write_kept(folder: str, name: str, pairs: Iterable[tuple[str, str]]) -> None
 
 
 def _tidy(folder: str) -> None:
-    """Remove kept listings (and stray temporary files) unused for 30 days."""
+    """Remove kept listings (and stray temporary files) not read for 30
+    days (by their access time, as the bootstrap tidies old agents: a
+    listing read at every no-op is not rewritten)."""
     now = time.time()
     with contextlib.suppress(OSError), os.scandir(folder) as found:
         for item in found:
             with contextlib.suppress(OSError):
-                if now - item.stat().st_mtime > _STALE:
+                if now - item.stat().st_atime > _STALE:
                     os.remove(item.path)
 
 
