@@ -30,7 +30,7 @@ from typing import IO, Any
 
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
-from accord.model import Entry
+from accord.model import Entry, Problem
 from accord.replica import Replica
 from accord.replicas import agent_listing, wire
 from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
@@ -475,58 +475,23 @@ class Agent:
         if before is not None and len(before) > agent_listing.MOST:
             before = None  # kept by an agent with a higher limit
         kept = None if before is None else KeptRows(before)
-        listed: list[tuple[str, str]] | None = [] if name is not None else None
-        batch: list[Any] = []
-        run: list[tuple[str, str]] = []
-        covered = 0  # items the batch speaks for
-        encode = wire.encode_item
+        out = _Batches(
+            lambda block: self._push(ident, credit, block), name is not None, start
+        )
         for item in replica.scan(rules, kept):  # type: ignore[arg-type]
             kind = type(item)
             if kind is int:  # a run of items as kept
                 assert kept is not None
-                run += kept.passed
-                covered += item  # type: ignore[operator]
+                out.as_kept(kept.passed)
             elif kind is str and kept is not None:  # one item as kept
-                if kept.skipped and run:  # kept keys gone before it: a new run
-                    batch.append(_run_of(run, listed))
-                    run = []
-                run.append((item, kept.found))  # type: ignore[arg-type]
-                covered += 1
+                out.as_kept([(item, kept.found)], apart=kept.skipped)  # type: ignore[list-item]
             else:
-                if run:
-                    batch.append(_run_of(run, listed))
-                    run = []
-                if kind is Entry:
-                    key = item[0]  # type: ignore[index]
-                    if listed is not None:
-                        listed.append((key, item[5]))  # type: ignore[index]
-                        if len(listed) > agent_listing.MOST:
-                            listed = None  # too big to keep
-
-                    # an entry is a tuple, which JSON writes as the list it sends
-                    if start is None or key >= start:
-                        batch.append(item)
-                else:  # a problem (or a known key, from a place that knew one)
-                    key = item if kind is str else item.key  # type: ignore[union-attr]
-                    if start is None or key >= start:
-                        batch.append(encode(item))  # type: ignore[arg-type]
-                covered += 1
-            if len(run) >= _RUN:
-                batch.append(_run_of(run, listed))
-                run = []
-                if listed is not None and len(listed) > agent_listing.MOST:
-                    listed = None  # too big to keep (runs come from kept pairs)
-            if covered >= _BATCH and batch:
-                self._push(ident, credit, wire.dumps(batch))
-                batch, covered = [], 0
+                out.item(item)  # type: ignore[arg-type]
             if credit.cancelled:
                 return  # a listing cut short is not kept
-        if run:
-            batch.append(_run_of(run, listed))
-        if batch:
-            self._push(ident, credit, wire.dumps(batch))
-        if name is not None and listed is not None and not credit.cancelled:
-            self._listed = (name, listed, listed == before)
+        out.finish()
+        if name is not None and out.listed is not None and not credit.cancelled:
+            self._listed = (name, out.listed, out.listed == before)
 
     def _keep_listing(self) -> None:
         """Keep the session's last whole listing, with what it wrote since,
@@ -552,13 +517,71 @@ class Agent:
         self.send(wire.frame(wire.DATA, ident, block))
 
 
-def _run_of(
-    run: list[tuple[str, str]], listed: list[tuple[str, str]] | None
-) -> dict[str, Any]:
-    """A run of items as kept, as sent; its pairs join the listing."""
-    if listed is not None:
-        listed += run
-    return {"r": [run[0][0], len(run), wire.run_digest(run)]}
+class _Batches:
+    """A listing as it is sent: items in batches of about ``_BATCH``, runs
+    of items as kept as ``{"r": [first key, count, digest]}``, and the
+    ``(key, version)`` pairs of all of it (``listed``) while there are few
+    enough to keep. With ``start``, items before that key are not sent."""
+
+    def __init__(
+        self, push: Callable[[bytes], None], keep: bool, start: str | None
+    ) -> None:
+        self._push = push
+        self._start = start
+        self.listed: list[tuple[str, str]] | None = [] if keep else None
+        self._batch: list[Any] = []
+        self._run: list[tuple[str, str]] = []
+        self._covered = 0  # items the batch speaks for
+
+    def as_kept(self, pairs: list[tuple[str, str]], *, apart: bool = False) -> None:
+        """Items as kept; ``apart``: kept keys the scan did not show come
+        before them (gone), so they begin a run of their own."""
+        if apart:
+            self._end_run()
+        self._run += pairs
+        self._covered += len(pairs)
+        if len(self._run) >= _RUN:
+            self._end_run()
+        self._send_full()
+
+    def item(self, item: Entry | Problem | str) -> None:
+        """An item sent whole: an entry, a problem, or a known key."""
+        self._end_run()
+        if type(item) is Entry:
+            key = item[0]
+            self._note([(key, item[5])])
+            data: Any = item  # a tuple, which JSON writes as the list it sends
+        else:
+            key = item if isinstance(item, str) else item.key
+            data = wire.encode_item(item)
+        if self._start is None or key >= self._start:
+            self._batch.append(data)
+        self._covered += 1
+        self._send_full()
+
+    def finish(self) -> None:
+        self._end_run()
+        if self._batch:
+            self._push(wire.dumps(self._batch))
+            self._batch = []
+
+    def _note(self, pairs: list[tuple[str, str]]) -> None:
+        if self.listed is not None:
+            self.listed += pairs
+            if len(self.listed) > agent_listing.MOST:
+                self.listed = None  # too big to keep
+
+    def _end_run(self) -> None:
+        run = self._run
+        if run:
+            self._note(run)
+            self._batch.append({"r": [run[0][0], len(run), wire.run_digest(run)]})
+            self._run = []
+
+    def _send_full(self) -> None:
+        if self._covered >= _BATCH and self._batch:
+            self._push(wire.dumps(self._batch))
+            self._batch, self._covered = [], 0
 
 
 def listings_folder() -> str | None:
