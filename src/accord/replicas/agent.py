@@ -351,12 +351,14 @@ class Agent:
             return self._wrote(method_of(key, like=like, expect=expect, **extra))
         if method == "delete":
             key, expect, trash = values
+            replica.delete(key, expect=expect, trash=trash)
             self._written[key] = None
-            return replica.delete(key, expect=expect, trash=trash)
+            return None
         if method == "move":
             key, new_key, expect = values
+            moved = replica.move(key, new_key, expect=expect)
             self._written[key] = None
-            return self._wrote(replica.move(key, new_key, expect=expect))
+            return self._wrote(moved)
         if method == "trash_restore":
             return self._wrote(replica.trash_restore(*values))
         if method == "close":
