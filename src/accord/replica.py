@@ -281,6 +281,12 @@ class Replica(abc.ABC):
         and before ``capabilities`` is asked. A place checks that a fact
         still applies (it names what it was found on) before it trusts it."""
 
+    def new_listing(self, token: str | None) -> None:  # noqa: B027 - optional hook
+        """This run created the place, empty: what it writes there is all
+        the place holds for the archive rows named ``token``
+        (``ArchiveStore.listing_token``). A place that keeps what it lists
+        for an archive (the SSH agent) starts that from nothing."""
+
     def learned(self) -> dict[str, str]:
         """Facts about the place that cost something to find again (a
         probe file written to its disk), for ``recall`` on the next run."""

@@ -19,12 +19,14 @@ from typing import Any
 
 import pytest
 
+from accord.engine.detect import KnownInOrder
 from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import ReplicaError, UnsafeName
 from accord.keys import IgnoreRules
 from accord.model import DIR, FILE, Entry, Problem
 from accord.replica import WriteItem
+from accord.replicas import wire
 from accord.replicas.agent import Agent
 from accord.replicas.link import AgentLink
 from accord.replicas.local import LocalReplica
@@ -198,3 +200,74 @@ def _around(top: Path) -> dict[str, object]:
         for k, v in disk_snapshot(top).items()
         if not k.startswith("1/2/target") and ".accord" not in k
     }
+
+
+class RunTeller(Agent):
+    """An agent whose listings are what ``answer(options)`` says, sent as
+    one batch: runs of items "as kept" among them, true or not."""
+
+    def __init__(self, fd: int, answer: Any) -> None:
+        super().__init__(fd, fd, listings="/nowhere")  # says it keeps listings
+        self.answer = answer
+        self.asked: list[dict[str, Any]] = []
+
+    def _list(
+        self, ident: int, credit: Any, patterns: list[str], options: dict[str, Any]
+    ) -> None:
+        self.asked.append(options)
+        self._push(ident, credit, wire.dumps(self.answer(options)))
+
+
+def _told(tmp_path: Path, answer: Any) -> tuple[list[Any], RunTeller]:
+    """What a listing through a RunTeller gives, against archive rows of
+    ``a`` and ``b``."""
+    ours, theirs = socket.socketpair()
+    agent = RunTeller(theirs.fileno(), answer)
+    thread = threading.Thread(target=agent.serve, daemon=True)
+    thread.start()
+    link = AgentLink(_Channel(ours), "sftp://evil.example/data")
+    place = AgentReplica(link, str(tmp_path), "sftp://evil.example/data", "x")
+    place.start()
+    try:
+        known = KnownInOrder([("a", "1"), ("b", "2")], "token")
+        found = list(place.scan(None, known))  # type: ignore[arg-type]
+        found.append(known.finish())
+        return found, agent
+    finally:
+        place.close()
+        theirs.close()
+        thread.join(timeout=10)
+
+
+def test_a_run_the_archive_does_not_hold_brings_the_rest_in_full(
+    tmp_path: Path,
+) -> None:
+    a = Entry("a", FILE, 1, _MTIME, 0o644, "1")
+    b = Entry("b", FILE, 1, _MTIME, 0o644, "9")
+
+    def answer(options: dict[str, Any]) -> list[Any]:
+        if "from" in options:
+            return [list(a), list(b)]
+        pairs = [("a", "1"), ("b", "2")]  # the archive's rows, as if unchanged
+        return [{"r": ["a", 2, wire.run_digest(pairs)[::-1]]}]  # a wrong digest
+
+    found, agent = _told(tmp_path, answer)
+    assert agent.asked == [{"token": "token"}, {"token": "token", "from": "a"}]
+    assert found == ["a", b, []]  # a unchanged, b changed: as a full listing says
+
+
+def test_a_run_in_a_full_listing_is_refused(tmp_path: Path) -> None:
+    def answer(options: dict[str, Any]) -> list[Any]:
+        return [{"r": ["a", 1, "0" * 32]}]  # never the archive's digest
+
+    with pytest.raises(ReplicaError, match="a run in a full listing"):
+        _told(tmp_path, answer)
+
+
+def test_a_true_run_passes_as_unchanged_items(tmp_path: Path) -> None:
+    def answer(options: dict[str, Any]) -> list[Any]:
+        return [{"r": ["b", 1, wire.run_digest([("b", "2")])]}]
+
+    found, agent = _told(tmp_path, answer)
+    assert agent.asked == [{"token": "token"}]
+    assert found == [1, ["a"]]  # b passed as unchanged, a not listed: gone

@@ -23,8 +23,9 @@ no deletion is inferred for it) and goes no further.
 
 from __future__ import annotations
 
+import bisect
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from accord.engine.names import Gate, archived
@@ -138,11 +139,20 @@ class KnownInOrder:
     an unchanged tree thus holds a few thousand rows at a time, not a dict
     of every item. A key asked out of order stops the run before anything
     is written (inferring deletions from a broken merge would lose data).
+    ``same_run(first, count, check)`` passes a run the place describes by
+    its first key, its length and a check of its pairs (a digest: see
+    ``replicas/agent_listing.py``). ``token`` names the archive and side
+    the rows come from, for a place that keeps what it listed for them.
     """
 
-    __slots__ = ("_at", "_buffer", "_done", "_last", "_rows", "count", "unseen")
+    __slots__ = (
+        "_at", "_buffer", "_done", "_last", "_rows", "count", "token", "unseen",
+    )  # fmt: skip
 
-    def __init__(self, rows: Iterable[tuple[str, str]]) -> None:
+    def __init__(
+        self, rows: Iterable[tuple[str, str]], token: str | None = None
+    ) -> None:
+        self.token = token
         self._rows = iter(rows)
         self._buffer: list[tuple[str, str]] = []
         self._at = 0  # the next row in the buffer
@@ -205,6 +215,70 @@ class KnownInOrder:
         self._at = at + count
         self._last = pairs[-1][0]
         return True
+
+    def same_run(
+        self,
+        first: str,
+        count: int,
+        check: Callable[[list[tuple[str, str]]], bool],
+    ) -> bool:
+        """True when the ``count`` archived rows from key ``first`` on pass
+        ``check`` (rows this side holds nothing in by agreement, ABSENT,
+        left out: a listing never shows them): they are passed as the
+        listing's next unchanged items, the rows before ``first`` and the
+        ABSENT ones among them as unseen, as ``get`` would pass them.
+        Otherwise nothing is passed."""
+        if first <= self._last:
+            raise ScanOrderError(f"a listing came out of key order at {first!r}")
+        if count <= 0:
+            return False
+        skip = 0  # rows before ``first`` (offsets count from the current row)
+        while True:
+            have = self._ahead(skip + 1)
+            if have <= skip:
+                return False  # the archive ends before ``first``
+            at = self._at
+            skip = bisect.bisect_left(self._buffer, (first,), at + skip, at + have) - at
+            if skip < have:
+                break
+        if self._ahead(skip + count) < skip + count:
+            return False
+        at = self._at
+        rows = self._buffer[at + skip : at + skip + count]
+        if rows[0][0] != first:
+            return False
+        end = skip + count
+        absent: list[str] = []
+        if not check(rows):  # perhaps rows held by the other side only are among them
+            rows, absent, end = self._present(skip, count)
+            if len(rows) < count or not check(rows):
+                return False
+        at = self._at
+        self.unseen += [key for key, _ in self._buffer[at : at + skip]]
+        self.unseen += absent
+        self._at = at + end
+        self._last = rows[-1][0]
+        return True
+
+    def _present(
+        self, skip: int, count: int
+    ) -> tuple[list[tuple[str, str]], list[str], int]:
+        """``count`` rows from ``skip`` rows past the current one on,
+        leaving out ABSENT ones: those rows, the ABSENT keys, and how many
+        rows past the current one the run ends."""
+        rows: list[tuple[str, str]] = []
+        absent: list[str] = []
+        offset = skip
+        while len(rows) < count:
+            if self._ahead(offset + 1) <= offset:
+                break  # the archive ends first
+            key, version = self._buffer[self._at + offset]
+            if version == ABSENT:
+                absent.append(key)
+            else:
+                rows.append((key, version))
+            offset += 1
+        return rows, absent, offset
 
     def finish(self) -> list[str]:
         """The archived keys the listing did not show (reads the rest)."""

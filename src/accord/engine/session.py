@@ -472,6 +472,7 @@ class Session:
                 replica, self._lock_info, break_lock=self.break_lock
             )
             self._locked.append(replica)
+            replica.new_listing(self.store.listing_token(side))
         self._absent.clear()
 
     def close(self) -> None:
@@ -1080,7 +1081,8 @@ def _known(
     what changed only), else all of them in a dict."""
     if replica.scan_in_order:
         return KnownInOrder(
-            store.versions_in_order(side, own_connection=own_connection)
+            store.versions_in_order(side, own_connection=own_connection),
+            store.listing_token(side),
         )
     return store.versions(side, own_connection=own_connection)
 

@@ -30,15 +30,17 @@ from typing import IO, Any
 
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
-from accord.model import Entry
+from accord.model import Entry, Problem
 from accord.replica import Replica
-from accord.replicas import wire
+from accord.replicas import agent_listing, wire
+from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
 from accord.replicas.local import LocalReplica
 
 __all__ = ["main"]
 
 _WORKERS = 8
 _BATCH = 1000  # scan items per data frame
+_RUN = 4096  # unchanged items a run (one digest) covers at most
 
 # how each call's arguments are decoded: s = as sent, E = an entry,
 # e = an entry or None, T = a trash item
@@ -71,6 +73,7 @@ _SIGNATURES = {
     "leave_as_found": "",
     "hold_lock": "sssss",
     "drop_lock": "s",
+    "new_listing": "s",
 }
 # calls quick enough to run in the reading thread, in order
 _QUICK = frozenset(
@@ -78,7 +81,7 @@ _QUICK = frozenset(
         "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
-        "leave_as_found", "drop_lock",
+        "leave_as_found", "drop_lock", "new_listing",
     )
 )  # fmt: skip
 _DECODE: dict[str, Callable[[Any], Any]] = {
@@ -155,7 +158,7 @@ class Agent:
     digests and big writes run in worker threads, streaming with credit.
     """
 
-    def __init__(self, fd_in: int, fd_out: int) -> None:
+    def __init__(self, fd_in: int, fd_out: int, listings: str | None = None) -> None:
         self._in = fd_in
         self._out = fd_out
         self._send_lock = threading.Lock()
@@ -168,6 +171,13 @@ class Agent:
         self.replica: Replica | None = None
         self.rules = False  # the agent applies ignore rules itself
         self._closed = False  # the client closed the place: nothing follows
+        #: where kept listings live (None: none are kept)
+        self._listings = listings
+        #: the last whole listing made for a client that sent a token: its
+        #: file name, its pairs, and whether they are the kept ones
+        self._listed: tuple[str, list[tuple[str, str]], bool] | None = None
+        #: what this session wrote, by key (None: deleted), for the next one
+        self._written: dict[str, str | None] = {}
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -332,17 +342,33 @@ class Agent:
         if method == "write":
             assert data is not None
             key, like, expect, trash = values
-            return replica.write(key, data, like=like, expect=expect, trash=trash)
+            new = replica.write(key, data, like=like, expect=expect, trash=trash)
+            return self._wrote(new)
         if method in ("make_dir", "make_link", "set_meta"):
             key, like, expect, *rest = values
             extra = {"trash": rest[0]} if rest else {}
-            return getattr(replica, method)(key, like=like, expect=expect, **extra)
+            method_of = getattr(replica, method)
+            return self._wrote(method_of(key, like=like, expect=expect, **extra))
         if method == "delete":
             key, expect, trash = values
-            return replica.delete(key, expect=expect, trash=trash)
+            replica.delete(key, expect=expect, trash=trash)
+            self._written[key] = None
+            return None
         if method == "move":
             key, new_key, expect = values
-            return replica.move(key, new_key, expect=expect)
+            moved = replica.move(key, new_key, expect=expect)
+            self._written[key] = None
+            return self._wrote(moved)
+        if method == "trash_restore":
+            return self._wrote(replica.trash_restore(*values))
+        if method == "close":
+            self._keep_listing()
+            return replica.close()
+        if method == "new_listing":  # the client made the place, empty
+            if self._listings is not None:
+                name = listing_name(str(values[0]), replica.root)
+                self._listed = (name, [], False)
+            return None
         if method == "open":
             replica.open(*values)
             return replica.capabilities.to_json()
@@ -365,8 +391,12 @@ class Agent:
             return list(replica.trash_list())
         return getattr(replica, method)(*values)
 
-    @staticmethod
-    def write_batch(replica: Replica, items: list[Any], data: bytes) -> list[Any]:
+    def _wrote(self, entry: Entry) -> Entry:
+        """Note what a write left under its key (for the next listing)."""
+        self._written[entry.key] = entry.version
+        return entry
+
+    def write_batch(self, replica: Replica, items: list[Any], data: bytes) -> list[Any]:
         """Several small files, their bytes one after another in ``data``."""
         results: list[Any] = []
         offset = 0
@@ -381,7 +411,7 @@ class Agent:
                     expect=wire.decode_entry(expect),
                     trash=trash,
                 )
-                results.append(new)
+                results.append(self._wrote(new))
             except Exception as exc:
                 results.append({"error": wire.encode_error(exc)})
         return results
@@ -398,6 +428,7 @@ class Agent:
             "executable": sys.executable,
             "root": self.replica.root,
             "ignore_rules": self.rules,
+            "listings": agent_listing.VERSION if self._listings else 0,
             "spots": [list(spot) for spot in self.replica.spots()],
         }
 
@@ -416,24 +447,154 @@ class Agent:
                         break
                     self._push(ident, credit, block)
         else:
-            batch: list[Any] = []
-            rules = IgnoreRules(args[0]) if self.rules else None
-            encode = wire.encode_item
-            for item in replica.scan(rules):
-                # an entry is a tuple, which JSON writes as the list it sends
-                batch.append(item if type(item) is Entry else encode(item))
-                if len(batch) >= _BATCH:
-                    self._push(ident, credit, wire.dumps(batch))
-                    batch = []
-                if credit.cancelled:
-                    break
-            if batch:
-                self._push(ident, credit, wire.dumps(batch))
+            options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+            self._list(ident, credit, args[0], options)
         self.send(wire.frame(wire.END, ident))
+
+    def _list(
+        self,
+        ident: int,
+        credit: wire.Credit,
+        patterns: list[str],
+        options: dict[str, Any],
+    ) -> None:
+        """Send the listing in batches. With a ``token`` from the client,
+        runs of items as this agent kept them for it go as
+        ``{"r": [first key, count, digest]}`` (``agent_listing.py``), and
+        the whole listing is kept for the next time. With ``from``, the
+        listing is sent in full from that key on (the client found a run
+        that was not as its archive holds it)."""
+        replica = self.replica
+        assert replica is not None
+        rules = IgnoreRules(patterns) if self.rules else None
+        token = options.get("token") if self._listings else None
+        name = listing_name(str(token), replica.root) if token else None
+        start = options.get("from")
+        before = None
+        if name is not None and start is None:
+            assert self._listings is not None
+            before = read_kept(self._listings, name)
+        if before is not None and len(before) > agent_listing.MOST:
+            before = None  # kept by an agent with a higher limit
+        kept = None if before is None else KeptRows(before)
+        out = _Batches(
+            lambda block: self._push(ident, credit, block), name is not None, start
+        )
+        for item in replica.scan(rules, kept):  # type: ignore[arg-type]
+            kind = type(item)
+            if kind is int:  # a run of items as kept
+                assert kept is not None
+                out.as_kept(kept.passed)
+            elif kind is str and kept is not None:  # one item as kept
+                out.as_kept([(item, kept.found)], apart=kept.skipped)  # type: ignore[list-item]
+            else:
+                out.item(item)  # type: ignore[arg-type]
+            if credit.cancelled:
+                return  # a listing cut short is not kept
+        out.finish()
+        if name is not None and out.listed is not None and not credit.cancelled:
+            self._listed = (name, out.listed, out.listed == before)
+
+    def _keep_listing(self) -> None:
+        """Keep the session's last whole listing, with what it wrote since,
+        for the client's next listing (when it differs from what was kept)."""
+        listed, self._listed = self._listed, None
+        if listed is None or self._listings is None:
+            return
+        name, pairs, unchanged = listed
+        if self._written:
+            merged = dict(pairs)
+            for key, version in list(self._written.items()):
+                if version is None:
+                    merged.pop(key, None)
+                else:
+                    merged[key] = version
+            pairs = sorted(merged.items())
+        elif unchanged:
+            return  # the kept pairs are still right
+        write_kept(self._listings, name, pairs)
 
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))
         self.send(wire.frame(wire.DATA, ident, block))
+
+
+class _Batches:
+    """A listing as it is sent: items in batches of about ``_BATCH``, runs
+    of items as kept as ``{"r": [first key, count, digest]}``, and the
+    ``(key, version)`` pairs of all of it (``listed``) while there are few
+    enough to keep. With ``start``, items before that key are not sent."""
+
+    def __init__(
+        self, push: Callable[[bytes], None], keep: bool, start: str | None
+    ) -> None:
+        self._push = push
+        self._start = start
+        self.listed: list[tuple[str, str]] | None = [] if keep else None
+        self._batch: list[Any] = []
+        self._run: list[tuple[str, str]] = []
+        self._covered = 0  # items the batch speaks for
+
+    def as_kept(self, pairs: list[tuple[str, str]], *, apart: bool = False) -> None:
+        """Items as kept; ``apart``: kept keys the scan did not show come
+        before them (gone), so they begin a run of their own."""
+        if apart:
+            self._end_run()
+        self._run += pairs
+        self._covered += len(pairs)
+        if len(self._run) >= _RUN:
+            self._end_run()
+        self._send_full()
+
+    def item(self, item: Entry | Problem | str) -> None:
+        """An item sent whole: an entry, a problem, or a known key."""
+        self._end_run()
+        if type(item) is Entry:
+            key = item[0]
+            self._note([(key, item[5])])
+            data: Any = item  # a tuple, which JSON writes as the list it sends
+        else:
+            key = item if isinstance(item, str) else item.key
+            data = wire.encode_item(item)
+        if self._start is None or key >= self._start:
+            self._batch.append(data)
+        self._covered += 1
+        self._send_full()
+
+    def finish(self) -> None:
+        self._end_run()
+        if self._batch:
+            self._push(wire.dumps(self._batch))
+            self._batch = []
+
+    def _note(self, pairs: list[tuple[str, str]]) -> None:
+        if self.listed is not None:
+            self.listed += pairs
+            if len(self.listed) > agent_listing.MOST:
+                self.listed = None  # too big to keep
+
+    def _end_run(self) -> None:
+        run = self._run
+        if run:
+            self._note(run)
+            self._batch.append({"r": [run[0][0], len(run), wire.run_digest(run)]})
+            self._run = []
+
+    def _send_full(self) -> None:
+        if self._covered >= _BATCH and self._batch:
+            self._push(wire.dumps(self._batch))
+            self._batch, self._covered = [], 0
+
+
+def listings_folder() -> str | None:
+    """Where kept listings live: beside the agent's unpacked modules in the
+    server's cache folder (``.../accord/listings``); None when the agent
+    does not run from there."""
+    # this file is .../accord/agent-DIGEST/accord/replicas/agent.py
+    home = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if not os.path.basename(home).startswith("agent-"):
+        return None
+    return os.path.join(os.path.dirname(home), "listings")
 
 
 def main() -> None:
@@ -444,7 +605,7 @@ def main() -> None:
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
     with contextlib.suppress(KeyboardInterrupt):  # the client went away
-        Agent(fd_in, fd_out).serve()
+        Agent(fd_in, fd_out, listings_folder()).serve()
     # served, and the place closed: nothing is left but the interpreter's
     # teardown (freeing each module and object), which the client's exit
     # would wait for

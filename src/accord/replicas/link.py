@@ -67,6 +67,7 @@ _AGENT_MODULES = (
     "replicas/where.py",
     "replicas/wire.py",
     "replicas/agent.py",
+    "replicas/agent_listing.py",
 )
 _files_cache: tuple[str, list[tuple[str, bytes]]] | None = None
 _bundle_cache: tuple[str, bytes] | None = None

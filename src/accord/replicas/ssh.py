@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,7 +29,7 @@ from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
 from accord.keys import IgnoreRules, shown
 from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
-from accord.replicas import wire
+from accord.replicas import agent_listing, wire
 from accord.replicas.link import AgentLink, AgentUnavailable, agent_bundle, start_agent
 from accord.replicas.local_entries import local_persistent_id
 from accord.replicas.sftp import SFTPReplica
@@ -115,6 +115,13 @@ class AgentReplica(Replica):
         self.identity = identity
         self.capabilities = Capabilities()
         self._rules_there = True
+        self._listings = False  # the agent keeps listings (agent_listing.py)
+        #: what listings brought: runs of unchanged items (a digest each),
+        #: items in full, and listings asked for again in full from a run
+        #: that was not as the archive holds it (counts, for tests)
+        self.runs_listed = 0
+        self.items_listed = 0
+        self.listed_again = 0
         self._spots: tuple[Spot, ...] = ()
         #: the interpreter the agent runs on, as the server names it
         self.executable = ""
@@ -123,6 +130,8 @@ class AgentReplica(Replica):
         """Greet the agent: it serves ``root`` from now on."""
         hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
+        # runs in listings only from an agent that speaks of them as we do
+        self._listings = hello.get("listings") == agent_listing.VERSION
         self.executable = str(hello.get("executable") or "")
         self._spots = tuple(
             Spot(f"{self.server}/{space}", tuple(path))
@@ -169,21 +178,56 @@ class AgentReplica(Replica):
         self, ignore: IgnoreRules | None, known: dict[str, str] | None
     ) -> Iterator[Entry | Problem | str | int]:
         patterns = list(ignore.patterns) if ignore else []
-        ident, pending = self.link.start("scan", patterns, stream=True)
+        # a known read in key order that names its archive: the agent sends
+        # runs of items as it kept them for that archive, each checked here
+        token = getattr(known, "token", None)
+        same_run = getattr(known, "same_run", None)
+        options = {"token": token} if token and same_run and self._listings else {}
+        rest = yield from self._listing(patterns, options, known)
+        if rest is not None:  # a run was not as the archive holds it
+            self.listed_again += 1
+            options = {**options, "from": rest}
+            if (yield from self._listing(patterns, options, known)) is not None:
+                raise ReplicaError(
+                    "the agent sent a run in a full listing", where=self.url
+                )
+
+    def _listing(
+        self, patterns: list[str], options: dict[str, Any], known: Any
+    ) -> Generator[Entry | Problem | str | int, None, str | None]:
+        """One listing call: its items, merged with ``known``. Returns the
+        first key of a run that did not match the archive (the rest of the
+        listing is then to be asked for in full), else None."""
+        args = (patterns, options) if options else (patterns,)
+        ident, pending = self.link.start("scan", *args, stream=True)
         inbox = pending.inbox
         assert inbox is not None
         get = known.get if known is not None else None
         # a known read in key order passes a batch of unchanged items at once
         same = getattr(known, "same", None)
+        same_run = getattr(known, "same_run", None)
         try:
             while block := inbox.next_block():
                 batch = wire.loads(block)
                 if same is not None:
                     pairs = [(d[0], d[5]) for d in batch if type(d) is list]
                     if len(pairs) == len(batch) and same(pairs):
+                        self.items_listed += len(pairs)
                         yield len(pairs)
                         continue
                 for data in batch:
+                    if type(data) is dict and "r" in data:
+                        first, count, digest = data["r"]
+                        if same_run is None or not same_run(
+                            str(first),
+                            int(count),
+                            lambda rows, want=digest: wire.run_digest(rows) == want,
+                        ):
+                            return str(first)
+                        self.runs_listed += 1
+                        yield int(count)
+                        continue
+                    self.items_listed += 1
                     item = wire.decode_item(data)
                     if (
                         isinstance(item, Entry)
@@ -197,6 +241,11 @@ class AgentReplica(Replica):
         finally:
             if not inbox.ended:
                 self.link.cancel(ident)
+        return None
+
+    def new_listing(self, token: str | None) -> None:
+        if token and self._listings:
+            self.link.call("new_listing", token)
 
     def _key(self, key: str) -> str:
         return check_key(key, self.url)
@@ -533,6 +582,9 @@ class SSHReplica(Replica):
 
     def stat(self, key: str) -> Entry | None:
         return self.via.stat(key)
+
+    def new_listing(self, token: str | None) -> None:
+        self.via.new_listing(token)
 
     def digest(self, entry: Entry) -> Entry:
         return self.via.digest(entry)

@@ -27,12 +27,13 @@ too: it uses the standard library only and works on Python 3.8 and later.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import struct
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from accord import errors
@@ -49,6 +50,7 @@ __all__ = [
     "error_from",
     "frame",
     "frames",
+    "run_digest",
 ]
 
 HEADER = struct.Struct("!IBI")
@@ -150,6 +152,15 @@ def decode_item(data: Any) -> Entry | Problem | str:
         key, message, retryable = data["p"]
         return Problem(key, None, message, retryable)
     return str(data)
+
+
+def run_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """The digest of a run of ``(key, version)`` pairs, as the agent sends
+    it for a run of unchanged items and the client checks it against its
+    archive's rows: each string followed by a NUL (no name or version holds
+    one), in UTF-8 with surrogates kept (names that are not UTF-8)."""
+    text = "\0".join(map("\0".join, pairs)) + "\0"  # each pair joined in C
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def encode_trash(item: TrashItem) -> list[Any]:

@@ -199,6 +199,7 @@ class ArchiveStore:
         self.path = path
         self._swapped = swapped
         self._db = conn
+        self._created: str | None = None  # when the archive was made (meta)
 
     @classmethod
     def path_for(cls, state_dir: Path, left: str, right: str) -> Path:
@@ -248,8 +249,10 @@ class ArchiveStore:
                 f"(schema {version}, this one knows {SCHEMA_VERSION})",
                 hint="upgrade accord",
             )
+        self._created = rows.get("created")
         if not rows:
             first, second = sorted((left, right))
+            self._created = str(time.time())
             with self.transaction():
                 self._db.executemany(
                     "INSERT INTO meta VALUES (?, ?)",
@@ -257,7 +260,7 @@ class ArchiveStore:
                         ("schema_version", str(SCHEMA_VERSION)),
                         ("a", first),
                         ("b", second),
-                        ("created", str(time.time())),
+                        ("created", self._created),
                     ],
                 )
 
@@ -497,6 +500,18 @@ class ArchiveStore:
             return None
         return None if row is None else str(row[0])
 
+    def listing_token(self, side: str) -> str | None:
+        """A name for this archive's rows of ``side``, under which a place
+        may keep what it last listed for them (the SSH agent: see
+        ``replicas/agent_listing.py``); another archive of the same pair
+        (after a reset) has another. None when the archive cannot say.
+        Read no database: a forked child may ask."""
+        column = "ver_a" if (side == "left") != self._swapped else "ver_b"
+        if self._created is None:
+            return None
+        text = f"{self.path}\0{self._created}\0{column}"
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
         query = "SELECT 1 FROM entries WHERE key = ?"
@@ -609,6 +624,12 @@ class ArchiveStore:
         with self.transaction() as db:
             for table in ("entries", "journal", "runs", "log"):
                 db.execute(f"DELETE FROM {table}")
+            # made afresh: a new listing token (what a place kept for the
+            # old rows predicts nothing now)
+            self._created = str(time.time())
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('created', ?)", (self._created,)
+            )
         with contextlib.suppress(OSError):
             self.versions_path.unlink()  # no longer named (the triggers)
 
