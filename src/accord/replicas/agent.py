@@ -31,7 +31,7 @@ from typing import IO, Any
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import Entry
-from accord.replica import Replica
+from accord.replica import Replica, WriteItem
 from accord.replicas import wire
 from accord.replicas.local import LocalReplica
 
@@ -367,24 +367,21 @@ class Agent:
 
     @staticmethod
     def write_batch(replica: Replica, items: list[Any], data: bytes) -> list[Any]:
-        """Several small files, their bytes one after another in ``data``."""
-        results: list[Any] = []
+        """Several small files, their bytes one after another in ``data``
+        (each passed on as a view of it, not a copy): the local place's
+        ``write_batch``; each new entry, or the error that stopped it."""
+        batch: list[WriteItem] = []
+        view = memoryview(data)
         offset = 0
+        decode = wire.decode_entry
         for key, like, expect, trash, size in items:
-            body = io.BytesIO(data[offset : offset + size])
+            body = view[offset : offset + size]
             offset += size
-            try:
-                new = replica.write(
-                    key,
-                    body,
-                    like=wire.decode_entry(like),
-                    expect=wire.decode_entry(expect),
-                    trash=trash,
-                )
-                results.append(new)
-            except Exception as exc:
-                results.append({"error": wire.encode_error(exc)})
-        return results
+            batch.append(WriteItem(key, body, decode(like), decode(expect), trash))  # type: ignore[arg-type]
+        return [
+            {"error": wire.encode_error(done)} if isinstance(done, Exception) else done
+            for done in replica.write_batch(batch)
+        ]
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
