@@ -141,6 +141,7 @@ def _copy_batch(
     if len(results) != len(items):
         lost = ReplicaError("the place answered a batch wrongly", where=target.url)
         results = [lost] * len(items)
+    attempts: list[tuple[int | None, Action, Attempt]] = []
     for (seq, action), result in zip(ready, results, strict=True):
         assert action.entry is not None
         try:
@@ -152,7 +153,8 @@ def _copy_batch(
         else:
             ex.on_event(Event("bytes", size=result.size))
             done = Attempt("done", [row], [])
-        outcomes.append(ex.settle(seq, action, done))
+        attempts.append((seq, action, done))
+    outcomes += ex.settle_many(attempts)
     return outcomes
 
 
