@@ -971,7 +971,7 @@ class LocalReplica(Replica):
                 data = read_exact(reading, entry.size)
             finally:
                 os.close(reading)
-            now = self._stamp_at((key, fd, name))
+            now = _file_stamp(fd, name)
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise self._swapped(key, "the file") from exc
@@ -1397,6 +1397,16 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         lazy_shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def _file_stamp(fd: int, name: str) -> str | None:
+    """The stamp of the file ``name`` in the folder ``fd`` now (not
+    following a link), or None when no file is there."""
+    try:
+        found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stamp(found) if st.S_ISREG(found.st_mode) else None
 
 
 def _pairs(run: list[_Item]) -> list[tuple[str, str]]:
