@@ -97,6 +97,8 @@ def test_new_files_are_written_and_what_appeared_is_kept(place: LocalReplica) ->
         WriteItem("sub/empty", b"", _like("sub/empty", b""), None),
         WriteItem("old", b"new", _like("old", b"new"), old, "run-1"),
         WriteItem("../out", b"x", _like("../out", b"x"), None),
+        WriteItem("sub/\ud800", b"x", _like("sub/\ud800", b"x"), None),
+        WriteItem("sub/last", b"x", _like("sub/last", b"x"), None),
     ]
     results = place.write_batch(items)
     made = results[0]
@@ -115,6 +117,8 @@ def test_new_files_are_written_and_what_appeared_is_kept(place: LocalReplica) ->
     assert [t.key for t in place.trash_list()] == ["old"]
     assert isinstance(results[5], AccordError)
     assert not (Path(place.root).parent / "out").exists()
+    assert isinstance(results[6], AccordError)  # not encodable: that item alone
+    assert isinstance(results[7], Entry)
     assert _temps(place) == []
 
 

@@ -856,6 +856,9 @@ class LocalReplica(Replica):
                     results.append(self._write_small(item, near))
                 except AccordError as exc:
                     results.append(exc)
+                except ValueError as exc:  # a name the system cannot encode
+                    why = f"cannot be written here ({exc})"
+                    results.append(ReplicaError(why, where=self.url, key=item.key))
         finally:
             if near[1] >= 0:
                 os.close(near[1])
