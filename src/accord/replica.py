@@ -421,6 +421,14 @@ class Replica(abc.ABC):
         nothing half-written under the real name."""
         return None
 
+    def read_small(self, entries: list[Entry]) -> list[bytes | AccordError] | None:
+        """The whole content of each small file of ``entries`` (as listed
+        here), or the error that stopped it (PreconditionFailed when it
+        changed since it was listed: a grown, shrunk or replaced file is
+        never sent); None when the place has no cheaper way than
+        ``open_read`` and ``stat`` (the engine then reads each so)."""
+        return None
+
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         """Write several small files; for each, its new entry or the error
         that stopped it (one item's failure does not stop the others).

@@ -123,6 +123,27 @@ class Executor:
         self.on_event(Event("start", action))
         return self.settle(seq, action, self.performer.attempt(action))
 
+    def settle_many(
+        self, attempts: list[tuple[int | None, Action, Attempt]]
+    ) -> list[Outcome]:
+        """``settle`` of several attempted actions; those done without
+        forgetting anything (a copy) recorded together, one turn of the
+        recorder's lock. The outcomes, in order."""
+        outcomes: list[Outcome] = []
+        done: list[tuple[int | None, Action, list[ArchiveEntry]]] = []
+        for seq, action, attempt in attempts:
+            if attempt.status == "done" and not attempt.forgets:
+                faults.step(f"performed {action.op} {action.key}")
+                done.append((seq, action, attempt.puts))
+                outcomes.append(Outcome(action, "done"))
+            else:
+                outcomes.append(self.settle(seq, action, attempt))
+        if done:
+            self.recorder.record_many(done)
+            for _, action, _ in done:
+                self.on_event(Event("done", action, size=action.size))
+        return outcomes
+
     def settle(self, seq: int | None, action: Action, done: Attempt) -> Outcome:
         """Report and record one attempted action."""
         status, message, error = done.status, done.message, done.error

@@ -84,6 +84,22 @@ class Recorder:
             if due:
                 self._commit_locked()
 
+    def record_many(
+        self, done: list[tuple[int | None, Action, list[ArchiveEntry]]]
+    ) -> None:
+        """``record`` of several completed actions (each put ``puts``,
+        forgot nothing): one turn of the lock."""
+        with self._lock:
+            self._batch.extend(
+                (seq, action, action.reason, puts, []) for seq, action, puts in done
+            )
+            due = not self._at_end and (
+                len(self._batch) >= _BATCH
+                or time.monotonic() - self._batch_started > self._wait
+            )
+            if due:
+                self._commit_locked()
+
     def commit(self) -> None:
         with self._lock:
             self._commit_locked()

@@ -123,17 +123,12 @@ def _copy_batch(
     outcomes: list[Outcome] = []
     ready: list[tuple[int | None, Action]] = []
     items: list[WriteItem] = []
-    source = ex.replicas[side.other]
-    for seq, action in batch:
+    for (seq, action), read in zip(batch, _read_sources(ex, side, batch), strict=True):
         assert action.entry is not None
-        ex.on_event(Event("start", action))
-        try:
-            with ex.performer.stable_read(source, action.key, action.entry) as stream:
-                data = stream.read()
-                like = stream.like(action.entry)
-        except (AccordError, OSError) as exc:
-            outcomes.append(ex.settle(seq, action, failure(action, exc)))
+        if isinstance(read, (AccordError, OSError)):
+            outcomes.append(ex.settle(seq, action, failure(action, read)))
             continue
+        data, like = read
         ready.append((seq, action))
         items.append(WriteItem(action.key, data, like, action.expect, ex.trash))
     if not items:
@@ -146,6 +141,7 @@ def _copy_batch(
     if len(results) != len(items):
         lost = ReplicaError("the place answered a batch wrongly", where=target.url)
         results = [lost] * len(items)
+    attempts: list[tuple[int | None, Action, Attempt]] = []
     for (seq, action), result in zip(ready, results, strict=True):
         assert action.entry is not None
         try:
@@ -157,8 +153,36 @@ def _copy_batch(
         else:
             ex.on_event(Event("bytes", size=result.size))
             done = Attempt("done", [row], [])
-        outcomes.append(ex.settle(seq, action, done))
+        attempts.append((seq, action, done))
+    outcomes += ex.settle_many(attempts)
     return outcomes
+
+
+def _read_sources(
+    ex: Executor, side: Side, batch: list[tuple[int | None, Action]]
+) -> Iterator[tuple[bytes, Entry] | AccordError | OSError]:
+    """Each source of ``batch`` read whole, checked unchanged since it was
+    listed, and what to copy it as; or why it was not read. The source
+    place reads them all at once where it can (``read_small``), else each
+    goes through a ``Stable`` stream."""
+    source = ex.replicas[side.other]
+    entries = [action.entry for _, action in batch]
+    for _, action in batch:
+        ex.on_event(Event("start", action))
+    found = source.read_small(entries)  # type: ignore[arg-type]
+    if found is not None:
+        for entry, data in zip(entries, found, strict=True):
+            yield data if isinstance(data, AccordError) else (data, entry)  # type: ignore[misc]
+        return
+    for entry in entries:
+        assert entry is not None
+        read: tuple[bytes, Entry] | AccordError | OSError
+        try:
+            with ex.performer.stable_read(source, entry.key, entry) as stream:
+                read = (stream.read(), stream.like(entry))
+        except (AccordError, OSError) as exc:
+            read = exc
+        yield read
 
 
 def _pool(max_workers: int) -> Any:

@@ -31,7 +31,7 @@ from typing import IO, Any
 from accord.errors import ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import Entry, Problem
-from accord.replica import Replica
+from accord.replica import Replica, WriteItem
 from accord.replicas import agent_listing, wire
 from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
 from accord.replicas.local import LocalReplica
@@ -102,6 +102,41 @@ class _Held:
         self.args = args
         self.blocks: list[bytes] = []
         self.size = 0
+
+
+class _Frames:
+    """The bytes of a batch as their data frames arrived."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self, blocks: list[bytes]) -> None:
+        self.blocks = blocks
+
+    def pieces(self, sizes: list[int]) -> list[Any]:
+        """The batch cut in pieces of ``sizes``: a view of its frame where a
+        piece lies within one (the client sends whole files in a frame),
+        else its parts joined. ValueError when the bytes are too few."""
+        views = [memoryview(block) for block in self.blocks]
+        found: list[Any] = []
+        index, at = 0, 0
+        for size in sizes:
+            while index < len(views) and at == len(views[index]):
+                index, at = index + 1, 0
+            if index < len(views) and at + size <= len(views[index]):
+                found.append(views[index][at : at + size])
+                at += size
+                continue
+            parts, left = [], size
+            while left:
+                if index >= len(views):
+                    raise ValueError("a batch's bytes are fewer than its sizes")
+                take = min(left, len(views[index]) - at)
+                parts.append(views[index][at : at + take])
+                at, left = at + take, left - take
+                if at == len(views[index]):
+                    index, at = index + 1, 0
+            found.append(b"".join(parts))
+        return found
 
 
 class _Workers:
@@ -252,8 +287,12 @@ class Agent:
     def _on_end(self, ident: int) -> None:
         held = self._held.pop(ident, None)
         if held is not None:
-            data = io.BytesIO(b"".join(held.blocks))
-            self.run(ident, held.method, held.args, data, inline=True)
+            data: IO[bytes] | _Frames
+            if held.method == "write_batch":
+                data = _Frames(held.blocks)
+            else:
+                data = io.BytesIO(b"".join(held.blocks))
+            self.run(ident, held.method, held.args, data, inline=True)  # type: ignore[arg-type]
             return
         with self._table_lock:
             inbox = self._inboxes.pop(ident, None)
@@ -337,8 +376,8 @@ class Agent:
         signature = _SIGNATURES[method]
         values = [_DECODE[code](value) for code, value in zip(signature, args)]  # noqa: B905 (3.8)
         if method == "write_batch":
-            assert data is not None
-            return self.write_batch(replica, args[0], data.read())
+            assert isinstance(data, _Frames)
+            return self.write_batch(replica, args[0], data)
         if method == "write":
             assert data is not None
             key, like, expect, trash = values
@@ -396,25 +435,25 @@ class Agent:
         self._written[entry.key] = entry.version
         return entry
 
-    def write_batch(self, replica: Replica, items: list[Any], data: bytes) -> list[Any]:
-        """Several small files, their bytes one after another in ``data``."""
-        results: list[Any] = []
-        offset = 0
-        for key, like, expect, trash, size in items:
-            body = io.BytesIO(data[offset : offset + size])
-            offset += size
-            try:
-                new = replica.write(
-                    key,
-                    body,
-                    like=wire.decode_entry(like),
-                    expect=wire.decode_entry(expect),
-                    trash=trash,
-                )
-                results.append(self._wrote(new))
-            except Exception as exc:
-                results.append({"error": wire.encode_error(exc)})
-        return results
+    def write_batch(
+        self, replica: Replica, items: list[Any], data: _Frames
+    ) -> list[Any]:
+        """Several small files, their bytes one after another in the data
+        frames of ``data`` (each file passed on as a view of its frame, not
+        a copy): the local place's ``write_batch``; each new entry (noted
+        for the next listing), or the error that stopped it."""
+        decode = wire.decode_entry
+        pieces = data.pieces([item[4] for item in items])
+        batch = [
+            WriteItem(key, body, decode(like), decode(expect), trash)  # type: ignore[arg-type]
+            for (key, like, expect, trash, _), body in zip(items, pieces)  # noqa: B905 (3.8)
+        ]
+        return [
+            {"error": wire.encode_error(done)}
+            if isinstance(done, Exception)
+            else self._wrote(done)
+            for done in replica.write_batch(batch)
+        ]
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)

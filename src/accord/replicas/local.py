@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import errno
+import io
 import itertools
 import operator
 import os
@@ -37,6 +38,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from accord.capabilities import Capabilities
 from accord.errors import (
+    AccordError,
     AlreadyExists,
     LockHeld,
     NotEmpty,
@@ -56,6 +58,7 @@ from accord.replica import (
     Touched,
     TrashItem,
     Watching,
+    WriteItem,
     check_digest,
     check_expected,
     check_key,
@@ -78,10 +81,12 @@ from accord.replicas.local_copy import (
     copy_exact,
     copy_into,
     copy_out,
+    fill_new,
     lazy_shutil,
+    read_exact,
     write_all,
 )
-from accord.replicas.local_entries import local_persistent_id, stat_entry
+from accord.replicas.local_entries import local_persistent_id, stamp, stat_entry
 from accord.replicas.local_errors import translate
 from accord.replicas.local_probe import case_by_listing, unicode_by_listing
 from accord.replicas.where import local_spots
@@ -840,6 +845,156 @@ class LocalReplica(Replica):
         assert done is not None
         return done if done.kind == FILE else done._replace(digest=digest)
 
+    # -- small files, many at a time (the SSH agent's batches) --------------
+    def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
+        """Several small files, each on its own (one failure stops no other).
+        A new one (nothing expected there) goes by descriptors, as
+        ``copy_new``: its bytes into a new temporary file in this process's
+        folder of ``.accord/tmp``, hashed and checked against
+        ``like.digest``, given its mtime and mode, then renamed into its
+        folder only if nothing is there; the folder, reached from the root
+        without following a link, stays open while the next items are in it
+        too. Any other item (one that replaces, or a folder on another
+        device than ``.accord/tmp``) goes through ``write``."""
+        results: list[Entry | AccordError] = []
+        near: list[Any] = [None, -1]  # the folder open now: its key, descriptor
+        try:
+            for item in items:
+                try:
+                    results.append(self._write_small(item, near))
+                except AccordError as exc:
+                    results.append(exc)
+                except ValueError as exc:  # a name the system cannot encode
+                    why = f"cannot be written here ({exc})"
+                    results.append(ReplicaError(why, where=self.url, key=item.key))
+        finally:
+            if near[1] >= 0:
+                os.close(near[1])
+        return results
+
+    def _write_small(self, item: WriteItem, near: list[Any]) -> Entry:
+        """One item of ``write_batch``; ``near`` its folder kept open."""
+        key = item.key
+        folder, _, name = check_key(key, self.url).rpartition("/")
+        if item.expect is None:
+            try:
+                fd = near[1] if near[0] == folder else self._batch_folder(key, near)
+                tmp = self._own_tmp_fd()
+                same = self._same_device.get(folder)
+                if same is None:
+                    same = os.fstat(fd).st_dev == os.fstat(tmp).st_dev
+                    self._same_device[folder] = same
+            except OSError as exc:
+                raise translate(exc, self.url, key) from exc
+            if same:
+                return self._put_new(key, item.data, item.like, (tmp, fd, name))
+        return self.write(
+            key,
+            io.BytesIO(item.data),
+            like=item.like,
+            expect=item.expect,
+            trash=item.trash,
+        )
+
+    def _batch_folder(self, key: str, near: list[Any]) -> int:
+        """A descriptor of the folder holding ``key``, reached from the root
+        without following a link, held in ``near`` (in place of the one
+        held before) for the next items in it."""
+        if near[1] >= 0:
+            os.close(near[1])
+            near[:] = [None, -1]
+        fd, _ = self._parent_fd(key)
+        near[:] = [parent_of(key), fd]
+        return fd
+
+    def _own_tmp_fd(self) -> int:
+        """A descriptor of this process's folder in ``.accord/tmp`` (made
+        on first use), kept for the run."""
+        if self._tmp_fd is None:
+            if not self._tmp_prefix:
+                self._tmp_for_process()
+            self._tmp_fd = os.open(self._tmp_prefix, DIR_FLAGS)
+        return self._tmp_fd
+
+    def _put_new(
+        self, key: str, data: bytes, like: Entry, at: tuple[int, int, str]
+    ) -> Entry:
+        """``data`` as the new file ``name`` in the folder ``fd`` (``at``:
+        the temporary folder's descriptor, then those two), on the device
+        of the temporary folder; its entry, from the written file's own
+        stat once it is in place."""
+        tmp, fd, name = at
+        temp: str | None = str(next(self._tmp_names))
+        try:
+            out = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=tmp)
+            try:
+                digest = fill_new(data, out, like, self.url, key)
+                try:
+                    rename_new(temp, name, tmp, fd)
+                except FileExistsError as exc:
+                    raise PreconditionFailed(
+                        "something appeared here during the copy; left alone",
+                        where=self.url,
+                        key=key,
+                    ) from exc
+                temp = None  # in place: nothing to remove
+                stat = os.fstat(out)  # the rename moved its ctime: after it
+            finally:
+                os.close(out)
+        except BaseException as exc:
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=tmp)
+            if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
+                raise translate(exc, self.url, key) from exc
+            raise
+        size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
+        return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)
+
+    def read_small(self, entries: list[Entry]) -> list[bytes | AccordError]:
+        """Each small file of ``entries`` read whole, by descriptors: its
+        folder reached from the root without following a link (and kept
+        open while the next files are in it too), the file opened without
+        following one, exactly its listed size read, then its stamp looked
+        up by name again: a file that grew, shrank or was replaced since it
+        was listed is refused (PreconditionFailed), left for the next run."""
+        results: list[bytes | AccordError] = []
+        near: list[Any] = [None, -1]
+        try:
+            for entry in entries:
+                try:
+                    results.append(self._read_small(entry, near))
+                except AccordError as exc:
+                    results.append(exc)
+        finally:
+            if near[1] >= 0:
+                os.close(near[1])
+        return results
+
+    def _read_small(self, entry: Entry, near: list[Any]) -> bytes:
+        """One file of ``read_small``; ``near`` its folder kept open."""
+        key = entry.key
+        folder, _, name = check_key(key, self.url).rpartition("/")
+        try:
+            fd = near[1] if near[0] == folder else self._batch_folder(key, near)
+            reading = os.open(name, _READ_FLAGS, dir_fd=fd)
+            try:
+                data = read_exact(reading, entry.size)
+            finally:
+                os.close(reading)
+            now = _file_stamp(fd, name)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise self._swapped(key, "the file") from exc
+            raise translate(exc, self.url, key) from exc
+        if data is None or now != entry.version:
+            raise PreconditionFailed(
+                "the source changed while it was copied; left for the next run",
+                where=self.url,
+                key=key,
+            )
+        return data
+
     def _install(
         self,
         temp: str,
@@ -1271,6 +1426,16 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         lazy_shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def _file_stamp(fd: int, name: str) -> str | None:
+    """The stamp of the file ``name`` in the folder ``fd`` now (not
+    following a link), or None when no file is there."""
+    try:
+        found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stamp(found) if st.S_ISREG(found.st_mode) else None
 
 
 def _pairs(run: list[_Item]) -> list[tuple[str, str]]:

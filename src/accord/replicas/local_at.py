@@ -34,6 +34,10 @@ DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 _RENAME_NOREPLACE = 1
+# os.fsencode's own encoding, without its Python steps (a batch renames
+# thousands of names)
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
 _AT_FDCWD = -100
 _renameat2: Any = None
 
@@ -57,9 +61,9 @@ def rename_new(
     if _renameat2:
         done = _renameat2(
             _AT_FDCWD if source_fd is None else source_fd,
-            os.fsencode(source),
+            source.encode(_FS_ENCODING, _FS_ERRORS),
             _AT_FDCWD if target_fd is None else target_fd,
-            os.fsencode(target),
+            target.encode(_FS_ENCODING, _FS_ERRORS),
             _RENAME_NOREPLACE,
         )
         if done == 0:

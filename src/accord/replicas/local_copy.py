@@ -3,6 +3,8 @@
 ``copy_into`` writes a new temporary file, hashing what it writes (a big
 file in a second thread, while being written) and checking the digest
 against the source's before the file gets its mtime and mode;
+``fill_new`` does the same for bytes already in memory (a batch's small
+file), and ``read_exact`` reads a small file whole;
 ``copy_out`` copies an item into the trash where a hard link cannot.
 """
 
@@ -23,8 +25,10 @@ __all__ = [
     "copy_exact",
     "copy_into",
     "copy_out",
+    "fill_new",
     "lazy_shutil",
     "pump_overlapped",
+    "read_exact",
     "write_all",
 ]
 
@@ -59,6 +63,39 @@ def copy_into(
     finally:
         os.close(fd)
     return digest
+
+
+def fill_new(data: bytes, fd: int, like: Entry, where: str, key: str) -> str:
+    """Write ``data`` (all of a small file, in memory) to the new file
+    ``fd``, check it against ``like.digest`` and give the file ``like``'s
+    mtime and mode; its digest (one hash of the whole, no stream)."""
+    import hashlib
+
+    digest = f"{DIGEST}:{hashlib.sha256(data).hexdigest()}"
+    check_digest(like, digest, where, key)
+    write_all(fd, data)
+    if like.mtime_ns:
+        os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
+    os.fchmod(fd, like.mode or 0o644)
+    return digest
+
+
+def read_exact(fd: int, size: int) -> bytes | None:
+    """``size`` bytes from the descriptor ``fd`` (a small file read whole),
+    or None when it holds fewer (it shrank since it was listed). No read
+    past ``size``: whether the file grew is told by its stamp, checked after."""
+    data = os.read(fd, size)
+    if len(data) == size:
+        return data
+    parts = [data]
+    left = size - len(data)
+    while left > 0:
+        block = os.read(fd, left)
+        if not block:
+            return None
+        parts.append(block)
+        left -= len(block)
+    return b"".join(parts)
 
 
 def copy_exact(

@@ -297,10 +297,12 @@ class AgentReplica(Replica):
 
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         refused: dict[int, AccordError] = {}
+        runs: set[str | None] = set()  # trash runs checked (one per batch)
         for index, item in enumerate(items):
             try:
                 self._key(item.key)
-                self._run(item.trash)
+                if item.trash not in runs:
+                    runs.add(self._run(item.trash))
             except AccordError as exc:
                 refused[index] = exc
         sent = [item for index, item in enumerate(items) if index not in refused]
