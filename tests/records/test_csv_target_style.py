@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 
-from accord.errors import BadData
+from accord.errors import BadData, ConfigError
 from accord.records import apply_plan, load_mapping, make_plan
 
 
@@ -113,3 +113,18 @@ def test_a_jsonl_target_keeps_the_members_it_does_not_map(tmp_path: Path) -> Non
         '{"name": "Al",   "id": "4", "note": null}\n'
         '{"id": "2", "name": "Bob"}\n'
     )
+
+
+def test_an_empty_target_file_is_filled_with_a_header(tmp_path: Path) -> None:
+    (tmp_path / "src.csv").write_text("id;name\n1;Zoë\n")
+    path = mapping(tmp_path, 'delimiter = ";"')
+    with pytest.raises(ConfigError) as caught:
+        make_plan(load_mapping(path))
+    assert f"file not found: {tmp_path / 'dst.csv'}" in caught.value.message
+    assert "create it empty" in (caught.value.hint or "")
+    (tmp_path / "dst.csv").write_bytes(b"")
+    sync(path)
+    assert (tmp_path / "dst.csv").read_bytes() == "id;name\r\n1;Zoë\r\n".encode()
+    (tmp_path / "src.csv").write_bytes(b"")  # an empty source is not "no records"
+    with pytest.raises(BadData):
+        make_plan(load_mapping(path))

@@ -39,12 +39,18 @@ def column_name(header: list[str], index: int) -> str:
     return f"column {index + 1}{name}"
 
 
+_MISSING = (
+    "check the path (a relative one starts from the mapping file's folder);"
+    " for a new target file, create it empty (touch it): accord writes its header"
+)
+
+
 def read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read()
     except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
+        raise ConfigError(f"file not found: {path}", hint=_MISSING) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -64,7 +70,7 @@ def map_bytes(path: str) -> Any:
             except ValueError:  # an empty file cannot be mapped
                 return b""
     except FileNotFoundError:
-        raise ConfigError(f"file not found: {path}") from None
+        raise ConfigError(f"file not found: {path}", hint=_MISSING) from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 

@@ -88,6 +88,9 @@ class CSVPlace:
         delimiter = options.get("delimiter", ",")
         data = map_bytes(self.path)
         entity = self.entity
+        if not len(data) and self.spec is not entity.source:
+            # an empty target file: no records yet (written with a header)
+            return Rows(self.fields, entity.types, entity.key, {})
         kept = self._written.get(data) if self._written is not None else None
         if kept is not None:
             return Rows(self.fields, entity.types, entity.key, kept[:2], origin=kept[2])
