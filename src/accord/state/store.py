@@ -19,7 +19,6 @@ read exactly as before.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import json
@@ -41,6 +40,7 @@ from accord.arrowfile import mapped_texts, write_table
 from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
 from accord.model import Entry, Side
+from accord.state.snapshot import _STAMP, _STAMP_WATCH, Snapshot, archive_name
 
 __all__ = [
     "ABSENT",
@@ -51,6 +51,7 @@ __all__ = [
     "ArchiveView",
     "LogLine",
     "RunRecord",
+    "Snapshot",
     "default_state_dir",
 ]
 
@@ -202,9 +203,7 @@ class ArchiveStore:
 
     @classmethod
     def path_for(cls, state_dir: Path, left: str, right: str) -> Path:
-        first, second = sorted((left, right))
-        name = hashlib.sha256(f"{first}\0{second}".encode()).hexdigest()[:24]
-        return state_dir / "pairs" / f"{name}.db"
+        return state_dir / "pairs" / archive_name(left, right)
 
     @classmethod
     def open(cls, state_dir: Path, left: str, right: str) -> ArchiveStore:
@@ -496,6 +495,39 @@ class ArchiveStore:
         except sqlite3.DatabaseError:
             return None
         return None if row is None else str(row[0])
+
+    def entries_stamp(self) -> str | None:
+        """The token that names the archive's entries as they are now (see
+        ``stamp_entries``), or None."""
+        try:
+            row = self._db.execute(
+                "SELECT value FROM meta WHERE name = ?", (_STAMP,)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None
+        return None if row is None else str(row[0])
+
+    def stamp_entries(self) -> None:
+        """Name the archive's entries as they are now by a random token
+        (best effort; kept while it names them): triggers on ``entries``
+        delete it in the same transaction as any later change, by any
+        writer, so a copy of the entries read while the token was T (see
+        ``read_snapshot``) is the archive's exactly as long as its token is
+        still T. A new token is never an old one."""
+        if self.entries_stamp() is not None:
+            return
+        with contextlib.suppress(sqlite3.Error), self.transaction() as db:
+            for event in ("INSERT", "UPDATE", "DELETE"):
+                db.execute(_STAMP_WATCH.format(event=event))
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (_STAMP, os.urandom(16).hex()),
+            )
+
+    def from_snapshot(self, snapshot: Snapshot, side: str) -> list[str]:
+        """``side``'s versions in ``snapshot`` (read by ``read_snapshot``),
+        in the order of its keys."""
+        return snapshot.ver_a if (side == "left") != self._swapped else snapshot.ver_b
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
