@@ -216,7 +216,7 @@ class KnownInOrder:
 
 
 #: archive rows a KnownInOrder reads at a time
-_ROWS_AT_ONCE = 4096
+_ROWS_AT_ONCE = 256
 
 
 class Scanned(NamedTuple):

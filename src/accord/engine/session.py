@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.arrowfile import let_go_mapped
-from accord.engine import columns, early, guards, history, rules, twins
+from accord.engine import columns, guards, history, rules, twins
 from accord.engine.ahead import Ahead
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
@@ -483,8 +483,6 @@ class Session:
             self._ahead.cancel()
             self._ahead = None
         self._release_db_locks()
-        if self.store is not None and self._locked:
-            self.store.stamp_entries()  # for the next run's early read
         for replica in self._locked:
             try:
                 lock.release(replica, self._lock_info)
@@ -656,20 +654,17 @@ class Session:
             return self._scan_present(store, ignore)
         gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
         if self.right.fork_safe and can_fork() and not store.is_empty():
-            read = self._read_early(store)
             child = Child(
                 lambda: scan_side(
                     self.right,
-                    read[Side.RIGHT]
-                    if read
-                    else _known(store, self.right, Side.RIGHT, own_connection=True),
+                    _known(store, self.right, Side.RIGHT, own_connection=True),
                     Side.RIGHT,
                     ignore,
                     gates[Side.RIGHT],
                 )
             )
             try:
-                known = read[Side.LEFT] if read else _known(store, self.left, Side.LEFT)
+                known = _known(store, self.left, Side.LEFT)
                 left = scan_side(self.left, known, Side.LEFT, ignore, gates[Side.LEFT])
                 right = child.result()  # listed here if the child was lost
             finally:
@@ -696,26 +691,6 @@ class Session:
         if isinstance(known, KnownInOrder):
             return left, right, _archived_keys(store, known.count, left, right)
         return left, right, known
-
-    def _read_early(self, store: ArchiveStore) -> dict[Side, KnownInOrder] | None:
-        """Both sides' archived versions as read while accord started
-        (``engine/early.py``), when that copy is of this archive and its
-        entries are still the archive's: both places are locked now, and
-        the archive's entries stamp is the one read with the copy. Else
-        None (the listings read the archive)."""
-        snapshot = early.claim(store.path)
-        if (
-            snapshot is None
-            or self.read_only
-            or not all(r in self._locked for r in (self.left, self.right))
-            or not (self.left.scan_in_order and self.right.scan_in_order)
-            or snapshot.stamp != store.entries_stamp()
-        ):
-            return None
-        return {
-            side: KnownInOrder(zip(snapshot.keys, store.from_snapshot(snapshot, side)))  # noqa: B905 (same length)
-            for side in (Side.LEFT, Side.RIGHT)
-        }
 
     def _scan_with(
         self, ahead: Ahead, store: ArchiveStore, ignore: IgnoreRules | None
