@@ -37,10 +37,11 @@ from collections.abc import (
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from accord.arrowfile import mapped_texts, write_table
+from accord.arrowfile import mapped_texts, one_array, write_table
 from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
 from accord.model import Entry, Side
+from accord.replica import NUMBERS_MARK, marked, numbers_mark
 
 __all__ = [
     "ABSENT",
@@ -432,7 +433,9 @@ class ArchiveStore:
                 token = os.urandom(16).hex()
                 table = pa.table({"key": keys, "a": first, "b": second})
                 table = table.combine_chunks()  # one batch: mapped as one array
-                table = table.replace_schema_metadata({_KEPT: token})
+                table = table.replace_schema_metadata(
+                    {_KEPT: token, **numbers_mark(one_array(table.column(0)))}
+                )
                 temp = self.versions_path.with_suffix(".tmp")
                 write_table(table, self.versions_path, temp, durable=True)
                 db.execute("INSERT INTO meta VALUES (?, ?)", (_KEPT, token))
@@ -446,7 +449,17 @@ class ArchiveStore:
         token = self.kept_token()
         if token is None:
             return None
-        return mapped_texts(self.versions_path, _KEPT.encode(), token.encode(), 3)
+        found = mapped_texts(
+            self.versions_path,
+            _KEPT.encode(),
+            token.encode(),
+            3,
+            labels=(NUMBERS_MARK,),
+        )
+        if found is None:
+            return None
+        marked(found[0], found[3])
+        return found[:3]
 
     def vouch(self, side: Side, origin: str, token: str) -> None:
         """Say that ``side``'s listing, the kept file named ``origin``
@@ -518,8 +531,11 @@ class ArchiveStore:
                 chunk = wanted[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in self._db.execute(f"{query}({marks})", chunk):
-                    entry = make(_decoded(row))
-                    found[entry.key] = entry
+                    # only the key and link target are ever stored as bytes
+                    # (``_row``): a row of texts is taken as it is
+                    if type(row[0]) is bytes or type(row[6]) is bytes:
+                        row = _decoded(row)
+                    found[row[0]] = make(row)
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
         return found
