@@ -246,6 +246,12 @@ class Views(abc.Mapping[tuple[str, str | None], RecordAction]):
         for at in range(len(self._items)):
             yield self._made(at)
 
+    def make(self) -> None:
+        """Make every record action now: the places they were read from
+        (and their records) are then no longer held."""
+        for _ in self.actions():
+            pass
+
     def ops(self) -> Iterator[tuple[str, str, str]]:
         """(op, entity, target) of each, made or not."""
         for item in self._items:
@@ -381,6 +387,8 @@ def apply_plan(
             hint="check the source; run with --no-delete to apply the rest, or "
             "raise --max-delete-percent",
         )
+    for views in prepared.views.values():
+        views.make()  # before the places are read again: theirs let go
     report = RecordReport()
     refused: list[ReplicaError] = []
     for number, pair in enumerate(prepared.pairs):

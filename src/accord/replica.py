@@ -170,8 +170,16 @@ def are_numbers(keys: Any) -> bool:
         and not keys.null_count
         and pa.types.is_string(keys.type)
         and pc.max(pc.binary_length(keys)).as_py() <= 18
-        and pc.all(pc.match_substring_regex(keys, NUMBER)).as_py()
-    )  # not "007", "+7", "x"
+    )
+    if found:  # each the text of its int64 (``NUMBER``): not "007", "+7", "x"
+        try:
+            ints = keys.cast(pa.int64())
+        except pa.ArrowInvalid:
+            found = False
+        else:  # two thirds of an RE2 pass, and the ints are made once
+            found = ints.cast(pa.string()).equals(keys)
+            if found:
+                _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
     _remember(keys, found)
     return found
 

@@ -131,6 +131,8 @@ class Session:
         self._agreed: list[tuple[Entry, Entry]] = []
         #: per side, keys whose name there is spelled otherwise (twins)
         self._spelled: dict[Side, dict[str, str]] = {}
+        # archive rows the column comparison made (``columns.plain_rows``)
+        self._plain_rows: list[ArchiveEntry] = []
         #: ``.accordignore`` of each side now, and as last accepted (None: never)
         self._rules_now: dict[Side, str] = {}
         self._rules_accepted: dict[Side, str | None] = {}
@@ -609,6 +611,9 @@ class Session:
             if not keys:  # a first sync: what both sides hold alike needs no action
                 left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
+        for row in self._plain_rows:  # made from the version columns
+            self.archive.set(row)
+        self._plain_rows = []
         self.archive.prefetch(
             [e.key for e in left.fresh]
             + left.unseen
@@ -747,6 +752,9 @@ class Session:
             return columns.listed(left), columns.listed(right), {}, agreed
         assert known is not None
         keys = columns.archived_keys(store, (left, right), len(known[0]))
+        digests = store.plain_digests()
+        if digests is not None:
+            self._plain_rows = columns.plain_rows((left, right), known, digests)
         return columns.listed(left), columns.listed(right), keys, agreed
 
     def _gate(self, side: Side) -> Gate:
