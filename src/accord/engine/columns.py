@@ -170,8 +170,8 @@ def against(
     same = _equal_at(columns.versions, versions, at)
     changed = pc.invert(same)
     fresh = _filter(columns, changed)
-    at = at.filter(changed)
-    was = pc.is_valid(at)
+    fresh_at = at.filter(changed)
+    was = pc.is_valid(fresh_at)
     if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
         gone = []  # every archived key was listed (keys are unique on both)
     else:
@@ -181,7 +181,7 @@ def against(
     if any(unsafe_reason(key) is not None for key in gone):
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
         gone = [key for key in gone if unsafe_reason(key) is None]
-    return Listed(side, fresh, gone, problems, seen, was, at)
+    return Listed(side, fresh, gone, problems, seen, was, fresh_at)
 
 
 def plain_rows(

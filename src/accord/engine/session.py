@@ -735,6 +735,7 @@ class Session:
             return None
         columns.release_memory()
         sides = []
+        digests = None if known is None else store.plain_digests()
         for side, listing in ((Side.LEFT, left_columns), (Side.RIGHT, right_columns)):
             kept, problems = columns.gated(listing, self._gate(side), side)
             versions = (
@@ -744,6 +745,10 @@ class Session:
             sides.append(
                 columns.against(kept, versions, side, listing.keys, problems, vouched)
             )
+            if digests is not None and known is not None:
+                # while the pages the comparison read are still resident
+                rows = columns.plain_rows(sides[-1:], known, digests)
+                self._plain_rows += rows
             let_go_mapped()  # the next side maps again only what it reads
         left, right = sides
         agreed: Sequence[tuple[Entry, Entry]] = []
@@ -752,9 +757,6 @@ class Session:
             return columns.listed(left), columns.listed(right), {}, agreed
         assert known is not None
         keys = columns.archived_keys(store, (left, right), len(known[0]))
-        digests = store.plain_digests()
-        if digests is not None:
-            self._plain_rows = columns.plain_rows((left, right), known, digests)
         return columns.listed(left), columns.listed(right), keys, agreed
 
     def _gate(self, side: Side) -> Gate:
