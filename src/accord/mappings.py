@@ -217,12 +217,18 @@ class Views(abc.Mapping[tuple[str, str | None], RecordAction]):
     def __init__(self) -> None:
         self._keys: list[tuple[str, str | None]] = []
         self._items: list[RecordAction | _Later] = []
-        self._at: dict[tuple[str, str | None], int] | None = None
+        self._at: dict[tuple[str, str | None], int] = {}
 
     def put(self, key: tuple[str, str | None], item: RecordAction | _Later) -> None:
+        """Note ``item`` under ``key``; a key noted again keeps its place
+        and takes the new item (as a dict does)."""
+        at = self._at.get(key)
+        if at is not None:
+            self._items[at] = item
+            return
+        self._at[key] = len(self._keys)
         self._keys.append(key)
         self._items.append(item)
-        self._at = None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -231,8 +237,6 @@ class Views(abc.Mapping[tuple[str, str | None], RecordAction]):
         return iter(self._keys)
 
     def __getitem__(self, key: tuple[str, str | None]) -> RecordAction:
-        if self._at is None:
-            self._at = {k: i for i, k in enumerate(self._keys)}
         return self._made(self._at[key])
 
     def _made(self, at: int) -> RecordAction:

@@ -35,7 +35,10 @@ url = "csv://{target}"
 {rules}
 """
 
-keys = st.one_of(st.integers(0, 30).map(str), st.sampled_from(["a/b", "x\\y", "é"]))
+keys = st.one_of(
+    st.integers(0, 30).map(str),
+    st.sampled_from(["a/b", "x\\y", "é", "..", ".hidden", "50%"]),
+)
 texts = st.sampled_from(["", "R1", "R2", "x,y", "new\\line", "é"])
 days = st.sampled_from(["", "2014-01-02", "2015-03-04"])
 flags = st.sampled_from(["", "0", "1", "yes", "false"])
@@ -196,3 +199,18 @@ def test_a_summary_makes_no_record_action(tmp_path, monkeypatch) -> None:
     assert [a.op for a in prepared.plan.actions] == ["update"] * 3 + ["create"] * 6
     assert len(made) == 9
     assert apply_plan(prepared).ok
+
+
+def test_views_keep_a_dicts_order_and_last_value() -> None:
+    views = Views()
+    first = RecordAction("create", "e", "t", (1,), None, {"a": 1})
+    second = RecordAction("update", "e", "t", (2,), {"a": 1}, {"a": 2})
+    again = RecordAction("delete", "e", "t", (1,), {"a": 1}, None)
+    views.put(("1", "right"), first)
+    views.put(("2", "left"), second)
+    views.put(("1", "right"), again)
+    assert list(views) == [("1", "right"), ("2", "left")]
+    assert list(views.ops()) == [("delete", "e", "t"), ("update", "e", "t")]
+    assert views[("1", "right")] is again
+    assert views.get(("3", "right")) is None
+    assert list(views.on(Side.LEFT)) == [second] == list(views.on(Side.LEFT))
