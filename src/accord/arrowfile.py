@@ -26,12 +26,12 @@ def one_array(column: Any) -> Any:
 
 
 def mapped_texts(
-    path: Path, name: bytes, stamp: bytes, width: int, *, label: bytes | None = None
+    path: Path, name: bytes, stamp: bytes, width: int, *, labels: tuple[bytes, ...] = ()
 ) -> tuple[Any, ...] | None:
     """The ``width`` string columns of the Arrow file at ``path``, mapped
     (not copied), when its metadata ``name`` is ``stamp``; None when there
     is no such file, it cannot be read, or it has another stamp or shape.
-    With ``label``, that metadata's value (bytes, or None) comes last."""
+    Each of ``labels``' metadata values (bytes, or None) comes after them."""
     try:
         import pyarrow as pa
         import pyarrow.ipc
@@ -51,7 +51,7 @@ def mapped_texts(
         return None
     _MAPPED.add(mapped)
     found = tuple(one_array(table.column(i)) for i in range(width))
-    return found if label is None else (*found, metadata.get(label))
+    return (*found, *(metadata.get(label) for label in labels))
 
 
 #: the files ``mapped_texts`` mapped, while their arrays live

@@ -17,9 +17,11 @@ This module only builds the pairs and shows their plans as records.
 
 from __future__ import annotations
 
+from collections import abc
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from accord.engine import columns
 from accord.engine.plan import Action, Plan
@@ -34,7 +36,15 @@ from accord.records.rules import changes_under
 from accord.records.twoway import merge_fields
 from accord.state.store import ArchiveStore
 
-__all__ = ["Pair", "Prepared", "RecordReport", "apply_plan", "make_plan", "pairs"]
+__all__ = [
+    "Pair",
+    "Prepared",
+    "RecordReport",
+    "Views",
+    "apply_plan",
+    "make_plan",
+    "pairs",
+]
 
 
 @dataclass
@@ -84,7 +94,7 @@ class Prepared:
     plan: RecordPlan
     pairs: list[Pair]
     handlers: dict[str, Any] = field(default_factory=dict)  # entity -> handler
-    views: dict[int, dict[tuple[str, str | None], RecordAction]] = field(
+    views: dict[int, Views] = field(
         default_factory=dict
     )  # pair -> (engine key, side) -> the record action shown
 
@@ -163,16 +173,14 @@ def make_plan(
             command="records plan",
         ) as session:
             pair.plan = session.plan()
-            views = _views(pair, pair.plan, left, right, session.archive)
-            problems = right.place.check(
-                [v for (_, side), v in views.items() if side == "right"]
-            ) + left.place.check(
-                [v for (_, side), v in views.items() if side == "left"]
+            views = _views(pair, pair.plan, left, right)
+            problems = right.place.check(views.on(Side.RIGHT)) + left.place.check(
+                views.on(Side.LEFT)
             )
             if problems:
                 raise BadData(right.label, problems)
             prepared.views[number] = views
-            prepared.plan.actions += views.values()
+            prepared.plan.add(views)
             prepared.plan.guards += [
                 f"{pair.entity.name} -> {right.label}: {g}" for g in pair.plan.guards
             ]
@@ -184,44 +192,174 @@ def make_plan(
     return prepared
 
 
-def _views(
-    pair: Pair, plan: Plan, left: RecordReplica, right: RecordReplica, archive: Any
-) -> dict[tuple[str, str | None], RecordAction]:
-    """The plan's actions as records, field by field (what a person reads)."""
-    views: dict[tuple[str, str | None], RecordAction] = {}
+class _Later(NamedTuple):
+    """A record action not made yet: what it is, and where it comes from."""
+
+    op: str
+    entity: str
+    target: str
+    action: Action
+    place: RecordReplica
+
+    def made(self) -> RecordAction:
+        """The record action, field by field (``_view``)."""
+        return _view(self.op, self.entity, self.action, self.place)
+
+
+class Views(abc.Mapping[tuple[str, str | None], RecordAction]):
+    """The plan's actions as records, by (engine key, side), in plan order.
+    Which actions are records, and their op and target, are known when the
+    plan is made; each record action (its key and records as Python
+    values, the fields an update sets) is made when it is first read: to
+    show it, check it, or count it as done. A plan of a million records
+    that shows only its summary makes none."""
+
+    def __init__(self) -> None:
+        self._keys: list[tuple[str, str | None]] = []
+        self._items: list[RecordAction | _Later] = []
+        self._at: dict[tuple[str, str | None], int] = {}
+
+    def put(self, key: tuple[str, str | None], item: RecordAction | _Later) -> None:
+        """Note ``item`` under ``key``; a key noted again keeps its place
+        and takes the new item (as a dict does)."""
+        at = self._at.get(key)
+        if at is not None:
+            self._items[at] = item
+            return
+        self._at[key] = len(self._keys)
+        self._keys.append(key)
+        self._items.append(item)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str | None]]:
+        return iter(self._keys)
+
+    def __getitem__(self, key: tuple[str, str | None]) -> RecordAction:
+        return self._made(self._at[key])
+
+    def _made(self, at: int) -> RecordAction:
+        item = self._items[at]
+        if type(item) is _Later:
+            item = self._items[at] = item.made()
+        return item  # type: ignore[return-value]
+
+    def actions(self) -> Iterator[RecordAction]:
+        """Every record action, made as it comes."""
+        for at in range(len(self._items)):
+            yield self._made(at)
+
+    def make(self) -> None:
+        """Make every record action now: the places they were read from
+        (and their records) are then no longer held."""
+        for _ in self.actions():
+            pass
+
+    def ops(self) -> Iterator[tuple[str, str, str]]:
+        """(op, entity, target) of each, made or not."""
+        for item in self._items:
+            yield item[0], item[1], item[2]
+
+    def on(self, side: Side) -> _On:
+        """The record actions on ``side``, made when iterated (a place
+        whose check looks at none makes none)."""
+        return _On(self, side.value)
+
+
+class _On:
+    """``Views.on``: an iterable that can be iterated more than once."""
+
+    def __init__(self, views: Views, side: str) -> None:
+        self._views, self._side = views, side
+
+    def __iter__(self) -> Iterator[RecordAction]:
+        views = self._views
+        for at, (_, side) in enumerate(views._keys):
+            if side == self._side:
+                yield views._made(at)
+
+
+def _views(pair: Pair, plan: Plan, left: RecordReplica, right: RecordReplica) -> Views:
+    """The plan's actions as records (``Views``): each copy and delete
+    noted to be made later; an update only when it sets a field (``differ``:
+    its texts compared, not its records), or, under a target's rules, made
+    now to know; a merge's made now (two-way pairs are small)."""
+    views = Views()
     name = pair.entity.name
     for action in plan.actions:
         if action.side is None or action.op not in ("copy", "delete", "merge"):
             continue
         place = left if action.side is Side.LEFT else right
-        key = place.key_of(action.key)
-        before = place.record_of(action.expect.version if action.expect else None)
-        if action.op == "delete":
-            view = RecordAction("delete", name, place.label, key, before, None)
-        elif before is None:
-            after = place.record_of(action.entry.version if action.entry else None)
-            view = RecordAction("create", name, place.label, key, None, after)
-        else:
-            assert action.entry is not None
-            wanted = place.record_of(action.entry.version) or {}
-            changes = changes_under(wanted, before, place.rules)
-            if not changes:
+        side = action.side.value
+        if action.op == "merge":
+            _merged(views, name, action, place, right if place is left else left)
+            continue
+        op = _op_of(action)
+        if op == "update" and (
+            place.rules or action.entry is None or action.entry.version is None
+        ):
+            view = _view(op, name, action, place)
+            if view.after:
+                views.put((action.key, side), view)
+            continue
+        if op == "update":
+            assert action.entry is not None and action.expect is not None
+            if not place.differ(action.entry.version, action.expect.version):
                 continue
-            view = RecordAction("update", name, place.label, key, before, changes)
-        views[(action.key, action.side.value)] = view
-        if action.op == "merge" and action.other is not None:
-            other = right if place is left else left
-            now = other.record_of(action.other.version) or {}
-            wanted = (
-                other.record_of(action.entry.version if action.entry else None) or {}
-            )
-            changes = {n: v for n, v in wanted.items() if now.get(n) != v}
-            if changes:
-                side = action.side.other.value
-                views[(action.key, side)] = RecordAction(
-                    "update", name, other.label, key, now, changes
-                )
+        views.put((action.key, side), _Later(op, name, place.label, action, place))
     return views
+
+
+def _op_of(action: Action) -> str:
+    """The record op of an engine copy or delete."""
+    if action.op == "delete":
+        return "delete"
+    before = action.expect.version if action.expect else None
+    return "create" if before is None else "update"
+
+
+def _view(op: str, name: str, action: Action, place: RecordReplica) -> RecordAction:
+    """One copy's or delete's record action, field by field."""
+    key = place.key_of(action.key)
+    before = place.record_of(action.expect.version if action.expect else None)
+    if op == "delete":
+        return RecordAction("delete", name, place.label, key, before, None)
+    if op == "create":
+        after = place.record_of(action.entry.version if action.entry else None)
+        return RecordAction("create", name, place.label, key, None, after)
+    wanted = place.record_of(action.entry.version if action.entry else None) or {}
+    changes = changes_under(wanted, before or {}, place.rules)
+    return RecordAction("update", name, place.label, key, before, changes)
+
+
+def _merged(
+    views: Views,
+    name: str,
+    action: Action,
+    place: RecordReplica,
+    other: RecordReplica,
+) -> None:
+    """A two-way merge's record actions: on ``place``, and on ``other``
+    what it lacks of the merged record."""
+    assert action.side is not None
+    op = _op_of(action)
+    view = _view(op, name, action, place)
+    if op == "update" and not view.after:
+        return  # nothing to set here: nor on the other side
+    views.put((action.key, action.side.value), view)
+    if action.other is None:
+        return
+    key = view.key
+    now = other.record_of(action.other.version) or {}
+    wanted = other.record_of(action.entry.version if action.entry else None) or {}
+    changes = {n: v for n, v in wanted.items() if now.get(n) != v}
+    if changes:
+        side = action.side.other.value
+        views.put(
+            (action.key, side),
+            RecordAction("update", name, other.label, key, now, changes),
+        )
 
 
 def _conflicts(
@@ -253,6 +391,8 @@ def apply_plan(
             hint="check the source; run with --no-delete to apply the rest, or "
             "raise --max-delete-percent",
         )
+    for views in prepared.views.values():
+        views.make()  # before the places are read again: theirs let go
     report = RecordReport()
     refused: list[ReplicaError] = []
     for number, pair in enumerate(prepared.pairs):
@@ -300,7 +440,7 @@ def _tally(
     report: RecordReport,
     pair: Pair,
     done: Any,
-    views: dict[tuple[str, str | None], RecordAction],
+    views: abc.Mapping[tuple[str, str | None], RecordAction],
     places: tuple[RecordReplica, RecordReplica],
 ) -> None:
     """The engine's outcomes, counted and listed as records."""

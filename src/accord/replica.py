@@ -170,16 +170,47 @@ def are_numbers(keys: Any) -> bool:
         and not keys.null_count
         and pa.types.is_string(keys.type)
         and pc.max(pc.binary_length(keys)).as_py() <= 18
-        and pc.all(pc.match_substring_regex(keys, NUMBER)).as_py()
-    )  # not "007", "+7", "x"
+    )
+    if found:  # each the text of its int64 (``NUMBER``): not "007", "+7", "x"
+        try:
+            ints = keys.cast(pa.int64())
+        except pa.ArrowInvalid:
+            found = False
+        else:  # two thirds of an RE2 pass, and the ints are made once
+            found = ints.cast(pa.string()).equals(keys)
+            if found:
+                _LAST_INTS[:] = [(weakref.ref(keys, _forget_ints), ints)]
+    _remember(keys, found)
+    return found
+
+
+def _remember(keys: Any, found: bool) -> None:
     try:
         reference = weakref.ref(keys)
     except TypeError:  # pragma: no cover - Arrow arrays take weak references
-        return found
+        return
     for key in [k for k, (ref, _) in list(_NUMBERS.items()) if ref() is None]:
         _NUMBERS.pop(key, None)
     _NUMBERS[id(keys)] = (reference, found)
-    return found
+
+
+#: the metadata of a kept Arrow file whose keys ``are_numbers``
+NUMBERS_MARK = b"accord-numbers"
+
+
+def numbers_mark(keys: Any) -> dict[bytes, bytes]:
+    """The metadata to keep with ``keys`` in an Arrow file (``marked``)."""
+    return {NUMBERS_MARK: b"1"} if are_numbers(keys) else {}
+
+
+def marked(keys: Any, mark: bytes | None) -> None:
+    """``keys`` mapped from a kept file accord wrote with ``numbers_mark``
+    (``mark``: its ``NUMBERS_MARK`` value): ``are_numbers`` is then known
+    without a pass over them (a regular expression over a million keys,
+    0.03-0.04 s). The file is trusted as its texts are: accord wrote it,
+    and maps it only under the stamp it wrote it with."""
+    if mark == b"1" and not keys.null_count:
+        _remember(keys, True)
 
 
 #: the last ``number_keys`` made: [(a weak reference to the keys, ints)]

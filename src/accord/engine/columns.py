@@ -34,7 +34,7 @@ from accord.engine.names import Gate, archived
 from accord.keys import unsafe_reason
 from accord.model import FILE, Entry, Problem, Side
 from accord.replica import Columns, are_numbers, number_keys
-from accord.state.store import ArchiveKeys, ArchiveStore
+from accord.state.store import ArchiveEntry, ArchiveKeys, ArchiveStore
 
 __all__ = [
     "Agreed",
@@ -45,6 +45,7 @@ __all__ = [
     "entries",
     "gated",
     "listed",
+    "plain_rows",
     "release_memory",
     "vouch",
 ]
@@ -59,6 +60,7 @@ class Listed(NamedTuple):
     problems: list[Problem]
     seen: int  # items listed
     archived: Any  # of the fresh keys, which the archive holds (a bool array)
+    at: Any = None  # where each fresh key is in the archived keys, or null
 
 
 def release_memory() -> None:
@@ -166,8 +168,10 @@ def against(
         return Listed(side, none, [], [], seen, pa.array([], pa.bool_()))
     at = _index_in(columns.keys, keys)
     same = _equal_at(columns.versions, versions, at)
-    fresh = _filter(columns, pc.invert(same))
-    was = pc.is_valid(at).filter(pc.invert(same))
+    changed = pc.invert(same)
+    fresh = _filter(columns, changed)
+    fresh_at = at.filter(changed)
+    was = pc.is_valid(fresh_at)
     if len(listed_keys) == len(columns.keys) and len(at) - at.null_count == len(keys):
         gone = []  # every archived key was listed (keys are unique on both)
     else:
@@ -177,7 +181,30 @@ def against(
     if any(unsafe_reason(key) is not None for key in gone):
         problems += [archived(key) for key in gone if unsafe_reason(key) is not None]
         gone = [key for key in gone if unsafe_reason(key) is None]
-    return Listed(side, fresh, gone, problems, seen, was)
+    return Listed(side, fresh, gone, problems, seen, was, fresh_at)
+
+
+def plain_rows(
+    sides: Iterable[Listed], known: tuple[Any, Any, Any], digests: Side
+) -> list[ArchiveEntry]:
+    """The archived rows of the fresh keys the archive holds, made from
+    its version columns (keys, LEFT's, RIGHT's) when every row is plain
+    (``ArchiveStore.plain_digests``: the side whose versions are the
+    digests): what ``ArchiveStore.rows`` would read, without a query
+    per 500 keys (10,000 rows: 0.05 s)."""
+    rows: list[ArchiveEntry] = []
+    make = tuple.__new__  # an ArchiveEntry without NamedTuple's __new__
+    for found in sides:
+        if found.at is None:
+            continue
+        at = found.at.drop_null()
+        keys, left, right = (c.take(at).to_pylist() for c in known)
+        digest = left if digests is Side.LEFT else right
+        rows += [
+            make(ArchiveEntry, (key, FILE, 0, 0, 0, d, None, a, b))
+            for key, d, a, b in zip(keys, digest, left, right, strict=True)
+        ]
+    return rows
 
 
 def vouch(store: ArchiveStore, listings: dict[Side, Columns | None]) -> None:
@@ -218,11 +245,14 @@ def alike(left: Listed, right: Listed) -> tuple[Listed, Listed, Agreed]:
     kept_right = _none_of(len(theirs.keys), yours)
     return (
         left._replace(
-            fresh=_filter(ours, kept_left), archived=left.archived.filter(kept_left)
+            fresh=_filter(ours, kept_left),
+            archived=left.archived.filter(kept_left),
+            at=None,
         ),
         right._replace(
             fresh=_filter(theirs, kept_right),
             archived=right.archived.filter(kept_right),
+            at=None,
         ),
         agreed,
     )

@@ -131,6 +131,8 @@ class Session:
         self._agreed: list[tuple[Entry, Entry]] = []
         #: per side, keys whose name there is spelled otherwise (twins)
         self._spelled: dict[Side, dict[str, str]] = {}
+        # archive rows the column comparison made (``columns.plain_rows``)
+        self._plain_rows: list[ArchiveEntry] = []
         #: ``.accordignore`` of each side now, and as last accepted (None: never)
         self._rules_now: dict[Side, str] = {}
         self._rules_accepted: dict[Side, str | None] = {}
@@ -610,6 +612,9 @@ class Session:
             if not keys:  # a first sync: what both sides hold alike needs no action
                 left, right, self._agreed = _alike(left, right)
         self.archive = ArchiveView(self.store, keys)
+        for row in self._plain_rows:  # made from the version columns
+            self.archive.set(row)
+        self._plain_rows = []
         self.archive.prefetch(
             [e.key for e in left.fresh]
             + left.unseen
@@ -731,6 +736,7 @@ class Session:
             return None
         columns.release_memory()
         sides = []
+        digests = None if known is None else store.plain_digests()
         for side, listing in ((Side.LEFT, left_columns), (Side.RIGHT, right_columns)):
             kept, problems = columns.gated(listing, self._gate(side), side)
             versions = (
@@ -740,6 +746,10 @@ class Session:
             sides.append(
                 columns.against(kept, versions, side, listing.keys, problems, vouched)
             )
+            if digests is not None and known is not None:
+                # while the pages the comparison read are still resident
+                rows = columns.plain_rows(sides[-1:], known, digests)
+                self._plain_rows += rows
             let_go_mapped()  # the next side maps again only what it reads
         left, right = sides
         agreed: Sequence[tuple[Entry, Entry]] = []

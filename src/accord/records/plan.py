@@ -4,7 +4,8 @@ field by field. Pure data, for showing plans and calling handlers."""
 from __future__ import annotations
 
 import json
-from typing import Any, NamedTuple
+from collections.abc import Iterator
+from typing import Any, NamedTuple, Protocol
 
 from accord.records.values import to_text
 
@@ -52,15 +53,52 @@ class RecordAction(NamedTuple):
         }
 
 
+class Later(Protocol):
+    """Record actions made when first asked for (``actions``), whose
+    (op, entity, target) are known before (``ops``): ``RecordPlan.add``."""
+
+    def actions(self) -> Iterator[RecordAction]: ...
+
+    def ops(self) -> Iterator[tuple[str, str, str]]: ...
+
+
 class RecordPlan:
     """The records view of every pair's engine plan, with their guards."""
 
     def __init__(self) -> None:
         self.places: list[tuple[str, str]] = []  # (entity, target label)
-        self.actions: list[RecordAction] = []
+        self._actions: list[RecordAction] = []
+        # parts added with ``add``: their actions are made when first read
+        self._pending: list[Later] = []
         self.guards: list[str] = []
         # two-way: records whose same field changed differently on both sides
         self.conflicts: list[tuple[str, tuple[Any, ...], list[str]]] = []
+
+    @property
+    def actions(self) -> list[RecordAction]:
+        """Every record action, in plan order (parts added with ``add``
+        are made into actions here, once)."""
+        if self._pending:
+            for part in self._pending:
+                self._actions.extend(part.actions())
+            self._pending.clear()
+        return self._actions
+
+    @actions.setter
+    def actions(self, actions: list[RecordAction]) -> None:
+        self._actions, self._pending = list(actions), []
+
+    def add(self, part: Later) -> None:
+        """Actions made only when read (``actions``, ``of``, ``to_json``);
+        ``summary`` and ``is_empty`` count them without making them."""
+        self._pending.append(part)
+
+    def _ops(self) -> Iterator[tuple[str, str, str]]:
+        """(op, entity, target) of every action, made or not."""
+        for action in self._actions:
+            yield action.op, action.entity, action.target
+        for part in self._pending:
+            yield from part.ops()
 
     def of(self, entity: str, target: str, op: str | None = None) -> list[RecordAction]:
         return [
@@ -71,14 +109,14 @@ class RecordPlan:
 
     @property
     def is_empty(self) -> bool:
-        return not self.actions and not self.conflicts
+        return next(self._ops(), None) is None and not self.conflicts
 
     def summary(self) -> dict[str, dict[str, int]]:
         counts: dict[str, dict[str, int]] = {}
-        for action in self.actions:
-            name = f"{action.entity} -> {action.target}"
+        for op, entity, target in self._ops():
+            name = f"{entity} -> {target}"
             counts.setdefault(name, {"create": 0, "update": 0, "delete": 0})
-            counts[name][action.op] += 1
+            counts[name][op] += 1
         return counts
 
     def to_json(self) -> str:

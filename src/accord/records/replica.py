@@ -236,6 +236,10 @@ class RecordReplica(Replica):
     def record_of(self, text: str | None) -> dict[str, Any] | None:
         return None if text is None else self._load().record(text)
 
+    def differ(self, text: str, other: str) -> bool:
+        """Whether two record texts of this place hold different values."""
+        return self._load().differ(text, other)
+
     # -- reading -----------------------------------------------------------------
     def _entry(self, name: str, text: str) -> Entry:
         digest = self._compared(text) if self.rules else text

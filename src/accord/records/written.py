@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.arrowfile import mapped_texts, write_table
+from accord.replica import NUMBERS_MARK, marked, numbers_mark
 
 __all__ = ["WrittenFile"]
 
@@ -63,9 +64,12 @@ class WrittenFile:
         file of these bytes, or None."""
         if not self.kept.is_file():
             return None  # none kept: the file is not hashed for nothing
-        found = mapped_texts(self.kept, b"accord", self._stamp(data), 2, label=_ID)
+        found = mapped_texts(
+            self.kept, b"accord", self._stamp(data), 2, labels=(_ID, NUMBERS_MARK)
+        )
         if found is None:
             return None
+        marked(found[0], found[3])
         name = found[2].decode("ascii", "replace") if found[2] else None
         return found[0], found[1], name
 
@@ -82,7 +86,9 @@ class WrittenFile:
         keys, texts = found
         table = pa.table({"key": keys, "text": texts})
         name = os.urandom(16).hex()
-        table = table.replace_schema_metadata({"accord": self._stamp(data), _ID: name})
+        table = table.replace_schema_metadata(
+            {"accord": self._stamp(data), _ID: name, **numbers_mark(keys)}
+        )
         try:
             self.kept.parent.mkdir(parents=True, exist_ok=True)
             handle, temp = tempfile.mkstemp(dir=self.kept.parent, suffix=".tmp")
