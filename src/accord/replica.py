@@ -35,6 +35,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import io
+import threading
 import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -149,6 +150,10 @@ NUMBER = "^(0|-?[1-9][0-9]*)$"
 
 #: ``are_numbers`` answers, by array: id -> (a weak reference, the answer)
 _NUMBERS: dict[int, tuple[Any, bool]] = {}
+#: held while ``_NUMBERS`` is swept and added to: both sides' listings ask
+#: on their own threads, and a garbage collector pass inside the sweep can
+#: run Python code (a weak reference's callback) that lets the other in
+_NUMBERS_LOCK = threading.Lock()
 
 
 def are_numbers(keys: Any) -> bool:
@@ -189,9 +194,10 @@ def _remember(keys: Any, found: bool) -> None:
         reference = weakref.ref(keys)
     except TypeError:  # pragma: no cover - Arrow arrays take weak references
         return
-    for key in [k for k, (ref, _) in list(_NUMBERS.items()) if ref() is None]:
-        _NUMBERS.pop(key, None)
-    _NUMBERS[id(keys)] = (reference, found)
+    with _NUMBERS_LOCK:
+        for key in [k for k, (ref, _) in list(_NUMBERS.items()) if ref() is None]:
+            _NUMBERS.pop(key, None)
+        _NUMBERS[id(keys)] = (reference, found)
 
 
 #: the metadata of a kept Arrow file whose keys ``are_numbers``
