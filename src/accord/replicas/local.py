@@ -856,21 +856,7 @@ class LocalReplica(Replica):
         without following a link, stays open while the next items are in it
         too. Any other item (one that replaces, or a folder on another
         device than ``.accord/tmp``) goes through ``write``."""
-        results: list[Entry | AccordError] = []
-        near: list[Any] = [None, -1]  # the folder open now: its key, descriptor
-        try:
-            for item in items:
-                try:
-                    results.append(self._write_small(item, near))
-                except AccordError as exc:
-                    results.append(exc)
-                except ValueError as exc:  # a name the system cannot encode
-                    why = f"cannot be written here ({exc})"
-                    results.append(ReplicaError(why, where=self.url, key=item.key))
-        finally:
-            if near[1] >= 0:
-                os.close(near[1])
-        return results
+        return self._each_near(items, self._write_small, "written")
 
     def _write_small(self, item: WriteItem, near: list[Any]) -> Entry:
         """One item of ``write_batch``; ``near`` its folder kept open."""
@@ -958,14 +944,23 @@ class LocalReplica(Replica):
         following one, exactly its listed size read, then its stamp looked
         up by name again: a file that grew, shrank or was replaced since it
         was listed is refused (PreconditionFailed), left for the next run."""
-        results: list[bytes | AccordError] = []
+        return self._each_near(entries, self._read_small, "read")
+
+    def _each_near(self, items: list[Any], one: Any, done: str) -> list[Any]:
+        """``one(item, near)`` for each item, its answer or the AccordError
+        that stopped it (one failure stops no other); ``near`` is the
+        folder open now (its key, its descriptor), closed at the end."""
+        results: list[Any] = []
         near: list[Any] = [None, -1]
         try:
-            for entry in entries:
+            for item in items:
                 try:
-                    results.append(self._read_small(entry, near))
+                    results.append(one(item, near))
                 except AccordError as exc:
                     results.append(exc)
+                except ValueError as exc:  # a name the system cannot encode
+                    why = f"cannot be {done} here ({exc})"
+                    results.append(ReplicaError(why, where=self.url, key=item.key))
         finally:
             if near[1] >= 0:
                 os.close(near[1])
