@@ -915,14 +915,7 @@ class LocalReplica(Replica):
             out = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=tmp)
             try:
                 digest = fill_new(data, out, like, self.url, key)
-                try:
-                    rename_new(temp, name, tmp, fd)
-                except FileExistsError as exc:
-                    raise PreconditionFailed(
-                        "something appeared here during the copy; left alone",
-                        where=self.url,
-                        key=key,
-                    ) from exc
+                self._rename_fresh(key, (tmp, temp), (fd, name))
                 temp = None  # in place: nothing to remove
                 stat = os.fstat(out)  # the rename moved its ctime: after it
             finally:
@@ -945,6 +938,21 @@ class LocalReplica(Replica):
         up by name again: a file that grew, shrank or was replaced since it
         was listed is refused (PreconditionFailed), left for the next run."""
         return self._each_near(entries, self._read_small, "read")
+
+    def _rename_fresh(
+        self, key: str, source: tuple[int, str], target: tuple[int, str]
+    ) -> None:
+        """A new file's temporary name renamed to its name, in folders given
+        by descriptor, only if nothing is there (PreconditionFailed if
+        something appeared during the copy)."""
+        try:
+            rename_new(source[1], target[1], source[0], target[0])
+        except FileExistsError as exc:
+            raise PreconditionFailed(
+                "something appeared here during the copy; left alone",
+                where=self.url,
+                key=key,
+            ) from exc
 
     def _each_near(self, items: list[Any], one: Any, done: str) -> list[Any]:
         """``one(item, near)`` for each item, its answer or the AccordError
@@ -1012,14 +1020,7 @@ class LocalReplica(Replica):
                 key=key,
             )
         if expect is None:
-            try:
-                rename_new(temp, name, temp_fd, fd)
-            except FileExistsError as exc:
-                raise PreconditionFailed(
-                    "something appeared here during the copy; left alone",
-                    where=self.url,
-                    key=key,
-                ) from exc
+            self._rename_fresh(key, (temp_fd, temp), (fd, name))
             return
         check_expected(self._stat_at(key, fd, name), expect, self.url)
         if trash:
