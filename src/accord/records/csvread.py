@@ -75,27 +75,33 @@ def map_bytes(path: str) -> Any:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def decode(data: bytes, encoding: str, path: str) -> str:
-    """``data`` as text; BadData naming the line and byte of bad bytes."""
+def codec_name(encoding: str, path: str) -> str:
+    """The canonical name of the codec ``encoding`` names (``latin-1``:
+    ``iso8859-1``); ConfigError for ``path`` when there is none."""
     try:
-        codec = codecs.lookup(encoding)
+        return codecs.lookup(encoding).name
     except LookupError:
         raise ConfigError(
             f"{path}: unknown encoding {encoding!r}",
             hint="use a Python codec name, such as utf-8, latin-1 or cp1252",
         ) from None
-    if codec.name == "utf-8" and data.startswith(codecs.BOM_UTF8):
+
+
+def decode(data: bytes, encoding: str, path: str) -> str:
+    """``data`` as text; BadData naming the line and byte of bad bytes."""
+    name = codec_name(encoding, path)
+    if name == "utf-8" and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
-        text = data.decode(codec.name)
+        text = data.decode(name)
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         bad = data[exc.start : exc.end].hex(" ")
         raise BadData(
             path,
-            [f"{path}:{line}: byte {column} (0x{bad}) is not valid {codec.name} text"],
-            hint=f"save the file as {codec.name}, or name its encoding in the "
+            [f"{path}:{line}: byte {column} (0x{bad}) is not valid {name} text"],
+            hint=f"save the file as {name}, or name its encoding in the "
             'mapping (encoding = "latin-1", say)',
         ) from None
     nul = text.find("\0")

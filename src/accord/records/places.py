@@ -15,7 +15,7 @@ import itertools
 import os
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,7 +28,14 @@ from accord.errors import (
 )
 from accord.records.canon import SEP, canonical, typed_record
 from accord.records.canon import decode as decode_text
-from accord.records.csvread import column_name, decode, map_bytes, parse, read_bytes
+from accord.records.csvread import (
+    codec_name,
+    column_name,
+    decode,
+    map_bytes,
+    parse,
+    read_bytes,
+)
 from accord.records.fastcsv import canonical_columns
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
@@ -181,16 +188,21 @@ class CSVPlace:
 
     def _encoding(self) -> str:
         """The file's codec, by its canonical name."""
-        import codecs
+        return codec_name(self.spec.options.get("encoding", "utf-8"), self.path)
 
-        name = self.spec.options.get("encoding", "utf-8")
-        try:
-            return codecs.lookup(name).name
-        except LookupError:
-            raise ConfigError(
-                f"{self.path}: unknown encoding {name!r}",
-                hint="use a Python codec name, such as utf-8, latin-1 or cp1252",
-            ) from None
+    def _key_reader(self, position: Callable[[str], Any]) -> Callable[[Any], str]:
+        """The key text of a record as the file holds it (a row, or an
+        object), its key columns found at ``position(column name)``."""
+        entity = self.entity
+        empty_text = entity.empty == "text"
+        keyed = [
+            (
+                position(self.spec.column(k)),
+                canonical(entity.types.get(k, "str"), empty_text),
+            )
+            for k in entity.key
+        ]
+        return lambda row: SEP.join([to_text(row[i]) for i, to_text in keyed])
 
     #: the records as read ({key text: record text}, in the file's order),
     #: the file as it was then, and the changes staged since
@@ -312,15 +324,7 @@ class CSVPlace:
         )
         header = table.header
         at = [header.index(self.spec.column(f)) for f in self.fields]
-        entity = self.entity
-        empty_text = entity.empty == "text"
-        keyed = [
-            (
-                header.index(self.spec.column(k)),
-                canonical(entity.types.get(k, "str"), empty_text),
-            )
-            for k in entity.key
-        ]
+        key_of = self._key_reader(header.index)
 
         def edited(row: list[str], text: str) -> list[str]:
             row = list(row)
@@ -331,7 +335,7 @@ class CSVPlace:
         def rows() -> Iterator[list[str]]:
             seen = set()
             for _, row in table.rows:
-                key = SEP.join([to_text(row[i]) for i, to_text in keyed])
+                key = key_of(row)
                 seen.add(key)
                 if key not in changes:
                     yield row
@@ -710,11 +714,7 @@ class JSONLPlace(CSVPlace):
 
         columns = [self.spec.column(f) for f in self.fields]
         entity = self.entity
-        empty_text = entity.empty == "text"
-        keyed = [
-            (self.spec.column(k), canonical(entity.types.get(k, "str"), empty_text))
-            for k in entity.key
-        ]
+        key_of = self._key_reader(str)
 
         def values(text: str) -> dict[str, Any]:
             record = typed_record(self.fields, entity.types, text)
@@ -729,7 +729,7 @@ class JSONLPlace(CSVPlace):
                 if not line.strip():
                     continue
                 data = json.loads(line)
-                key = SEP.join([to_text(data[c]) for c, to_text in keyed])
+                key = key_of(data)
                 seen.add(key)
                 if key not in changes:
                     out.write(line + "\n")
