@@ -20,12 +20,11 @@ that became unreachable stops new work.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import time
 from collections.abc import Callable, Iterator
 
 from accord.engine import faults
+from accord.engine.collector import collector_paused
 from accord.engine.forked import can_fork_copy, copy_forked
 from accord.engine.perform import Attempt, Performer
 from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
@@ -81,7 +80,12 @@ class Executor:
 
     # -- the run ----------------------------------------------------------
     def apply(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> Report:
-        with _collector_paused():
+        # a run makes several objects per item that live to its end
+        # (outcomes, archive rows): the collector's full passes walked every
+        # item of the plan again for next to nothing to free (about 0.1 s of
+        # a 20,000-file first copy over SSH); the plan, archive and listings
+        # are frozen out of its passes while it is off
+        with collector_paused(freeze=True):
             return self._apply(plan, archive)
 
     def _apply(self, plan: Plan, archive: dict[str, ArchiveEntry]) -> Report:
@@ -166,28 +170,6 @@ class Executor:
         if error is not None:
             self.recorder.record(seq, action, [], [], f"{status}: {error.message}")
         return Outcome(action, status, message)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The garbage collector off while a plan is applied, and the objects
-    made so far (the plan, the archive, the listings) frozen out of its
-    passes; as it was before, afterwards. A run makes several objects per
-    item that live to its end (outcomes, archive rows), so the collector's
-    passes came often and its full passes walked every item of the plan
-    again, for next to nothing to free: what a run drops is freed as it
-    is dropped (reference counts); the rare cycle waits for the end of the
-    apply. A first copy of 20,000 files over SSH spent about 0.1 s in them.
-    (The copiers of ``forked.py`` do the same across their phase.)"""
-    collecting = gc.isenabled()
-    gc.disable()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-        if collecting:
-            gc.enable()
 
 
 def _folders_for(

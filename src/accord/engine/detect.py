@@ -24,11 +24,11 @@ no deletion is inferred for it) and goes no further.
 from __future__ import annotations
 
 import bisect
-import gc
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from accord.engine.collector import collector_paused
 from accord.engine.names import Gate, archived
 from accord.errors import AccordError, NotFound, ReplicaError
 from accord.keys import IgnoreRules, unsafe_reason
@@ -322,13 +322,8 @@ def scan_side(
     tuples per item and no cycles, and the collector's passes over them
     (every 700 of them) were about 3% of its work.
     """
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _scan_side(replica, known, side, ignore, gate)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _scan_side(
