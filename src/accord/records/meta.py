@@ -5,7 +5,8 @@ keeps its lock, its shared history and its trash in one SQLite file in
 accord's state folder (``places/<hash of the place>.db``). The lock thus
 keeps two runs on this machine apart (not runs on two machines), and the
 trash holds every record a run deleted or overwrote, restorable with
-``accord trash restore``.
+``accord trash restore``; for a row a run deleted from a file, the row as
+the file held it too (``kept``: ``accord.records.kept``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS trash (
     run TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (run, key)
+    kept TEXT, PRIMARY KEY (run, key)
 );
 """
 
@@ -46,6 +47,7 @@ class PlaceStore:
                 self._db = sqlite3.connect(self.path, isolation_level=None)
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.executescript(_SCHEMA)
+                _add_kept(self._db)
             except (OSError, sqlite3.Error) as exc:
                 raise StateError(
                     f"cannot keep accord's files in {self.path}: {exc}",
@@ -87,9 +89,26 @@ class PlaceStore:
         """Keep ``record`` (a record text) as it was before ``run`` changed it;
         the first version a run replaced is the one kept."""
         self._conn().execute(
-            "INSERT OR IGNORE INTO trash VALUES (?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO trash (run, key, record, at) VALUES (?, ?, ?, ?)",
             (run, key, record, time.time()),
         )
+
+    def keep_row(self, run: str, key: str, kept: str) -> None:
+        """Keep, with the record ``run`` deleted, its row as the file held
+        it (``accord.records.kept``); the first one kept stays."""
+        self._conn().execute(
+            "UPDATE trash SET kept = ? WHERE run = ? AND key = ? AND kept IS NULL",
+            (kept, run, key),
+        )
+
+    def kept(self, run: str, key: str) -> str | None:
+        """The row kept with a trashed record (None: its fields only)."""
+        found = (
+            self._conn()
+            .execute("SELECT kept FROM trash WHERE run = ? AND key = ?", (run, key))
+            .fetchone()
+        )
+        return found[0] if found else None
 
     def trashed(self) -> list[tuple[str, str, str]]:
         """(run, key, record text), oldest run first."""
@@ -109,3 +128,12 @@ class PlaceStore:
         self.close()
         for suffix in ("", "-wal", "-shm"):
             Path(str(self.path) + suffix).unlink(missing_ok=True)
+
+
+def _add_kept(db: sqlite3.Connection) -> None:
+    """The ``kept`` column, added to a trash made before it was kept."""
+    columns = [row[1] for row in db.execute("PRAGMA table_info(trash)")]
+    if "kept" not in columns:
+        # another run may add it at the same time: then it is there
+        with contextlib.suppress(sqlite3.OperationalError):
+            db.execute("ALTER TABLE trash ADD COLUMN kept TEXT")

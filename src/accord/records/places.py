@@ -37,6 +37,7 @@ from accord.records.csvread import (
     read_bytes,
 )
 from accord.records.fastcsv import canonical_columns
+from accord.records.kept import Kept, kept_at, placed, positions, read_kept
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
@@ -209,6 +210,12 @@ class CSVPlace:
     _base: dict[str, str] | None = None
     _stamp: tuple[int, int, int] | None = None
     _changes: dict[str, str | None] | None = None
+    #: rows restored from the trash as the file held them (``put_back``)
+    _back: dict[str, Kept] | None = None
+    #: told, before the file is replaced, the rows that leave it (deleted,
+    #: or replaced by ``put_back``) as the trash keeps them: {key text:
+    #: ``accord.records.kept`` text}
+    on_removed: Callable[[dict[str, str]], None] | None = None
 
     def read_rows(self) -> Rows:
         """Every record, checked (``_read_rows``); remembered, with the
@@ -227,7 +234,7 @@ class CSVPlace:
             self._base = self._rows.by_key
         if self._changes is None:
             self._changes = {}
-        key_text = self._text(dict(zip(self.entity.key, key, strict=True)), key=True)
+        key_text = self.key_text(key)
         if key_text in self._changes:
             current = self._changes[key_text]
         else:
@@ -247,6 +254,51 @@ class CSVPlace:
             None if op == "delete" else self._text({**before, **after})
         )
 
+    def key_text(self, key: Key) -> str:
+        """The canonical text of a record key, as the place keys its rows."""
+        return self._text(dict(zip(self.entity.key, key, strict=True)), key=True)
+
+    def put_back(
+        self, key: Key, before: dict[str, Any] | None, record: dict[str, Any], kept: str
+    ) -> None:
+        """Stage a record restored from the trash with its row as the file
+        held it (``kept``, an ``accord.records.kept`` text): in place of
+        the row that holds the key now (``before``: its record; None when
+        none does), else where the row was. ConfigError, and nothing
+        staged, when the file's header lost a column the row has a value
+        in."""
+        row = read_kept(kept)
+        if row is not None and self._fits(row.row):
+            self._check_columns(row.row)
+        else:
+            row = None
+        if before is None:
+            self.change("create", key, None, record)
+        else:
+            self.change("update", key, before, record)
+        if row is not None:
+            if self._back is None:
+                self._back = {}
+            self._back[self.key_text(key)] = row
+
+    @staticmethod
+    def _fits(row: Any) -> bool:
+        """Whether a kept row is one of this kind of file's: a CSV row's
+        values by column."""
+        return isinstance(row, dict)
+
+    def _check_columns(self, row: dict[str, Any]) -> None:
+        """ConfigError when a kept row has a value in a column the file's
+        header no longer has (it could not be written back)."""
+        header = self._file_header() or [self.spec.column(f) for f in self.fields]
+        lost = [c for c, v in row.items() if v not in (None, "") and c not in header]
+        if lost:
+            raise ConfigError(
+                f"{self.label}: the row kept in the trash has values in columns"
+                f" the file no longer has: {', '.join(map(repr, lost))}",
+                hint="add them to the file's header to restore the row whole",
+            )
+
     def _text(self, record: dict[str, Any], key: bool = False) -> str:
         """The canonical text of a record (or of its key)."""
         empty_text = self.entity.empty == "text"
@@ -265,7 +317,7 @@ class CSVPlace:
             return
         assert self._base is not None
         if _stamp(self.path) != self._stamp:
-            self._changes = None
+            self._changes = self._back = None
             raise PreconditionFailed(
                 "the file changed since it was read; nothing was written to it",
                 where=self.label,
@@ -278,13 +330,18 @@ class CSVPlace:
             else:
                 base[key_text] = text
         self._stamp = _stamp(self.path)
-        self._changes = None
+        self._changes = self._back = None
         if self._written is not None:
             data = map_bytes(self.path)
             self._written.put(data, canonical_columns(data, *self._read_as()))
 
     def rollback(self) -> None:
-        self._changes = None
+        self._changes = self._back = None
+
+    def _tell_removed(self, removed: dict[str, str]) -> None:
+        """The rows leaving the file, told before it is replaced."""
+        if removed and self.on_removed is not None:
+            self.on_removed(removed)
 
     def _write_changes(
         self, base: dict[str, str], changes: dict[str, str | None]
@@ -294,12 +351,23 @@ class CSVPlace:
         new records go last). A file whose header is the mapped columns, in
         their order, is written from the record texts; a file with other
         columns too, or in another order, keeps its header and every
-        column the mapping does not name (``_write_merged``)."""
+        column the mapping does not name (``_write_merged``), as does a
+        file a row is put back in (``put_back``). Each deleted row is told
+        to ``on_removed`` first."""
         mapped = [self.spec.column(f) for f in self.fields]
         header = self._file_header()
-        if header is not None and header != mapped:
+        if header is not None and (header != mapped or self._back):
             self._write_merged(changes)
             return
+        gone = [k for k, t in changes.items() if t is None]
+        if gone and self.on_removed is not None:
+            keys = list(base)
+            self._tell_removed(
+                {
+                    key: kept_at(keys, at, _by_column(mapped, base[key]))
+                    for key, at in positions(keys, gone).items()
+                }
+            )
         kept = (changes.get(k, t) if k in changes else t for k, t in base.items())
         added = (t for k, t in changes.items() if k not in base)
         self._write_rows(
@@ -315,8 +383,10 @@ class CSVPlace:
         """Rewrite the file row by row from what it holds (the file read is
         the one staged against: ``commit`` checked its stamp): a row whose
         record changed gets its mapped columns' new values and keeps the
-        others; a deleted one goes; the others are written as they were;
-        new records go last, their other columns empty."""
+        others; a deleted one goes (told to ``on_removed`` first, every
+        column); a row put back (``put_back``) is written as the trash kept
+        it, where it was; the others are written as they were; new records
+        go last, their other columns empty."""
         table = parse(
             decode(bytes(read_bytes(self.path)), self._encoding(), self.path),
             self.path,
@@ -325,6 +395,19 @@ class CSVPlace:
         header = table.header
         at = [header.index(self.spec.column(f)) for f in self.fields]
         key_of = self._key_reader(header.index)
+        keys = [key_of(row) for _, row in table.rows]
+        present = set(keys)
+        back = {
+            key: kept._replace(row=[_cell(kept.row, name) for name in header])
+            for key, kept in (self._back or {}).items()
+        }
+        if self.on_removed is not None:
+            leaving = [k for k, t in changes.items() if t is None] + list(back)
+            removed = {}
+            for key, where in positions(keys, leaving).items():
+                row = dict(zip(header, table.rows[where][1], strict=True))
+                removed[key] = kept_at(keys, where, row)
+            self._tell_removed(removed)
 
         def edited(row: list[str], text: str) -> list[str]:
             row = list(row)
@@ -333,16 +416,14 @@ class CSVPlace:
             return row
 
         def rows() -> Iterator[list[str]]:
-            seen = set()
-            for _, row in table.rows:
-                key = key_of(row)
-                seen.add(key)
-                if key not in changes:
+            listed = zip(keys, (row for _, row in table.rows), strict=True)
+            for key, row in placed(listed, back, present):
+                if key in back or key not in changes:
                     yield row
                 elif (text := changes[key]) is not None:
                     yield edited(row, text)
             for key, text in changes.items():
-                if key not in seen and text is not None:
+                if key not in present and key not in back and text is not None:
                     yield edited([""] * len(header), text)
 
         self._write_rows(header, rows())
@@ -671,6 +752,14 @@ class JSONLPlace(CSVPlace):
     def remember_writes(self, folder: Path) -> None:
         """Not for JSON lines files (read by their own reader)."""
 
+    @staticmethod
+    def _fits(row: Any) -> bool:
+        """Whether a kept row is one of this kind of file's: a line."""
+        return isinstance(row, str)
+
+    def _check_columns(self, row: Any) -> None:
+        """A line holds its whole object: nothing to check."""
+
     def _read_rows(self) -> Rows:
         import json
 
@@ -707,9 +796,10 @@ class JSONLPlace(CSVPlace):
     ) -> None:
         """Each line written as it was, but for the records that changed:
         their mapped members get the new values and the object keeps its
-        other members; a deleted record's line goes; new records go last
-        (the file read is the one staged against: ``commit`` checked its
-        stamp)."""
+        other members; a deleted record's line goes (told to
+        ``on_removed`` first); a line put back (``put_back``) is written as
+        the trash kept it, where it was; new records go last (the file read
+        is the one staged against: ``commit`` checked its stamp)."""
         import json
 
         columns = [self.spec.column(f) for f in self.fields]
@@ -723,21 +813,46 @@ class JSONLPlace(CSVPlace):
             }
 
         text = decode(read_bytes(self.path), "utf-8", self.path)
-        seen = set()
+        lines = [line for line in text.splitlines() if line.strip()]
+        objects = [json.loads(line) for line in lines]
+        keys = [key_of(data) for data in objects]
+        present = set(keys)
+        back = {
+            k: kept._replace(row=(kept.row, {}))
+            for k, kept in (self._back or {}).items()
+        }
+        if self.on_removed is not None:
+            leaving = [k for k, t in changes.items() if t is None] + list(back)
+            self._tell_removed(
+                {
+                    key: kept_at(keys, where, lines[where])
+                    for key, where in positions(keys, leaving).items()
+                }
+            )
         with _replacing(self.path) as out:
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                data = json.loads(line)
-                key = key_of(data)
-                seen.add(key)
-                if key not in changes:
+            listed = zip(keys, zip(lines, objects, strict=True), strict=True)
+            for key, (line, data) in placed(listed, back, present):
+                if key in back or key not in changes:
                     out.write(line + "\n")
                 elif (new := changes[key]) is not None:
                     out.write(json.dumps({**data, **values(new)}) + "\n")
             for key, new in changes.items():
-                if key not in seen and new is not None:
+                if key not in present and key not in back and new is not None:
                     out.write(json.dumps(values(new), sort_keys=True) + "\n")
+
+
+def _by_column(columns: list[str], text: str) -> dict[str, str]:
+    """A record text as the row the file holds: its values by column."""
+    return {
+        c: "" if v is None else v
+        for c, v in zip(columns, decode_text(text), strict=True)
+    }
+
+
+def _cell(row: dict[str, Any], column: str) -> str:
+    """A kept row's value for ``column`` (empty where it had none)."""
+    value = row.get(column)
+    return "" if value is None else str(value)
 
 
 def _batches(cursor: Any, size: int = 10_000) -> Any:

@@ -62,6 +62,8 @@ from accord.replica import Columns, Replica, TrashItem, are_numbers, check_key
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
+Key = tuple[Any, ...]
+
 _SAFE = "!$&'()*+,;=:@-_.~ "
 #: a key text that is already its engine name (``_plain_name``), as RE2
 _PLAIN = r"^[^./%\\\x00][^/%\\\x00]*$"
@@ -137,6 +139,9 @@ class RecordReplica(Replica):
         self.handled = 0  # actions a site's handler did itself
         self._rows: Rows | None = None
         self._state_dir = state_dir
+        #: records trashed whose rows leave a file at the next flush:
+        #: {the place's key text: (run, key)} (``_keep_rows``)
+        self._trashed: dict[str, tuple[str, str]] = {}
 
     # -- opening ---------------------------------------------------------------
     @classmethod
@@ -175,6 +180,8 @@ class RecordReplica(Replica):
             fields = self.fields if self.role == "target" else self.entity.fields
             self.place = open_place(self.spec, self.entity, fields)
             self.place.keep_going = self.keep_going
+            if hasattr(self.place, "put_back"):  # a file: its rows kept whole
+                self.place.on_removed = self._keep_rows
             remember = getattr(self.place, "remember_writes", None)
             if remember is not None:
                 remember((self._state_dir or default_state_dir()) / "records-files")
@@ -407,8 +414,25 @@ class RecordReplica(Replica):
         if self._handled(action):
             return
         if trash:
-            self.store.trash(trash, key, expect.version)
+            self._trash(trash, key, expect.version, action.key)
         self.place.change("delete", action.key, before, None)
+
+    def _trash(
+        self, run: str, key: str, text: str, record_key: tuple[Any, ...]
+    ) -> None:
+        """Keep a record that leaves the place in the trash; a file's row
+        too, whole, when the file is written (``_keep_rows``)."""
+        self.store.trash(run, key, text)
+        if hasattr(self.place, "put_back"):
+            self._trashed[self.place.key_text(record_key)] = (run, key)
+
+    def _keep_rows(self, removed: dict[str, str]) -> None:
+        """The rows leaving a file (``CSVPlace.on_removed``), each kept with
+        its record in the trash, before the file is replaced."""
+        for key_text, kept in removed.items():
+            trashed = self._trashed.pop(key_text, None)
+            if trashed is not None:
+                self.store.keep_row(*trashed, kept)
 
     def _handled(self, action: RecordAction) -> bool:
         """Call the site's handler first: True when it did the work itself.
@@ -482,16 +506,22 @@ class RecordReplica(Replica):
             yield TrashItem(run, key, Entry(key, FILE, len(text), 0, 0, text, text))
 
     def trash_restore(self, item: TrashItem, key: str) -> Entry:
-        """Put a deleted (or overwritten) record back, as it was."""
+        """Put a deleted (or overwritten) record back, as it was: a row
+        deleted from a file whole, where it was, as the trash kept it."""
         text = item.entry.version
         current = self.stat(key)
         record = self._load().record(text)
         record_key = self.key_of(key)
         if key != item.key:
             raise InvalidInput("a record is restored under its own key only")
+        kept = self.store.kept(item.run, item.key)
+        before = None
         if current is not None:
-            self.store.trash(_restore_run(item.run), key, current.version)
+            self._trash(_restore_run(item.run), key, current.version, record_key)
             before = self._load().record(current.version)
+        if kept is not None and hasattr(self.place, "put_back"):
+            self.place.put_back(record_key, before, record, kept)
+        elif before is not None:
             changes = {n: v for n, v in record.items() if before.get(n) != v}
             if changes:
                 self.place.change("update", record_key, before, changes)
