@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accord import api
-from accord.model import FILE, Entry
+from accord.model import FILE, Entry, Problem, Side
 from accord.replicas import local, local_at, local_case
 from accord.replicas.local import LocalReplica
 
@@ -188,3 +188,55 @@ def test_the_listing_leaves_out_a_rename_under_way_or_one_it_cannot_put_back(
     assert (tmp_path / "two.txt").read_text() == "taken meanwhile"
     assert (tmp_path / f"{local_case.CASE}{ended.name}-0").read_text() == "two.txt"
     assert (ended / "case").exists()  # still noted: still out of listings
+
+
+def _stuck(root: Path) -> str:
+    """An item a killed case-only rename left under its temporary name,
+    whose old name another item took meanwhile: its temporary name."""
+    own = root / ".accord" / "tmp" / "999999999-0000cccc"
+    own.mkdir(parents=True)
+    temp = f"{local_case.CASE}{own.name}-0"
+    (root / "docs").mkdir()
+    local_case.note(f"{own}/", "docs", temp, "Readme.md")
+    (root / "docs" / temp).write_text("read me\n")
+    (root / "docs" / "Readme.md").write_text("took the name meanwhile\n")
+    return temp
+
+
+def test_an_item_that_cannot_go_back_is_reported_where_it_is(tmp_path: Path) -> None:
+    """Every listing names it, where it is and what to do; it stays out of
+    the listing, and neither it nor the item that took its name is
+    touched, until the user renames it."""
+    temp = _stuck(tmp_path)
+    place = LocalReplica(str(tmp_path))
+    place.open()
+    for _ in range(2):
+        listed = list(place.scan())
+        told = [p for p in listed if isinstance(p, Problem)]
+        assert [p.key for p in told] == [f"docs/{temp}"]
+        assert "this is docs/Readme.md" in told[0].message
+        assert "another item is named Readme.md now" in told[0].message
+        assert "until you rename it" in told[0].message
+        keys = sorted(e.key for e in listed if isinstance(e, Entry))
+        assert keys == ["docs", "docs/Readme.md"]
+    place.clean_temp()
+    assert (tmp_path / "docs" / temp).read_text() == "read me\n"
+    assert (tmp_path / "docs" / "Readme.md").read_text() == "took the name meanwhile\n"
+
+    (tmp_path / "docs" / temp).rename(tmp_path / "docs" / "Readme-old.md")
+    listed = list(place.scan())
+    place.close()
+    assert not [p for p in listed if isinstance(p, Problem)]
+    keys = sorted(e.key for e in listed if isinstance(e, Entry))
+    assert keys == ["docs", "docs/Readme-old.md", "docs/Readme.md"]
+    assert not any((tmp_path / ".accord").rglob("case"))  # the note went
+
+
+def test_a_sync_tells_of_an_item_that_cannot_go_back(tmp_path: Path) -> None:
+    left, right, state = tmp_path / "left", tmp_path / "right", tmp_path / "state"
+    left.mkdir()
+    temp = _stuck(left)
+    report = api.sync(str(left), str(right), state_dir=state)
+    assert [(p.key, p.side) for p in report.problems] == [(f"docs/{temp}", Side.LEFT)]
+    assert (left / "docs" / temp).read_text() == "read me\n"
+    assert sorted(p.name for p in (right / "docs").iterdir()) == ["Readme.md"]

@@ -448,7 +448,9 @@ class LocalReplica(Replica):
         get = known.get if known is not None else None
         same = getattr(known, "same", None)
         # an item a killed run left under a temporary name goes back first
-        self._case_hidden = local_case.settle(self._tmp, self._root)
+        settled = local_case.settle(self._tmp, self._root)
+        self._case_hidden = settled.hidden
+        yield from local_case.problems(settled.stuck)  # those that cannot
         pending = [self._listed("", self.root, ignore)]
         while pending:
             for run in pending[-1]:
@@ -1321,7 +1323,7 @@ class LocalReplica(Replica):
             for own in listing:
                 self._clean_beside(own.name)
         try:
-            if local_case.settle(self._tmp, self._root, all_ended=True):
+            if local_case.settle(self._tmp, self._root, all_ended=True).hidden:
                 return
         except OSError:
             return  # the root cannot be opened: the notes are kept

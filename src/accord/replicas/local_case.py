@@ -14,7 +14,11 @@ two renames leaves the item under the temporary name, and its note:
   the item there, and the next run makes the rename again;
 - until then, and where the old name has been taken meanwhile, the listing
   leaves the temporary name out (``settle``'s answer): it is never reported
-  as a file of the user's, so never copied to the other side.
+  as a file of the user's, so never copied to the other side;
+- an item that cannot go back (its old name taken meanwhile, say) is
+  reported by every listing, as a problem (``problems``) that names it,
+  where it is and what to do, until the user renames or removes it; it is
+  never overwritten, nor the item that took its name.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
+from accord.keys import shown
+from accord.model import Problem, join
 from accord.replicas.local_at import open_folder, rename_new
 
-__all__ = ["CASE", "ended", "note", "settle", "temp_name"]
+__all__ = ["CASE", "Settled", "ended", "note", "problems", "settle", "temp_name"]
 
 #: how a temporary name of a case-only rename begins
 CASE = ".accord-case-"
@@ -71,30 +78,57 @@ def ended(own: str) -> bool:
     return False
 
 
+class Settled(NamedTuple):
+    """What ``settle`` left: the temporary names still noted, by folder key
+    (for the listing to leave out), and the items among them that could not
+    go back: (folder key, temporary name, old name, why)."""
+
+    hidden: dict[str, set[str]]
+    stuck: list[tuple[str, str, str, str]]
+
+
 def settle(
     tmp: str, root: Callable[[], int], *, done: str = "", all_ended: bool = False
-) -> dict[str, set[str]]:
+) -> Settled:
     """Put back, under its old name, every item that a process which has
     ended (or whose folder is ``done``; every process, with ``all_ended``)
     left under a temporary name in ``tmp`` (``.accord/tmp``) of the place
     whose root ``root()`` opens; drop the notes whose items are all back.
     The answer: the temporary names still noted (a running process's, or
-    one whose old name was taken meanwhile), by folder key, for the listing
-    to leave out."""
+    one that could not go back, its old name taken meanwhile, say)."""
     hidden: dict[str, set[str]] = {}
+    stuck: list[tuple[str, str, str, str]] = []
     owners: list[str] = []
     with contextlib.suppress(OSError), os.scandir(tmp) as listing:
         owners = [folder.name for folder in listing]
     for own in owners:
         noted = _read(os.path.join(tmp, own, _NOTE))
         if noted and (all_ended or own == done or ended(own)):
-            noted = [item for item in noted if not _put_back(root(), *item)]
+            left = [(item, _put_back(root(), *item)) for item in noted]
+            stuck += [(*item, why) for item, why in left if why]
+            noted = [item for item, why in left if why]
             if not noted:
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(tmp, own, _NOTE))
         for folder, temp, _ in noted:
             hidden.setdefault(folder, set()).add(temp)
-    return hidden
+    return Settled(hidden, stuck)
+
+
+def problems(stuck: list[tuple[str, str, str, str]]) -> list[Problem]:
+    """A problem for each item ``settle`` could not put back, at its
+    temporary name: what it is, why it stays there, and what to do."""
+    return [
+        Problem(
+            join(folder, temp),
+            None,
+            f"this is {shown(join(folder, name))}, left under this name by an"
+            f" interrupted case-only rename; it cannot go back ({why}), and"
+            " accord leaves it out of every sync until you rename it (or"
+            " remove it); nothing was overwritten",
+        )
+        for folder, temp, name, why in stuck
+    ]
 
 
 def _read(path: str) -> list[tuple[str, str, str]]:
@@ -109,21 +143,24 @@ def _read(path: str) -> list[tuple[str, str, str]]:
     ]
 
 
-def _put_back(root_fd: int, folder: str, temp: str, name: str) -> bool:
+def _put_back(root_fd: int, folder: str, temp: str, name: str) -> str:
     """``temp`` in ``folder`` renamed back to ``name`` (never replacing
-    one): True when it is done or nothing is left under ``temp``."""
+    one): "" when it is done or nothing is left under ``temp``, else why
+    it is left where it is."""
     try:
         fd = open_folder(root_fd, folder)
     except FileNotFoundError:
-        return True  # the folder went, and the item with it
-    except OSError:
-        return False
+        return ""  # the folder went, and the item with it
+    except OSError as exc:
+        return f"its folder cannot be opened: {exc.strerror or exc}"
     try:
         rename_new(temp, name, fd, fd)
     except FileNotFoundError:
-        return True  # renamed to its new name, or already put back
-    except OSError:
-        return False  # the old name is taken: left where it is
+        return ""  # renamed to its new name, or already put back
+    except FileExistsError:
+        return f"another item is named {name} now"
+    except OSError as exc:
+        return exc.strerror or str(exc)
     finally:
         os.close(fd)
-    return True
+    return ""
