@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import io
 import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from accord.errors import ReplicaError
@@ -213,6 +214,8 @@ class Agent:
         self._listed: tuple[str, list[tuple[str, str]], bool] | None = None
         #: what this session wrote, by key (None: deleted), for the next one
         self._written: dict[str, str | None] = {}
+        #: the kept listing hello named, being read meanwhile
+        self._early: _EarlyKept | None = None
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -455,8 +458,16 @@ class Agent:
             for done in replica.write_batch(batch)
         ]
 
-    def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
+    def hello(
+        self, root: str, case_sensitive: bool | None, token: str | None = None
+    ) -> dict[str, Any]:
+        """Serve ``root``; with the ``token`` the scan will name, start
+        reading the listing kept for it (accord's own file in the cache
+        folder, not the tree) while the client takes its lock."""
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
+        if token and self._listings is not None:
+            name = listing_name(str(token), self.replica.root)
+            self._early = _EarlyKept(self._listings, name)
         # pathspec needs Python 3.9: older ones leave ignore rules to accord.
         # Found, not imported: a scan without rules never needs it.
         from importlib.util import find_spec
@@ -503,6 +514,16 @@ class Agent:
         the whole listing is kept for the next time. With ``from``, the
         listing is sent in full from that key on (the client found a run
         that was not as its archive holds it)."""
+        with _no_collection():
+            self._scan(ident, credit, patterns, options)
+
+    def _scan(
+        self,
+        ident: int,
+        credit: wire.Credit,
+        patterns: list[str],
+        options: dict[str, Any],
+    ) -> None:
         replica = self.replica
         assert replica is not None
         rules = IgnoreRules(patterns) if self.rules else None
@@ -512,7 +533,11 @@ class Agent:
         before = None
         if name is not None and start is None:
             assert self._listings is not None
-            before = read_kept(self._listings, name)
+            early, self._early = self._early, None
+            if early is not None:
+                before = early.rows(name)
+            else:
+                before = read_kept(self._listings, name)
         if before is not None and len(before) > agent_listing.MOST:
             before = None  # kept by an agent with a higher limit
         kept = None if before is None else KeptRows(before)
@@ -556,6 +581,74 @@ class Agent:
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))
         self.send(wire.frame(wire.DATA, ident, block))
+
+
+class _EarlyKept:
+    """A kept listing read in a thread of its own from hello on: the scan
+    comes a few round trips later (the client takes its lock between), and
+    finds it read. A file replaced since (another session kept a newer
+    listing) is read again."""
+
+    def __init__(self, folder: str, name: str) -> None:
+        self._folder = folder
+        self.name = name
+        self._found: tuple[tuple[int, int, int] | None, Any] = (None, None)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            found = os.stat(os.path.join(self._folder, self.name))
+        except OSError:
+            return None
+        return (found.st_ino, found.st_size, found.st_mtime_ns)
+
+    def _read(self) -> None:
+        stamp = self._stamp()  # before: a file replaced meanwhile is read again
+        with _no_collection():  # tuples by the thousand, as a listing's
+            self._found = (stamp, read_kept(self._folder, self.name))
+
+    def rows(self, name: str) -> list[tuple[str, str]] | None:
+        """The pairs kept as ``name``, as read early if that file is still
+        the one read."""
+        self._thread.join()
+        stamp, rows = self._found
+        if name == self.name and stamp is not None and stamp == self._stamp():
+            return rows  # type: ignore[no-any-return]
+        return read_kept(self._folder, name)
+
+
+_collecting = threading.Lock()
+_paused = 0  # listings being made, during which the collector pauses
+#: freeze what a listing leaves: in the agent's own process (``main``),
+#: not where an Agent serves inside another program (tests)
+_freezing = False
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a listing is made: a scan
+    allocates tuples by the hundred thousand (items, pairs, stats), none in
+    a cycle, and the collector would walk them all again and again, and
+    the kept listing with them. When the last listing ends, what is left
+    (the kept pairs, the listing kept for the next time) is frozen, left
+    out of later collections (else the first one, at once, would walk it
+    all: freeing by reference counts goes on as ever), and the collector
+    resumes."""
+    global _paused
+    with _collecting:
+        _paused += 1
+        if _paused == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _collecting:
+            _paused -= 1
+            if _paused == 0:
+                if _freezing:
+                    gc.freeze()
+                gc.enable()
 
 
 class _Batches:
@@ -638,6 +731,12 @@ def listings_folder() -> str | None:
 
 def main() -> None:
     """Serve on stdin and stdout; nothing else may write to stdout."""
+    global _freezing
+    # what the start imported stays for the whole run: the collector need
+    # not walk it again (the bootstrap paused the collector for the import)
+    _freezing = True
+    gc.freeze()
+    gc.enable()
     fd_in, fd_out = os.dup(0), os.dup(1)
     wire.widen_pipes(fd_in, fd_out)
     devnull = os.open(os.devnull, os.O_RDWR)

@@ -44,6 +44,9 @@ from accord.replicas.ssh_launch import (
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
 
 _MODES = ("auto", "on", "off")
+#: archive rows a listing reads ahead, at most, while it waits for the
+#: agent's next batch: the agent's runs hold up to 4096 items
+_READ_AHEAD = 8192
 
 
 def ssh_command(sftp: SFTPReplica) -> list[str] | None:
@@ -126,9 +129,11 @@ class AgentReplica(Replica):
         #: the interpreter the agent runs on, as the server names it
         self.executable = ""
 
-    def start(self) -> None:
-        """Greet the agent: it serves ``root`` from now on."""
-        hello = self.link.call("hello", self.root, None)
+    def start(self, token: str | None = None) -> None:
+        """Greet the agent: it serves ``root`` from now on (and starts
+        reading what it kept for the archive rows ``token`` names)."""
+        args = (self.root, None, token) if token else (self.root, None)
+        hello = self.link.call("hello", *args)
         self._rules_there = bool(hello["ignore_rules"])
         # runs in listings only from an agent that speaks of them as we do
         self._listings = hello.get("listings") == agent_listing.VERSION
@@ -206,8 +211,16 @@ class AgentReplica(Replica):
         # a known read in key order passes a batch of unchanged items at once
         same = getattr(known, "same", None)
         same_run = getattr(known, "same_run", None)
+        read_ahead = getattr(known, "read_ahead", None)
         try:
-            while block := inbox.next_block():
+            while True:
+                # while the agent lists, read the archive rows its next
+                # batch is compared with (rather than once the batch came)
+                while read_ahead and inbox.waiting and read_ahead(_READ_AHEAD):
+                    pass
+                block = inbox.next_block()
+                if not block:
+                    break
                 batch = wire.loads(block)
                 if same is not None:
                     pairs = [(d[0], d[5]) for d in batch if type(d) is list]
@@ -450,6 +463,7 @@ class SSHReplica(Replica):
         self.via: Replica = sftp
         self.notices: tuple[str, ...] = ()
         self._connected = False
+        self._token: str | None = None  # see expect_listing
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SSHReplica:
@@ -520,12 +534,16 @@ class SSHReplica(Replica):
         channel.exec_command(command)
         return channel
 
+    def expect_listing(self, token: str | None) -> None:
+        """Told before connecting: the agent's hello carries ``token``."""
+        self._token = token
+
     def _use_agent(self, link: AgentLink) -> None:
         agent = AgentReplica(
             link, self.sftp.root, self.url, self.identity, self.sftp.server
         )
         try:
-            agent.start()
+            agent.start(self._token)
         except BaseException:
             link.close()
             raise
