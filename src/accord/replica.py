@@ -324,13 +324,6 @@ class Replica(abc.ABC):
         (``ArchiveStore.listing_token``). A place that keeps what it lists
         for an archive (the SSH agent) starts that from nothing."""
 
-    def expect_listing(self, token: str | None) -> None:  # noqa: B027 - optional hook
-        """The run will list the place against the archive rows named
-        ``token`` (``ArchiveStore.listing_token``); told before the place
-        is opened. A place that keeps what it lists for an archive (the SSH
-        agent) may read what it kept for them meanwhile: its own file, not
-        the tree, which is listed only once the run holds the lock."""
-
     def learned(self) -> dict[str, str]:
         """Facts about the place that cost something to find again (a
         probe file written to its disk), for ``recall`` on the next run."""

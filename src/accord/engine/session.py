@@ -164,8 +164,6 @@ class Session:
         first = existing is None or existing.is_empty()
         self.store = existing
         for side, replica in self.replicas.items():
-            if existing is not None:
-                replica.expect_listing(existing.listing_token(side))
             self._open_side(side, replica, first)
             if side is Side.LEFT:
                 self._list_ahead()

@@ -214,8 +214,6 @@ class Agent:
         self._listed: tuple[str, list[tuple[str, str]], bool] | None = None
         #: what this session wrote, by key (None: deleted), for the next one
         self._written: dict[str, str | None] = {}
-        #: the kept listing hello named, being read meanwhile
-        self._early: _EarlyKept | None = None
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -458,16 +456,8 @@ class Agent:
             for done in replica.write_batch(batch)
         ]
 
-    def hello(
-        self, root: str, case_sensitive: bool | None, token: str | None = None
-    ) -> dict[str, Any]:
-        """Serve ``root``; with the ``token`` the scan will name, start
-        reading the listing kept for it (accord's own file in the cache
-        folder, not the tree) while the client takes its lock."""
+    def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
-        if token and self._listings is not None:
-            name = listing_name(str(token), self.replica.root)
-            self._early = _EarlyKept(self._listings, name)
         # pathspec needs Python 3.9: older ones leave ignore rules to accord.
         # Found, not imported: a scan without rules never needs it.
         from importlib.util import find_spec
@@ -533,11 +523,7 @@ class Agent:
         before = None
         if name is not None and start is None:
             assert self._listings is not None
-            early, self._early = self._early, None
-            if early is not None:
-                before = early.rows(name)
-            else:
-                before = read_kept(self._listings, name)
+            before = read_kept(self._listings, name)
         if before is not None and len(before) > agent_listing.MOST:
             before = None  # kept by an agent with a higher limit
         kept = None if before is None else KeptRows(before)
@@ -581,41 +567,6 @@ class Agent:
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))
         self.send(wire.frame(wire.DATA, ident, block))
-
-
-class _EarlyKept:
-    """A kept listing read in a thread of its own from hello on: the scan
-    comes a few round trips later (the client takes its lock between), and
-    finds it read. A file replaced since (another session kept a newer
-    listing) is read again."""
-
-    def __init__(self, folder: str, name: str) -> None:
-        self._folder = folder
-        self.name = name
-        self._found: tuple[tuple[int, int, int] | None, Any] = (None, None)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _stamp(self) -> tuple[int, int, int] | None:
-        try:
-            found = os.stat(os.path.join(self._folder, self.name))
-        except OSError:
-            return None
-        return (found.st_ino, found.st_size, found.st_mtime_ns)
-
-    def _read(self) -> None:
-        stamp = self._stamp()  # before: a file replaced meanwhile is read again
-        with _no_collection():  # tuples by the thousand, as a listing's
-            self._found = (stamp, read_kept(self._folder, self.name))
-
-    def rows(self, name: str) -> list[tuple[str, str]] | None:
-        """The pairs kept as ``name``, as read early if that file is still
-        the one read."""
-        self._thread.join()
-        stamp, rows = self._found
-        if name == self.name and stamp is not None and stamp == self._stamp():
-            return rows  # type: ignore[no-any-return]
-        return read_kept(self._folder, name)
 
 
 _collecting = threading.Lock()

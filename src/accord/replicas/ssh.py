@@ -129,11 +129,9 @@ class AgentReplica(Replica):
         #: the interpreter the agent runs on, as the server names it
         self.executable = ""
 
-    def start(self, token: str | None = None) -> None:
-        """Greet the agent: it serves ``root`` from now on (and starts
-        reading what it kept for the archive rows ``token`` names)."""
-        args = (self.root, None, token) if token else (self.root, None)
-        hello = self.link.call("hello", *args)
+    def start(self) -> None:
+        """Greet the agent: it serves ``root`` from now on."""
+        hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
         # runs in listings only from an agent that speaks of them as we do
         self._listings = hello.get("listings") == agent_listing.VERSION
@@ -463,7 +461,6 @@ class SSHReplica(Replica):
         self.via: Replica = sftp
         self.notices: tuple[str, ...] = ()
         self._connected = False
-        self._token: str | None = None  # see expect_listing
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SSHReplica:
@@ -534,16 +531,12 @@ class SSHReplica(Replica):
         channel.exec_command(command)
         return channel
 
-    def expect_listing(self, token: str | None) -> None:
-        """Told before connecting: the agent's hello carries ``token``."""
-        self._token = token
-
     def _use_agent(self, link: AgentLink) -> None:
         agent = AgentReplica(
             link, self.sftp.root, self.url, self.identity, self.sftp.server
         )
         try:
-            agent.start(self._token)
+            agent.start()
         except BaseException:
             link.close()
             raise
