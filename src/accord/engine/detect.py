@@ -177,6 +177,17 @@ class KnownInOrder:
         self._buffer += more
         return len(self._buffer)
 
+    def read_ahead(self, most: int) -> bool:
+        """Read a few more archive rows while fewer than ``most`` are
+        buffered past the current one (a listing waiting for its place's
+        next batch reads the rows that batch will be compared with, rows it
+        would read then anyway); False when there is nothing more to read
+        now."""
+        have = len(self._buffer) - self._at
+        if have >= most or self._done:
+            return False
+        return self._ahead(have + 1) > have
+
     def get(self, key: str, default: str | None = None) -> str | None:
         if key <= self._last:
             raise ScanOrderError(f"a listing came out of key order at {key!r}")

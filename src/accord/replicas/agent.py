@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gc
 import io
 import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from accord.errors import ReplicaError
@@ -503,6 +504,16 @@ class Agent:
         the whole listing is kept for the next time. With ``from``, the
         listing is sent in full from that key on (the client found a run
         that was not as its archive holds it)."""
+        with _no_collection():
+            self._scan(ident, credit, patterns, options)
+
+    def _scan(
+        self,
+        ident: int,
+        credit: wire.Credit,
+        patterns: list[str],
+        options: dict[str, Any],
+    ) -> None:
         replica = self.replica
         assert replica is not None
         rules = IgnoreRules(patterns) if self.rules else None
@@ -556,6 +567,39 @@ class Agent:
     def _push(self, ident: int, credit: wire.Credit, block: bytes) -> None:
         credit.spend(len(block))
         self.send(wire.frame(wire.DATA, ident, block))
+
+
+_collecting = threading.Lock()
+_paused = 0  # listings being made, during which the collector pauses
+#: freeze what a listing leaves: in the agent's own process (``main``),
+#: not where an Agent serves inside another program (tests)
+_freezing = False
+
+
+@contextlib.contextmanager
+def _no_collection() -> Iterator[None]:
+    """Pause Python's cycle collector while a listing is made: a scan
+    allocates tuples by the hundred thousand (items, pairs, stats), none in
+    a cycle, and the collector would walk them all again and again, and
+    the kept listing with them. When the last listing ends, what is left
+    (the kept pairs, the listing kept for the next time) is frozen, left
+    out of later collections (else the first one, at once, would walk it
+    all: freeing by reference counts goes on as ever), and the collector
+    resumes."""
+    global _paused
+    with _collecting:
+        _paused += 1
+        if _paused == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _collecting:
+            _paused -= 1
+            if _paused == 0:
+                if _freezing:
+                    gc.freeze()
+                gc.enable()
 
 
 class _Batches:
@@ -638,6 +682,12 @@ def listings_folder() -> str | None:
 
 def main() -> None:
     """Serve on stdin and stdout; nothing else may write to stdout."""
+    global _freezing
+    # what the start imported stays for the whole run: the collector need
+    # not walk it again (the bootstrap paused the collector for the import)
+    _freezing = True
+    gc.freeze()
+    gc.enable()
     fd_in, fd_out = os.dup(0), os.dup(1)
     wire.widen_pipes(fd_in, fd_out)
     devnull = os.open(os.devnull, os.O_RDWR)

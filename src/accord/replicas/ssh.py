@@ -44,6 +44,9 @@ from accord.replicas.ssh_launch import (
 __all__ = ["AgentReplica", "SSHProcess", "SSHReplica", "agent_bundle", "ssh_command"]
 
 _MODES = ("auto", "on", "off")
+#: archive rows a listing reads ahead, at most, while it waits for the
+#: agent's next batch: the agent's runs hold up to 4096 items
+_READ_AHEAD = 8192
 
 
 def ssh_command(sftp: SFTPReplica) -> list[str] | None:
@@ -206,8 +209,16 @@ class AgentReplica(Replica):
         # a known read in key order passes a batch of unchanged items at once
         same = getattr(known, "same", None)
         same_run = getattr(known, "same_run", None)
+        read_ahead = getattr(known, "read_ahead", None)
         try:
-            while block := inbox.next_block():
+            while True:
+                # while the agent lists, read the archive rows its next
+                # batch is compared with (rather than once the batch came)
+                while read_ahead and inbox.waiting and read_ahead(_READ_AHEAD):
+                    pass
+                block = inbox.next_block()
+                if not block:
+                    break
                 batch = wire.loads(block)
                 if same is not None:
                     pairs = [(d[0], d[5]) for d in batch if type(d) is list]

@@ -139,6 +139,8 @@ def boot():
     say("ok")
     tidy(os.path.dirname(home), home)
     sys.path.insert(0, home)
+    import gc
+    gc.disable()  # for the import, which makes nothing to collect; main enables it
     from accord.replicas.agent import main
     main()
 boot()

@@ -260,6 +260,12 @@ class Inbox:
     def ended(self) -> bool:
         return self._ended and not self._blocks
 
+    @property
+    def waiting(self) -> bool:
+        """True while there is nothing to take yet (``next_block`` would
+        wait for the sender)."""
+        return not self._blocks and not self._ended
+
 
 class Reader:
     """A file-like reader over an :class:`Inbox`."""
