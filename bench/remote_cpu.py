@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gen_dataset import small_files  # noqa: E402
-from remote import start, stop  # noqa: E402
+from remote import accord_ciphers, start, stop  # noqa: E402
 
 
 def main() -> None:
@@ -40,6 +40,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--server-dir", type=Path, required=True)
     parser.add_argument("--base-src", type=Path, help="an older accord's src/")
+    parser.add_argument(
+        "--rsync-ciphers",
+        action="store_true",
+        help="also rsync with the ciphers accord's ssh asks for (tool rsyncc)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accord-remote-cpu-"))
     data = work / "data"
@@ -66,15 +71,19 @@ def main() -> None:
     )
     quiet = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     tools = ["accord", "rsync"] + (["base"] if args.base_src else [])
+    tools += ["rsyncc"] if args.rsync_ciphers else []
+    ciphers = accord_ciphers() if args.rsync_ciphers else ""
 
     def command(tool: str) -> tuple[list[str], dict[str, str]]:
-        if tool == "rsync":
+        if tool in ("rsync", "rsyncc"):
             ssh = (
                 f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
             )
+            if tool == "rsyncc":
+                ssh += f" {ciphers}"
             return [
                 "rsync", "-a", f"--rsync-path={work / 'remote-rsync.sh'}", "-e", ssh,
-                f"{data}/", f"root@127.0.0.1:{args.server_dir}/rsync/",
+                f"{data}/", f"root@127.0.0.1:{args.server_dir}/{tool}/",
             ], quiet  # fmt: skip
         url = (
             f"sftp://root@127.0.0.1:{port}{args.server_dir}/{tool}?identity={key}"
