@@ -77,7 +77,6 @@ def report(rows: list[tuple[str, str, float, int]]) -> None:
             medians[name] = (statistics.median(times), peak, times)
         for phase in ("first", "noop"):
             base = medians.get(f"accord {phase}")
-            rsync = medians.get(f"rsync -e ssh {phase}")
             for name, (seconds, rss, times) in medians.items():
                 if not name.endswith(phase):
                     continue
@@ -87,11 +86,12 @@ def report(rows: list[tuple[str, str, float, int]]) -> None:
                     f"  {target:<5} {name:<24} {seconds:7.2f} s  "
                     f"{rss / 1024:6.1f} MiB  ratio {ratio}  {runs}"
                 )
-            if base and rsync:
-                print(
-                    f"  {target:<5} accord / rsync -e ssh, {phase}: "
-                    f"{base[0] / rsync[0]:.2f}"
-                )
+            for name, rsync in medians.items():
+                if base and name.startswith("rsync -e ssh") and name.endswith(phase):
+                    print(
+                        f"  {target:<5} accord / {name[: -len(phase) - 1]}, "
+                        f"{phase}: {base[0] / rsync[0]:.2f}"
+                    )
 
 
 def run_pair(
@@ -111,6 +111,7 @@ def bench_sftp(
     server_dir: Path | None,
     repeat: int = 1,
     plain: bool = True,
+    others: tuple[str, ...] = ("rsync", "rclone"),
 ) -> None:
     """Each tool's first copy and no-op, ``repeat`` times in turn (a fresh
     target each time), so medians can be taken on a busy machine."""
@@ -123,12 +124,12 @@ def bench_sftp(
         )
         root = server_dir or Path(settings["SFTP_ROOT"])
         for turn in range(repeat):
-            for name in ("accord", "plain", "rsync", "rclone"):
+            for name in ("accord", "plain", "rsync", "rsyncc", "rclone"):
                 shutil.rmtree(root / name, ignore_errors=True)
             shutil.rmtree(work / "state-sftp", ignore_errors=True)
             if repeat > 1:
                 print(f"  turn {turn + 1} of {repeat}", flush=True)
-            sftp_turn(rows, data, work, root, (port, key, known), plain)
+            sftp_turn(rows, data, work, root, (port, key, known), plain, others)
     finally:
         stop("sshd.sh", env)
 
@@ -140,6 +141,7 @@ def sftp_turn(
     root: Path,
     server: tuple[str, str, str],
     plain: bool,
+    others: tuple[str, ...] = ("rsync", "rclone"),
 ) -> None:
     port, key, known = server
     state = {"ACCORD_STATE_DIR": str(work / "state-sftp")}
@@ -158,8 +160,15 @@ def sftp_turn(
         run_pair(rows, "sftp", "accord agent=off", off, off, state)
     ssh = f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
     rsync = ["rsync", "-a", "-e", ssh, f"{data}/", f"root@127.0.0.1:{root}/rsync/"]
-    run_pair(rows, "sftp", "rsync -e ssh", rsync, rsync, {})
-    rclone = find_rclone()
+    if "rsync" in others:
+        run_pair(rows, "sftp", "rsync -e ssh", rsync, rsync, {})
+    if "rsync-ciphers" in others:
+        # the same with the ciphers accord's own ssh asks for on this machine
+        ciphers = accord_ciphers()
+        target = f"root@127.0.0.1:{root}/rsyncc/"
+        same = [*rsync[:3], f"{ssh} {ciphers}", f"{data}/", target]
+        run_pair(rows, "sftp", "rsync -e ssh, accord's ciphers", same, same, {})
+    rclone = find_rclone() if "rclone" in others else None
     if rclone:
         remote = (
             f":sftp,host=127.0.0.1,port={port},user=root,key_file={key},"
@@ -167,6 +176,14 @@ def sftp_turn(
         )
         cmd = [rclone, "sync", str(data), remote]
         run_pair(rows, "sftp", "rclone sync", cmd, cmd, {"RCLONE_CONFIG": "/dev/null"})
+
+
+def accord_ciphers() -> str:
+    """The ``-o Ciphers=...`` accord's ssh adds here (empty when none)."""
+    from accord.replicas.ssh_launch import cipher_options
+
+    binary = shutil.which("ssh") or "ssh"
+    return " ".join(cipher_options(binary, os.environ.get("ACCORD_SSH_CONFIG")))
 
 
 def bench_s3(rows: list, data: Path, work: Path) -> None:
@@ -242,6 +259,12 @@ def main() -> None:
     parser.add_argument(
         "--no-plain", action="store_true", help="leave out accord ?agent=off"
     )
+    parser.add_argument(
+        "--others",
+        default="rsync,rclone",
+        help="the other SFTP tools, of rsync, rsync-ciphers (rsync with the "
+        "ciphers accord's ssh asks for), rclone",
+    )
     args = parser.parse_args()
     work = args.work / time.strftime("%Y%m%dT%H%M%S")
     work.mkdir(parents=True)
@@ -255,7 +278,13 @@ def main() -> None:
                 shutil.rmtree(args.server_dir, ignore_errors=True)
                 args.server_dir.mkdir(parents=True)
             bench_sftp(
-                rows, data, work, args.server_dir, args.repeat, not args.no_plain
+                rows,
+                data,
+                work,
+                args.server_dir,
+                args.repeat,
+                not args.no_plain,
+                tuple(args.others.split(",")),
             )
         if "s3" in args.only:
             bench_s3(rows, data, work)

@@ -8,11 +8,14 @@ swing by 2x; the CPU each tool spends does not. This runs a first copy and
 a no-op for each tool in turn, ``--rounds`` times, and prints each run's
 wall time and the CPU seconds of the client (with its ``ssh``) and of the
 server-side process (accord's agent, or rsync's receiver: each started
-through ``/usr/bin/time``), then medians and ratios accord / rsync.
+through ``/usr/bin/time``), and sshd's own (the session's, where the
+cipher's work is: what sshd's ended children used, less the server-side
+process), then medians and ratios accord / rsync.
 ``--base-src`` adds another accord (a ``src`` folder of an older checkout,
-run with this Python) as a third tool. sshd's own CPU is left out for all,
-and the agent runs on the interpreter ``python3`` leads to (not through a
-wrapper such as pyenv's shim, which costs a shell's start).
+run with this Python) as a third tool; ``--rsync-ciphers`` rsync with the
+ciphers accord's ssh asks for (``rsyncc``). The agent runs on the
+interpreter ``python3`` leads to (not through a wrapper such as pyenv's
+shim, which costs a shell's start).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from gen_dataset import small_files  # noqa: E402
-from remote import start, stop  # noqa: E402
+from remote import accord_ciphers, start, stop  # noqa: E402
 
 
 def main() -> None:
@@ -40,6 +43,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--server-dir", type=Path, required=True)
     parser.add_argument("--base-src", type=Path, help="an older accord's src/")
+    parser.add_argument(
+        "--rsync-ciphers",
+        action="store_true",
+        help="also rsync with the ciphers accord's ssh asks for (tool rsyncc)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accord-remote-cpu-"))
     data = work / "data"
@@ -66,15 +74,19 @@ def main() -> None:
     )
     quiet = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     tools = ["accord", "rsync"] + (["base"] if args.base_src else [])
+    tools += ["rsyncc"] if args.rsync_ciphers else []
+    ciphers = accord_ciphers() if args.rsync_ciphers else ""
 
     def command(tool: str) -> tuple[list[str], dict[str, str]]:
-        if tool == "rsync":
+        if tool in ("rsync", "rsyncc"):
             ssh = (
                 f"ssh -i {key} -o UserKnownHostsFile={known} -o BatchMode=yes -p {port}"
             )
+            if tool == "rsyncc":
+                ssh += f" {ciphers}"
             return [
                 "rsync", "-a", f"--rsync-path={work / 'remote-rsync.sh'}", "-e", ssh,
-                f"{data}/", f"root@127.0.0.1:{args.server_dir}/rsync/",
+                f"{data}/", f"root@127.0.0.1:{args.server_dir}/{tool}/",
             ], quiet  # fmt: skip
         url = (
             f"sftp://root@127.0.0.1:{port}{args.server_dir}/{tool}?identity={key}"
@@ -86,9 +98,20 @@ def main() -> None:
         cmd = [sys.executable, "-m", "accord", "mirror", str(data), url, "-q", "-y"]
         return cmd, env
 
-    def run(tool: str) -> tuple[float, float, float]:
+    server_pid = int((work / "sshd" / "server.pid").read_text())
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def sshd_children() -> float:
+        """CPU seconds of sshd's ended children: each session's sshd, with
+        what it ran (the agent or rsync's receiver, counted apart too)."""
+        fields = Path(f"/proc/{server_pid}/stat").read_text().rsplit(")", 1)[1]
+        cutime, cstime = fields.split()[13:15]
+        return (int(cutime) + int(cstime)) / ticks
+
+    def run(tool: str) -> tuple[float, float, float, float]:
         cmd, env = command(tool)
         log.write_text("")
+        before = sshd_children()
         began = time.perf_counter()
         child = subprocess.Popen(
             cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -107,9 +130,10 @@ def main() -> None:
                 if line[:1].isdigit()
             )
         )
-        return wall, usage.ru_utime + usage.ru_stime, remote
+        session = sshd_children() - before - remote  # sshd's own (the cipher)
+        return wall, usage.ru_utime + usage.ru_stime, remote, session
 
-    found: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    found: dict[tuple[str, str], list[tuple[float, float, float, float]]] = {}
     try:
         args.server_dir.mkdir(parents=True, exist_ok=True)
         for turn in range(args.rounds):
@@ -123,6 +147,7 @@ def main() -> None:
                     print(
                         f"  round {turn + 1} {phase:<5} {tool:<6} wall {got[0]:6.2f} s"
                         f"  cpu client {got[1]:5.2f} s  server {got[2]:5.2f} s"
+                        f"  sshd {got[3]:5.2f} s"
                         f"  load {os.getloadavg()[0]:.1f}",
                         flush=True,
                     )
@@ -136,12 +161,13 @@ def main() -> None:
         for tool in tools:
             rows = found[(tool, phase)]
             medians[tool] = [
-                statistics.median(row[i] for row in rows) for i in range(3)
+                statistics.median(row[i] for row in rows) for i in range(4)
             ]
-            wall, client, server = medians[tool]
+            wall, client, server, sshd = medians[tool]
             print(
                 f"  median {phase:<5} {tool:<6} wall {wall:6.2f} s  cpu client "
                 f"{client:5.2f} + server {server:5.2f} = {client + server:5.2f} s"
+                f"  (+ sshd {sshd:4.2f} s)"
             )
         rsync = medians["rsync"]
         for tool in tools:
@@ -149,7 +175,8 @@ def main() -> None:
                 mine = medians[tool]
                 print(
                     f"  {tool} / rsync -e ssh, {phase}: wall {mine[0] / rsync[0]:.2f}, "
-                    f"cpu {(mine[1] + mine[2]) / (rsync[1] + rsync[2]):.2f}"
+                    f"cpu {(mine[1] + mine[2]) / (rsync[1] + rsync[2]):.2f}, "
+                    f"with sshd {sum(mine[1:]) / sum(rsync[1:]):.2f}"
                 )
 
 

@@ -23,6 +23,7 @@ import hashlib
 import heapq
 import itertools
 import json
+import operator
 import os
 import sqlite3
 import time
@@ -90,8 +91,7 @@ def _stored(text: str | None) -> str | bytes | None:
     return text
 
 
-def _by_key(entry: ArchiveEntry) -> str:
-    return entry.key
+_by_key = operator.itemgetter(0)  # an ArchiveEntry's key
 
 
 def _text(value: Any) -> Any:
@@ -610,7 +610,10 @@ class ArchiveStore:
         return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
-        row = (_stored(entry.key), *entry[1:6], _stored(entry.target), *entry[7:])
+        key, target = entry.key, entry.target
+        if not self._swapped and key.isascii() and (target is None or target.isascii()):
+            return entry  # its fields are the table's columns, in order, as stored
+        row = (_stored(key), *entry[1:6], _stored(target), *entry[7:])
         return (*row[:7], row[8], row[7]) if self._swapped else row
 
     def record(
