@@ -133,9 +133,13 @@ def copy_forked(
                     del buffers[fd]
                     continue
                 buffers[fd] += data
-                for index, done in _results(buffers, fd):
-                    seq, action = group[index]
-                    report.outcomes.append(ex.settle(seq, action, done))
+                # what arrived together is settled together: the copies
+                # done recorded in one turn of the recorder's lock
+                arrived = list(_results(buffers, fd))
+                report.outcomes += ex.settle_many(
+                    [(*group[index], done) for index, done in arrived]
+                )
+                for index, _ in arrived:
                     settled[index] = 1
                 if ex.stopped:
                     _stop_children(children)

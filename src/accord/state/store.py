@@ -610,7 +610,11 @@ class ArchiveStore:
         return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
     def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
-        row = (_stored(entry.key), *entry[1:6], _stored(entry.target), *entry[7:])
+        key, target = entry[0], entry[6]
+        ascii = key.isascii() and (target is None or target.isascii())
+        if ascii and not self._swapped:  # the usual row: bound as it is
+            return entry
+        row = (_stored(key), *entry[1:6], _stored(target), *entry[7:])
         return (*row[:7], row[8], row[7]) if self._swapped else row
 
     def record(
