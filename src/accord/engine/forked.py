@@ -203,10 +203,12 @@ def _make_folders(
                 report.outcomes.append(ex.one(*item))
 
     for ticket in order:
+        last = None  # a block's items are mostly in one folder: made once
         for _, action in group[ticket * block : (ticket + 1) * block]:
             folder = action.key.rpartition("/")[0]
-            if folder:
+            if folder and (action.side, folder) != last:
                 make(action.side, folder)
+                last = (action.side, folder)
         if ex.stopped:
             break
         _hand_out(fill, [ticket])
