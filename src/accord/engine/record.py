@@ -38,7 +38,7 @@ _FLUSH_SHARE = 10  # and this many times as long as the last flush took
 
 def intent(action: Action) -> str:
     """The journal line of an action: ``op side key [-> new_key]``."""
-    side = action.side.value if action.side else "-"
+    side = _side_name(action.side) or "-"
     line = f"{action.op} {side} {action.key}"
     return f"{line} -> {action.new_key}" if action.new_key else line
 
@@ -124,7 +124,7 @@ class Recorder:
         log = [
             (
                 self.run,
-                a.side.value if a.side else None,
+                _side_name(a.side),
                 a.op,
                 a.new_key or a.key if a.op == "move" else a.key,
                 detail,
@@ -162,6 +162,14 @@ class Recorder:
                     rows.append(ArchiveEntry._make(row))
         if rows:
             self.store.record(put=rows)
+
+
+def _side_name(side: Side | None) -> str | None:
+    """``side.value`` without the enum's property lookup (a first copy
+    asks twice per file: its journal line and its log line)."""
+    if side is None:
+        return None
+    return "left" if side is Side.LEFT else "right"
 
 
 def _touched(
