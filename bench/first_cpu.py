@@ -2,7 +2,8 @@
 
     python bench/first_cpu.py --repeat 5 --build main=/tmp/main/src --build work=src
 
-Each round runs every build's ``accord sync SRC DST --yes -q`` (a build is a
+Each round runs every build's ``accord sync SRC DST --yes -q`` (and with
+``--verbs sync,mirror`` its ``accord mirror SRC DST --delete -q``; a build is a
 ``src`` folder put first on PYTHONPATH, e.g. from ``git archive main src``)
 and ``cp -a``, interleaved, each into a new folder, with a trailing
 ``sync`` in the wall time. CPU is the process tree's (``getrusage`` of the
@@ -31,6 +32,8 @@ _MAIN = (
     "import sys; from accord.cli import main; sys.argv[0] = 'accord'; sys.exit(main())"
 )
 
+_FLAGS = {"sync": ["--yes", "-q"], "mirror": ["--delete", "-q"]}
+
 
 def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
     """(wall with a trailing sync, user, sys) of ``cmd``."""
@@ -52,7 +55,13 @@ def main() -> None:
         "--build", action="append", default=[], help="NAME=SRC_FOLDER (repeatable)"
     )
     parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument(
+        "--verbs",
+        default="sync",
+        help="accord commands to run per build, comma-separated: sync, mirror",
+    )
     args = parser.parse_args()
+    verbs = args.verbs.split(",")
     builds = dict(item.split("=", 1) for item in args.build) or {"here": "src"}
     work = Path(tempfile.mkdtemp(prefix="accord-first-cpu-", dir=args.work))
     source = work / "src"
@@ -61,7 +70,12 @@ def main() -> None:
     seen: dict[str, list[tuple[float, float, float]]] = {}
     try:
         for _ in range(args.repeat):
-            for name, src in [*builds.items(), ("cp -a", "")]:
+            runs = [
+                (name if verbs == ["sync"] else f"{name} {verb}", src, verb)
+                for name, src in builds.items()
+                for verb in verbs
+            ]
+            for name, src, verb in [*runs, ("cp -a", "", "")]:
                 target, state = work / "dst", work / "state"
                 for folder in (target, state):
                     shutil.rmtree(folder, ignore_errors=True)
@@ -70,8 +84,8 @@ def main() -> None:
                 if src:
                     env = {**base, "PYTHONPATH": os.path.abspath(src)}
                     env["ACCORD_STATE_DIR"] = str(state)
-                    cmd = [sys.executable, "-c", _MAIN, "sync", str(source)]
-                    cmd += [str(target), "--yes", "-q"]
+                    cmd = [sys.executable, "-c", _MAIN, verb, str(source), str(target)]
+                    cmd += _FLAGS[verb]
                 else:
                     env, cmd = base, ["cp", "-a", f"{source}/.", f"{target}/"]
                 got = run(cmd, env)

@@ -473,14 +473,23 @@ class Bench:
         )
 
     def trees(self, dataset: Path, files: int, tools: list[Tool], wanted: set[str]):
-        """first, noop and change, each tool on its own copies of ``dataset``."""
+        """first, noop and change, each tool on its own copies of ``dataset``.
+
+        The tools take turns, one repetition each per round (not all of one
+        tool's repetitions, then the next tool's), the first of a round
+        moving on each round, so that they meet the same state of the
+        machine; and each tool's source copy is written
+        to disk (``sync``) before the tool is timed, so that its trailing
+        ``sync`` writes what the tool wrote, not the untimed copy too."""
         data = f"{files:,} files"
         steps = [s for s in TREE_STEPS if s in wanted or s == "first"]
         original = fingerprint(dataset) if self.args.verify else {}
-        for tool in tools:
-            for rep in range(self.args.repeat):
+        for rep in range(self.args.repeat):
+            turn = rep % len(tools)  # who goes first moves on each round
+            for tool in tools[turn:] + tools[:turn]:
                 at = self.place(f"{files}-{tool.name}-{rep}")
                 copy_tree(dataset, at.src)
+                os.sync()
                 want = original
                 for step in steps if tool.resyncs else ["first"]:
                     if step == "change":

@@ -396,7 +396,11 @@ def compare(
     to_hash: list[tuple[Entry, ArchiveEntry]] = []
     at = 7 if side is Side.LEFT else 8  # index of this side's version in a row
     get = archive.get
-    for item in scanned.fresh:
+    listed = scanned.fresh
+    if not archive:  # a first sync: every item listed is new, none asked for
+        changes = {item[0]: Change(CREATED, item, None) for item in listed}
+        listed = []
+    for item in listed:
         key = item[0]
         base = get(key)
         if base is None:

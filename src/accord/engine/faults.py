@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 
-__all__ = ["disable", "step"]
+__all__ = ["armed", "disable", "step"]
 
 _AT = int(os.environ.get("ACCORD_KILL_AT_STEP", "0") or 0)
 _STOP = int(os.environ.get("ACCORD_STOP_AT_STEP", "0") or 0)
@@ -39,6 +39,12 @@ def step(name: str) -> None:
         if os.environ.get("ACCORD_KILL_VERBOSE"):
             os.write(2, f"killed at step {number}: {name}\n".encode())
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def armed() -> bool:
+    """True when a step may stop the process: a caller that makes a step's
+    name for each of many items makes it only then."""
+    return bool(_AT or _STOP)
 
 
 def disable() -> None:

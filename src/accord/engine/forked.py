@@ -133,9 +133,13 @@ def copy_forked(
                     del buffers[fd]
                     continue
                 buffers[fd] += data
-                for index, done in _results(buffers, fd):
-                    seq, action = group[index]
-                    report.outcomes.append(ex.settle(seq, action, done))
+                # what arrived together is settled together: the copies
+                # done recorded in one turn of the recorder's lock
+                arrived = list(_results(buffers, fd))
+                report.outcomes += ex.settle_many(
+                    [(*group[index], done) for index, done in arrived]
+                )
+                for index, _ in arrived:
                     settled[index] = 1
                 if ex.stopped:
                     _stop_children(children)
@@ -199,10 +203,12 @@ def _make_folders(
                 report.outcomes.append(ex.one(*item))
 
     for ticket in order:
+        last = None  # a block's items are mostly in one folder: made once
         for _, action in group[ticket * block : (ticket + 1) * block]:
             folder = action.key.rpartition("/")[0]
-            if folder:
+            if folder and (action.side, folder) != last:
                 make(action.side, folder)
+                last = (action.side, folder)
         if ex.stopped:
             break
         _hand_out(fill, [ticket])

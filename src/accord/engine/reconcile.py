@@ -103,9 +103,11 @@ def digests_needed(
             for k, c in theirs.changes.items()
             if c.kind == CREATED and c.now is not None and c.now.size in sizes
         )
-    for key, lc in left.changes.items():
-        rc = right.changes.get(key)
-        if rc is None or lc.now is None or rc.now is None:
+    # the keys both sides changed (the intersection walks the smaller side:
+    # on a first copy into an empty folder, none)
+    for key in left.changes.keys() & right.changes.keys():
+        lc, rc = left.changes[key], right.changes[key]
+        if lc.now is None or rc.now is None:
             continue
         if lc.now.kind == FILE == rc.now.kind and lc.now.size == rc.now.size:
             if policy.mode == "mirror" and not policy.checksum and lc.base is None:
@@ -117,7 +119,8 @@ def digests_needed(
             for c in changes.changes.values()
             if c.kind == DELETED and c.base is not None and c.base.kind == FILE
         }
-        needed |= created_of_size(changes, sizes)
+        if sizes:
+            needed |= created_of_size(changes, sizes)
     return needed
 
 
@@ -374,8 +377,8 @@ def _propagate(
     key: str, change: Change, side: Side, base: ArchiveEntry | None
 ) -> list[Action]:
     """One side changed, the other did not: carry the change across."""
-    target = side.other
-    expect = _current(base, target)
+    target = RIGHT if side is LEFT else LEFT
+    expect = None if base is None else base.as_entry(target.value)
     if base is not None and base.version(target.value) == ABSENT:
         # a folder kept on one side only (it holds ignored items)
         if change.kind == DELETED:
@@ -402,14 +405,22 @@ def _propagate(
         ]
     return [
         Action(
-            "copy",
-            key,
-            target,
-            change.now,
-            expect,
-            reason=sys.intern(f"{change.kind} on {side}"),  # one string, shared
+            "copy", key, target, change.now, expect, None, None, _why(change.kind, side)
         )
     ]
+
+
+#: the reason of a propagated copy, per (kind, side): one string, shared
+_WHY: dict[tuple[str, Side], str] = {}
+
+
+def _why(kind: str, side: Side) -> str:
+    """``"<kind> on <side>"``, made once per pair (a first copy asks for
+    it once per file)."""
+    why = _WHY.get((kind, side))
+    if why is None:
+        why = _WHY[(kind, side)] = sys.intern(f"{kind} on {side}")
+    return why
 
 
 def _both_changed(
@@ -650,6 +661,8 @@ def _keep_parents(
                     f"{target.other}",
                 )
             parent = parent_of(parent)
+    if not replaced:  # the usual case (a first copy: every folder is made)
+        return actions
     kept = [a for a in actions if (a.side, a.key) not in replaced]
     return kept + list(replaced.values())
 

@@ -1099,10 +1099,14 @@ def _known(
 
 def _archived_keys(
     store: ArchiveStore, count: int, left: Scanned, right: Scanned
-) -> ArchiveKeys:
+) -> Collection[str]:
     """The archived keys, for a run that scanned without holding them: the
     keys each side did not show are archived; whether the keys a side
-    listed as new or changed are is asked of the store, in batches."""
+    listed as new or changed are is asked of the store, in batches. An
+    empty archive (a first sync) holds none: nothing is asked (the listed
+    keys of a first copy were asked about 500 at a time, all in vain)."""
+    if not count:
+        return frozenset()
     keys = ArchiveKeys(store, set(left.unseen) | set(right.unseen), set(), count)
     keys.learn([entry.key for scan in (left, right) for entry in scan.fresh])
     return keys

@@ -797,7 +797,11 @@ def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
 
 def _runs(numbers: list[int]) -> list[tuple[int, int]]:
     """Sorted ``numbers`` as ``(first, last)`` runs of consecutive ones: a
-    batch's journal lines go with a statement per run, not one per line."""
+    batch's journal lines go with a statement per run, not one per line.
+    Distinct numbers that span as many values as there are of them are one
+    run (a first copy's whole plan at its end), found without the loop."""
+    if numbers and numbers[-1] - numbers[0] + 1 == len(numbers) == len(set(numbers)):
+        return [(numbers[0], numbers[-1])]
     runs: list[tuple[int, int]] = []
     for number in numbers:
         if runs and number <= runs[-1][1] + 1:

@@ -1,0 +1,76 @@
+"""A first sync's plan asks the empty archive nothing about each key.
+
+Before, the keys both listings showed were looked up in the archive 500 at a
+time after the scan (``ArchiveKeys.learn``), although a first sync's archive
+holds none of them; the plan must stay the same without the lookups.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.engine.policy import Policy
+from accord.engine.session import Session
+from accord.state.store import ArchiveStore
+
+
+def _tree(root: Path) -> None:
+    for folder in ("a", "a/b", "c"):
+        (root / folder).mkdir(parents=True)
+        for n in range(3):
+            (root / folder / f"f{n}.txt").write_text(f"{folder} {n}")
+
+
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The keys each ``ArchiveStore.rows`` call asked about."""
+    calls: list[list[str]] = []
+    real = ArchiveStore.rows
+
+    def rows(self: ArchiveStore, keys):  # type: ignore[no-untyped-def]
+        keys = list(keys)
+        calls.append(keys)
+        return real(self, keys)
+
+    monkeypatch.setattr(ArchiveStore, "rows", rows)
+    return calls
+
+
+@pytest.mark.parametrize("mode", ["sync", "mirror"])
+def test_a_first_copy_plans_without_asking_the_archive(
+    tmp_path: Path, asked: list[list[str]], mode: str
+) -> None:
+    left, right = tmp_path / "left", tmp_path / "right"
+    _tree(left)
+    right.mkdir()
+    keys = sorted(p.relative_to(left).as_posix() for p in left.rglob("*"))
+    policy = Policy(mode=mode, delete=mode == "mirror")
+    with Session(str(left), str(right), policy=policy, state_dir=tmp_path) as run:
+        plan = run.plan()
+        assert not [keys for keys in asked if keys]
+        assert sorted(a.key for a in plan.actions) == keys
+        assert {a.op for a in plan.actions} == {"copy"}
+        assert all(a.expect is None for a in plan.actions)
+        run.apply(plan)
+    for path in left.rglob("*.txt"):
+        assert (right / path.relative_to(left)).read_text() == path.read_text()
+
+
+def test_the_next_run_still_finds_what_changed(tmp_path: Path) -> None:
+    left, right = tmp_path / "left", tmp_path / "right"
+    _tree(left)
+    right.mkdir()
+    for _ in range(2):
+        with Session(str(left), str(right), state_dir=tmp_path) as run:
+            plan = run.plan()
+            run.apply(plan)
+    (right / "a" / "f0.txt").write_text("changed on the right")
+    (left / "c" / "new.txt").write_text("new on the left")
+    with Session(str(left), str(right), state_dir=tmp_path) as run:
+        plan = run.plan()
+        assert sorted((a.key, a.side.value) for a in plan.actions) == [
+            ("a/f0.txt", "left"),
+            ("c/new.txt", "right"),
+        ]
