@@ -169,7 +169,6 @@ class Recorder:
             self.store.record(put=rows)
 
 
-
 def _touched(
     batch: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]],
 ) -> list[Side]:
