@@ -488,7 +488,8 @@ class Agent:
                     self._push(ident, credit, block)
         else:
             options = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
-            self._list(ident, credit, args[0], options)
+            with _no_collection():
+                self._list(ident, credit, args[0], options)
         self.send(wire.frame(wire.END, ident))
 
     def _list(
@@ -503,17 +504,8 @@ class Agent:
         ``{"r": [first key, count, digest]}`` (``agent_listing.py``), and
         the whole listing is kept for the next time. With ``from``, the
         listing is sent in full from that key on (the client found a run
-        that was not as its archive holds it)."""
-        with _no_collection():
-            self._scan(ident, credit, patterns, options)
-
-    def _scan(
-        self,
-        ident: int,
-        credit: wire.Credit,
-        patterns: list[str],
-        options: dict[str, Any],
-    ) -> None:
+        that was not as its archive holds it). The caller pauses the
+        collector meanwhile (``_no_collection``)."""
         replica = self.replica
         assert replica is not None
         rules = IgnoreRules(patterns) if self.rules else None
