@@ -77,15 +77,21 @@ def _sync(left: Path, url: str, **options: Any) -> dict[str, Any]:
     return report.summary()
 
 
-def test_a_no_op_sends_runs_and_changes_behind_its_back_are_seen(
-    sshd, tmp_path: Path, agents: list[AgentReplica]
-) -> None:
+def _first_copy(sshd: Any, tmp_path: Path) -> tuple[Path, str, Path, Path]:
+    """A tree synced to the server once: the local folder, the URL, the
+    server's folder, and the listing the agent kept for it."""
     local, url = tmp_path / "local", sshd.url()
-    remote = sshd.path(url)
     _fill(local)
     before = _kept(sshd)
     _sync(local, url)  # the first copy: listed in full, then kept
     (kept,) = _kept(sshd) - before
+    return local, url, sshd.path(url), kept
+
+
+def test_a_no_op_sends_runs_and_changes_behind_its_back_are_seen(
+    sshd, tmp_path: Path, agents: list[AgentReplica]
+) -> None:
+    local, url, remote, kept = _first_copy(sshd, tmp_path)
     assert agents[-1].runs_listed == 0
 
     _sync(local, url)  # a no-op: runs only
@@ -135,12 +141,7 @@ def test_a_no_op_sends_runs_and_changes_behind_its_back_are_seen(
 def test_a_damaged_or_wrong_kept_listing_is_never_believed(
     sshd, tmp_path: Path, agents: list[AgentReplica]
 ) -> None:
-    local, url = tmp_path / "local", sshd.url()
-    remote = sshd.path(url)
-    _fill(local)
-    before = _kept(sshd)
-    _sync(local, url)
-    (kept,) = _kept(sshd) - before
+    local, url, remote, kept = _first_copy(sshd, tmp_path)
 
     # damaged: a byte changed, or cut short: listed in full
     data = bytearray(kept.read_bytes())

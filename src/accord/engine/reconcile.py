@@ -377,8 +377,8 @@ def _propagate(
     key: str, change: Change, side: Side, base: ArchiveEntry | None
 ) -> list[Action]:
     """One side changed, the other did not: carry the change across."""
-    target = RIGHT if side is LEFT else LEFT
-    expect = None if base is None else base.as_entry(target.value)
+    target = side.other
+    expect = _current(base, target)
     if base is not None and base.version(target.value) == ABSENT:
         # a folder kept on one side only (it holds ignored items)
         if change.kind == DELETED:
@@ -404,9 +404,7 @@ def _propagate(
             )
         ]
     return [
-        Action(
-            "copy", key, target, change.now, expect, None, None, _why(change.kind, side)
-        )
+        Action("copy", key, target, change.now, expect, reason=_why(change.kind, side))
     ]
 
 

@@ -338,9 +338,17 @@ class CSVPlace:
     def rollback(self) -> None:
         self._changes = self._back = None
 
-    def _tell_removed(self, removed: dict[str, str]) -> None:
-        """The rows leaving the file, told before it is replaced."""
-        if removed and self.on_removed is not None:
+    def _tell_removed(
+        self, keys: list[str], leaving: list[str], row_at: Callable[[int], Any]
+    ) -> None:
+        """The rows leaving the file (their keys ``leaving``; ``keys``: the
+        file's rows in order, ``row_at``: a row as the trash keeps it),
+        told to ``on_removed`` before the file is replaced."""
+        if self.on_removed is None or not leaving:
+            return
+        found = positions(keys, leaving)
+        removed = {key: kept_at(keys, at, row_at(at)) for key, at in found.items()}
+        if removed:
             self.on_removed(removed)
 
     def _write_changes(
@@ -362,12 +370,8 @@ class CSVPlace:
         gone = [k for k, t in changes.items() if t is None]
         if gone and self.on_removed is not None:
             keys = list(base)
-            self._tell_removed(
-                {
-                    key: kept_at(keys, at, _by_column(mapped, base[key]))
-                    for key, at in positions(keys, gone).items()
-                }
-            )
+            row_at = lambda at: _by_column(mapped, base[keys[at]])  # noqa: E731
+            self._tell_removed(keys, gone, row_at)
         kept = (changes.get(k, t) if k in changes else t for k, t in base.items())
         added = (t for k, t in changes.items() if k not in base)
         self._write_rows(
@@ -401,13 +405,11 @@ class CSVPlace:
             key: kept._replace(row=[_cell(kept.row, name) for name in header])
             for key, kept in (self._back or {}).items()
         }
-        if self.on_removed is not None:
-            leaving = [k for k, t in changes.items() if t is None] + list(back)
-            removed = {}
-            for key, where in positions(keys, leaving).items():
-                row = dict(zip(header, table.rows[where][1], strict=True))
-                removed[key] = kept_at(keys, where, row)
-            self._tell_removed(removed)
+        self._tell_removed(
+            keys,
+            [k for k, t in changes.items() if t is None] + list(back),
+            lambda at: dict(zip(header, table.rows[at][1], strict=True)),
+        )
 
         def edited(row: list[str], text: str) -> list[str]:
             row = list(row)
@@ -814,28 +816,22 @@ class JSONLPlace(CSVPlace):
 
         text = decode(read_bytes(self.path), "utf-8", self.path)
         lines = [line for line in text.splitlines() if line.strip()]
-        objects = [json.loads(line) for line in lines]
-        keys = [key_of(data) for data in objects]
+        # the lines' keys; a changed line's object is read again when it is
+        # written, rather than every object held at once
+        keys = [key_of(json.loads(line)) for line in lines]
         present = set(keys)
-        back = {
-            k: kept._replace(row=(kept.row, {}))
-            for k, kept in (self._back or {}).items()
-        }
-        if self.on_removed is not None:
-            leaving = [k for k, t in changes.items() if t is None] + list(back)
-            self._tell_removed(
-                {
-                    key: kept_at(keys, where, lines[where])
-                    for key, where in positions(keys, leaving).items()
-                }
-            )
+        back = dict(self._back or {})
+        self._tell_removed(
+            keys,
+            [k for k, t in changes.items() if t is None] + list(back),
+            lines.__getitem__,
+        )
         with _replacing(self.path) as out:
-            listed = zip(keys, zip(lines, objects, strict=True), strict=True)
-            for key, (line, data) in placed(listed, back, present):
+            for key, line in placed(zip(keys, lines, strict=True), back, present):
                 if key in back or key not in changes:
                     out.write(line + "\n")
                 elif (new := changes[key]) is not None:
-                    out.write(json.dumps({**data, **values(new)}) + "\n")
+                    out.write(json.dumps({**json.loads(line), **values(new)}) + "\n")
             for key, new in changes.items():
                 if key not in present and key not in back and new is not None:
                     out.write(json.dumps(values(new), sort_keys=True) + "\n")

@@ -176,13 +176,18 @@ def _memory(argv: list[str], python: str) -> tuple[str, str] | None:
     anything but a plain name (a path, or words: run as given)."""
     if not python or "/" in python or python.split() != [python]:
         return None
+    return _cache_file("python", "\0".join([*argv, python]))
+
+
+def _cache_file(folder: str, key: str) -> tuple[str, str]:
+    """A memory in the user's cache folder (``.../accord/FOLDER/``) for
+    ``key``, named by a checksum of it, with the key it must hold."""
     import zlib
 
-    key = "\0".join([*argv, python])
     data = key.encode("utf-8", "surrogateescape")
     name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
     base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    return os.path.join(base, "accord", "python", name), key
+    return os.path.join(base, "accord", folder, name), key
 
 
 def _read_memory(memory: tuple[str, str]) -> str | None:
@@ -426,13 +431,8 @@ def _default_ciphers(binary: str) -> list[str] | None:
         stat = os.stat(binary)
     except OSError:
         return None
-    import zlib
-
     key = f"{binary}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_ino}"
-    data = key.encode("utf-8", "surrogateescape")
-    name = f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-    memory = (os.path.join(base, "accord", "ssh-ciphers", name), key)
+    memory = _cache_file("ssh-ciphers", key)
     kept = _read_memory(memory)
     if kept is None:
         kept = _ask_default_ciphers(binary)
