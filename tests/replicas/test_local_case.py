@@ -10,7 +10,7 @@ import pytest
 
 from accord import api
 from accord.model import FILE, Entry, Problem, Side
-from accord.replicas import local, local_at, local_case
+from accord.replicas import local_at, local_case, local_tree
 from accord.replicas.local import LocalReplica
 
 
@@ -54,7 +54,7 @@ def test_move_to_a_spelling_the_disk_takes_for_the_same_name(
         seen.append((name, other))
         return True  # what a case-insensitive disk answers
 
-    monkeypatch.setattr(local, "same_item", same_item)
+    monkeypatch.setattr(local_tree, "same_item", same_item)
     moved = place.move("Readme.md", "README.md", expect=old)
     place.close()
     assert seen == [("Readme.md", "README.md")]
@@ -70,7 +70,7 @@ def test_move_to_a_spelling_the_disk_takes_for_the_same_name(
 
 
 def _one_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(local, "same_item", lambda fd, name, other_fd, other: True)
+    monkeypatch.setattr(local_tree, "same_item", lambda fd, name, other_fd, other: True)
 
 
 def _killed_between_the_renames(

@@ -8,13 +8,16 @@ Opening a session opens both places, the pair's archive, and (unless it is
 read-only) takes both places' locks. An interrupted earlier run is noticed
 through its journal; its temporary files are removed and the new plan simply
 finishes its work.
+
+Here: the run's lifetime and its steps (detect, plan, apply); its other
+parts, combined in ``Session``: ``session_open`` (opening and locking the
+places, recovery), ``session_checks`` (safety checks on the places),
+``session_rules`` (ignore rules), ``session_end`` (an applied run's end).
 """
 
 from __future__ import annotations
 
 import getpass
-import io
-import json
 import os
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -22,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from accord.arrowfile import let_go_mapped
-from accord.engine import columns, guards, history, rules, twins
+from accord.engine import columns, guards, rules, twins
 from accord.engine.ahead import Ahead
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
-    CREATED,
     ChangeSet,
     KnownInOrder,
     Scanned,
@@ -34,28 +36,27 @@ from accord.engine.detect import (
     fill_digests,
     scan_side,
 )
-from accord.engine.detect import detect as detect_side
 from accord.engine.hooks import RunHook
 from accord.engine.names import Gate
-from accord.engine.plan import ARCHIVE_ONLY, Plan
+from accord.engine.plan import Plan
 from accord.engine.policy import Policy
-from accord.engine.reconcile import created_of_size, digests_needed, reconcile
+from accord.engine.reconcile import digests_needed, reconcile
 from accord.engine.report import Event, Report
+from accord.engine.session_checks import SessionChecks
+from accord.engine.session_checks import leave_refused as _leave_refused
+from accord.engine.session_end import SessionEnd
+from accord.engine.session_open import SessionOpening
+from accord.engine.session_rules import SessionRules
+from accord.engine.session_rules import rules_name as _rules_name
 from accord.engine.spelled import spelled, unspelled
 from accord.errors import (
     AccordError,
-    AlreadyExists,
     ConfigError,
-    LockHeld,
-    PermissionDenied,
-    PlacesOverlap,
     PlanError,
-    PreconditionFailed,
     SafetyLimitExceeded,
-    Unreachable,
 )
 from accord.keys import IgnoreRules
-from accord.model import DIR, FILE, Entry, Problem, Side, nesting
+from accord.model import FILE, Entry, Problem, Side
 from accord.registry import open_replica
 from accord.replica import Replica
 from accord.state import lock
@@ -89,7 +90,7 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
 
 
-class Session:
+class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
     """One run over a pair of places."""
 
     def __init__(
@@ -195,49 +196,6 @@ class Session:
                     self._take_db_lock(replica, self.policy.db_lock)
             self._recover()
 
-    def _recall(self) -> None:
-        """Tell each place what it found out about itself on an earlier run
-        (``Replica.recall``), before its capabilities are asked."""
-        assert self.store is not None
-        for replica in (self.left, self.right):
-            if replica not in self._recalled:  # the listing ahead's was told
-                self._recall_one(self.store, replica)
-
-    def _recall_one(self, store: ArchiveStore, replica: Replica) -> None:
-        text = store.setting(_facts_name(replica))
-        facts = json.loads(text) if text else {}
-        self._recalled[replica] = facts
-        replica.recall(facts)
-
-    def _keep_learned(self) -> None:
-        """Keep in the archive what a place found out that it had not been
-        told (``Replica.learned``): a verdict probed once, not every run."""
-        if self.store is None or self.read_only:
-            return
-        for replica, told in self._recalled.items():
-            facts = replica.learned()
-            if facts and facts != told:
-                text = json.dumps(facts, sort_keys=True)
-                self.store.cache_setting(_facts_name(replica), text)
-        self._recalled = {}
-
-    def _lock(self, replica: Replica) -> None:
-        """Take the lock of an opened place (a mirror's source that cannot
-        be written is only read, so it goes unlocked)."""
-        try:
-            self.notices += lock.acquire(
-                replica, self._lock_info, break_lock=self.break_lock
-            )
-        except PermissionDenied:
-            if not (self.policy.mode == "mirror" and replica is self.left):
-                raise
-            # a read-only mirror source: nothing of ours writes there
-            self.notices.append(
-                f"{replica.url} cannot be written, so it is not locked; it is only read"
-            )
-            return
-        self._locked.append(replica)
-
     def _list_ahead(self) -> None:
         """Start listing the left side (locked first, as the run would)
         in a child process while the right side connects, where that is
@@ -283,200 +241,6 @@ class Session:
             self._opened = [outer if r is inner else r for r in self._opened]
             self._locked = [outer if r is inner else r for r in self._locked]
 
-    def _refuse_read_only(self) -> None:
-        """A place that declares itself read-only (a web server's listing)
-        can be the source of a mirror, and nothing else."""
-        for side, replica in self.replicas.items():
-            if replica not in self._opened or not replica.capabilities.read_only:
-                continue
-            if self.policy.mode == "mirror" and side is Side.LEFT:
-                continue
-            raise ConfigError(
-                f"{replica.url} is read-only: it can be the source of a mirror, "
-                "nothing else; nothing was changed",
-                hint=f"accord mirror {replica.url} TARGET",
-            )
-
-    def _existing_store(self) -> ArchiveStore | None:
-        """The pair's archive if it exists; none is created before both
-        places are known to be apart."""
-        path = ArchiveStore.path_for(
-            self.state_dir, self.left.identity, self.right.identity
-        )
-        if not path.exists():
-            return None
-        return ArchiveStore.open(
-            self.state_dir, self.left.identity, self.right.identity
-        )
-
-    def _check_apart(self) -> None:
-        """Refuse two places that overlap (one inside the other, or the same
-        one under two names), before anything is written anywhere; allow an
-        inner place the run's ``--exclude`` keeps out of the outer one."""
-        found = nesting(self.left.spots(), self.right.spots())
-        if found is None:
-            return
-        if not found.key:
-            raise PlacesOverlap(
-                f"both sides are the same place: {self.left.url} and "
-                f"{self.right.url}; nothing was changed",
-                hint="name two different folders",
-            )
-        pair = (self.left, self.right)
-        outer, inner = pair[found.outer], pair[1 - found.outer]
-        key = found.key
-        if IgnoreRules(self.exclude).covers(key):
-            note = (
-                f"{inner.url} lies inside {outer.url} ('{key}'); it is excluded, "
-                "so it is not synced into itself"
-            )
-            if note not in self.notices:
-                self.notices.append(note)
-            return
-        raise PlacesOverlap(
-            f"{inner.url} lies inside {outer.url} (as '{key}'): the run would "
-            "copy the tree into itself, again on every run; nothing was changed",
-            hint=f"name two places apart; if you mean it, keep the inner one out "
-            f"of the outer one with --exclude '/{key}/'",
-        )
-
-    def _check_empty_roots(self) -> None:
-        """Refuse a side that holds nothing now (an empty mount point) before
-        anything, even a lock, is written to either side; unless the other
-        side holds none of the pair's items either (both emptied: agreement)."""
-        if self.policy.allow_empty:
-            return
-        assert self.store is not None
-        empty = [
-            side
-            for side, replica in self.replicas.items()
-            if replica in self._opened and replica.is_empty_root()
-        ]
-        held = self.store.count() if empty else 0
-        if not held or len(empty) == 2:
-            return
-        (side,) = empty
-        if self._holds_none(side.other):
-            return
-        guards.check_empty_root(side, self.replicas[side].url, held, self.policy)
-
-    def _holds_none(self, side: Side) -> bool:
-        """True when ``side`` holds none of the pair's items, not even
-        renamed (a scan of that side, before any lock is taken)."""
-        replica = self.replicas[side]
-        if replica not in self._opened:
-            return False
-        assert self.store is not None
-        archive = self.store.load()
-        rules = self.ignore_rules()
-        changes = detect_side(
-            replica, archive, side, rules or None, workers=self.policy.workers
-        )
-        changes, moved = self._kept_by_rename(changes, replica, archive)
-        return guards.all_gone(changes, archive, moved, least=1)
-
-    def _kept_by_rename(
-        self,
-        changes: ChangeSet,
-        replica: Replica,
-        archive: Mapping[str, ArchiveEntry],
-    ) -> tuple[ChangeSet, int]:
-        """For a side that looks emptied: how many of its deleted files are
-        still there under another name (the place's lasting identity of an
-        item, else size and digest, read only for files of a size that
-        vanished); the change set gets the digests read."""
-        if not guards.all_gone(changes, archive, least=1):
-            return changes, 0
-        found, unsure = guards.renamed_away(changes, replica.persistent_id)
-        if unsure and guards.all_gone(changes, archive, len(found), least=1):
-            sizes = {base.size for base in unsure}
-            keys = created_of_size(changes, sizes)
-            changes = self._filled(changes, replica, keys)
-            created = [c.now for c in changes.changes.values() if c.kind == CREATED]
-            found |= guards.same_content(unsure, [e for e in created if e])
-        return changes, len(found)
-
-    def _check_marker(self, replica: Replica, marker: str) -> None:
-        """Refuse a root that does not carry the database's marker file."""
-        entry = replica.stat(marker)
-        if entry is None or entry.kind != FILE:
-            raise ConfigError(
-                f"{replica.url} is not a '{marker}' database: there is no "
-                f"'{marker}' file at its root; nothing was changed",
-                hint="check the path; a new database must be created by its own "
-                "tools before it is mirrored",
-            )
-
-    def _take_db_lock(self, replica: Replica, name: str) -> None:
-        """Create the database's own lock file; refuse if it is there (busy)."""
-        payload = json.dumps(self._lock_info._asdict()).encode()
-        now = time.time_ns()
-        like = Entry(name, FILE, len(payload), now, 0o644, "")
-        try:
-            entry = replica.write(name, io.BytesIO(payload), like=like, expect=None)
-        except (PreconditionFailed, AlreadyExists) as exc:
-            raise LockHeld(
-                f"the database at {replica.url} is busy: its lock file "
-                f"'{name}' exists; nothing was changed",
-                hint="wait until the program using it is done; if none is, "
-                f"remove the file '{name}' at its root",
-            ) from exc
-        self._db_locks.append((replica, entry))
-
-    def _release_db_locks(self) -> None:
-        """Remove the lock files this run created, and only those."""
-        for replica, entry in reversed(self._db_locks):
-            try:
-                replica.delete(entry.key, expect=entry, trash=None)
-            except PreconditionFailed:
-                self.notices.append(
-                    f"the lock file '{entry.key}' of {replica.url} was changed by "
-                    "someone else during the run; left in place"
-                )
-            except AccordError as exc:
-                self.notices.append(
-                    f"could not remove the lock file '{entry.key}' of "
-                    f"{replica.url}: {exc.message}"
-                )
-        self._db_locks = []
-
-    def _open_side(self, side: Side, replica: Replica, first: bool) -> None:
-        may_create = not self.policy.marker and (
-            first if self.policy.mode == "sync" else side is Side.RIGHT
-        )
-        if may_create and not replica.exists():
-            # a new folder: created when the plan is applied, not before (a
-            # preview or a refused first sync leaves nothing behind)
-            self._absent.add(side)
-            return
-        try:
-            replica.open(create=False)
-        except Unreachable as exc:
-            if first or self.policy.mode == "mirror":
-                raise
-            raise SafetyLimitExceeded(
-                f"the {side} side ({replica.url}) is missing, but it was synced "
-                "before; nothing was changed",
-                hint="if it is on a disk that is not mounted, mount it; to start "
-                "this pair afresh, run 'accord reset'",
-            ) from exc
-        self._opened.append(replica)
-        self.notices += replica.notices
-
-    def _create_absent(self) -> None:
-        """Create the sides that did not exist yet, and lock them."""
-        for side in sorted(self._absent):
-            replica = self.replicas[side]
-            replica.open(create=True)
-            self._opened.append(replica)
-            self.notices += replica.notices
-            self.notices += lock.acquire(
-                replica, self._lock_info, break_lock=self.break_lock
-            )
-            self._locked.append(replica)
-            replica.new_listing(self.store.listing_token(side))
-        self._absent.clear()
-
     def close(self) -> None:
         try:
             self.hook.close(self)
@@ -502,90 +266,7 @@ class Session:
             self.store.close()
             self.store = None
 
-    def _recover(self) -> None:
-        assert self.store is not None
-        pending = self.store.journal_pending()
-        if not pending:
-            return
-        self.notices.append(
-            f"the previous run was interrupted with {len(pending)} actions "
-            "unfinished; this run completes them"
-        )
-        for replica in (self.left, self.right):
-            replica.clean_temp()
-        self.store.journal_clear()
-
     # -- the steps ----------------------------------------------------------
-    def _rules_text(self, replica: Replica) -> str:
-        """The place's ``.accordignore`` ("" when it has none)."""
-        if replica not in self._opened:
-            return ""
-        entry = replica.stat(IGNORE_FILE)
-        if entry is None or entry.kind != FILE:
-            return ""
-        with replica.open_read(IGNORE_FILE) as stream:
-            return str(stream.read().decode("utf-8", "replace"))
-
-    def _read_rules(self) -> None:
-        """Each side's ``.accordignore`` now and as accepted for this pair."""
-        assert self.store is not None
-        for side, replica in self.replicas.items():
-            self._rules_now[side] = self._rules_text(replica)
-            self._rules_accepted[side] = self.store.setting(_rules_name(replica))
-        urls = {side: replica.url for side, replica in self.replicas.items()}
-        self.rule_changes = rules.changes(self._rules_now, self._rules_accepted, urls)
-
-    def accept_rules(self) -> None:
-        """Apply the changed ``.accordignore`` files from this run on."""
-        self._accepting = True
-
-    def ignore_rules(self) -> IgnoreRules:
-        """The accepted rules of both sides plus the session's excludes."""
-        texts = rules.in_effect(self._rules_now, self._rules_accepted, self._accepting)
-        return self._rules_with(texts)
-
-    def _rules_with(self, texts: dict[Side, str]) -> IgnoreRules:
-        """The session's own rules plus each side's rules ``texts``."""
-        own = [f"/{name}" for name in (self.policy.marker, self.policy.db_lock) if name]
-        found = IgnoreRules([*self.hook.ignore(), *own, *self.exclude])
-        for side in (Side.LEFT, Side.RIGHT):
-            found = found + IgnoreRules(texts[side].splitlines())
-        return found
-
-    def _settle_rules(
-        self, left: ChangeSet, right: ChangeSet
-    ) -> tuple[ChangeSet, ChangeSet]:
-        """Report rules changes, and hold a changed ``.accordignore`` back
-        (not copied either way) until it is accepted."""
-        for change in self.rule_changes:
-            notice = rules.describe(change, accepted=self._accepting)
-            if notice not in self.notices:
-                self.notices.append(notice)
-        if self.rule_changes and not self._accepting:
-            held = {IGNORE_FILE}
-            left, right = guards.drop_keys(left, held), guards.drop_keys(right, held)
-        return left, right
-
-    def _record_rules(self, report: Report) -> None:
-        """After a run that accepted rules (or found none accepted yet, or
-        copied a rules file), the rules files as the run left them are the
-        accepted ones. Not after an aborted run: the next run decides."""
-        assert self.store is not None
-        if report.aborted or (self.rule_changes and not self._accepting):
-            return  # held: what was accepted stays accepted
-        first = any(text is None for text in self._rules_accepted.values())
-        copied = any(o.action.key == IGNORE_FILE for o in report.done)
-        if not (first or copied or self._accepting):
-            return
-        try:
-            texts = {side: self._rules_text(r) for side, r in self.replicas.items()}
-        except AccordError as exc:
-            report.notices.append(f"the ignore rules were not recorded: {exc.message}")
-            return
-        for side, replica in self.replicas.items():
-            if self._rules_accepted.get(side) != texts[side]:
-                self.store.set_setting(_rules_name(replica), texts[side])
-
     def detect(self) -> tuple[ChangeSet, ChangeSet]:
         """Both sides' changes since the archive, scanned concurrently.
 
@@ -835,22 +516,6 @@ class Session:
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan
 
-    def _in_view(self, changes: ChangeSet, moved: int) -> Mapping[str, ArchiveEntry]:
-        """The archive as the emptied-side guard sees it: without the rows
-        the run's ignore rules now hide (a narrower choice of what to sync):
-        those are out of view, not gone. Worked out only for a side that
-        looks emptied (rare: it reads every row)."""
-        if not guards.all_gone(changes, self.archive, moved, least=1):
-            return self.archive
-        rules = self.ignore_rules()
-        if not rules:
-            return self.archive
-        return {
-            key: row
-            for key in self.archive
-            if not rules.excludes(key, (row := self.archive[key]).kind == DIR)
-        }
-
     def _merger(self) -> Any:
         """The places' merge, when both can merge (records, field by field)."""
         if self.left.capabilities.merge and self.right.capabilities.merge:
@@ -965,69 +630,6 @@ class Session:
         report.notices += self._record_history(report, status, started)
         return report
 
-    def _finish(self, report: Report) -> list[str]:
-        """Let each place deliver what it batched (``Replica.finish``)."""
-        notices: list[str] = []
-        for replica in self._opened:
-            try:
-                notices += replica.finish()
-            except AccordError as exc:
-                report.aborted = report.aborted or (
-                    f"{exc.message}; the changes for {replica.url} are kept "
-                    "and sent by the next run"
-                )
-        return notices
-
-    def _record_history(self, report: Report, status: str, started: float) -> list[str]:
-        """One history record in each place this run changed (shared logs)."""
-        notices = []
-        for side, replica in self.replicas.items():
-            done = [
-                (o.action.op, o.action.key, o.action.new_key)
-                for o in report.done
-                if o.action.side is side and o.action.op not in ARCHIVE_ONLY
-            ]
-            if not done:
-                continue
-            data = history.record(
-                run=self.run,
-                who=self.who,
-                command=self.command,
-                started=started,
-                finished=time.time(),
-                status=status,
-                side=side,
-                other=self.replicas[side.other].url,
-                changes=done,
-            )
-            notice = history.write(replica, data)
-            if notice:
-                notices.append(notice)
-        return notices
-
-    def _purge_trash(self) -> list[str]:
-        """Remove trash runs older than the retention period."""
-        if self.policy.trash_days <= 0:
-            return []
-        cutoff = time.strftime(
-            "%Y%m%dT%H%M%SZ", time.gmtime(time.time() - self.policy.trash_days * 86400)
-        )
-        notices = []
-        for replica in (self.left, self.right):
-            try:
-                runs = replica.trash_runs()
-            except AccordError:
-                continue
-            for run in runs:
-                if run < cutoff:
-                    count = replica.trash_purge(run)
-                    notices.append(
-                        f"purged {count} items older than "
-                        f"{self.policy.trash_days:g} days from the trash "
-                        f"of {replica.url}"
-                    )
-        return notices
-
 
 def _alike(
     left: Scanned, right: Scanned
@@ -1061,26 +663,6 @@ def _alike(
         return left, right, []
     rest = list(theirs.values())
     return left._replace(fresh=mine), right._replace(fresh=rest), agreed
-
-
-def _facts_name(replica: Replica) -> str:
-    """The archive setting that keeps what a place learned about itself."""
-    return f"facts:{replica.identity}"
-
-
-def _rules_name(replica: Replica) -> str:
-    """The archive setting that keeps a place's accepted ignore rules."""
-    return f"ignore-rules:{replica.identity}"
-
-
-def _leave_refused(left: ChangeSet, right: ChangeSet) -> tuple[ChangeSet, ChangeSet]:
-    """A name refused on one side is left alone on both, and told once."""
-    refused = {p.key for p in (*left.problems, *right.problems) if p.refused}
-    if not refused:
-        return left, right
-    told = set(left.problems)
-    right = right._replace(problems=[p for p in right.problems if p not in told])
-    return guards.drop_keys(left, refused), guards.drop_keys(right, refused)
 
 
 def _known(
