@@ -1,6 +1,6 @@
-"""A local folder's side rooms: accord's own files in ``.accord``, the
-temporary files a killed run left behind, and lock files held for another
-program's protocol.
+"""What accord keeps in a local folder beside the user's items: its own
+files in ``.accord``, the temporary files a killed run left behind (and
+their cleaning), and lock files held for another program's protocol.
 """
 
 from __future__ import annotations
