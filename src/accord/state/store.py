@@ -21,28 +21,36 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
-import itertools
-import json
-import operator
 import os
 import sqlite3
 import time
 from collections.abc import (
     Callable,
-    Collection,
     Iterable,
     Iterator,
-    Mapping,
     Sequence,
 )
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from accord.arrowfile import mapped_texts, one_array, write_table
 from accord.config import default_state_dir
 from accord.errors import ArchiveCorrupt, SchemaTooNew, StateError
-from accord.model import FILE, Entry, Side
+from accord.model import FILE, Side
 from accord.replica import NUMBERS_MARK, marked, numbers_mark
+from accord.state.journal import RunsAndJournal
+from accord.state.rows import (
+    ABSENT,
+    ArchiveEntry,
+    LogLine,
+    RunRecord,
+)
+from accord.state.rows import BLOBS as _BLOBS
+from accord.state.rows import by_key as _by_key
+from accord.state.rows import decoded as _decoded
+from accord.state.rows import stored as _stored
+from accord.state.rows import unstored as _text
+from accord.state.views import ArchiveKeys, ArchiveView
 
 __all__ = [
     "ABSENT",
@@ -79,109 +87,8 @@ CREATE TABLE IF NOT EXISTS log (
 """
 
 
-def _stored(text: str | None) -> str | bytes | None:
-    """``text`` as stored: itself, or when it is not UTF-8 (surrogate
-    escapes) its bytes, a BLOB."""
-    if text is None or text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape")
-    return text
-
-
-_by_key = operator.itemgetter(0)  # an ArchiveEntry's key
-
-
-def _text(value: Any) -> Any:
-    """A stored value back as it was given (see ``_stored``)."""
-    if type(value) is bytes:
-        return value.decode("utf-8", "surrogateescape")
-    return value
-
-
-def _decoded(row: Any) -> tuple[Any, ...]:
-    return tuple(_text(value) for value in row)
-
-
-#: rows whose key or link target is not UTF-8 (stored as BLOBs, which sort
-#: after TEXT: the key's part is a seek on the primary key)
-_BLOBS = "key >= x'' OR target >= x''"
-
-#: the version of a side that agreed to hold nothing at a key: a folder
-#: deleted there, kept on the other side because it still holds items that
-#: are not synced (ignored ones)
-ABSENT = "-"
-
-
 class _Withdrawn(Exception):
     """A transaction given up before its commit (rolled back)."""
-
-
-class ArchiveEntry(NamedTuple):
-    """The agreed state of a key, and each side's version at that moment
-    (``ABSENT``: that side holds nothing there, by agreement)."""
-
-    key: str
-    kind: str
-    size: int
-    mtime_ns: int
-    mode: int
-    digest: str | None
-    target: str | None
-    left: str  # LEFT's version when agreed
-    right: str  # RIGHT's version when agreed
-
-    def version(self, side: str) -> str:
-        return self.left if side == "left" else self.right
-
-    def as_entry(self, side: str) -> Entry:
-        return Entry(
-            self.key,
-            self.kind,
-            self.size,
-            self.mtime_ns,
-            self.mode,
-            self.version(side),
-            self.digest,
-            self.target,
-        )
-
-    @classmethod
-    def agreed(cls, left: Entry, right: Entry) -> ArchiveEntry:
-        """The row recording that ``left`` and ``right`` hold the same thing."""
-        digest = left.digest or right.digest
-        return cls(
-            left.key,
-            left.kind,
-            left.size,
-            left.mtime_ns,
-            left.mode,
-            digest,
-            left.target,
-            left.version,
-            right.version,
-        )
-
-
-class RunRecord(NamedTuple):
-    run: str
-    started: float
-    finished: float | None
-    who: str | None
-    command: str | None
-    status: str | None
-    summary: dict[str, Any]
-
-
-class LogLine(NamedTuple):
-    run: str
-    at: float
-    side: str | None
-    action: str
-    key: str
-    detail: str | None
 
 
 def _short_of(folder: Path) -> str:
@@ -197,7 +104,7 @@ def _short_of(folder: Path) -> str:
     return ""
 
 
-class ArchiveStore:
+class ArchiveStore(RunsAndJournal):
     """The state database of one pair, oriented as (left, right)."""
 
     def __init__(self, path: Path, swapped: bool, conn: sqlite3.Connection) -> None:
@@ -686,66 +593,6 @@ class ArchiveStore:
         with contextlib.suppress(OSError):
             self.versions_path.unlink()  # no longer named (the triggers)
 
-    # -- journal ------------------------------------------------------------
-    def journal_add(self, run: str, actions: Iterable[str]) -> range:
-        """Note the intended actions (one line each), streamed in; their seqs.
-
-        A line says what was intended (``op side key``), enough to tell an
-        interrupted run and report it; recovery itself re-plans from the
-        places, so the lines stay small (a million fit in little memory).
-        """
-        with self.transaction() as db:
-            first = (
-                1
-                + db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
-            )
-            numbers = itertools.count(first)
-            db.executemany(
-                "INSERT INTO journal VALUES (?, ?, ?)",
-                ((next(numbers), run, _stored(line)) for line in actions),
-            )
-            end = next(numbers)
-        return range(first, end)
-
-    def journal_pending(self) -> list[tuple[int, str, str]]:
-        rows = self._db.execute("SELECT seq, run, action FROM journal ORDER BY seq")
-        return [_decoded(row) for row in rows]  # type: ignore[misc]
-
-    def journal_clear(self) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM journal")
-
-    # -- history ------------------------------------------------------------
-    def run_started(self, run: str, who: str, command: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO runs "
-                "VALUES (?, ?, NULL, ?, ?, 'running', '{}')",
-                (run, time.time(), who, command),
-            )
-
-    def run_finished(self, run: str, status: str, summary: dict[str, Any]) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE runs SET finished = ?, status = ?, summary = ? WHERE run = ?",
-                (time.time(), status, json.dumps(summary), run),
-            )
-
-    def runs(self, limit: int = 20) -> list[RunRecord]:
-        rows = self._db.execute(
-            "SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)
-        ).fetchall()
-        return [RunRecord(*row[:6], json.loads(row[6] or "{}")) for row in rows]
-
-    def log_lines(self, run: str) -> list[LogLine]:
-        rows = self._db.execute(
-            "SELECT * FROM log WHERE run = ? ORDER BY rowid", (run,)
-        ).fetchall()
-        return [self._oriented(LogLine(*_decoded(row))) for row in rows]
-
-    def _oriented(self, line: LogLine) -> LogLine:
-        return line
-
 
 #: the meta row naming the archive's versions file, and the triggers that
 #: delete it whenever ``entries`` changes (``keep_version_columns``)
@@ -809,110 +656,3 @@ def _runs(numbers: list[int]) -> list[tuple[int, int]]:
         else:
             runs.append((number, number))
     return runs
-
-
-class ArchiveKeys(Collection[str]):
-    """The archived keys, without holding them all: the answers already
-    known (``known``: archived, ``unknown``: not), the rest asked of the
-    store one key at a time. For runs that compared the archive column by
-    column and know the keys they will ask about."""
-
-    def __init__(
-        self,
-        store: ArchiveStore,
-        known: set[str],
-        unknown: set[str],
-        count: int,
-    ) -> None:
-        self._store = store
-        self._known = known
-        self._unknown = unknown
-        self._count = count
-
-    def learn(self, keys: Iterable[str]) -> None:
-        """Ask the store about many keys at once (a query per 500), so that
-        membership of these is answered from memory afterwards."""
-        wanted = [k for k in keys if k not in self._known and k not in self._unknown]
-        found = self._store.rows(wanted)
-        self._known.update(found)
-        self._unknown.update(k for k in wanted if k not in found)
-
-    def __contains__(self, key: object) -> bool:
-        if key in self._known:
-            return True
-        if key in self._unknown or not isinstance(key, str):
-            return False
-        found = self._store.has(key)
-        (self._known if found else self._unknown).add(key)
-        return found
-
-    def __iter__(self) -> Iterator[str]:
-        return self._store.keys()
-
-    def __len__(self) -> int:
-        return self._count
-
-
-class ArchiveView(Mapping[str, ArchiveEntry]):
-    """The archive as a mapping whose rows are read only when asked for.
-
-    It knows every key up front (from ``ArchiveStore.versions()``), so
-    membership and size are free; a row is fetched on first use, and
-    ``prefetch()`` fetches many in a few queries. A run that changes little
-    thus reads little. Rows can be overridden in memory (``set()``): the
-    session does so for items whose version moved while their content did not.
-    """
-
-    def __init__(self, store: ArchiveStore, keys: Collection[str]) -> None:
-        self._store = store
-        self._keys = keys
-        self._rows: dict[str, ArchiveEntry] = {}
-        self._complete = False
-
-    def __getitem__(self, key: str) -> ArchiveEntry:
-        row = self._rows.get(key)
-        if row is None:
-            if self._complete or key not in self._keys:
-                raise KeyError(key)
-            self._rows.update(self._store.rows([key]))
-            row = self._rows.get(key)
-            if row is None:
-                raise KeyError(key)
-        return row
-
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
-        """The row of ``key``, or ``default``: no exception raised and caught
-        for a key the archive does not hold (a first sync asks for every one)."""
-        if key not in self._keys:
-            return default
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._keys
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-    def set(self, row: ArchiveEntry) -> None:
-        self._rows[row.key] = row
-
-    def prefetch(self, keys: Collection[str]) -> None:
-        """Read the rows of ``keys`` now; all rows when that is most of them."""
-        if self._complete:
-            return
-        missing = [k for k in keys if k in self._keys and k not in self._rows]
-        if not missing:
-            return
-        if len(missing) * 4 > len(self._keys):
-            fetched = self._store.load()
-            fetched.update(self._rows)
-            self._rows = fetched
-            self._complete = True
-        else:
-            self._rows.update(self._store.rows(missing))

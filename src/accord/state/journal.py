@@ -1,0 +1,90 @@
+"""The archive's companions: the intent journal and the history of runs.
+
+Both live in the pair's archive database beside the agreed rows. The
+journal notes a run's intended actions before any is performed (what an
+interrupted run meant to do, cleared as actions are recorded); the history
+keeps each run's start, end, status and summary, and a line per action for
+``accord log``. ``RunsAndJournal`` is a part of ``ArchiveStore``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from accord.state.rows import LogLine, RunRecord, decoded, stored
+
+__all__ = ["RunsAndJournal"]
+
+
+class RunsAndJournal:
+    """The journal and the history of ``ArchiveStore``: its database
+    (``_db``) and its ``transaction()``."""
+
+    _db: sqlite3.Connection
+    transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+
+    # -- journal ------------------------------------------------------------
+    def journal_add(self, run: str, actions: Iterable[str]) -> range:
+        """Note the intended actions (one line each), streamed in; their seqs.
+
+        A line says what was intended (``op side key``), enough to tell an
+        interrupted run and report it; recovery itself re-plans from the
+        places, so the lines stay small (a million fit in little memory).
+        """
+        with self.transaction() as db:
+            first = (
+                1
+                + db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
+            )
+            numbers = itertools.count(first)
+            db.executemany(
+                "INSERT INTO journal VALUES (?, ?, ?)",
+                ((next(numbers), run, stored(line)) for line in actions),
+            )
+            end = next(numbers)
+        return range(first, end)
+
+    def journal_pending(self) -> list[tuple[int, str, str]]:
+        rows = self._db.execute("SELECT seq, run, action FROM journal ORDER BY seq")
+        return [decoded(row) for row in rows]  # type: ignore[misc]
+
+    def journal_clear(self) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM journal")
+
+    # -- history ------------------------------------------------------------
+    def run_started(self, run: str, who: str, command: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO runs "
+                "VALUES (?, ?, NULL, ?, ?, 'running', '{}')",
+                (run, time.time(), who, command),
+            )
+
+    def run_finished(self, run: str, status: str, summary: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET finished = ?, status = ?, summary = ? WHERE run = ?",
+                (time.time(), status, json.dumps(summary), run),
+            )
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM runs ORDER BY started DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [RunRecord(*row[:6], json.loads(row[6] or "{}")) for row in rows]
+
+    def log_lines(self, run: str) -> list[LogLine]:
+        rows = self._db.execute(
+            "SELECT * FROM log WHERE run = ? ORDER BY rowid", (run,)
+        ).fetchall()
+        return [self._oriented(LogLine(*decoded(row))) for row in rows]
+
+    def _oriented(self, line: LogLine) -> LogLine:
+        return line
