@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from accord.engine import columns
 from accord.records import apply_plan, load_mapping, make_plan
-from accord.records import places as places_module
+from accord.records import csvplace as csvplace_module
 from accord.state import store as store_module
 from accord.state.store import ArchiveEntry, ArchiveStore
 
@@ -160,13 +160,13 @@ def test_a_csv_file_accord_wrote_is_read_from_what_it_kept(
     try:
         assert list((state / "records-files").glob("*.arrow"))
         parsed: list[str] = []
-        real = places_module.canonical_columns
+        real = csvplace_module.canonical_columns
 
         def counted(data, *args):
             parsed.append(bytes(data[:30]).decode())
             return real(data, *args)
 
-        monkeypatch.setattr(places_module, "canonical_columns", counted)
+        monkeypatch.setattr(csvplace_module, "canonical_columns", counted)
         kept = make_plan(load_mapping(path), state_dir=state)
         assert len(parsed) == 1  # the source only
         assert list(kept.plan.summary().values()) == [

@@ -28,9 +28,11 @@ from accord.errors import (
     Unreachable,
 )
 
-__all__ = ["API", "PlantdbClient"]
+__all__ = ["API", "PASSWORD_ENV", "PlantdbClient"]
 
 API = "/api/v1"
+#: the environment variable that holds a user's password
+PASSWORD_ENV = "PLANTDB_PASSWORD"
 _TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 _MAX_WAIT = 75.0  # one rate-limit window (60 s) and a margin
 _TRIES_429 = 12
