@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from accord import api
+from accord.errors import AccordError, PreconditionFailed
 from accord.model import Entry
 from accord.replicas.local import LocalReplica
 
@@ -45,3 +46,50 @@ def test_folders_are_made_level_by_level_on_threads(tmp_path: Path) -> None:
     assert len({thread for _, _, thread in target.made}) > 1
     for name in names:
         assert (right / name / "f.txt").read_text() == name
+
+
+class Batched(Networked):
+    """A networked place that makes several new folders at once
+    (``make_dirs``), noting each call, and refuses one name."""
+
+    refuse = "b/y"
+
+    def make_dirs(self, items):  # type: ignore[no-untyped-def]
+        self.calls = [*getattr(self, "calls", []), [key for key, _ in items]]
+        found = []
+        for key, like in items:
+            if key == self.refuse:
+                found.append(
+                    PreconditionFailed("refused here", where=self.url, key=key)
+                )
+                continue
+            try:
+                found.append(self.make_dir(key, like=like, expect=None))
+            except AccordError as exc:
+                found.append(exc)
+        return found
+
+
+def test_folders_go_in_one_call_where_the_place_takes_several(tmp_path: Path) -> None:
+    left, right = tmp_path / "l", tmp_path / "r"
+    names = [f"{a}/{b}/{c}" for a in "abcd" for b in "xyz" for c in "123"]
+    for name in names:
+        (left / name).mkdir(parents=True)
+        (left / name / "f.txt").write_text(name)
+    right.mkdir()
+    target = Batched(str(right))
+    report = api.mirror(str(left), target, state_dir=tmp_path / "s")
+    (sent,) = target.calls
+    assert len(sent) == 4 + 12 + 36
+    depth = [key.count("/") for key in sent]
+    assert depth == sorted(depth)  # each folder's parent before it
+    assert all(there for key, there, _ in target.made if not key.startswith("b/y/"))
+    folders = [o.action.key for o in report.outcomes if o.action.entry.kind == "dir"]
+    assert folders == sorted(folders)  # the plan's order
+    assert [o.action.key for o in report.skipped] == ["b/y"]
+    failed = {o.action.key for o in report.failed}
+    assert {f"b/y/{c}" for c in "123"} <= failed  # nothing made inside
+    for name in names:
+        if not name.startswith("b/y/"):
+            assert (right / name / "f.txt").read_text() == name
+    assert not (right / "b" / "y").exists()
