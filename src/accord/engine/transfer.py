@@ -127,12 +127,15 @@ def _settled(
 ) -> list[Outcome]:
     """Settle each action of ``batch`` on its own, with what the place
     answered for it (its new entry on ``side``, or the error that stopped
-    it); a wrong number of answers fails them all."""
+    it); a wrong number of answers fails them all. The bytes written go
+    out as one event for the batch (what a progress display adds up), not
+    one a file."""
     if len(results) != len(batch):
         where = ex.replicas[side].url
         results = [ReplicaError("the place answered a batch wrongly", where=where)]
         results *= len(batch)
     attempts: list[tuple[int | None, Action, Attempt]] = []
+    written = 0
     for (seq, action), result in zip(batch, results, strict=True):
         assert action.entry is not None
         try:
@@ -142,10 +145,11 @@ def _settled(
         except AccordError as exc:
             done = failure(action, exc)
         else:
-            if bytes_event:
-                ex.on_event(Event("bytes", size=result.size))
+            written += result.size
             done = Attempt("done", [row], [])
         attempts.append((seq, action, done))
+    if bytes_event and written:
+        ex.on_event(Event("bytes", size=written))
     return ex.settle_many(attempts)
 
 
