@@ -665,9 +665,7 @@ class ArchiveStore:
             db.executemany(
                 "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (run, now, side, action, key, detail)
-                    if key.isascii() and (detail is None or detail.isascii())
-                    else (run, now, side, action, _stored(key), _stored(detail))
+                    (run, now, side, action, _stored(key), _stored(detail))
                     for run, side, action, key, detail in log
                 ],
             )
@@ -704,10 +702,7 @@ class ArchiveStore:
             numbers = itertools.count(first)
             db.executemany(
                 "INSERT INTO journal VALUES (?, ?, ?)",
-                (
-                    (next(numbers), run, line if line.isascii() else _stored(line))
-                    for line in actions
-                ),
+                ((next(numbers), run, _stored(line)) for line in actions),
             )
             end = next(numbers)
         return range(first, end)
