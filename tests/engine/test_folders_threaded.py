@@ -30,13 +30,21 @@ class Networked(LocalReplica):
         return super().make_dir(key, like=like, expect=expect)
 
 
-def test_folders_are_made_level_by_level_on_threads(tmp_path: Path) -> None:
+#: 4 + 12 + 36 folders, a file in each of the deepest
+NAMES = [f"{a}/{b}/{c}" for a in "abcd" for b in "xyz" for c in "123"]
+
+
+def _trees(tmp_path: Path) -> tuple[Path, Path]:
     left, right = tmp_path / "l", tmp_path / "r"
-    names = [f"{a}/{b}/{c}" for a in "abcd" for b in "xyz" for c in "123"]
-    for name in names:
+    for name in NAMES:
         (left / name).mkdir(parents=True)
         (left / name / "f.txt").write_text(name)
     right.mkdir()
+    return left, right
+
+
+def test_folders_are_made_level_by_level_on_threads(tmp_path: Path) -> None:
+    left, right = _trees(tmp_path)
     target = Networked(str(right))
     report = api.mirror(str(left), target, state_dir=tmp_path / "s")
     folders = [o.action.key for o in report.done if o.action.entry.kind == "dir"]
@@ -44,7 +52,7 @@ def test_folders_are_made_level_by_level_on_threads(tmp_path: Path) -> None:
     assert folders == sorted(folders)  # the plan's order
     assert all(there for _, there, _ in target.made)
     assert len({thread for _, _, thread in target.made}) > 1
-    for name in names:
+    for name in NAMES:
         assert (right / name / "f.txt").read_text() == name
 
 
@@ -71,12 +79,7 @@ class Batched(Networked):
 
 
 def test_folders_go_in_one_call_where_the_place_takes_several(tmp_path: Path) -> None:
-    left, right = tmp_path / "l", tmp_path / "r"
-    names = [f"{a}/{b}/{c}" for a in "abcd" for b in "xyz" for c in "123"]
-    for name in names:
-        (left / name).mkdir(parents=True)
-        (left / name / "f.txt").write_text(name)
-    right.mkdir()
+    left, right = _trees(tmp_path)
     target = Batched(str(right))
     report = api.mirror(str(left), target, state_dir=tmp_path / "s")
     (sent,) = target.calls
@@ -89,7 +92,7 @@ def test_folders_go_in_one_call_where_the_place_takes_several(tmp_path: Path) ->
     assert [o.action.key for o in report.skipped] == ["b/y"]
     failed = {o.action.key for o in report.failed}
     assert {f"b/y/{c}" for c in "123"} <= failed  # nothing made inside
-    for name in names:
+    for name in NAMES:
         if not name.startswith("b/y/"):
             assert (right / name / "f.txt").read_text() == name
     assert not (right / "b" / "y").exists()
