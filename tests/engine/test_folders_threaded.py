@@ -9,7 +9,9 @@ import threading
 from pathlib import Path
 
 from accord import api
+from accord.engine.spelled import spelled
 from accord.errors import AccordError, PreconditionFailed
+from accord.fsdb.place import FSDBView
 from accord.model import Entry
 from accord.replicas.local import LocalReplica
 
@@ -96,3 +98,16 @@ def test_folders_go_in_one_call_where_the_place_takes_several(tmp_path: Path) ->
         if not name.startswith("b/y/"):
             assert (right / name / "f.txt").read_text() == name
     assert not (right / "b" / "y").exists()
+
+
+def test_views_that_rename_keys_make_folders_one_by_one(tmp_path: Path) -> None:
+    """A place seen through a view that maps keys to other names (twins
+    spelled otherwise, an fsdb scan built in its staging folder) is never
+    handed a batch of folders under the run's keys: the view says None,
+    and its own ``make_dir`` maps each name."""
+    place = Batched(str(tmp_path))
+    place.open()
+    folder = Entry("a", "dir", 0, 0, 0o755, None)
+    assert place.make_dirs([("a", folder)]) is not None  # the place itself
+    assert spelled(place, {"b": "B"}).make_dirs([("a", folder)]) is None
+    assert FSDBView(place).make_dirs([("a", folder)]) is None  # type: ignore[arg-type]
