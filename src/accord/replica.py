@@ -466,6 +466,17 @@ class Replica(abc.ABC):
         ``open_read`` and ``stat`` (the engine then reads each so)."""
         return None
 
+    def make_dirs(
+        self, items: list[tuple[str, Entry]]
+    ) -> list[Entry | AccordError] | None:
+        """New folders ``(key, like)``, each made as ``make_dir`` makes it
+        with nothing expected there, in the order given (a folder's parent
+        before it): each one's new entry, or the error that stopped it (one
+        folder's failure does not stop the others); None when the place has
+        no cheaper way than ``make_dir`` one by one (the engine then makes
+        them so). A place across a network makes them in one request."""
+        return None
+
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
         """Write several small files; for each, its new entry or the error
         that stopped it (one item's failure does not stop the others).

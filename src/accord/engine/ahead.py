@@ -75,6 +75,7 @@ class Ahead:
         self._child: Child[Listed] | None = Child(
             lambda: _listing(replica, store, side, ignore)
         )
+        self._child.prefetch()  # taken in while the other side connects
 
     def take(self, replica: Replica, ignore: IgnoreRules | None) -> Ahead | None:
         """This listing, if it is the one the run needs: of the same place,

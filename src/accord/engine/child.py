@@ -20,7 +20,7 @@ import pickle
 import signal
 import threading
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from accord.errors import AccordError
 
@@ -71,18 +71,61 @@ class Child(Generic[T]):
         self._pid = pid
         self._read = read
         self._done = False
+        self._reader: threading.Thread | None = None
+        #: what the reader thread found: the unpickled outcome, None when it
+        #: was cut short, or the error that stopped the read
+        self._fetched: Any = None
 
-    def result(self) -> T:
-        read, self._read = self._read, -1
+    def prefetch(self) -> None:
+        """Take the child's result on a thread of this process as soon as
+        the child sends it, while this process waits for something else (a
+        connection): the child's pickled result is bigger than a pipe holds,
+        so without a reader it waited, unfinished, for ``result``, which
+        then read and unpickled it all (about 30 ms for 20,000 new items)
+        with nothing else to do meanwhile."""
+        if self._reader is not None or self._read < 0:
+            return
+        read, self._read = self._read, -1  # the thread's now, which closes it
+        self._reader = threading.Thread(
+            target=self._fetch, args=(read,), name="accord-child-result", daemon=True
+        )
+        self._reader.start()
+
+    def _fetch(self, read: int) -> None:
         try:
             with os.fdopen(read, "rb") as stream:
                 data = stream.read()
-        finally:
-            self._reap()
+        except BaseException as exc:  # raised again by result()
+            self._fetched = exc
+            return
         try:
-            ok, value = pickle.loads(data)
+            self._fetched = pickle.loads(data)
         except Exception:  # nothing, or cut short: the child was lost
+            self._fetched = None
+
+    def result(self) -> T:
+        if self._reader is not None:
+            try:
+                self._reader.join()
+            finally:
+                self._reap()
+            fetched = self._fetched
+            if isinstance(fetched, BaseException):
+                raise fetched
+        else:
+            read, self._read = self._read, -1
+            try:
+                with os.fdopen(read, "rb") as stream:
+                    data = stream.read()
+            finally:
+                self._reap()
+            try:
+                fetched = pickle.loads(data)
+            except Exception:  # nothing, or cut short: the child was lost
+                fetched = None
+        if fetched is None:
             return self._fn()
+        ok, value = fetched
         if not ok:
             raise value
         result: T = value
@@ -94,6 +137,8 @@ class Child(Generic[T]):
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGKILL)
+        if self._reader is not None:  # its read ends with the child
+            self._reader.join()
         if self._read >= 0:
             with contextlib.suppress(OSError):
                 os.close(self._read)

@@ -101,6 +101,11 @@ class Spelled:
             )
         ]
 
+    def make_dirs(self, items: list[tuple[str, Entry]]) -> None:
+        """None: the folders go one by one through ``make_dir``, which
+        reaches their real names (not the place's own, under the keys)."""
+        return None
+
     def make_dir(self, key: str, **options: Any) -> Entry:
         done = self.spelled_place.make_dir(self.real(key), **self._options(options))
         return done._replace(key=key)

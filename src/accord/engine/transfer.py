@@ -29,6 +29,7 @@ __all__ = ["copy_threaded", "folders_threaded"]
 _BATCH_FILE = 256 << 10  # a file at most this big joins a batch
 _BATCH_FILES = 64
 _BATCH_BYTES = 4 << 20
+_FOLDERS = 1000  # new folders a call, to a place that makes several at once
 
 
 def copy_threaded(
@@ -51,27 +52,105 @@ def copy_threaded(
 def folders_threaded(
     ex: Executor, group: list[tuple[int | None, Action]], report: Report
 ) -> None:
-    """New folders on worker threads, a level of the tree at a time: each
-    folder's parent exists, or was made in an earlier level, before it is
-    made, and the round trips of one level overlap (a first copy of 400
-    folders over SSH waited for 400 of them one after the other). Other
-    folder work (a conflict's copy kept beside) goes one by one, in order."""
+    """New folders in one call a side where the place makes several at
+    once (``Replica.make_dirs``), else on worker threads, a level of the
+    tree at a time: each folder's parent exists, or was made before it, and
+    the round trips of one level overlap (a first copy of 400 folders over
+    SSH waited for 400 of them one after the other). Other folder work (a
+    conflict's copy kept beside) goes one by one, in order. The outcomes
+    come in the plan's order."""
     if not all(a.op == "copy" and a.expect is None for _, a in group):
         for item in group:
             report.outcomes.append(ex.one(*item))
         return
+    outcomes: list[Outcome | None] = [None] * len(group)
     levels: dict[int, list[int]] = {}
     for index, (_, action) in enumerate(group):
         levels.setdefault(action.key.count("/"), []).append(index)
-    outcomes: list[Outcome | None] = [None] * len(group)
+    ordered = [index for depth in sorted(levels) for index in levels[depth]]
+    rest = set(_folders_batched(ex, group, ordered, outcomes))
 
     def one(index: int) -> None:
         outcomes[index] = ex.one(*group[index])
 
-    with _pool(ex.workers * 4) as pool:  # a small call each: many in flight
-        for depth in sorted(levels):
-            list(pool.map(one, levels[depth]))  # the level done before the next
+    if rest:
+        with _pool(ex.workers * 4) as pool:  # a small call each: many in flight
+            for depth in sorted(levels):
+                level = [index for index in levels[depth] if index in rest]
+                list(pool.map(one, level))  # the level done before the next
     report.outcomes.extend(o for o in outcomes if o is not None)
+
+
+def _folders_batched(
+    ex: Executor,
+    group: list[tuple[int | None, Action]],
+    ordered: list[int],
+    outcomes: list[Outcome | None],
+) -> list[int]:
+    """Make the folders of ``group`` (``ordered``: indexes, parents first)
+    in one call a side (``_FOLDERS`` at most) where the place makes several
+    at once (``Replica.make_dirs``: one round trip, not one each), their
+    outcomes put in ``outcomes``; the indexes left to make one by one."""
+    rest: list[int] = []
+    for side in (Side.LEFT, Side.RIGHT):
+        mine = [index for index in ordered if group[index][1].side is side]
+        for start in range(0, len(mine), _FOLDERS):
+            chunk = mine[start : start + _FOLDERS]
+            batch = [group[index] for index in chunk]
+            if ex.stopped:
+                for index, (_, action) in zip(chunk, batch, strict=True):
+                    outcomes[index] = Outcome(action, "not-run", "the run was stopped")
+                continue
+            asked = [(action.key, action.entry) for _, action in batch]
+            try:
+                results = ex.replicas[side].make_dirs(asked)  # type: ignore[arg-type]
+            except AccordError as exc:
+                results = [exc] * len(batch)
+            if results is None:  # the place makes them one by one
+                rest += mine[start:]
+                break
+            for _, action in batch:
+                ex.on_event(Event("start", action))
+            settled = _settled(ex, side, batch, results, bytes_event=False)
+            for index, outcome in zip(chunk, settled, strict=True):
+                outcomes[index] = outcome
+    return rest + [index for index in ordered if group[index][1].side is None]
+
+
+def _settled(
+    ex: Executor,
+    side: Side,
+    batch: list[tuple[int | None, Action]],
+    results: list[Entry | AccordError],
+    *,
+    bytes_event: bool,
+) -> list[Outcome]:
+    """Settle each action of ``batch`` on its own, with what the place
+    answered for it (its new entry on ``side``, or the error that stopped
+    it); a wrong number of answers fails them all. The bytes written go
+    out as one event for the batch (what a progress display adds up), not
+    one a file."""
+    if len(results) != len(batch):
+        where = ex.replicas[side].url
+        results = [ReplicaError("the place answered a batch wrongly", where=where)]
+        results *= len(batch)
+    attempts: list[tuple[int | None, Action, Attempt]] = []
+    written = 0
+    for (seq, action), result in zip(batch, results, strict=True):
+        assert action.entry is not None
+        try:
+            if not isinstance(result, Entry):
+                raise result
+            row = ex.performer.agreed(side, action.entry, result, action.key)
+        except AccordError as exc:
+            done = failure(action, exc)
+        else:
+            written += result.size
+            done = Attempt("done", [row], [])
+        attempts.append((seq, action, done))
+    if bytes_event and written:
+        ex.on_event(Event("bytes", size=written))
+    return ex.settle_many(attempts)
 
 
 def _tasks(
@@ -133,29 +212,11 @@ def _copy_batch(
         items.append(WriteItem(action.key, data, like, action.expect, ex.trash))
     if not items:
         return outcomes
-    target = ex.replicas[side]
     try:
-        results: list[Entry | AccordError] = target.write_batch(items)
+        results: list[Entry | AccordError] = ex.replicas[side].write_batch(items)
     except AccordError as exc:
         results = [exc] * len(items)
-    if len(results) != len(items):
-        lost = ReplicaError("the place answered a batch wrongly", where=target.url)
-        results = [lost] * len(items)
-    attempts: list[tuple[int | None, Action, Attempt]] = []
-    for (seq, action), result in zip(ready, results, strict=True):
-        assert action.entry is not None
-        try:
-            if not isinstance(result, Entry):
-                raise result
-            row = ex.performer.agreed(side, action.entry, result, action.key)
-        except AccordError as exc:
-            done = failure(action, exc)
-        else:
-            ex.on_event(Event("bytes", size=result.size))
-            done = Attempt("done", [row], [])
-        attempts.append((seq, action, done))
-    outcomes += ex.settle_many(attempts)
-    return outcomes
+    return outcomes + _settled(ex, side, ready, results, bytes_event=True)
 
 
 def _read_sources(

@@ -184,6 +184,11 @@ class FSDBView:
             for result in self.inner.write_batch(mapped)
         ]
 
+    def make_dirs(self, items: list[tuple[str, Entry]]) -> None:
+        """None: the folders go one by one through ``make_dir``, which
+        builds a new scan in its staging folder (not the place's own)."""
+        return None
+
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
         if self.staging and "/" not in key and expect is None and key[0] != ".":
             self.staged.add(key)  # a new scan: built hidden, renamed when whole

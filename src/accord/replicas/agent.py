@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from accord.errors import ReplicaError
+from accord.errors import AccordError, ReplicaError
 from accord.keys import IgnoreRules
 from accord.model import Entry, Problem
 from accord.replica import Replica, WriteItem
@@ -54,6 +54,7 @@ _SIGNATURES = {
     "write": "sEes",
     "write_batch": "s",
     "make_dir": "sEe",
+    "make_dirs": "s",
     "make_link": "sEes",
     "set_meta": "sEE",
     "delete": "sEs",
@@ -80,6 +81,7 @@ _SIGNATURES = {
 _QUICK = frozenset(
     (
         "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
+        "make_dirs",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
         "leave_as_found", "drop_lock", "new_listing",
@@ -379,6 +381,8 @@ class Agent:
         if method == "write_batch":
             assert isinstance(data, _Frames)
             return self.write_batch(replica, args[0], data)
+        if method == "make_dirs":
+            return self.make_dirs(replica, args[0])
         if method == "write":
             assert data is not None
             key, like, expect, trash = values
@@ -455,6 +459,21 @@ class Agent:
             else self._wrote(done)
             for done in replica.write_batch(batch)
         ]
+
+    def make_dirs(self, replica: Replica, items: list[Any]) -> list[Any]:
+        """New folders, ``[key, like]`` each, made in the order sent (the
+        client sends a folder's parent before it) by the local place's
+        ``make_dir`` with nothing expected; each new entry (noted for the
+        next listing), or the error that stopped it."""
+        found: list[Any] = []
+        for key, like in items:
+            try:
+                new = replica.make_dir(key, like=Entry(*like), expect=None)
+            except AccordError as exc:
+                found.append({"error": wire.encode_error(exc)})
+            else:
+                found.append(self._wrote(new))
+        return found
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)

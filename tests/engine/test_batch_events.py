@@ -1,0 +1,45 @@
+"""A batch of small-file copies reports the bytes it wrote as one event
+(``engine/transfer.py: _settled``): a progress display adds up the same
+total, without an event object and a call for every file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from accord import api
+from accord.engine.report import Event
+from accord.replicas.local import LocalReplica
+
+
+class Batching(LocalReplica):
+    """A local folder that takes small files in batches, as a place across
+    a network does."""
+
+    def open(self, create: bool = False) -> None:
+        super().open(create)
+        self.capabilities = self.capabilities._replace(
+            parallel_transfers=True, batch_writes=True
+        )
+
+
+def test_a_batch_reports_its_bytes_once(tmp_path: Path) -> None:
+    left, right = tmp_path / "l", tmp_path / "r"
+    left.mkdir()
+    right.mkdir()
+    sizes = [100 + index for index in range(150)]
+    for index, size in enumerate(sizes):
+        (left / f"f{index:03}.txt").write_bytes(b"x" * size)
+    events: list[Event] = []
+    report = api.mirror(
+        str(left),
+        Batching(str(right)),
+        state_dir=tmp_path / "s",
+        on_event=events.append,
+    )
+    assert report.ok and len(report.done) == 150
+    written = [event.size for event in events if event.kind == "bytes"]
+    assert sum(written) == sum(sizes)
+    assert len(written) <= 3  # batches of 64 files: one event each
+    assert sum(event.kind == "done" for event in events) == 150
+    for index, size in enumerate(sizes):
+        assert (right / f"f{index:03}.txt").read_bytes() == b"x" * size
