@@ -282,6 +282,23 @@ def test_half_copied_scan__hidden_scan_left_whole_is_put_in_place_next_run(
     assert contents(target) == contents(source)
 
 
+def test_new_scan_of_many_files__copied_by_the_copying_processes_into_staging(
+    tmp_path, monkeypatch
+) -> None:
+    """A copy phase big enough for the copying processes: each new file
+    still goes into its scan's staging folder, and the scan is put in place
+    whole (each file used to go to the scan's own name, not there yet)."""
+    monkeypatch.setenv("ACCORD_FORK_MIN", "64")
+    source = build(tmp_path / "many", scans=2, files=200, size=512)
+    target = new_db(tmp_path / "target")
+    done = cli("mirror", str(source), str(target), "--yes")
+    assert done.returncode == 0, done.stderr
+    assert not list(target.glob(".accord-new-*"))
+    assert contents(target) == contents(source)
+    again = cli("mirror", str(source), str(target), "--yes")
+    assert again.returncode == 0 and "nothing to do" in again.stdout + again.stderr
+
+
 # -- scan selection -------------------------------------------------------------------
 def test_scan_selection_by_name_and_filter(source, target) -> None:
     done = cli("mirror", str(source), str(target), "--yes", "--scan", "scan_001")

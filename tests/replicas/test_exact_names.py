@@ -27,7 +27,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.engine import forked
 from accord.engine.session import Session
+from accord.engine.spelled import Spelled
+from accord.replicas.local import LocalReplica
 
 PLACES = ["local", "sftp-agent", "sftp-plain"]
 
@@ -243,6 +246,45 @@ def test_two_spellings_of_one_name_are_one_item(tmp_path: Path) -> None:
     assert (left / NFC / "a.txt").read_text() == "edited on the right"
     assert sorted(os.listdir(left / NFC)) == ["a.txt", "new.txt"]
     assert _pending(left_url, right_url).is_empty
+
+
+def test_many_new_files_below_a_twin_folder_reach_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copied by the copying processes (a phase of many copies): each new
+    file goes below the other side's own spelling of its folder."""
+    monkeypatch.setattr(forked, "_FORK_MIN", 8)
+    left_url, left = _place("local", tmp_path, None)
+    right_url, right = _place("local", tmp_path, None)
+    (left / NFC).mkdir()
+    (left / NFC / "a.txt").write_text("same")
+    (right / NFD).mkdir()
+    (right / NFD / "a.txt").write_text("same")
+    assert not _sync(left_url, right_url).failed
+    for number in range(40):
+        (left / NFC / f"n{number:02}.txt").write_text(str(number))
+    report = _sync(left_url, right_url)
+    assert not report.failed and len(report.done) == 40
+    assert sorted(os.listdir(right)) == sorted([".accord", NFD])
+    assert sorted(os.listdir(right / NFD)) == sorted(os.listdir(left / NFC))
+    assert (right / NFD / "n39.txt").read_text() == "39"
+    assert _pending(left_url, right_url).is_empty
+
+
+def test_small_files_read_at_once_below_a_twin_folder(tmp_path: Path) -> None:
+    """A batch's sources read under their real spelling, not their keys'."""
+    (tmp_path / NFD).mkdir()
+    (tmp_path / NFD / "a.txt").write_bytes(b"cv")
+    place = LocalReplica.from_url(str(tmp_path))
+    place.open()
+    try:
+        listed = place.stat(f"{NFD}/a.txt")
+        assert listed is not None
+        view = Spelled(place, {NFC: NFD})
+        assert view.read_small([listed._replace(key=f"{NFC}/a.txt")]) == [b"cv"]
+        assert view.copy_new(place, f"{NFC}/b.txt", listed) is None
+    finally:
+        place.close()
 
 
 def test_a_tree_renormalized_since_the_last_sync_is_not_doubled(

@@ -106,6 +106,16 @@ class Spelled:
         reaches their real names (not the place's own, under the keys)."""
         return None
 
+    def copy_new(self, source: Replica, key: str, entry: Entry) -> None:
+        """None: a new file goes through ``write``, which reaches its real
+        name (the place's own ``copy_new`` names the source's item and its
+        own by one key, and each place may spell it otherwise)."""
+        return None
+
+    def read_small(self, entries: list[Entry]) -> list[bytes | AccordError] | None:
+        real = [cast(Entry, self._out(entry)) for entry in entries]
+        return self.spelled_place.read_small(real)
+
     def make_dir(self, key: str, **options: Any) -> Entry:
         done = self.spelled_place.make_dir(self.real(key), **self._options(options))
         return done._replace(key=key)

@@ -162,6 +162,7 @@ class FSDBHook(RunHook):
         for side, view in sorted(self.views.items()):
             if view.inner.capabilities.fsdb_server:
                 continue  # plantdb's server: it locks each request itself
+            view.stage([a for a in actions if a.side is side])
             needs = needs_of(actions, side)
             if side in self._built:
                 needs.written |= view.staged  # renamed into place at the end

@@ -19,13 +19,16 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from accord.errors import AccordError, PreconditionFailed
 from accord.fsdb import layout
 from accord.keys import IgnoreRules
 from accord.model import DIR, Entry, Problem
 from accord.replica import Replica, TrashItem, WriteItem
+
+if TYPE_CHECKING:
+    from accord.engine.plan import Action
 
 __all__ = ["FSDBView"]
 
@@ -189,8 +192,35 @@ class FSDBView:
         builds a new scan in its staging folder (not the place's own)."""
         return None
 
+    def copy_new(self, source: Replica, key: str, entry: Entry) -> None:
+        """None: a new file goes through ``write``, which puts it in its
+        scan's staging folder (the place's own ``copy_new`` would take the
+        scan's name, which does not exist yet, for the source's and the
+        target's name alike)."""
+        return None
+
+    def read_small(self, entries: list[Entry]) -> list[bytes | AccordError] | None:
+        return self.inner.read_small([self._e(entry) for entry in entries])
+
+    def new_scan(self, key: str, expect: Entry | None) -> bool:
+        """Whether making the folder ``key`` here starts a new scan (built
+        hidden in its staging folder, renamed into place when whole)."""
+        return self.staging and "/" not in key and expect is None and key[0] != "."
+
+    def stage(self, actions: list[Action]) -> None:
+        """The new scans that ``actions`` (this side's) make, noted as built
+        hidden before any action is performed: the copying processes of a
+        big copy phase start before its folders are made (in this process,
+        meanwhile), and must name each new file by its scan's staging
+        folder too."""
+        for action in actions:
+            entry = action.entry
+            folder = action.op == "copy" and entry is not None and entry.kind == DIR
+            if folder and self.new_scan(action.key, action.expect):
+                self.staged.add(action.key)
+
     def make_dir(self, key: str, *, like: Entry, expect: Entry | None) -> Entry:
-        if self.staging and "/" not in key and expect is None and key[0] != ".":
+        if self.new_scan(key, expect):
             self.staged.add(key)  # a new scan: built hidden, renamed when whole
         new = self.inner.make_dir(self._in(key), like=self._e(like), expect=expect)
         return self._out(new)  # type: ignore[no-any-return]
@@ -230,6 +260,9 @@ class FSDBView:
         for scan in sorted(self.staged):
             hidden = layout.staging_name(scan)
             if scan in unfinished:
+                if self.inner.stat(hidden) is None:  # the run stopped first
+                    self.staged.discard(scan)
+                    continue
                 notices.append(
                     f"the new scan '{scan}' of {self.inner.url} is incomplete "
                     f"(kept hidden as '{hidden}'); the next run completes it"
