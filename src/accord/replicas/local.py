@@ -68,8 +68,6 @@ from accord.replicas import local_case, lockfile
 from accord.replicas.local_at import (
     DIR_FLAGS,
     chmod_at,
-    link_unnamed,
-    new_unnamed,
     open_folder,
     rename_case,
     rename_new,
@@ -170,7 +168,6 @@ class LocalReplica(Replica):
         self._copier = False
         self._near: tuple[str, int] | None = None
         self._tmp_fd: int | None = None
-        self._unnamed = True  # until O_TMPFILE turns out not to be offered here
         #: lock files held for another program's protocol: token -> fds, names
         self._held: dict[str, tuple[int, int, str, str | None]] = {}
         #: verdicts of probe files, from an earlier run and from this one:
@@ -790,15 +787,12 @@ class LocalReplica(Replica):
     def copy_new(self, source: Replica, key: str, entry: Entry) -> Entry | None:
         """In a copier process, a new file copied from another local folder
         (a copier's too) by descriptors alone, without ``write``'s streams:
-        exactly ``entry.size`` bytes are read and hashed into a new file
-        without a name in the target's folder (``O_TMPFILE``; where that is
-        not offered, a temporary file in ``.accord/tmp``), the source's stamp
-        is then checked unchanged (a file that grew, shrank or was replaced
-        since the scan is left for the next run), the file gets its mtime
-        and mode and is given its name (a link; from the temporary file, a
-        rename) only if nothing is there. None for anything else (a big
-        file, a target folder on another device than ``.accord/tmp``):
-        ``write`` does it."""
+        exactly ``entry.size`` bytes are read and hashed into a temporary
+        file, the source's stamp is then checked unchanged (a file that grew,
+        shrank or was replaced since the scan is left for the next run), the
+        file gets its mtime and mode and is renamed into place only if
+        nothing is there. None for anything else (a big file, a target
+        folder on another device than ``.accord/tmp``): ``write`` does it."""
         if not (
             self._copier
             and entry.kind == FILE
@@ -808,105 +802,11 @@ class LocalReplica(Replica):
             and self._near_tmp(key)
         ):
             return None
-        target = self._unnamed_near(key)
+        reading, folder, name = source._open_near(key)
         try:
-            reading, folder, name = source._open_near(key)
-        except BaseException:
-            if target is not None:
-                os.close(target[0])
-            raise
-        try:
-            if target is not None:
-                at = (key, folder, name)
-                return self._copy_unnamed(reading, source, at, target, entry)
             return self._copy_from(reading, source, (key, folder, name), entry)
         finally:
             os.close(reading)
-
-    def _unnamed_near(self, key: str) -> tuple[int, int, str] | None:
-        """A new file without a name in the folder of ``key`` kept open
-        (``_near_folder``), with that folder's descriptor and the file's
-        name in it; None where this place cannot make one (then the
-        temporary file of ``.accord/tmp``, for the rest of the process)."""
-        if not self._unnamed:
-            return None
-        try:
-            folder, name = self._near_folder(key)
-            fd = new_unnamed(folder)
-        except ReplicaError:
-            raise
-        except OSError as exc:
-            raise translate(exc, self.url, key) from exc
-        if fd is None:
-            self._unnamed = False
-            return None
-        return fd, folder, name
-
-    def _copy_unnamed(
-        self,
-        reading: int,
-        source: LocalReplica,
-        at: tuple[str, int, str],
-        target: tuple[int, int, str],
-        entry: Entry,
-    ) -> Entry:
-        """``copy_new`` into the file without a name ``target`` (its
-        descriptor, its folder's, its name to be), closed here: once filled
-        and checked it is linked to its name, which must be free (a file
-        that appeared there meanwhile is left alone; the unnamed one goes
-        with its descriptor). The entry from its own ``fstat`` after the
-        link, which moved its ctime."""
-        key = at[0]
-        out, folder, name = target
-        try:
-            digest = self._fill_from(reading, out, source, at, entry)
-            try:
-                link_unnamed(out, folder, name)
-            except FileExistsError as exc:
-                raise self._appeared(key) from exc
-            stat = os.fstat(out)
-        except OSError as exc:
-            if isinstance(exc, ReplicaError):
-                raise
-            raise translate(exc, self.url, key) from exc
-        finally:
-            os.close(out)
-        return Entry(
-            key,
-            FILE,
-            stat.st_size,
-            stat.st_mtime_ns,
-            stat.st_mode & 0o7777,
-            stamp(stat),
-            digest,
-        )
-
-    def _fill_from(
-        self,
-        reading: int,
-        out: int,
-        source: LocalReplica,
-        at: tuple[str, int, str],
-        entry: Entry,
-    ) -> str:
-        """Copy ``entry.size`` bytes of the source file ``reading`` (``at``:
-        its key, its folder's descriptor and its name in ``source``) into
-        the new file ``out``, check that the source's stamp is still the
-        planned version and the bytes its known digest, and give ``out``
-        the source's mtime and mode; the digest."""
-        key = at[0]
-        digest, short = copy_exact(reading, out, entry.size, source.url, key)
-        if short or source._stamp_at(at) != entry.version:
-            raise PreconditionFailed(
-                "the source changed while it was copied; left for the next run",
-                where=source.url,
-                key=key,
-            )
-        check_digest(entry, digest, self.url, key)
-        if entry.mtime_ns:
-            os.utime(out, ns=(entry.mtime_ns, entry.mtime_ns))
-        os.fchmod(out, entry.mode or 0o644)
-        return digest
 
     def _copy_from(
         self,
@@ -916,14 +816,23 @@ class LocalReplica(Replica):
         entry: Entry,
     ) -> Entry:
         """``copy_new`` once the source file is open as ``reading`` (``at``:
-        its key, and its folder's descriptor and name in it, in ``source``),
-        through a temporary file in this process's folder of ``.accord/tmp``."""
+        its key, and its folder's descriptor and name in it, in ``source``)."""
         key = at[0]
         temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
         try:
             fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=temp_fd)
             try:
-                digest = self._fill_from(reading, fd, source, at, entry)
+                digest, short = copy_exact(reading, fd, entry.size, source.url, key)
+                if short or source._stamp_at(at) != entry.version:
+                    raise PreconditionFailed(
+                        "the source changed while it was copied; left for the next run",
+                        where=source.url,
+                        key=key,
+                    )
+                check_digest(entry, digest, self.url, key)
+                if entry.mtime_ns:
+                    os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
+                os.fchmod(fd, entry.mode or 0o644)
             finally:
                 os.close(fd)
             folder, name = self._near_folder(key)
@@ -1041,15 +950,11 @@ class LocalReplica(Replica):
         try:
             rename_new(source[1], target[1], source[0], target[0])
         except FileExistsError as exc:
-            raise self._appeared(key) from exc
-
-    def _appeared(self, key: str) -> PreconditionFailed:
-        """Something took a new item's name during the copy: left alone."""
-        return PreconditionFailed(
-            "something appeared here during the copy; left alone",
-            where=self.url,
-            key=key,
-        )
+            raise PreconditionFailed(
+                "something appeared here during the copy; left alone",
+                where=self.url,
+                key=key,
+            ) from exc
 
     def _each_near(self, items: list[Any], one: Any, done: str) -> list[Any]:
         """``one(item, near)`` for each item, its answer or the AccordError

@@ -4,8 +4,7 @@ A folder is reached from the place's root without following a link (one
 ``openat2`` with ``RESOLVE_NO_SYMLINKS``, else one ``O_NOFOLLOW`` open per
 component), and names are then changed relative to its descriptor. A rename
 that must not replace (``renameat2(RENAME_NOREPLACE)``, else a hard link and
-an unlink) never clobbers a file that appeared meanwhile; nor does naming a
-file made without a name (``O_TMPFILE``, then ``linkat``). Also: the C
+an unlink) never clobbers a file that appeared meanwhile. Also: the C
 library's ``syncfs``.
 """
 
@@ -21,8 +20,6 @@ from typing import Any
 __all__ = [
     "DIR_FLAGS",
     "chmod_at",
-    "link_unnamed",
-    "new_unnamed",
     "open_folder",
     "rename_case",
     "rename_new",
@@ -92,45 +89,6 @@ def rename_new(
         os.rename(source, target, src_dir_fd=source_fd, dst_dir_fd=target_fd)
     else:
         os.unlink(source, dir_fd=source_fd)
-
-
-# a new file without a name (Linux 3.11 and later; 0 where Python lacks it)
-_TMPFILE_FLAGS = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_CLOEXEC
-# what an O_TMPFILE open fails with where it is not offered: a file system
-# without it (EOPNOTSUPP), a kernel that takes the flag for O_DIRECTORY
-# alone (EISDIR), one that refuses the combination (EINVAL)
-_NOT_OFFERED = (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EISDIR, errno.EINVAL)
-_proc_fds: bool | None = None  # whether /proc/self/fd names our descriptors
-
-
-def new_unnamed(folder_fd: int) -> int | None:
-    """A new, empty file without a name in the folder ``folder_fd``
-    (``O_TMPFILE``, open for writing, mode 0600), given one by
-    ``link_unnamed``: a process killed before that leaves nothing behind,
-    on the disk or in a folder. None where it cannot be made here: no
-    ``O_TMPFILE`` (the system, the kernel or the folder's file system), or
-    no ``/proc/self/fd`` to name it through."""
-    global _proc_fds
-    if _TMPFILE_FLAGS == os.O_WRONLY | os.O_CLOEXEC:
-        return None
-    if _proc_fds is None:
-        _proc_fds = os.path.isdir("/proc/self/fd")
-    if not _proc_fds:
-        return None
-    try:
-        return os.open(".", _TMPFILE_FLAGS, 0o600, dir_fd=folder_fd)
-    except OSError as exc:
-        if exc.errno in _NOT_OFFERED:
-            return None
-        raise
-
-
-def link_unnamed(fd: int, folder_fd: int, name: str) -> None:
-    """Give the file ``fd`` made by ``new_unnamed`` the name ``name`` in the
-    folder ``folder_fd``, which must not exist (FileExistsError): a link
-    never replaces, not even a link or a folder there (``linkat`` does not
-    follow its new name)."""
-    os.link(f"/proc/self/fd/{fd}", name, dst_dir_fd=folder_fd, follow_symlinks=True)
 
 
 def open_folder(root_fd: int, folder: str) -> int:
