@@ -639,12 +639,10 @@ class LocalReplica(Replica):
     def _stamp_at(self, at: tuple[str, int, str]) -> str | None:
         """The version of the file at ``at`` (key, folder descriptor, name)
         now, looked up by its name, or None when no file is there."""
-        key, folder, name = at
         try:
-            found = self._stat_at(key, folder, name)
+            return _file_stamp(at[1], at[2])
         except OSError as exc:
-            raise translate(exc, self.url, key) from exc
-        return found.version if found is not None and found.kind == FILE else None
+            raise translate(exc, self.url, at[0]) from exc
 
     # -- writing ----------------------------------------------------------
     # Every change is made relative to a descriptor of the item's folder,
@@ -818,7 +816,8 @@ class LocalReplica(Replica):
         """``copy_new`` once the source file is open as ``reading`` (``at``:
         its key, and its folder's descriptor and name in it, in ``source``)."""
         key = at[0]
-        temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
+        temp: str | None = str(next(self._tmp_names))
+        temp_fd = self._tmp_fd
         try:
             fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=temp_fd)
             try:
@@ -833,19 +832,20 @@ class LocalReplica(Replica):
                 if entry.mtime_ns:
                     os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
                 os.fchmod(fd, entry.mode or 0o644)
+                folder, name = self._near_folder(key)
+                self._rename_fresh(key, (temp_fd, temp), (folder, name))
+                temp = None  # in place: nothing to remove
+                stat = os.fstat(fd)  # the rename moved its ctime: after it
             finally:
                 os.close(fd)
-            folder, name = self._near_folder(key)
-            self._install(temp, temp_fd, key, folder, name, None, None, beside=False)
-            done = self._stat_at(key, folder, name, digest)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=temp_fd)
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=temp_fd)
             if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
                 raise translate(exc, self.url, key) from exc
             raise
-        assert done is not None
-        return done if done.kind == FILE else done._replace(digest=digest)
+        return _new_entry(key, stat, digest)
 
     # -- small files, many at a time (the SSH agent's batches) --------------
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
@@ -929,8 +929,7 @@ class LocalReplica(Replica):
             if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
                 raise translate(exc, self.url, key) from exc
             raise
-        size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
-        return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)
+        return _new_entry(key, stat, digest)
 
     def read_small(self, entries: list[Entry]) -> list[bytes | AccordError]:
         """Each small file of ``entries`` read whole, by descriptors: its
@@ -1424,6 +1423,13 @@ class LocalReplica(Replica):
         count = sum(len(files) for _, _, files in os.walk(top))
         lazy_shutil().rmtree(top, ignore_errors=True)
         return count
+
+
+def _new_entry(key: str, stat: os.stat_result, digest: str) -> Entry:
+    """The entry of a file this place has just written and named (``stat``
+    of its own descriptor, taken after it got its name)."""
+    size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
+    return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)
 
 
 def _file_stamp(fd: int, name: str) -> str | None:
