@@ -207,3 +207,26 @@ def test_a_copier_killed_during_the_copy_leaves_only_its_temporary_file(
     assert len(_temporary(target)) == 1
     target.clean_temp()
     assert _temporary(target) == []
+
+
+def test_the_entry_is_the_written_file_s_even_if_the_name_is_taken_over(
+    pair: tuple[LocalReplica, LocalReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program renames its file over the copy right after the
+    rename into place: the copy's entry is still the written file's (its
+    stamp), never theirs, so the next run sees their file as a change."""
+    source, target = pair
+    theirs = Path(target.root) / "theirs"
+    theirs.write_bytes(b"theirs")
+    real = LocalReplica._rename_fresh
+
+    def then_taken_over(self: LocalReplica, *args: Any) -> None:
+        real(self, *args)
+        os.replace(theirs, Path(target.root) / "sub" / "a.txt")
+
+    monkeypatch.setattr(LocalReplica, "_rename_fresh", then_taken_over)
+    made = target.copy_new(source, "sub/a.txt", _entry(source, "sub/a.txt"))
+    assert made is not None
+    now = _entry(target, "sub/a.txt")
+    assert made.version != now.version
+    assert made.size == 10_000 and now.size == len(b"theirs")
