@@ -833,7 +833,9 @@ class LocalReplica(Replica):
                     os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
                 os.fchmod(fd, entry.mode or 0o644)
                 folder, name = self._near_folder(key)
-                self._rename_fresh(key, (temp_fd, temp), (folder, name))
+                self._install(
+                    temp, temp_fd, key, folder, name, None, None, beside=False
+                )
                 temp = None  # in place: nothing to remove
                 stat = os.fstat(fd)  # the rename moved its ctime: after it
             finally:
