@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from _trees import files
 
 from accord.errors import PreconditionFailed
 from accord.model import Entry
+from accord.replicas import local
 from accord.replicas.local import LocalReplica
 
 _MTIME = 1_700_000_000
@@ -144,3 +147,86 @@ def test_only_a_copier_copies_by_itself(tmp_path: Path) -> None:
         assert target.copy_new(source, "a", _entry(source, "a")) is None
     finally:
         target.close()
+
+
+def _during_copy(monkeypatch: pytest.MonkeyPatch, then: Any) -> None:
+    """Run ``then()`` once the bytes are copied, before the file is named."""
+    real = local.copy_exact
+
+    def copying(*args: Any) -> tuple[str, int]:
+        done = real(*args)
+        then()
+        return done
+
+    monkeypatch.setattr(local, "copy_exact", copying)
+
+
+def test_a_file_that_appears_at_the_name_during_the_copy_is_never_replaced(
+    pair: tuple[LocalReplica, LocalReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source, target = pair
+    theirs = Path(target.root) / "sub" / "a.txt"
+    _during_copy(monkeypatch, lambda: theirs.write_bytes(b"theirs"))
+    with pytest.raises(PreconditionFailed, match="appeared"):
+        target.copy_new(source, "sub/a.txt", _entry(source, "sub/a.txt"))
+    assert files(Path(target.root)) == {"sub/a.txt": b"theirs"}
+    assert _temporary(target) == []
+
+
+def test_a_link_that_appears_at_the_name_during_the_copy_is_not_followed(
+    pair: tuple[LocalReplica, LocalReplica],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    source, target = pair
+    outside = tmp_path / "outside"
+    link = Path(target.root) / "sub" / "a.txt"
+    _during_copy(monkeypatch, lambda: link.symlink_to(outside))
+    with pytest.raises(PreconditionFailed, match="appeared"):
+        target.copy_new(source, "sub/a.txt", _entry(source, "sub/a.txt"))
+    assert link.is_symlink() and not outside.exists()
+    assert _temporary(target) == []
+
+
+def test_a_copier_killed_during_the_copy_leaves_only_its_temporary_file(
+    pair: tuple[LocalReplica, LocalReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed before the rename: nothing in the target's folder, a
+    temporary file in ``.accord/tmp``, which the next run removes."""
+    source, target = pair
+    _during_copy(monkeypatch, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the killed copier
+        try:
+            target.copy_new(source, "sub/a.txt", _entry(source, "sub/a.txt"))
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status)
+    assert os.listdir(Path(target.root) / "sub") == []
+    assert len(_temporary(target)) == 1
+    target.clean_temp()
+    assert _temporary(target) == []
+
+
+def test_the_entry_is_the_written_file_s_even_if_the_name_is_taken_over(
+    pair: tuple[LocalReplica, LocalReplica], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another program renames its file over the copy right after the
+    rename into place: the copy's entry is still the written file's (its
+    stamp), never theirs, so the next run sees their file as a change."""
+    source, target = pair
+    theirs = Path(target.root) / "theirs"
+    theirs.write_bytes(b"theirs")
+    real = LocalReplica._rename_fresh
+
+    def then_taken_over(self: LocalReplica, *args: Any) -> None:
+        real(self, *args)
+        os.replace(theirs, Path(target.root) / "sub" / "a.txt")
+
+    monkeypatch.setattr(LocalReplica, "_rename_fresh", then_taken_over)
+    made = target.copy_new(source, "sub/a.txt", _entry(source, "sub/a.txt"))
+    assert made is not None
+    now = _entry(target, "sub/a.txt")
+    assert made.version != now.version
+    assert made.size == 10_000 and now.size == len(b"theirs")

@@ -38,7 +38,6 @@ import errno
 import io
 import itertools
 import os
-import stat as st
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -75,6 +74,7 @@ from accord.replicas.local_copy import (
     read_exact,
     write_all,
 )
+from accord.replicas.local_entries import file_stamp as _file_stamp
 from accord.replicas.local_entries import local_persistent_id, stamp
 from accord.replicas.local_errors import translate
 from accord.replicas.local_folders import LocalFolders
@@ -361,7 +361,8 @@ class LocalReplica(
         """``copy_new`` once the source file is open as ``reading`` (``at``:
         its key, and its folder's descriptor and name in it, in ``source``)."""
         key = at[0]
-        temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
+        temp: str | None = str(next(self._tmp_names))
+        temp_fd = self._tmp_fd
         try:
             fd = os.open(temp, _NEW_FLAGS, 0o600, dir_fd=temp_fd)
             try:
@@ -376,19 +377,22 @@ class LocalReplica(
                 if entry.mtime_ns:
                     os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
                 os.fchmod(fd, entry.mode or 0o644)
+                folder, name = self._near_folder(key)
+                self._install(
+                    temp, temp_fd, key, folder, name, None, None, beside=False
+                )
+                temp = None  # in place: nothing to remove
+                stat = os.fstat(fd)  # the rename moved its ctime: after it
             finally:
                 os.close(fd)
-            folder, name = self._near_folder(key)
-            self._install(temp, temp_fd, key, folder, name, None, None, beside=False)
-            done = self._stat_at(key, folder, name, digest)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp, dir_fd=temp_fd)
+            if temp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp, dir_fd=temp_fd)
             if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
                 raise translate(exc, self.url, key) from exc
             raise
-        assert done is not None
-        return done if done.kind == FILE else done._replace(digest=digest)
+        return _new_entry(key, stat, digest)
 
     # -- small files, many at a time (the SSH agent's batches) --------------
     def write_batch(self, items: list[WriteItem]) -> list[Entry | AccordError]:
@@ -472,8 +476,7 @@ class LocalReplica(
             if isinstance(exc, OSError) and not isinstance(exc, ReplicaError):
                 raise translate(exc, self.url, key) from exc
             raise
-        size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
-        return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)
+        return _new_entry(key, stat, digest)
 
     def read_small(self, entries: list[Entry]) -> list[bytes | AccordError]:
         """Each small file of ``entries`` read whole, by descriptors: its
@@ -634,11 +637,8 @@ class LocalReplica(
                     os.rmdir(folder.path)  # only empty ones go
 
 
-def _file_stamp(fd: int, name: str) -> str | None:
-    """The stamp of the file ``name`` in the folder ``fd`` now (not
-    following a link), or None when no file is there."""
-    try:
-        found = os.stat(name, dir_fd=fd, follow_symlinks=False)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    return stamp(found) if st.S_ISREG(found.st_mode) else None
+def _new_entry(key: str, stat: os.stat_result, digest: str) -> Entry:
+    """The entry of a file this place has just written and named (``stat``
+    of its own descriptor, taken after it got its name)."""
+    size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
+    return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)

@@ -11,7 +11,7 @@ import stat as st
 
 from accord.model import DIR, FILE, LINK, Entry
 
-__all__ = ["local_persistent_id", "stamp", "stat_entry"]
+__all__ = ["file_stamp", "local_persistent_id", "stamp", "stat_entry"]
 
 
 def stat_entry(
@@ -50,3 +50,13 @@ def local_persistent_id(version: str) -> str | None:
     one, whose mtime differs.)"""
     stamp, sep, _ = version.rpartition(":")
     return stamp if sep and stamp.count(":") == 3 else None
+
+
+def file_stamp(fd: int, name: str) -> str | None:
+    """The stamp of the file ``name`` in the folder ``fd`` now (not
+    following a link), or None when no file is there."""
+    try:
+        found = os.stat(name, dir_fd=fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return stamp(found) if st.S_ISREG(found.st_mode) else None

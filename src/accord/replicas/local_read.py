@@ -20,7 +20,7 @@ from accord.model import DIR, FILE, LINK, Entry, Problem, parent_of
 from accord.replica import META_DIR, HashingReader, check_key
 from accord.replicas import local_case
 from accord.replicas.local_copy import BLOCK
-from accord.replicas.local_entries import stat_entry
+from accord.replicas.local_entries import file_stamp, stat_entry
 from accord.replicas.local_errors import translate
 
 if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run time
@@ -270,12 +270,10 @@ class LocalRead:
     def _stamp_at(self, at: tuple[str, int, str]) -> str | None:
         """The version of the file at ``at`` (key, folder descriptor, name)
         now, looked up by its name, or None when no file is there."""
-        key, folder, name = at
         try:
-            found = self._stat_at(key, folder, name)
+            return file_stamp(at[1], at[2])
         except OSError as exc:
-            raise translate(exc, self.url, key) from exc
-        return found.version if found is not None and found.kind == FILE else None
+            raise translate(exc, self.url, at[0]) from exc
 
 
 def _pairs(run: list[_Item]) -> list[tuple[str, str]]:
