@@ -26,8 +26,8 @@ from accord.engine import rules
 from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import LockHeld
+from accord.fsdb import layout
 from accord.model import DIR, Entry
-from accord.replicas import ssh
 from accord.replicas.agent import Agent
 from accord.replicas.link import AgentLink
 from accord.replicas.local import LocalReplica
@@ -102,20 +102,20 @@ def test_the_first_calls_leave_with_hello_and_are_answered_in_order(
     assert channel.writes == 1  # hello and the first calls: one write
     assert place.exists()
     place.open(create=False)
-    assert place.stat("romidb") is None  # another read, asked meanwhile
+    assert place.stat("other.txt") is None  # another read, asked meanwhile
+    assert place.stat(layout.MARKER) is None
     assert place.stat(rules.IGNORE_FILE) is None
     assert not place.is_empty_root()
     assert channel.writes == 2  # only the read that was not sent ahead
-    assert [method for method, _ in server.calls] == [
-        "hello",
-        "exists",
-        "open",
-        "stat",
-        "is_empty_root",
-        "stat",
+    assert server.calls == [
+        ("hello", [place.root, None]),
+        ("exists", []),
+        ("open", [False]),
+        ("stat", [layout.MARKER]),
+        ("stat", [rules.IGNORE_FILE]),
+        ("is_empty_root", []),
+        ("stat", ["other.txt"]),
     ]
-    assert server.calls[3] == ("stat", [rules.IGNORE_FILE])
-    assert ssh._FIRST_CALLS[2] == ("stat", rules.IGNORE_FILE)
 
 
 def test_a_call_that_may_write_drops_what_was_sent_ahead(

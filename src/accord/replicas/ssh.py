@@ -47,12 +47,14 @@ _MODES = ("auto", "on", "off")
 #: archive rows a listing reads ahead, at most, while it waits for the
 #: agent's next batch: the agent's runs hold up to 4096 items
 _READ_AHEAD = 8192
-#: what a run asks a place first, before its lock (opening it, reading its
+#: what a run asks a place first, before its lock (opening it, whether it
+#: holds the FSDB marker, which the command's run hook looks for, its
 #: ``.accordignore``, whether its root is empty): calls that only read,
 #: sent with hello in one write (``AgentLink.ahead``)
 _FIRST_CALLS: tuple[tuple[Any, ...], ...] = (
     ("exists",),
     ("open", False),
+    ("stat", "romidb"),
     ("stat", ".accordignore"),
     ("is_empty_root",),
 )
