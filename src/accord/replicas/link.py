@@ -165,10 +165,12 @@ class AgentLink:
         #: frame's payload, and the calls that may come meanwhile
         self._ahead: dict[bytes, tuple[int, _Pending]] = {}
         self._ahead_keep: frozenset[str] = frozenset()
+        # started once the first calls are sent (``_listen``): starting a
+        # thread waits for it to run, which the agent's start need not
         self._reader = threading.Thread(
             target=self._read_loop, name="accord-agent", daemon=True
         )
-        self._reader.start()
+        self._listening = False
 
     # -- sending ------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -177,6 +179,14 @@ class AgentLink:
                 self.channel.sendall(data)
             except Exception as exc:  # OSError, EOFError, paramiko.SSHException
                 raise self._lost(exc) from None
+            finally:
+                if not self._listening:
+                    self._listen()
+
+    def _listen(self) -> None:
+        """Start reading the agent's answers (after the first calls left)."""
+        self._listening = True
+        self._reader.start()
 
     def send_parts(self, parts: list[bytes]) -> None:
         """Send ``parts`` one after another, without joining them where the
@@ -190,6 +200,9 @@ class AgentLink:
                 write(parts)
             except Exception as exc:  # OSError
                 raise self._lost(exc) from None
+            finally:
+                if not self._listening:
+                    self._listen()
 
     def _lost(self, exc: BaseException | str | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""
@@ -395,7 +408,8 @@ class AgentLink:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.channel.shutdown_write()  # the agent reads EOF and exits
-        self._reader.join(timeout=10)
+        if self._listening:
+            self._reader.join(timeout=10)
         with contextlib.suppress(Exception):
             self.channel.close()
         self._break(Unreachable("the place is closed", where=self._where))
