@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_agent_lies import _Channel as _SocketChannel
 
 from accord.engine import rules
 from accord.engine.policy import Policy
@@ -47,25 +48,16 @@ class Server(Agent):
         return super().call(ident, method, args, data)
 
 
-class _Channel:
+class _Channel(_SocketChannel):
     """A socket as the link's channel, counting the writes made to it."""
 
     def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
+        super().__init__(sock)
         self.writes = 0
 
     def sendall(self, data: bytes) -> None:
         self.writes += 1
-        self.sock.sendall(data)
-
-    def recv(self, size: int) -> bytes:
-        return self.sock.recv(size)
-
-    def shutdown_write(self) -> None:
-        self.sock.shutdown(socket.SHUT_WR)
-
-    def close(self) -> None:
-        self.sock.close()
+        super().sendall(data)
 
 
 @pytest.fixture
