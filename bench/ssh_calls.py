@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def main() -> None:
             print(name, *(_summary(rows, what) for what in ("first", "trip", "flight")))
     finally:
         stop("sshd.sh", server)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _summary(rows: list[dict[str, float]], what: str) -> str:
