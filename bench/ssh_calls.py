@@ -13,11 +13,15 @@ a no-op waits for after the connection, besides the lock and the scan);
 then ``--trips`` bare round trips (``exists``, one after another) and the
 same number of calls in flight at once. Prints each build's medians (and
 quartiles) over the rounds. Wall times: on a busy machine run many rounds.
+``--delay MS`` puts a relay holding every byte MS milliseconds each way
+between the client and sshd (``bench/delay.py``): ``first`` divided by
+2 x MS is then about the number of round trips the first calls wait for.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -30,6 +34,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from delay import delayed  # noqa: E402
 from remote import start, stop  # noqa: E402
 
 # run in a fresh process of each build: prints one JSON line
@@ -80,11 +85,24 @@ def main() -> None:
     parser.add_argument(
         "--build", action="append", default=[], help="NAME=SRC_FOLDER (repeatable)"
     )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0,
+        help="milliseconds each way added between the client and sshd",
+    )
     args = parser.parse_args()
     builds = dict(item.split("=", 1) for item in args.build) or {"here": "src"}
     work = Path(tempfile.mkdtemp(prefix="accord-ssh-calls-"))
     settings, server = start("sshd.sh", work / "sshd", "ACCORD_SSHD_DIR")
+    relay = contextlib.ExitStack()
     try:
+        if args.delay:
+            port = int(settings["SFTP_PORT"])
+            known = settings["SSH_KNOWN_HOSTS"]
+            settings["SFTP_PORT"] = str(
+                relay.enter_context(delayed(port, args.delay, known))
+            )
         folder = args.server_dir / "place"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "a.txt").write_text("a\n")
@@ -109,6 +127,7 @@ def main() -> None:
         for name, rows in found.items():
             print(name, *(_summary(rows, what) for what in ("first", "trip", "flight")))
     finally:
+        relay.close()
         stop("sshd.sh", server)
         shutil.rmtree(work, ignore_errors=True)
 
