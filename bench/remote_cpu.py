@@ -13,7 +13,10 @@ cipher's work is: what sshd's ended children used, less the server-side
 process), then medians and ratios accord / rsync.
 ``--base-src`` adds another accord (a ``src`` folder of an older checkout,
 run with this Python) as a third tool; ``--rsync-ciphers`` rsync with the
-ciphers accord's ssh asks for (``rsyncc``). The agent runs on the
+ciphers accord's ssh asks for (``rsyncc``); ``--delay MS`` puts a relay
+holding every byte MS milliseconds each way between both tools and sshd
+(``bench/delay.py``: a link of 2 x MS round trip); ``--sync`` runs accord's
+two-way ``sync`` instead of ``mirror``. The agent runs on the
 interpreter ``python3`` leads to (not through a wrapper such as pyenv's
 shim, which costs a shell's start).
 """
@@ -21,6 +24,7 @@ shim, which costs a shell's start).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -33,6 +37,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from delay import delayed  # noqa: E402
 from gen_dataset import small_files  # noqa: E402
 from remote import accord_ciphers, start, stop  # noqa: E402
 
@@ -48,12 +53,33 @@ def main() -> None:
         action="store_true",
         help="also rsync with the ciphers accord's ssh asks for (tool rsyncc)",
     )
+    parser.add_argument(
+        "--sync",
+        action="store_true",
+        help="accord runs a two-way sync, not a mirror (rsync stays one-way)",
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=0,
+        help="milliseconds each way added between the tools and sshd",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="accord-remote-cpu-"))
     data = work / "data"
     total = small_files(data, args.files, seed=42)
     print(f"{args.files:,} files, {total / 2**20:,.0f} MiB")
     settings, env = start("sshd.sh", work / "sshd", "ACCORD_SSHD_DIR")
+    relay = contextlib.ExitStack()
+    if args.delay:
+        settings["SFTP_PORT"] = str(
+            relay.enter_context(
+                delayed(
+                    int(settings["SFTP_PORT"]), args.delay, settings["SSH_KNOWN_HOSTS"]
+                )
+            )
+        )
+        print(f"relay with {args.delay:g} ms each way on port {settings['SFTP_PORT']}")
     log = work / "remote-cpu.log"
     wrap = "#!/bin/sh\nexec /usr/bin/time -a -o {log} -f '%U %S' {prog} \"$@\"\n"
     # the interpreter itself, not a wrapper (pyenv's shim is a shell script)
@@ -95,7 +121,8 @@ def main() -> None:
         env = dict(quiet, ACCORD_STATE_DIR=str(work / f"state-{tool}"))
         if tool == "base":
             env["PYTHONPATH"] = str(args.base_src)
-        cmd = [sys.executable, "-m", "accord", "mirror", str(data), url, "-q", "-y"]
+        verb = "sync" if args.sync else "mirror"
+        cmd = [sys.executable, "-m", "accord", verb, str(data), url, "-q", "-y"]
         return cmd, env
 
     server_pid = int((work / "sshd" / "server.pid").read_text())
@@ -152,6 +179,7 @@ def main() -> None:
                         flush=True,
                     )
     finally:
+        relay.close()
         stop("sshd.sh", env)
         shutil.rmtree(args.server_dir, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)

@@ -9,6 +9,7 @@ holds (stale, damaged, another client's), no change may go unseen.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,9 +19,11 @@ import pytest
 
 import accord
 from accord.engine.detect import KnownInOrder
+from accord.errors import LockHeld
 from accord.replicas import agent_listing, ssh, wire
 from accord.replicas.local import LocalReplica
 from accord.replicas.ssh import AgentReplica
+from accord.state import lock
 from accord.state.store import ABSENT
 
 FILES = 30
@@ -272,3 +275,22 @@ def test_a_long_run_reads_the_archive_as_it_needs() -> None:
     assert known.same_run("k000000", 5000, _check(wire.run_digest(rows[:5000])))
     assert known.same_run("k005001", 4999, _check(wire.run_digest(rows[5001:])))
     assert known.finish() == ["k005000"]
+
+
+def test_a_lock_held_by_another_run_stops_the_run_before_any_listing(
+    sshd, tmp_path: Path, agents: list[AgentReplica]
+) -> None:
+    local, url, remote, kept = _first_copy(sshd, tmp_path)
+    kept_before = kept.read_bytes()
+    # another run's lock, alive (pid 1 always runs), and a change a
+    # listing would bring
+    held = lock.LockInfo("someone@else", os.uname().nodename, 1, 0.0, "another")
+    lock_file = remote / ".accord" / lock.LOCK_NAME
+    lock_file.write_bytes(json.dumps(held._asdict()).encode())
+    (remote / "d0" / "new.txt").write_text("new\n")
+    with pytest.raises(LockHeld, match=r"is busy: locked by someone@else \(pid 1 "):
+        accord.sync(str(local), url)
+    assert agents[-1].runs_listed == agents[-1].items_listed == 0  # nothing listed
+    assert lock_file.read_bytes() == json.dumps(held._asdict()).encode()
+    assert kept.read_bytes() == kept_before
+    assert not (local / "d0" / "new.txt").exists()

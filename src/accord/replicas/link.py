@@ -166,10 +166,16 @@ class AgentLink:
         self._pending: dict[int, _Pending] = {}
         self._lock = threading.Lock()
         self._broken: AccordError | None = None
+        #: calls sent before they were asked for (:meth:`ahead`), by their
+        #: frame's payload, and the calls that may come meanwhile
+        self._ahead: dict[bytes, tuple[int, _Pending]] = {}
+        self._ahead_keep: frozenset[str] = frozenset()
+        # started once the first calls are sent (``_listen``): starting a
+        # thread waits for it to run, which the agent's start need not
         self._reader = threading.Thread(
             target=self._read_loop, name="accord-agent", daemon=True
         )
-        self._reader.start()
+        self._listening = False
 
     # -- sending ------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -178,6 +184,14 @@ class AgentLink:
                 self.channel.sendall(data)
             except Exception as exc:  # OSError, EOFError, paramiko.SSHException
                 raise self._lost(exc) from None
+            finally:
+                if not self._listening:
+                    self._listen()
+
+    def _listen(self) -> None:
+        """Start reading the agent's answers (after the first calls left)."""
+        self._listening = True
+        self._reader.start()
 
     def send_parts(self, parts: list[bytes]) -> None:
         """Send ``parts`` one after another, without joining them where the
@@ -191,6 +205,9 @@ class AgentLink:
                 write(parts)
             except Exception as exc:  # OSError
                 raise self._lost(exc) from None
+            finally:
+                if not self._listening:
+                    self._listen()
 
     def _lost(self, exc: BaseException | str | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""
@@ -203,7 +220,22 @@ class AgentLink:
     def start(
         self, method: str, *args: Any, stream: bool = False, upload: bool = False
     ) -> tuple[int, _Pending]:
-        """Register a call and send it; wait with :meth:`wait`."""
+        """Register a call and send it; wait with :meth:`wait`. A call sent
+        ahead with exactly these arguments (:meth:`ahead`) is not sent
+        again: its answer is this call's."""
+        call = b"" if upload else wire.dumps([method, list(args)])
+        if self._ahead:
+            found = self._take_ahead(method, call, stream or upload)
+            if found is not None:
+                return found
+        ident, pending = self._register(stream=stream, upload=upload)
+        if not upload:
+            self.send(wire.frame(wire.CALL, ident, call))
+        return ident, pending
+
+    def _register(
+        self, *, stream: bool = False, upload: bool = False
+    ) -> tuple[int, _Pending]:
         ident = next(self._ids)
         pending = _Pending()
         if stream:
@@ -214,9 +246,38 @@ class AgentLink:
             if self._broken is not None:
                 raise copy.copy(self._broken)  # a fresh traceback each time
             self._pending[ident] = pending
-        if not upload:
-            self.send(wire.frame(wire.CALL, ident, wire.dumps([method, list(args)])))
         return ident, pending
+
+    def ahead(self, calls: list[tuple[Any, ...]], keep: frozenset[str]) -> None:
+        """Send ``calls`` (each ``(method, *args)``, answered by a value) in
+        one write, before they are asked for: a later :meth:`start` of one
+        of them with the same arguments takes its answer, with no round
+        trip of its own. The agent runs calls in the order they come, so an
+        answer sent ahead is what the call would have answered, as long as
+        nothing was asked in between that could change it: any call made
+        meanwhile whose method is not in ``keep`` (calls that only read)
+        drops what was sent ahead and not yet taken (its answers are let
+        go), and each call after it is sent as it comes."""
+        out = []
+        for method, *args in calls:
+            call = wire.dumps([method, args])
+            ident, pending = self._register()
+            with self._lock:
+                self._ahead[call] = (ident, pending)
+            out.append(wire.frame(wire.CALL, ident, call))
+        self._ahead_keep = keep
+        self.send(b"".join(out))
+
+    def _take_ahead(
+        self, method: str, call: bytes, streamed: bool
+    ) -> tuple[int, _Pending] | None:
+        """The call sent ahead as ``call``, taken; else None, and what was
+        sent ahead is dropped when ``method`` may change what it answers."""
+        with self._lock:
+            found = None if streamed else self._ahead.pop(call, None)
+            if found is None and method not in self._ahead_keep:
+                self._ahead.clear()
+        return found
 
     def call(self, method: str, *args: Any) -> Any:
         return self.wait(self.start(method, *args)[1])
@@ -352,7 +413,8 @@ class AgentLink:
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.channel.shutdown_write()  # the agent reads EOF and exits
-        self._reader.join(timeout=10)
+        if self._listening:
+            self._reader.join(timeout=10)
         with contextlib.suppress(Exception):
             self.channel.close()
         self._break(Unreachable("the place is closed", where=self._where))

@@ -47,6 +47,22 @@ _MODES = ("auto", "on", "off")
 #: archive rows a listing reads ahead, at most, while it waits for the
 #: agent's next batch: the agent's runs hold up to 4096 items
 _READ_AHEAD = 8192
+#: what a run asks a place first, before its lock (opening it, whether it
+#: holds the FSDB marker, which the command's run hook looks for, its
+#: ``.accordignore``, whether its root is empty): calls that only read,
+#: sent with hello in one write (``AgentLink.ahead``)
+_FIRST_CALLS: tuple[tuple[Any, ...], ...] = (
+    ("exists",),
+    ("open", False),
+    ("stat", "romidb"),
+    ("stat", ".accordignore"),
+    ("is_empty_root",),
+)
+#: calls that only read: made meanwhile, they leave those answers good
+_READING = frozenset(
+    ("exists", "stat", "is_empty_root", "meta_read", "meta_list", "open_read",
+     "root_file_exists", "digest", "trash_runs", "trash_list")
+)  # fmt: skip
 
 
 def ssh_command(sftp: SFTPReplica) -> list[str] | None:
@@ -130,7 +146,11 @@ class AgentReplica(Replica):
         self.executable = ""
 
     def start(self) -> None:
-        """Greet the agent: it serves ``root`` from now on."""
+        """Greet the agent: it serves ``root`` from now on. The calls a run
+        makes first go with the greeting, without waiting for its answer:
+        the agent answers them all at once, after its start (the round
+        trips they would each cost are the no-op's, after the connection)."""
+        self.link.ahead([("hello", self.root, None), *_FIRST_CALLS], _READING)
         hello = self.link.call("hello", self.root, None)
         self._rules_there = bool(hello["ignore_rules"])
         # runs in listings only from an agent that speaks of them as we do
