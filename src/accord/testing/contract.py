@@ -528,6 +528,27 @@ class ReplicaContract:
             place.delete("d", expect=folder)
         assert place.stat("d/x.txt") is not None
 
+    def test_folders_made_at_once_each_on_its_own(self, place: Replica) -> None:
+        """``make_dirs``, where a place makes several folders in one call:
+        each as ``make_dir`` makes it with nothing expected, parents before
+        their folders, and a name already taken refused on its own."""
+        if not place.capabilities.empty_dirs:
+            pytest.skip("this place has no folders of its own")
+        self.put(place, "taken", b"a file")
+        keys = ["d", "d/e", "taken", "f"]
+        results = place.make_dirs([(k, Entry(k, DIR, 0, 0, 0o755, "")) for k in keys])
+        if results is None:
+            pytest.skip("this place makes folders one by one")
+        assert len(results) == len(keys)
+        assert isinstance(results[2], (AlreadyExists, PreconditionFailed))
+        for key, result in zip(keys, results, strict=True):
+            if key != "taken":
+                assert isinstance(result, Entry) and result.kind == DIR, (key, result)
+                now = place.stat(key)
+                assert now is not None and now.kind == DIR
+                assert now.version == result.version
+        assert self.read(place, "taken") == b"a file"
+
     # -- optional features ----------------------------------------------------------
     def test_links_when_claimed(self, place: Replica) -> None:
         if not place.capabilities.symlinks:
@@ -646,6 +667,8 @@ def _hostile_attempts(
         ("move to it", lambda: place.move("a.txt", key, expect=a)),
         ("move from it", lambda: place.move(key, "b.txt", expect=item)),
     ]
+    if place.make_dirs([]) is not None:  # it makes several folders at once
+        attempts.append(("make_dirs", lambda: _folders(place, key, folder)))
     if place.capabilities.symlinks:
         link = Entry(key, LINK, 0, 0, 0, "", None, "a.txt")
         attempts.append(
@@ -722,6 +745,13 @@ def _read_all(place: Replica, key: str) -> bytes:
 
 def _replace(place: Replica, key: str, data: bytes, expect: Entry) -> Entry:
     return place.write(key, io.BytesIO(data), like=like(key, data), expect=expect)
+
+
+def _folders(place: Replica, key: str, folder: Entry) -> None:
+    """``make_dirs`` of the one folder ``key``, its error raised."""
+    (result,) = place.make_dirs([(key, folder)]) or [None]
+    if isinstance(result, Exception):
+        raise result
 
 
 def _batch(place: Replica, key: str, data: bytes) -> None:
