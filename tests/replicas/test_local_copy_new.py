@@ -9,6 +9,7 @@ otherwise the item is left for the next run and nothing is left behind.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import signal
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from accord.errors import PreconditionFailed
 from accord.model import Entry
 from accord.replicas import local
 from accord.replicas.local import LocalReplica
+from accord.testing.contract import like
 
 _MTIME = 1_700_000_000
 
@@ -230,3 +232,55 @@ def test_the_entry_is_the_written_file_s_even_if_the_name_is_taken_over(
     now = _entry(target, "sub/a.txt")
     assert made.version != now.version
     assert made.size == 10_000 and now.size == len(b"theirs")
+
+
+@pytest.mark.parametrize("copier", [False, True], ids=["write", "copier's write"])
+@pytest.mark.parametrize("replacing", [False, True], ids=["new", "replacing"])
+def test_a_write_s_entry_is_the_written_file_s_even_if_the_name_is_taken_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, copier: bool, replacing: bool
+) -> None:
+    """``write`` (in this process, or a copier's, for a new file or one it
+    replaces): another program renames its file over the written one right
+    after the rename into place; the entry returned is still the written
+    file's, so the next run sees their file as a change."""
+    place = LocalReplica(str(tmp_path / "dst"))
+    place.open(create=True)
+    (tmp_path / "dst" / "sub").mkdir()
+    expect = None
+    if replacing:
+        old = b"old"
+        expect = place.write(
+            "sub/a.txt", io.BytesIO(old), like=like("sub/a.txt", old), expect=None
+        )
+    if copier:
+        place.forked()
+    theirs = tmp_path / "dst" / "theirs"
+    theirs.write_bytes(b"theirs")
+    name = tmp_path / "dst" / "sub" / "a.txt"
+    renamed = os.rename
+
+    def then_taken_over(*args: Any, **kwargs: Any) -> None:
+        renamed(*args, **kwargs)
+        if os.path.exists(theirs):
+            renamed(theirs, name)
+
+    fresh = LocalReplica._rename_fresh
+
+    def fresh_then_taken_over(self: LocalReplica, *args: Any) -> None:
+        fresh(self, *args)
+        renamed(theirs, name)
+
+    monkeypatch.setattr(LocalReplica, "_rename_fresh", fresh_then_taken_over)
+    monkeypatch.setattr(local.os, "rename", then_taken_over)
+    data = b"mine" * 1000
+    try:
+        made = place.write(
+            "sub/a.txt", io.BytesIO(data), like=like("sub/a.txt", data), expect=expect
+        )
+    finally:
+        monkeypatch.undo()
+        place.close()
+    now = os.stat(name)
+    assert made.size == len(data) and now.st_size == len(b"theirs")
+    assert made.digest == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert made.mtime_ns == like("sub/a.txt", data).mtime_ns

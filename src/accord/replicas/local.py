@@ -268,20 +268,22 @@ class LocalReplica(
             return self._write_near(key, data, like, expect, trash)
         with self._errors(key):
             temp, temp_fd = self._temp_for(key)
+            written = -1
             try:
-                digest = copy_into(data, temp, like, self.url, key, temp_fd)
+                digest, written = copy_into(data, temp, like, self.url, key, temp_fd)
                 with self._folder_of(key) as (fd, name):
                     self._install(temp, temp_fd, key, fd, name, expect, trash)
-                    done = self._stat_at(key, fd, name)
+                stat = os.fstat(written)  # the rename moved its ctime: after it
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp, dir_fd=temp_fd)
                 raise
             finally:
+                if written >= 0:
+                    os.close(written)
                 if temp_fd is not None:
                     os.close(temp_fd)
-        assert done is not None
-        return done._replace(digest=digest)
+        return _new_entry(key, stat, digest)
 
     def _near_tmp(self, key: str) -> bool:
         """In a copier process: True when ``key``'s folder is on the device
@@ -310,22 +312,25 @@ class LocalReplica(
         process's folder in ``.accord/tmp`` through its descriptor, and the
         target's folder is the one kept open (``_near_folder``)."""
         temp, temp_fd = str(next(self._tmp_names)), self._tmp_fd
+        written = -1
         try:
             try:
-                digest = copy_into(data, temp, like, self.url, key, temp_fd)
+                digest, written = copy_into(data, temp, like, self.url, key, temp_fd)
                 fd, name = self._near_folder(key)
                 self._install(temp, temp_fd, key, fd, name, expect, trash, beside=False)
-                done = self._stat_at(key, fd, name)
+                stat = os.fstat(written)  # the rename moved its ctime: after it
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(temp, dir_fd=temp_fd)
                 raise
+            finally:
+                if written >= 0:
+                    os.close(written)
         except ReplicaError:
             raise
         except OSError as exc:
             raise translate(exc, self.url, key) from exc
-        assert done is not None
-        return done._replace(digest=digest)
+        return _new_entry(key, stat, digest)
 
     def copy_new(self, source: Replica, key: str, entry: Entry) -> Entry | None:
         """In a copier process, a new file copied from another local folder

@@ -44,8 +44,11 @@ def copy_into(
     where: str,
     key: str,
     dir_fd: int | None = None,
-) -> str:
-    """Write ``data`` to a new file ``temp``; check it against ``like.digest``."""
+) -> tuple[str, int]:
+    """Write ``data`` to a new file ``temp``; check it against ``like.digest``.
+    Its digest, and its descriptor, left open for the caller to close: the
+    entry of the file it puts in place is taken from it (``os.fstat``
+    after the rename), not from whatever holds the name by then."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
     fd = os.open(temp, flags, 0o600, dir_fd=dir_fd)
     try:
@@ -60,9 +63,10 @@ def copy_into(
         if like.mtime_ns:
             os.utime(fd, ns=(like.mtime_ns, like.mtime_ns))
         os.fchmod(fd, like.mode or 0o644)
-    finally:
+    except BaseException:
         os.close(fd)
-    return digest
+        raise
+    return digest, fd
 
 
 def fill_new(data: bytes, fd: int, like: Entry, where: str, key: str) -> str:
