@@ -72,8 +72,9 @@ class Child(Generic[T]):
         self._read = read
         self._done = False
         self._reader: threading.Thread | None = None
-        #: what the reader thread found: the unpickled outcome, None when it
-        #: was cut short, or the error that stopped the read
+        #: what the read found (on the reader thread, or in ``result``): the
+        #: unpickled outcome, None when it was cut short, or the error that
+        #: stopped the read
         self._fetched: Any = None
 
     def prefetch(self) -> None:
@@ -104,25 +105,17 @@ class Child(Generic[T]):
             self._fetched = None
 
     def result(self) -> T:
-        if self._reader is not None:
-            try:
+        try:
+            if self._reader is not None:
                 self._reader.join()
-            finally:
-                self._reap()
-            fetched = self._fetched
-            if isinstance(fetched, BaseException):
-                raise fetched
-        else:
-            read, self._read = self._read, -1
-            try:
-                with os.fdopen(read, "rb") as stream:
-                    data = stream.read()
-            finally:
-                self._reap()
-            try:
-                fetched = pickle.loads(data)
-            except Exception:  # nothing, or cut short: the child was lost
-                fetched = None
+            else:  # read here, now
+                read, self._read = self._read, -1
+                self._fetch(read)
+        finally:
+            self._reap()
+        fetched = self._fetched
+        if isinstance(fetched, BaseException):
+            raise fetched
         if fetched is None:
             return self._fn()
         ok, value = fetched

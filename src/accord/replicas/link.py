@@ -17,6 +17,7 @@ import hashlib
 import io
 import itertools
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -179,9 +180,23 @@ class AgentLink:
 
     # -- sending ------------------------------------------------------------
     def send(self, data: bytes) -> None:
+        self._write(self.channel.sendall, data)
+
+    def send_parts(self, parts: list[bytes]) -> None:
+        """Send ``parts`` one after another, without joining them where the
+        channel can write several buffers at once (the system's ``ssh``)."""
+        write = getattr(self.channel, "send_parts", None)
+        if write is None:
+            self.send(b"".join(parts))
+            return
+        self._write(write, parts)
+
+    def _write(self, write: Callable[[Any], object], what: Any) -> None:
+        """``write(what)`` to the channel, one writer at a time; the reader
+        of the agent's answers starts once the first calls have left."""
         with self._send_lock:
             try:
-                self.channel.sendall(data)
+                write(what)
             except Exception as exc:  # OSError, EOFError, paramiko.SSHException
                 raise self._lost(exc) from None
             finally:
@@ -192,22 +207,6 @@ class AgentLink:
         """Start reading the agent's answers (after the first calls left)."""
         self._listening = True
         self._reader.start()
-
-    def send_parts(self, parts: list[bytes]) -> None:
-        """Send ``parts`` one after another, without joining them where the
-        channel can write several buffers at once (the system's ``ssh``)."""
-        write = getattr(self.channel, "send_parts", None)
-        if write is None:
-            self.send(b"".join(parts))
-            return
-        with self._send_lock:
-            try:
-                write(parts)
-            except Exception as exc:  # OSError
-                raise self._lost(exc) from None
-            finally:
-                if not self._listening:
-                    self._listen()
 
     def _lost(self, exc: BaseException | str | None = None) -> Unreachable:
         detail = f" ({exc})" if exc else ""

@@ -749,7 +749,7 @@ def _replace(place: Replica, key: str, data: bytes, expect: Entry) -> Entry:
 
 def _folders(place: Replica, key: str, folder: Entry) -> None:
     """``make_dirs`` of the one folder ``key``, its error raised."""
-    (result,) = place.make_dirs([(key, folder)]) or [None]
+    (result,) = place.make_dirs([(key, folder)])  # type: ignore[misc]
     if isinstance(result, Exception):
         raise result
 
