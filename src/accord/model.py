@@ -94,6 +94,10 @@ class Problem(NamedTuple):
     ``refused``: the name itself was refused (it would leave the place, or
     the other side cannot hold it); the item is left out of the run, and
     of the archive, so it is reported again until it is renamed.
+    ``notice``: nothing went wrong: the place holds something accord does
+    not sync by design (a named pipe, a socket, a device; a link where the
+    place carries none). Every other problem leaves something unsynced,
+    and the run ends as partial (exit code 3).
     """
 
     key: str
@@ -101,6 +105,7 @@ class Problem(NamedTuple):
     message: str
     retryable: bool = False
     refused: bool = False
+    notice: bool = False
 
     def __str__(self) -> str:
         where = f"{self.side} " if self.side else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,10 +40,11 @@ def accord(
     cwd: Path | None = None,
     env: dict | None = None,
     stdin: str | None = None,
+    prefix: tuple[str, ...] = (),
 ) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
+        [*prefix, sys.executable, "-m", "accord", *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -200,6 +202,46 @@ def test_partial_run_exits_3_and_the_next_run_completes(pair) -> None:
         os.chmod(right / "sub", 0o755)
     assert accord("sync", str(left), str(right), "--yes").returncode == 0
     assert (right / "sub" / "new.txt").read_text() == "new\n"
+
+
+def _bound_by_modes() -> tuple[str, ...]:
+    """A command prefix under which a folder's mode binds this user: root
+    without its capabilities to read and write past modes."""
+    if os.getuid() != 0:
+        return ()
+    if shutil.which("setpriv") is None:
+        pytest.fail(
+            "setpriv (util-linux) is needed to run accord without root's override"
+        )
+    return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+
+
+def test_a_folder_that_cannot_be_listed_is_partial_and_loses_nothing(pair) -> None:
+    """As rsync's exit 23: a folder the run cannot list leaves its items
+    unsynced, so the run ends as partial (3) and deletes nothing of it on
+    the other side; a named pipe skipped is a notice, and the run is in
+    agreement (0)."""
+    left, right = synced(pair)
+    os.mkfifo(left / "pipe")
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "skipped: a named pipe" in done.stdout + done.stderr
+    (left / "sub" / "c.txt").write_text("c\n")
+    os.chmod(left / "sub", 0)
+    try:
+        for verb in (["sync", "--yes"], ["mirror", "--delete", "--yes"]):
+            done = accord(
+                verb[0], str(left), str(right), *verb[1:], prefix=_bound_by_modes()
+            )
+            assert done.returncode == 3, done.stdout + done.stderr
+            assert "sub: cannot list this folder" in done.stdout + done.stderr
+            assert (right / "sub" / "b.txt").read_text() == "b\n"
+            assert not (right / "sub" / "c.txt").exists()
+    finally:
+        os.chmod(left / "sub", 0o755)
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (right / "sub" / "c.txt").read_text() == "c\n"
 
 
 # -- plan and apply -----------------------------------------------------------

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from accord.model import Problem
 from accord.replicas import wire
 
 _frames = st.lists(
@@ -48,3 +50,18 @@ def test_pipes_are_widened_where_the_system_allows() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+@given(
+    st.text(min_size=1, max_size=40),
+    st.text(max_size=80),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_listing_problem_crosses_the_wire_whole(key, message, retry, notice) -> None:
+    """A problem from the agent's listing keeps what the run's exit code
+    depends on: whether it is only a notice (a named pipe skipped) or
+    leaves something unsynced."""
+    problem = Problem(key, None, message, retry, notice=notice)
+    sent = json.loads(json.dumps(wire.encode_item(problem)))
+    assert wire.decode_item(sent) == problem

@@ -8,8 +8,9 @@ Each command parses its arguments, calls the library, and renders the result
     2  usage error: unknown option, missing argument, a malformed value,
        path, accord.toml or plan file
     3  partial: some items were skipped (changed during the run) or failed;
-       run again to finish; or some names were refused (they would leave
-       a place, or the other side cannot hold them): rename them
+       run again to finish; some names were refused (they would leave
+       a place, or the other side cannot hold them): rename them; or a
+       folder or item could not be listed or read (its permissions)
     4  aborted by a guard (mass deletion, a side emptied or missing);
        nothing was changed
     5  needs a human: conflicts were left unresolved, or a question could

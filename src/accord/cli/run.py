@@ -149,7 +149,7 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
 
 
 def exit_code(report: Report) -> int:
-    if report.aborted or report.failed or report.skipped or report.refused:
+    if report.aborted or report.failed or report.skipped or report.unsynced:
         return EXIT["partial"]
     if report.conflicts:
         return EXIT["human"]

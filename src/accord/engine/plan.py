@@ -317,6 +317,7 @@ class Plan:
                     p["message"],
                     p.get("retryable", False),
                     p.get("refused", False),
+                    p.get("notice", False),
                 )
                 for p in data.get("problems", [])
             ],

@@ -67,13 +67,20 @@ class Report:
         return [problem for problem in self.plan.problems if problem.refused]
 
     @property
+    def unsynced(self) -> list[Problem]:
+        """Problems that left something out of the run: a folder that could
+        not be listed, a file that could not be read, a refused name (every
+        problem but a notice, such as a named pipe skipped)."""
+        return [problem for problem in self.plan.problems if not problem.notice]
+
+    @property
     def ok(self) -> bool:
         return not (
             self.failed
             or self.skipped
             or self.aborted
             or self.conflicts
-            or self.refused
+            or self.unsynced
         )
 
     def summary(self) -> dict[str, Any]:

@@ -268,7 +268,7 @@ class FsspecReplica(Replica):
                     continue
                 key = join(prefix, name)
                 if info.get("islink") or info.get("type") not in ("file", "directory"):
-                    yield Problem(key, None, _SKIPPED)
+                    yield Problem(key, None, _SKIPPED, notice=True)
                     continue
                 entry = self._entry(key, info)
                 if entry.kind == DIR and name == META_DIR:

@@ -186,7 +186,8 @@ class LocalRead:
                             add((name, key, f"l{target}", stat, target))
                         else:
                             what = _SPECIAL.get(kind, "a special file")
-                            problem = Problem(key, None, f"skipped: {what}")
+                            why = f"skipped: {what}"
+                            problem = Problem(key, None, why, notice=True)
                             split((name, key, problem, None))
             finally:
                 os.close(fd)

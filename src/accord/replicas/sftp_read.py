@@ -84,7 +84,7 @@ class Reading:
             key = join(prefix, name)
             entry = self._entry(key, attrs, posixpath.join(folder, name))
             if entry is None:
-                yield Problem(key, None, "skipped: a special file")
+                yield Problem(key, None, "skipped: a special file", notice=True)
                 continue
             if entry.kind == DIR and name == META_DIR:
                 continue  # a nested place's own folder: never synced

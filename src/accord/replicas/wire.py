@@ -141,7 +141,7 @@ def encode_item(item: Entry | Problem | str) -> Any:
     if isinstance(item, Entry):
         return list(item)
     if isinstance(item, Problem):
-        return {"p": [item.key, item.message, item.retryable]}
+        return {"p": [item.key, item.message, item.retryable, item.notice]}
     return item
 
 
@@ -149,8 +149,8 @@ def decode_item(data: Any) -> Entry | Problem | str:
     if isinstance(data, list):
         return Entry(*data)
     if isinstance(data, dict):
-        key, message, retryable = data["p"]
-        return Problem(key, None, message, retryable)
+        key, message, retryable, notice = data["p"]
+        return Problem(key, None, message, retryable, notice=notice)
     return str(data)
 
 
