@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import threading
 
-from hypothesis import given
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accord.replicas import wire
@@ -48,3 +50,68 @@ def test_pipes_are_widened_where_the_system_allows() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+_big_frames = st.lists(
+    st.tuples(
+        st.sampled_from([wire.CALL, wire.DATA, wire.END, wire.ACK]),
+        st.integers(0, 2**32 - 1),
+        st.one_of(
+            st.binary(max_size=300),
+            # payloads above _DIRECT, read into a buffer of their own
+            st.integers(wire._DIRECT - 2, wire._DIRECT + 70_000).map(
+                lambda size: os.urandom(size)
+            ),
+        ),
+    ),
+    max_size=8,
+)
+
+
+def _through_pipe(stream: bytes, cuts: list[int]) -> tuple[int, threading.Thread]:
+    """The read end of a pipe that ``stream`` is written into, in pieces
+    of ``cuts`` (in turn), by a thread; then closed."""
+    read, write = os.pipe()
+
+    def feed() -> None:
+        start, index = 0, 0
+        try:
+            while start < len(stream):
+                size = cuts[index % len(cuts)]
+                os.write(write, stream[start : start + size])
+                start, index = start + size, index + 1
+        finally:
+            os.close(write)
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    return read, thread
+
+
+@settings(max_examples=40, deadline=None)
+@given(_big_frames, st.lists(st.integers(1, 90_000), min_size=1, max_size=10))
+def test_frames_read_from_a_descriptor_survive_any_cut(frames, cuts) -> None:
+    stream = b"".join(wire.frame(kind, ident, data) for kind, ident, data in frames)
+    read, thread = _through_pipe(stream, cuts)
+    waits = []
+    try:
+        got = [
+            (kind, ident, bytes(data))
+            for kind, ident, data in wire.frames_from(read, lambda: waits.append(1))
+        ]
+    finally:
+        thread.join()
+        os.close(read)
+    assert got == frames
+    assert waits  # told before each read
+
+
+def test_a_channel_ending_within_a_big_payload_is_an_error() -> None:
+    whole = wire.frame(wire.DATA, 7, os.urandom(wire._DIRECT + 5000))
+    read, thread = _through_pipe(whole[:-100], [4096])
+    try:
+        with pytest.raises(EOFError):
+            list(wire.frames_from(read))
+    finally:
+        thread.join()
+        os.close(read)
