@@ -119,11 +119,13 @@ def frames_from(
     fd: int, before_read: Callable[[], object] | None = None
 ) -> Iterator[tuple[int, int, Any]]:
     """As :func:`frames`, reading the descriptor ``fd`` itself (the agent's
-    stdin); ``before_read()`` is called before each read that may wait. A
-    payload of more than :data:`_DIRECT` bytes is read into a buffer of its
-    own (a ``bytearray``), where the rest of it goes straight from the
-    channel: its bytes are copied once on their way in, not three times
-    (into a bytes object, onto the buffer, out of it)."""
+    stdin), until it ends (a frame it cuts short is dropped, as there);
+    ``before_read()`` is called before each read that may wait. A
+    payload of more than :data:`_DIRECT` bytes, up to a data frame's most
+    (:data:`CHUNK`: what is allocated for it is bounded), is read into a
+    buffer of its own (a ``bytearray``), where the rest of it goes straight
+    from the channel: its bytes are copied once on their way in, not three
+    times (into a bytes object, onto the buffer, out of it)."""
     buffer = bytearray()
     size = HEADER.size
     while True:
@@ -144,7 +146,7 @@ def frames_from(
                     break
                 found.append((kind, ident, bytes(view[start + size : end])))
                 start = end
-            whole = len(buffer) - start < size or length <= _DIRECT
+            whole = len(buffer) - start < size or not _DIRECT < length <= CHUNK
             if not whole:  # a big payload begun: the rest read into its own
                 payload = bytearray(length)
                 have = len(buffer) - start - size
@@ -153,23 +155,25 @@ def frames_from(
         del buffer[:start]
         yield from found
         if not whole:
-            _fill(fd, payload, have, before_read)
+            if not _fill(fd, payload, have, before_read):
+                return  # the channel ended within the frame: as at its end
             yield kind, ident, payload
 
 
 def _fill(
     fd: int, payload: bytearray, have: int, before_read: Callable[[], object] | None
-) -> None:
-    """Read into ``payload`` from ``have`` on, until it is full (EOFError
-    if the channel ends first)."""
+) -> bool:
+    """Read into ``payload`` from ``have`` on, until it is full; False if
+    the channel ends first."""
     with memoryview(payload) as view:
         while have < len(payload):
             if before_read is not None:
                 before_read()
             got = os.readv(fd, [view[have:]])
             if not got:
-                raise EOFError("the channel ended within a frame")
+                return False
             have += got
+    return True
 
 
 def widen_pipes(*fds: int) -> None:
