@@ -170,17 +170,26 @@ def flush(self):
     os.kill(os.getpid(), signal.SIGKILL)
 
 LocalReplica.flush = flush
+if len(sys.argv) > 4:  # rows staged while the run copies, this many at a time
+    from accord.engine import record
+
+    record._STAGE = int(sys.argv[4])
 api.sync(sys.argv[1], sys.argv[2], state_dir=sys.argv[3])
 """
 
 
+@pytest.mark.parametrize("staged", [None, 50], ids=["at-the-end", "while-copying"])
 def test_a_process_killed_during_the_flush_records_nothing(
-    source: Path, tmp_path: Path
+    source: Path, tmp_path: Path, staged: int | None
 ):
+    # with ``staged``, the archive's statements ran while the run copied,
+    # 50 actions at a time, in the transaction the kill leaves uncommitted
     target, state = tmp_path / "dst", tmp_path / "state"
     env = {**os.environ, "ACCORD_FORK_MIN": "512"}
+    args = [str(source), str(target), str(state)]
+    args += [str(staged)] if staged else []
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_IN_FLUSH, str(source), str(target), str(state)],
+        [sys.executable, "-c", _KILLED_IN_FLUSH, *args],
         env=env,
         capture_output=True,
         text=True,
