@@ -52,6 +52,8 @@ def calls(monkeypatch) -> list[tuple[str, object]]:
     """Every flush of a local place and every archive write, in order."""
     seen: list[tuple[str, object]] = []
     flush, record = LocalReplica.flush, ArchiveStore.record
+    stage, commit_staged = ArchiveStore.stage, ArchiveStore.commit_staged
+    staged = [0]  # rows staged in the transaction open (``ArchiveStore.stage``)
 
     def watched_flush(self: LocalReplica) -> None:
         flush(self)
@@ -64,8 +66,21 @@ def calls(monkeypatch) -> list[tuple[str, object]]:
             seen.append(("record", len(put)))
         return committed
 
+    def watched_stage(self: ArchiveStore, put=(), forget=(), done=(), log=()):
+        stage(self, put, forget, done, log)
+        staged[0] += len(put) or bool(forget or done)
+
+    def watched_commit(self: ArchiveStore, commit_if=None) -> bool:
+        committed = commit_staged(self, commit_if)
+        if committed and staged[0]:
+            seen.append(("record", staged[0]))
+        staged[0] = 0
+        return committed
+
     monkeypatch.setattr(LocalReplica, "flush", watched_flush)
     monkeypatch.setattr(ArchiveStore, "record", watched_record)
+    monkeypatch.setattr(ArchiveStore, "stage", watched_stage)
+    monkeypatch.setattr(ArchiveStore, "commit_staged", watched_commit)
     return seen
 
 
@@ -120,23 +135,24 @@ def _archived(state: Path) -> tuple[int, int]:
 def test_the_archive_commits_only_once_the_flush_has_returned(
     copier, source: Path, tmp_path: Path, monkeypatch
 ):
-    # the transaction's statements run while a local place is flushed (in
-    # a thread): until the flush returns, nothing of them is visible
+    # the transaction's statements run before or while a local place is
+    # flushed (in a thread): until the flush returns, nothing of them is
+    # visible
     target, state = tmp_path / "dst", tmp_path / "state"
-    flush, record, seen = LocalReplica.flush, ArchiveStore.record, []
+    flush, stage, seen = LocalReplica.flush, ArchiveStore.stage, []
     recording = threading.Event()
 
     def watched(self: ArchiveStore, *args, **kw):
+        stage(self, *args, **kw)
         if kw.get("done"):
             recording.set()
-        return record(self, *args, **kw)
 
     def slow(self: LocalReplica) -> None:
         seen.append(recording.wait(10))  # the statements run meanwhile
         seen.append(_archived(state))
         flush(self)
 
-    monkeypatch.setattr(ArchiveStore, "record", watched)
+    monkeypatch.setattr(ArchiveStore, "stage", watched)
     monkeypatch.setattr(LocalReplica, "flush", slow)
     report = api.sync(str(source), str(target), state_dir=state)
     assert report.ok
@@ -154,17 +170,26 @@ def flush(self):
     os.kill(os.getpid(), signal.SIGKILL)
 
 LocalReplica.flush = flush
+if len(sys.argv) > 4:  # rows staged while the run copies, this many at a time
+    from accord.engine import record
+
+    record._STAGE = int(sys.argv[4])
 api.sync(sys.argv[1], sys.argv[2], state_dir=sys.argv[3])
 """
 
 
+@pytest.mark.parametrize("staged", [None, 50], ids=["at-the-end", "while-copying"])
 def test_a_process_killed_during_the_flush_records_nothing(
-    source: Path, tmp_path: Path
+    source: Path, tmp_path: Path, staged: int | None
 ):
+    # with ``staged``, the archive's statements ran while the run copied,
+    # 50 actions at a time, in the transaction the kill leaves uncommitted
     target, state = tmp_path / "dst", tmp_path / "state"
     env = {**os.environ, "ACCORD_FORK_MIN": "512"}
+    args = [str(source), str(target), str(state)]
+    args += [str(staged)] if staged else []
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_IN_FLUSH, str(source), str(target), str(state)],
+        [sys.executable, "-c", _KILLED_IN_FLUSH, *args],
         env=env,
         capture_output=True,
         text=True,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from accord.engine import faults
 from accord.engine.plan import Action, Plan
@@ -37,6 +38,7 @@ _SIDE_TEXT: dict[Side | None, str | None] = {side: side.value for side in Side}
 _SIDE_TEXT[None] = None
 
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
+_STAGE = 2048  # actions waiting before their rows go into the open transaction
 _BATCH_SECONDS = 5.0  # at least this long between two flushes
 _FLUSH_SHARE = 10  # and this many times as long as the last flush took
 
@@ -67,6 +69,7 @@ class Recorder:
         self._batch: list[
             tuple[int | None, Action, str, list[ArchiveEntry], list[str]]
         ] = []
+        self._staged = 0  # actions of the batch whose rows are staged
         self._batch_started = time.monotonic()
         self._wait = _BATCH_SECONDS  # before the next flush
         # a place written whole is flushed and recorded once, at the end
@@ -82,12 +85,7 @@ class Recorder:
     ) -> None:
         with self._lock:
             self._batch.append((seq, action, detail, puts, forgets))
-            due = not self._at_end and (
-                len(self._batch) >= _BATCH
-                or time.monotonic() - self._batch_started > self._wait
-            )
-            if due:
-                self._commit_locked()
+            self._due_locked()
 
     def record_many(
         self, done: list[tuple[int | None, Action, list[ArchiveEntry]]]
@@ -98,47 +96,59 @@ class Recorder:
             self._batch.extend(
                 (seq, action, action.reason, puts, []) for seq, action, puts in done
             )
-            due = not self._at_end and (
-                len(self._batch) >= _BATCH
-                or time.monotonic() - self._batch_started > self._wait
-            )
-            if due:
-                self._commit_locked()
+            self._due_locked()
 
     def commit(self) -> None:
         with self._lock:
             self._commit_locked()
 
+    def _due_locked(self) -> None:
+        """Commit the batch when it is due; else stage the rows of its
+        actions not yet staged, once there are ``_STAGE`` of them."""
+        if not self._at_end and (
+            len(self._batch) >= _BATCH
+            or time.monotonic() - self._batch_started > self._wait
+        ):
+            self._commit_locked()
+        elif len(self._batch) - self._staged >= _STAGE:
+            self._stage_locked()
+
+    def _stage_locked(self) -> None:
+        """Run the statements recording the batch's actions not yet staged,
+        in the archive's transaction left open (``ArchiveStore.stage``):
+        committed by ``_commit_locked`` after the flush, so the archive's
+        work goes on while the run copies, and it still commits only once
+        what it records is durable."""
+        batch = self._batch[self._staged :]
+        if not batch:
+            return
+        try:
+            self.store.stage(**_statements(self.run, batch))
+        except BaseException:
+            # the store rolled back all it staged: the batch is not recorded
+            self._batch, self._staged = [], 0
+            raise
+        self._staged = len(self._batch)
+
     def _commit_locked(self) -> None:
-        batch, self._batch = self._batch, []
+        batch = self._batch
         if not batch:
             self._batch_started = time.monotonic()
             return
         # the places that allow it are flushed in a thread while the archive
-        # prepares the transaction and runs its statements (the flush mostly
-        # waits for the disk); the transaction commits only once the flush
-        # has succeeded, and a process killed before that leaves nothing of it
+        # runs the statements not yet staged (the flush mostly waits for the
+        # disk); the transaction commits only once the flush has succeeded,
+        # and a process killed before that leaves nothing of it
         flush = _Flush([self.replicas[side] for side in _touched(batch)])
         flush.start()
         if flush.error is not None:  # a place flushed first failed (no thread)
+            self._batch, self._staged = [], 0
+            self.store.commit_staged(lambda: False)  # nothing of it recorded
             self._stop(flush.error)
             return
-        puts = [entry for _, _, _, p, _ in batch for entry in p]
-        forgets = [key for _, _, _, _, f in batch for key in f]
-        done = [seq for seq, _, _, _, _ in batch if seq is not None]
-        log = [
-            (
-                self.run,
-                _SIDE_TEXT[a.side],
-                a.op,
-                a.new_key or a.key if a.op == "move" else a.key,
-                detail,
-            )
-            for _, a, detail, _, _ in batch
-        ]
-        recorded = self.store.record(
-            put=puts, forget=forgets, done=done, log=log, commit_if=flush.wait
-        )
+        self._stage_locked()
+        self._batch, self._staged = [], 0
+        recorded = self.store.commit_staged(flush.wait)
         if flush.error is not None:
             self._stop(flush.error)
         if not recorded:
@@ -167,6 +177,29 @@ class Recorder:
                     rows.append(ArchiveEntry._make(row))
         if rows:
             self.store.record(put=rows)
+
+
+def _statements(
+    run: str,
+    batch: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]],
+) -> dict[str, list[Any]]:
+    """What recording ``batch`` puts, forgets, clears from the journal and
+    logs (``ArchiveStore.stage``'s arguments)."""
+    return {
+        "put": [entry for _, _, _, p, _ in batch for entry in p],
+        "forget": [key for _, _, _, _, f in batch for key in f],
+        "done": [seq for seq, _, _, _, _ in batch if seq is not None],
+        "log": [
+            (
+                run,
+                _SIDE_TEXT[a.side],
+                a.op,
+                a.new_key or a.key if a.op == "move" else a.key,
+                detail,
+            )
+            for _, a, detail, _, _ in batch
+        ],
+    }
 
 
 def _touched(

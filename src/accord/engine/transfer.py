@@ -158,29 +158,33 @@ def _tasks(
 ) -> Iterator[tuple[Any, ...]]:
     """The work of a phase: small-file copies to a place that takes
     batches go together (a round trip per batch), the rest one by one."""
+    # what is looked up once a side, not once an action (an enum's hash is
+    # a Python call): whether it takes batches, its batch and its bytes
+    takes = {side: ex.replicas[side].capabilities.batch_writes for side in Side}
     batches: dict[Side, list[tuple[int | None, Action]]] = {}
     sizes: dict[Side, int] = {}
     for item in group:
-        side = item[1].side
-        if side is None or not _batchable(ex, item[1]):
+        action = item[1]
+        side = action.side
+        if side is None or not takes[side] or not _batchable(action):
             yield (_one_list, ex, *item)
             continue
         batch = batches.setdefault(side, [])
         batch.append(item)
-        sizes[side] = sizes.get(side, 0) + item[1].size
-        if len(batch) >= _BATCH_FILES or sizes[side] >= _BATCH_BYTES:
+        size = sizes[side] = sizes.get(side, 0) + action.entry.size  # type: ignore[union-attr]
+        if len(batch) >= _BATCH_FILES or size >= _BATCH_BYTES:
             yield (_copy_batch, ex, side, batches.pop(side))
             sizes[side] = 0
     for side, batch in batches.items():
         yield (_copy_batch, ex, side, batch)
 
 
-def _batchable(ex: Executor, action: Action) -> bool:
+def _batchable(action: Action) -> bool:
+    """A copy of a small file over a file or nothing (its side takes
+    batches: the caller checks)."""
     entry, expect = action.entry, action.expect
     return (
         action.op == "copy"
-        and action.side is not None
-        and ex.replicas[action.side].capabilities.batch_writes
         and entry is not None
         and entry.kind == FILE
         and entry.size <= _BATCH_FILE

@@ -230,14 +230,11 @@ class Agent:
             self.send(data)
 
     # -- input --------------------------------------------------------------
-    def _read(self, size: int) -> bytes:
-        self._flush_outbox()  # about to wait: answer what is done
-        return os.read(self._in, size)
-
     def serve(self) -> None:
         self._pool = pool = _Workers(_WORKERS)
         try:
-            for kind, ident, payload in wire.frames(self._read):
+            # before each read, which may wait: answer what is done
+            for kind, ident, payload in wire.frames_from(self._in, self._flush_outbox):
                 if kind == wire.CALL:
                     self._on_call(ident, payload)
                     if self._closed:

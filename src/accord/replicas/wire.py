@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import struct
 import sys
 import threading
@@ -57,6 +58,7 @@ HEADER = struct.Struct("!IBI")
 WINDOW = 8 << 20  # unacknowledged stream bytes a sender keeps in flight
 CHUNK = 1 << 20  # the largest data frame
 PIPE_SIZE = 1 << 20  # a pipe's buffer, where the system lets us set it
+_DIRECT = 64 << 10  # a payload read into a buffer of its own above this size
 CALL, RESULT, ERROR, DATA, END, ACK, CANCEL = (ord(c) for c in "CREDZAX")
 _COUNT = struct.Struct("!I")
 
@@ -111,6 +113,67 @@ def frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, int, bytes]]:
                 start = end
         del buffer[:start]
         yield from found
+
+
+def frames_from(
+    fd: int, before_read: Callable[[], object] | None = None
+) -> Iterator[tuple[int, int, Any]]:
+    """As :func:`frames`, reading the descriptor ``fd`` itself (the agent's
+    stdin), until it ends (a frame it cuts short is dropped, as there);
+    ``before_read()`` is called before each read that may wait. A
+    payload of more than :data:`_DIRECT` bytes, up to a data frame's most
+    (:data:`CHUNK`: what is allocated for it is bounded), is read into a
+    buffer of its own (a ``bytearray``), where the rest of it goes straight
+    from the channel: its bytes are copied once on their way in, not three
+    times (into a bytes object, onto the buffer, out of it)."""
+    buffer = bytearray()
+    size = HEADER.size
+    while True:
+        if before_read is not None:
+            before_read()
+        data = os.read(fd, 1 << 20)
+        if not data:
+            return
+        buffer += data
+        start = 0
+        found: list[tuple[int, int, Any]] = []
+        length = kind = ident = 0
+        with memoryview(buffer) as view:
+            while len(buffer) - start >= size:
+                length, kind, ident = HEADER.unpack_from(buffer, start)
+                end = start + size + length
+                if len(buffer) < end:
+                    break
+                found.append((kind, ident, bytes(view[start + size : end])))
+                start = end
+            whole = len(buffer) - start < size or not _DIRECT < length <= CHUNK
+            if not whole:  # a big payload begun: the rest read into its own
+                payload = bytearray(length)
+                have = len(buffer) - start - size
+                payload[:have] = view[start + size :]
+                start = len(buffer)
+        del buffer[:start]
+        yield from found
+        if not whole:
+            if not _fill(fd, payload, have, before_read):
+                return  # the channel ended within the frame: as at its end
+            yield kind, ident, payload
+
+
+def _fill(
+    fd: int, payload: bytearray, have: int, before_read: Callable[[], object] | None
+) -> bool:
+    """Read into ``payload`` from ``have`` on, until it is full; False if
+    the channel ends first."""
+    with memoryview(payload) as view:
+        while have < len(payload):
+            if before_read is not None:
+                before_read()
+            got = os.readv(fd, [view[have:]])
+            if not got:
+                return False
+            have += got
+    return True
 
 
 def widen_pipes(*fds: int) -> None:

@@ -111,6 +111,7 @@ class ArchiveStore(RunsAndJournal):
         self.path = path
         self._swapped = swapped
         self._db = conn
+        self._staging = False  # a transaction of ``stage`` is open
         self._created: str | None = None  # when the archive was made (meta)
 
     @classmethod
@@ -554,30 +555,79 @@ class ArchiveStore(RunsAndJournal):
         log: Sequence[tuple[str, str | None, str, str, str | None]],
         commit_if: Callable[[], bool] | None,
     ) -> None:
+        with self.transaction() as db:
+            self._statements(db, put, forget, done, log)
+            if commit_if is not None and not commit_if():
+                raise _Withdrawn
+
+    def stage(
+        self,
+        put: Sequence[ArchiveEntry] = (),
+        forget: Iterable[str] = (),
+        done: Iterable[int] = (),
+        log: Sequence[tuple[str, str | None, str, str, str | None]] = (),
+    ) -> None:
+        """Run :meth:`record`'s statements in a transaction left open (the
+        first call begins it), to be committed by :meth:`commit_staged`
+        once what they record is durable: the archive's work is done while
+        the run goes on, and nothing of it is visible, or kept if the
+        process dies, before that commit. If a statement fails, everything
+        staged is rolled back (and the error raised)."""
+        if not self._staging:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._staging = True
+        try:
+            self._statements(self._db, put, forget, done, log)
+        except BaseException:
+            self._staging = False
+            self._db.execute("ROLLBACK")
+            raise
+
+    def commit_staged(self, commit_if: Callable[[], bool] | None = None) -> bool:
+        """Commit what :meth:`stage` ran, if ``commit_if()`` (called first)
+        says so, else roll it back; whether it was committed (True when
+        nothing was staged)."""
+        if not self._staging:
+            return commit_if is None or commit_if()
+        self._staging = False
+        try:
+            keep = commit_if is None or commit_if()
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT" if keep else "ROLLBACK")
+        return keep
+
+    def _statements(
+        self,
+        db: sqlite3.Connection,
+        put: Sequence[ArchiveEntry],
+        forget: Iterable[str],
+        done: Iterable[int],
+        log: Sequence[tuple[str, str | None, str, str, str | None]],
+    ) -> None:
+        """The statements of :meth:`record`, in the transaction open."""
         # in key order, as the table's B-tree holds them (threads complete
         # a run's items out of order): an eighth less of SQLite's work; the
         # sort is stable, so of two rows for one key the later still wins
         rows = [self._row(entry) for entry in sorted(put, key=_by_key)]
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows
-            )
-            db.executemany(
-                "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
-            )
-            db.executemany(
-                "DELETE FROM journal WHERE seq BETWEEN ? AND ?", _runs(sorted(done))
-            )
-            now = time.time()
-            db.executemany(
-                "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (run, now, side, action, _stored(key), _stored(detail))
-                    for run, side, action, key, detail in log
-                ],
-            )
-            if commit_if is not None and not commit_if():
-                raise _Withdrawn
+        db.executemany(
+            "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows
+        )
+        db.executemany(
+            "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
+        )
+        db.executemany(
+            "DELETE FROM journal WHERE seq BETWEEN ? AND ?", _runs(sorted(done))
+        )
+        now = time.time()
+        db.executemany(
+            "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (run, now, side, action, _stored(key), _stored(detail))
+                for run, side, action, key, detail in log
+            ],
+        )
 
     def clear(self) -> None:
         """Forget everything about the pair (``accord reset``)."""
