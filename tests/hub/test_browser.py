@@ -60,10 +60,9 @@ def test_a_sync_started_and_watched_in_a_browser(
             driver.switch_to.alert.text  # noqa: B018
         wait(lambda: find(By.TAG_NAME, "body").get_attribute("data-live") == "yes")
         # both sides: this collection, and the place the admin named
-        assert (
-            Select(find(By.ID, "left")).first_selected_option.get_attribute("value")
-            == f"collection:{collection}"
-        )
+        assert Select(find(By.ID, "left")).first_selected_option.get_attribute(
+            "value"
+        ) == f"collection:{collection}"
         Select(find(By.ID, "right")).select_by_value(f"place:{place}")
         Select(find(By.ID, "mode")).select_by_value("mirror")
         find(By.ID, "test-left").click()

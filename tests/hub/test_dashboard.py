@@ -240,7 +240,7 @@ def test_places_of_the_hub_folder(tmp_path) -> None:
         add_place(tmp_path, "x", "/tmp/x", [])
     init_hub(tmp_path / "h")
     add_place(tmp_path / "h", "nas", "sftp://nas/srv", ["alice", "bob"])
-    add_place(tmp_path / "h", "all", '/srv/\u00e9t\u00e9 "q"', ["*"])
+    add_place(tmp_path / "h", "all", "/srv/\u00e9t\u00e9 \"q\"", ["*"])
     found = load_places(tmp_path / "h")
     assert found["nas"].users == ("alice", "bob") and found["nas"].kind == "sftp"
     assert found["all"].url == '/srv/\u00e9t\u00e9 "q"'
@@ -340,7 +340,9 @@ def test_the_overview_shows_nodes_history_conflicts_and_running_syncs(
     assert "never" not in nodes.split("<td>tests</td>")[1].split("</tr>")[0]
 
 
-def test_a_run_between_two_places_shows_on_the_users_feed(hub_server, tmp_path) -> None:
+def test_a_run_between_two_places_shows_on_the_users_feed(
+    hub_server, tmp_path
+) -> None:
     name, password = person(hub_server)
     source, target = tmp_path / "source", tmp_path / "target"
     source.mkdir()

@@ -16,7 +16,7 @@ from accord.records import apply_plan, load_mapping, make_plan
 
 def mapping(folder: Path, target: str, extra: str = "") -> Path:
     path = folder / "m.toml"
-    path.write_text(f"""
+    path.write_text(f'''
 [entities.people]
 key = ["id"]
 fields = ["id", "name"]
@@ -28,7 +28,7 @@ name = "out"
 url = "csv://dst.csv"
 {target}
 {extra}
-""")
+''')
     return path
 
 
@@ -90,7 +90,7 @@ def test_a_value_the_encoding_cannot_hold_writes_nothing(tmp_path: Path) -> None
 def test_columns_the_mapping_does_not_name_are_kept(tmp_path: Path) -> None:
     (tmp_path / "src.csv").write_text("id;name\n1;Zoë\n2;Bob\n4;Al\n")
     (tmp_path / "dst.csv").write_text(
-        'name;id;notes\nZoe;1;VIP customer\nCarl;3;left\nAl;4;"a;b"\n'
+        "name;id;notes\nZoe;1;VIP customer\nCarl;3;left\nAl;4;\"a;b\"\n"
     )
     sync(mapping(tmp_path, 'delimiter = ";"'))
     assert (tmp_path / "dst.csv").read_text() == (
