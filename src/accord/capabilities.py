@@ -11,7 +11,7 @@ exist there, before anything is planned.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from accord.tuples import NamedTuple
 
 __all__ = ["Capabilities"]
 

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import NamedTuple
 
 from accord.keys import shown
+from accord.tuples import NamedTuple
 
 __all__ = [
     "DIR",

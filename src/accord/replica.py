@@ -36,10 +36,8 @@ import abc
 import hashlib
 import io
 import threading
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from accord.errors import (
     AccordError,
@@ -50,11 +48,20 @@ from accord.errors import (
 )
 from accord.keys import META_DIR, unsafe_reason
 from accord.model import Entry, Spot
+from accord.tuples import NamedTuple
 
+# typing.TYPE_CHECKING, without importing typing: accord's agent runs this
+# module at each start on an SSH server, where that import costs more than
+# the module (see accord/tuples.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import IO, Any, ClassVar, Protocol
+
     from accord.capabilities import Capabilities
     from accord.keys import IgnoreRules
     from accord.model import Problem
+else:
+    Protocol = object  # Watching is a protocol to type checkers only
 
 __all__ = [
     "DIGEST",
@@ -167,6 +174,8 @@ def are_numbers(keys: Any) -> bool:
     held = _NUMBERS.get(id(keys))
     if held is not None and held[0]() is keys:
         return held[1]
+    import weakref  # here: the agent's start never needs it
+
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -190,6 +199,8 @@ def are_numbers(keys: Any) -> bool:
 
 
 def _remember(keys: Any, found: bool) -> None:
+    import weakref
+
     try:
         reference = weakref.ref(keys)
     except TypeError:  # pragma: no cover - Arrow arrays take weak references
@@ -233,6 +244,8 @@ def number_keys(keys: Any) -> Any:
             return ints
     if not are_numbers(keys):
         return None
+    import weakref
+
     import pyarrow as pa
 
     ints = keys.cast(pa.int64())

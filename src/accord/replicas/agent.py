@@ -18,7 +18,7 @@ runs on Python 3.8 and later.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import gc
 import io
@@ -27,7 +27,6 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import IO, Any
 
 from accord.errors import AccordError, ReplicaError
 from accord.keys import IgnoreRules
@@ -36,6 +35,10 @@ from accord.replica import Replica, WriteItem
 from accord.replicas import agent_listing, wire
 from accord.replicas.agent_listing import KeptRows, listing_name, read_kept, write_kept
 from accord.replicas.local import LocalReplica
+
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["main"]
 
@@ -415,10 +418,12 @@ class Agent:
             return replica.capabilities.to_json()
         if method == "meta_create":
             name, data = values
-            return replica.meta_create(name, base64.b64decode(data))
+            return replica.meta_create(name, binascii.a2b_base64(data))
         if method == "meta_read":
             data = replica.meta_read(values[0])
-            return None if data is None else base64.b64encode(data).decode()
+            if data is None:
+                return None
+            return binascii.b2a_base64(data, newline=False).decode()
         if method == "hold_lock":
             key, shared, timeout, note_key, note = values
             return replica.hold_lock(
@@ -426,7 +431,7 @@ class Agent:
                 shared=bool(shared),
                 timeout=float(timeout),
                 note_key=note_key,
-                note=base64.b64decode(note),
+                note=binascii.a2b_base64(note),
             )
         if method == "trash_list":
             return list(replica.trash_list())
@@ -474,11 +479,8 @@ class Agent:
 
     def hello(self, root: str, case_sensitive: bool | None) -> dict[str, Any]:
         self.replica = LocalReplica(root, case_sensitive=case_sensitive)
-        # pathspec needs Python 3.9: older ones leave ignore rules to accord.
-        # Found, not imported: a scan without rules never needs it.
-        from importlib.util import find_spec
-
-        self.rules = sys.version_info >= (3, 9) and find_spec("pathspec") is not None
+        # pathspec needs Python 3.9: older ones leave ignore rules to accord
+        self.rules = sys.version_info >= (3, 9) and _has_pathspec()
         return {
             "python": list(sys.version_info[:3]),
             "executable": sys.executable,
@@ -675,6 +677,21 @@ class _Batches:
         if self._covered >= _BATCH and self._batch:
             self._push(wire.dumps(self._batch))
             self._batch, self._covered = [], 0
+
+
+def _has_pathspec() -> bool:
+    """Whether pathspec can be imported: found, not imported (a scan
+    without rules never needs it). The agent's modules have it beside
+    accord's (``link.py`` sends both): a look there costs one ``stat``,
+    where importing ``importlib.util`` to ask costs the start a
+    millisecond."""
+    # this file is .../accord/replicas/agent.py
+    top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    if os.path.isfile(os.path.join(top, "pathspec", "__init__.py")):
+        return True
+    from importlib.util import find_spec
+
+    return find_spec("pathspec") is not None
 
 
 def listings_folder() -> str | None:

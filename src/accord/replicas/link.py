@@ -74,6 +74,7 @@ _AGENT_MODULES = (
     "replicas/wire.py",
     "replicas/agent.py",
     "replicas/agent_listing.py",
+    "tuples.py",
 )
 _files_cache: tuple[str, list[tuple[str, bytes]]] | None = None
 _bundle_cache: tuple[str, bytes] | None = None

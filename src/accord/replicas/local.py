@@ -39,7 +39,6 @@ import io
 import itertools
 import os
 from collections.abc import Callable
-from typing import IO, Any
 
 from accord.capabilities import Capabilities
 from accord.errors import (
@@ -87,6 +86,10 @@ from accord.replicas.local_read import LocalRead
 from accord.replicas.local_trash import LocalTrash
 from accord.replicas.local_tree import LocalTree
 from accord.replicas.where import local_spots
+
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = ["LocalReplica"]
 

@@ -15,7 +15,10 @@ import errno
 import os
 import stat as st
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DIR_FLAGS",

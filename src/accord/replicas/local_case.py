@@ -26,11 +26,11 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
-from typing import NamedTuple
 
 from accord.keys import shown
 from accord.model import Problem, join
 from accord.replicas.local_at import open_folder, rename_new
+from accord.tuples import NamedTuple
 
 __all__ = ["CASE", "Settled", "ended", "note", "problems", "settle", "temp_name"]
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import os
 import stat as st
-from typing import IO, Any
 
 from accord.model import Entry
 from accord.replica import DIGEST, HashingReader, check_digest
 from accord.replicas.local_errors import translate
+
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 __all__ = [
     "BIG",

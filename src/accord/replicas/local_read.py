@@ -12,7 +12,6 @@ import operator
 import os
 import stat as st
 from collections.abc import Iterator
-from typing import IO, TYPE_CHECKING
 
 from accord.errors import NotFound, TransientError
 from accord.keys import IgnoreRules
@@ -23,7 +22,10 @@ from accord.replicas.local_copy import BLOCK
 from accord.replicas.local_entries import file_stamp, stat_entry
 from accord.replicas.local_errors import translate
 
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
 if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run time
+    from typing import IO
+
     #: a listed item: (name, key, version, stat, link target)
     _Item = tuple[str, str, str, os.stat_result, str | None]
 

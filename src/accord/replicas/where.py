@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import os
 import re
-from typing import NamedTuple
 
 from accord.model import Spot
+from accord.tuples import NamedTuple
 
 __all__ = ["local_spots"]
 
 _MOUNTINFO = "/proc/self/mountinfo"
-_ESCAPE = re.compile(r"\\([0-7]{3})")
+#: an octal escape in a mountinfo path (compiled by ``re`` when first met)
+_ESCAPE = r"\\([0-7]{3})"
 
 
 class _Mount(NamedTuple):
@@ -85,5 +86,5 @@ def _mount(line: str) -> _Mount | None:
 def _parts(field: str) -> tuple[str, ...]:
     """The names of a mountinfo path (octal escapes such as ``\\040`` undone)."""
     if "\\" in field:
-        field = _ESCAPE.sub(lambda found: chr(int(found.group(1), 8)), field)
+        field = re.sub(_ESCAPE, lambda found: chr(int(found.group(1), 8)), field)
     return tuple(name for name in field.split("/") if name)

@@ -35,11 +35,14 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from accord import errors
 from accord.model import Entry, Problem
 from accord.replica import TrashItem
+
+TYPE_CHECKING = False  # typing's, without importing typing (see accord/tuples.py)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "HEADER",
