@@ -672,8 +672,8 @@ def _known(
     step with the listing when the place lists in key order (memory for
     what changed only), else all of them in a dict."""
     if replica.scan_in_order:
-        return KnownInOrder(
-            store.versions_in_order(side, own_connection=own_connection),
+        return KnownInOrder.of_runs(
+            store.version_runs_in_order(side, own_connection=own_connection),
             store.listing_token(side),
         )
     return store.versions(side, own_connection=own_connection)
