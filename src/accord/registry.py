@@ -11,9 +11,10 @@ import importlib
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from accord.errors import ConfigError, MissingDependency
+from accord.tuples import NamedTuple
 
 if TYPE_CHECKING:
     from accord.replica import Replica

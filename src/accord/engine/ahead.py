@@ -23,8 +23,6 @@ lists as before.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from accord.engine.child import Child
 from accord.engine.detect import KnownInOrder, Scanned, scan_side
 from accord.engine.names import Gate
@@ -32,6 +30,7 @@ from accord.keys import IgnoreRules
 from accord.model import Side
 from accord.replica import Replica
 from accord.state.store import ArchiveStore
+from accord.tuples import NamedTuple
 
 __all__ = ["Ahead", "Listed"]
 
@@ -54,7 +53,7 @@ def _listing(
     (no archive yet: everything is new)."""
     if store is None:
         return Listed(scan_side(replica, {}, side, ignore, Gate(replica.url)), 0)
-    known = KnownInOrder(store.versions_in_order(side, own_connection=True))
+    known = KnownInOrder.of_runs(store.version_runs_in_order(side, own_connection=True))
     scanned = scan_side(replica, known, side, ignore, Gate(replica.url))
     return Listed(scanned, known.count)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, NamedTuple, overload
+from typing import Any, overload
 
 from accord.engine.detect import Scanned
 from accord.engine.names import Gate, archived
@@ -35,6 +35,7 @@ from accord.keys import unsafe_reason
 from accord.model import FILE, Entry, Problem, Side
 from accord.replica import Columns, are_numbers, number_keys
 from accord.state.store import ArchiveEntry, ArchiveKeys, ArchiveStore
+from accord.tuples import NamedTuple
 
 __all__ = [
     "Agreed",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import bisect
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from accord.engine.collector import collector_paused
 from accord.engine.names import Gate, archived
@@ -35,6 +35,7 @@ from accord.keys import IgnoreRules, unsafe_reason
 from accord.model import DIR, FILE, LINK, Entry, Problem, Side
 from accord.replica import Replica
 from accord.state.store import ABSENT, ArchiveEntry
+from accord.tuples import NamedTuple
 
 __all__ = [
     "CREATED",
@@ -147,20 +148,44 @@ class KnownInOrder:
     """
 
     __slots__ = (
-        "_at", "_buffer", "_done", "_last", "_rows", "count", "token", "unseen",
+        "_at", "_buffer", "_done", "_last", "_take", "count", "token", "unseen",
     )  # fmt: skip
 
     def __init__(
         self, rows: Iterable[tuple[str, str]], token: str | None = None
     ) -> None:
         self.token = token
-        self._rows = iter(rows)
+        rows = iter(rows)
+        self._take: Callable[[int], list[tuple[str, str]]] = lambda size: list(
+            itertools.islice(rows, size)
+        )
         self._buffer: list[tuple[str, str]] = []
         self._at = 0  # the next row in the buffer
         self._done = False
         self._last = ""
         self.count = 0  # archive rows read
         self.unseen: list[str] = []  # archived keys the listing passed over
+
+    @classmethod
+    def of_runs(
+        cls, runs: Iterable[list[tuple[str, str]]], token: str | None = None
+    ) -> KnownInOrder:
+        """The archived versions given as lists of consecutive rows (the
+        store reads them so, a list at a time in C: no call per row)."""
+        known = cls((), token)
+        runs = iter(runs)
+
+        def take(size: int) -> list[tuple[str, str]]:
+            more: list[tuple[str, str]] = []
+            while len(more) < size:
+                run = next(runs, None)
+                if run is None:
+                    break
+                more += run
+            return more
+
+        known._take = take
+        return known
 
     def _ahead(self, wanted: int) -> int:
         """How many rows are buffered past the current one, reading more
@@ -171,7 +196,7 @@ class KnownInOrder:
         del self._buffer[: self._at]
         self._at = 0
         size = max(wanted - have, _ROWS_AT_ONCE)
-        more = list(itertools.islice(self._rows, size))
+        more = self._take(size)
         self._done = len(more) < size
         self.count += len(more)
         self._buffer += more

@@ -33,11 +33,12 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any, NamedTuple
+from typing import Any
 
 from accord.errors import InvalidInput, NotAPlan, PlanError
 from accord.model import DIR, Entry, Problem, Side
 from accord.replica import user_key
+from accord.tuples import NamedTuple
 
 __all__ = [
     "ARCHIVE_ONLY",

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from accord.errors import ConfigError
+from accord.tuples import NamedTuple
 
 __all__ = ["CONFLICT_RULES", "Policy"]
 

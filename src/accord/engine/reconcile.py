@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Collection, Iterable
-from typing import NamedTuple
 
 from accord.engine.detect import CREATED, DELETED, META, MODIFIED, Change, ChangeSet
 from accord.engine.plan import Action, Conflict, Plan
@@ -56,6 +55,7 @@ from accord.engine.policy import Policy
 from accord.keys import conflict_name
 from accord.model import DIR, FILE, Entry, Side, parent_of
 from accord.state.store import ABSENT, ArchiveEntry
+from accord.tuples import NamedTuple
 
 __all__ = [
     "conflict_name",

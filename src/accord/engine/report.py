@@ -3,10 +3,11 @@ and the report at its end (what the CLI and the API render)."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
 from accord.model import Problem
+from accord.tuples import NamedTuple
 
 __all__ = ["Event", "Outcome", "Report"]
 

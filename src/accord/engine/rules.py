@@ -17,9 +17,8 @@ it finds (its plan is shown and asked for anyway).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from accord.model import Side
+from accord.tuples import NamedTuple
 
 __all__ = ["IGNORE_FILE", "RuleChange", "changes", "describe", "in_effect"]
 

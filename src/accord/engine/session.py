@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.arrowfile import let_go_mapped
-from accord.engine import columns, guards, rules, twins
+from accord.engine import guards, rules, twins
 from accord.engine.ahead import Ahead
 from accord.engine.child import Child, can_fork
 from accord.engine.detect import (
@@ -407,6 +407,8 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         by column (``engine/columns.py``), when both places list so: each
         side's listing, the archived keys, and on a first sync the items
         both sides hold alike. None when a place does not list in columns."""
+        from accord.engine import columns  # records: a folder's run never needs it
+
         with _pool(2) as pool:
             futures = [pool.submit(r.scan_columns) for r in (self.left, self.right)]
             empty = store.is_empty()
@@ -672,8 +674,8 @@ def _known(
     step with the listing when the place lists in key order (memory for
     what changed only), else all of them in a dict."""
     if replica.scan_in_order:
-        return KnownInOrder(
-            store.versions_in_order(side, own_connection=own_connection),
+        return KnownInOrder.of_runs(
+            store.version_runs_in_order(side, own_connection=own_connection),
             store.listing_token(side),
         )
     return store.versions(side, own_connection=own_connection)

@@ -57,10 +57,8 @@ def local_spots(path: str) -> tuple[Spot, ...]:
 
 def _in_file_system(real: str) -> Spot | None:
     """``real`` within the file system that holds it, bind mounts resolved."""
-    try:
-        with open(_MOUNTINFO, encoding="utf-8", errors="surrogateescape") as lines:
-            mounts = [m for m in map(_mount, lines) if m is not None]
-    except OSError:
+    mounts = _mounts()
+    if mounts is None:
         return None
     names = tuple(name for name in real.split("/") if name)
     best: _Mount | None = None
@@ -73,6 +71,26 @@ def _in_file_system(real: str) -> Spot | None:
     if best is None:
         return None
     return Spot(f"fs:{best.device}", best.top + names[len(best.point) :])
+
+
+#: the mount table last read, and its lines as read: a run asks for the
+#: spots of each place twice (before and after opening them), and reading
+#: the table again is a quarter of what parsing it costs
+_last_read: tuple[str, list[_Mount]] = ("", [])
+
+
+def _mounts() -> list[_Mount] | None:
+    """The mount table now (None: it cannot be read)."""
+    global _last_read
+    try:
+        with open(_MOUNTINFO, encoding="utf-8", errors="surrogateescape") as table:
+            text = table.read()
+    except OSError:
+        return None
+    if text != _last_read[0] or not text:
+        mounts = [m for m in map(_mount, text.split("\n")) if m is not None]
+        _last_read = (text, mounts)
+    return _last_read[1]
 
 
 def _mount(line: str) -> _Mount | None:

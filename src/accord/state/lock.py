@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from accord.errors import LockHeld
+from accord.tuples import NamedTuple
 
 if TYPE_CHECKING:
     from accord.replica import Replica

@@ -10,9 +10,10 @@ as a BLOB of its own bytes (``stored``, ``unstored``).
 from __future__ import annotations
 
 import operator
-from typing import Any, NamedTuple
+from typing import Any
 
 from accord.model import Entry
+from accord.tuples import NamedTuple
 
 __all__ = [
     "ABSENT",

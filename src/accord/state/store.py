@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import heapq
+import itertools
 import os
 import sqlite3
 import time
@@ -247,6 +248,16 @@ class ArchiveStore(RunsAndJournal):
         and among the others in Python: they are read first, sorted, and
         merged in. ``own_connection`` as for ``versions()``.
         """
+        runs = self.version_runs_in_order(side, own_connection=own_connection)
+        return itertools.chain.from_iterable(runs)
+
+    def version_runs_in_order(
+        self, side: str, *, own_connection: bool = False, size: int = 256
+    ) -> Iterator[list[tuple[str, str]]]:
+        """``versions_in_order``'s pairs as lists of up to ``size``
+        consecutive ones, each read by one call (``fetchmany``): a listing
+        of 20,000 items spent about 5 million instructions resuming a
+        generator and ``islice`` for each row."""
         column = "ver_a" if (side == "left") != self._swapped else "ver_b"
         try:
             db = (
@@ -264,7 +275,13 @@ class ArchiveStore(RunsAndJournal):
                 (_text(key), version) for key, version in db.execute(f"{query} >= x''")
             )
             rows = db.execute(f"{query} < x'' ORDER BY key")
-            yield from heapq.merge(rows, blobs) if blobs else rows
+            if blobs:
+                merged = heapq.merge(rows, blobs)
+                while run := list(itertools.islice(merged, size)):
+                    yield run
+            else:
+                while run := rows.fetchmany(size):
+                    yield run
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
         finally:
