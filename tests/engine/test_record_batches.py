@@ -21,7 +21,7 @@ from accord import api
 from accord.engine import forked, record
 from accord.errors import ReplicaError
 from accord.replicas.local import LocalReplica
-from accord.state.store import ArchiveStore
+from accord.state.store import Recording
 
 FILES = 600  # above the forked copiers' threshold (512)
 
@@ -49,28 +49,52 @@ def source(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def calls(monkeypatch) -> list[tuple[str, object]]:
-    """Every flush of a local place and every archive write, in order."""
+    """Every flush of a local place and every archive write, in order (a
+    write is noted once committed, with the rows it put)."""
     seen: list[tuple[str, object]] = []
-    flush, record = LocalReplica.flush, ArchiveStore.record
+    flush, add, finish = LocalReplica.flush, Recording.add, Recording.finish
+    rows: dict[int, list[int]] = {}  # id of a recording -> [rows, lines done]
 
     def watched_flush(self: LocalReplica) -> None:
         flush(self)
         seen.append(("flush", self.root))
 
-    def watched_record(self: ArchiveStore, put=(), forget=(), done=(), log=(), **kw):
-        # noted once committed: the statements may run while the flush does
-        committed = record(self, put, forget, done, log, **kw)
+    def watched_add(self: Recording, put=(), done=(), log=()):
+        add(self, put, done, log)
+        noted = rows.setdefault(id(self), [0, 0])
+        noted[0] += len(put)
+        noted[1] += len(list(done))
+
+    def watched_finish(self: Recording, forget=(), **kw):
+        # the statements may run before and while the flush does
+        committed = finish(self, forget, **kw)
+        put, done = rows.pop(id(self), [0, 0])
         if committed and (put or forget or done):
-            seen.append(("record", len(put)))
+            seen.append(("record", put))
         return committed
 
     monkeypatch.setattr(LocalReplica, "flush", watched_flush)
-    monkeypatch.setattr(ArchiveStore, "record", watched_record)
+    monkeypatch.setattr(Recording, "add", watched_add)
+    monkeypatch.setattr(Recording, "finish", watched_finish)
     return seen
 
 
+@pytest.fixture(params=["at-the-end", "early"])
+def adding(request, monkeypatch) -> str:
+    """The batch's rows added to its transaction at its end, or as they
+    come, a few actions at a time (still committed once, after the flush)."""
+    if request.param == "early":
+        monkeypatch.setattr(record, "_EARLY", 50)
+    return request.param
+
+
 def test_a_first_copy_is_flushed_once_before_the_archive_records_it(
-    copier, source: Path, tmp_path: Path, calls: list[tuple[str, object]], monkeypatch
+    copier,
+    adding,
+    source: Path,
+    tmp_path: Path,
+    calls: list[tuple[str, object]],
+    monkeypatch,
 ):
     # a loaded machine may take longer than the flush interval; the count
     # of actions alone (600, where 512 used to flush) must not flush
@@ -83,7 +107,7 @@ def test_a_first_copy_is_flushed_once_before_the_archive_records_it(
 
 
 def test_a_failed_flush_records_nothing_and_the_next_run_completes(
-    copier, source: Path, tmp_path: Path, calls, monkeypatch
+    copier, adding, source: Path, tmp_path: Path, calls, monkeypatch
 ):
     target, state = tmp_path / "dst", tmp_path / "state"
     flush = LocalReplica.flush
@@ -118,25 +142,24 @@ def _archived(state: Path) -> tuple[int, int]:
 
 
 def test_the_archive_commits_only_once_the_flush_has_returned(
-    copier, source: Path, tmp_path: Path, monkeypatch
+    copier, adding, source: Path, tmp_path: Path, monkeypatch
 ):
-    # the transaction's statements run while a local place is flushed (in
-    # a thread): until the flush returns, nothing of them is visible
+    # the transaction's statements run before and while a local place is
+    # flushed (in a thread): until the flush returns, nothing is visible
     target, state = tmp_path / "dst", tmp_path / "state"
-    flush, record, seen = LocalReplica.flush, ArchiveStore.record, []
+    flush, add, seen = LocalReplica.flush, Recording.add, []
     recording = threading.Event()
 
-    def watched(self: ArchiveStore, *args, **kw):
-        if kw.get("done"):
-            recording.set()
-        return record(self, *args, **kw)
+    def watched(self: Recording, *args, **kw):
+        add(self, *args, **kw)
+        recording.set()
 
     def slow(self: LocalReplica) -> None:
         seen.append(recording.wait(10))  # the statements run meanwhile
         seen.append(_archived(state))
         flush(self)
 
-    monkeypatch.setattr(ArchiveStore, "record", watched)
+    monkeypatch.setattr(Recording, "add", watched)
     monkeypatch.setattr(LocalReplica, "flush", slow)
     report = api.sync(str(source), str(target), state_dir=state)
     assert report.ok
@@ -147,7 +170,10 @@ def test_the_archive_commits_only_once_the_flush_has_returned(
 _KILLED_IN_FLUSH = """
 import os, signal, sys, time
 from accord import api
+from accord.engine import record
 from accord.replicas.local import LocalReplica
+
+record._EARLY = int(sys.argv[4])  # rows added to the open transaction early
 
 def flush(self):
     time.sleep(0.5)  # the archive's statements run meanwhile, uncommitted
@@ -158,13 +184,22 @@ api.sync(sys.argv[1], sys.argv[2], state_dir=sys.argv[3])
 """
 
 
+@pytest.mark.parametrize("early", [2_000, 50])
 def test_a_process_killed_during_the_flush_records_nothing(
-    source: Path, tmp_path: Path
+    early: int, source: Path, tmp_path: Path
 ):
     target, state = tmp_path / "dst", tmp_path / "state"
     env = {**os.environ, "ACCORD_FORK_MIN": "512"}
     killed = subprocess.run(
-        [sys.executable, "-c", _KILLED_IN_FLUSH, str(source), str(target), str(state)],
+        [
+            sys.executable,
+            "-c",
+            _KILLED_IN_FLUSH,
+            str(source),
+            str(target),
+            str(state),
+            str(early),
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -27,7 +27,7 @@ from accord.engine.plan import Action, Plan
 from accord.errors import AccordError
 from accord.model import Side
 from accord.replica import Replica
-from accord.state.store import ArchiveEntry, ArchiveStore
+from accord.state.store import ArchiveEntry, ArchiveStore, Recording
 
 __all__ = ["Recorder", "intent"]
 
@@ -39,6 +39,7 @@ _SIDE_TEXT[None] = None
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
 _BATCH_SECONDS = 5.0  # at least this long between two flushes
 _FLUSH_SHARE = 10  # and this many times as long as the last flush took
+_EARLY = 2_000  # actions put in the batch's open transaction at a time
 
 
 def intent(action: Action) -> str:
@@ -69,6 +70,11 @@ class Recorder:
         ] = []
         self._batch_started = time.monotonic()
         self._wait = _BATCH_SECONDS  # before the next flush
+        # the batch's transaction, begun before its flush: the rows of the
+        # first ``_added`` actions of the batch are in it already
+        self._recording: Recording | None = None
+        self._added = 0
+        self._early = True  # until the database refuses rows added early
         # a place written whole is flushed and recorded once, at the end
         self._at_end = any(r.capabilities.flush_at_end for r in replicas.values())
 
@@ -88,6 +94,8 @@ class Recorder:
             )
             if due:
                 self._commit_locked()
+            elif len(self._batch) - self._added >= _EARLY:
+                self._add_early_locked()
 
     def record_many(
         self, done: list[tuple[int | None, Action, list[ArchiveEntry]]]
@@ -104,41 +112,56 @@ class Recorder:
             )
             if due:
                 self._commit_locked()
+            elif len(self._batch) - self._added >= _EARLY:
+                self._add_early_locked()
 
     def commit(self) -> None:
         with self._lock:
             self._commit_locked()
 
+    def _add_early_locked(self) -> None:
+        """Put the rows of the batch's actions not added yet in the batch's
+        transaction, begun now if need be, while the run goes on: its end
+        then has only the last of them to add before the commit. Nothing is
+        recorded before the batch's flush has succeeded and the transaction
+        commits (``_commit_locked``)."""
+        if not self._early:
+            return
+        if self._recording is None:
+            self._recording = self.store.recording()
+        added = self._batch[self._added :]
+        if self._recording.add_early(*_rows(self.run, added)):
+            self._added = len(self._batch)
+        else:  # all of the batch is added again at its end (and told there)
+            self._recording, self._added, self._early = None, 0, False
+
     def _commit_locked(self) -> None:
         batch, self._batch = self._batch, []
+        recording, self._recording = self._recording, None
+        added, self._added = self._added, 0
         if not batch:
             self._batch_started = time.monotonic()
             return
         # the places that allow it are flushed in a thread while the archive
-        # prepares the transaction and runs its statements (the flush mostly
-        # waits for the disk); the transaction commits only once the flush
-        # has succeeded, and a process killed before that leaves nothing of it
+        # runs the transaction's last statements (the flush mostly waits for
+        # the disk); the transaction commits only once the flush has
+        # succeeded, and a process killed before that leaves nothing of it
         flush = _Flush([self.replicas[side] for side in _touched(batch)])
         flush.start()
         if flush.error is not None:  # a place flushed first failed (no thread)
+            if recording is not None:
+                recording.abandon()
             self._stop(flush.error)
             return
-        puts = [entry for _, _, _, p, _ in batch for entry in p]
+        if recording is None:
+            recording = self.store.recording()
+        try:
+            recording.add(*_rows(self.run, batch[added:]))
+        except BaseException:
+            recording.abandon()
+            raise
         forgets = [key for _, _, _, _, f in batch for key in f]
-        done = [seq for seq, _, _, _, _ in batch if seq is not None]
-        log = [
-            (
-                self.run,
-                _SIDE_TEXT[a.side],
-                a.op,
-                a.new_key or a.key if a.op == "move" else a.key,
-                detail,
-            )
-            for _, a, detail, _, _ in batch
-        ]
-        recorded = self.store.record(
-            put=puts, forget=forgets, done=done, log=log, commit_if=flush.wait
-        )
+        recorded = recording.finish(forgets, commit_if=flush.wait)
         if flush.error is not None:
             self._stop(flush.error)
         if not recorded:
@@ -167,6 +190,28 @@ class Recorder:
                     rows.append(ArchiveEntry._make(row))
         if rows:
             self.store.record(put=rows)
+
+
+def _rows(
+    run: str,
+    batch: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]],
+) -> tuple[list[ArchiveEntry], list[int], list[tuple[str, str | None, str, str, str]]]:
+    """What ``batch`` puts in the archive: its rows, its journal lines
+    done and its log lines (``ArchiveStore.record``'s ``put``, ``done``
+    and ``log``; what it forgets is taken at the batch's end)."""
+    puts = [entry for _, _, _, p, _ in batch for entry in p]
+    done = [seq for seq, _, _, _, _ in batch if seq is not None]
+    log = [
+        (
+            run,
+            _SIDE_TEXT[a.side],
+            a.op,
+            a.new_key or a.key if a.op == "move" else a.key,
+            detail,
+        )
+        for _, a, detail, _, _ in batch
+    ]
+    return puts, done, log
 
 
 def _touched(

@@ -60,6 +60,7 @@ __all__ = [
     "ArchiveStore",
     "ArchiveView",
     "LogLine",
+    "Recording",
     "RunRecord",
     "default_state_dir",
 ]
@@ -85,10 +86,6 @@ CREATE TABLE IF NOT EXISTS log (
     key TEXT NOT NULL, detail TEXT
 );
 """
-
-
-class _Withdrawn(Exception):
-    """A transaction given up before its commit (rolled back)."""
 
 
 def _short_of(folder: Path) -> str:
@@ -540,44 +537,18 @@ class ArchiveStore(RunsAndJournal):
         before the commit leaves nothing of it (SQLite discards an
         uncommitted transaction).
         """
+        recording = self.recording()
         try:
-            self._record(put, forget, done, log, commit_if)
-        except _Withdrawn:
-            return False
-        return True
+            recording.add(put, done, log)
+        except BaseException:
+            recording.abandon()
+            raise
+        return recording.finish(forget, commit_if=commit_if)
 
-    def _record(
-        self,
-        put: Sequence[ArchiveEntry],
-        forget: Iterable[str],
-        done: Iterable[int],
-        log: Sequence[tuple[str, str | None, str, str, str | None]],
-        commit_if: Callable[[], bool] | None,
-    ) -> None:
-        # in key order, as the table's B-tree holds them (threads complete
-        # a run's items out of order): an eighth less of SQLite's work; the
-        # sort is stable, so of two rows for one key the later still wins
-        rows = [self._row(entry) for entry in sorted(put, key=_by_key)]
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows
-            )
-            db.executemany(
-                "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
-            )
-            db.executemany(
-                "DELETE FROM journal WHERE seq BETWEEN ? AND ?", _runs(sorted(done))
-            )
-            now = time.time()
-            db.executemany(
-                "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (run, now, side, action, _stored(key), _stored(detail))
-                    for run, side, action, key, detail in log
-                ],
-            )
-            if commit_if is not None and not commit_if():
-                raise _Withdrawn
+    def recording(self) -> Recording:
+        """A transaction that advances the archive, left open while rows
+        are added to it (``Recording``)."""
+        return Recording(self)
 
     def clear(self) -> None:
         """Forget everything about the pair (``accord reset``)."""
@@ -592,6 +563,111 @@ class ArchiveStore(RunsAndJournal):
             )
         with contextlib.suppress(OSError):
             self.versions_path.unlink()  # no longer named (the triggers)
+
+
+class Recording:
+    """One archive transaction, open while a batch of completed actions
+    grows: their rows go in as they come (``add``: the statements run while
+    the run's other work goes on, not all at its end), and ``finish``
+    commits them all at once, or nothing.
+
+    Until ``finish`` commits, nothing of it is recorded: a process killed
+    meanwhile leaves nothing of it (SQLite discards an uncommitted
+    transaction), ``abandon`` rolls it back, and ``finish`` rolls it back
+    when ``commit_if`` says no. The transaction holds the archive's write
+    lock while open (readers are not held up: the archive is in WAL mode).
+    """
+
+    def __init__(self, store: ArchiveStore) -> None:
+        self._store = store
+        self._open = False
+
+    def add(
+        self,
+        put: Sequence[ArchiveEntry] = (),
+        done: Iterable[int] = (),
+        log: Sequence[tuple[str, str | None, str, str, str | None]] = (),
+    ) -> None:
+        """Put rows, clear journal rows and log lines, in the transaction
+        (begun with the first ``add``). Of two rows for one key, the later
+        wins (in one call and across calls)."""
+        store = self._store
+        db = store._db
+        if not self._open:
+            db.execute("BEGIN IMMEDIATE")
+            self._open = True
+        # in key order, as the table's B-tree holds them (threads complete
+        # a run's items out of order): an eighth less of SQLite's work; the
+        # sort is stable, so of two rows for one key the later still wins
+        row = store._row
+        rows = [row(entry) for entry in sorted(put, key=_by_key)]
+        db.executemany(
+            "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows
+        )
+        db.executemany(
+            "DELETE FROM journal WHERE seq BETWEEN ? AND ?", _runs(sorted(done))
+        )
+        now = time.time()
+        db.executemany(
+            "INSERT INTO log VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (run, now, side, action, _stored(key), _stored(detail))
+                for run, side, action, key, detail in log
+            ],
+        )
+
+    def add_early(
+        self,
+        put: Sequence[ArchiveEntry] = (),
+        done: Iterable[int] = (),
+        log: Sequence[tuple[str, str | None, str, str, str | None]] = (),
+    ) -> bool:
+        """``add``, ahead of the batch's end: False (the transaction rolled
+        back, to be begun again with everything) when the database refused
+        the statements; the error then comes again, where it is told, when
+        the whole batch is added at its end."""
+        try:
+            self.add(put, done, log)
+        except sqlite3.Error:
+            self.abandon()
+            return False
+        return True
+
+    def finish(
+        self, forget: Iterable[str] = (), *, commit_if: Callable[[], bool] | None = None
+    ) -> bool:
+        """Forget ``forget`` (after every row put: a key put and forgotten
+        in one transaction is forgotten), then commit, unless ``commit_if``
+        (called once the statements have run) says no: then roll back and
+        return False."""
+        if not self._open:
+            self.add()
+        db = self._store._db
+        try:
+            db.executemany(
+                "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
+            )
+            keep = commit_if is None or commit_if()
+        except BaseException:
+            self.abandon()
+            raise
+        if not keep:
+            self.abandon()
+            return False
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            self.abandon()
+            raise
+        self._open = False
+        return True
+
+    def abandon(self) -> None:
+        """Roll the transaction back: nothing of it is recorded."""
+        if self._open:
+            self._open = False
+            with contextlib.suppress(sqlite3.Error):
+                self._store._db.execute("ROLLBACK")
 
 
 #: the meta row naming the archive's versions file, and the triggers that
