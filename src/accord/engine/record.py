@@ -3,7 +3,10 @@
 Completed actions are collected; the places they wrote are flushed (a local
 folder: one ``syncfs``), then one archive transaction puts their rows,
 clears their intent journal lines and writes their log lines. So the
-archive never claims more than is durably on disk.
+archive never claims more than is durably on disk. That transaction is
+begun while the batch grows: every ``_EARLY`` actions, their rows go into
+it (``Recording.add``), so a batch's end runs only its last statements,
+the flush and the commit; until then nothing of it is recorded.
 
 A flush waits for everything the file system holds unwritten (``syncfs``
 cannot tell our files from another program's), so it is done rarely: at
@@ -39,7 +42,7 @@ _SIDE_TEXT[None] = None
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
 _BATCH_SECONDS = 5.0  # at least this long between two flushes
 _FLUSH_SHARE = 10  # and this many times as long as the last flush took
-_EARLY = 2_000  # actions put in the batch's open transaction at a time
+_EARLY = 1_000  # actions put in the batch's open transaction at a time
 
 
 def intent(action: Action) -> str:
