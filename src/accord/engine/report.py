@@ -50,7 +50,8 @@ class Report:
         far are kept sorted by status and only those added since are
         looked at (``done``, ``skipped`` and ``failed`` are read about 16
         times at a run's end: each a pass over every outcome before).
-        A list replaced or shortened is sorted again from its start."""
+        Outcomes are only ever appended; a list put in its place (or
+        found shorter) is sorted again from its start."""
         outcomes = self.outcomes
         if outcomes is not self._sorted_from or len(outcomes) < self._sorted_up_to:
             self._sorted_from, self._sorted_up_to = outcomes, 0
