@@ -33,6 +33,8 @@ from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = ["Attempt", "Performer", "Stable", "failure"]
 
+_LEFT, _RIGHT = Side.LEFT, Side.RIGHT
+
 
 class Attempt(NamedTuple):
     """What performing one action did (picklable: it may come from a child)."""
@@ -229,7 +231,8 @@ class Performer:
         if entry.kind == LINK:
             new = target.make_link(key, like=entry, expect=expect, trash=self.trash)
             return new, entry
-        source = self.replicas[side.other]
+        # not side.other (the enum's members looked up: ten times as long)
+        source = self.replicas[_RIGHT if side is _LEFT else _LEFT]
         if expect is None:
             made = target.copy_new(source, key, entry)
             if made is not None:

@@ -377,7 +377,7 @@ def _propagate(
     key: str, change: Change, side: Side, base: ArchiveEntry | None
 ) -> list[Action]:
     """One side changed, the other did not: carry the change across."""
-    target = side.other
+    target = RIGHT if side is LEFT else LEFT  # not side.other: a tenth of it
     expect = _current(base, target)
     if base is not None and base.version(target.value) == ABSENT:
         # a folder kept on one side only (it holds ignored items)
@@ -403,9 +403,9 @@ def _propagate(
                 reason=f"mtime or mode changed on {side}",
             )
         ]
-    return [
-        Action("copy", key, target, change.now, expect, reason=_why(change.kind, side))
-    ]
+    # positional: a keyword makes the tuple take twice as long
+    why = _why(change.kind, side)
+    return [Action("copy", key, target, change.now, expect, None, None, why)]
 
 
 #: the reason of a propagated copy, per (kind, side): one string, shared
@@ -632,11 +632,12 @@ def _keep_parents(
         if action.op not in ("copy", "move", "keep_both") or action.side is None:
             continue
         target = action.side
+        other = RIGHT if target is LEFT else LEFT  # not target.other: a tenth
         key = action.new_key if action.op == "move" and action.new_key else action.key
         parent = parent_of(key)
         while parent and (target, parent) not in made:
             change = changes[target].get(parent) or _absent(parent, target, archive)
-            folder = _folder_on(parent, target.other, changes, archive)
+            folder = _folder_on(parent, other, changes, archive)
             if change is None or change.kind == META or folder is None:
                 break
             made.add((target, parent))

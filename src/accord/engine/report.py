@@ -3,6 +3,7 @@ and the report at its end (what the CLI and the API render)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from accord.engine.plan import ARCHIVE_ONLY, Action, Conflict, Plan
@@ -38,9 +39,34 @@ class Report:
         self.notices: list[str] = []
         self.bytes = 0
         self.seconds = 0.0
+        # the outcomes by status, as far as ``_of`` has sorted them
+        self._sorted_from: list[Outcome] | None = None
+        self._sorted_up_to = 0
+        self._by_status: dict[str, list[Outcome]] = {}
 
     def _of(self, status: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == status]
+        """The outcomes of ``status``, in order (a new list each time).
+
+        ``outcomes`` only grows while a run goes on: the outcomes seen so
+        far are kept sorted by status and only those added since are
+        looked at (``done``, ``skipped`` and ``failed`` are read about 16
+        times at a run's end: each a pass over every outcome before).
+        Outcomes are only ever appended; a list put in its place (or
+        found shorter) is sorted again from its start."""
+        outcomes = self.outcomes
+        if outcomes is not self._sorted_from or len(outcomes) < self._sorted_up_to:
+            self._sorted_from, self._sorted_up_to = outcomes, 0
+            self._by_status = {}
+        if self._sorted_up_to < len(outcomes):
+            by_status = self._by_status
+            for outcome in itertools.islice(outcomes, self._sorted_up_to, None):
+                found = by_status.get(outcome.status)
+                if found is None:
+                    by_status[outcome.status] = [outcome]
+                else:
+                    found.append(outcome)
+            self._sorted_up_to = len(outcomes)
+        return list(self._by_status.get(status, ()))
 
     @property
     def done(self) -> list[Outcome]:

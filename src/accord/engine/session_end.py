@@ -11,6 +11,7 @@ from accord.engine import history
 from accord.engine.plan import ARCHIVE_ONLY
 from accord.engine.report import Report
 from accord.errors import AccordError
+from accord.model import Side
 
 __all__ = ["SessionEnd"]
 
@@ -34,12 +35,15 @@ class SessionEnd:
     def _record_history(self, report: Report, status: str, started: float) -> list[str]:
         """One history record in each place this run changed (shared logs)."""
         notices = []
+        changes: dict[Side | None, list[tuple[str, str, str | None]]] = {
+            side: [] for side in self.replicas
+        }
+        for outcome in report.done:  # one pass for both places
+            action = outcome.action
+            if action.op not in ARCHIVE_ONLY and action.side in changes:
+                changes[action.side].append((action.op, action.key, action.new_key))
         for side, replica in self.replicas.items():
-            done = [
-                (o.action.op, o.action.key, o.action.new_key)
-                for o in report.done
-                if o.action.side is side and o.action.op not in ARCHIVE_ONLY
-            ]
+            done = changes[side]
             if not done:
                 continue
             data = history.record(
