@@ -98,24 +98,33 @@ def frames(read: Callable[[int], bytes]) -> Iterator[tuple[int, int, bytes]]:
     """``(kind, id, payload)`` of each frame in what ``read(n)`` returns,
     until it returns nothing (the other end closed)."""
     buffer = bytearray()
-    size = HEADER.size
     while True:
         data = read(1 << 20)
         if not data:
             return
         buffer += data
-        start = 0
-        found = []
         with memoryview(buffer) as view:  # one copy per payload, not two
-            while len(buffer) - start >= size:
-                length, kind, ident = HEADER.unpack_from(buffer, start)
-                end = start + size + length
-                if len(buffer) < end:
-                    break
-                found.append((kind, ident, bytes(view[start + size : end])))
-                start = end
+            found, start, _ = _whole_frames(buffer, view)
         del buffer[:start]
         yield from found
+
+
+def _whole_frames(
+    buffer: bytearray, view: memoryview
+) -> tuple[list[tuple[int, int, bytes]], int, tuple[int, int, int]]:
+    """The whole frames at the start of ``buffer`` (``view`` is over it),
+    the offset where they end, and the header (length, kind, id) of a
+    frame begun after them (zeros when no header is there whole)."""
+    size = HEADER.size
+    start, found = 0, []
+    while len(buffer) - start >= size:
+        length, kind, ident = HEADER.unpack_from(buffer, start)
+        end = start + size + length
+        if len(buffer) < end:
+            return found, start, (length, kind, ident)
+        found.append((kind, ident, bytes(view[start + size : end])))
+        start = end
+    return found, start, (0, 0, 0)
 
 
 def frames_from(
@@ -138,18 +147,9 @@ def frames_from(
         if not data:
             return
         buffer += data
-        start = 0
-        found: list[tuple[int, int, Any]] = []
-        length = kind = ident = 0
         with memoryview(buffer) as view:
-            while len(buffer) - start >= size:
-                length, kind, ident = HEADER.unpack_from(buffer, start)
-                end = start + size + length
-                if len(buffer) < end:
-                    break
-                found.append((kind, ident, bytes(view[start + size : end])))
-                start = end
-            whole = len(buffer) - start < size or not _DIRECT < length <= CHUNK
+            found, start, (length, kind, ident) = _whole_frames(buffer, view)
+            whole = not _DIRECT < length <= CHUNK
             if not whole:  # a big payload begun: the rest read into its own
                 payload = bytearray(length)
                 have = len(buffer) - start - size
