@@ -88,10 +88,6 @@ CREATE TABLE IF NOT EXISTS log (
 """
 
 
-class _Withdrawn(Exception):
-    """A transaction given up before its commit (rolled back)."""
-
-
 def _short_of(folder: Path) -> str:
     """What the filesystem of ``folder`` is out of, said after an error."""
     try:
@@ -558,24 +554,10 @@ class ArchiveStore(RunsAndJournal):
         before the commit leaves nothing of it (SQLite discards an
         uncommitted transaction).
         """
-        try:
-            self._record(put, forget, done, log, commit_if)
-        except _Withdrawn:
-            return False
-        return True
-
-    def _record(
-        self,
-        put: Sequence[ArchiveEntry],
-        forget: Iterable[str],
-        done: Iterable[int],
-        log: Sequence[tuple[str, str | None, str, str, str | None]],
-        commit_if: Callable[[], bool] | None,
-    ) -> None:
-        with self.transaction() as db:
-            self._statements(db, put, forget, done, log)
-            if commit_if is not None and not commit_if():
-                raise _Withdrawn
+        if self._staging:  # its commit would take the staged rows with it
+            raise StateError("the archive has rows staged; commit them first")
+        self.stage(put, forget, done, log)
+        return self.commit_staged(commit_if)
 
     def stage(
         self,
