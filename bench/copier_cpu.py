@@ -71,10 +71,12 @@ def main() -> None:
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     seen: dict[str, list[tuple[float, float]]] = {}
     try:
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
             for name, src in builds.items():
-                target = work / "dst"
-                shutil.rmtree(target, ignore_errors=True)
+                # a new target each run, all deleted at the end: on ext4
+                # without a journal, files made within minutes of deleting
+                # a tree cost far more (bench/recent_deletes.py)
+                target = work / f"dst-{round_}-{name}"
                 env = {**base, "PYTHONPATH": os.path.abspath(src)}
                 cmd = [sys.executable, "-c", _COPY, str(source), str(target)]
                 done = subprocess.run(

@@ -10,6 +10,9 @@ and ``cp -a``, interleaved, each into a new folder, with a trailing
 children: accord's copier processes are included; ``cp``'s excludes the
 trailing ``sync``, accord's includes its own flush). On a shared machine
 read the user and CPU columns: wall times swing with the others' load.
+Every run writes into a new folder; all are deleted at the end, none
+between runs (on ext4 without a journal, files made within minutes of a
+big deletion cost several times the system time: bench/recent_deletes.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gen_dataset import small_files
+from recent_deletes import file_system_of
 
 _MAIN = (
     "import sys; from accord.cli import main; sys.argv[0] = 'accord'; sys.exit(main())"
@@ -68,6 +72,8 @@ def main() -> None:
     small_files(source, args.files, seed=args.seed)
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     seen: dict[str, list[tuple[float, float, float]]] = {}
+    runs_made = 0
+    print(f"{work}: {file_system_of(work)}", flush=True)
     try:
         for _ in range(args.repeat):
             runs = [
@@ -76,9 +82,12 @@ def main() -> None:
                 for verb in verbs
             ]
             for name, src, verb in [*runs, ("cp -a", "", "")]:
-                target, state = work / "dst", work / "state"
+                # a new target and state each run, all deleted at the end:
+                # on ext4 without a journal, files made within minutes of
+                # deleting a tree cost far more (bench/recent_deletes.py)
+                runs_made += 1
+                target, state = work / f"dst-{runs_made}", work / f"state-{runs_made}"
                 for folder in (target, state):
-                    shutil.rmtree(folder, ignore_errors=True)
                     folder.mkdir()
                 os.sync()
                 if src:

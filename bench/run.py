@@ -63,6 +63,7 @@ from typing import TextIO
 
 from gen_dataset import big_file, parse_size, small_files
 from mutate import mutate
+from recent_deletes import file_system_of
 
 SCENARIOS = ("first", "noop", "change", "big")
 TREE_STEPS = ("first", "noop", "change")
@@ -707,7 +708,7 @@ def main() -> None:
         "repeat": args.repeat,
         "seed": args.seed,
     }
-    print(f"work folder {work}", file=out)
+    print(f"work folder {work}: {file_system_of(work)}", file=out)
     for name, version in meta["versions"].items():
         print(f"  {name}: {version}", file=out)
     print("all runs are warm-cache; the machine is shared: read medians", file=out)
