@@ -219,13 +219,14 @@ def _bound_by_modes() -> tuple[str, ...]:
 def test_a_folder_that_cannot_be_listed_is_partial_and_loses_nothing(pair) -> None:
     """As rsync's exit 23: a folder the run cannot list leaves its items
     unsynced, so the run ends as partial (3) and deletes nothing of it on
-    the other side; a named pipe skipped is a notice, and the run is in
-    agreement (0)."""
+    the other side, and ``status`` and ``--dry-run`` end with 3 too; a
+    named pipe skipped is a notice, and the run is in agreement (0)."""
     left, right = synced(pair)
     os.mkfifo(left / "pipe")
     done = accord("sync", str(left), str(right), "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "skipped: a named pipe" in done.stdout + done.stderr
+    assert accord("status", str(left), str(right)).returncode == 0
     (left / "sub" / "c.txt").write_text("c\n")
     os.chmod(left / "sub", 0)
     try:
@@ -237,6 +238,13 @@ def test_a_folder_that_cannot_be_listed_is_partial_and_loses_nothing(pair) -> No
             assert "sub: cannot list this folder" in done.stdout + done.stderr
             assert (right / "sub" / "b.txt").read_text() == "b\n"
             assert not (right / "sub" / "c.txt").exists()
+        # a look that changes nothing cannot say the sides agree either
+        for verb in (["status"], ["sync", "--dry-run"]):
+            done = accord(
+                verb[0], str(left), str(right), *verb[1:], prefix=_bound_by_modes()
+            )
+            assert done.returncode == 3, done.stdout + done.stderr
+            assert "sub: cannot list this folder" in done.stdout + done.stderr
     finally:
         os.chmod(left / "sub", 0o755)
     done = accord("sync", str(left), str(right), "--yes")

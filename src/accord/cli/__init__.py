@@ -10,7 +10,8 @@ Each command parses its arguments, calls the library, and renders the result
     3  partial: some items were skipped (changed during the run) or failed;
        run again to finish; some names were refused (they would leave
        a place, or the other side cannot hold them): rename them; or a
-       folder or item could not be listed or read (its permissions)
+       folder or item could not be listed or read (its permissions);
+       status / --dry-run too, when that is all they found
     4  aborted by a guard (mass deletion, a side emptied or missing);
        nothing was changed
     5  needs a human: conflicts were left unresolved, or a question could

@@ -19,7 +19,7 @@ from accord.cli.options import (
 )
 from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer
-from accord.cli.run import confirm_plan, exit_code
+from accord.cli.run import confirm_plan, exit_code, preview_code
 from accord.engine.plan import Plan, plans_from_json
 from accord.engine.policy import CONFLICT_RULES, Policy
 from accord.engine.session import Session
@@ -51,7 +51,8 @@ def status(
 ) -> None:
     """Pending changes on each side, and conflicts; changes nothing.
 
-    Exit code 0 when both sides agree, 6 when changes are pending.
+    Exit code 0 when both sides agree, 6 when changes are pending, 3
+    when nothing is pending but something could not be listed or read.
 
     \b
     accord status ~/notes /mnt/backup/notes --why
@@ -65,7 +66,7 @@ def status(
     for notice in notices:
         out.notice(notice)
     out.plan(plan, why=why)
-    raise Exit(EXIT["pending"] if not plan.is_empty else EXIT["ok"])
+    raise Exit(preview_code(plan))
 
 
 @cli.command("plan")

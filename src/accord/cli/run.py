@@ -27,7 +27,7 @@ from accord.engine.session import Session
 from accord.errors import Aborted
 from accord.keys import shown as escaped
 
-__all__ = ["confirm_plan", "exit_code", "mirror", "sync"]
+__all__ = ["confirm_plan", "exit_code", "mirror", "preview_code", "sync"]
 
 
 def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> int:
@@ -42,7 +42,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
     shown = tuple(session.notices)  # the report repeats them: print once
     if dry_run:
         out.plan(plan, why=out.verbose > 1)
-        return EXIT["pending"] if not plan.is_empty else EXIT["ok"]
+        return preview_code(plan)
     if plan.is_empty and not plan.problems:
         if any(plan.refresh.values()) or plan.agreed or session.hook.pending():
             session.apply(plan)
@@ -146,6 +146,18 @@ def _settle_conflicts(plan: Plan, out: Renderer, yes: bool) -> Plan:
         name = {"l": "left", "r": "right", "b": "keep-both", "s": "skip"}[choice]
         plan = resolve(plan, conflict.key, name)
     return plan
+
+
+def preview_code(plan: Plan) -> int:
+    """The exit code of a look that changes nothing (``status``,
+    ``--dry-run``): 6 with changes pending; 3 when nothing is pending but
+    something could not be listed, read or accepted (whether it agrees is
+    not known: a run would end as partial too); 0 in agreement."""
+    if not plan.is_empty:
+        return EXIT["pending"]
+    if any(not problem.notice for problem in plan.problems):
+        return EXIT["partial"]
+    return EXIT["ok"]
 
 
 def exit_code(report: Report) -> int:
