@@ -223,7 +223,14 @@ def _told(tmp_path: Path, answer: Any) -> tuple[list[Any], RunTeller]:
     ``a`` and ``b``."""
     ours, theirs = socket.socketpair()
     agent = RunTeller(theirs.fileno(), answer)
-    thread = threading.Thread(target=agent.serve, daemon=True)
+
+    def serve() -> None:
+        try:
+            agent.serve()
+        finally:
+            theirs.close()  # as the agent's process would, on exit
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     link = AgentLink(_Channel(ours), "sftp://evil.example/data")
     place = AgentReplica(link, str(tmp_path), "sftp://evil.example/data", "x")
