@@ -526,3 +526,5 @@ def test_the_ssh_binary_is_found_as_shutil_finds_it(tmp_path, monkeypatch) -> No
     monkeypatch.chdir(third)
     monkeypatch.setenv("PATH", os.pathsep + str(first))
     assert ssh_launch._which("ssh") == shutil.which("ssh") == "ssh"
+    monkeypatch.setenv("PATH", "")
+    assert ssh_launch._which("ssh") is shutil.which("ssh") is None

@@ -293,7 +293,10 @@ def _which(name: str) -> str | None:
     finds it, without importing ``shutil`` (2 ms, with its compression
     modules): this runs before the early ``ssh`` starts, on the path every
     run over SSH waits for."""
-    for folder in (os.environ.get("PATH") or os.defpath).split(os.pathsep):
+    search = os.environ.get("PATH")
+    if search is None:
+        search = os.defpath
+    for folder in search.split(os.pathsep) if search else ():
         path = os.path.join(folder, name)
         if os.access(path, os.X_OK) and not os.path.isdir(path):
             return path
