@@ -8,9 +8,14 @@ first) costs nothing: a command loads only the parts it needs.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
+# ``typing`` is not imported here: every ``accord.<module>`` import runs
+# this file first, and ``python -m accord`` starts an ``sftp://`` place's
+# ``ssh`` before it imports anything else (``replicas/ssh_launch.py``)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from accord.api import mirror, sync
     from accord.engine.apply import Event, Report
     from accord.engine.plan import Action, Conflict, Plan

@@ -33,7 +33,6 @@ Rules every implementation keeps:
 from __future__ import annotations
 
 import abc
-import hashlib
 import io
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -693,6 +692,8 @@ class HashingReader:
     """Wraps a binary stream; hashes and counts what is read through it."""
 
     def __init__(self, raw: IO[bytes]) -> None:
+        import hashlib  # here: OpenSSL's start costs a run that hashes nothing
+
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0
@@ -717,6 +718,8 @@ class HashingReader:
 
 def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
     """The ``sha256:`` digest and size of everything left in ``stream``."""
+    import hashlib  # here: OpenSSL's start costs a run that hashes nothing
+
     hasher = hashlib.sha256()
     size = 0
     while block := stream.read(_CHUNK):

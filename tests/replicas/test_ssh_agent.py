@@ -476,3 +476,55 @@ def test_the_command_starts_ssh_before_it_imports_the_cli(sshd, tmp_path) -> Non
         env={**os.environ, "ACCORD_STATE_DIR": str(tmp_path / "state")},
     )
     assert done.stdout.splitlines()[:1] == ["first"], done.stderr
+
+
+def test_the_early_ssh_starts_before_typing_and_shutil_load(sshd, tmp_path) -> None:
+    """What runs before the early ``ssh`` starts is on the path every run
+    over SSH waits for: ``import accord`` loads no ``typing``, and the
+    ``ssh`` binary is found in ``$PATH`` without ``shutil``."""
+    code = (
+        "import sys; import accord.replicas.ssh_launch as s; real = s.SSHProcess\n"
+        "class Noted(real):\n"
+        "    def __init__(self, argv):\n"
+        "        print(*[m for m in ('typing', 'shutil') if m in sys.modules])\n"
+        "        print(argv[0])\n"
+        "        super().__init__(argv)\n"
+        "s.SSHProcess = Noted\n"
+        "sys.argv = ['accord', 'mirror', sys.argv[1], sys.argv[2], '--dry-run', '-q']\n"
+        "from accord.__main__ import main; main()"
+    )
+    (tmp_path / "src").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(tmp_path / "src"), sshd.url()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "ACCORD_STATE_DIR": str(tmp_path / "state"),
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        },
+    )
+    assert done.stdout.splitlines()[:2] == ["", shutil.which("ssh")], done.stderr
+
+
+def test_the_ssh_binary_is_found_as_shutil_finds_it(tmp_path, monkeypatch) -> None:
+    """``$PATH`` in order: a folder named ``ssh`` and a file that may not
+    be run are passed over, an empty entry is the current folder."""
+    first, second, third = (tmp_path / name for name in ("a", "b", "c"))
+    for folder in (first, second, third):
+        folder.mkdir()
+    (first / "ssh").mkdir()
+    (second / "ssh").write_text("#!/bin/sh\n")  # not executable
+    (third / "ssh").write_text("#!/bin/sh\n")
+    (third / "ssh").chmod(0o755)
+    path = os.pathsep.join(map(str, (first, second, third)))
+    monkeypatch.setenv("PATH", path)
+    assert ssh_launch._which("ssh") == shutil.which("ssh") == str(third / "ssh")
+    monkeypatch.setenv("PATH", os.pathsep.join(map(str, (first, second))))
+    assert ssh_launch._which("ssh") is shutil.which("ssh") is None
+    monkeypatch.chdir(third)
+    monkeypatch.setenv("PATH", os.pathsep + str(first))
+    assert ssh_launch._which("ssh") == shutil.which("ssh") == "ssh"
+    monkeypatch.setenv("PATH", "")
+    assert ssh_launch._which("ssh") is shutil.which("ssh") is None

@@ -219,6 +219,9 @@ class Agent:
         self._listed: tuple[str, list[tuple[str, str]], bool] | None = None
         #: what this session wrote, by key (None: deleted), for the next one
         self._written: dict[str, str | None] = {}
+        #: the kept pairs and listing done with, held until the agent ends
+        #: or lists again (``_list``, ``_keep_listing``)
+        self._spent: list[object] = []
 
     # -- output -------------------------------------------------------------
     def send(self, data: bytes) -> None:
@@ -526,6 +529,7 @@ class Agent:
         collector meanwhile (``_no_collection``)."""
         replica = self.replica
         assert replica is not None
+        self._spent.clear()  # what the listing before held (see below)
         rules = IgnoreRules(patterns) if self.rules else None
         token = options.get("token") if self._listings else None
         name = listing_name(str(token), replica.root) if token else None
@@ -553,12 +557,21 @@ class Agent:
                 return  # a listing cut short is not kept
         out.finish()
         if name is not None and out.listed is not None and not credit.cancelled:
-            self._listed = (name, out.listed, out.listed == before)
+            self._listed = (name, out.listed, _as_kept(out, before))
+        # freed when the agent ends or lists again: freeing 20,000 kept
+        # pairs here cost the listing's end, which the client waits for, a
+        # millisecond
+        self._spent.append(before)
 
     def _keep_listing(self) -> None:
         """Keep the session's last whole listing, with what it wrote since,
-        for the client's next listing (when it differs from what was kept)."""
+        for the client's next listing (when it differs from what was kept).
+        The listing stays held (``_spent``): this runs as ``close`` is
+        answered, and freeing 20,000 pairs there cost that answer, which
+        every run waits for, a millisecond; the agent's process ends
+        without freeing anything (``main``)."""
         listed, self._listed = self._listed, None
+        self._spent.append(listed)
         if listed is None or self._listings is None:
             return
         name, pairs, unchanged = listed
@@ -627,6 +640,7 @@ class _Batches:
         self._batch: list[Any] = []
         self._run: list[tuple[str, str]] = []
         self._covered = 0  # items the batch speaks for
+        self.whole = False  # an item went whole (``item``): not all as kept
 
     def as_kept(self, pairs: list[tuple[str, str]], *, apart: bool = False) -> None:
         """Items as kept; ``apart``: kept keys the scan did not show come
@@ -641,6 +655,7 @@ class _Batches:
 
     def item(self, item: Entry | Problem | str) -> None:
         """An item sent whole: an entry, a problem, or a known key."""
+        self.whole = True
         self._end_run()
         if type(item) is Entry:
             key = item[0]
@@ -677,6 +692,22 @@ class _Batches:
         if self._covered >= _BATCH and self._batch:
             self._push(wire.dumps(self._batch))
             self._batch, self._covered = [], 0
+
+
+def _as_kept(out: _Batches, before: list[tuple[str, str]] | None) -> bool:
+    """Whether a listing's pairs (``out.listed``) are exactly the kept ones
+    (``before``), without comparing them one by one (2-3 ms for 20,000, on
+    the path the client waits for): each pair that went as kept is equal to
+    a kept pair, each at a later place among them than the one before
+    (``KeptRows``); so when every item went as kept and there are as many
+    as were kept, they are all of them, in order."""
+    listed = out.listed
+    return (
+        before is not None
+        and listed is not None
+        and not out.whole
+        and len(listed) == len(before)
+    )
 
 
 def _has_pathspec() -> bool:
@@ -718,11 +749,12 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)  # a stray print() cannot corrupt the frames
+    agent = Agent(fd_in, fd_out, listings_folder())
     with contextlib.suppress(KeyboardInterrupt):  # the client went away
-        Agent(fd_in, fd_out, listings_folder()).serve()
+        agent.serve()
     # served, and the place closed: nothing is left but the interpreter's
-    # teardown (freeing each module and object), which the client's exit
-    # would wait for
+    # teardown (freeing each module and object, the agent and the listings
+    # it holds among them), which the client's exit would wait for
     sys.stderr.flush()
     os._exit(0)
 

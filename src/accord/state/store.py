@@ -19,7 +19,6 @@ read exactly as before.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import heapq
 import itertools
 import os
@@ -114,7 +113,7 @@ class ArchiveStore(RunsAndJournal):
     @classmethod
     def path_for(cls, state_dir: Path, left: str, right: str) -> Path:
         first, second = sorted((left, right))
-        name = hashlib.sha256(f"{first}\0{second}".encode()).hexdigest()[:24]
+        name = _sha256(f"{first}\0{second}".encode())[:24]
         return state_dir / "pairs" / f"{name}.db"
 
     @classmethod
@@ -475,7 +474,7 @@ class ArchiveStore(RunsAndJournal):
         if self._created is None:
             return None
         text = f"{self.path}\0{self._created}\0{column}"
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        return _sha256(text.encode("utf-8", "surrogatepass"))[:32]
 
     def has(self, key: str) -> bool:
         """Whether ``key`` is archived."""
@@ -679,6 +678,21 @@ def _plain_column(db: sqlite3.Connection) -> bytes:
         if db.execute(_NOT_PLAIN.format(column=column), (FILE,)).fetchone() is None:
             return column.encode()
     return b"-"
+
+
+def _sha256(data: bytes) -> str:
+    """The hex SHA-256 of a short text, by Python's own implementation:
+    ``hashlib`` loads OpenSSL (about 11 million instructions, a few
+    milliseconds) at import, which a no-op of local folders otherwise never
+    needs; the digest is the same."""
+    try:
+        from _sha2 import sha256  # Python 3.12 and later
+    except ImportError:
+        try:
+            from _sha256 import sha256  # Python 3.11
+        except ImportError:  # built without them: OpenSSL's
+            from hashlib import sha256
+    return sha256(data).hexdigest()
 
 
 def _with_blob_keys(db: sqlite3.Connection, query: str) -> dict[Any, Any]:
