@@ -34,6 +34,7 @@ from accord.engine.detect import (
     Scanned,
     compare,
     fill_digests,
+    scan_shared,
     scan_side,
 )
 from accord.engine.hooks import RunHook
@@ -320,7 +321,8 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
             else:
                 versions = known if side is Side.LEFT else store.versions(side)
                 gate = self._gate(side)
-                scans.append(scan_side(replica, versions, side, ignore, gate))
+                shared = None if versions else scan_shared(replica, side, ignore, gate)
+                scans.append(shared or scan_side(replica, versions, side, ignore, gate))
         return scans[0], scans[1], known
 
     def _scan_both(
