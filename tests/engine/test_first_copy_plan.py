@@ -74,3 +74,39 @@ def test_the_next_run_still_finds_what_changed(tmp_path: Path) -> None:
             ("a/f0.txt", "left"),
             ("c/new.txt", "right"),
         ]
+
+
+def test_one_sided_creates_are_what_decide_answers() -> None:
+    """Nothing archived: what one side created alone is planned without
+    ``decide`` (a first copy's shortcut), as ``decide`` would plan it;
+    keys both sides created still go through it."""
+    from accord.engine.detect import CREATED, Change, ChangeSet
+    from accord.engine.reconcile import decide, reconcile
+    from accord.model import DIR, FILE, Entry, Side
+
+    def changes(side: Side, keys: list[str]) -> ChangeSet:
+        made = {
+            key: Change(CREATED, Entry(key, DIR if "." not in key else FILE, 1), None)
+            for key in keys
+        }
+        return ChangeSet(side, made, [], [], [], len(made))
+
+    left = changes(Side.LEFT, ["a", "a/x.txt", "both.txt", "z.txt"])
+    right = changes(Side.RIGHT, ["b", "b/y.txt", "both.txt"])
+    policy = Policy()
+    plan = reconcile(left, right, {}, policy, first_sync=True)
+    expected = []
+    for key in sorted(left.changes.keys() | right.changes.keys()):
+        answer = decide(
+            key,
+            left.changes.get(key),
+            right.changes.get(key),
+            None,
+            policy,
+            first_sync=True,
+            taken=set(),
+        )
+        assert isinstance(answer, list)
+        expected += answer
+    assert sorted(plan.actions) == sorted(expected)
+    assert len(plan.actions) == 6

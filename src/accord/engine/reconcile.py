@@ -261,13 +261,29 @@ def reconcile(
                 actions.append(twin)
                 handled.update((twin.key, twin.new_key or twin.key))
     taken = Taken(archive, left.changes, right.changes)
-    for key in sorted(left.changes.keys() | right.changes.keys()):
+    lget, rget = left.changes.get, right.changes.get
+    # nothing archived, in a two-way sync: what one side created alone is
+    # copied to the other, as decide() would answer (a first copy asks it
+    # once per item; its calls were most of the plan's work per item)
+    plain = policy.mode == "sync" and not archive
+    why = {LEFT: _why(CREATED, LEFT), RIGHT: _why(CREATED, RIGHT)}
+    for key in _keys(left, right):
         if key in handled:
             continue
+        lc, rc = lget(key), rget(key)
+        if plain and (lc is None or rc is None):
+            change, side = (lc, LEFT) if rc is None else (rc, RIGHT)
+            if change is not None and change.kind == CREATED and change.now:
+                target = RIGHT if side is LEFT else LEFT
+                copy = Action(
+                    "copy", key, target, change.now, None, None, None, why[side]
+                )
+                actions.append(copy)
+                continue
         outcome = decide(
             key,
-            left.changes.get(key),
-            right.changes.get(key),
+            lc,
+            rc,
             archive.get(key),
             policy,
             first_sync=first_sync,
@@ -292,6 +308,16 @@ def reconcile(
         first_sync=first_sync,
         refresh={LEFT.value: left.refresh, RIGHT.value: right.refresh},
     )
+
+
+def _keys(left: ChangeSet, right: ChangeSet) -> list[str]:
+    """The keys either side changed, in order (one side's alone, as a first
+    copy has them, are sorted already: no set of them is made and sorted)."""
+    if not right.changes:
+        return sorted(left.changes)
+    if not left.changes:
+        return sorted(right.changes)
+    return sorted(left.changes.keys() | right.changes.keys())
 
 
 def _move_action(move: Move, archive: dict[str, ArchiveEntry]) -> Action:
@@ -626,12 +652,19 @@ def _keep_parents(
     the file is kept as a conflict copy.
     """
     changes = {LEFT: left.changes, RIGHT: right.changes}
+    # a side with no changes and nothing archived holds no folder to keep
+    # (a first copy's target): its writes are passed over
+    bare = {side: not archive and not changes[side] for side in (LEFT, RIGHT)}
+    if bare[LEFT] and bare[RIGHT]:
+        return actions
     made = {(a.side, a.key) for a in actions if a.entry and a.entry.kind == DIR}
     replaced: dict[tuple[Side | None, str], Action] = {}
     for action in list(actions):
         if action.op not in ("copy", "move", "keep_both") or action.side is None:
             continue
         target = action.side
+        if bare[target]:
+            continue
         other = RIGHT if target is LEFT else LEFT  # not target.other: a tenth
         key = action.new_key if action.op == "move" and action.new_key else action.key
         parent = parent_of(key)
