@@ -8,6 +8,7 @@ holds none of them; the plan must stay the same without the lookups.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,6 +82,7 @@ def test_one_sided_creates_are_what_decide_answers() -> None:
     ``decide`` (a first copy's shortcut), as ``decide`` would plan it;
     keys both sides created still go through it."""
     from accord.engine.detect import CREATED, Change, ChangeSet
+    from accord.engine.plan import Action
     from accord.engine.reconcile import decide, reconcile
     from accord.model import DIR, FILE, Entry, Side
 
@@ -91,22 +93,34 @@ def test_one_sided_creates_are_what_decide_answers() -> None:
         }
         return ChangeSet(side, made, [], [], [], len(made))
 
+    policy = Policy()
+
+    def decided(left: ChangeSet, right: ChangeSet) -> list[Any]:
+        expected = []
+        for key in sorted(left.changes.keys() | right.changes.keys()):
+            answer = decide(
+                key,
+                left.changes.get(key),
+                right.changes.get(key),
+                None,
+                policy,
+                first_sync=True,
+                taken=set(),
+            )
+            assert isinstance(answer, list)
+            expected += answer
+        return sorted(expected)
+
     left = changes(Side.LEFT, ["a", "a/x.txt", "both.txt", "z.txt"])
     right = changes(Side.RIGHT, ["b", "b/y.txt", "both.txt"])
-    policy = Policy()
     plan = reconcile(left, right, {}, policy, first_sync=True)
-    expected = []
-    for key in sorted(left.changes.keys() | right.changes.keys()):
-        answer = decide(
-            key,
-            left.changes.get(key),
-            right.changes.get(key),
-            None,
-            policy,
-            first_sync=True,
-            taken=set(),
-        )
-        assert isinstance(answer, list)
-        expected += answer
-    assert sorted(plan.actions) == sorted(expected)
+    assert sorted(plan.actions) == decided(left, right)
     assert len(plan.actions) == 6
+    # one side alone (a first copy into an empty folder), either side
+    for side in Side:
+        ours = changes(side, ["a", "a/x.txt", "a.txt", "z/y.txt"])
+        theirs = changes(Side.RIGHT if side is Side.LEFT else Side.LEFT, [])
+        pair = (ours, theirs) if side is Side.LEFT else (theirs, ours)
+        plan = reconcile(*pair, {}, policy, first_sync=True)
+        assert sorted(plan.actions) == decided(*pair)
+        assert [type(a) for a in plan.actions] == [Action] * 4

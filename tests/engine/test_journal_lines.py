@@ -59,3 +59,29 @@ def test_names_that_are_not_utf8_stay_byte_for_byte(tmp_path: Path) -> None:
     assert seqs == range(1, 4)
     assert [line for _, _, line in store.journal_pending()] == lines
     assert store.journal_add("run", []) == range(4, 4)
+
+
+def test_a_plans_lines_are_its_actions_intents() -> None:
+    """The lines of actions of one op and side (made in C) and of mixed
+    ones are what ``intent`` says of each; archive-only actions have none."""
+    from accord.engine.plan import Action
+    from accord.engine.record import intent, intents
+    from accord.model import DIR, Entry, Side
+
+    copies = [
+        Action("copy", key, Side.RIGHT, Entry(key, DIR if "." not in key else "file"))
+        for key in ("a", "a/b.txt", "c d.txt", "caf\u00e9.txt")
+    ]
+    assert intents(copies) == [intent(a) for a in copies]
+    assert intents(copies)[1] == "copy right a/b.txt"
+    mixed = [
+        *copies,
+        Action("move", "x", Side.LEFT, None, None, "y"),
+        Action("forget", "gone", None),
+        Action("delete", "z", Side.LEFT),
+    ]
+    lines = intents(mixed)
+    assert lines == [intent(a) for a in mixed if a.op != "forget"]
+    assert lines[4:] == ["move left x -> y", "delete left z"]
+    assert intents([Action("mark_equal", "k", None)]) == []
+    assert intents([]) == []
