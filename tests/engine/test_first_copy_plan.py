@@ -124,3 +124,29 @@ def test_one_sided_creates_are_what_decide_answers() -> None:
         plan = reconcile(*pair, {}, policy, first_sync=True)
         assert sorted(plan.actions) == decided(*pair)
         assert [type(a) for a in plan.actions] == [Action] * 4
+
+
+def test_the_collector_rests_while_a_run_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning makes objects per item and no cycles: the garbage
+    collector is off meanwhile, and as it was afterwards."""
+    import gc
+
+    from accord.engine import session
+
+    enabled: list[bool] = []
+    real = session.reconcile
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        enabled.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "reconcile", noting)
+    left, right = tmp_path / "left", tmp_path / "right"
+    _tree(left)
+    assert gc.isenabled()
+    with Session(str(left), str(right), state_dir=tmp_path) as run:
+        run.plan()
+    assert enabled == [False]
+    assert gc.isenabled()
