@@ -85,3 +85,18 @@ def test_a_plans_lines_are_its_actions_intents() -> None:
     assert lines[4:] == ["move left x -> y", "delete left z"]
     assert intents([Action("mark_equal", "k", None)]) == []
     assert intents([]) == []
+
+
+def test_lines_that_need_escapes_in_json_round_trip(tmp_path: Path) -> None:
+    """Lines joined into the array as they are, and lines the encoder
+    escapes (a quote, a backslash, a tab, a non-ASCII name), read back
+    as they went in."""
+    store = ArchiveStore.open(tmp_path, "L", "R")
+    plain = [f"copy right d/f{n}.txt" for n in range(3)]
+    odd = ['copy right say "hi".txt', "copy right back\\slash", "copy right\ttab"]
+    inserts = _inserts(store)
+    store.journal_add("run", plain)
+    store.journal_add("run", [*plain, *odd, "copy right caf\u00e9"])
+    assert len(inserts) == 2
+    lines = [line for _, _, line in store.journal_pending()]
+    assert lines == [*plain, *plain, *odd, "copy right caf\u00e9"]
