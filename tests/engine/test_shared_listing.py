@@ -125,9 +125,9 @@ class OwnListing(LocalReplica):
 
 def test_only_a_local_folder_itself_is_listed_in_shares(tmp_path: Path) -> None:
     place = LocalReplica(str(tmp_path))
-    assert detect._lists_in_shares(place)
-    assert not detect._lists_in_shares(View(place))  # type: ignore[arg-type]
-    assert not detect._lists_in_shares(OwnListing(str(tmp_path)))
+    assert detect.lists_in_shares(place)
+    assert not detect.lists_in_shares(View(place))  # type: ignore[arg-type]
+    assert not detect.lists_in_shares(OwnListing(str(tmp_path)))
     assert detect.scan_shared(OwnListing(str(tmp_path)), Side.LEFT) is None
 
 
@@ -161,3 +161,37 @@ def test_a_first_copy_into_a_new_folder(
     assert copied == held
     assert (dst / "top1" / "link").readlink() == Path("sub0/f0.txt")
     assert sum(1 for a in plan.actions if a.entry and a.entry.kind == DIR) == 30
+
+
+def test_a_first_sync_of_two_folders_lists_each_in_shares(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two existing folders, nothing archived: each is listed in shares,
+    one after the other, and the run brings both to the union."""
+    left, right = tmp_path / "left", tmp_path / "right"
+    left.mkdir()
+    _tree(left)
+    os.unlink(left / "top2" / "pipe")
+    (right / "top0" / "sub0").mkdir(parents=True)
+    (right / "top0" / "sub0" / "theirs.txt").write_text("from the right")
+    (right / "only").mkdir()
+    (right / "only" / "r.txt").write_text("right only")
+    walks: list[str] = []
+
+    def one_walk(place: Any, *args: Any) -> Any:
+        walks.append(place.url)
+        return detect.scan_side(place, *args)
+
+    monkeypatch.setattr("accord.engine.session.scan_side", one_walk)
+    with Session(str(left), str(right), state_dir=tmp_path / "state") as session:
+        report = session.apply(session.plan())
+    assert report.ok
+    assert walks == []
+
+    def held(root: Path) -> list[str]:
+        found = [p for p in root.rglob("*") if ".accord" not in p.parts]
+        return sorted(str(p.relative_to(root)) for p in found)
+
+    assert held(left) == held(right)
+    assert (left / "only" / "r.txt").read_text() == "right only"
+    assert (right / "top5" / "sub5" / "f19.txt").read_text() == "5 5 19"

@@ -53,6 +53,7 @@ __all__ = [
     "compare",
     "detect",
     "fill_digests",
+    "lists_in_shares",
     "scan_shared",
     "scan_side",
 ]
@@ -430,7 +431,7 @@ def scan_shared(
     their sizes) while this process lists the others. Each side's names
     pass the gate in its process; the refused ones are reported together,
     as one listing's would be (only the deepest)."""
-    if not _lists_in_shares(replica) or not can_fork():
+    if not lists_in_shares(replica) or not can_fork():
         return None
     check = gate or Gate(replica.url)
     settled = replica.settle_names()  # type: ignore[attr-defined]
@@ -450,10 +451,10 @@ def scan_shared(
     problems = [p._replace(side=side) for p in settled]
     problems += sorted(mine[1] + theirs[1], key=_KEY)
     problems += check.problems(mine[2] + theirs[2], side)
-    return Scanned(side, fresh, [], problems, mine[3] + theirs[3], None)
+    return Scanned(side, fresh, [], problems, mine[3] + theirs[3], replica.scan_state())
 
 
-def _lists_in_shares(replica: Replica) -> bool:
+def lists_in_shares(replica: Replica) -> bool:
     """Whether ``replica`` is itself a place that lists in shares (not a
     view in front of one, which forwards what it does not define)."""
     lists = getattr(type(replica), "lists_in_shares", None)

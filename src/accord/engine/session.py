@@ -35,6 +35,7 @@ from accord.engine.detect import (
     Scanned,
     compare,
     fill_digests,
+    lists_in_shares,
     scan_shared,
     scan_side,
 )
@@ -343,6 +344,8 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         if self._absent:
             return self._scan_present(store, ignore)
         gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
+        if store.is_empty() and all(map(lists_in_shares, (self.left, self.right))):
+            return self._scan_first(gates, ignore)
         if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
@@ -381,6 +384,18 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         if isinstance(known, KnownInOrder):
             return left, right, _archived_keys(store, known.count, left, right)
         return left, right, known
+
+    def _scan_first(
+        self, gates: dict[Side, Gate], ignore: IgnoreRules | None
+    ) -> tuple[Scanned, Scanned, Collection[str]]:
+        """A first sync of two local folders (nothing archived): each side
+        listed in two shares (``scan_shared``: both cores), one after the
+        other, or in one walk where its shares do not make one listing."""
+        scans = []
+        for side, replica in self.replicas.items():
+            shared = scan_shared(replica, side, ignore, gates[side])
+            scans.append(shared or scan_side(replica, {}, side, ignore, gates[side]))
+        return scans[0], scans[1], frozenset()
 
     def _scan_with(
         self, ahead: Ahead, store: ArchiveStore, ignore: IgnoreRules | None
