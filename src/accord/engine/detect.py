@@ -332,7 +332,8 @@ class KnownInOrder:
 #: archive rows a KnownInOrder reads at a time
 _ROWS_AT_ONCE = 256
 #: the sizes of the shares of a first listing (``scan_shared``): this
-#: process's, and the child's, whose entries then still have to come back
+#: process's and the child's, alike (a smaller share for the child, whose
+#: entries still have to come back, was not shown to help)
 _WEIGHTS = (1.0, 1.0)
 #: an entry's (or a problem's) key
 _KEY = operator.itemgetter(0)
