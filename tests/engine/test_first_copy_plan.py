@@ -8,6 +8,7 @@ holds none of them; the plan must stay the same without the lookups.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -74,3 +75,78 @@ def test_the_next_run_still_finds_what_changed(tmp_path: Path) -> None:
             ("a/f0.txt", "left"),
             ("c/new.txt", "right"),
         ]
+
+
+def test_one_sided_creates_are_what_decide_answers() -> None:
+    """Nothing archived: what one side created alone is planned without
+    ``decide`` (a first copy's shortcut), as ``decide`` would plan it;
+    keys both sides created still go through it."""
+    from accord.engine.detect import CREATED, Change, ChangeSet
+    from accord.engine.plan import Action
+    from accord.engine.reconcile import decide, reconcile
+    from accord.model import DIR, FILE, Entry, Side
+
+    def changes(side: Side, keys: list[str]) -> ChangeSet:
+        made = {
+            key: Change(CREATED, Entry(key, DIR if "." not in key else FILE, 1), None)
+            for key in keys
+        }
+        return ChangeSet(side, made, [], [], [], len(made))
+
+    policy = Policy()
+
+    def decided(left: ChangeSet, right: ChangeSet) -> list[Any]:
+        expected = []
+        for key in sorted(left.changes.keys() | right.changes.keys()):
+            answer = decide(
+                key,
+                left.changes.get(key),
+                right.changes.get(key),
+                None,
+                policy,
+                first_sync=True,
+                taken=set(),
+            )
+            assert isinstance(answer, list)
+            expected += answer
+        return sorted(expected)
+
+    left = changes(Side.LEFT, ["a", "a/x.txt", "both.txt", "z.txt"])
+    right = changes(Side.RIGHT, ["b", "b/y.txt", "both.txt"])
+    plan = reconcile(left, right, {}, policy, first_sync=True)
+    assert sorted(plan.actions) == decided(left, right)
+    assert len(plan.actions) == 6
+    # one side alone (a first copy into an empty folder), either side
+    for side in Side:
+        ours = changes(side, ["a", "a/x.txt", "a.txt", "z/y.txt"])
+        theirs = changes(Side.RIGHT if side is Side.LEFT else Side.LEFT, [])
+        pair = (ours, theirs) if side is Side.LEFT else (theirs, ours)
+        plan = reconcile(*pair, {}, policy, first_sync=True)
+        assert sorted(plan.actions) == decided(*pair)
+        assert [type(a) for a in plan.actions] == [Action] * 4
+
+
+def test_the_collector_rests_while_a_run_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planning makes objects per item and no cycles: the garbage
+    collector is off meanwhile, and as it was afterwards."""
+    import gc
+
+    from accord.engine import session
+
+    enabled: list[bool] = []
+    real = session.reconcile
+
+    def noting(*args: Any, **kwargs: Any) -> Any:
+        enabled.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(session, "reconcile", noting)
+    left, right = tmp_path / "left", tmp_path / "right"
+    _tree(left)
+    assert gc.isenabled()
+    with Session(str(left), str(right), state_dir=tmp_path) as run:
+        run.plan()
+    assert enabled == [False]
+    assert gc.isenabled()

@@ -28,7 +28,7 @@ from accord.engine.collector import collector_paused
 from accord.engine.forked import can_fork_copy, copy_forked
 from accord.engine.perform import Attempt, Performer
 from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
-from accord.engine.record import Recorder, intent
+from accord.engine.record import Recorder, intents
 from accord.engine.report import Event, Outcome, Report
 from accord.engine.transfer import copy_threaded, folders_threaded
 from accord.errors import AccordError
@@ -94,9 +94,7 @@ class Executor:
         self.recorder.refresh(plan, archive)
         self.recorder.record_agreed(plan)
         actions = plan.ordered()
-        seqs = self.store.journal_add(
-            self.run, (intent(a) for a in actions if a.op not in ARCHIVE_ONLY)
-        )
+        seqs = self.store.journal_add(self.run, intents(actions))
         faults.step("journal written")
         numbered = iter(seqs)
         work = [

@@ -18,24 +18,27 @@ is flushed and recorded once, at the end of the run.
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from accord.engine import faults
-from accord.engine.plan import Action, Plan
+from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
 from accord.errors import AccordError
 from accord.model import Side
 from accord.replica import Replica
 from accord.state.store import ArchiveEntry, ArchiveStore
 
-__all__ = ["Recorder", "intent"]
+__all__ = ["Recorder", "intent", "intents"]
 
 #: a side's text in the journal and the log (``Side.value`` is a property:
 #: a lookup costs a tenth of it, once an action)
 _SIDE_TEXT: dict[Side | None, str | None] = {side: side.value for side in Side}
 _SIDE_TEXT[None] = None
+#: an action's fields, read in C
+_OP, _KEY, _SIDE, _NEW_KEY = (operator.itemgetter(n) for n in (0, 1, 2, 5))
 
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
 _STAGE = 2048  # actions waiting before their rows go into the open transaction
@@ -48,6 +51,28 @@ def intent(action: Action) -> str:
     side = _SIDE_TEXT[action.side] or "-"
     line = f"{action.op} {side} {action.key}"
     return f"{line} -> {action.new_key}" if action.new_key else line
+
+
+def intents(actions: list[Action]) -> list[str]:
+    """The journal lines (``intent``) of the ``actions`` that touch a
+    place, in order. Actions all of one op and one side with no new name
+    (a first copy's: every one a copy to the same side) get theirs made in
+    C, the op and side once and each key after them."""
+    if actions:
+        first = actions[0]
+        op, side = first.op, first.side
+        ops = list(map(_OP, actions))
+        sides = list(map(_SIDE, actions))
+        news = list(map(_NEW_KEY, actions))
+        if (
+            op not in ARCHIVE_ONLY
+            and ops.count(op) == len(ops)
+            and sides.count(side) == len(sides)
+            and news.count(None) == len(news)
+        ):
+            head = intent(first._replace(key=""))
+            return list(map(head.__add__, map(_KEY, actions)))
+    return [intent(a) for a in actions if a.op not in ARCHIVE_ONLY]
 
 
 class Recorder:

@@ -28,12 +28,15 @@ from accord.arrowfile import let_go_mapped
 from accord.engine import guards, rules, twins
 from accord.engine.ahead import Ahead
 from accord.engine.child import Child, can_fork
+from accord.engine.collector import collector_paused
 from accord.engine.detect import (
     ChangeSet,
     KnownInOrder,
     Scanned,
     compare,
     fill_digests,
+    lists_in_shares,
+    scan_shared,
     scan_side,
 )
 from accord.engine.hooks import RunHook
@@ -320,7 +323,8 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
             else:
                 versions = known if side is Side.LEFT else store.versions(side)
                 gate = self._gate(side)
-                scans.append(scan_side(replica, versions, side, ignore, gate))
+                shared = None if versions else scan_shared(replica, side, ignore, gate)
+                scans.append(shared or scan_side(replica, versions, side, ignore, gate))
         return scans[0], scans[1], known
 
     def _scan_both(
@@ -340,6 +344,8 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         if self._absent:
             return self._scan_present(store, ignore)
         gates = {side: self._gate(side) for side in (Side.LEFT, Side.RIGHT)}
+        if store.is_empty() and all(map(lists_in_shares, (self.left, self.right))):
+            return self._scan_first(gates, ignore)
         if self.right.fork_safe and can_fork() and not store.is_empty():
             child = Child(
                 lambda: scan_side(
@@ -378,6 +384,18 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         if isinstance(known, KnownInOrder):
             return left, right, _archived_keys(store, known.count, left, right)
         return left, right, known
+
+    def _scan_first(
+        self, gates: dict[Side, Gate], ignore: IgnoreRules | None
+    ) -> tuple[Scanned, Scanned, Collection[str]]:
+        """A first sync of two local folders (nothing archived): each side
+        listed in two shares (``scan_shared``: both cores), one after the
+        other, or in one walk where its shares do not make one listing."""
+        scans = []
+        for side, replica in self.replicas.items():
+            shared = scan_shared(replica, side, ignore, gates[side])
+            scans.append(shared or scan_side(replica, {}, side, ignore, gates[side]))
+        return scans[0], scans[1], frozenset()
 
     def _scan_with(
         self, ahead: Ahead, store: ArchiveStore, ignore: IgnoreRules | None
@@ -453,7 +471,16 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         return Gate(replica.url, other.capabilities, other.url)
 
     def plan(self) -> Plan:
-        """What this run would do, guards checked."""
+        """What this run would do, guards checked.
+
+        The garbage collector is paused meanwhile: planning makes objects
+        per item that live as long as the plan (changes, actions) and no
+        cycles, and the collector's passes walked them again and again
+        (its full passes were a tenth of a first copy's plan)."""
+        with collector_paused():
+            return self._plan()
+
+    def _plan(self) -> Plan:
         left, right = self.detect()
         left, moved_left = self._kept_by_rename(left, self.left, self.archive)
         right, moved_right = self._kept_by_rename(right, self.right, self.archive)

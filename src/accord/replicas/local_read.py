@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the agent runs this module on Python 3.8: no alias at run t
     #: a listed item: (name, key, version, stat, link target)
     _Item = tuple[str, str, str, os.stat_result, str | None]
 
-__all__ = ["READ_FLAGS", "LocalRead", "names_in"]
+__all__ = ["READ_FLAGS", "Deal", "LocalRead", "names_in"]
 
 #: a file opened to be read: never through a link
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -78,18 +78,57 @@ class LocalRead:
         merge the listing with the archive read in the same order. With a
         ``known`` that can pass runs of rows (``same``), a run of unchanged
         items is reported as its length."""
-        get = known.get if known is not None else None
-        same = getattr(known, "same", None)
         # an item a killed run left under a temporary name goes back first
+        yield from self.settle_names()  # the problems of those that cannot
+        yield from self._walk(ignore, known, None)
+
+    def settle_names(self) -> list[Problem]:
+        """Put back every item a killed run left under a temporary name
+        (``local_case``), and note the names the listing leaves out; the
+        problems of those that cannot go back. ``scan`` does this first;
+        a listing in shares (``scan_share``) needs it done once, before."""
         settled = local_case.settle(self._tmp, self._root)
         self._case_hidden = settled.hidden
-        yield from local_case.problems(settled.stuck)  # those that cannot
-        pending = [self._listed("", self.root, ignore)]
+        return list(local_case.problems(settled.stuck))
+
+    def scan_share(
+        self, ignore: IgnoreRules | None, share: int, weights: tuple[float, ...]
+    ) -> tuple[Iterator[Entry | Problem], Deal]:
+        """Share ``share`` of a listing made by several processes at once
+        (a first copy's, with nothing archived to compare with), one share
+        each, of sizes in proportion to ``weights`` (one per share), after
+        ``settle_names``: every share walks all the folders by
+        their names alone (no ``stat``: a fifth of a listing's work), and
+        lists (stats, makes entries of) only the folders its ``Deal`` gives
+        it. Its items, in key order, and the deal, whose ``entered`` and
+        ``held`` tell the caller whether the shares' items make one
+        listing (they do unless the tree changed between the walks)."""
+        deal = Deal(share, weights)
+        return self._walk(ignore, None, deal), deal  # type: ignore[return-value]
+
+    #: the listing ``scan_share`` shares out is this class's ``scan``: a
+    #: place that lists otherwise (a subclass with a ``scan`` of its own)
+    #: is not listed in shares
+    @classmethod
+    def lists_in_shares(cls) -> bool:
+        return cls.scan is LocalRead.scan
+
+    def _walk(
+        self,
+        ignore: IgnoreRules | None,
+        known: dict[str, str] | None,
+        deal: Deal | None,
+    ) -> Iterator[Entry | Problem | str | int]:
+        """The listing of ``scan`` (without settling names), or with a
+        ``deal`` of a ``scan_share``."""
+        get = known.get if known is not None else None
+        same = getattr(known, "same", None)
+        pending = [self._listed("", self.root, ignore, deal)]
         while pending:
             for run in pending[-1]:
                 kind = type(run)
                 if kind is tuple:  # a folder's contents: (key, path)
-                    pending.append(self._listed(run[0], run[1], ignore))
+                    pending.append(self._listed(run[0], run[1], ignore, deal))
                     break
                 if kind is Problem:
                     yield run
@@ -122,12 +161,18 @@ class LocalRead:
                 pending.pop()
 
     def _listed(
-        self, prefix: str, folder: str, ignore: IgnoreRules | None
+        self,
+        prefix: str,
+        folder: str,
+        ignore: IgnoreRules | None,
+        deal: Deal | None = None,
     ) -> Iterator[list[_Item] | tuple[str, str] | Problem]:
         """One folder, listed and stat'ed through its descriptor, in the
         order of its keys: runs of items ``(name, key, version, stat, link
         target)``, split where the contents of a subfolder come (a
-        ``(key, path)`` tuple, where ``name/`` sorts) or a problem does."""
+        ``(key, path)`` tuple, where ``name/`` sorts) or a problem does.
+        With a ``deal`` that gives the folder to another share: only its
+        subfolders, by name (``_subfolders``)."""
         items: list[_Item] = []
         add = items.append
         #: what splits the runs: subfolders' contents, problems
@@ -136,6 +181,7 @@ class LocalRead:
         base = prefix + "/" if prefix else ""
         regular, directory, symlink = st.S_IFREG, st.S_IFDIR, st.S_IFLNK
         dev, on = -1, ""  # the last disk's number, and as a version begins
+        mine = None if deal is not None else True  # this share lists the folder
         try:
             fd = os.open(folder, _LIST_FLAGS | (os.O_NOFOLLOW if prefix else 0))
             try:
@@ -144,6 +190,10 @@ class LocalRead:
                 hidden = self._case_hidden.get(prefix)
                 if hidden:  # a case-only rename's temporary name: not an item
                     found = [item for item in found if item.name not in hidden]
+                if deal is not None:
+                    mine = deal.mine(prefix, len(found))
+                    if not mine:
+                        return _subfolders(base, folder, found, ignore)
                 for item in found:
                     name = item.name
                     if not prefix and name == META_DIR:
@@ -174,6 +224,8 @@ class LocalRead:
                             continue  # a nested place's own folder: never synced
                         add((name, key, f"d{mode & 0o7777:o}", stat, None))
                         split((name + "/", key, None, f"{folder}/{name}"))
+                        if deal is not None:
+                            deal.held.append(key)
                     else:
                         if ignore and ignore.matches(key, False):
                             continue
@@ -194,6 +246,10 @@ class LocalRead:
             finally:
                 os.close(fd)
         except OSError as exc:
+            if mine is None:
+                mine = deal.mine(prefix, 0)  # type: ignore[union-attr]
+            if not mine:
+                return iter([])
             why = f"cannot list this folder: {exc.strerror}"
             return iter([Problem(prefix, None, why)])
         items.sort(key=_NAME)  # names are unique in a folder
@@ -277,6 +333,61 @@ class LocalRead:
             return file_stamp(at[1], at[2])
         except OSError as exc:
             raise translate(exc, self.url, at[0]) from exc
+
+
+class Deal:
+    """Which share of a listing in shares (``LocalRead.scan_share``) lists
+    which folder: each folder, met in key order, goes to the share that
+    has the fewest items so far for its weight (the root to the first).
+    Every share walks
+    the same folders and deals alike, as long as the tree does not change
+    meanwhile. ``entered``: the folders this share listed; ``held``: the
+    subfolders it found in them. The shares' items are one listing when
+    every folder was listed by exactly one share and the folders listed
+    are the root and the subfolders found, no more, no fewer."""
+
+    __slots__ = ("_loads", "_weights", "entered", "held", "share")
+
+    def __init__(self, share: int, weights: tuple[float, ...]) -> None:
+        self.share = share
+        self._weights = weights
+        self._loads = [0.0] * len(weights)
+        self.entered: list[str] = []
+        self.held: list[str] = []
+
+    def mine(self, key: str, size: int) -> bool:
+        """Whether the folder ``key``, of ``size`` items, is this share's."""
+        loads = self._loads
+        owner = loads.index(min(loads))
+        loads[owner] += (size + 1) / self._weights[owner]
+        if owner != self.share:
+            return False
+        self.entered.append(key)
+        return True
+
+
+def _subfolders(
+    base: str, folder: str, found: list[os.DirEntry[str]], ignore: IgnoreRules | None
+) -> Iterator[tuple[str, str]]:
+    """The subfolders of a folder another share lists (``scan_share``), as
+    ``_listed`` splits them, in key order, known by the listing's own kind
+    of each name (no ``stat`` where the file system gives it)."""
+    splits = []
+    for item in found:
+        name = item.name
+        if name == META_DIR:
+            continue  # accord's own folder (and a nested place's): never synced
+        try:
+            if not item.is_dir(follow_symlinks=False):
+                continue
+        except OSError:
+            continue  # the share that lists the folder says why
+        key = base + name
+        if ignore and ignore.matches(key, True):
+            continue
+        splits.append((name + "/", key, f"{folder}/{name}"))
+    splits.sort()
+    return iter([(key, path) for _, key, path in splits])
 
 
 def _pairs(run: list[_Item]) -> list[tuple[str, str]]:

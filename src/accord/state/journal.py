@@ -36,18 +36,31 @@ class RunsAndJournal:
         A line says what was intended (``op side key``), enough to tell an
         interrupted run and report it; recovery itself re-plans from the
         places, so the lines stay small (a million fit in little memory).
+        They go in as JSON arrays of many lines, each one statement that
+        SQLite unpacks (``json_each``): a first copy's 20,000 lines took
+        a third of the time in statements of one line each.
         """
         with self.transaction() as db:
             first = (
                 1
                 + db.execute("SELECT COALESCE(MAX(seq), 0) FROM journal").fetchone()[0]
             )
-            numbers = itertools.count(first)
-            db.executemany(
-                "INSERT INTO journal VALUES (?, ?, ?)",
-                ((next(numbers), run, stored(line)) for line in actions),
-            )
-            end = next(numbers)
+            end = first
+            lines = iter(actions)
+            while True:
+                chunk = list(itertools.islice(lines, _LINES_AT_ONCE))
+                if not chunk:
+                    break
+                if not _added_as_json(db, run, end, chunk):
+                    db.executemany(
+                        "INSERT INTO journal VALUES (?, ?, ?)",
+                        zip(
+                            itertools.count(end),
+                            itertools.repeat(run),
+                            map(stored, chunk),
+                        ),
+                    )
+                end += len(chunk)
         return range(first, end)
 
     def journal_pending(self) -> list[tuple[int, str, str]]:
@@ -88,3 +101,43 @@ class RunsAndJournal:
 
     def _oriented(self, line: LogLine) -> LogLine:
         return line
+
+
+#: journal lines put in with one statement
+_LINES_AT_ONCE = 50_000
+
+
+def _added_as_json(
+    db: sqlite3.Connection, run: str, first: int, lines: list[str]
+) -> bool:
+    """Put ``lines`` in the journal as one JSON array from seq ``first`` on;
+    False (nothing put) when a line is not UTF-8 (a name in surrogate
+    escapes, kept as a BLOB: ``stored``) or this SQLite reads no JSON."""
+    text = _json_array(lines)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    try:
+        db.execute(
+            "INSERT INTO journal SELECT ? + key, ?, value FROM json_each(?)",
+            (first, run, text),
+        )
+    except sqlite3.OperationalError:  # no JSON functions in this SQLite
+        return False
+    return True
+
+
+def _json_array(lines: list[str]) -> str:
+    """``lines`` as a JSON array: joined as they are when all are ASCII
+    and none needs an escape (a quote, a backslash, a control character),
+    as a plan's lines mostly are: a fifth of the time of the encoder's
+    look at every character."""
+    raw = "".join(lines)
+    if lines and raw.isascii() and not raw.encode().translate(None, _PLAIN):
+        return '["' + '","'.join(lines) + '"]'
+    return json.dumps(lines, ensure_ascii=False)
+
+
+#: the ASCII characters JSON takes as they are in a string
+_PLAIN = bytes(c for c in range(0x20, 0x7F) if c not in b'"\\')
