@@ -223,10 +223,16 @@ def test_a_folder_that_cannot_be_listed_is_partial_and_loses_nothing(pair) -> No
     named pipe skipped is a notice, and the run is in agreement (0)."""
     left, right = synced(pair)
     os.mkfifo(left / "pipe")
+    (left / "new.txt").write_text("new\n")
     done = accord("sync", str(left), str(right), "--yes")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "skipped: a named pipe" in done.stdout + done.stderr
+    assert "notice: left pipe: skipped: a named pipe" in done.stdout + done.stderr
+    assert "done: 1 changed (4 B), 1 notice in" in done.stdout
+    assert "problem" not in done.stdout + done.stderr
     assert accord("status", str(left), str(right)).returncode == 0
+    again = accord("sync", str(left), str(right), "--yes")  # only a notice: a no-op
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "nothing to do: both sides agree, apart from what is noted" in again.stdout
     (left / "sub" / "c.txt").write_text("c\n")
     os.chmod(left / "sub", 0)
     try:

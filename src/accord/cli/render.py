@@ -99,8 +99,7 @@ class Renderer:
         self.problems(plan.problems, plan)
         changes = plan.changes
         if plan.is_empty:
-            apart = ", apart from the problems above" if plan.problems else ""
-            self.line(f"nothing to do: both sides agree{apart}")
+            self.line(f"nothing to do: both sides agree{_apart(plan.problems)}")
             return
         self.line(f"left:  {plan.left}\nright: {plan.right}")
         shown = (
@@ -175,9 +174,11 @@ class Renderer:
                     place=place,
                     message=problem.message,
                     refused=problem.refused,
+                    notice=problem.notice,
                 )
             elif self.mode != "quiet":
-                self.line(f"problem: {problem}")
+                # a notice (a named pipe skipped) leaves nothing unsynced
+                self.line(f"{'notice' if problem.notice else 'problem'}: {problem}")
 
     def plan_summary(self, plan: Plan) -> str:
         summary = plan.summary()
@@ -275,9 +276,13 @@ class Renderer:
             self.emit(event="summary", **summary)
             return
         parts = [f"{summary['changed']} changed ({human_size(summary['bytes'])})"]
-        for name in ("skipped", "failed", "conflicts", "problems"):
-            if summary[name]:
-                parts.append(f"{summary[name]} {name}")
+        notices = sum(1 for problem in report.problems if problem.notice)
+        counts = {**summary, "problems": summary["problems"] - notices}
+        for name, one in _COUNTED:
+            if counts[name]:
+                parts.append(f"{counts[name]} {one if counts[name] == 1 else name}")
+        if notices:
+            parts.append(f"{notices} notice{'' if notices == 1 else 's'}")
         text = "done: " + ", ".join(parts) + f" in {summary['seconds']:.2f}s"
         if report.aborted:
             text += f"; stopped: {report.aborted}"
@@ -290,3 +295,20 @@ class Renderer:
             self.line(
                 f"unresolved conflict: {escaped(conflict.key)} ({conflict.reason})"
             )
+
+
+#: the counts a run's last line gives: (the summary's name, one of them)
+_COUNTED = (
+    ("skipped", "skipped"),
+    ("failed", "failed"),
+    ("conflicts", "conflict"),
+    ("problems", "problem"),
+)
+
+
+def _apart(problems: list[Problem]) -> str:
+    """What ``nothing to do: both sides agree`` is said apart from: the
+    problems printed above it, or only notices (a named pipe skipped)."""
+    if any(not problem.notice for problem in problems):
+        return ", apart from the problems above"
+    return ", apart from what is noted above" if problems else ""

@@ -43,7 +43,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
     if dry_run:
         out.plan(plan, why=out.verbose > 1)
         return preview_code(plan)
-    if plan.is_empty and not plan.problems:
+    if plan.is_empty and all(problem.notice for problem in plan.problems):
         if any(plan.refresh.values()) or plan.agreed or session.hook.pending():
             session.apply(plan)
         out.plan(plan)
