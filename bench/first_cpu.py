@@ -19,35 +19,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gen_dataset import small_files
-from recent_deletes import file_system_of
+from recent_deletes import file_system_of, timed_run
 
 _MAIN = (
     "import sys; from accord.cli import main; sys.argv[0] = 'accord'; sys.exit(main())"
 )
 
 _FLAGS = {"sync": ["--yes", "-q"], "mirror": ["--delete", "-q"]}
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """(wall with a trailing sync, user, sys) of ``cmd``."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    subprocess.run(cmd, env=env, check=True)
-    os.sync()
-    wall = time.monotonic() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
 
 
 def main() -> None:
@@ -97,7 +83,7 @@ def main() -> None:
                     cmd += _FLAGS[verb]
                 else:
                     env, cmd = base, ["cp", "-a", f"{source}/.", f"{target}/"]
-                got = run(cmd, env)
+                got = timed_run(cmd, env)
                 seen.setdefault(name, []).append(got)
                 wall, user, system = got
                 print(

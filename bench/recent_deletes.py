@@ -59,15 +59,23 @@ def file_system_of(path: Path) -> str:
     )
 
 
-def timed_copy(source: Path, target: Path) -> tuple[float, float, float]:
-    """(wall with a trailing sync, user, sys) of ``cp -a source target``."""
+def timed_run(
+    cmd: list[str], env: dict[str, str] | None = None
+) -> tuple[float, float, float]:
+    """(wall with a trailing sync, user, sys) of ``cmd``: CPU of the
+    process tree (``getrusage`` of the children), the ``sync`` not in it."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
-    subprocess.run(["cp", "-a", str(source), str(target)], check=True)
+    subprocess.run(cmd, env=env, check=True)
     os.sync()
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+
+
+def timed_copy(source: Path, target: Path) -> tuple[float, float, float]:
+    """``timed_run`` of ``cp -a source target``."""
+    return timed_run(["cp", "-a", str(source), str(target)])
 
 
 def main() -> None:
