@@ -99,7 +99,7 @@ class Renderer:
         self.problems(plan.problems, plan)
         changes = plan.changes
         if plan.is_empty:
-            self.line(f"nothing to do: both sides agree{_apart(plan.problems)}")
+            self.line(f"nothing to do: both sides agree{_apart(plan)}")
             return
         self.line(f"left:  {plan.left}\nright: {plan.right}")
         shown = (
@@ -276,8 +276,8 @@ class Renderer:
             self.emit(event="summary", **summary)
             return
         parts = [f"{summary['changed']} changed ({human_size(summary['bytes'])})"]
-        notices = sum(1 for problem in report.problems if problem.notice)
-        counts = {**summary, "problems": summary["problems"] - notices}
+        counts = {**summary, "problems": len(report.unsynced)}
+        notices = summary["problems"] - counts["problems"]
         for name, one in _COUNTED:
             if counts[name]:
                 parts.append(f"{counts[name]} {one if counts[name] == 1 else name}")
@@ -306,9 +306,9 @@ _COUNTED = (
 )
 
 
-def _apart(problems: list[Problem]) -> str:
+def _apart(plan: Plan) -> str:
     """What ``nothing to do: both sides agree`` is said apart from: the
     problems printed above it, or only notices (a named pipe skipped)."""
-    if any(not problem.notice for problem in problems):
+    if plan.unsynced:
         return ", apart from the problems above"
-    return ", apart from what is noted above" if problems else ""
+    return ", apart from what is noted above" if plan.problems else ""

@@ -43,7 +43,7 @@ def _execute(session: Session, out: Renderer, *, dry_run: bool, yes: bool) -> in
     if dry_run:
         out.plan(plan, why=out.verbose > 1)
         return preview_code(plan)
-    if plan.is_empty and all(problem.notice for problem in plan.problems):
+    if plan.is_empty and not plan.unsynced:
         if any(plan.refresh.values()) or plan.agreed or session.hook.pending():
             session.apply(plan)
         out.plan(plan)
@@ -155,7 +155,7 @@ def preview_code(plan: Plan) -> int:
     not known: a run would end as partial too); 0 in agreement."""
     if not plan.is_empty:
         return EXIT["pending"]
-    if any(not problem.notice for problem in plan.problems):
+    if plan.unsynced:
         return EXIT["partial"]
     return EXIT["ok"]
 

@@ -197,6 +197,13 @@ class Plan:
         return not self.actions and not self.conflicts
 
     @property
+    def unsynced(self) -> list[Problem]:
+        """Problems that leave something out of the run: a folder that
+        could not be listed, a file that could not be read, a refused name
+        (every problem but a notice, such as a named pipe skipped)."""
+        return [problem for problem in self.problems if not problem.notice]
+
+    @property
     def changes(self) -> list[Action]:
         """The actions that touch a place (not only the archive)."""
         return [a for a in self.actions if a.op not in ARCHIVE_ONLY]

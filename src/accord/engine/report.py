@@ -95,10 +95,9 @@ class Report:
 
     @property
     def unsynced(self) -> list[Problem]:
-        """Problems that left something out of the run: a folder that could
-        not be listed, a file that could not be read, a refused name (every
-        problem but a notice, such as a named pipe skipped)."""
-        return [problem for problem in self.plan.problems if not problem.notice]
+        """The plan's problems that left something out of the run
+        (``Plan.unsynced``)."""
+        return self.plan.unsynced
 
     @property
     def ok(self) -> bool:

@@ -229,13 +229,16 @@ class ArchiveStore(RunsAndJournal):
         except sqlite3.DatabaseError as exc:
             raise ArchiveCorrupt(f"cannot read the archive {self.path}: {exc}") from exc
 
-    def versions_in_order(
-        self, side: str, *, own_connection: bool = False
-    ) -> Iterator[tuple[str, str]]:
+    def version_runs_in_order(
+        self, side: str, *, own_connection: bool = False, size: int = 256
+    ) -> Iterator[list[tuple[str, str]]]:
         """One side's archived ``(key, version)`` pairs in ascending key
         order (Python's ``str`` order), read as they are consumed: a scan
         that lists in that order merges with them and holds no row it has
-        passed (see ``engine.detect.KnownInOrder``).
+        passed (see ``engine.detect.KnownInOrder``). They come as lists of
+        up to ``size`` consecutive pairs, each read by one call
+        (``fetchmany``): a listing of 20,000 items spent about 5 million
+        instructions resuming a generator and ``islice`` for each row.
 
         Keys that are valid UTF-8 are TEXT, which the primary key orders by
         their bytes: the order of their code points, Python's. The few
@@ -243,16 +246,6 @@ class ArchiveStore(RunsAndJournal):
         and among the others in Python: they are read first, sorted, and
         merged in. ``own_connection`` as for ``versions()``.
         """
-        runs = self.version_runs_in_order(side, own_connection=own_connection)
-        return itertools.chain.from_iterable(runs)
-
-    def version_runs_in_order(
-        self, side: str, *, own_connection: bool = False, size: int = 256
-    ) -> Iterator[list[tuple[str, str]]]:
-        """``versions_in_order``'s pairs as lists of up to ``size``
-        consecutive ones, each read by one call (``fetchmany``): a listing
-        of 20,000 items spent about 5 million instructions resuming a
-        generator and ``islice`` for each row."""
         column = "ver_a" if (side == "left") != self._swapped else "ver_b"
         try:
             db = (
@@ -650,7 +643,7 @@ _WATCH = (
     f"BEGIN DELETE FROM meta WHERE name = '{_KEPT}'; END"
 )
 
-#: SQLite's page cache while ``versions_in_order`` reads (KiB, as
+#: SQLite's page cache while ``version_runs_in_order`` reads (KiB, as
 #: ``PRAGMA cache_size`` takes it): the read passes each page once, in
 #: order, so a few pages do; SQLite's default (2 MiB) filled as the
 #: table was read, a fresh page of memory each 4 KiB (about 500 page
