@@ -10,10 +10,11 @@ it, and nothing may change outside the target.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,22 +109,32 @@ def served(tmp_path: Path) -> Iterator[tuple[AgentReplica, Server]]:
     root.mkdir(parents=True)
     (root / "good.txt").write_text("good")
     (root / "liar.txt").write_text("liar")
+    with _through(Server, root, "sftp://x/data") as (place, server):
+        yield place, server  # type: ignore[misc]
+
+
+@contextlib.contextmanager
+def _through(
+    make: Callable[[int], Agent], root: Path, origin: str
+) -> Iterator[tuple[AgentReplica, Agent]]:
+    """A place of ``root`` served by the agent ``make(fd)`` makes, run in a
+    thread over a socket pair; closed after."""
     ours, theirs = socket.socketpair()
-    server = Server(theirs.fileno())
+    agent = make(theirs.fileno())
 
     def serve() -> None:
         try:
-            server.serve()
+            agent.serve()
         finally:
             theirs.close()  # as the agent's process would, on exit
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     link = AgentLink(_Channel(ours), "sftp://evil.example/data")
-    place = AgentReplica(link, str(root), "sftp://evil.example/data", "sftp://x/data")
+    place = AgentReplica(link, str(root), "sftp://evil.example/data", origin)
     place.start()
     try:
-        yield place, server
+        yield place, agent
     finally:
         place.close()
         thread.join(timeout=10)
@@ -221,29 +232,11 @@ class RunTeller(Agent):
 def _told(tmp_path: Path, answer: Any) -> tuple[list[Any], RunTeller]:
     """What a listing through a RunTeller gives, against archive rows of
     ``a`` and ``b``."""
-    ours, theirs = socket.socketpair()
-    agent = RunTeller(theirs.fileno(), answer)
-
-    def serve() -> None:
-        try:
-            agent.serve()
-        finally:
-            theirs.close()  # as the agent's process would, on exit
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    link = AgentLink(_Channel(ours), "sftp://evil.example/data")
-    place = AgentReplica(link, str(tmp_path), "sftp://evil.example/data", "x")
-    place.start()
-    try:
+    with _through(lambda fd: RunTeller(fd, answer), tmp_path, "x") as (place, agent):
         known = KnownInOrder([("a", "1"), ("b", "2")], "token")
         found = list(place.scan(None, known))  # type: ignore[arg-type]
         found.append(known.finish())
-        return found, agent
-    finally:
-        place.close()
-        theirs.close()
-        thread.join(timeout=10)
+        return found, agent  # type: ignore[return-value]
 
 
 def test_a_run_the_archive_does_not_hold_brings_the_rest_in_full(

@@ -454,14 +454,17 @@ def test_an_early_ssh_not_claimed_is_stopped_at_exit(sshd) -> None:
         os.kill(pid, 0)
 
 
-def test_the_command_starts_ssh_before_it_imports_the_cli(sshd, tmp_path) -> None:
-    """``accord`` (and ``python -m accord``) start the ssh of an sftp://
-    place before importing click and the commands."""
+def _as_early_ssh_starts(
+    sshd, tmp_path, prints: str, *flags: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``accord mirror`` of a local folder to ``sshd`` in a new interpreter
+    started with ``flags``, ``prints`` (Python, with ``argv``) run as it
+    starts its ``ssh``."""
     code = (
         "import sys; import accord.replicas.ssh_launch as s; real = s.SSHProcess\n"
         "class Noted(real):\n"
         "    def __init__(self, argv):\n"
-        "        print('cli imported' if 'accord.cli' in sys.modules else 'first')\n"
+        f"{prints}"
         "        super().__init__(argv)\n"
         "s.SSHProcess = Noted\n"
         "sys.argv = ['accord', 'mirror', sys.argv[1], sys.argv[2], '--dry-run', '-q']\n"
@@ -469,12 +472,22 @@ def test_the_command_starts_ssh_before_it_imports_the_cli(sshd, tmp_path) -> Non
     )
     (tmp_path / "src").mkdir()
     done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "src"), sshd.url()],
+        [sys.executable, *flags, "-c", code, str(tmp_path / "src"), sshd.url()],
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "ACCORD_STATE_DIR": str(tmp_path / "state")},
+        env={**os.environ, "ACCORD_STATE_DIR": str(tmp_path / "state"), **(env or {})},
     )
+    return done
+
+
+def test_the_command_starts_ssh_before_it_imports_the_cli(sshd, tmp_path) -> None:
+    """``accord`` (and ``python -m accord``) start the ssh of an sftp://
+    place before importing click and the commands."""
+    prints = (
+        "        print('cli imported' if 'accord.cli' in sys.modules else 'first')\n"
+    )
+    done = _as_early_ssh_starts(sshd, tmp_path, prints)
     assert done.stdout.splitlines()[:1] == ["first"], done.stderr
 
 
@@ -482,29 +495,12 @@ def test_the_early_ssh_starts_before_typing_and_shutil_load(sshd, tmp_path) -> N
     """What runs before the early ``ssh`` starts is on the path every run
     over SSH waits for: ``import accord`` loads no ``typing``, and the
     ``ssh`` binary is found in ``$PATH`` without ``shutil``."""
-    code = (
-        "import sys; import accord.replicas.ssh_launch as s; real = s.SSHProcess\n"
-        "class Noted(real):\n"
-        "    def __init__(self, argv):\n"
+    prints = (
         "        print(*[m for m in ('typing', 'shutil') if m in sys.modules])\n"
         "        print(argv[0])\n"
-        "        super().__init__(argv)\n"
-        "s.SSHProcess = Noted\n"
-        "sys.argv = ['accord', 'mirror', sys.argv[1], sys.argv[2], '--dry-run', '-q']\n"
-        "from accord.__main__ import main; main()"
     )
-    (tmp_path / "src").mkdir()
-    done = subprocess.run(
-        [sys.executable, "-S", "-c", code, str(tmp_path / "src"), sshd.url()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            **os.environ,
-            "ACCORD_STATE_DIR": str(tmp_path / "state"),
-            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
-        },
-    )
+    path = os.pathsep.join(p for p in sys.path if p)
+    done = _as_early_ssh_starts(sshd, tmp_path, prints, "-S", env={"PYTHONPATH": path})
     assert done.stdout.splitlines()[:2] == ["", shutil.which("ssh")], done.stderr
 
 
