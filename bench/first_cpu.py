@@ -5,11 +5,12 @@
 Each round runs every build's ``accord sync SRC DST --yes -q`` (and with
 ``--verbs sync,mirror`` its ``accord mirror SRC DST --delete -q``; a build is a
 ``src`` folder put first on PYTHONPATH, e.g. from ``git archive main src``)
-and ``cp -a``, interleaved, each into a new folder, with a trailing
-``sync`` in the wall time. CPU is the process tree's (``getrusage`` of the
-children: accord's copier processes are included; ``cp``'s excludes the
-trailing ``sync``, accord's includes its own flush). On a shared machine
-read the user and CPU columns: wall times swing with the others' load.
+and ``cp -a`` (and with ``--rsync``, ``rsync -a``), interleaved, each into
+a new folder, with a trailing ``sync`` in the wall time. CPU is the
+process tree's (``getrusage`` of the children: accord's copier processes
+are included; ``cp``'s excludes the trailing ``sync``, accord's includes
+its own flush). On a shared machine read the user and CPU columns: wall
+times swing with the others' load.
 Every run writes into a new folder; all are deleted at the end, none
 between runs (on ext4 without a journal, files made within minutes of a
 big deletion cost several times the system time: bench/recent_deletes.py).
@@ -83,6 +84,9 @@ def main() -> None:
         help="with --fresh-fs: the new ext4 has no journal",
     )
     parser.add_argument(
+        "--rsync", action="store_true", help="also time rsync -a each round"
+    )
+    parser.add_argument(
         "--drop-caches",
         action="store_true",
         help="empty the page cache before each run and read the source back (root)",
@@ -107,7 +111,8 @@ def main() -> None:
                 for name, src in builds.items()
                 for verb in verbs
             ]
-            for name, src, verb in [*runs, ("cp -a", "", "")]:
+            others = [("cp -a", "", "")] + [("rsync", "", "")] * args.rsync
+            for name, src, verb in [*runs, *others]:
                 # a new target and state each run, all deleted at the end:
                 # on ext4 without a journal, files made within minutes of
                 # deleting a tree cost far more (bench/recent_deletes.py)
@@ -118,7 +123,7 @@ def main() -> None:
                     if args.drop_caches:
                         _drop_caches(source)
                     os.sync()
-                    got = _run(src, verb, source, target, state, base)
+                    got = _run(name, src, verb, source, target, (state, base))
                 seen.setdefault(name, []).append(got)
                 wall, user, system = got
                 print(
@@ -132,15 +137,24 @@ def main() -> None:
 
 
 def _run(
-    src: str, verb: str, source: Path, target: Path, state: Path, base: dict[str, str]
+    name: str,
+    src: str,
+    verb: str,
+    source: Path,
+    target: Path,
+    where: tuple[Path, dict[str, str]],
 ) -> Timing:
     """One timed run, into ``target``: a build's accord (``src``, its
-    folder) or, without ``src``, ``cp -a``."""
+    folder; ``where``: its state folder and environment), or ``cp -a``,
+    or ``rsync -a``."""
+    state, base = where
     if src:
         env = {**base, "PYTHONPATH": os.path.abspath(src)}
         env["ACCORD_STATE_DIR"] = str(state)
         cmd = [sys.executable, "-c", _MAIN, verb, str(source), str(target)]
         cmd += _FLAGS[verb]
+    elif name == "rsync":
+        env, cmd = base, ["rsync", "-a", f"{source}/", f"{target}/"]
     else:
         env, cmd = base, ["cp", "-a", f"{source}/.", f"{target}/"]
     return timed_run(cmd, env)
@@ -198,8 +212,8 @@ def _drop_caches(source: Path) -> None:
 
 
 def _report(seen: dict[str, list[Timing]]) -> None:
-    """Each tool's medians; each build's wall time over ``cp -a``'s, from
-    the medians and round by round."""
+    """Each tool's medians; each build's wall time over ``cp -a``'s (and
+    ``rsync``'s), from the medians and round by round."""
     print("medians:")
     for name, rows in seen.items():
         wall, user, system = (statistics.median(r[i] for r in rows) for i in range(3))
@@ -208,16 +222,18 @@ def _report(seen: dict[str, list[Timing]]) -> None:
             f"{name:10} wall+sync {wall:5.2f}  user {user:5.2f}  sys {system:5.2f}  "
             f"cpu {cpu:5.2f}"
         )
-    copies = seen.get("cp -a")
-    if not copies:
-        return
-    copy_wall = statistics.median(r[0] for r in copies)
-    for name, rows in seen.items():
-        if name == "cp -a":
+    for other in ("cp -a", "rsync"):
+        copies = seen.get(other)
+        if not copies:
             continue
-        rounds = ", ".join(f"{a[0] / b[0]:.2f}" for a, b in zip(rows, copies))  # noqa: B905
-        wall = statistics.median(r[0] for r in rows)
-        print(f"{name} / cp -a: {wall / copy_wall:.2f} (medians); rounds {rounds}")
+        copy_wall = statistics.median(r[0] for r in copies)
+        for name, rows in seen.items():
+            if name in ("cp -a", "rsync"):
+                continue
+            rounds = ", ".join(f"{a[0] / b[0]:.2f}" for a, b in zip(rows, copies))  # noqa: B905
+            wall = statistics.median(r[0] for r in rows)
+            ratio = wall / copy_wall
+            print(f"{name} / {other}: {ratio:.2f} (medians); rounds {rounds}")
 
 
 if __name__ == "__main__":
