@@ -41,7 +41,6 @@ _SIDE_TEXT[None] = None
 _OP, _KEY, _SIDE, _NEW_KEY = (operator.itemgetter(n) for n in (0, 1, 2, 5))
 
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
-_STAGE = 2048  # actions waiting before their rows go into the open transaction
 _BATCH_SECONDS = 5.0  # at least this long between two flushes
 _FLUSH_SHARE = 10  # and this many times as long as the last flush took
 
@@ -94,7 +93,6 @@ class Recorder:
         self._batch: list[
             tuple[int | None, Action, str, list[ArchiveEntry], list[str]]
         ] = []
-        self._staged = 0  # actions of the batch whose rows are staged
         self._batch_started = time.monotonic()
         self._wait = _BATCH_SECONDS  # before the next flush
         # a place written whole is flushed and recorded once, at the end
@@ -128,32 +126,12 @@ class Recorder:
             self._commit_locked()
 
     def _due_locked(self) -> None:
-        """Commit the batch when it is due; else stage the rows of its
-        actions not yet staged, once there are ``_STAGE`` of them."""
+        """Commit the batch when it is due."""
         if not self._at_end and (
             len(self._batch) >= _BATCH
             or time.monotonic() - self._batch_started > self._wait
         ):
             self._commit_locked()
-        elif len(self._batch) - self._staged >= _STAGE:
-            self._stage_locked()
-
-    def _stage_locked(self) -> None:
-        """Run the statements recording the batch's actions not yet staged,
-        in the archive's transaction left open (``ArchiveStore.stage``):
-        committed by ``_commit_locked`` after the flush, so the archive's
-        work goes on while the run copies, and it still commits only once
-        what it records is durable."""
-        batch = self._batch[self._staged :]
-        if not batch:
-            return
-        try:
-            self.store.stage(**_statements(self.run, batch))
-        except BaseException:
-            # the store rolled back all it staged: the batch is not recorded
-            self._batch, self._staged = [], 0
-            raise
-        self._staged = len(self._batch)
 
     def _commit_locked(self) -> None:
         batch = self._batch
@@ -161,18 +139,19 @@ class Recorder:
             self._batch_started = time.monotonic()
             return
         # the places that allow it are flushed in a thread while the archive
-        # runs the statements not yet staged (the flush mostly waits for the
-        # disk); the transaction commits only once the flush has succeeded,
-        # and a process killed before that leaves nothing of it
+        # runs the batch's statements (``ArchiveStore.stage``), which then
+        # cost the run next to nothing: the flush mostly waits for the disk
+        # (run while the copiers copied, they took CPU from them); the
+        # transaction commits only once the flush has succeeded, and a
+        # process killed before that leaves nothing of it
+        self._batch = []
         flush = _Flush([self.replicas[side] for side in _touched(batch)])
         flush.start()
         if flush.error is not None:  # a place flushed first failed (no thread)
-            self._batch, self._staged = [], 0
-            self.store.commit_staged(lambda: False)  # nothing of it recorded
             self._stop(flush.error)
             return
-        self._stage_locked()
-        self._batch, self._staged = [], 0
+        # a statement that fails rolls all back: the batch is not recorded
+        self.store.stage(**_statements(self.run, batch))
         recorded = self.store.commit_staged(flush.wait)
         if flush.error is not None:
             self._stop(flush.error)
