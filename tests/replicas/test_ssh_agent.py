@@ -150,6 +150,25 @@ def test_agent_on_refuses_to_fall_back(sshd) -> None:
     assert "agent=off" in (caught.value.hint or "")
 
 
+def test_without_paramiko_a_failed_ssh_says_what_ssh_said(monkeypatch) -> None:
+    # the system's ssh cannot connect (nothing listens on the port) and
+    # paramiko is not installed (``pip install .`` leaves it out): the error
+    # is ssh's, not "needs paramiko", which would meet the same closed port
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setitem(sys.modules, "paramiko", None)  # import paramiko fails
+    place = open_replica(f"sftp://root@127.0.0.1:{port}/nowhere")
+    with pytest.raises(Unreachable, match="ssh could not connect") as caught:
+        place.open()
+    place.close()
+    assert "Connection refused" in caught.value.message
+    assert f"ssh -p {port} root@127.0.0.1" in (caught.value.hint or "")
+    assert "paramiko" in (caught.value.hint or "")
+
+
 def test_the_fallback_notice_reaches_the_user(sshd, tmp_path: Path) -> None:
     local = tmp_path / "local"
     local.mkdir()

@@ -25,7 +25,13 @@ from typing import IO, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from accord.capabilities import Capabilities
-from accord.errors import AccordError, ConfigError, ReplicaError, Unreachable
+from accord.errors import (
+    AccordError,
+    ConfigError,
+    MissingDependency,
+    ReplicaError,
+    Unreachable,
+)
 from accord.keys import IgnoreRules, shown
 from accord.model import DIR, Entry, Problem, Spot
 from accord.replica import Replica, TrashItem, WriteItem, check_key, check_run
@@ -538,7 +544,12 @@ class SSHReplica(Replica):
                 remember_python(argv, self.python, self.via.executable, failed)
                 return
         if failure is None or failure.connection:
-            self.sftp.connect()  # raises the clear errors (host key, keys)
+            try:
+                self.sftp.connect()  # raises the clear errors (host key, keys)
+            except MissingDependency:
+                if failure is None:
+                    raise  # no usable ssh, and no paramiko: that is the error
+                raise self._ssh_failed(failure) from None
             try:
                 link = start_agent(self._paramiko_channel, self.python, self.url)
             except AgentUnavailable as exc:
@@ -546,6 +557,20 @@ class SSHReplica(Replica):
             else:
                 return self._use_agent(link)
         self._fall_back(failure)
+
+    def _ssh_failed(self, failure: AgentUnavailable) -> Unreachable:
+        """The system's ``ssh`` could not connect and there is no paramiko to
+        try with: what ssh said, not that paramiko is missing (installing it
+        would meet the same host, port and keys)."""
+        place = self.sftp
+        return Unreachable(
+            f"ssh could not connect: {failure}",
+            where=self.url,
+            hint="check the host name, the port, the network and your keys "
+            f"(try: ssh -p {place.port} {place.user}@{place.host}); with "
+            "paramiko installed (pip install 'accord[sftp]') accord also "
+            "tries its own SSH client",
+        )
 
     def _start_over_ssh(self, argv: list[str]) -> tuple[AgentLink, str | None]:
         """The agent through the system's ``ssh``: on the interpreter the
