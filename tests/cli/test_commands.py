@@ -275,6 +275,24 @@ def test_plan_then_apply_exactly_and_skip_what_went_stale(pair, tmp_path) -> Non
     assert (right / "a.txt").read_text() == "edited on the right after planning\n"
 
 
+def test_applying_a_first_sync_shows_the_plan_it_asks_about(pair, tmp_path) -> None:
+    # without --yes and without a terminal, a first sync is refused: the
+    # plan the refusal tells the user to check is printed above it
+    left, right = pair
+    plan = tmp_path / "plan.json"
+    made = accord("plan", str(left), str(right), "-o", str(plan))
+    assert made.returncode in (0, 6), made.stderr
+    refused = accord("apply", str(plan))
+    assert refused.returncode == 5, refused.stdout + refused.stderr
+    assert "check the plan above" in refused.stderr
+    assert "-> copy" in refused.stdout and "a.txt" in refused.stdout
+    assert not (right / "a.txt").exists()
+    done = accord("apply", str(plan), "--yes", "-q")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout == ""
+    assert (right / "a.txt").read_text() == (left / "a.txt").read_text()
+
+
 # -- trash, log, reset ----------------------------------------------------------
 def test_trash_list_restore_purge(pair) -> None:
     left, right = synced(pair)

@@ -158,6 +158,10 @@ def apply_command(
 ) -> None:
     """Apply exactly a saved plan. Actions whose item changed since are skipped.
 
+    A first sync of a pair, or a plan past a safety guard, is shown and
+    asked about first; with no terminal it is refused (--yes applies a
+    first sync, never a plan past a guard).
+
     A file saved by 'accord records plan -o' holds one plan per pair of
     record places; they are applied in order.
 
@@ -179,6 +183,9 @@ def apply_command(
             command="apply",
             hook=FSDBHook(),
         ) as session:
+            if plan.first_sync or plan.guards or out.verbose:
+                # what the question (or the refusal) that follows is about
+                out.plan(plan, why=out.verbose > 1)
             override = confirm_plan(plan, out, yes)
             with out.progress(plan) as on_event:
                 report = session.apply(
