@@ -66,7 +66,8 @@ def replica_class(scheme: str) -> type[Replica]:
         known = ", ".join(sorted(_specs))
         raise ConfigError(
             f"unknown place type '{scheme}://'",
-            hint=f"known types: {known}; a plain path means a local folder",
+            hint=f"known types: {known}; a plain path means a local folder"
+            + _without_fsspec(),
         )
     module_name, _, class_name = spec.target.partition(":")
     try:
@@ -90,6 +91,19 @@ def open_replica(url: str, **options: Any) -> Replica:
 
 
 _FSSPEC = "accord.replicas.fsspec:FsspecReplica"
+
+
+def _without_fsspec() -> str:
+    """What to add to an unknown type's hint when fsspec, which opens the
+    other types (``memory://``, ``gcs://``, ``ftp://``...), is not installed."""
+    try:
+        import fsspec  # noqa: F401
+    except ImportError:
+        return (
+            "; other types (memory://, gcs://, ftp://, ...) go through fsspec,"
+            " which is not installed: pip install 'accord[fsspec]'"
+        )
+    return ""
 
 
 def _fsspec_knows(scheme: str) -> bool:

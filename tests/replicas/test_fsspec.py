@@ -41,6 +41,18 @@ def test_an_unknown_scheme_is_still_a_clear_error() -> None:
     with pytest.raises(ConfigError) as caught:
         open_replica("nosuchproto://x/y")
     assert "unknown place type" in caught.value.message
+    assert "fsspec" not in (caught.value.hint or "")  # installed here
+
+
+def test_without_fsspec_an_fsspec_type_says_how_to_get_it(monkeypatch) -> None:
+    # ``pip install .`` leaves fsspec out: memory:// is then no known type,
+    # and the hint says which package opens it
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # import fsspec fails
+    monkeypatch.setitem(sys.modules, "accord.replicas.fsspec", None)
+    with pytest.raises(ConfigError) as caught:
+        open_replica("memory://x/y")
+    assert "unknown place type 'memory://'" in caught.value.message
+    assert "pip install 'accord[fsspec]'" in (caught.value.hint or "")
 
 
 # -- fsspec URLs opened the way fsspec opens them, against real servers -------
