@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.errors import BadData
+from accord.errors import BadData, ConfigError
 from accord.records import apply_plan, load_mapping, make_plan
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -257,6 +257,37 @@ table = "t"
         )
     engine.dispose()
     assert names == ["Renée", "Zoë"]
+
+
+def test_a_sqlite_target_that_is_not_there_is_named_and_not_made(
+    tmp_path: Path,
+) -> None:
+    # connecting to a missing SQLite file makes it, empty: a typo in the
+    # path left a new empty database behind and said "no table"
+    db = tmp_path / "no-such.db"
+    (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
+    (tmp_path / "m.toml").write_text(f'''
+[entities.people]
+key = ["id"]
+fields = ["id", "name"]
+[entities.people.source]
+url = "csv://people.csv"
+[[entities.people.targets]]
+url = "sqlite:///{db}"
+table = "t"
+''')
+    with pytest.raises(ConfigError) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    assert f"no SQLite database at '{db}'" in caught.value.message
+    assert not db.exists()
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:  # the database, without the table
+        conn.execute(sqlalchemy.text("CREATE TABLE other (id TEXT)"))
+    engine.dispose()
+    with pytest.raises(ConfigError) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    assert "no table 't'" in caught.value.message
+    assert "create 't' (with the mapped columns id, name)" in (caught.value.hint or "")
 
 
 def test_a_jsonl_object_missing_a_field_is_refused(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ expects to replace (``accord.records.places`` names the interface).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +43,13 @@ class SQLPlace:
         self.sa = sqlalchemy
         self.spec, self.entity, self.fields = spec, entity, fields
         self.label = spec.label
+        missing = _missing_sqlite_file(sqlalchemy, spec.url)
+        if missing is not None:  # connecting would make an empty database
+            raise ConfigError(
+                f"{self.label}: no SQLite database at {missing!r}",
+                hint="check the path (a relative one is from the current "
+                "folder); accord makes no database or table: create them first",
+            )
         try:
             # no pool: a run opens a few connections and closes them at once
             self.engine = sqlalchemy.create_engine(
@@ -51,7 +59,12 @@ class SQLPlace:
                 spec.table, sqlalchemy.MetaData(), autoload_with=self.engine
             )
         except sqlalchemy.exc.NoSuchTableError:
-            raise ConfigError(f"{self.label}: no table {spec.table!r}") from None
+            columns = ", ".join(spec.column(f) for f in fields)
+            raise ConfigError(
+                f"{self.label}: no table {spec.table!r}",
+                hint=f"accord makes no table: create {spec.table!r} (with the "
+                f"mapped columns {columns}), or name an existing one",
+            ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
             raise ConfigError(f"cannot open {self.label}: {exc}") from None
         unknown = [spec.column(f) for f in fields if spec.column(f) not in self.table.c]
@@ -250,3 +263,19 @@ def _batches(cursor: Any, size: int = 10_000) -> Any:
     """The rows of a DB-API cursor, fetched many at a time."""
     while rows := cursor.fetchmany(size):
         yield from rows
+
+
+def _missing_sqlite_file(sqlalchemy: Any, url: str) -> str | None:
+    """The file a ``sqlite:`` URL names (as an absolute path) when it is
+    not there: SQLite would make it, empty, on connecting. None for any
+    other URL, an in-memory database or a file that exists."""
+    try:
+        made = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return None  # create_engine says what is wrong with it
+    database = made.database
+    if made.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return None if os.path.exists(database) else os.path.abspath(database)
