@@ -115,9 +115,9 @@ class BadData(ConfigError):
     ) -> None:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        counted = "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
         super().__init__(
-            f"{where}: {len(problems)} problem(s) in the data; nothing was "
-            f"written\n  {shown}{more}",
+            f"{where}: {counted} in the data; nothing was written\n  {shown}{more}",
             hint=hint or "fix the data (or the mapping) and run again",
         )
         self.where = where

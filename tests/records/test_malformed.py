@@ -259,6 +259,13 @@ table = "t"
     assert names == ["Renée", "Zoë"]
 
 
+def test_bad_data_counts_its_problems_in_words() -> None:
+    one = BadData("people.csv", ["people.csv:2: column 4: missing"])
+    assert one.message.startswith("people.csv: 1 problem in the data;")
+    two = BadData("people.csv", ["a", "b"])
+    assert two.message.startswith("people.csv: 2 problems in the data;")
+
+
 def test_a_sqlite_target_that_is_not_there_is_named_and_not_made(
     tmp_path: Path,
 ) -> None:
