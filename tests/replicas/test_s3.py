@@ -69,6 +69,58 @@ def test_the_cli_with_endpoint_url(s3_server, tmp_path: Path) -> None:
     assert s3_server.objects(bare) == {"index.html": b"<h1>hi</h1>"}
 
 
+def test_every_command_that_opens_an_s3_place_takes_endpoint_url(
+    s3_server, tmp_path: Path
+) -> None:
+    # status, plan, apply, log, trash and reset opened s3:// places without
+    # the option sync and mirror take: only AWS_ENDPOINT_URL reached them
+    local = tmp_path / "site"
+    local.mkdir()
+    (local / "index.html").write_text("<h1>hi</h1>")
+    bare = s3_server.url().split("?", 1)[0]
+    endpoint = ["--endpoint-url", s3_server.endpoint]
+    env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+
+    def accord_cli(*args: str) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert "Traceback" not in done.stderr, done.stderr
+        return done
+
+    assert accord_cli("sync", str(local), bare, "-y", "-q", *endpoint).returncode == 0
+    (local / "index.html").unlink()
+    (local / "new.html").write_text("new")
+    plan = tmp_path / "plan.json"
+    status = accord_cli("status", str(local), bare, *endpoint)
+    assert status.returncode == 6, status.stderr
+    assert "new.html" in status.stdout and "index.html" in status.stdout
+    made = accord_cli("plan", str(local), bare, "-o", str(plan), *endpoint)
+    assert made.returncode == 0, made.stderr
+    applied = accord_cli("apply", str(plan), "--yes", "-q", *endpoint)
+    assert applied.returncode == 0, applied.stderr
+    assert s3_server.objects(bare) == {"new.html": b"new"}
+    trashed = accord_cli("trash", "list", bare, *endpoint)
+    assert trashed.returncode == 0 and "index.html" in trashed.stdout, trashed.stderr
+    log = accord_cli("log", str(local), bare, *endpoint)
+    assert log.returncode == 0 and log.stdout.count("\n") == 2, log.stdout
+    # a profile's endpoint_url reaches them too
+    profiles = tmp_path / "accord.toml"
+    profiles.write_text(
+        f'[pairs.site]\nleft = "{local}"\nright = "{bare}"\n'
+        f'endpoint_url = "{s3_server.endpoint}"\n'
+    )
+    env["ACCORD_CONFIG"] = str(profiles)
+    agreed = accord_cli("status", "site")
+    assert agreed.returncode == 0, agreed.stdout + agreed.stderr
+    reset = accord_cli("reset", str(local), bare, "--yes", *endpoint)
+    assert reset.returncode == 0, reset.stderr
+
+
 def test_big_objects_go_up_in_parts(s3_server, tmp_path: Path, monkeypatch) -> None:
     from accord.replicas import s3
 

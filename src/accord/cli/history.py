@@ -11,7 +11,14 @@ from typing import Any
 import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
-from accord.cli.options import can_ask, output_options, profile_option, two_places
+from accord.cli.options import (
+    can_ask,
+    endpoint_url_applied,
+    output_options,
+    profile_endpoint,
+    profile_option,
+    two_places,
+)
 from accord.cli.render import Renderer
 from accord.engine import history
 from accord.engine.session import default_who, new_run_id
@@ -37,6 +44,7 @@ __all__ = ["log_command", "reset"]
     help="How many runs to list.",
 )
 @profile_option
+@endpoint_url_applied
 @output_options
 @handle_errors
 def log_command(
@@ -56,7 +64,8 @@ def log_command(
     accord log ~/notes /mnt/backup/notes --run 20261123T101500Z-a1b2c3
     """
     out = Renderer.choose(json_lines, quiet, verbose)
-    first, second = two_places(left, right, profile)[:2]
+    first, second, options = two_places(left, right, profile)
+    profile_endpoint(options)
     store = _open_store(first, second, missing_ok=True)
     try:
         runs = store.runs(limit=1_000_000) if store else []
@@ -188,6 +197,7 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     help="Remove a lock left by a run that is gone for good.",
 )
 @profile_option
+@endpoint_url_applied
 @handle_errors
 def reset(
     left: str | None,
@@ -207,7 +217,9 @@ def reset(
     accord reset ~/notes /mnt/backup/notes
     accord reset ./Data s3://bucket/team --places
     """
-    first, second = (open_replica(p) for p in two_places(left, right, profile)[:2])
+    *pair, options = two_places(left, right, profile)
+    profile_endpoint(options)
+    first, second = (open_replica(p) for p in pair)
     path = ArchiveStore.path_for(default_state_dir(), first.identity, second.identity)
     if not path.exists() and not places:
         click.echo("nothing to reset: this pair has no state")

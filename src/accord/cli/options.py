@@ -23,6 +23,7 @@ __all__ = [
     "accept_rules_option",
     "allow_empty_option",
     "can_ask",
+    "endpoint_url_applied",
     "endpoint_url_option",
     "exclude_option",
     "fsdb_hook",
@@ -32,6 +33,7 @@ __all__ = [
     "no_trash_option",
     "output_options",
     "policy_from",
+    "profile_endpoint",
     "profile_hook",
     "profile_option",
     "run_options",
@@ -164,6 +166,31 @@ endpoint_url_option = click.option(
     default=None,
     help="S3-compatible endpoint for s3:// places (else AWS_ENDPOINT_URL).",
 )
+
+
+def _endpoint_given(ctx: click.Context, param: Any, value: str | None) -> None:
+    if value:
+        use_endpoint(value)
+        ctx.meta["accord.endpoint_url"] = value
+
+
+#: ``--endpoint-url`` of the commands that only open places (status, plan,
+#: log, reset, trash): in effect as soon as it is read
+endpoint_url_applied = click.option(
+    "--endpoint-url",
+    metavar="URL",
+    expose_value=False,
+    callback=_endpoint_given,
+    help="S3-compatible endpoint for s3:// places (else AWS_ENDPOINT_URL).",
+)
+
+
+def profile_endpoint(profile: dict[str, Any]) -> None:
+    """A profile's ``endpoint_url``, unless ``--endpoint-url`` gave one."""
+    ctx = click.get_current_context(silent=True)
+    given = ctx is not None and ctx.meta.get("accord.endpoint_url")
+    if profile.get("endpoint_url") and not given:
+        use_endpoint(profile["endpoint_url"])
 
 
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:

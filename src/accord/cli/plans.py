@@ -11,8 +11,10 @@ import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
 from accord.cli.options import (
+    endpoint_url_applied,
     output_options,
     policy_from,
+    profile_endpoint,
     profile_hook,
     profile_option,
     two_places,
@@ -34,6 +36,7 @@ __all__ = ["apply_command", "plan_command", "status"]
 @click.argument("right", required=False)
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
 @profile_option
+@endpoint_url_applied
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @login_options
 @output_options
@@ -58,6 +61,7 @@ def status(
     accord status ~/notes /mnt/backup/notes --why
     """
     first, second, options = two_places(left, right, profile)
+    profile_endpoint(options)
     out = Renderer.choose(json_lines, quiet, max(verbose, 1))
     first_place, second_place, implied = open_places(first, second, login)
     mode = implied.pop("mode", options.get("mode", "sync"))
@@ -90,6 +94,7 @@ def status(
     help="Conflict rule (default keep-both).",
 )
 @profile_option
+@endpoint_url_applied
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
@@ -113,6 +118,7 @@ def plan_command(
     accord apply plan.json
     """
     first, second, options = two_places(left, right, profile)
+    profile_endpoint(options)
     out = Renderer.choose(json_lines, quiet, verbose)
     mode = "mirror" if as_mirror else options.get("mode", "sync")
     policy = policy_from(mode, options, on_conflict=on_conflict, delete=delete)
@@ -146,6 +152,7 @@ def _look(
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; guards still abort.")
 @click.option("--break-lock", is_flag=True, help="Remove a lock left by a dead run.")
+@endpoint_url_applied
 @output_options
 @handle_errors
 def apply_command(
