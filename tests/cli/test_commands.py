@@ -293,6 +293,26 @@ def test_applying_a_first_sync_shows_the_plan_it_asks_about(pair, tmp_path) -> N
     assert (right / "a.txt").read_text() == (left / "a.txt").read_text()
 
 
+def test_a_conflict_kept_both_is_told_at_the_end(pair) -> None:
+    # "done: 1 changed" alone hid that a second copy of the file now sits
+    # beside it on both sides
+    left, right = synced(pair)
+    (left / "a.txt").write_text("left\n")
+    (right / "a.txt").write_text("right\n")
+    done = accord("sync", str(left), str(right), "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 conflict kept both" in done.stdout
+    (copy,) = [p.name for p in left.glob("a.conflict-*")]
+    (told,) = [x for x in done.stdout.splitlines() if x.startswith("conflict: ")]
+    assert told.startswith("conflict: a.txt: changed on both sides: ")
+    assert told.endswith(f" version is kept as {copy}")
+    (left / "a.txt").write_text("left again\n")
+    (right / "a.txt").write_text("right again\n")
+    as_json = accord("sync", str(left), str(right), "--yes", "--json")
+    summary = json.loads(as_json.stdout.splitlines()[-1])
+    assert summary["event"] == "summary" and summary["kept_both"] == 1
+
+
 # -- trash, log, reset ----------------------------------------------------------
 def test_trash_list_restore_purge(pair) -> None:
     left, right = synced(pair)

@@ -276,6 +276,9 @@ class Renderer:
             self.emit(event="summary", **summary)
             return
         parts = [f"{summary['changed']} changed ({human_size(summary['bytes'])})"]
+        if summary["kept_both"]:
+            kept = summary["kept_both"]
+            parts.append(f"{kept} conflict{'' if kept == 1 else 's'} kept both")
         counts = {**summary, "problems": len(report.unsynced)}
         notices = summary["problems"] - counts["problems"]
         for name, one in _COUNTED:
@@ -287,6 +290,9 @@ class Renderer:
         if report.aborted:
             text += f"; stopped: {report.aborted}"
         self.line(text)
+        for outcome in report.kept_both:
+            action = outcome.action
+            self.line(f"conflict: {escaped(action.key)}: {action.reason}")
         for outcome in report.skipped + report.failed:
             text = f"{outcome.status}: {outcome.message}"
             if text not in self._told:  # each item once: not again if shown live

@@ -109,11 +109,18 @@ class Report:
             or self.unsynced
         )
 
+    @property
+    def kept_both(self) -> list[Outcome]:
+        """The conflicts this run resolved by keeping both versions (the
+        other one under a ``.conflict-`` name on both sides)."""
+        return [o for o in self.done if o.action.op == "keep_both"]
+
     def summary(self) -> dict[str, Any]:
         changed = [o for o in self.done if o.action.op not in ARCHIVE_ONLY]
         return {
             "run": self.run,
             "changed": len(changed),
+            "kept_both": len(self.kept_both),
             "skipped": len(self.skipped),
             "failed": len(self.failed),
             "conflicts": len(self.conflicts),
