@@ -313,6 +313,20 @@ def test_a_conflict_kept_both_is_told_at_the_end(pair) -> None:
     assert summary["event"] == "summary" and summary["kept_both"] == 1
 
 
+def test_one_place_alone_is_a_usage_error_not_a_missing_profile(pair, tmp_path) -> None:
+    # a lone argument is a profile's name; a path given alone was answered
+    # "no profile named '/x/left'" with advice to add a [pairs./x/left] table
+    left, _ = pair
+    for command in ("sync", "status", "log"):
+        done = accord(command, str(left), cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert f"only one was given, {left}" in done.stderr, done.stderr
+    bare = accord("sync", "left", cwd=tmp_path)  # a folder here, no profiles
+    assert bare.returncode == 2 and "only one was given, left" in bare.stderr
+    named = accord("sync", "notes", cwd=tmp_path)  # no such folder: a profile
+    assert named.returncode == 1 and "no profile named 'notes'" in named.stderr
+
+
 # -- trash, log, reset ----------------------------------------------------------
 def test_trash_list_restore_purge(pair) -> None:
     left, right = synced(pair)

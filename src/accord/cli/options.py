@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from accord.config import load_profile
+from accord.config import config_path, load_profile
 from accord.engine.policy import Policy
 from accord.fsdb.hook import FSDBHook
 
@@ -279,6 +279,10 @@ def two_places(
 ) -> tuple[str, str, dict[str, Any]]:
     """Two places from the arguments or a profile."""
     if profile is None and first is not None and second is None:
+        if _looks_like_a_place(first):
+            raise click.UsageError(
+                f"give two places (LEFT RIGHT): only one was given, {first}"
+            )
         profile = first
         first = None
     options: dict[str, Any] = load_profile(profile) if profile else {}
@@ -287,6 +291,15 @@ def two_places(
     if not left or not right:
         raise click.UsageError("give two places (LEFT RIGHT) or a profile name")
     return left, right, options
+
+
+def _looks_like_a_place(word: str) -> bool:
+    """Whether a lone argument is a place (a path, a URL; a folder here
+    when there is no profile file) rather than a profile's name (``notes``,
+    ``work.papers``)."""
+    if "/" in word or word.startswith(("~", ".")):
+        return True
+    return config_path() is None and os.path.isdir(word)
 
 
 def policy_from(mode: str, profile: dict[str, Any], **cli: Any) -> Policy:
