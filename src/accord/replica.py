@@ -404,6 +404,15 @@ class Replica(abc.ABC):
         let ``open()`` decide."""
         return True
 
+    def missing_parent(self) -> str | None:
+        """For a root that does not exist yet: the folder above it, when that
+        is not there either. A run makes a new root only in a folder that
+        exists, as ``rsync`` does (a mistyped path, or a disk not mounted,
+        is not made on whatever disk is there); ``open(create=True)`` itself
+        makes every folder missing. None where a place cannot tell, or has
+        no folders."""
+        return None
+
     def is_empty_root(self) -> bool:
         """True when the root holds nothing at all (a likely unmounted disk)."""
         return next(iter(self.scan()), None) is None

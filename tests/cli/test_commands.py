@@ -327,6 +327,22 @@ def test_one_place_alone_is_a_usage_error_not_a_missing_profile(pair, tmp_path) 
     assert named.returncode == 1 and "no profile named 'notes'" in named.stderr
 
 
+def test_a_new_place_is_made_only_in_a_folder_that_is_there(pair, tmp_path) -> None:
+    # like rsync: a mistyped path (or a disk not mounted) is not made, with
+    # every folder above it, on whatever disk is there
+    left, _ = pair
+    target = tmp_path / "bakup" / "notes"
+    for args in (["mirror"], ["sync", "--yes"], ["sync", "--dry-run"]):
+        done = accord(*args, str(left), str(target))
+        assert done.returncode == 1, (args, done.stdout + done.stderr)
+        assert f"the folder {tmp_path / 'bakup'} does not exist" in done.stderr
+        assert "make " in done.stderr and not (tmp_path / "bakup").exists()
+    (tmp_path / "bakup").mkdir()
+    made = accord("mirror", str(left), str(target))
+    assert made.returncode == 0, made.stderr
+    assert (target / "a.txt").read_text() == "a\n"
+
+
 # -- trash, log, reset ----------------------------------------------------------
 def test_trash_list_restore_purge(pair) -> None:
     left, right = synced(pair)

@@ -111,7 +111,7 @@ def test_a_file_being_written_is_not_copied_half_way(tmp_path: Path) -> None:
 
 
 def test_a_folder_made_by_the_first_run_is_then_watched(tmp_path: Path) -> None:
-    a, b = tmp_path / "a", tmp_path / "new" / "b"
+    a, b = tmp_path / "a", tmp_path / "b"  # b: made by the first run
     a.mkdir()
     (a / "x.txt").write_text("x\n")
     with WatchProcess(str(a), str(b), "--poll", "1h") as watcher:

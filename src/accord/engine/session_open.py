@@ -128,7 +128,17 @@ class SessionOpening:
         )
         if may_create and not replica.exists():
             # a new folder: created when the plan is applied, not before (a
-            # preview or a refused first sync leaves nothing behind)
+            # preview or a refused first sync leaves nothing behind); only
+            # in a folder that is there (a mistyped path, a disk not mounted)
+            missing = replica.missing_parent()
+            if missing is not None:
+                raise Unreachable(
+                    f"the folder {missing} does not exist, so the {side} side "
+                    "cannot be made in it; nothing was changed",
+                    where=replica.url,
+                    hint="check the path (a disk that is not mounted?); to "
+                    f"start a new tree there, make {missing} first",
+                )
             self._absent.add(side)
             return
         try:

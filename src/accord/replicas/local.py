@@ -156,6 +156,10 @@ class LocalReplica(
     def exists(self) -> bool:
         return os.path.isdir(self.root)
 
+    def missing_parent(self) -> str | None:
+        parent = os.path.dirname(self.root.rstrip(os.sep)) or os.sep
+        return None if os.path.isdir(parent) else parent
+
     def spots(self) -> tuple[Spot, ...]:
         return local_spots(self.root)
 
