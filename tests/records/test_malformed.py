@@ -220,22 +220,29 @@ def test_a_malformed_roster_writes_nothing(
     assert directory(conn, ou) == before_ldap
 
 
-def test_bytes_that_are_not_the_declared_encoding(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'lms.db'}"
-    engine = sqlalchemy.create_engine(db)
-    with engine.begin() as conn:
-        conn.execute(sqlalchemy.text("CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT)"))
-    engine.dispose()
-    (tmp_path / "m.toml").write_text(f'''
+def _people_mapping(folder: Path, target: str) -> Path:
+    """``m.toml``: people.csv (id, name) into the table ``t`` of ``target``."""
+    path = folder / "m.toml"
+    path.write_text(f'''
 [entities.people]
 key = ["id"]
 fields = ["id", "name"]
 [entities.people.source]
 url = "csv://people.csv"
 [[entities.people.targets]]
-url = "{db}"
+url = "{target}"
 table = "t"
 ''')
+    return path
+
+
+def test_bytes_that_are_not_the_declared_encoding(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(db)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT)"))
+    engine.dispose()
+    _people_mapping(tmp_path, db)
     source = tmp_path / "people.csv"
     source.write_bytes("id,name\n1,Zoë\n2,Ren\xe9e\n".encode("latin-1"))
     with pytest.raises(BadData) as caught:
@@ -273,16 +280,7 @@ def test_a_sqlite_target_that_is_not_there_is_named_and_not_made(
     # path left a new empty database behind and said "no table"
     db = tmp_path / "no-such.db"
     (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
-    (tmp_path / "m.toml").write_text(f'''
-[entities.people]
-key = ["id"]
-fields = ["id", "name"]
-[entities.people.source]
-url = "csv://people.csv"
-[[entities.people.targets]]
-url = "sqlite:///{db}"
-table = "t"
-''')
+    _people_mapping(tmp_path, f"sqlite:///{db}")
     with pytest.raises(ConfigError) as caught:
         make_plan(load_mapping(tmp_path / "m.toml"))
     assert f"no SQLite database at '{db}'" in caught.value.message
