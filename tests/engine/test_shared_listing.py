@@ -131,32 +131,38 @@ def test_only_a_local_folder_itself_is_listed_in_shares(tmp_path: Path) -> None:
     assert detect.scan_shared(OwnListing(str(tmp_path)), Side.LEFT) is None
 
 
-def test_a_first_copy_into_a_new_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def walks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The places a run lists in one walk (``scan_side``), not in shares."""
+    walked: list[str] = []
+
+    def one_walk(place: Any, *args: Any) -> Any:
+        walked.append(place.url)
+        return detect.scan_side(place, *args)
+
+    monkeypatch.setattr("accord.engine.session.scan_side", one_walk)
+    return walked
+
+
+def _held(root: Path) -> list[str]:
+    """Every item under ``root`` but accord's own, as sorted relative paths."""
+    found = [p for p in root.rglob("*") if ".accord" not in p.parts]
+    return sorted(str(p.relative_to(root)) for p in found)
+
+
+def test_a_first_copy_into_a_new_folder(tmp_path: Path, walks: list[str]) -> None:
     """The run lists the source in shares, not in one walk, and copies
     all of it."""
     src, dst = tmp_path / "src", tmp_path / "dst"
     src.mkdir()
     _tree(src)
     os.unlink(src / "top2" / "pipe")
-    walks: list[str] = []
-
-    def one_walk(place: Any, *args: Any) -> Any:
-        walks.append(place.url)
-        return detect.scan_side(place, *args)
-
-    monkeypatch.setattr("accord.engine.session.scan_side", one_walk)
     with Session(str(src), str(dst), state_dir=tmp_path / "state") as session:
         plan = session.plan()
         report = session.apply(plan)
     assert report.ok
-    copied = sorted(
-        str(p.relative_to(dst)) for p in dst.rglob("*") if ".accord" not in p.parts
-    )
-    held = sorted(
-        str(p.relative_to(src)) for p in src.rglob("*") if ".accord" not in p.parts
-    )
+    copied = _held(dst)
+    held = _held(src)
     assert walks == []
     assert copied == held
     assert (dst / "top1" / "link").readlink() == Path("sub0/f0.txt")
@@ -164,7 +170,7 @@ def test_a_first_copy_into_a_new_folder(
 
 
 def test_a_first_sync_of_two_folders_lists_each_in_shares(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, walks: list[str]
 ) -> None:
     """Two existing folders, nothing archived: each is listed in shares,
     one after the other, and the run brings both to the union."""
@@ -176,22 +182,10 @@ def test_a_first_sync_of_two_folders_lists_each_in_shares(
     (right / "top0" / "sub0" / "theirs.txt").write_text("from the right")
     (right / "only").mkdir()
     (right / "only" / "r.txt").write_text("right only")
-    walks: list[str] = []
-
-    def one_walk(place: Any, *args: Any) -> Any:
-        walks.append(place.url)
-        return detect.scan_side(place, *args)
-
-    monkeypatch.setattr("accord.engine.session.scan_side", one_walk)
     with Session(str(left), str(right), state_dir=tmp_path / "state") as session:
         report = session.apply(session.plan())
     assert report.ok
     assert walks == []
-
-    def held(root: Path) -> list[str]:
-        found = [p for p in root.rglob("*") if ".accord" not in p.parts]
-        return sorted(str(p.relative_to(root)) for p in found)
-
-    assert held(left) == held(right)
+    assert _held(left) == _held(right)
     assert (left / "only" / "r.txt").read_text() == "right only"
     assert (right / "top5" / "sub5" / "f19.txt").read_text() == "5 5 19"

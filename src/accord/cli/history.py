@@ -13,7 +13,7 @@ import click
 from accord.cli import EXIT, Exit, cli, handle_errors
 from accord.cli.options import (
     can_ask,
-    endpoint_url_applied,
+    endpoint_url_option,
     output_options,
     profile_endpoint,
     profile_option,
@@ -44,7 +44,7 @@ __all__ = ["log_command", "reset"]
     help="How many runs to list.",
 )
 @profile_option
-@endpoint_url_applied
+@endpoint_url_option
 @output_options
 @handle_errors
 def log_command(
@@ -197,7 +197,7 @@ def _open_store(left: str, right: str, *, missing_ok: bool = False) -> Any:
     help="Remove a lock left by a run that is gone for good.",
 )
 @profile_option
-@endpoint_url_applied
+@endpoint_url_option
 @handle_errors
 def reset(
     left: str | None,

@@ -23,7 +23,6 @@ __all__ = [
     "accept_rules_option",
     "allow_empty_option",
     "can_ask",
-    "endpoint_url_applied",
     "endpoint_url_option",
     "exclude_option",
     "fsdb_hook",
@@ -38,7 +37,6 @@ __all__ = [
     "profile_option",
     "run_options",
     "two_places",
-    "use_endpoint",
     "workers_option",
 ]
 
@@ -160,12 +158,6 @@ marker_option = click.option(
     help="Refuse to run unless both roots hold the file NAME "
     "(a file-system database's marker, e.g. romidb).",
 )
-endpoint_url_option = click.option(
-    "--endpoint-url",
-    metavar="URL",
-    default=None,
-    help="S3-compatible endpoint for s3:// places (else AWS_ENDPOINT_URL).",
-)
 
 
 def _endpoint_given(ctx: click.Context, param: Any, value: str | None) -> None:
@@ -174,9 +166,9 @@ def _endpoint_given(ctx: click.Context, param: Any, value: str | None) -> None:
         ctx.meta["accord.endpoint_url"] = value
 
 
-#: ``--endpoint-url`` of the commands that only open places (status, plan,
-#: log, reset, trash): in effect as soon as it is read
-endpoint_url_applied = click.option(
+#: ``--endpoint-url`` of every command that opens places: in effect as soon
+#: as it is read (a profile's ``endpoint_url``: ``profile_endpoint``)
+endpoint_url_option = click.option(
     "--endpoint-url",
     metavar="URL",
     expose_value=False,

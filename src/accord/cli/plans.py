@@ -11,7 +11,7 @@ import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
 from accord.cli.options import (
-    endpoint_url_applied,
+    endpoint_url_option,
     output_options,
     policy_from,
     profile_endpoint,
@@ -36,7 +36,7 @@ __all__ = ["apply_command", "plan_command", "status"]
 @click.argument("right", required=False)
 @click.option("--why", is_flag=True, help="Give the reason for each action.")
 @profile_option
-@endpoint_url_applied
+@endpoint_url_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @login_options
 @output_options
@@ -94,7 +94,7 @@ def status(
     help="Conflict rule (default keep-both).",
 )
 @profile_option
-@endpoint_url_applied
+@endpoint_url_option
 @click.option("--exclude", multiple=True, metavar="PATTERN", help="Ignore PATTERN too.")
 @output_options
 @handle_errors
@@ -152,7 +152,7 @@ def _look(
 @click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-y", "--yes", is_flag=True, help="Do not ask; guards still abort.")
 @click.option("--break-lock", is_flag=True, help="Remove a lock left by a dead run.")
-@endpoint_url_applied
+@endpoint_url_option
 @output_options
 @handle_errors
 def apply_command(

@@ -12,9 +12,9 @@ from accord.cli.options import (
     can_ask,
     fsdb_hook,
     policy_from,
+    profile_endpoint,
     run_options,
     two_places,
-    use_endpoint,
 )
 from accord.cli.places import login_options, open_places
 from accord.cli.render import Renderer, human_size
@@ -178,7 +178,7 @@ def _start(
     dry_run, yes = opts.pop("dry_run"), opts.pop("yes")
     exclude = [*profile.get("exclude", []), *opts.pop("exclude")]
     break_lock = opts.pop("break_lock")
-    use_endpoint(opts.pop("endpoint_url") or profile.get("endpoint_url"))
+    profile_endpoint(profile)
     hook = fsdb_hook(opts, profile)
     left, right, implied = open_places(left, right, opts)
     policy = policy_from(

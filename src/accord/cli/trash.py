@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from accord.cli import EXIT, Exit, cli, handle_errors
-from accord.cli.options import can_ask, endpoint_url_applied, output_options
+from accord.cli.options import can_ask, endpoint_url_option, output_options
 from accord.cli.render import Renderer, human_size
 from accord.engine.names import checked_trash
 from accord.errors import Aborted, ConfigError
@@ -40,7 +40,7 @@ def _opened(place: str) -> Any:
 
 @trash.command("list")
 @click.argument("place")
-@endpoint_url_applied
+@endpoint_url_option
 @output_options
 @handle_errors
 def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
@@ -68,7 +68,7 @@ def trash_list(place: str, json_lines: bool, quiet: bool, verbose: int) -> None:
 @trash.command("restore")
 @click.argument("place")
 @click.argument("path")
-@endpoint_url_applied
+@endpoint_url_option
 @click.option(
     "--run", "run_id", metavar="RUN", help="Which trashed version (default: newest)."
 )
@@ -131,7 +131,7 @@ class Days(click.ParamType):
 
 @trash.command("purge")
 @click.argument("place")
-@endpoint_url_applied
+@endpoint_url_option
 @click.option(
     "--older-than",
     type=Days(),

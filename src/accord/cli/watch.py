@@ -24,7 +24,7 @@ from accord.cli.options import (
     max_delete_percent_option,
     no_trash_option,
     policy_from,
-    use_endpoint,
+    profile_endpoint,
     workers_option,
 )
 from accord.cli.shared import told_to_hubs
@@ -160,7 +160,7 @@ def _pairs(left: str | None, right: str | None, opts: dict[str, Any]) -> list[Pa
 
 def _pair(name: str | None, profile: dict[str, Any], opts: dict[str, Any]) -> Pair:
     mode = "mirror" if opts["as_mirror"] else profile.get("mode", "sync")
-    use_endpoint(opts["endpoint_url"] or profile.get("endpoint_url"))
+    profile_endpoint(profile)
     fields = ("on_conflict", "delete", "max_delete", "max_delete_percent")
     fields += ("allow_empty", "workers", "no_trash", "accept_rules", "checksum")
     fields += ("marker",)
