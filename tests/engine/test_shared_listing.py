@@ -53,16 +53,22 @@ def _tree(root: Path) -> None:
     (root / "top3" / "odd:name" / "y:z.txt").write_text("refused, deepest")
 
 
-def _gate(root: Path) -> Gate:
-    return Gate(str(root), Capabilities(forbidden_chars=":"), "/elsewhere")
-
-
-def test_the_shares_make_the_listing_of_one_walk(tmp_path: Path) -> None:
+def _opened_tree(tmp_path: Path) -> tuple[Path, LocalReplica]:
+    """``_tree`` in ``tmp_path/src``, and that folder as an opened place."""
     root = tmp_path / "src"
     root.mkdir()
     _tree(root)
     place = LocalReplica(str(root))
     place.open()
+    return root, place
+
+
+def _gate(root: Path) -> Gate:
+    return Gate(str(root), Capabilities(forbidden_chars=":"), "/elsewhere")
+
+
+def test_the_shares_make_the_listing_of_one_walk(tmp_path: Path) -> None:
+    root, place = _opened_tree(tmp_path)
     ignore = IgnoreRules(["cache/"])
     shared = detect.scan_shared(place, Side.LEFT, ignore, _gate(root))
     walked = detect.scan_side(place, {}, Side.LEFT, ignore, _gate(root))
@@ -85,11 +91,7 @@ def test_the_shares_make_the_listing_of_one_walk(tmp_path: Path) -> None:
 
 
 def test_a_tree_changed_between_the_walks_is_listed_again(tmp_path: Path) -> None:
-    root = tmp_path / "src"
-    root.mkdir()
-    _tree(root)
-    place = LocalReplica(str(root))
-    place.open()
+    root, place = _opened_tree(tmp_path)
     gate = Gate(str(root))
     theirs = detect._share(place, Side.LEFT, None, gate, 1)
     shutil.rmtree(root / "top5")  # the biggest folder goes: the deal moves
