@@ -114,6 +114,24 @@ def test_an_ftp_folder_syncs_both_ways_from_the_cli(ftp_server, tmp_path: Path) 
     assert cli("status", str(local), url).returncode == 0
 
 
+def test_a_new_ftp_root_is_made_only_in_a_folder_that_is_there(
+    ftp_server, tmp_path: Path
+) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    url = ftp_server.url("typo/notes")
+    done = cli("mirror", str(local), url, "--yes")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the folder /typo does not exist" in done.stderr
+    assert not ftp_server.path("typo").exists()
+    # a memory filesystem's folders are only names: it cannot tell
+    assert open_replica("memory://nowhere/x/y").missing_parent() is None
+    ftp_server.path("typo").mkdir()
+    assert cli("mirror", str(local), url, "--yes", "-q").returncode == 0
+    assert (ftp_server.path("typo") / "notes" / "a.txt").read_text() == "a\n"
+
+
 @pytest.mark.parametrize("source", ["environment", "netrc"])
 def test_ftp_credentials_come_from_the_usual_places(
     ftp_server, tmp_path: Path, source: str

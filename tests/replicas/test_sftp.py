@@ -306,3 +306,36 @@ def test_wrong_credentials_are_refused_clearly(sshd, tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "refused our keys" in done.stderr and "hint:" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("transport", ["", "&agent=off"], ids=["agent", "sftp"])
+def test_a_new_remote_root_is_made_only_in_a_folder_that_is_there(
+    sshd, tmp_path: Path, transport
+) -> None:
+    # as a local one: a mistyped server path is not made with every folder
+    # above it
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a.txt").write_text("a\n")
+    base = sshd.url()
+    url = base.replace("?", "/notes?", 1) + transport
+    missing = sshd.path(base)
+    for verb in ("mirror", "sync"):
+        done = subprocess.run(
+            [sys.executable, "-m", "accord", verb, str(local), url, "--yes"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 1, done.stdout + done.stderr
+        assert f"the folder {missing} does not exist" in done.stderr
+        assert "Traceback" not in done.stderr and not missing.exists()
+    missing.mkdir()
+    made = subprocess.run(
+        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (missing / "notes" / "a.txt").read_text() == "a\n"

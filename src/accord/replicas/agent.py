@@ -50,6 +50,7 @@ _RUN = 4096  # unchanged items a run (one digest) covers at most
 # e = an entry or None, T = a trash item
 _SIGNATURES = {
     "exists": "",
+    "missing_parent": "",
     "open": "s",
     "is_empty_root": "",
     "stat": "s",
@@ -83,8 +84,8 @@ _SIGNATURES = {
 # calls quick enough to run in the reading thread, in order
 _QUICK = frozenset(
     (
-        "hello", "exists", "open", "close", "is_empty_root", "stat", "make_dir",
-        "make_dirs",
+        "hello", "exists", "missing_parent", "open", "close", "is_empty_root",
+        "stat", "make_dir", "make_dirs",
         "make_link", "set_meta", "delete", "move", "meta_create", "meta_read",
         "meta_delete", "meta_list", "root_file_exists", "trash_runs",
         "leave_as_found", "drop_lock", "new_listing",

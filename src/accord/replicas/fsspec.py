@@ -85,6 +85,8 @@ _READ_ONLY = ("http", "https")
 _URL_PATHS = ("http", "https", "webdav", "dav", "webdavs", "davs")
 _CONTROL = "".join(map(chr, range(32))) + "\x7f"
 _CLAIM = ".claim-"
+#: filesystems whose folders are there or not (a new root's parent is checked)
+_FOLDERS = ("file", "local", "ftp", "smb", *_URL_PATHS[2:])
 
 
 class FsspecReplica(Replica):
@@ -216,6 +218,20 @@ class FsspecReplica(Replica):
         with contextlib.suppress(Exception):
             return bool(self.fs.exists(self.root))
         return True
+
+    def missing_parent(self) -> str | None:
+        """On a filesystem with real folders (not an object store's key
+        prefixes, nor memory's): the folder above a new root, when it is not
+        there either."""
+        if self.target.protocol not in _FOLDERS:
+            return None
+        parent = posixpath.dirname(self.root.rstrip("/"))
+        if not parent or parent == self.root:
+            return None
+        with contextlib.suppress(Exception):  # else open() reports it
+            if not self.fs.isdir(parent):
+                return parent
+        return None
 
     # -- reading ----------------------------------------------------------
     def _entry(self, key: str, info: dict[str, Any]) -> Entry:

@@ -191,6 +191,22 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
             return True  # let open() report it
         return True
 
+    def missing_parent(self) -> str | None:
+        """The server's folder above a root that is not there yet, when it
+        is not there either (a relative root lies in the login folder,
+        which is there)."""
+        parent = posixpath.dirname(self.root.rstrip("/"))
+        if not parent or parent == self.root:
+            return None
+        try:
+            self.connect()
+            attrs = self._sftp().stat(parent)
+        except FileNotFoundError:
+            return parent
+        except OSError:
+            return None  # let open() report it
+        return None if st.S_ISDIR(attrs.st_mode or 0) else parent
+
     def connect(self) -> None:
         """Open the SSH connection (open() does, first)."""
         if self._client is None:

@@ -191,6 +191,10 @@ class AgentReplica(Replica):
     def exists(self) -> bool:
         return bool(self.link.call("exists"))
 
+    def missing_parent(self) -> str | None:
+        found = self.link.call("missing_parent")
+        return None if found is None else str(found)
+
     def is_empty_root(self) -> bool:
         return bool(self.link.call("is_empty_root"))
 
@@ -639,6 +643,10 @@ class SSHReplica(Replica):
     def exists(self) -> bool:
         self._connect()
         return self.via.exists()
+
+    def missing_parent(self) -> str | None:
+        self._connect()
+        return self.via.missing_parent()
 
     def persistent_id(self, version: str) -> str | None:
         return self.via.persistent_id(version)
