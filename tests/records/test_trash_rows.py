@@ -4,12 +4,17 @@ held it, where it was."""
 
 from __future__ import annotations
 
+import datetime as dt
+import decimal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import ldap3
 import pytest
+import sqlalchemy
 
 from accord.errors import ConfigError
 from accord.records import apply_plan, load_mapping, make_plan
@@ -187,3 +192,178 @@ def test_a_row_is_not_restored_without_a_column_it_had(tmp_path: Path) -> None:
         target.read_bytes()
         == 'id;name;notes\n1;Zoë;\n2;Bob;"owes 5;00"\n3;Al;\n'.encode("latin-1")
     )
+
+
+# -- tables and directories: what the mapping does not name is kept too -------
+TYPED = {
+    "postgresql": (
+        "born DATE, paid NUMERIC(8,2), seen TIMESTAMP, photo BYTEA, "
+        "active BOOLEAN, score DOUBLE PRECISION, note TEXT"
+    ),
+    "mariadb": (
+        "born DATE, paid DECIMAL(8,2), seen DATETIME(6), photo BLOB, "
+        "active BOOLEAN, score DOUBLE, note TEXT"
+    ),
+    "sqlite": (
+        "born DATE, paid NUMERIC, seen TIMESTAMP, photo BLOB, active BOOLEAN, "
+        "score REAL, note TEXT"
+    ),
+}
+EXTRA = {
+    "born": dt.date(2011, 9, 1),
+    "paid": decimal.Decimal("12.50"),
+    "seen": dt.datetime(2026, 12, 7, 8, 9, 10, 123456),
+    "photo": bytes(range(256)),
+    "active": True,
+    "score": 0.1,
+    "note": "owes 5;00 ✓",
+}
+
+
+def _table_row(url: str, key: str) -> dict | None:
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                sqlalchemy.text("SELECT * FROM t WHERE id = :id"), {"id": key}
+            )
+            row = found.mappings().first()
+            return None if row is None else dict(row)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb", "sqlite"])
+def test_a_restored_table_row_comes_back_with_every_column(
+    tmp_path: Path, new_database, kind: str
+) -> None:
+    url = new_database(kind).replace("mysql://", "mysql+pymysql://")
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                f"CREATE TABLE t (id VARCHAR(10) PRIMARY KEY, name VARCHAR(50), "
+                f"{TYPED[kind]})"
+            )
+        )
+    engine.dispose()
+    path = mapping(tmp_path, f'url = "{url}"\ntable = "t"')
+    source(tmp_path, ["1", "2", "3"])
+    sync(path)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:  # what the school's other tools wrote
+        conn.execute(
+            sqlalchemy.text(
+                "UPDATE t SET born = :born, paid = :paid, seen = :seen, "
+                "photo = :photo, active = :active, score = :score, note = :note "
+                "WHERE id = '2'"
+            ),
+            # SQLite's driver binds no Decimal: the text, which the column
+            # stores as its number
+            {**EXTRA, "paid": "12.50"} if kind == "sqlite" else EXTRA,
+        )
+    engine.dispose()
+    whole = _table_row(url, "2")
+    assert whole is not None and whole["photo"] == EXTRA["photo"]
+    source(tmp_path, ["1", "3"])
+    sync(path)
+    assert _table_row(url, "2") is None
+    restore(path, "2")
+    assert _table_row(url, "2") == whole
+    # made again by the source meanwhile: put back over the new row, whose
+    # own columns are kept, whole, in the trash in turn
+    source(tmp_path, ["1", "3"])
+    sync(path)
+    source(tmp_path, ["1", "2", "3"])
+    sync(path)
+    again = _table_row(url, "2")
+    assert again is not None and again["note"] is None
+    restore(path, "2")
+    assert _table_row(url, "2") == whole
+
+
+def test_a_row_is_not_restored_into_a_table_without_a_column_it_had(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'lms.db'}"
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.text(
+                "CREATE TABLE t (id TEXT PRIMARY KEY, name TEXT, note TEXT)"
+            )
+        )
+    path = mapping(tmp_path, f'url = "{url}"\ntable = "t"')
+    source(tmp_path, ["1", "2"])
+    sync(path)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE t SET note = 'kept' WHERE id = '2'"))
+    source(tmp_path, ["1"])
+    sync(path)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE t DROP COLUMN note"))
+    engine.dispose()
+    with pytest.raises(ConfigError, match="columns the table no longer has: 'note'"):
+        restore(path, "2")
+    assert _table_row(url, "2") is None
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("ALTER TABLE t ADD COLUMN note TEXT"))
+    engine.dispose()
+    restore(path, "2")  # still in the trash
+    assert _table_row(url, "2") == {"id": "2", "name": "Bob", "note": "kept"}
+
+
+def test_a_restored_directory_entry_comes_back_with_every_attribute(
+    tmp_path: Path, slapd, monkeypatch
+) -> None:
+    ou_name = f"whole-{uuid.uuid4().hex[:8]}"
+    ou = f"ou={ou_name},{slapd.base}"
+    conn = slapd.connection()
+    assert conn.add(ou, ["organizationalUnit"], {"ou": ou_name})
+    monkeypatch.setenv("WHOLE_LDAP_PASSWORD", slapd.password)
+    path = mapping(
+        tmp_path,
+        f'url = "{slapd.url}"\nbase = "{ou}"\nrdn = "uid"\n'
+        'object_classes = ["inetOrgPerson"]\n'
+        f'bind_dn = "{slapd.bind_dn}"\npassword_env = "WHOLE_LDAP_PASSWORD"\n'
+        'computed = { cn = "{name}", sn = "{name}" }\n'
+        '[entities.people.targets.columns]\nid = "uid"\nname = "givenName"',
+    )
+    try:
+        source(tmp_path, ["1", "2", "3"])
+        sync(path)
+        dn = f"uid=2,{ou}"
+        photo = bytes(range(256))
+        assert conn.modify(  # what the directory's other tools wrote
+            dn,
+            {
+                "objectClass": [(ldap3.MODIFY_ADD, ["posixAccount"])],
+                "uidNumber": [(ldap3.MODIFY_ADD, ["1002"])],
+                "gidNumber": [(ldap3.MODIFY_ADD, ["100"])],
+                "homeDirectory": [(ldap3.MODIFY_ADD, ["/home/bob"])],
+                "telephoneNumber": [(ldap3.MODIFY_ADD, ["+1 555 0102", "+1 555 0103"])],
+                "jpegPhoto": [(ldap3.MODIFY_ADD, [photo])],
+            },
+        ), conn.result
+        whole = _entry(conn, dn)
+        source(tmp_path, ["1", "3"])
+        sync(path)
+        assert _entry(conn, dn) is None
+        restore(path, "2")
+        assert _entry(conn, dn) == whole
+        assert whole["jpegPhoto"] == [photo]
+    finally:
+        conn.search(ou, "(objectClass=*)", ldap3.LEVEL, attributes=["uid"])
+        for entry in list(conn.entries):
+            conn.delete(entry.entry_dn)
+        conn.delete(ou)
+        conn.unbind()
+
+
+def _entry(conn, dn: str) -> dict | None:
+    """An entry's user attributes (names in lower case, values sorted)."""
+    if not conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=["*"]):
+        return None
+    found = conn.response[0]["raw_attributes"]
+    return {name: sorted(values) for name, values in found.items()}

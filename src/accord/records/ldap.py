@@ -20,7 +20,9 @@ there, the server refuses the whole request, and the record is left alone.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 from typing import Any
 
@@ -33,6 +35,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import shown
+from accord.records.kept import read_kept
 from accord.records.ldapschema import Schema
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
@@ -216,23 +219,40 @@ class LDAPPlace:
     def change(self, op: str, key: Key, before: Any, after: Any) -> None:
         """One change, at once (each request is atomic on the server):
         PreconditionFailed when the entry is not as expected."""
-        if self.conn is None:
-            self.conn = self._connect(self._options)
-        conn, ldap3 = self.conn, self.ldap3
+        conn = self._changing()
         if op == "create":
-            attrs = {
-                self._attr(n): self._values(n, v)
-                for n, v in after.items()
-                if self._values(n, v)
-            }
-            if not conn.add(self._dn(after), self.classes, attrs):
+            if not conn.add(self._dn(after), self.classes, self._attributes(after)):
                 self._refused(key, "not created", exists=True)
             return
         if op == "delete":
             if not conn.delete(self._dn(before)):
                 self._refused(key, "not deleted")
             return
-        modify: dict[str, list[tuple[Any, list[str]]]] = {}
+        if not conn.modify(self._dn(before), self._modify(before, after)):
+            self._refused(key, "changed since it was read; left alone")
+
+    def _changing(self) -> Any:
+        """The connection changes go through (opened on first use)."""
+        if self.conn is None:
+            self.conn = self._connect(self._options)
+        return self.conn
+
+    def _attributes(self, record: dict[str, Any]) -> dict[str, list[str]]:
+        """A new entry's attributes: each mapped field that has a value."""
+        return {
+            self._attr(n): self._values(n, v)
+            for n, v in record.items()
+            if self._values(n, v)
+        }
+
+    def _modify(
+        self, before: dict[str, Any], after: dict[str, Any]
+    ) -> dict[str, list[tuple[Any, list[Any]]]]:
+        """The modify request of an update: each changed attribute's old
+        values deleted (refused if they are not there: changed behind our
+        back) and its new ones added."""
+        ldap3 = self.ldap3
+        modify: dict[str, list[tuple[Any, list[Any]]]] = {}
         for name, new in after.items():
             old = self._values(name, before.get(name))
             steps = []
@@ -241,6 +261,72 @@ class LDAPPlace:
             if self._values(name, new):
                 steps.append((ldap3.MODIFY_ADD, self._values(name, new)))
             modify[self._attr(name)] = steps
+        return modify
+
+    def keep_whole(self, key: Key, before: dict[str, Any]) -> str | None:
+        """The entry a delete is about to remove, every user attribute of it
+        (the mapping may name only some: other object classes, a password,
+        a photo), as the trash keeps it (an ``accord.records.kept`` text).
+        None when it is not there (the delete then says so)."""
+        conn, ldap3 = self._changing(), self.ldap3
+        dn = self._dn(before)
+        if not conn.search(
+            dn, "(objectClass=*)", ldap3.BASE, attributes=[ldap3.ALL_ATTRIBUTES]
+        ):
+            if conn.result.get("description") == "noSuchObject":
+                return None
+            result = conn.result
+            why = f"{result.get('description')}: {result.get('message')}".rstrip(": ")
+            raise ReplicaError(
+                f"could not read the entry to keep it in the trash ({why}); "
+                "not deleted",
+                where=self.label,
+            )
+        found = next(r for r in conn.response if r.get("type") == "searchResEntry")
+        attributes = {
+            name: [_kept_value(value) for value in values]
+            for name, values in found["raw_attributes"].items()
+        }
+        whole = {"dn": found["dn"], "attributes": attributes}
+        return json.dumps({"row": {"ldap": whole}, "after": None, "before": None})
+
+    def put_back(
+        self, key: Key, before: dict[str, Any] | None, record: dict[str, Any], kept: str
+    ) -> None:
+        """A record restored from the trash with its whole entry (``kept``):
+        added with every attribute it had, or, over the entry that holds
+        its key now (``before``: its record, as expected there), the mapped
+        attributes changed as ``change`` does and the others replaced by
+        the kept ones, in one request."""
+        row = read_kept(kept)
+        whole = row.row.get("ldap") if row and isinstance(row.row, dict) else None
+        changes = record
+        if before is not None:
+            changes = {n: v for n, v in record.items() if before.get(n) != v}
+        if not isinstance(whole, dict):
+            if changes:
+                self.change("update" if before else "create", key, before, changes)
+            return
+        mapped = {self._attr(name).lower() for name in record}
+        others = {
+            name: [_read_value(value) for value in values]
+            for name, values in whole["attributes"].items()
+            if name.lower() not in mapped
+        }
+        conn = self._changing()
+        if before is None:
+            attrs = {**others, **self._attributes(record)}
+            classes = attrs.pop(
+                next((n for n in attrs if n.lower() == "objectclass"), ""),
+                self.classes,
+            )
+            if not conn.add(self._dn(record), classes, attrs):
+                self._refused(key, "not restored", exists=True)
+            return
+        modify = self._modify(before, changes)
+        for name, values in others.items():
+            if name.lower() not in ("objectclass", self.rdn.lower()):
+                modify[name] = [(self.ldap3.MODIFY_REPLACE, values)]
         if not conn.modify(self._dn(before), modify):
             self._refused(key, "changed since it was read; left alone")
 
@@ -266,6 +352,20 @@ class LDAPPlace:
             with contextlib.suppress(Exception):
                 self.conn.unbind()
             self.conn = None
+
+
+def _kept_value(raw: bytes) -> Any:
+    """An attribute's value as the trash keeps it: its text, or its bytes
+    (a photo, a certificate) as ``{"bytes": BASE64}``."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"bytes": base64.b64encode(raw).decode("ascii")}
+
+
+def _read_value(kept: Any) -> Any:
+    """The value ``_kept_value`` kept."""
+    return base64.b64decode(kept["bytes"]) if isinstance(kept, dict) else kept
 
 
 def _decode_entries_lean(conn: Any) -> None:

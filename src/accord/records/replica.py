@@ -180,7 +180,7 @@ class RecordReplica(Replica):
             fields = self.fields if self.role == "target" else self.entity.fields
             self.place = open_place(self.spec, self.entity, fields)
             self.place.keep_going = self.keep_going
-            if hasattr(self.place, "put_back"):  # a file: its rows kept whole
+            if hasattr(self.place, "on_removed"):  # a file: its rows kept whole
                 self.place.on_removed = self._keep_rows
             remember = getattr(self.place, "remember_writes", None)
             if remember is not None:
@@ -414,7 +414,13 @@ class RecordReplica(Replica):
         if self._handled(action):
             return
         if trash:
+            # a table's row or a directory's entry is kept whole, read first:
+            # one that cannot be read is not deleted
+            keep_whole = getattr(self.place, "keep_whole", None)
+            whole = keep_whole(action.key, before) if keep_whole else None
             self._trash(trash, key, expect.version, action.key)
+            if whole is not None:
+                self.store.keep_row(trash, key, whole)
         self.place.change("delete", action.key, before, None)
 
     def _trash(
@@ -423,7 +429,7 @@ class RecordReplica(Replica):
         """Keep a record that leaves the place in the trash; a file's row
         too, whole, when the file is written (``_keep_rows``)."""
         self.store.trash(run, key, text)
-        if hasattr(self.place, "put_back"):
+        if hasattr(self.place, "on_removed"):
             self._trashed[self.place.key_text(record_key)] = (run, key)
 
     def _keep_rows(self, removed: dict[str, str]) -> None:

@@ -7,6 +7,7 @@ expects to replace (``accord.records.places`` names the interface).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,8 @@ from accord.errors import (
     PreconditionFailed,
     ReplicaError,
 )
+from accord.records import sqlvalues
+from accord.records.kept import read_kept
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
@@ -191,14 +194,84 @@ class SQLPlace:
         PreconditionFailed when the row is not as expected; ReplicaError when
         the database refuses it: then, unless ``keep_going``, the whole
         transaction is rolled back and every later change refused."""
+        self._execute(self._statement(op, key, before, after), op != "create")
+
+    def keep_whole(self, key: Key, before: dict[str, Any]) -> str | None:
+        """The row a delete is about to remove, every column of it (the
+        mapping may name only some), as the trash keeps it (an
+        ``accord.records.kept`` text); read in the transaction the delete
+        runs in, and locked there where the database can (``FOR UPDATE``).
+        None when the row is not as expected (the delete then says so)."""
+        query = self.sa.select(self.table).where(self._match(key, before, self.fields))
+        if self.engine.url.get_backend_name() != "sqlite":  # locks the file
+            query = query.with_for_update()
+        try:
+            rows = self._connection().execute(query).mappings().all()
+        except self.sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or exc).strip()
+            raise ReplicaError(
+                f"could not read the row to keep it in the trash: {reason}; "
+                "not deleted",
+                where=self.label,
+            ) from None
+        if len(rows) != 1:
+            return None
+        whole = {name: sqlvalues.encoded(value) for name, value in rows[0].items()}
+        return json.dumps({"row": {"sql": whole}, "after": None, "before": None})
+
+    def put_back(
+        self, key: Key, before: dict[str, Any] | None, record: dict[str, Any], kept: str
+    ) -> None:
+        """A record restored from the trash with its whole row (``kept``):
+        inserted, or written over the row that holds its key now
+        (``before``: its record, as expected there), every column as the
+        row had it and the mapped ones as ``record``. ConfigError, and
+        nothing written, when the table lost a column the row had a value
+        in."""
+        row = read_kept(kept)
+        whole = row.row.get("sql") if row and isinstance(row.row, dict) else None
+        if not isinstance(whole, dict):
+            self.change("update" if before else "create", key, before, record)
+            return
+        lost = [c for c, v in whole.items() if v is not None and c not in self.table.c]
+        if lost:
+            raise ConfigError(
+                f"{self.label}: the row kept in the trash has values in columns"
+                f" the table no longer has: {', '.join(map(repr, lost))}",
+                hint="add them to the table to restore the row whole",
+            )
+        values = {
+            c: sqlvalues.decoded(v) for c, v in whole.items() if c in self.table.c
+        }
+        values.update(self._row(record))
+        if before is None:
+            self._execute(self.table.insert().values(**values), False)
+            return
+        # over a row there now: its own identity stays (rows elsewhere may
+        # point at it), unless the mapping writes it
+        mapped = set(self._row(record))
+        for column in self.table.primary_key.columns:
+            if column.name not in mapped:
+                values.pop(column.name, None)
+        match = self._match(key, before, self.fields)
+        self._execute(self.table.update().where(match).values(**values), True)
+
+    def _connection(self) -> Any:
+        """The connection of the open transaction (begun on first use)."""
         if self._refusal is not None:
             raise self._refused_error()
         if self._conn is None:
             self._conn = self.engine.connect()
             self._tx = self._conn.begin()
-        savepoint = self._conn.begin_nested() if self.keep_going else None
+        return self._conn
+
+    def _execute(self, statement: Any, one_row: bool) -> None:
+        """Run ``statement`` in the open transaction (``change`` says how a
+        refusal is handled); with ``one_row``, it must touch exactly one."""
+        conn = self._connection()
+        savepoint = conn.begin_nested() if self.keep_going else None
         try:
-            done = self._conn.execute(self._statement(op, key, before, after))
+            done = conn.execute(statement)
         except self.sa.exc.SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip()
             if savepoint is not None:
@@ -211,23 +284,25 @@ class SQLPlace:
             raise self._refused_error() from None
         if savepoint is not None:
             savepoint.commit()
-        if op != "create" and done.rowcount != 1:
+        if one_row and done.rowcount != 1:
             raise PreconditionFailed(
                 "changed since it was read; left alone", where=self.label
             )
 
     def _statement(self, op: str, key: Key, before: Any, after: Any) -> Any:
         if op == "create":
-            row = {
-                self.spec.column(f): self._stored(f, after.get(f)) for f in self.fields
-            }
-            return self.table.insert().values(**row)
+            return self.table.insert().values(**self._row(after))
         if op == "delete":
             return self.table.delete().where(self._match(key, before, self.fields))
         values = {self.spec.column(f): self._stored(f, v) for f, v in after.items()}
         return (
             self.table.update().where(self._match(key, before, after)).values(**values)
         )
+
+    def _row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The mapped columns' values of ``record``, as stored."""
+        column, stored = self.spec.column, self._stored
+        return {column(f): stored(f, record.get(f)) for f in self.fields}
 
     def _refused_error(self) -> ReplicaError:
         return ReplicaError(
