@@ -20,6 +20,7 @@ from accord.errors import ConfigError
 from accord.records import apply_plan, load_mapping, make_plan
 from accord.records.meta import PlaceStore
 from accord.records.replica import RecordReplica, record_url
+from accord.sqlurls import driver_url
 
 ROWS = [("1", "Zoë", "VIP"), ("2", "Bob", '"owes 5;00"'), ("3", "Al", "")]
 
@@ -221,7 +222,7 @@ EXTRA = {
 
 
 def _table_row(url: str, key: str) -> dict | None:
-    engine = sqlalchemy.create_engine(url)
+    engine = sqlalchemy.create_engine(driver_url(url))
     try:
         with engine.connect() as conn:
             found = conn.execute(
@@ -237,8 +238,9 @@ def _table_row(url: str, key: str) -> dict | None:
 def test_a_restored_table_row_comes_back_with_every_column(
     tmp_path: Path, new_database, kind: str
 ) -> None:
-    url = new_database(kind).replace("mysql://", "mysql+pymysql://")
-    engine = sqlalchemy.create_engine(url)
+    # as a user writes it (mysql://, postgresql://): accord picks the driver
+    url = new_database(kind)
+    engine = sqlalchemy.create_engine(driver_url(url))
     with engine.begin() as conn:
         conn.execute(
             sqlalchemy.text(
@@ -250,7 +252,7 @@ def test_a_restored_table_row_comes_back_with_every_column(
     path = mapping(tmp_path, f'url = "{url}"\ntable = "t"')
     source(tmp_path, ["1", "2", "3"])
     sync(path)
-    engine = sqlalchemy.create_engine(url)
+    engine = sqlalchemy.create_engine(driver_url(url))
     with engine.begin() as conn:  # what the school's other tools wrote
         conn.execute(
             sqlalchemy.text(

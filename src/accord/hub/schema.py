@@ -21,6 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from accord.sqlurls import driver_url
+
 __all__ = [
     "SCHEMA_VERSION",
     "connect",
@@ -275,14 +277,6 @@ def insert_new(conn: sa.Connection, table: sa.Table) -> Any:
     else:
         from sqlalchemy.dialects.sqlite import insert
     return insert(table).on_conflict_do_nothing()
-
-
-def driver_url(url: str) -> str:
-    """``postgresql://`` with the driver accord installs (psycopg 3)."""
-    for plain in ("postgresql://", "postgres://"):
-        if url.startswith(plain):
-            return "postgresql+psycopg://" + url[len(plain) :]
-    return url
 
 
 def _sqlite(url: str, *, immediate: bool) -> sa.Engine:

@@ -24,6 +24,7 @@ from accord.records.kept import read_kept
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
+from accord.sqlurls import driver_url
 
 __all__ = ["SQLPlace"]
 
@@ -56,7 +57,7 @@ class SQLPlace:
         try:
             # no pool: a run opens a few connections and closes them at once
             self.engine = sqlalchemy.create_engine(
-                spec.url, poolclass=sqlalchemy.pool.NullPool
+                driver_url(spec.url), poolclass=sqlalchemy.pool.NullPool
             )
             self.table = sqlalchemy.Table(
                 spec.table, sqlalchemy.MetaData(), autoload_with=self.engine

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from accord.errors import ConfigError, InvalidInput, NotFound, Unreachable
+from accord.sqlurls import driver_url
 
 __all__ = [
     "build_tables",
@@ -35,19 +36,6 @@ __all__ = [
 ]
 
 _KEY_KINDS = {"int", "str"}
-
-
-def driver_url(url: str) -> str:
-    """The URL with the driver accord installs for its scheme."""
-    for plain, driver in (
-        ("postgresql://", "postgresql+psycopg://"),
-        ("postgres://", "postgresql+psycopg://"),
-        ("mysql://", "mysql+pymysql://"),
-        ("mariadb://", "mysql+pymysql://"),
-    ):
-        if url.startswith(plain):
-            return driver + url[len(plain) :]
-    return url
 
 
 def connect(url: str) -> sa.Engine:

@@ -1,0 +1,28 @@
+"""SQL URLs as users write them, with the drivers accord installs.
+
+``postgresql://`` (or ``postgres://``) means psycopg 3, ``mysql://`` (or
+``mariadb://``) PyMySQL: SQLAlchemy's own defaults for these schemes are
+drivers accord does not install (psycopg2, mysqlclient), and a URL that
+names its driver (``postgresql+psycopg://``) is left as written. One
+function for every part that opens a database: record places, ``accord
+db`` and the hub.
+"""
+
+from __future__ import annotations
+
+__all__ = ["driver_url"]
+
+_DRIVERS = (
+    ("postgresql://", "postgresql+psycopg://"),
+    ("postgres://", "postgresql+psycopg://"),
+    ("mysql://", "mysql+pymysql://"),
+    ("mariadb://", "mysql+pymysql://"),
+)
+
+
+def driver_url(url: str) -> str:
+    """The URL with the driver accord installs for its scheme."""
+    for plain, driver in _DRIVERS:
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
