@@ -9,7 +9,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -145,13 +144,10 @@ def test_guards_are_the_engines(tmp_path) -> None:
 def test_a_deleted_directory_entry_is_restored_from_the_trash(
     slapd, tmp_path, monkeypatch
 ) -> None:
-    ou_name = f"trash-{uuid.uuid4().hex[:8]}"
-    ou = f"ou={ou_name},{slapd.base}"
-    conn = slapd.connection()
-    assert conn.add(ou, ["organizationalUnit"], {"ou": ou_name})
     monkeypatch.setenv("TRASH_LDAP_PASSWORD", slapd.password)
-    m = tmp_path / "m.toml"
-    m.write_text(f'''
+    with slapd.new_ou("trash") as (ou, conn):
+        m = tmp_path / "m.toml"
+        m.write_text(f'''
 [entities.people]
 key = ["id"]
 fields = ["id", "first", "last", "mail"]
@@ -171,31 +167,24 @@ id = "uid"
 first = "givenName"
 last = "sn"
 mail = "mail"
-''')
-    rows = "id,first,last,mail\n" + "".join(
-        f"u{i},First{i},Last{i},u{i}@school.example\n" for i in range(1, 6)
-    )
-    (tmp_path / "people.csv").write_text(rows)
-    assert accord("records", "sync", str(m), "--yes").returncode == 0
-    (tmp_path / "people.csv").write_text(
-        rows.replace("u3,First3,Last3,u3@school.example\n", "")
-    )
-    done = accord("records", "sync", str(m), "--yes")
-    assert done.returncode == 0, done.stderr
-    assert not conn.search(ou, "(uid=u3)", attributes=["mail"])
-    place = f"records://{m}#people/directory"
-    listed = accord("trash", "list", place)
-    assert listed.returncode == 0, listed.stderr
-    assert "u3" in listed.stdout
-    restored = accord("trash", "restore", place, "u3")
-    assert restored.returncode == 0, restored.stderr
-    assert conn.search(ou, "(uid=u3)", attributes=["mail", "cn"])
-    assert conn.entries[0].mail.value == "u3@school.example"
-    assert conn.entries[0].cn.value == "First3 Last3"
-    for entry in list(conn.entries):
-        conn.delete(entry.entry_dn)
-    conn.search(ou, "(objectClass=inetOrgPerson)")
-    for entry in list(conn.entries):
-        conn.delete(entry.entry_dn)
-    conn.delete(ou)
-    conn.unbind()
+        ''')
+        rows = "id,first,last,mail\n" + "".join(
+            f"u{i},First{i},Last{i},u{i}@school.example\n" for i in range(1, 6)
+        )
+        (tmp_path / "people.csv").write_text(rows)
+        assert accord("records", "sync", str(m), "--yes").returncode == 0
+        (tmp_path / "people.csv").write_text(
+            rows.replace("u3,First3,Last3,u3@school.example\n", "")
+        )
+        done = accord("records", "sync", str(m), "--yes")
+        assert done.returncode == 0, done.stderr
+        assert not conn.search(ou, "(uid=u3)", attributes=["mail"])
+        place = f"records://{m}#people/directory"
+        listed = accord("trash", "list", place)
+        assert listed.returncode == 0, listed.stderr
+        assert "u3" in listed.stdout
+        restored = accord("trash", "restore", place, "u3")
+        assert restored.returncode == 0, restored.stderr
+        assert conn.search(ou, "(uid=u3)", attributes=["mail", "cn"])
+        assert conn.entries[0].mail.value == "u3@school.example"
+        assert conn.entries[0].cn.value == "First3 Last3"

@@ -9,7 +9,6 @@ import decimal
 import sqlite3
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import ldap3
@@ -319,20 +318,16 @@ def test_a_row_is_not_restored_into_a_table_without_a_column_it_had(
 def test_a_restored_directory_entry_comes_back_with_every_attribute(
     tmp_path: Path, slapd, monkeypatch
 ) -> None:
-    ou_name = f"whole-{uuid.uuid4().hex[:8]}"
-    ou = f"ou={ou_name},{slapd.base}"
-    conn = slapd.connection()
-    assert conn.add(ou, ["organizationalUnit"], {"ou": ou_name})
     monkeypatch.setenv("WHOLE_LDAP_PASSWORD", slapd.password)
-    path = mapping(
-        tmp_path,
-        f'url = "{slapd.url}"\nbase = "{ou}"\nrdn = "uid"\n'
-        'object_classes = ["inetOrgPerson"]\n'
-        f'bind_dn = "{slapd.bind_dn}"\npassword_env = "WHOLE_LDAP_PASSWORD"\n'
-        'computed = { cn = "{name}", sn = "{name}" }\n'
-        '[entities.people.targets.columns]\nid = "uid"\nname = "givenName"',
-    )
-    try:
+    with slapd.new_ou("whole") as (ou, conn):
+        path = mapping(
+            tmp_path,
+            f'url = "{slapd.url}"\nbase = "{ou}"\nrdn = "uid"\n'
+            'object_classes = ["inetOrgPerson"]\n'
+            f'bind_dn = "{slapd.bind_dn}"\npassword_env = "WHOLE_LDAP_PASSWORD"\n'
+            'computed = { cn = "{name}", sn = "{name}" }\n'
+            '[entities.people.targets.columns]\nid = "uid"\nname = "givenName"',
+        )
         source(tmp_path, ["1", "2", "3"])
         sync(path)
         dn = f"uid=2,{ou}"
@@ -355,12 +350,6 @@ def test_a_restored_directory_entry_comes_back_with_every_attribute(
         restore(path, "2")
         assert _entry(conn, dn) == whole
         assert whole["jpegPhoto"] == [photo]
-    finally:
-        conn.search(ou, "(objectClass=*)", ldap3.LEVEL, attributes=["uid"])
-        for entry in list(conn.entries):
-            conn.delete(entry.entry_dn)
-        conn.delete(ou)
-        conn.unbind()
 
 
 def _entry(conn, dn: str) -> dict | None:

@@ -19,6 +19,16 @@ from accord.errors import ConfigError
 from accord.registry import open_replica
 
 
+def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """``accord ARGS`` in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "accord", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def test_two_way_round_trips(sshd, tmp_path: Path) -> None:
     local, url = tmp_path / "local", sshd.url()
     remote = sshd.path(url)
@@ -77,20 +87,10 @@ def test_mirror_by_the_cli(sshd, tmp_path: Path) -> None:
     local.mkdir()
     for i in range(50):
         (local / f"f{i}.bin").write_bytes(os.urandom(3000))
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cli("mirror", str(local), url, "--yes", "-q")
     assert done.returncode == 0, done.stderr
     assert tree(sshd.path(url)) == tree(local)
-    again = subprocess.run(
-        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = cli("mirror", str(local), url, "--yes")
     assert again.returncode == 0 and "nothing to do" in again.stdout
 
 
@@ -145,12 +145,7 @@ def test_unknown_host_key_is_refused_with_its_fingerprint(sshd, tmp_path) -> Non
 
 def test_unreachable_port_is_a_clear_error(sshd, tmp_path) -> None:
     url = sshd.url().replace(f":{sshd.port}/", ":1/")
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", "mirror", str(tmp_path), url, "--yes"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = cli("mirror", str(tmp_path), url, "--yes")
     assert done.returncode == 1
     assert "cannot connect" in done.stderr and "Traceback" not in done.stderr
 
@@ -265,24 +260,14 @@ def test_a_full_disk_on_the_server(sshd, tmp_path: Path, transport) -> None:
         local.mkdir()
         (local / "small.txt").write_text("fits\n")
         (local / "big.bin").write_bytes(os.urandom(4 << 20))
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli("mirror", str(local), url, "--yes")
         assert done.returncode == 3, done.stdout + done.stderr
         said = done.stdout + done.stderr
         assert "disk full" in said or "no space left" in said
         assert "Traceback" not in done.stderr
         assert not (remote / "big.bin").exists()
         subprocess.run(["mount", "-o", "remount,size=20m", str(remote)], check=True)
-        again = subprocess.run(
-            [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        again = cli("mirror", str(local), url, "--yes", "-q")
         assert again.returncode == 0, again.stderr
         assert (remote / "big.bin").read_bytes() == (local / "big.bin").read_bytes()
     finally:
@@ -321,21 +306,11 @@ def test_a_new_remote_root_is_made_only_in_a_folder_that_is_there(
     url = base.replace("?", "/notes?", 1) + transport
     missing = sshd.path(base)
     for verb in ("mirror", "sync"):
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", verb, str(local), url, "--yes"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli(verb, str(local), url, "--yes")
         assert done.returncode == 1, done.stdout + done.stderr
         assert f"the folder {missing} does not exist" in done.stderr
         assert "Traceback" not in done.stderr and not missing.exists()
     missing.mkdir()
-    made = subprocess.run(
-        [sys.executable, "-m", "accord", "mirror", str(local), url, "--yes", "-q"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    made = cli("mirror", str(local), url, "--yes", "-q")
     assert made.returncode == 0, made.stderr
     assert (missing / "notes" / "a.txt").read_text() == "a\n"
