@@ -39,3 +39,17 @@ def test_outcomes_replaced_or_cut_are_sorted_again():
     assert len(report.done) == 3
     del report.outcomes[1:]
     assert [o.action.key for o in report.done] == ["f1"]
+
+
+def test_a_plans_summary_reads_as_one_line(tmp_path) -> None:
+    import accord
+
+    left, right = tmp_path / "a", tmp_path / "b"
+    left.mkdir()
+    right.mkdir()
+    (left / "new.txt").write_text("x" * 1500)
+    (right / "other.txt").write_text("y")
+    plan = accord.sync(str(left), str(right), dry_run=True, state_dir=tmp_path / "s")
+    summary = plan.summary()
+    assert str(summary) == "to right: 1 copy (1.5 KB); to left: 1 copy (1 B)"
+    assert summary.total == 2 and summary.bytes_to_right == 1500

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
-from accord.engine.plan import ARCHIVE_ONLY, Action, Plan
+from accord.engine.plan import ARCHIVE_ONLY, OP_WORDS, Action, Plan, human_size
 from accord.engine.report import Event, Report
 from accord.keys import shown as escaped
 from accord.model import Problem
@@ -21,23 +21,6 @@ from accord.model import Problem
 __all__ = ["Renderer", "human_size"]
 
 _ARROW = {"left": "<-", "right": "->", None: "=="}
-_VERB = {
-    "copy": "copy",
-    "delete": "delete",
-    "move": "move",
-    "set_meta": "touch",
-    "keep_both": "keep both",
-    "mark_equal": "equal",
-    "forget": "forget",
-}
-
-
-def human_size(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"  # pragma: no cover
 
 
 class Renderer:
@@ -138,7 +121,7 @@ class Renderer:
 
     def describe(self, action: Action, *, why: bool = False) -> str:
         side = action.side.value if action.side else None
-        verb = _VERB.get(action.op, action.op)
+        verb = OP_WORDS.get(action.op, action.op)
         if (
             action.op == "copy"
             and action.entry is not None
@@ -181,19 +164,7 @@ class Renderer:
                 self.line(f"{'notice' if problem.notice else 'problem'}: {problem}")
 
     def plan_summary(self, plan: Plan) -> str:
-        summary = plan.summary()
-        parts = []
-        for label, counts, size in (
-            ("to right", summary.to_right, summary.bytes_to_right),
-            ("to left", summary.to_left, summary.bytes_to_left),
-        ):
-            if counts:
-                ops = ", ".join(
-                    f"{n} {_VERB.get(op, op)}" for op, n in sorted(counts.items())
-                )
-                parts.append(f"{label}: {ops} ({human_size(size)})")
-        if summary.conflicts:
-            parts.append(f"{summary.conflicts} conflicts")
+        parts = plan.summary().parts()
         if plan.first_sync:
             parts.append("first sync: the two sides are merged")
         return "plan: " + ("; ".join(parts) if parts else "archive updates only")

@@ -42,10 +42,12 @@ from accord.tuples import NamedTuple
 
 __all__ = [
     "ARCHIVE_ONLY",
+    "OP_WORDS",
     "Action",
     "Conflict",
     "Plan",
     "PlanSummary",
+    "human_size",
     "plan_set_json",
     "plans_from_json",
 ]
@@ -146,7 +148,32 @@ class Conflict(NamedTuple):
         )
 
 
+#: an operation as a person reads it in a plan's summary
+OP_WORDS = {
+    "copy": "copy",
+    "delete": "delete",
+    "move": "move",
+    "set_meta": "touch",
+    "keep_both": "keep both",
+    "mark_equal": "equal",
+    "forget": "forget",
+}
+
+
+def human_size(size: float) -> str:
+    """``size`` bytes as a person reads them (decimal units: 1.5 MB)."""
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"  # pragma: no cover
+
+
 class PlanSummary(NamedTuple):
+    """What a plan does, counted; ``str()`` of it is one line a person
+    reads (``to right: 3 copy, 1 delete (2.0 MB); 1 conflict``), the
+    line ``accord sync`` shows before it applies."""
+
     to_left: Counter[str]
     to_right: Counter[str]
     bytes_to_left: int
@@ -157,6 +184,26 @@ class PlanSummary(NamedTuple):
     @property
     def total(self) -> int:
         return sum(self.to_left.values()) + sum(self.to_right.values())
+
+    def parts(self) -> list[str]:
+        """The summary's parts: each side's operations, then conflicts."""
+        parts = []
+        for label, counts, size in (
+            ("to right", self.to_right, self.bytes_to_right),
+            ("to left", self.to_left, self.bytes_to_left),
+        ):
+            if counts:
+                ops = ", ".join(
+                    f"{n} {OP_WORDS.get(op, op)}" for op, n in sorted(counts.items())
+                )
+                parts.append(f"{label}: {ops} ({human_size(size)})")
+        if self.conflicts:
+            count = self.conflicts
+            parts.append(f"{count} conflict" + ("" if count == 1 else "s"))
+        return parts
+
+    def __str__(self) -> str:
+        return "; ".join(self.parts()) or "nothing to do"
 
 
 class Plan:
