@@ -70,3 +70,25 @@ def test_a_store_closed_with_rows_staged_keeps_none_of_them(tmp_path: Path) -> N
     again = ArchiveStore.open(tmp_path, "L", "R")
     assert again.load() == {}
     again.close()
+
+
+@pytest.mark.parametrize("names", [("a", "b"), ("b", "a")], ids=["plain", "swapped"])
+def test_each_sides_version_is_kept_as_that_side_s(tmp_path, names) -> None:
+    # a pair opened as (b, a) is the archive of (a, b) with its sides swapped:
+    # rows written either way read back with each version on its own side
+    # (an ASCII name, a non-UTF-8 one and a link's target)
+    left, right = names
+    store = ArchiveStore.open(tmp_path, left, right)
+    rows = [
+        ArchiveEntry("plain.txt", "file", 1, 2, 0o644, None, None, "L1", "R1"),
+        ArchiveEntry("caf\udce9", "file", 1, 2, 0o644, None, None, "L2", "R2"),
+        ArchiveEntry("link", "link", 0, 2, 0, None, "t\u00e9", "L3", "R3"),
+    ]
+    store.record(put=rows)
+    assert sorted(store.load().values()) == sorted(rows)
+    store.close()
+    other = ArchiveStore.open(tmp_path, right, left)  # the same file, turned
+    assert {e.key: (e.left, e.right) for e in other.load().values()} == {
+        r.key: (r.right, r.left) for r in rows
+    }
+    other.close()

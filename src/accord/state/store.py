@@ -522,12 +522,14 @@ class ArchiveStore(RunsAndJournal):
         """The number of items in the archive."""
         return int(self._db.execute("SELECT count(*) FROM entries").fetchone()[0])
 
-    def _row(self, entry: ArchiveEntry) -> tuple[Any, ...]:
+    @staticmethod
+    def _row(entry: ArchiveEntry) -> tuple[Any, ...]:
+        """An entry's values in the order of ``_columns`` (which puts the
+        two versions where this archive keeps them), as stored."""
         key, target = entry.key, entry.target
-        if not self._swapped and key.isascii() and (target is None or target.isascii()):
-            return entry  # its fields are the table's columns, in order, as stored
-        row = (_stored(key), *entry[1:6], _stored(target), *entry[7:])
-        return (*row[:7], row[8], row[7]) if self._swapped else row
+        if key.isascii() and (target is None or target.isascii()):
+            return entry  # its fields, as stored: no tuple to build
+        return (_stored(key), *entry[1:6], _stored(target), *entry[7:])
 
     def record(
         self,
@@ -603,7 +605,9 @@ class ArchiveStore(RunsAndJournal):
         # sort is stable, so of two rows for one key the later still wins
         rows = [self._row(entry) for entry in sorted(put, key=_by_key)]
         db.executemany(
-            "INSERT OR REPLACE INTO entries VALUES (?,?,?,?,?,?,?,?,?)", rows
+            f"INSERT OR REPLACE INTO entries ({self._columns()}) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            rows,
         )
         db.executemany(
             "DELETE FROM entries WHERE key = ?", [(_stored(k),) for k in forget]
