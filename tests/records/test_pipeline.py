@@ -185,6 +185,9 @@ mail = "mail"
         assert "u3" in listed.stdout
         restored = accord("trash", "restore", place, "u3")
         assert restored.returncode == 0, restored.stderr
+        # the size the trash listed, not the 0 B of a record's entry
+        size = " ".join(listed.stdout.split("u3")[0].split()[-2:])
+        assert size != "0 B" and f"restored u3 ({size}) from run" in restored.stdout
         assert conn.search(ou, "(uid=u3)", attributes=["mail", "cn"])
         assert conn.entries[0].mail.value == "u3@school.example"
         assert conn.entries[0].cn.value == "First3 Last3"

@@ -103,9 +103,8 @@ def trash_restore(
         )
     item = matches[-1]
     entry = replica.trash_restore(item, target or item.key)
-    click.echo(
-        f"restored {escaped(entry.key)} ({human_size(entry.size)}) from run {item.run}"
-    )
+    size = human_size(item.entry.size)  # as listed (a record's entry holds 0)
+    click.echo(f"restored {escaped(entry.key)} ({size}) from run {item.run}")
     replica.close()
 
 
