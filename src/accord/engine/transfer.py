@@ -44,8 +44,7 @@ def copy_threaded(
     with _pool(ex.workers) as pool:
         ahead: deque[tuple[Any, int]] = deque()
         held = 0
-        for task in _tasks(ex, group):
-            size = _held(task)
+        for task, size in _tasks(ex, group):
             ahead.append((pool.submit(*task), size))
             held += size
             while ahead and (len(ahead) >= ex.workers * 4 or held > _HELD):
@@ -162,9 +161,10 @@ def _settled(
 
 def _tasks(
     ex: Executor, group: list[tuple[int | None, Action]]
-) -> Iterator[tuple[Any, ...]]:
-    """The work of a phase: small-file copies to a place that takes
-    batches go together (a round trip per batch), the rest one by one."""
+) -> Iterator[tuple[tuple[Any, ...], int]]:
+    """The work of a phase, each task with the bytes it holds read ahead:
+    small-file copies to a place that takes batches go together (a round
+    trip per batch), the rest one by one."""
     # what is looked up once a side, not once an action (an enum's hash is
     # a Python call): whether it takes batches, its batch and its bytes
     takes = {side: ex.replicas[side].capabilities.batch_writes for side in Side}
@@ -174,7 +174,7 @@ def _tasks(
         action = item[1]
         side = action.side
         if side is None or not takes[side] or not _batchable(action):
-            yield (_one_list, ex, *item)
+            yield (_one_list, ex, *item), 0
             continue
         batch = batches.setdefault(side, [])
         batch.append(item)
@@ -188,8 +188,9 @@ def _tasks(
 
 def _batch_task(
     ex: Executor, side: Side, batch: list[tuple[int | None, Action]]
-) -> tuple[Any, ...]:
-    """The task copying ``batch`` to ``side``. Local sources are read here,
+) -> tuple[tuple[Any, ...], int]:
+    """The task copying ``batch`` to ``side``, and the bytes of its sources
+    it holds, read ahead. Local sources are read here,
     in the one thread that makes the tasks, and the workers only write: a
     read of a local file waits on no network, and four threads each making
     its four system calls a file hand the GIL back and forth at each one
@@ -198,15 +199,10 @@ def _batch_task(
     a network is read by the worker, several at once."""
     source = ex.replicas[side.other]
     if source.capabilities.parallel_transfers or ex.stopped:
-        return (_copy_batch, ex, side, batch)
-    return (_copy_batch, ex, side, batch, list(_read_sources(ex, side, batch)))
-
-
-def _held(task: tuple[Any, ...]) -> int:
-    """The bytes a task holds, read ahead (a batch's sources)."""
-    if task[0] is not _copy_batch or len(task) < 5:
-        return 0
-    return sum(len(read[0]) for read in task[4] if isinstance(read, tuple))
+        return (_copy_batch, ex, side, batch), 0
+    reads = list(_read_sources(ex, side, batch))
+    held = sum(len(read[0]) for read in reads if isinstance(read, tuple))
+    return (_copy_batch, ex, side, batch, reads), held
 
 
 def _batchable(action: Action) -> bool:

@@ -16,7 +16,15 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, TypeVar
 
-__all__ = ["Kept", "kept_at", "placed", "positions", "read_kept"]
+__all__ = [
+    "Kept",
+    "kept_at",
+    "kept_whole",
+    "placed",
+    "positions",
+    "read_kept",
+    "read_whole",
+]
 
 T = TypeVar("T")
 
@@ -52,6 +60,21 @@ def read_kept(text: str | None) -> Kept | None:
         return None
     data = json.loads(text)
     return Kept(data["row"], data.get("after"), data.get("before"))
+
+
+def kept_whole(kind: str, whole: dict[str, Any]) -> str:
+    """What the trash keeps of a record a table or a directory held
+    (``kind``: "sql", "ldap"): the whole row or entry, which has no place
+    among others to come back to (``read_whole``)."""
+    return json.dumps({"row": {kind: whole}, "after": None, "before": None})
+
+
+def read_whole(text: str | None, kind: str) -> dict[str, Any] | None:
+    """The whole row or entry ``kept_whole`` kept for ``kind``; None when the
+    trash kept the mapped fields only (or another kind of place's row)."""
+    kept = read_kept(text)
+    whole = kept.row.get(kind) if kept and isinstance(kept.row, dict) else None
+    return whole if isinstance(whole, dict) else None
 
 
 def placed(

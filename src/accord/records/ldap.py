@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import os
 from typing import Any
 
@@ -35,7 +34,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.keys import shown
-from accord.records.kept import read_kept
+from accord.records.kept import kept_whole, read_whole
 from accord.records.ldapschema import Schema
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
@@ -273,9 +272,9 @@ class LDAPPlace:
         if not conn.search(
             dn, "(objectClass=*)", ldap3.BASE, attributes=[ldap3.ALL_ATTRIBUTES]
         ):
-            if conn.result.get("description") == "noSuchObject":
-                return None
             result = conn.result
+            if result.get("description") == "noSuchObject":
+                return None
             why = f"{result.get('description')}: {result.get('message')}".rstrip(": ")
             raise ReplicaError(
                 f"could not read the entry to keep it in the trash ({why}); "
@@ -287,8 +286,7 @@ class LDAPPlace:
             name: [_kept_value(value) for value in values]
             for name, values in found["raw_attributes"].items()
         }
-        whole = {"dn": found["dn"], "attributes": attributes}
-        return json.dumps({"row": {"ldap": whole}, "after": None, "before": None})
+        return kept_whole("ldap", {"dn": found["dn"], "attributes": attributes})
 
     def put_back(
         self, key: Key, before: dict[str, Any] | None, record: dict[str, Any], kept: str
@@ -298,12 +296,11 @@ class LDAPPlace:
         its key now (``before``: its record, as expected there), the mapped
         attributes changed as ``change`` does and the others replaced by
         the kept ones, in one request."""
-        row = read_kept(kept)
-        whole = row.row.get("ldap") if row and isinstance(row.row, dict) else None
+        whole = read_whole(kept, "ldap")
         changes = record
         if before is not None:
             changes = {n: v for n, v in record.items() if before.get(n) != v}
-        if not isinstance(whole, dict):
+        if whole is None:
             if changes:
                 self.change("update" if before else "create", key, before, changes)
             return

@@ -7,7 +7,6 @@ expects to replace (``accord.records.places`` names the interface).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -20,7 +19,7 @@ from accord.errors import (
     ReplicaError,
 )
 from accord.records import sqlvalues
-from accord.records.kept import read_kept
+from accord.records.kept import kept_whole, read_whole
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
@@ -217,8 +216,9 @@ class SQLPlace:
             ) from None
         if len(rows) != 1:
             return None
-        whole = {name: sqlvalues.encoded(value) for name, value in rows[0].items()}
-        return json.dumps({"row": {"sql": whole}, "after": None, "before": None})
+        return kept_whole(
+            "sql", {name: sqlvalues.encoded(value) for name, value in rows[0].items()}
+        )
 
     def put_back(
         self, key: Key, before: dict[str, Any] | None, record: dict[str, Any], kept: str
@@ -229,9 +229,8 @@ class SQLPlace:
         row had it and the mapped ones as ``record``. ConfigError, and
         nothing written, when the table lost a column the row had a value
         in."""
-        row = read_kept(kept)
-        whole = row.row.get("sql") if row and isinstance(row.row, dict) else None
-        if not isinstance(whole, dict):
+        whole = read_whole(kept, "sql")
+        if whole is None:
             self.change("update" if before else "create", key, before, record)
             return
         lost = [c for c, v in whole.items() if v is not None and c not in self.table.c]
@@ -241,16 +240,16 @@ class SQLPlace:
                 f" the table no longer has: {', '.join(map(repr, lost))}",
                 hint="add them to the table to restore the row whole",
             )
+        mapped = self._row(record)
         values = {
             c: sqlvalues.decoded(v) for c, v in whole.items() if c in self.table.c
         }
-        values.update(self._row(record))
+        values.update(mapped)
         if before is None:
             self._execute(self.table.insert().values(**values), False)
             return
         # over a row there now: its own identity stays (rows elsewhere may
         # point at it), unless the mapping writes it
-        mapped = set(self._row(record))
         for column in self.table.primary_key.columns:
             if column.name not in mapped:
                 values.pop(column.name, None)
