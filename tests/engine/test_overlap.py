@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,17 +20,7 @@ import accord
 from accord.errors import PlacesOverlap
 from accord.model import Nesting, Spot, nesting
 from accord.registry import open_replica
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
+from fixtures.cli import run_accord as cli
 
 
 def tree(root: Path) -> list[str]:

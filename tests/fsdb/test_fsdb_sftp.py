@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from plantdb_db import contents
+
+from fixtures.cli import run_accord
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
@@ -21,14 +22,7 @@ pytestmark = [
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
+    return run_accord(*args, timeout=180)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from accord.engine.policy import Policy
 from accord.engine.session import Session
 from accord.errors import LockHeld, PermissionDenied, Unreachable
 from accord.registry import open_replica
+from fixtures.cli import run_accord
 
 
 def test_two_way_sync_with_a_prefix(s3_server, tmp_path: Path) -> None:
@@ -82,15 +83,7 @@ def test_every_command_that_opens_an_s3_place_takes_endpoint_url(
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
 
     def accord_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [sys.executable, "-m", "accord", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=env,
-        )
-        assert "Traceback" not in done.stderr, done.stderr
-        return done
+        return run_accord(*args, env=env)
 
     assert accord_cli("sync", str(local), bare, "-y", "-q", *endpoint).returncode == 0
     (local / "index.html").unlink()

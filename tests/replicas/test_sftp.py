@@ -17,16 +17,7 @@ from _trees import files as tree
 import accord
 from accord.errors import ConfigError
 from accord.registry import open_replica
-
-
-def cli(*args: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-    """``accord ARGS`` in a process of its own."""
-    return subprocess.run(
-        [sys.executable, "-m", "accord", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+from fixtures.cli import run_accord as cli
 
 
 def test_two_way_round_trips(sshd, tmp_path: Path) -> None:
