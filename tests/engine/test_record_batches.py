@@ -122,6 +122,51 @@ def test_a_failed_flush_records_nothing_and_the_next_run_completes(
     assert not third.actions
 
 
+def test_a_big_copy_is_flushed_ahead_and_recorded_after_its_own_flush(
+    copier, source: Path, tmp_path: Path, calls: list[tuple[str, object]], monkeypatch
+):
+    # past _AHEAD bytes copied, the target is flushed ahead (in a thread,
+    # while the copy goes on); the archive still records only after the
+    # batch's own flush, which comes last
+    monkeypatch.setattr(record, "_BATCH_SECONDS", 3600.0)
+    monkeypatch.setattr(record, "_AHEAD", 4096)
+    target = tmp_path / "dst"
+    report = api.sync(str(source), str(target), state_dir=tmp_path / "state")
+    assert report.ok
+    *flushes, last = calls
+    assert last == ("record", FILES + 7)
+    assert len(flushes) >= 2
+    assert set(flushes) == {("flush", str(target))}
+
+
+def test_a_failed_flush_ahead_records_nothing(
+    copier, source: Path, tmp_path: Path, calls, monkeypatch
+):
+    # the kernel tells a failed write-back once: a flush ahead that heard
+    # of it fails the batch's flush too, though that one succeeds
+    monkeypatch.setattr(record, "_BATCH_SECONDS", 3600.0)
+    monkeypatch.setattr(record, "_AHEAD", 4096)
+    target, state = tmp_path / "dst", tmp_path / "state"
+    flush, flushed = LocalReplica.flush, []
+
+    def failing_once(self: LocalReplica) -> None:
+        flushed.append(self.root)
+        if len(flushed) == 1:
+            raise ReplicaError("lost async page write", where=self.url)
+        flush(self)
+
+    monkeypatch.setattr(LocalReplica, "flush", failing_once)
+    report = api.sync(str(source), str(target), state_dir=state)
+    assert report.aborted and "lost async page write" in report.aborted
+    assert len(flushed) >= 2  # the batch's own flush ran, and succeeded
+    assert not [call for call in calls if call[0] == "record"]
+    assert _archived(state) == (0, FILES + 7)
+
+    monkeypatch.setattr(LocalReplica, "flush", flush)
+    assert api.sync(str(source), str(target), state_dir=state).ok
+    assert _archived(state) == (FILES + 7, 0)
+
+
 def test_the_archive_statements_run_while_the_flush_waits_not_during_the_copy(
     copier, tmp_path: Path, monkeypatch
 ):

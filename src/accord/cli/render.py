@@ -261,6 +261,8 @@ class Renderer:
         if report.aborted:
             text += f"; stopped: {report.aborted}"
         self.line(text)
+        if report.aborted and report.aborted_hint:
+            self.line(f"  hint: {report.aborted_hint}")
         for outcome in report.kept_both:
             action = outcome.action
             self.line(f"conflict: {escaped(action.key)}: {action.reason}")

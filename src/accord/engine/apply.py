@@ -120,6 +120,7 @@ class Executor:
         finally:
             self.recorder.commit()
             report.aborted = self._fatal.message if self._fatal else None
+            report.aborted_hint = self._fatal.hint if self._fatal else None
             report.seconds = time.monotonic() - started
             report.bytes = sum(o.action.size for o in report.done)
         return report

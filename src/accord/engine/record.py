@@ -43,6 +43,9 @@ _OP, _KEY, _SIDE, _NEW_KEY = (operator.itemgetter(n) for n in (0, 1, 2, 5))
 _BATCH = 50_000  # actions waiting at most (their rows are held in memory)
 _BATCH_SECONDS = 5.0  # at least this long between two flushes
 _FLUSH_SHARE = 10  # and this many times as long as the last flush took
+#: bytes copied since the last flush before the places are flushed ahead of
+#: it (in a thread): the disk writes them back while the copy goes on
+_AHEAD = 64 << 20
 
 
 def intent(action: Action) -> str:
@@ -97,6 +100,8 @@ class Recorder:
         self._wait = _BATCH_SECONDS  # before the next flush
         # a place written whole is flushed and recorded once, at the end
         self._at_end = any(r.capabilities.flush_at_end for r in replicas.values())
+        self._copied = 0  # bytes copied since the last flush (or one ahead)
+        self._ahead: _Flush | None = None  # a flush ahead of the batch's
 
     def record(
         self,
@@ -108,6 +113,7 @@ class Recorder:
     ) -> None:
         with self._lock:
             self._batch.append((seq, action, detail, puts, forgets))
+            self._copied += action.size
             self._due_locked()
 
     def record_many(
@@ -119,6 +125,7 @@ class Recorder:
             self._batch.extend(
                 (seq, action, action.reason, puts, []) for seq, action, puts in done
             )
+            self._copied += sum(action.size for _, action, _ in done)
             self._due_locked()
 
     def commit(self) -> None:
@@ -132,12 +139,39 @@ class Recorder:
             or time.monotonic() - self._batch_started > self._wait
         ):
             self._commit_locked()
+        elif self._copied >= _AHEAD:
+            self._flush_ahead_locked()
+
+    def _flush_ahead_locked(self) -> None:
+        """Flush the places written to (those that flush in a thread) ahead
+        of the batch's own flush, in a thread, once ``_AHEAD`` bytes were
+        copied since the last: the disk writes them back while the copy
+        goes on, and the flush that records the batch waits only for what
+        is left. Nothing is recorded by it: its failure is kept, and fails
+        that flush (the kernel tells a failed write-back once)."""
+        ahead = self._ahead
+        if ahead is not None and (ahead.running() or ahead.error is not None):
+            return  # one at a time; a failure is kept for the batch's flush
+        self._copied = 0
+        sides = _touched(self._batch)
+        places = [r for s in sides if (r := self.replicas[s]).flush_in_thread]
+        if places:
+            self._ahead = _Flush(places)
+            self._ahead.start()
+
+    def _ahead_failed(self) -> AccordError | None:
+        """Wait for the flush ahead, if any; its failure, if it failed."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None or ahead.wait():
+            return None
+        return ahead.error
 
     def _commit_locked(self) -> None:
         batch = self._batch
         if not batch:
             self._batch_started = time.monotonic()
             return
+        self._copied = 0
         # the places that allow it are flushed in a thread while the archive
         # runs the batch's statements (``ArchiveStore.stage``), which then
         # cost the run next to nothing: the flush mostly waits for the disk
@@ -152,7 +186,14 @@ class Recorder:
             return
         # a statement that fails rolls all back: the batch is not recorded
         self.store.stage(**_statements(self.run, batch))
-        recorded = self.store.commit_staged(flush.wait)
+
+        def flushed() -> bool:
+            done = flush.wait()
+            failed = self._ahead_failed()
+            flush.error = flush.error or failed
+            return done and failed is None
+
+        recorded = self.store.commit_staged(flushed)
         if flush.error is not None:
             self._stop(flush.error)
         if not recorded:
@@ -246,6 +287,9 @@ class _Flush:
                 target=self._flush, args=(aside,), name="accord-flush", daemon=True
             )
             self._thread.start()
+
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _flush(self, replicas: list[Replica]) -> None:
         try:

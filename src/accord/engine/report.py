@@ -36,6 +36,7 @@ class Report:
         self.plan = plan
         self.outcomes: list[Outcome] = []
         self.aborted: str | None = None
+        self.aborted_hint: str | None = None  # what to do about it
         self.notices: list[str] = []
         self.bytes = 0
         self.seconds = 0.0

@@ -132,9 +132,15 @@ class FolderBlobs(Blobs):
             os.replace(temp, final)
 
     def flush(self) -> None:
+        """Make the blobs written durable (one ``syncfs``); a write-back that
+        failed is the hub's error, not a traceback."""
         from accord.replicas.local_at import syncfs
+        from accord.replicas.local_errors import unflushed
 
-        syncfs(str(self.root))
+        try:
+            syncfs(str(self.root))
+        except OSError as exc:
+            raise unflushed(exc, str(self.root)) from exc
 
     def _upload(self, upload: str) -> Path:
         return self.root / "uploads" / upload

@@ -63,7 +63,7 @@ from accord.replicas.local_at import (
     DIR_FLAGS,
     rename_new,
     same_folder,
-    syncfs,
+    syncfs_fd,
 )
 from accord.replicas.local_copy import (
     BIG,
@@ -75,7 +75,7 @@ from accord.replicas.local_copy import (
 )
 from accord.replicas.local_entries import file_stamp as _file_stamp
 from accord.replicas.local_entries import local_persistent_id, stamp
-from accord.replicas.local_errors import translate
+from accord.replicas.local_errors import translate, unflushed
 from accord.replicas.local_folders import LocalFolders
 from accord.replicas.local_meta import BESIDE as _BESIDE
 from accord.replicas.local_meta import BESIDE_NOTE as _BESIDE_NOTE
@@ -95,6 +95,8 @@ __all__ = ["LocalReplica"]
 
 #: a temporary file, new: never one that is there, never through a link
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+# the root opened for syncfs (O_PATH cannot be: a descriptor to read)
+_SYNC_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 class LocalReplica(
@@ -129,6 +131,9 @@ class LocalReplica(
         self._case_hidden: dict[str, set[str]] = {}
         self._same_device: dict[str, bool] = {}  # folder -> on the tmp's device
         self._root_fd: int | None = None  # opened on first write, kept for the run
+        #: the root opened for ``syncfs`` when the place is opened (before this
+        #: run writes), kept: told of every write-back failure since
+        self._sync_fd: int | None = None
         # in a copier process (see forked()): the folder last read from or
         # written in, kept open for the next item, and the temporary folder
         self._copier = False
@@ -180,8 +185,17 @@ class LocalReplica(
             with self._errors(""):
                 os.makedirs(self.root, exist_ok=True)
         self._close_root()
+        self._close_sync()
+        with self._errors(""):
+            self._sync_fd = os.open(self.root, _SYNC_FLAGS)
         self._caps = None
         self._had_meta = os.path.isdir(self._meta)
+
+    def _close_sync(self) -> None:
+        if self._sync_fd is not None:
+            fd, self._sync_fd = self._sync_fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     # -- reading ----------------------------------------------------------
     fork_safe = True
@@ -616,7 +630,15 @@ class LocalReplica(
         return done
 
     def flush(self) -> None:
-        syncfs(self.root)
+        """Make what was written durable (one ``syncfs``). A write-back that
+        failed since the place was opened, on any file of its file system,
+        fails the flush: nothing since the last flush is recorded."""
+        try:
+            if self._sync_fd is None:  # not opened (a place used bare)
+                self._sync_fd = os.open(self.root, _SYNC_FLAGS)
+            syncfs_fd(self._sync_fd)
+        except OSError as exc:
+            raise unflushed(exc, self.url) from exc
 
     def watch(self, touched: Callable[[Touched], None]) -> Watching | None:
         """The operating system's notifications (``local_watch``);
@@ -642,6 +664,7 @@ class LocalReplica(
                 local_case.settle(self._tmp, self._root, done=own)
         self._tmp_prefix = ""
         self._close_root()
+        self._close_sync()
         with contextlib.suppress(OSError), os.scandir(self._tmp) as listing:
             for folder in listing:
                 self._drop_beside_note(folder.name)

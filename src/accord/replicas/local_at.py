@@ -29,6 +29,7 @@ __all__ = [
     "same_folder",
     "same_item",
     "syncfs",
+    "syncfs_fd",
     "walk_folder",
 ]
 
@@ -238,13 +239,26 @@ def _libc_handle() -> Any:
 
 
 def syncfs(path: str) -> None:
-    """Flush the file system holding ``path`` (one call for many files)."""
-    libc = _libc_handle()
-    if not libc or not hasattr(libc, "syncfs"):
-        os.sync()
-        return
-    fd = os.open(path, os.O_RDONLY)
+    """Flush the file system holding ``path`` (one call for many files);
+    OSError when the file system could not write something back."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        libc.syncfs(fd)
+        syncfs_fd(fd)
     finally:
         os.close(fd)
+
+
+def syncfs_fd(fd: int) -> None:
+    """Flush the file system of the open descriptor ``fd``. OSError (EIO,
+    ENOSPC...) when writing back failed for any file of it since ``fd`` was
+    opened, or since the last call on ``fd`` said so: a descriptor opened
+    before a run writes, and kept, is told of every failure that run may
+    have met, even one another program's flush saw first (the kernel tells
+    each open descriptor once)."""
+    libc = _libc_handle()
+    if not libc or not hasattr(libc, "syncfs"):
+        os.sync()  # no syncfs (not Linux): writes everything, tells nothing
+        return
+    if libc.syncfs(fd) != 0:
+        code = _ctypes_errno()
+        raise OSError(code, os.strerror(code))

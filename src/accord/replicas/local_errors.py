@@ -13,7 +13,7 @@ from accord.errors import (
     Unreachable,
 )
 
-__all__ = ["translate"]
+__all__ = ["translate", "unflushed"]
 
 
 def translate(exc: OSError, where: str, key: str) -> ReplicaError:
@@ -52,3 +52,24 @@ def translate(exc: OSError, where: str, key: str) -> ReplicaError:
     if code in (errno.EINTR, errno.EAGAIN, errno.EBUSY):
         return TransientError(text, where=where, key=key)
     return ReplicaError(text, where=where, key=key)
+
+
+def unflushed(exc: OSError, where: str) -> ReplicaError:
+    """A flush (``syncfs``) that failed: the file system could not write
+    back what this run (or another program) wrote to it since the run
+    began. Nothing written since the last flush may be recorded as synced."""
+    text = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(
+            "the disk ran out of space while writing back what was copied",
+            where=where,
+            hint="free some space, then run again: nothing since the last flush "
+            "was recorded as synced, so the next run checks it and copies it again",
+        )
+    return ReplicaError(
+        f"the file system could not write back what was copied ({text.lower()})",
+        where=where,
+        hint="check the disk (the system log, 'dmesg', says more); nothing since "
+        "the last flush was recorded as synced, so the next run checks it and "
+        "copies it again",
+    )

@@ -1,0 +1,95 @@
+"""A flush that fails is never recorded as synced.
+
+The disk here is "thin": an ext4 on a loop device whose image lives on a
+16 MiB tmpfs, while the ext4 believes it has 256 MiB. Writes of 40 MiB
+succeed (the page cache takes them); writing them back to the disk fails
+(the kernel logs "lost async page write"), and only ``syncfs`` says so.
+A run that did not read ``syncfs``'s answer recorded all 40 files as
+synced while none of them reached the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fixtures.cli import run_accord
+
+
+def _run(*args: str) -> None:
+    subprocess.run(list(args), check=True, capture_output=True)
+
+
+@pytest.fixture
+def thin_disk(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
+    """(backing tmpfs, mount point, loop device): an ext4 of 256 MiB on
+    an image in a 16 MiB tmpfs; unmounted and detached at the end."""
+    back, mounted = tmp_path / "back", tmp_path / "disk"
+    back.mkdir()
+    mounted.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(back)],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        pytest.fail(f"cannot mount a small file system: {made.stderr}")
+    device = ""
+    try:
+        image = back / "disk.img"
+        _run("truncate", "-s", "256M", str(image))
+        _run("mkfs.ext4", "-q", "-F", "-O", "^has_journal", str(image))
+        device = subprocess.run(
+            ["losetup", "--find", "--show", str(image)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        _run("mount", device, str(mounted))
+        yield back, mounted, device
+    finally:
+        subprocess.run(["umount", str(mounted)], capture_output=True)
+        if device:
+            subprocess.run(["losetup", "-d", device], capture_output=True)
+        subprocess.run(["umount", "-l", str(back)], capture_output=True)
+
+
+def _remount(mounted: Path, device: str) -> None:
+    """The disk unmounted and mounted again: what is read is what reached
+    it, not the page cache."""
+    _run("umount", str(mounted))
+    _run("mount", device, str(mounted))
+
+
+def test_a_write_back_that_fails_is_not_recorded(thin_disk, tmp_path: Path) -> None:
+    back, mounted, device = thin_disk
+    source = tmp_path / "source"
+    source.mkdir()
+    for i in range(40):
+        (source / f"f{i:02}.bin").write_bytes(os.urandom(1 << 20))
+    target = mounted / "copy"
+
+    lost = run_accord("mirror", str(source), str(target), "--yes")
+    said = lost.stdout + lost.stderr
+    assert lost.returncode == 3, said
+    assert "could not write back what was copied" in said, said
+    assert "the next run checks it and copies it again" in said, said
+
+    # room on the disk again; the file system checked, as after a crash
+    _run("mount", "-o", "remount,size=400m", str(back))
+    _run("umount", str(mounted))
+    subprocess.run(["e2fsck", "-fy", str(back / "disk.img")], capture_output=True)
+    _run("mount", device, str(mounted))
+
+    again = run_accord("mirror", str(source), str(target), "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    _remount(mounted, device)
+    for i in range(40):
+        name = f"f{i:02}.bin"
+        assert (target / name).read_bytes() == (source / name).read_bytes(), name
+    done = run_accord("mirror", str(source), str(target), "--yes")
+    assert "nothing to do" in done.stdout, done.stdout + done.stderr
