@@ -1,4 +1,5 @@
-"""A flush that fails is never recorded as synced.
+"""A flush that fails is never recorded as synced: a local folder, and one
+served by accord's agent over SSH (a real sshd on 127.0.0.1).
 
 The disk here is "thin": an ext4 on a loop device whose image lives on a
 16 MiB tmpfs, while the ext4 believes it has 256 MiB. Writes of 40 MiB
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,7 +66,22 @@ def _remount(mounted: Path, device: str) -> None:
     _run("mount", device, str(mounted))
 
 
-def test_a_write_back_that_fails_is_not_recorded(thin_disk, tmp_path: Path) -> None:
+@pytest.fixture(params=["local", "agent"])
+def where(request) -> Callable[[Path], str]:
+    """How the target folder is named: a path, or an sftp:// URL served by
+    the agent (the server is this machine)."""
+    if request.param == "local":
+        return str
+    sshd = request.getfixturevalue("sshd")
+    return lambda path: (
+        f"sftp://{sshd.user}@{sshd.host}:{sshd.port}{path}"
+        f"?identity={sshd.key}&known_hosts={sshd.known_hosts}&agent=on"
+    )
+
+
+def test_a_write_back_that_fails_is_not_recorded(
+    thin_disk, where, tmp_path: Path
+) -> None:
     back, mounted, device = thin_disk
     source = tmp_path / "source"
     source.mkdir()
@@ -73,7 +89,7 @@ def test_a_write_back_that_fails_is_not_recorded(thin_disk, tmp_path: Path) -> N
         (source / f"f{i:02}.bin").write_bytes(os.urandom(1 << 20))
     target = mounted / "copy"
 
-    lost = run_accord("mirror", str(source), str(target), "--yes")
+    lost = run_accord("mirror", str(source), where(target), "--yes")
     said = lost.stdout + lost.stderr
     assert lost.returncode == 3, said
     assert "could not write back what was copied" in said, said
@@ -85,11 +101,11 @@ def test_a_write_back_that_fails_is_not_recorded(thin_disk, tmp_path: Path) -> N
     subprocess.run(["e2fsck", "-fy", str(back / "disk.img")], capture_output=True)
     _run("mount", device, str(mounted))
 
-    again = run_accord("mirror", str(source), str(target), "--yes")
+    again = run_accord("mirror", str(source), where(target), "--yes")
     assert again.returncode == 0, again.stdout + again.stderr
     _remount(mounted, device)
     for i in range(40):
         name = f"f{i:02}.bin"
         assert (target / name).read_bytes() == (source / name).read_bytes(), name
-    done = run_accord("mirror", str(source), str(target), "--yes")
+    done = run_accord("mirror", str(source), where(target), "--yes")
     assert "nothing to do" in done.stdout, done.stdout + done.stderr

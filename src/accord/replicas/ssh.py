@@ -129,6 +129,10 @@ class AgentReplica(Replica):
     scheme = "sftp"
     #: the agent lists with the local place's scan, in key order
     scan_in_order = True
+    #: the agent runs a flush in a thread of its own, beside other calls
+    #: (the link carries calls from several threads at once): the archive's
+    #: statements run meanwhile, and a flush ahead leaves the copy going
+    flush_in_thread = True
 
     def __init__(
         self, link: AgentLink, root: str, url: str, identity: str, server: str = ""
@@ -720,6 +724,10 @@ class SSHReplica(Replica):
 
     def flush(self) -> None:
         self.via.flush()
+
+    @property
+    def flush_in_thread(self) -> bool:  # type: ignore[override]
+        return self.via.flush_in_thread
 
     def meta_create(self, name: str, data: bytes) -> bool:
         return self.via.meta_create(name, data)
