@@ -9,6 +9,7 @@ import decimal
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import ldap3
@@ -281,6 +282,45 @@ def test_a_restored_table_row_comes_back_with_every_column(
     assert again is not None and again["note"] is None
     restore(path, "2")
     assert _table_row(url, "2") == whole
+
+
+def test_a_row_that_cannot_be_read_whole_is_not_deleted(
+    tmp_path: Path, new_database
+) -> None:
+    # a role that may delete rows but read only the mapped columns (a
+    # column grant): the trash cannot keep the row whole, so the delete is
+    # refused, said, and the row stays as it was
+    url = new_database("postgresql")
+    role = "accord_limited_" + uuid.uuid4().hex[:8]
+    admin = sqlalchemy.create_engine(driver_url(url))
+    with admin.begin() as conn:
+        for statement in (
+            "CREATE TABLE t (id VARCHAR(10) PRIMARY KEY, name VARCHAR(50), note TEXT)",
+            f"CREATE ROLE {role} LOGIN",
+            f"GRANT SELECT (id, name), INSERT, UPDATE, DELETE ON t TO {role}",
+        ):
+            conn.execute(sqlalchemy.text(statement))
+    try:
+        limited = url.replace("://postgres@", f"://{role}@")
+        path = mapping(tmp_path, f'url = "{limited}"\ntable = "t"')
+        source(tmp_path, ["1", "2", "3"])
+        sync(path)
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text("UPDATE t SET note = 'kept' WHERE id = '2'"))
+        source(tmp_path, ["1", "3"])
+        report = apply_plan(make_plan(load_mapping(path)))
+        assert not report.ok
+        said = " ".join(message for _, message in report.failed + report.skipped)
+        assert "permission denied" in said, said
+        assert _table_row(url, "2") == {"id": "2", "name": "Bob", "note": "kept"}
+        place = RecordReplica.from_url(record_url(path, "people", "out"))
+        assert [item.key for item in place.trash_list()] == []
+        place.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sqlalchemy.text(f"REVOKE ALL ON t FROM {role}"))
+            conn.execute(sqlalchemy.text(f"DROP ROLE {role}"))
+        admin.dispose()
 
 
 def test_a_row_is_not_restored_into_a_table_without_a_column_it_had(

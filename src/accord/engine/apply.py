@@ -150,9 +150,10 @@ class Executor:
             else:
                 outcomes.append(self.settle(seq, action, attempt))
         if done:
-            self.recorder.record_many(done)
-            for _, action, _ in done:
-                self.on_event(Event("done", action, size=action.size))
+            sizes = [action.size for _, action, _ in done]
+            self.recorder.record_many(done, sum(sizes))
+            for (_, action, _), size in zip(done, sizes, strict=True):
+                self.on_event(Event("done", action, size=size))
         return outcomes
 
     def settle(self, seq: int | None, action: Action, done: Attempt) -> Outcome:

@@ -112,48 +112,53 @@ class Recorder:
         detail: str,
     ) -> None:
         with self._lock:
-            self._batch.append((seq, action, detail, puts, forgets))
+            added = (seq, action, detail, puts, forgets)
+            self._batch.append(added)
             self._copied += action.size
-            self._due_locked()
+            self._due_locked([added])
 
     def record_many(
-        self, done: list[tuple[int | None, Action, list[ArchiveEntry]]]
+        self, done: list[tuple[int | None, Action, list[ArchiveEntry]]], size: int
     ) -> None:
         """``record`` of several completed actions (each put ``puts``,
-        forgot nothing): one turn of the lock."""
+        forgot nothing; ``size``: the bytes they copied): one turn of the
+        lock."""
+        added = [(seq, action, action.reason, puts, []) for seq, action, puts in done]
         with self._lock:
-            self._batch.extend(
-                (seq, action, action.reason, puts, []) for seq, action, puts in done
-            )
-            self._copied += sum(action.size for _, action, _ in done)
-            self._due_locked()
+            self._batch += added
+            self._copied += size
+            self._due_locked(added)
 
     def commit(self) -> None:
         with self._lock:
             self._commit_locked()
 
-    def _due_locked(self) -> None:
-        """Commit the batch when it is due."""
+    def _due_locked(
+        self, added: list[tuple[int | None, Action, str, list[ArchiveEntry], list[str]]]
+    ) -> None:
+        """Commit the batch when it is due (``added``: its last items), or
+        flush ahead of it."""
         if not self._at_end and (
             len(self._batch) >= _BATCH
             or time.monotonic() - self._batch_started > self._wait
         ):
             self._commit_locked()
         elif self._copied >= _AHEAD:
-            self._flush_ahead_locked()
+            self._flush_ahead_locked(added)
 
-    def _flush_ahead_locked(self) -> None:
-        """Flush the places written to (those that flush in a thread) ahead
-        of the batch's own flush, in a thread, once ``_AHEAD`` bytes were
-        copied since the last: the disk writes them back while the copy
-        goes on, and the flush that records the batch waits only for what
-        is left. Nothing is recorded by it: its failure is kept, and fails
-        that flush (the kernel tells a failed write-back once)."""
+    def _flush_ahead_locked(self, added: list[Any]) -> None:
+        """Flush the places the batch's last items (``added``) wrote to,
+        those that flush in a thread, ahead of the batch's own flush, in a
+        thread, once ``_AHEAD`` bytes were copied since the last: the disk
+        writes them back while the copy goes on, and the flush that records
+        the batch waits only for what is left. Nothing is recorded by it:
+        its failure is kept, and fails that flush (the kernel tells a
+        failed write-back once)."""
         ahead = self._ahead
         if ahead is not None and (ahead.running() or ahead.error is not None):
             return  # one at a time; a failure is kept for the batch's flush
         self._copied = 0
-        sides = _touched(self._batch)
+        sides = _touched(added)
         places = [r for s in sides if (r := self.replicas[s]).flush_in_thread]
         if places:
             self._ahead = _Flush(places)
