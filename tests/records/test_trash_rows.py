@@ -49,10 +49,15 @@ def sync(path: Path) -> None:
     assert apply_plan(make_plan(load_mapping(path))).ok
 
 
-def restore(path: Path, key: str) -> None:
-    """``accord trash restore``, as its command does it: the last run's."""
+def restore(path: Path, key: str, replaced: bool = False) -> None:
+    """``accord trash restore``, as its command does it: the last run's
+    (``replaced``: the record a restore wrote over, which the trash kept)."""
     place = RecordReplica.from_url(record_url(path, "people", "out"))
-    items = [item for item in place.trash_list() if item.key == key]
+    items = [
+        item
+        for item in place.trash_list()
+        if item.key == key and item.run.endswith("-replaced") == replaced
+    ]
     place.trash_restore(items[-1], key)
     place.close()
 
@@ -108,7 +113,7 @@ def test_a_row_put_back_over_a_new_one_is_kept_in_the_trash_too(
     assert target.read_bytes() == made_again.replace(
         b"2;Bob;\n", b'2;Bob;"owes 5;00"\n'
     )
-    restore(path, "2")  # the row the restore replaced
+    restore(path, "2", replaced=True)  # the row the restore replaced
     assert target.read_bytes() == made_again
 
 
@@ -278,10 +283,17 @@ def test_a_restored_table_row_comes_back_with_every_column(
     sync(path)
     source(tmp_path, ["1", "2", "3"])
     sync(path)
+    engine = sqlalchemy.create_engine(driver_url(url))
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("UPDATE t SET note = 'new one' WHERE id = '2'"))
+    engine.dispose()
     again = _table_row(url, "2")
-    assert again is not None and again["note"] is None
+    assert again is not None and again["note"] == "new one"
     restore(path, "2")
     assert _table_row(url, "2") == whole
+    # the row it wrote over went to the trash whole: nothing of it is lost
+    restore(path, "2", replaced=True)
+    assert _table_row(url, "2") == again
 
 
 def test_a_row_that_cannot_be_read_whole_is_not_deleted(
@@ -390,6 +402,27 @@ def test_a_restored_directory_entry_comes_back_with_every_attribute(
         restore(path, "2")
         assert _entry(conn, dn) == whole
         assert whole["jpegPhoto"] == [photo]
+        # deleted, made again by the source (without what the other tools
+        # wrote) and given attributes of its own: a restore writes over it,
+        # and the entry is as it was, no more; the one written over is kept
+        # whole in the trash in turn
+        source(tmp_path, ["1", "3"])
+        sync(path)
+        source(tmp_path, ["1", "2", "3"])
+        sync(path)
+        assert conn.modify(
+            dn,
+            {
+                "description": [(ldap3.MODIFY_ADD, ["made again"])],
+                "mail": [(ldap3.MODIFY_ADD, ["bob@example.org"])],
+            },
+        ), conn.result
+        again = _entry(conn, dn)
+        assert again is not None and b"posixAccount" not in again["objectClass"]
+        restore(path, "2")
+        assert _entry(conn, dn) == whole
+        restore(path, "2", replaced=True)
+        assert _entry(conn, dn) == again
 
 
 def _entry(conn, dn: str) -> dict | None:

@@ -293,9 +293,11 @@ class LDAPPlace:
     ) -> None:
         """A record restored from the trash with its whole entry (``kept``):
         added with every attribute it had, or, over the entry that holds
-        its key now (``before``: its record, as expected there), the mapped
-        attributes changed as ``change`` does and the others replaced by
-        the kept ones, in one request."""
+        its key now (``before``: its record, as expected there; the trash
+        keeps it whole first), the mapped attributes changed as ``change``
+        does, the others and the object classes replaced by the kept ones,
+        and those the kept entry did not have removed, in one request: the
+        entry is as it was."""
         whole = read_whole(kept, "ldap")
         changes = record
         if before is not None:
@@ -320,12 +322,31 @@ class LDAPPlace:
             if not conn.add(self._dn(record), classes, attrs):
                 self._refused(key, "not restored", exists=True)
             return
+        dn = self._dn(before)
         modify = self._modify(before, changes)
         for name, values in others.items():
-            if name.lower() not in ("objectclass", self.rdn.lower()):
+            if name.lower() != self.rdn.lower():
                 modify[name] = [(self.ldap3.MODIFY_REPLACE, values)]
-        if not conn.modify(self._dn(before), modify):
+        kept_names = {name.lower() for name in whole["attributes"]} | mapped
+        for name in self._attribute_names(dn, key):
+            if name.lower() not in kept_names and name.lower() != self.rdn.lower():
+                modify[name] = [(self.ldap3.MODIFY_DELETE, [])]
+        if not conn.modify(dn, modify):
             self._refused(key, "changed since it was read; left alone")
+
+    def _attribute_names(self, dn: str, key: Key) -> list[str]:
+        """The user attributes the entry ``dn`` holds now (names only)."""
+        conn, ldap3 = self._changing(), self.ldap3
+        if not conn.search(
+            dn,
+            "(objectClass=*)",
+            ldap3.BASE,
+            attributes=[ldap3.ALL_ATTRIBUTES],
+            types_only=True,
+        ):
+            self._refused(key, "changed since it was read; left alone")
+        found = next(r for r in conn.response if r.get("type") == "searchResEntry")
+        return list(found["raw_attributes"])
 
     def _refused(self, key: Key, what: str, exists: bool = False) -> None:
         result = self.conn.result

@@ -523,8 +523,16 @@ class RecordReplica(Replica):
         kept = self.store.kept(item.run, item.key)
         before = None
         if current is not None:
-            self._trash(_restore_run(item.run), key, current.version, record_key)
+            # the record there now goes to the trash in turn, whole where the
+            # place can read it whole (as a delete keeps it): the restore
+            # writes over all of it
             before = self._load().record(current.version)
+            keep_whole = getattr(self.place, "keep_whole", None)
+            whole = keep_whole(record_key, before) if keep_whole else None
+            replaced = _restore_run(item.run)
+            self._trash(replaced, key, current.version, record_key)
+            if whole is not None:
+                self.store.keep_row(replaced, key, whole)
         if kept is not None and hasattr(self.place, "put_back"):
             self.place.put_back(record_key, before, record, kept)
         elif before is not None:
