@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.cli import run_accord
+from fixtures.disks import mount_tmpfs
 
 
 def _run(*args: str) -> None:
@@ -32,13 +33,7 @@ def thin_disk(tmp_path: Path) -> Iterator[tuple[Path, Path, str]]:
     back, mounted = tmp_path / "back", tmp_path / "disk"
     back.mkdir()
     mounted.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(back)],
-        capture_output=True,
-        text=True,
-    )
-    if made.returncode != 0:
-        pytest.fail(f"cannot mount a small file system: {made.stderr}")
+    mount_tmpfs(back, "16m")
     device = ""
     try:
         image = back / "disk.img"

@@ -18,6 +18,7 @@ import accord
 from accord.errors import ConfigError
 from accord.registry import open_replica
 from fixtures.cli import run_accord as cli
+from fixtures.disks import mount_tmpfs
 
 
 def test_two_way_round_trips(sshd, tmp_path: Path) -> None:
@@ -239,13 +240,7 @@ def test_a_full_disk_on_the_server(sshd, tmp_path: Path, transport) -> None:
     url = sshd.url() + transport
     remote = sshd.path(url)
     remote.mkdir(parents=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(remote)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a small file system: {mounted.stderr}")
+    mount_tmpfs(remote, "2m")
     try:
         local = tmp_path / "local"
         local.mkdir()
