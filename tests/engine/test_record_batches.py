@@ -152,12 +152,15 @@ def test_a_failed_flush_ahead_records_nothing(
     def failing_once(self: LocalReplica) -> None:
         flushed.append(self.root)
         if len(flushed) == 1:
-            raise ReplicaError("lost async page write", where=self.url)
+            raise ReplicaError(
+                "lost async page write", where=self.url, hint="check the disk"
+            )
         flush(self)
 
     monkeypatch.setattr(LocalReplica, "flush", failing_once)
     report = api.sync(str(source), str(target), state_dir=state)
     assert report.aborted and "lost async page write" in report.aborted
+    assert report.summary()["aborted_hint"] == "check the disk"  # --json has it
     assert len(flushed) >= 2  # the batch's own flush ran, and succeeded
     assert not [call for call in calls if call[0] == "record"]
     assert _archived(state) == (0, FILES + 7)

@@ -130,4 +130,5 @@ class Report:
             "bytes": self.bytes,
             "seconds": round(self.seconds, 3),
             "aborted": self.aborted,
+            "aborted_hint": self.aborted_hint,
         }
