@@ -104,3 +104,26 @@ def test_a_write_back_that_fails_is_not_recorded(
         assert (target / name).read_bytes() == (source / name).read_bytes(), name
     done = run_accord("mirror", str(source), where(target), "--yes")
     assert "nothing to do" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_failure_another_flush_saw_first_is_still_told(thin_disk) -> None:
+    # the kernel tells each open descriptor once of a failed write-back; a
+    # descriptor opened after someone else was told hears nothing. The place
+    # holds one opened before it writes, so it is told all the same
+    from accord.errors import ReplicaError
+    from accord.replicas.local import LocalReplica
+    from accord.replicas.local_at import syncfs
+
+    _, mounted, _ = thin_disk
+    place = LocalReplica(str(mounted / "copy"))
+    place.open(create=True)
+    try:
+        for i in range(40):
+            (mounted / "copy" / f"f{i:02}.bin").write_bytes(os.urandom(1 << 20))
+        with pytest.raises(OSError):
+            syncfs(str(mounted))  # another program's flush, told first
+        syncfs(str(mounted))  # told once: a new descriptor hears nothing now
+        with pytest.raises(ReplicaError, match="could not write back"):
+            place.flush()
+    finally:
+        place.close()

@@ -96,7 +96,7 @@ __all__ = ["LocalReplica"]
 #: a temporary file, new: never one that is there, never through a link
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
 # the root opened for syncfs (O_PATH cannot be: a descriptor to read)
-_SYNC_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+_SYNC_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
 
 
 class LocalReplica(
