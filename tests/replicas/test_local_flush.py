@@ -11,6 +11,7 @@ synced while none of them reached the disk.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from collections.abc import Callable, Iterator
@@ -127,3 +128,26 @@ def test_a_failure_another_flush_saw_first_is_still_told(thin_disk) -> None:
             place.flush()
     finally:
         place.close()
+
+
+def test_the_hubs_blob_store_tells_a_failed_write_back_and_keeps_telling(
+    thin_disk,
+) -> None:
+    # the hub's blobs on the thin disk: a failure another flush saw first is
+    # still told, and every later flush fails too (which blobs were lost
+    # cannot be told) until the hub is restarted
+    from accord.errors import ReplicaError
+    from accord.hub.blobs import FolderBlobs
+    from accord.replicas.local_at import syncfs
+
+    _, mounted, _ = thin_disk
+    blobs = FolderBlobs(mounted / "blobs")
+    for _ in range(40):
+        blobs.put(io.BytesIO(os.urandom(1 << 20)))
+    with pytest.raises(OSError):
+        syncfs(str(mounted))  # another program's flush, told first
+    for _ in range(2):
+        with pytest.raises(ReplicaError, match="back what was copied") as failed:
+            blobs.flush()
+        assert "restart the hub" in str(failed.value)
+    del blobs

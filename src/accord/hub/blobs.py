@@ -18,6 +18,8 @@ import hashlib
 import itertools
 import os
 import tempfile
+import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -84,6 +86,15 @@ class FolderBlobs(Blobs):
         for name in ("tmp", "uploads"):
             (root / name).mkdir(parents=True, exist_ok=True)
         self._clean()
+        # the folder opened for ``syncfs`` before any blob is written, kept:
+        # the kernel tells each open descriptor once of a failed write-back,
+        # so one opened later could miss a failure another flush saw first;
+        # flushes take turns on it, and once one failed every later one
+        # fails too (which blobs were lost cannot be told)
+        self._sync_fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC)
+        weakref.finalize(self, os.close, self._sync_fd)
+        self._flushing = threading.Lock()
+        self._lost: OSError | None = None
 
     def _clean(self) -> None:
         """Remove the temporary files of processes that died (a kill)."""
@@ -132,15 +143,27 @@ class FolderBlobs(Blobs):
             os.replace(temp, final)
 
     def flush(self) -> None:
-        """Make the blobs written durable (one ``syncfs``); a write-back that
-        failed is the hub's error, not a traceback."""
-        from accord.replicas.local_at import syncfs
+        """Make the blobs written durable (one ``syncfs``). A write-back that
+        failed since the hub started fails this flush and every later one
+        (the hub's error, not a traceback): restart the hub once the disk
+        is checked."""
+        from accord.replicas.local_at import syncfs_fd
         from accord.replicas.local_errors import unflushed
 
-        try:
-            syncfs(str(self.root))
-        except OSError as exc:
-            raise unflushed(exc, str(self.root)) from exc
+        with self._flushing:
+            if self._lost is None:
+                try:
+                    syncfs_fd(self._sync_fd)
+                except OSError as exc:
+                    self._lost = exc
+            if self._lost is not None:
+                error = unflushed(self._lost, str(self.root))
+                error.hint = (
+                    "check the disk (the system log, 'dmesg', says more), then "
+                    "restart the hub: what it could not store was not recorded, "
+                    "and the clients' next runs send it again"
+                )
+                raise error from self._lost
 
     def _upload(self, upload: str) -> Path:
         return self.root / "uploads" / upload
