@@ -92,9 +92,13 @@ class FolderBlobs(Blobs):
         # flushes take turns on it, and once one failed every later one
         # fails too (which blobs were lost cannot be told)
         self._sync_fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC)
-        weakref.finalize(self, os.close, self._sync_fd)
+        self._closing = weakref.finalize(self, os.close, self._sync_fd)
         self._flushing = threading.Lock()
         self._lost: OSError | None = None
+
+    def close(self) -> None:
+        """Let go of the folder (its descriptor; freeing the store does too)."""
+        self._closing()
 
     def _clean(self) -> None:
         """Remove the temporary files of processes that died (a kill)."""
