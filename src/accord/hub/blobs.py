@@ -50,6 +50,9 @@ class Blobs:
     def flush(self) -> None:
         """Make every blob written so far durable."""
 
+    def close(self) -> None:
+        """Let go of what the store holds open (the hub is closing)."""
+
     def append(self, upload: str, offset: int, stream: IO[bytes]) -> int:
         """Add ``stream`` to an upload that holds ``offset`` bytes; new size."""
         raise NotImplementedError

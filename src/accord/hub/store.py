@@ -56,6 +56,7 @@ class Hub:
     def close(self) -> None:
         self.writer.dispose()
         self.reader.dispose()
+        self.blobs.close()
 
     # -- content: small pieces in the database, the rest in the blob store --
     def has(self, digest: str) -> bool:
