@@ -81,6 +81,14 @@ def _hex(digest: str) -> str:
     return hexpart
 
 
+#: what to do after a failed write-back of the blob folder
+_RESTART = (
+    "check the disk (the system log, 'dmesg', says more), then restart the "
+    "hub: what it could not store was not recorded, and the clients' next "
+    "runs send it again"
+)
+
+
 class FolderBlobs(Blobs):
     """Blobs as files ``ab/cd/<sha256>`` in a folder; uploads in ``uploads/``."""
 
@@ -164,13 +172,7 @@ class FolderBlobs(Blobs):
                 except OSError as exc:
                     self._lost = exc
             if self._lost is not None:
-                error = unflushed(self._lost, str(self.root))
-                error.hint = (
-                    "check the disk (the system log, 'dmesg', says more), then "
-                    "restart the hub: what it could not store was not recorded, "
-                    "and the clients' next runs send it again"
-                )
-                raise error from self._lost
+                raise unflushed(self._lost, str(self.root), _RESTART) from self._lost
 
     def _upload(self, upload: str) -> Path:
         return self.root / "uploads" / upload

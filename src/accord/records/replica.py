@@ -414,21 +414,26 @@ class RecordReplica(Replica):
         if self._handled(action):
             return
         if trash:
-            # a table's row or a directory's entry is kept whole, read first:
-            # one that cannot be read is not deleted
-            keep_whole = getattr(self.place, "keep_whole", None)
-            whole = keep_whole(action.key, before) if keep_whole else None
-            self._trash(trash, key, expect.version, action.key)
-            if whole is not None:
-                self.store.keep_row(trash, key, whole)
+            self._trash(trash, key, expect.version, action.key, before)
         self.place.change("delete", action.key, before, None)
 
     def _trash(
-        self, run: str, key: str, text: str, record_key: tuple[Any, ...]
+        self,
+        run: str,
+        key: str,
+        text: str,
+        record_key: tuple[Any, ...],
+        before: dict[str, Any],
     ) -> None:
-        """Keep a record that leaves the place in the trash; a file's row
-        too, whole, when the file is written (``_keep_rows``)."""
+        """Keep a record that leaves the place (``before``: its record) in
+        the trash: a table's row or a directory's entry whole, read first
+        (one that cannot be read does not leave: the error is raised); a
+        file's row whole when the file is written (``_keep_rows``)."""
+        keep_whole = getattr(self.place, "keep_whole", None)
+        whole = keep_whole(record_key, before) if keep_whole else None
         self.store.trash(run, key, text)
+        if whole is not None:
+            self.store.keep_row(run, key, whole)
         if hasattr(self.place, "on_removed"):
             self._trashed[self.place.key_text(record_key)] = (run, key)
 
@@ -523,16 +528,11 @@ class RecordReplica(Replica):
         kept = self.store.kept(item.run, item.key)
         before = None
         if current is not None:
-            # the record there now goes to the trash in turn, whole where the
-            # place can read it whole (as a delete keeps it): the restore
-            # writes over all of it
+            # the record there now goes to the trash in turn, whole as a
+            # delete keeps it: the restore writes over all of it
             before = self._load().record(current.version)
-            keep_whole = getattr(self.place, "keep_whole", None)
-            whole = keep_whole(record_key, before) if keep_whole else None
             replaced = _restore_run(item.run)
-            self._trash(replaced, key, current.version, record_key)
-            if whole is not None:
-                self.store.keep_row(replaced, key, whole)
+            self._trash(replaced, key, current.version, record_key, before)
         if kept is not None and hasattr(self.place, "put_back"):
             self.place.put_back(record_key, before, record, kept)
         elif before is not None:

@@ -54,22 +54,25 @@ def translate(exc: OSError, where: str, key: str) -> ReplicaError:
     return ReplicaError(text, where=where, key=key)
 
 
-def unflushed(exc: OSError, where: str) -> ReplicaError:
+def unflushed(exc: OSError, where: str, hint: str | None = None) -> ReplicaError:
     """A flush (``syncfs``) that failed: the file system could not write
     back what this run (or another program) wrote to it since the run
-    began. Nothing written since the last flush may be recorded as synced."""
+    began. Nothing written since the last flush may be recorded as synced.
+    ``hint``: what to do, where a run's own (run again) is not it."""
     text = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace(
             "the disk ran out of space while writing back what was copied",
             where=where,
-            hint="free some space, then run again: nothing since the last flush "
+            hint=hint
+            or "free some space, then run again: nothing since the last flush "
             "was recorded as synced, so the next run checks it and copies it again",
         )
     return ReplicaError(
         f"the file system could not write back what was copied ({text.lower()})",
         where=where,
-        hint="check the disk (the system log, 'dmesg', says more); nothing since "
+        hint=hint
+        or "check the disk (the system log, 'dmesg', says more); nothing since "
         "the last flush was recorded as synced, so the next run checks it and "
         "copies it again",
     )
