@@ -140,6 +140,35 @@ def test_unreachable_port_is_a_clear_error(sshd, tmp_path) -> None:
     done = cli("mirror", str(tmp_path), url, "--yes")
     assert done.returncode == 1
     assert "cannot connect" in done.stderr and "Traceback" not in done.stderr
+    # the system's words, not an exception's ("[Errno None] Unable to ...")
+    assert "Connection refused" in done.stderr and "Errno" not in done.stderr
+
+
+def test_a_failed_connection_is_told_in_the_systems_words() -> None:
+    import errno
+
+    from paramiko.ssh_exception import NoValidConnectionsError
+
+    from accord.replicas.sftp_connect import connect_failure
+
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    both = NoValidConnectionsError({("::1", 1): refused, ("127.0.0.1", 1): refused})
+    assert str(both).startswith("[Errno None]")  # what paramiko says
+    assert connect_failure(both) == "Connection refused"  # once, not per address
+    unknown = OSError(-2, "Name or service not known")
+    assert connect_failure(unknown) == "Name or service not known"
+    assert connect_failure(EOFError()) == "EOFError"
+
+
+def test_an_ipv6_place_is_shown_as_a_url_can_be_written(tmp_path) -> None:
+    place = open_replica("sftp://someone@[::1]:1/srv/x")
+    assert place.url == "sftp://someone@[::1]:1/srv/x"
+    assert place.identity == "sftp://someone@::1:1/srv/x"  # archives keep their name
+    done = cli(
+        "mirror", str(tmp_path), "sftp://someone@[::1]:1/srv/x?agent=off", "--yes"
+    )
+    assert done.returncode == 1
+    assert "[::1]:1" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_read_only_remote_folder_fails_that_item_only(sshd, tmp_path) -> None:

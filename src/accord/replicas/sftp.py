@@ -106,7 +106,10 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
         self.root = posixpath.normpath(path or "/")
         if self.root.startswith("/~"):
             self.root = self.root[2:].lstrip("/") or "."
-        self.url = f"sftp://{self.user}@{host}:{self.port}/{self.root.lstrip('/')}"
+        # an IPv6 address in brackets, as a URL writes it (the identity, which
+        # names the pair's archive, stays as it always was)
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"sftp://{self.user}@{shown}:{self.port}/{self.root.lstrip('/')}"
         self.identity = f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
         self.capabilities = Capabilities(
             mtime_precision_ns=1_000_000_000, max_name_bytes=_NAME_MAX

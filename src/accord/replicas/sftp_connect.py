@@ -46,7 +46,7 @@ def open_client(place: SFTPReplica) -> paramiko.SSHClient:
         )
     except _UnknownHost as exc:
         raise ConfigError(
-            f"the host key of {place.host}:{place.port} is not known "
+            f"the host key of {_address(place.host, place.port)} is not known "
             f"({exc.key_type} {exc.fingerprint}); nothing was done",
             hint="check the fingerprint with the server's owner, then add "
             "?accept_new_host_key=true to the URL once (or ssh to it)",
@@ -66,12 +66,32 @@ def open_client(place: SFTPReplica) -> paramiko.SSHClient:
         ) from None
     except (OSError, paramiko.SSHException, EOFError) as exc:
         raise Unreachable(
-            f"cannot connect to {place.host}:{place.port}: {exc}",
+            f"cannot connect to {_address(place.host, place.port)}: "
+            f"{connect_failure(exc)}",
             where=place.url,
             hint="check the host name, the port and the network",
         ) from None
     no_delay(client)
     return client
+
+
+def _address(host: str, port: int) -> str:
+    """``host:port``, an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection failed, in the system's words ("Connection
+    refused", "Name or service not known"), not an exception's
+    (paramiko's NoValidConnectionsError says "[Errno None] Unable to
+    connect to port 1 on 127.0.0.1", the address reasons inside it)."""
+    errors = getattr(exc, "errors", None)  # NoValidConnectionsError
+    if isinstance(errors, dict) and errors:
+        reasons = dict.fromkeys(connect_failure(e) for e in errors.values())
+        return "; ".join(reasons)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 class _UnknownHost(Exception):
