@@ -65,6 +65,7 @@ __all__ = [
     "Unreachable",
     "UnsafeName",
     "Unsupported",
+    "connection_reason",
     "is_retryable",
 ]
 
@@ -144,7 +145,7 @@ class ReplicaError(AccordError):
         hint: str | None = None,
     ) -> None:
         detail = message
-        if key is not None:
+        if key:  # the place's root ("") is named by ``where``
             detail = f"{detail}: {shown(key)}"
         if where is not None:
             detail = f"{detail} (in {where})"
@@ -258,3 +259,32 @@ class Aborted(AccordError):
 def is_retryable(exc: BaseException) -> bool:
     """The only question the executor asks about an error."""
     return isinstance(exc, TransientError)
+
+
+def connection_reason(exc: BaseException) -> str | None:
+    """Why a connection failed, in the system's words ("Connection
+    refused", "Name or service not known"): the reason of the first
+    system error inside ``exc`` (its cause, its context, paramiko's
+    errors by address, botocore's ``error``), each said once; None when
+    there is none. Libraries wrap these in words of their own, such as
+    paramiko's "[Errno None] Unable to connect to port 1 on 127.0.0.1"."""
+    reasons: dict[str, None] = {}
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        found = todo.pop(0)
+        if id(found) in seen:
+            continue
+        seen.add(id(found))
+        inner = getattr(found, "errors", None)  # paramiko: by address
+        if isinstance(inner, dict):
+            todo += [e for e in inner.values() if isinstance(e, BaseException)]
+            continue
+        if isinstance(found, OSError) and found.strerror and found.errno is not None:
+            reasons[found.strerror] = None
+            continue
+        kwargs = getattr(found, "kwargs", None)  # botocore
+        if isinstance(kwargs, dict) and isinstance(kwargs.get("error"), BaseException):
+            todo.append(kwargs["error"])
+        todo += [e for e in (found.__cause__, found.__context__) if e is not None]
+    return "; ".join(reasons) or None

@@ -163,6 +163,8 @@ def test_endpoint_down_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 1, done.stderr
     assert "cannot reach the S3 endpoint" in done.stderr
+    assert "(Connection refused)" in done.stderr  # the system's reason
+    assert ": ''" not in done.stderr  # the place's root is no item to name
     assert "Traceback" not in done.stderr
 
 

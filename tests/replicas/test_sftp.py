@@ -149,15 +149,22 @@ def test_a_failed_connection_is_told_in_the_systems_words() -> None:
 
     from paramiko.ssh_exception import NoValidConnectionsError
 
-    from accord.replicas.sftp_connect import connect_failure
+    from accord.errors import connection_reason
 
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
     both = NoValidConnectionsError({("::1", 1): refused, ("127.0.0.1", 1): refused})
     assert str(both).startswith("[Errno None]")  # what paramiko says
-    assert connect_failure(both) == "Connection refused"  # once, not per address
+    assert connection_reason(both) == "Connection refused"  # once, not per address
     unknown = OSError(-2, "Name or service not known")
-    assert connect_failure(unknown) == "Name or service not known"
-    assert connect_failure(EOFError()) == "EOFError"
+    assert connection_reason(unknown) == "Name or service not known"
+    try:
+        try:
+            raise TimeoutError(errno.ETIMEDOUT, "Connection timed out")
+        except TimeoutError as inner:
+            raise RuntimeError("a wrapper that says nothing") from inner
+    except RuntimeError as wrapped:
+        assert connection_reason(wrapped) == "Connection timed out"
+    assert connection_reason(EOFError()) is None
 
 
 def test_an_ipv6_place_is_shown_as_a_url_can_be_written(tmp_path) -> None:

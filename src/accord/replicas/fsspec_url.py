@@ -38,6 +38,7 @@ from accord.errors import (
     MissingDependency,
     PermissionDenied,
     Unreachable,
+    connection_reason,
 )
 
 __all__ = ["Target", "connect", "knows", "parse"]
@@ -136,7 +137,7 @@ def connect(target: Target) -> Any:
             failure = PermissionDenied(f"refused: {exc}", where=target.url)
         except (OSError, EOFError) as exc:
             failure = Unreachable(
-                f"cannot connect: {exc}",
+                f"cannot connect: {connection_reason(exc) or exc}",
                 where=target.url,
                 hint="check the host, the port and the credentials",
             )

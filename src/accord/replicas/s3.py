@@ -53,6 +53,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
     UnsafeName,
+    connection_reason,
 )
 from accord.keys import IgnoreRules, in_meta
 from accord.model import DIR, FILE, Entry, Problem, Spot, parent_of
@@ -190,8 +191,9 @@ class S3Replica(Replica):
             botocore.exceptions.ReadTimeoutError,
             botocore.exceptions.ConnectTimeoutError,
         ) as exc:
+            why = connection_reason(exc)
             raise Unreachable(
-                f"cannot reach the S3 endpoint: {exc}",
+                f"cannot reach the S3 endpoint: {exc}" + (f" ({why})" if why else ""),
                 where=self.url,
                 key=key,
                 hint="check --endpoint-url / AWS_ENDPOINT_URL and the network; "

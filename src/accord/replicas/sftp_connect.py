@@ -11,7 +11,12 @@ import contextlib
 import os
 from typing import TYPE_CHECKING, Any
 
-from accord.errors import ConfigError, PermissionDenied, Unreachable
+from accord.errors import (
+    ConfigError,
+    PermissionDenied,
+    Unreachable,
+    connection_reason,
+)
 from accord.replicas.sftp_client import load_paramiko, no_delay
 
 if TYPE_CHECKING:
@@ -67,7 +72,7 @@ def open_client(place: SFTPReplica) -> paramiko.SSHClient:
     except (OSError, paramiko.SSHException, EOFError) as exc:
         raise Unreachable(
             f"cannot connect to {_address(place.host, place.port)}: "
-            f"{connect_failure(exc)}",
+            f"{connection_reason(exc) or exc}",
             where=place.url,
             hint="check the host name, the port and the network",
         ) from None
@@ -78,20 +83,6 @@ def open_client(place: SFTPReplica) -> paramiko.SSHClient:
 def _address(host: str, port: int) -> str:
     """``host:port``, an IPv6 address in brackets."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def connect_failure(exc: BaseException) -> str:
-    """Why a connection failed, in the system's words ("Connection
-    refused", "Name or service not known"), not an exception's
-    (paramiko's NoValidConnectionsError says "[Errno None] Unable to
-    connect to port 1 on 127.0.0.1", the address reasons inside it)."""
-    errors = getattr(exc, "errors", None)  # NoValidConnectionsError
-    if isinstance(errors, dict) and errors:
-        reasons = dict.fromkeys(connect_failure(e) for e in errors.values())
-        return "; ".join(reasons)
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 class _UnknownHost(Exception):
