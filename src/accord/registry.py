@@ -26,6 +26,7 @@ __all__ = [
     "registry",
     "replica_class",
     "split_url",
+    "url_host",
 ]
 
 
@@ -55,6 +56,11 @@ def split_url(url: str) -> tuple[str, str]:
     if not match:
         return "file", url
     return match.group(1).lower(), url[match.end() :]
+
+
+def url_host(host: str) -> str:
+    """``host`` as a URL writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
 
 
 def replica_class(scheme: str) -> type[Replica]:

@@ -27,6 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from accord.errors import ConfigError, NoSpace, NotFound
 from accord.replica import hash_stream
+from accord.replicas.local_at import SYNC_FLAGS, syncfs_fd
+from accord.replicas.local_errors import unflushed
 
 __all__ = ["Blobs", "FolderBlobs", "S3Blobs", "iter_blob", "open_blobs"]
 
@@ -102,7 +104,7 @@ class FolderBlobs(Blobs):
         # so one opened later could miss a failure another flush saw first;
         # flushes take turns on it, and once one failed every later one
         # fails too (which blobs were lost cannot be told)
-        self._sync_fd = os.open(root, os.O_RDONLY | os.O_CLOEXEC)
+        self._sync_fd = os.open(root, SYNC_FLAGS)
         self._closing = weakref.finalize(self, os.close, self._sync_fd)
         self._flushing = threading.Lock()
         self._lost: OSError | None = None
@@ -162,9 +164,6 @@ class FolderBlobs(Blobs):
         failed since the hub started fails this flush and every later one
         (the hub's error, not a traceback): restart the hub once the disk
         is checked."""
-        from accord.replicas.local_at import syncfs_fd
-        from accord.replicas.local_errors import unflushed
-
         with self._flushing:
             if self._lost is None:
                 try:

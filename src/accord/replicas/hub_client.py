@@ -38,6 +38,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
+from accord.registry import url_host
 from accord.replicas import hub_protocol as wire
 
 __all__ = [
@@ -99,10 +100,7 @@ def server_url(url: str) -> tuple[str, str]:
             "https and hubs:// for TLS)",
         )
     port = parts.port or (443 if scheme == "https" else 8470)
-    host = parts.hostname
-    if ":" in host:
-        host = f"[{host}]"
-    return f"{scheme}://{host}:{port}", parts.path
+    return f"{scheme}://{url_host(parts.hostname)}:{port}", parts.path
 
 
 def _site(base: str) -> str:

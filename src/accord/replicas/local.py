@@ -61,6 +61,7 @@ from accord.replica import (
 from accord.replicas import local_case
 from accord.replicas.local_at import (
     DIR_FLAGS,
+    SYNC_FLAGS,
     rename_new,
     same_folder,
     syncfs_fd,
@@ -95,8 +96,6 @@ __all__ = ["LocalReplica"]
 
 #: a temporary file, new: never one that is there, never through a link
 _NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
-# the root opened for syncfs (O_PATH cannot be: a descriptor to read)
-_SYNC_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
 
 
 class LocalReplica(
@@ -187,7 +186,7 @@ class LocalReplica(
         self._close_root()
         self._close_sync()
         with self._errors(""):
-            self._sync_fd = os.open(self.root, _SYNC_FLAGS)
+            self._sync_fd = os.open(self.root, SYNC_FLAGS)
         self._caps = None
         self._had_meta = os.path.isdir(self._meta)
 
@@ -635,7 +634,7 @@ class LocalReplica(
         fails the flush: nothing since the last flush is recorded."""
         try:
             if self._sync_fd is None:  # not opened (a place used bare)
-                self._sync_fd = os.open(self.root, _SYNC_FLAGS)
+                self._sync_fd = os.open(self.root, SYNC_FLAGS)
             syncfs_fd(self._sync_fd)
         except OSError as exc:
             raise unflushed(exc, self.url) from exc

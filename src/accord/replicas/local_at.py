@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DIR_FLAGS",
+    "SYNC_FLAGS",
     "chmod_at",
     "open_folder",
     "rename_case",
@@ -35,6 +36,9 @@ __all__ = [
 
 # a folder opened only to work in it (O_PATH: no read permission needed)
 DIR_FLAGS = getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY | os.O_CLOEXEC
+# a folder opened for ``syncfs_fd`` (not O_PATH: syncfs needs a descriptor
+# that can be read)
+SYNC_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | os.O_CLOEXEC
 
 
 _RENAME_NOREPLACE = 1
@@ -239,9 +243,9 @@ def _libc_handle() -> Any:
 
 
 def syncfs(path: str) -> None:
-    """Flush the file system holding ``path`` (one call for many files);
-    OSError when the file system could not write something back."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """Flush the file system holding the folder ``path`` (one call for many
+    files); OSError when the file system could not write something back."""
+    fd = os.open(path, SYNC_FLAGS)
     try:
         syncfs_fd(fd)
     finally:

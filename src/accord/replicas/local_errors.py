@@ -64,15 +64,17 @@ def unflushed(exc: OSError, where: str, hint: str | None = None) -> ReplicaError
         return NoSpace(
             "the disk ran out of space while writing back what was copied",
             where=where,
-            hint=hint
-            or "free some space, then run again: nothing since the last flush "
-            "was recorded as synced, so the next run checks it and copies it again",
+            hint=hint or f"free some space, then run again: {_AGAIN}",
         )
     return ReplicaError(
         f"the file system could not write back what was copied ({text.lower()})",
         where=where,
-        hint=hint
-        or "check the disk (the system log, 'dmesg', says more); nothing since "
-        "the last flush was recorded as synced, so the next run checks it and "
-        "copies it again",
+        hint=hint or f"check the disk (the system log, 'dmesg', says more); {_AGAIN}",
     )
+
+
+#: why running again after a failed flush loses nothing
+_AGAIN = (
+    "nothing since the last flush was recorded as synced, so the next run "
+    "checks it and copies it again"
+)

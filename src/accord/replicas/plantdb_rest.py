@@ -56,6 +56,7 @@ from accord.capabilities import Capabilities
 from accord.config import config_path, default_state_dir
 from accord.errors import ConfigError, NotFound, ProtocolError, Unreachable
 from accord.model import Entry
+from accord.registry import url_host
 from accord.replica import Replica
 from accord.replicas.plantdb_client import PASSWORD_ENV, PlantdbClient
 from accord.replicas.plantdb_read import Reading
@@ -141,7 +142,7 @@ class PlantdbReplica(Reading, Writing, OwnFiles, Replica):
                 hint="write plantdb+http://[USER@]HOST:PORT (no path: the API "
                 "is at /api/v1)",
             )
-        netloc = f"[{host}]" if ":" in host else host
+        netloc = url_host(host)
         hostport = f"{netloc}:{port}" if port else netloc
         user = options.pop("user", None) or parts.username
         password = options.pop("password", None)

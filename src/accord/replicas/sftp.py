@@ -53,6 +53,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.model import Spot
+from accord.registry import url_host
 from accord.replica import (
     META_DIR,
     Replica,
@@ -108,7 +109,7 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
             self.root = self.root[2:].lstrip("/") or "."
         # an IPv6 address in brackets, as a URL writes it (the identity, which
         # names the pair's archive, stays as it always was)
-        shown = f"[{host}]" if ":" in host else host
+        shown = url_host(host)
         self.url = f"sftp://{self.user}@{shown}:{self.port}/{self.root.lstrip('/')}"
         self.identity = f"sftp://{self.user}@{self.host}:{self.port}{self.root}"
         self.capabilities = Capabilities(

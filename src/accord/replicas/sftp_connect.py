@@ -17,6 +17,7 @@ from accord.errors import (
     Unreachable,
     connection_reason,
 )
+from accord.registry import url_host
 from accord.replicas.sftp_client import load_paramiko, no_delay
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ def open_client(place: SFTPReplica) -> paramiko.SSHClient:
 
 def _address(host: str, port: int) -> str:
     """``host:port``, an IPv6 address in brackets."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return f"{url_host(host)}:{port}"
 
 
 class _UnknownHost(Exception):
