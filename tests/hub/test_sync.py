@@ -159,6 +159,11 @@ def test_the_commands_of_a_team(tmp_path) -> None:
         done = run("hub", "user", "add", "alice", "--hub", url, env=admin_env)
         assert done.returncode == 0, done.stderr
         code = done.stdout.splitlines()[1].strip()
+        # added twice: said so, with the command for another code
+        done = run("hub", "user", "add", "alice", "--hub", url, env=admin_env)
+        assert done.returncode == 1, done.stderr
+        assert "exists already" in done.stderr, done.stderr
+        assert "accord hub user code alice" in done.stderr, done.stderr
         done = run(
             "hub", "grant", "alice", "papers", "--write", "--hub", url, env=admin_env
         )

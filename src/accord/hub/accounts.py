@@ -109,7 +109,11 @@ def _user_row(conn: sa.Connection, name: str) -> sa.Row[Any]:
 
 def add_user(conn: sa.Connection, name: str, *, admin: bool = False) -> None:
     if find_user(conn, name) is not None:
-        raise AlreadyExists(f"a user named {name!r} exists already")
+        raise AlreadyExists(
+            f"a user named {name!r} exists already",
+            hint=f"for a new enrolment code (another machine): "
+            f"accord hub user code {name}",
+        )
     conn.execute(t.users.insert().values(name=name, admin=admin, created=time.time()))
 
 
