@@ -62,6 +62,11 @@ def test_every_command(tmp_path, new_database, hub_server) -> None:
 def test_errors_are_one_clear_line(tmp_path, hub_server) -> None:
     done = accord("push", f"sqlite:///{tmp_path / 'none.db'}")
     assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "no such database file (in sqlite:///" in done.stderr
+    assert not (tmp_path / "none.db").exists()
+    run(f"sqlite:///{tmp_path / 'plain.db'}", "CREATE TABLE t (id INTEGER)")
+    done = accord("push", f"sqlite:///{tmp_path / 'plain.db'}")
+    assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "is not attached to a hub" in done.stderr
     done = accord(
         "init", "sqlite:///x.db", "--hub", "http://127.0.0.1:9", "--tables", "a"

@@ -8,6 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+import sqlalchemy as sa
 from _dbs import Central, run, table_rows
 
 import accord.db
@@ -46,8 +47,62 @@ def test_an_unreachable_hub_is_a_clear_error(tmp_path, pg_central) -> None:
 
 
 def test_a_node_not_attached_is_a_clear_error(tmp_path) -> None:
+    missing = tmp_path / "a.db"
+    with pytest.raises(NotFound, match="no such database file") as told:
+        accord.db.push(f"sqlite:///{missing}")
+    assert "attach" in (told.value.hint or "")
+    assert not missing.exists()  # a mistyped path leaves no empty database
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    run(url, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
     with pytest.raises(ConfigError, match="not attached"):
-        accord.db.push(f"sqlite:///{tmp_path / 'a.db'}")
+        accord.db.push(url)
+
+
+def _schema_of(url: str) -> list[tuple[str, str]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql("SELECT type, name FROM sqlite_master").all()
+    engine.dispose()
+    return sorted((kind, name) for kind, name in found)
+
+
+def test_a_refused_attach_leaves_the_database_as_it_was(tmp_path, pg_central) -> None:
+    """Local rows refuse the first copy before capture is installed: no
+    trigger, no table of accord's, and the app's writes go on."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    run(
+        url,
+        "CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100) NOT NULL,"
+        " city VARCHAR(100), email VARCHAR(100) UNIQUE, balance NUMERIC(12, 2))",
+        "INSERT INTO customers VALUES (9, 'Zed', NULL, NULL, 0)",
+    )
+    before = _schema_of(url)
+    with pytest.raises(PreconditionFailed, match="nothing was changed"):
+        accord.db.attach(url, hub=pg_central.hub, node="a", db=pg_central.name)
+    assert _schema_of(url) == before
+    run(url, "INSERT INTO customers VALUES (10, 'Yan', NULL, NULL, 0)")
+
+
+def test_detach_removes_capture_an_attach_left_without_its_state(
+    tmp_path, pg_central
+) -> None:
+    """Triggers installed with no node recorded (an attach stopped between
+    the two, as an earlier accord did when it refused local rows) go on
+    detach too: dropping accord's log under them would fail every write."""
+    from accord.replicas.hub_client import HubClient
+    from accord.replication.local import Local
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    with HubClient(pg_central.hub) as hub:
+        tables = hub.api("GET", f"/db/{pg_central.name}/schema")["tables"]
+    local = Local(url, create=True)
+    local.use(tables)
+    local.install()
+    local.close()
+    assert ("trigger", "accord_customers_i") in _schema_of(url)
+    accord.db.detach(url)
+    assert [n for _, n in _schema_of(url) if n.startswith("accord_")] == []
+    run(url, "INSERT INTO customers VALUES (10, 'Yan', NULL, NULL, 0)")
 
 
 def test_attach_checks_the_columns(tmp_path, pg_central) -> None:
@@ -165,8 +220,9 @@ def test_a_node_reads_only_granted_tables(tmp_path, pg_central, hub_server) -> N
         accord.db.grant(hub_server.base, pg_central.name, user, ["customers"], "read")
 
     with as_user(hub_server, tmp_path, before=grant):
-        with pytest.raises(PermissionDenied):
+        with pytest.raises(PermissionDenied) as refused:
             accord.db.init(pg_central.url, hub=hub_server.base, tables=["customers"])
+        assert "hub user add NAME --admin" in (refused.value.hint or "")
         accord.db.attach(url, hub=hub_server.base, node="u1", db=pg_central.name)
         assert [r[0] for r in table_rows(url, "customers")] == [1]
         import sqlalchemy as sa
@@ -181,6 +237,41 @@ def test_a_node_reads_only_granted_tables(tmp_path, pg_central, hub_server) -> N
             seen = hub.api("GET", f"/db/{pg_central.name}/status")
         assert seen["tables"] == ["customers"]
         assert [n["name"] for n in seen["nodes"]] == ["u1"]
+
+
+def test_a_user_granted_no_table_is_told_so(tmp_path, pg_central, hub_server) -> None:
+    from _hubs_db import as_user
+
+    path = tmp_path / "a.db"
+    refused = pytest.raises(PermissionDenied, match="may read none of the tables")
+    with as_user(hub_server, tmp_path) as name, refused as told:
+        accord.db.attach(
+            f"sqlite:///{path}", hub=hub_server.base, node="n", db=pg_central.name
+        )
+    assert f"accord db grant {name} {pg_central.name}" in (told.value.hint or "")
+    assert not path.exists()  # nothing was attached, nothing made
+
+
+def test_init_uses_the_admin_token_kept_beside_a_users_login(
+    tmp_path, new_database, hub_server
+) -> None:
+    """On the machine where ``accord hub init`` ran, its admin token is
+    kept; a user logged in there too does not hide it from the admins'
+    commands: ``db init`` takes it, as ``db grant`` and ``db drop`` do."""
+    from _hubs_db import as_user
+
+    from accord.replicas.hub_client import HubClient, save_token
+
+    url = new_database("postgresql")
+    central = Central(url, hub_server.base, "c" + uuid.uuid4().hex[:8])
+    central.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)")
+    with as_user(hub_server, tmp_path):
+        with HubClient(hub_server.base) as hub:
+            save_token(hub.health()["hub"], hub_server.token)
+        done = accord.db.init(
+            url, hub=hub_server.base, tables=["notes"], name=central.name
+        )
+        assert done["tables"] == ["notes"]
 
 
 def test_dead_nodes_expire_and_the_log_is_trimmed(tmp_path, new_database, hub_server):

@@ -33,7 +33,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from accord.errors import ConfigError, InvalidInput, PreconditionFailed, PullFirst
+from accord.errors import (
+    ConfigError,
+    InvalidInput,
+    PermissionDenied,
+    PreconditionFailed,
+    PullFirst,
+)
 from accord.replicas.hub_client import HubClient
 from accord.replication import capture
 from accord.replication.local import Local
@@ -85,7 +91,7 @@ def init(
         "tables": tables,
         "expire_days": expire_days,
     }
-    with HubClient(hub) as client:
+    with HubClient(hub, admin=True) as client:
         return dict(client.api("POST", "/db/", json_body=body))
 
 
@@ -164,7 +170,16 @@ def attach(
                 )
             db = str(names[0])
         found = client.api("GET", f"/db/{db}/schema")
-    local = Local(url)
+        user = (client.node or {}).get("user")
+    if not found["tables"]:  # nothing granted: a node of nothing, refused
+        raise PermissionDenied(
+            f"{user or 'this machine'} may read none of the tables of database "
+            f"{db}; nothing was attached",
+            where=hub,
+            hint=f"an admin grants them: accord db grant {user or 'USER'} {db} "
+            f"--tables A,B --access write --hub {hub}",
+        )
+    local = Local(url, create=True)
     try:
         local.use(found["tables"])
         if local.meta().get("node") not in (None, node):
@@ -172,13 +187,15 @@ def attach(
                 f"{url} is attached as another node already",
                 hint="detach it first: accord db detach URL",
             )
-        local.install()
-        if local.has_rows() and not discard_local:
+        # checked before capture is installed: a refusal leaves it as it was
+        if not discard_local and local.has_rows():
             raise PreconditionFailed(
-                "the local tables already hold rows; the first copy would replace them",
+                "the local tables already hold rows; the first copy would replace "
+                "them; nothing was changed",
                 where=url,
                 hint="add --discard-local to replace them with the server's",
             )
+        local.install()
         with local.engine.begin() as conn:
             local.set_meta(
                 conn,

@@ -321,6 +321,12 @@ class HubClient:
             hint = "log in again on this machine (its node is not known to this hub)"
         elif code == "stale_request":
             hint = "set this machine's clock right (NTP)"
+        elif code == "forbidden" and "admins" in str(body["error"].get("message")):
+            hint = (
+                "run it where `accord hub init` made the hub (its admin token is "
+                "kept there), or log in as a user added with `accord hub user add "
+                "NAME --admin`"
+            )
         return wire.error_from_body(answer.status_code, body, self.where, hint)
 
     def health(self) -> dict[str, Any]:

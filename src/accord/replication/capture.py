@@ -131,14 +131,17 @@ def install(
 
 
 def remove(engine: sa.Engine, names: list[str]) -> None:
-    """Drop the capture triggers and accord's tables."""
+    """Drop the capture triggers and accord's tables. The triggers go from
+    ``names`` and from every other table here too (``DROP ... IF
+    EXISTS``): a trigger left on a table whose log is gone would fail the
+    app's every write to it."""
     dialect = engine.dialect.name
     present = set(sa.inspect(engine).get_table_names())
+    ours = {table.name for table in internal.sorted_tables}
     with engine.begin() as conn:
-        for name in names:
-            if name in present:
-                for statement in _drop(dialect, name, conn):
-                    conn.exec_driver_sql(statement)
+        for name in sorted(present - ours):
+            for statement in _drop(dialect, name, conn):
+                conn.exec_driver_sql(statement)
         if dialect == "postgresql":
             conn.exec_driver_sql("DROP FUNCTION IF EXISTS accord_capture() CASCADE")
     internal.drop_all(engine, tables=_CENTRAL, checkfirst=True)

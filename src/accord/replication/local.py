@@ -43,9 +43,9 @@ Key = tuple[str, str]
 class Local:
     """A node's database, opened."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = False) -> None:
         self.url = url
-        self.engine = schema.connect(url)
+        self.engine = schema.connect(url, create=create)
         self.dialect = self.engine.dialect.name
         self.descriptions: list[dict[str, Any]] = []
         self.tables: dict[str, sa.Table] = {}
@@ -85,10 +85,13 @@ class Local:
         return created
 
     def has_rows(self) -> bool:
+        """True when a replicated table that exists here holds a row."""
+        present = set(sa.inspect(self.engine).get_table_names())
         with self.engine.connect() as conn:
             return any(
                 conn.execute(sa.select(sa.literal(1)).select_from(t).limit(1)).first()
                 for t in self.tables.values()
+                if t.name in present
             )
 
     def pending_count(self) -> int:

@@ -16,6 +16,7 @@ PyMySQL) and turns a bad URL into a clear error.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -38,8 +39,10 @@ __all__ = [
 _KEY_KINDS = {"int", "str"}
 
 
-def connect(url: str) -> sa.Engine:
-    """An engine for ``url``, checked by connecting once."""
+def connect(url: str, *, create: bool = True) -> sa.Engine:
+    """An engine for ``url``, checked by connecting once. A SQLite file
+    that does not exist is made only with ``create`` (connecting makes it:
+    a mistyped path would leave an empty database behind)."""
     try:
         engine = sa.create_engine(driver_url(url), pool_pre_ping=True)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ValueError) as exc:
@@ -48,6 +51,21 @@ def connect(url: str) -> sa.Engine:
             hint="write sqlite:///PATH, postgresql://USER@HOST/DB or "
             "mysql://USER@HOST/DB",
         ) from exc
+    path = engine.url.database
+    if (
+        engine.dialect.name == "sqlite"
+        and not create
+        and path
+        and path != ":memory:"
+        and not path.startswith("file:")
+        and not os.path.exists(path)
+    ):
+        engine.dispose()
+        raise NotFound(
+            "no such database file",
+            where=url,
+            hint="check the path; accord db attach makes a new one",
+        )
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_setup)
         event.listen(engine, "begin", _sqlite_begin)
