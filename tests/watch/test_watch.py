@@ -114,7 +114,8 @@ def test_a_folder_made_by_the_first_run_is_then_watched(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"  # b: made by the first run
     a.mkdir()
     (a / "x.txt").write_text("x\n")
-    with WatchProcess(str(a), str(b), "--poll", "1h") as watcher:
+    # -y, as typed for sync and mirror, is taken (a watcher asks nothing)
+    with WatchProcess(str(a), str(b), "--poll", "1h", "-y") as watcher:
         converge(watcher, a, b, expect={"x.txt": b"x\n"})
         watcher.wait_event("watching", side="right", how="notified")
         hows = [e["how"] for e in watcher.of("watching") if e["side"] == "right"]

@@ -113,6 +113,9 @@ class Duration(click.ParamType):
 @endpoint_url_option
 @click.option("--json", "json_lines", is_flag=True, help="One JSON event per line.")
 @click.option("-q", "--quiet", is_flag=True, help="Print failures only.")
+# a watcher asks nothing: -y/--yes, as typed for sync and mirror, is taken
+# and changes nothing (not refused as an unknown option)
+@click.option("-y", "--yes", "_yes", is_flag=True, hidden=True)
 @handle_errors
 def watch(left: str | None, right: str | None, **opts: Any) -> None:
     """Keep LEFT and RIGHT in agreement as they change, until stopped.
@@ -122,8 +125,9 @@ def watch(left: str | None, right: str | None, **opts: Any) -> None:
     changes settle (--delay); changes made during a run go in the next one.
     An unreachable place is retried with a growing pause; the guards still
     stop a run (nothing is deleted for a vanished mount). No question is
-    asked: a first sync goes ahead as with `accord sync --yes`. Ctrl-C or
-    SIGTERM rolls back the action in flight and exits (0).
+    asked (so -y/--yes changes nothing): a first sync goes ahead as with
+    `accord sync --yes`. Ctrl-C or SIGTERM rolls back the action in flight
+    and exits (0).
 
     \b
     accord watch ~/papers hub://127.0.0.1:8470/papers
