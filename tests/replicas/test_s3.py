@@ -44,6 +44,26 @@ def test_two_way_sync_with_a_prefix(s3_server, tmp_path: Path) -> None:
     assert accord.sync(str(local), url, dry_run=True).is_empty
 
 
+def test_a_name_the_server_will_not_store_is_told_as_such(
+    s3_server, tmp_path: Path
+) -> None:
+    """A newline in a key: S3 takes it, moto_server answers its upload 404.
+    Either the object arrives, or the item fails saying the server refused
+    the name (not "not found"), and the other files go on."""
+    local, url = tmp_path / "local", s3_server.url()
+    local.mkdir()
+    (local / "a\nb").write_text("x")
+    (local / "fine.txt").write_text("ok")
+    report = accord.sync(str(local), url)
+    assert s3_server.objects(url).get("fine.txt") == b"ok"
+    if "a\nb" in s3_server.objects(url):
+        assert report.ok
+        return
+    (failed,) = report.failed
+    assert failed.action.key == "a\nb"
+    assert "the server refused to store this name" in failed.message
+
+
 def test_the_cli_with_endpoint_url(s3_server, tmp_path: Path) -> None:
     local = tmp_path / "site"
     local.mkdir()

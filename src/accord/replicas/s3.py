@@ -389,21 +389,44 @@ class S3Replica(Replica):
                 body = read_all(data)
                 digest = f"{DIGEST}:{hashlib.sha256(body).hexdigest()}"
                 self._verify(like, digest, key)
-                put = self._client.put_object(
-                    Bucket=self.bucket,
-                    Key=self._name(key),
-                    Body=body,
-                    Metadata=self._metadata(like, digest),
-                    **self._condition(expect),
-                )
+                with self._storing(key):
+                    put = self._client.put_object(
+                        Bucket=self.bucket,
+                        Key=self._name(key),
+                        Body=body,
+                        Metadata=self._metadata(like, digest),
+                        **self._condition(expect),
+                    )
                 # what a HEAD would say, known from the PUT: no extra request
                 etag = put["ETag"].strip('"')
                 mode = like.mode or 0o644
                 return Entry(key, FILE, len(body), like.mtime_ns, mode, etag, digest)
-            digest = self._put_big(key, data, like, expect)
+            with self._storing(key):
+                digest = self._put_big(key, data, like, expect)
         done = self.stat(key)
         assert done is not None
         return done
+
+    @contextlib.contextmanager
+    def _storing(self, key: str) -> Iterator[None]:
+        """An upload answered 404 Not Found (the bucket is there: that is
+        told apart) is the server refusing the name: said so, not "not
+        found" (S3 takes any UTF-8 in a key; some S3-compatible servers
+        refuse a newline or another control character)."""
+        try:
+            yield
+        except botocore.exceptions.ClientError as exc:
+            error = self._translate(exc, key)
+            if error.__class__ is not NotFound:
+                raise
+            raise ReplicaError(
+                "the server refused to store this name (it answered the upload "
+                "404 Not Found)",
+                where=self.url,
+                key=key,
+                hint="some S3-compatible servers refuse a newline or another "
+                "control character in a name; rename it at the source",
+            ) from exc
 
     def _verify(self, like: Entry, digest: str, key: str) -> None:
         check_digest(like, digest, self.url, key)
