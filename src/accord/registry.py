@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from accord.errors import ConfigError, MissingDependency
 from accord.tuples import NamedTuple
@@ -86,6 +87,22 @@ def replica_class(scheme: str) -> type[Replica]:
         ) from exc
     cls: type[Replica] = getattr(module, class_name)
     return cls
+
+
+def reopen_url(typed: str | None, shown: str) -> str:
+    """The URL that opens a place again as it was opened from ``typed``
+    (what was given; None when a place object was): with its options (the
+    query: an identity file, known hosts, the server's Python...) and
+    without a password; ``shown`` (its ``url``: a local folder's absolute
+    path) for a local folder or a place not opened from a URL."""
+    if not typed or split_url(typed)[0] == "file":
+        return shown
+    parts = urlsplit(typed)
+    if parts.password is None:
+        return typed
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
 
 
 def open_replica(url: str, **options: Any) -> Replica:

@@ -79,6 +79,7 @@ __all__ = [
     "hash_stream",
     "link_refused",
     "read_all",
+    "source_gone",
     "user_key",
 ]
 
@@ -660,12 +661,24 @@ class Replica(abc.ABC):
         raise Unsupported("cannot remove accord's files here", where=self.url)
 
 
+def source_gone(where: str, key: str) -> PreconditionFailed:
+    """A copy's source not there when it is read (``where``: the source
+    place's url): deleted or renamed since it was listed, as a stale saved
+    plan finds too. The item is skipped, not failed; the next run sees
+    what happened to it."""
+    return PreconditionFailed(
+        "the source is gone since it was listed; left for the next run",
+        where=where,
+        key=key,
+    )
+
+
 def check_digest(like: Entry, digest: str, where: str, key: str) -> None:
     """Raise PreconditionFailed when what was copied is not what was planned
     (the source changed while it was read)."""
     if like.digest and digest != like.digest:
         raise PreconditionFailed(
-            "the source changed while it was copied; left for the next run",
+            "the source changed since it was listed; left for the next run",
             where=where,
             key=key,
         )

@@ -275,6 +275,32 @@ def test_plan_then_apply_exactly_and_skip_what_went_stale(pair, tmp_path) -> Non
     assert (right / "a.txt").read_text() == "edited on the right after planning\n"
 
 
+@pytest.mark.parametrize("files", [3, 3000])  # one by one; the forked copiers
+def test_a_source_gone_since_the_plan_is_skipped_not_failed(
+    pair, tmp_path, files: int
+) -> None:
+    """A file deleted after its copy was planned is left for the next run
+    (as one that changed is), not failed as "not found"."""
+    left, right = pair
+    for n in range(files):
+        (left / f"f{n}").write_text(f"{n}\n")
+    plan = tmp_path / "plan.json"
+    made = accord("plan", str(left), str(right), "-o", str(plan))
+    assert made.returncode in (0, 6), made.stderr
+    (left / "f1").unlink()
+    (left / "f2").write_text("changed since the plan\n")
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "skipped: the source is gone since it was listed" in done.stderr
+    assert "f1 (in " in done.stderr and "failed" not in done.stderr
+    assert "skipped: the source changed since it was listed" in done.stderr
+    assert not (right / "f1").exists() and not (right / "f2").exists()
+    assert (right / "f0").read_text() == "0\n"
+    again = accord("sync", str(left), str(right), "--yes")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (right / "f2").read_text() == "changed since the plan\n"
+
+
 def test_applying_a_first_sync_shows_the_plan_it_asks_about(pair, tmp_path) -> None:
     # without --yes and without a terminal, a first sync is refused: the
     # plan the refusal tells the user to check is printed above it

@@ -139,6 +139,37 @@ def test_apply_refuses_a_file_that_is_not_a_plan(pair, tmp_path, content) -> Non
     assert "hint:" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "opens", [{"middle": "/x"}, {"right": 3}, {"right": ""}, ["right"], "x"]
+)
+def test_apply_refuses_a_plan_that_opens_its_places_wrongly(
+    pair, tmp_path, opens
+) -> None:
+    left, right = pair
+    plan = tmp_path / "plan.json"
+    made = accord("plan", str(left), str(right), "-o", str(plan))
+    assert made.returncode in (0, 6), made.stderr
+    data = json.loads(plan.read_text())
+    data["open"] = opens
+    plan.write_text(json.dumps(data))
+    done = accord("apply", str(plan), "--yes")
+    assert done.returncode == 2, done.stderr
+    assert f"{plan} is not" in done.stderr and "'open'" in done.stderr
+
+
+def test_a_plans_url_to_open_keeps_the_options_not_a_password() -> None:
+    from accord.registry import reopen_url
+
+    shown = "sftp://u@h:22/srv"
+    typed = "sftp://u:secret@h:22/srv?identity=/k&known_hosts=/kh"
+    assert reopen_url(typed, shown) == "sftp://u@h:22/srv?identity=/k&known_hosts=/kh"
+    assert reopen_url("sftp://:pw@h/srv", shown) == "sftp://h/srv"
+    assert reopen_url("sftp://u@[::1]:2/x?agent=off", shown).endswith("?agent=off")
+    assert reopen_url("docs", "/abs/docs") == "/abs/docs"  # a local folder
+    assert reopen_url("file:///abs/docs", "/abs/docs") == "/abs/docs"
+    assert reopen_url(None, "s3://b/p") == "s3://b/p"  # opened from an object
+
+
 # -- 4. --older-than ------------------------------------------------------------
 @pytest.mark.parametrize("days", ["nan", "inf", "-inf", "-1", "abc", "", "1e400"])
 def test_trash_purge_older_than_must_be_a_number_of_days(trashed, days) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -84,6 +85,27 @@ def test_mirror_by_the_cli(sshd, tmp_path: Path) -> None:
     assert tree(sshd.path(url)) == tree(local)
     again = cli("mirror", str(local), url, "--yes")
     assert again.returncode == 0 and "nothing to do" in again.stdout
+
+
+def test_a_saved_plan_opens_the_server_with_the_urls_options(sshd, tmp_path) -> None:
+    """The plan shows the place without its options, and keeps the URL it
+    was made with (its identity file, known hosts) to apply it; a source
+    gone since, copied in a batch through the agent, is skipped."""
+    local, url = tmp_path / "src", sshd.url()
+    local.mkdir()
+    for i in range(20):
+        (local / f"f{i}.txt").write_text(f"{i}\n")
+    plan = tmp_path / "plan.json"
+    made = cli("plan", str(local), url, "-o", str(plan))
+    assert made.returncode in (0, 6), made.stderr
+    saved = json.loads(plan.read_text())
+    assert "?" not in saved["right"] and saved["open"] == {"right": url}
+    (local / "f3.txt").unlink()
+    done = cli("apply", str(plan), "--yes")
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "skipped: the source is gone since it was listed" in done.stderr
+    assert "f3.txt" in done.stderr and "failed" not in done.stderr
+    assert len(tree(sshd.path(url))) == 19
 
 
 def test_database_mirror_with_marker_and_lock(sshd, tmp_path: Path) -> None:

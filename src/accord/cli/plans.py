@@ -163,7 +163,9 @@ def apply_command(
     quiet: bool,
     verbose: int,
 ) -> None:
-    """Apply exactly a saved plan. Actions whose item changed since are skipped.
+    """Apply exactly a saved plan. Actions whose item changed or went since
+    are skipped. The places are opened with the URLs the plan was made
+    with, options and all (an SFTP identity file; never a password).
 
     A first sync of a pair, or a plan past a safety guard, is shown and
     asked about first; with no terminal it is refused (--yes applies a
@@ -183,8 +185,8 @@ def apply_command(
             continue
         policy = Policy(mode=plan.mode)
         with Session(
-            plan.left,
-            plan.right,
+            plan.open_url("left"),
+            plan.open_url("right"),
             policy=policy,
             break_lock=break_lock,
             command="apply",

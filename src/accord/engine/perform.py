@@ -21,6 +21,7 @@ from accord.errors import (
     AccordError,
     NoSpace,
     NotEmpty,
+    NotFound,
     PreconditionFailed,
     ReplicaError,
     Unreachable,
@@ -28,7 +29,7 @@ from accord.errors import (
 )
 from accord.keys import shown
 from accord.model import DIR, LINK, Entry, Side
-from accord.replica import Replica
+from accord.replica import Replica, source_gone
 from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = ["Attempt", "Performer", "Stable", "failure"]
@@ -250,12 +251,16 @@ class Performer:
             now = source.stat(key)
             if now is None or now.version != entry.version:
                 raise PreconditionFailed(
-                    "the source changed while it was copied; left for the next run",
+                    "the source changed since it was listed; left for the next run",
                     where=source.url,
                     key=key,
                 )
 
-        with source.open_read(key) as raw:
+        with contextlib.ExitStack() as opened:
+            try:
+                raw = opened.enter_context(source.open_read(key))
+            except NotFound as exc:
+                raise source_gone(source.url, key) from exc
             yield Stable(raw, check)  # type: ignore[misc]
 
     def _move(self, action: Action) -> tuple[list[ArchiveEntry], list[str]]:

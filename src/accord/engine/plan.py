@@ -238,6 +238,14 @@ class Plan:
         #: names a side holds spelled otherwise than their keys (twins in
         #: another Unicode normalization, ``engine/twins.py``): key -> name
         self.spelled: dict[Side, dict[str, str]] = {}
+        #: how each side is opened again to apply the plan ("left",
+        #: "right" -> a URL with its options), where that is not the place's
+        #: shown ``left``/``right`` (an SFTP URL's ``?identity=...``)
+        self.opens: dict[str, str] = {}
+
+    def open_url(self, side: str) -> str:
+        """The URL that opens ``side`` ("left" or "right") to apply this."""
+        return self.opens.get(side) or (self.left if side == "left" else self.right)
 
     @property
     def is_empty(self) -> bool:
@@ -302,6 +310,7 @@ class Plan:
             agreed=self.agreed,
         )
         plan.spelled = self.spelled
+        plan.opens = self.opens
         return plan
 
     # -- JSON -------------------------------------------------------------
@@ -323,6 +332,8 @@ class Plan:
             data["agreed"] = [[a.to_json(), b.to_json()] for a, b in self.agreed]
         if self.spelled:
             data["spelled"] = {side.value: real for side, real in self.spelled.items()}
+        if self.opens:
+            data["open"] = self.opens
         return _json(data)
 
     @classmethod
@@ -348,6 +359,13 @@ class Plan:
                     user_key(key, "key")
                     user_key(name, "name")
                 plan.spelled[Side(side)] = dict(real)
+            opens = data.get("open", {})
+            if not isinstance(opens, dict) or not all(
+                side in ("left", "right") and isinstance(url, str) and url
+                for side, url in opens.items()
+            ):
+                raise ValueError("its 'open' names a side or a URL wrongly")
+            plan.opens = dict(opens)
             return plan
         except PlanError:
             raise

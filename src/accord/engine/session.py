@@ -60,7 +60,7 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem, Side
-from accord.registry import open_replica
+from accord.registry import open_replica, reopen_url
 from accord.replica import Replica
 from accord.state import lock
 from accord.state.store import (
@@ -113,6 +113,11 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         self.hook = hook or RunHook()
         self.left = open_replica(left) if isinstance(left, str) else left
         self.right = open_replica(right) if isinstance(right, str) else right
+        #: what the places were opened from (a saved plan opens them again)
+        self._typed = {
+            "left": left if isinstance(left, str) else None,
+            "right": right if isinstance(right, str) else None,
+        }
         self.policy = policy or Policy()
         self.state_dir = Path(state_dir) if state_dir else default_state_dir()
         self.exclude = list(exclude)
@@ -541,6 +546,10 @@ class Session(SessionOpening, SessionChecks, SessionRules, SessionEnd):
         plan.problems.extend(clashes)
         plan.agreed = self._agreed
         plan.spelled = self._spelled
+        for name, shown in (("left", plan.left), ("right", plan.right)):
+            again = reopen_url(self._typed[name], shown)
+            if again != shown:
+                plan.opens[name] = again
         seen = {Side.LEFT: left.seen, Side.RIGHT: right.seen}
         plan.guards.extend(guards.mass_deletes(plan, self.archive, self.policy, seen))
         return plan

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 from accord.engine.perform import Attempt, failure
 from accord.engine.plan import Action
 from accord.engine.report import Event, Outcome, Report
-from accord.errors import AccordError, ReplicaError
+from accord.errors import AccordError, NotFound, ReplicaError
 from accord.model import FILE, Entry, Side
-from accord.replica import WriteItem
+from accord.replica import WriteItem, source_gone
 
 if TYPE_CHECKING:
     from accord.engine.apply import Executor
@@ -269,7 +269,12 @@ def _read_sources(
     found = source.read_small(entries)  # type: ignore[arg-type]
     if found is not None:
         for entry, data in zip(entries, found, strict=True):
-            yield data if isinstance(data, AccordError) else (data, entry)  # type: ignore[misc]
+            if isinstance(data, NotFound):
+                yield source_gone(source.url, entry.key)  # type: ignore[union-attr]
+            elif isinstance(data, AccordError):
+                yield data
+            else:
+                yield data, entry  # type: ignore[misc]
         return
     for entry in entries:
         assert entry is not None

@@ -369,7 +369,7 @@ class RecordReplica(Replica):
             not self.rules and like.digest and text != like.digest
         ):
             raise PreconditionFailed(
-                "the source changed while it was copied; left for the next run",
+                "the source changed since it was listed; left for the next run",
                 where=self.label,
                 key=key,
             )

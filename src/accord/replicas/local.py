@@ -43,6 +43,7 @@ from collections.abc import Callable
 from accord.capabilities import Capabilities
 from accord.errors import (
     AccordError,
+    NotFound,
     PreconditionFailed,
     ReplicaError,
     Unreachable,
@@ -57,6 +58,7 @@ from accord.replica import (
     check_digest,
     check_expected,
     check_key,
+    source_gone,
 )
 from accord.replicas import local_case
 from accord.replicas.local_at import (
@@ -370,7 +372,10 @@ class LocalReplica(
             and self._near_tmp(key)
         ):
             return None
-        reading, folder, name = source._open_near(key)
+        try:
+            reading, folder, name = source._open_near(key)
+        except NotFound as exc:
+            raise source_gone(source.url, key) from exc
         try:
             return self._copy_from(reading, source, (key, folder, name), entry)
         finally:
@@ -394,7 +399,7 @@ class LocalReplica(
                 digest, short = copy_exact(reading, fd, entry.size, source.url, key)
                 if short or source._stamp_at(at) != entry.version:
                     raise PreconditionFailed(
-                        "the source changed while it was copied; left for the next run",
+                        "the source changed since it was listed; left for the next run",
                         where=source.url,
                         key=key,
                     )
@@ -565,7 +570,7 @@ class LocalReplica(
             raise translate(exc, self.url, key) from exc
         if data is None or now != entry.version:
             raise PreconditionFailed(
-                "the source changed while it was copied; left for the next run",
+                "the source changed since it was listed; left for the next run",
                 where=self.url,
                 key=key,
             )
