@@ -33,6 +33,7 @@ __all__ = [
     "join",
     "nesting",
     "parent_of",
+    "permissions",
 ]
 
 FILE = "file"
@@ -110,6 +111,16 @@ class Problem(NamedTuple):
     def __str__(self) -> str:
         where = f"{self.side} " if self.side else ""
         return f"{where}{shown(self.key) if self.key else '/'}: {self.message}"
+
+
+def permissions(st_mode: int) -> int:
+    """A stat mode's permission bits, as an entry keeps them; no bits at
+    all (a file made unreadable on purpose, as ``/etc/shadow`` is on some
+    systems) as the type's bits alone, never 0: an entry's 0 says its place
+    keeps no modes, and a writer gives such a copy the default (0644). The
+    system's chmod ignores the type bits: the copy gets no permission
+    either."""
+    return st_mode & 0o7777 or st_mode & 0o170000
 
 
 def join(parent: str, name: str) -> str:

@@ -301,6 +301,27 @@ def test_a_source_gone_since_the_plan_is_skipped_not_failed(
     assert (right / "f2").read_text() == "changed since the plan\n"
 
 
+def test_a_file_with_no_permission_at_all_keeps_none(pair, sshd) -> None:
+    """``chmod 000`` (``/etc/shadow`` on some systems) is copied as 000,
+    by the listing (the scan, not only ``stat``) and every copier, never
+    widened to the default 0644."""
+    left, right = pair
+    (left / "shadow").write_text("root:*:\n")
+    (left / "shadow").chmod(0)
+    (left / "open.txt").write_text("o\n")
+    url = sshd.url()
+    for target in (str(right), url, url + "&agent=off"):
+        done = accord("mirror", str(left), target, "--yes")
+        assert done.returncode == 0, done.stdout + done.stderr
+        folder = right if target == str(right) else sshd.path(target)
+        assert (folder / "shadow").stat().st_mode & 0o7777 == 0, target
+        again = accord("mirror", str(left), target, "--yes")
+        assert "nothing to do" in again.stdout, again.stdout + again.stderr
+        if target != str(right):
+            shutil.rmtree(folder)  # the next target is the same folder
+            accord("reset", str(left), target, "--yes")
+
+
 def test_applying_a_first_sync_shows_the_plan_it_asks_about(pair, tmp_path) -> None:
     # without --yes and without a terminal, a first sync is refused: the
     # plan the refusal tells the user to check is printed above it

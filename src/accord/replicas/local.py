@@ -48,7 +48,7 @@ from accord.errors import (
     ReplicaError,
     Unreachable,
 )
-from accord.model import FILE, Entry, Spot, parent_of
+from accord.model import FILE, Entry, Spot, parent_of, permissions
 from accord.replica import (
     META_DIR,
     Replica,
@@ -679,5 +679,5 @@ class LocalReplica(
 def _new_entry(key: str, stat: os.stat_result, digest: str) -> Entry:
     """The entry of a file this place has just written and named (``stat``
     of its own descriptor, taken after it got its name)."""
-    size, mtime, mode = stat.st_size, stat.st_mtime_ns, stat.st_mode & 0o7777
+    size, mtime, mode = stat.st_size, stat.st_mtime_ns, permissions(stat.st_mode)
     return Entry(key, FILE, size, mtime, mode, stamp(stat), digest)

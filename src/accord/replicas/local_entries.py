@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat as st
 
-from accord.model import DIR, FILE, LINK, Entry
+from accord.model import DIR, FILE, LINK, Entry, permissions
 
 __all__ = ["file_stamp", "local_persistent_id", "stamp", "stat_entry"]
 
@@ -26,9 +26,9 @@ def stat_entry(
     mode = stat.st_mode
     if st.S_ISREG(mode):
         size, mtime = stat.st_size, stat.st_mtime_ns
-        return Entry(key, FILE, size, mtime, mode & 0o7777, stamp(stat), digest)
+        return Entry(key, FILE, size, mtime, permissions(mode), stamp(stat), digest)
     if st.S_ISDIR(mode):
-        return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
+        return Entry(key, DIR, 0, 0, permissions(mode), f"d{mode & 0o7777:o}")
     if st.S_ISLNK(mode):
         target = os.readlink(path, dir_fd=dir_fd)
         return Entry(key, LINK, 0, stat.st_mtime_ns, 0, f"l{target}", None, target)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from accord.errors import NotFound, TransientError
 from accord.keys import IgnoreRules
-from accord.model import DIR, FILE, LINK, Entry, Problem, parent_of
+from accord.model import DIR, FILE, LINK, Entry, Problem, parent_of, permissions
 from accord.replica import META_DIR, HashingReader, check_key
 from accord.replicas import local_case
 from accord.replicas.local_copy import BLOCK
@@ -148,11 +148,11 @@ class LocalRead:
                             FILE,
                             stat.st_size,
                             stat.st_mtime_ns,
-                            mode & 0o7777,
+                            permissions(mode),
                             version,
                         )
                     elif kind == st.S_IFDIR:
-                        yield Entry(key, DIR, 0, 0, mode & 0o7777, version)
+                        yield Entry(key, DIR, 0, 0, permissions(mode), version)
                     else:
                         yield Entry(
                             key, LINK, 0, stat.st_mtime_ns, 0, version, None, link

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from accord.errors import NotFound, ReplicaError, Unreachable
 from accord.keys import IgnoreRules
-from accord.model import DIR, FILE, LINK, Entry, Problem, join
+from accord.model import DIR, FILE, LINK, Entry, Problem, join, permissions
 from accord.replica import DIGEST, META_DIR
 from accord.replicas.sftp_client import BLOCK
 
@@ -98,9 +98,9 @@ class Reading:
         if st.S_ISREG(mode):
             size = attrs.st_size or 0
             version = f"{size}:{int(attrs.st_mtime or 0)}"
-            return Entry(key, FILE, size, mtime_ns, mode & 0o7777, version)
+            return Entry(key, FILE, size, mtime_ns, permissions(mode), version)
         if st.S_ISDIR(mode):
-            return Entry(key, DIR, 0, 0, mode & 0o7777, f"d{mode & 0o7777:o}")
+            return Entry(key, DIR, 0, 0, permissions(mode), f"d{mode & 0o7777:o}")
         if st.S_ISLNK(mode):
             target = self._sftp().readlink(path) or ""
             return Entry(key, LINK, 0, mtime_ns, 0, f"l{target}", None, target)

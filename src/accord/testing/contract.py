@@ -65,7 +65,7 @@ from accord.errors import (
     Unsupported,
 )
 from accord.keys import IgnoreRules
-from accord.model import DIR, FILE, LINK, Entry
+from accord.model import DIR, FILE, LINK, Entry, permissions
 from accord.registry import open_replica
 from accord.replica import Replica, TrashItem, WriteItem
 
@@ -338,6 +338,25 @@ class ReplicaContract:
             assert abs(now.mtime_ns - _MTIME) < precision
         if place.capabilities.modes:
             assert now.mode == 0o640
+
+    def test_no_permission_at_all_is_kept(self, place: Replica) -> None:
+        """A file with no permission bits (``/etc/shadow`` on some systems)
+        is listed with its type's bits (``model.permissions``), as 0 says
+        "no modes kept here"; written, batched or set so, it keeps none,
+        and is never given the default 0644."""
+        if not place.capabilities.modes:
+            pytest.skip("this place keeps no modes")
+        locked = permissions(0o100000)
+        shape = like("w", b"secret", mode=locked)
+        made = place.write("w", io.BytesIO(b"secret"), like=shape, expect=None)
+        opened = place.set_meta("w", like=made._replace(mode=0o600), expect=made)
+        assert opened.mode == 0o600
+        shut = place.set_meta("w", like=opened._replace(mode=locked), expect=opened)
+        (batched,) = place.write_batch(
+            [WriteItem("b", b"s", like("b", b"s", mode=locked), None)]
+        )
+        for entry in (made, shut, place.stat("w"), batched, place.stat("b")):
+            assert isinstance(entry, Entry) and entry.mode == locked, entry
 
     def test_create_only_write_never_clobbers(self, place: Replica) -> None:
         self.put(place, "a.txt", b"first")
