@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from accord.errors import ConfigError, MissingDependency
 from accord.tuples import NamedTuple
@@ -87,6 +87,18 @@ def replica_class(scheme: str) -> type[Replica]:
         ) from exc
     cls: type[Replica] = getattr(module, class_name)
     return cls
+
+
+def url_port(parts: SplitResult, url: str) -> int | None:
+    """The port of the URL ``url`` (split as ``parts``), None when it names
+    none; a port that is not one is a ConfigError naming the URL."""
+    try:
+        return parts.port
+    except ValueError as exc:
+        raise ConfigError(
+            f"bad port in {url!r}: {exc}",
+            hint="a port is a whole number from 1 to 65535",
+        ) from None
 
 
 def reopen_url(typed: str | None, shown: str) -> str:

@@ -157,6 +157,36 @@ def test_apply_refuses_a_plan_that_opens_its_places_wrongly(
     assert f"{plan} is not" in done.stderr and "'open'" in done.stderr
 
 
+@pytest.mark.parametrize(
+    "place",
+    [
+        "sftp://127.0.0.1:99999/x",
+        "sftp://h:abc/x",
+        "hub://127.0.0.1:99999/c",
+        "plantdb+http://127.0.0.1:99999",
+        "syncml+http://127.0.0.1:70000/x?store=notes",
+    ],
+)
+def test_a_port_that_is_not_one_is_a_clear_error(pair, place) -> None:
+    left, _ = pair
+    done = accord("sync", str(left), place, "--yes")
+    assert done.returncode in (1, 2), done.stderr
+    assert f"bad port in '{place}'" in done.stderr, done.stderr
+    assert "unexpectedly" not in done.stderr and "a whole number" in done.stderr
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:99999", "127.0.0.1:9000"])
+def test_an_s3_endpoint_that_is_not_a_url_is_a_clear_error(pair, endpoint) -> None:
+    left, _ = pair
+    done = accord(
+        "sync", str(left), "s3://bucket/p", "--endpoint-url", endpoint, "--yes",
+        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"},
+    )  # fmt: skip
+    assert done.returncode in (1, 2), done.stderr
+    assert f"cannot use the S3 endpoint '{endpoint}'" in done.stderr, done.stderr
+    assert "unexpectedly" not in done.stderr
+
+
 def test_a_plans_url_to_open_keeps_the_options_not_a_password() -> None:
     from accord.registry import reopen_url
 

@@ -38,7 +38,7 @@ from accord.errors import (
     TransientError,
     Unreachable,
 )
-from accord.registry import url_host
+from accord.registry import url_host, url_port
 from accord.replicas import hub_protocol as wire
 
 __all__ = [
@@ -99,7 +99,7 @@ def server_url(url: str) -> tuple[str, str]:
             hint="write http://HOST:PORT (hub://HOST:PORT/COLLECTION for a place; "
             "https and hubs:// for TLS)",
         )
-    port = parts.port or (443 if scheme == "https" else 8470)
+    port = url_port(parts, url) or (443 if scheme == "https" else 8470)
     return f"{scheme}://{url_host(parts.hostname)}:{port}", parts.path
 
 

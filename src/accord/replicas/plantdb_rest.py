@@ -56,7 +56,7 @@ from accord.capabilities import Capabilities
 from accord.config import config_path, default_state_dir
 from accord.errors import ConfigError, NotFound, ProtocolError, Unreachable
 from accord.model import Entry
-from accord.registry import url_host
+from accord.registry import url_host, url_port
 from accord.replica import Replica
 from accord.replicas.plantdb_client import PASSWORD_ENV, PlantdbClient
 from accord.replicas.plantdb_read import Reading
@@ -131,10 +131,7 @@ class PlantdbReplica(Reading, Writing, OwnFiles, Replica):
                 hint=f"set {PASSWORD_ENV}, or give --password-env VAR or "
                 "--password-file FILE",
             )
-        try:
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigError(f"bad port in {url!r}: {exc}") from None
+        port = url_port(parts, url)
         host = parts.hostname
         if not host or parts.path.strip("/") or parts.query:
             raise ConfigError(

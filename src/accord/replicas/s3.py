@@ -148,7 +148,12 @@ class S3Replica(Replica):
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self._client = session.client("s3", endpoint_url=self._endpoint, config=config)
+        try:
+            self._client = session.client(
+                "s3", endpoint_url=self._endpoint, config=config
+            )
+        except (ValueError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._bad_endpoint(exc) from None  # no scheme, a bad region
         with self._errors(""):
             self._client.head_bucket(Bucket=self.bucket)
 
@@ -179,6 +184,8 @@ class S3Replica(Replica):
             raise
         except botocore.exceptions.ClientError as exc:
             raise self._translate(exc, key) from exc
+        except botocore.exceptions.EndpointResolutionError as exc:
+            raise self._bad_endpoint(exc) from exc  # "was not a valid URI"
         except botocore.exceptions.NoCredentialsError as exc:
             raise ConfigError(
                 "no AWS credentials were found",
@@ -199,6 +206,13 @@ class S3Replica(Replica):
                 hint="check --endpoint-url / AWS_ENDPOINT_URL and the network; "
                 "nothing is half-written",
             ) from exc
+
+    def _bad_endpoint(self, exc: Exception) -> ConfigError:
+        return ConfigError(
+            f"cannot use the S3 endpoint {self._endpoint!r} (for {self.url}): {exc}",
+            hint="write --endpoint-url / AWS_ENDPOINT_URL as "
+            "http(s)://HOST[:PORT], a port from 1 to 65535",
+        )
 
     def _translate(self, exc: Any, key: str) -> ReplicaError:
         error = exc.response.get("Error", {})

@@ -53,7 +53,7 @@ from accord.errors import (
     Unreachable,
 )
 from accord.model import Spot
-from accord.registry import url_host
+from accord.registry import url_host, url_port
 from accord.replica import (
     META_DIR,
     Replica,
@@ -141,7 +141,7 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
             parts.hostname,
             unquote(parts.path) or "/",
             user=unquote(parts.username) if parts.username else None,
-            port=parts.port,
+            port=url_port(parts, url),
             **options,
         )
 

@@ -44,6 +44,7 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem
+from accord.registry import url_port
 from accord.replica import (
     Replica,
     TrashItem,
@@ -153,7 +154,8 @@ class SyncMLReplica(Replica):
         if parts.username and not options.get("user"):
             options["user"] = parts.username
         host = parts.hostname or ""
-        netloc = host + (f":{parts.port}" if parts.port else "")
+        port = url_port(parts, url)
+        netloc = host + (f":{port}" if port else "")
         server = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
         _url_options(query, options)
         return cls(server, store, **options)
