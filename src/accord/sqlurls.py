@@ -10,7 +10,7 @@ db`` and the hub.
 
 from __future__ import annotations
 
-__all__ = ["driver_url"]
+__all__ = ["driver_url", "sql_reason"]
 
 _DRIVERS = (
     ("postgresql://", "postgresql+psycopg://"),
@@ -26,3 +26,13 @@ def driver_url(url: str) -> str:
         if url.startswith(plain):
             return driver + url[len(plain) :]
     return url
+
+
+def sql_reason(exc: BaseException, *, whole: bool = False) -> str:
+    """What a database said, in its own words: the driver's message (not
+    SQLAlchemy's wrapping, its statement and its "Background on this
+    error" link); its first line, or ``whole`` (a refusal's ``DETAIL``)."""
+    said = str(getattr(exc, "orig", None) or exc).strip()
+    if not said:
+        return type(exc).__name__
+    return said if whole else said.splitlines()[0]

@@ -295,6 +295,20 @@ def test_a_sqlite_target_that_is_not_there_is_named_and_not_made(
     assert "create 't' (with the mapped columns id, name)" in (caught.value.hint or "")
 
 
+def test_a_database_that_does_not_answer_is_told_in_its_own_words(
+    tmp_path: Path,
+) -> None:
+    """The driver's one line, not SQLAlchemy's wrapping and its link."""
+    (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
+    _people_mapping(tmp_path, "postgresql://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(ConfigError) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    message = caught.value.message
+    assert "port 1 failed: Connection refused" in message, message
+    assert "\n" not in message and "sqlalche.me" not in message
+    assert "the server runs" in (caught.value.hint or "")
+
+
 def test_a_jsonl_object_missing_a_field_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": 1, "name": "Ada"}\n{"id": 2}\n{"id": 3, "name": null}\n'

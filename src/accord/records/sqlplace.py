@@ -23,7 +23,7 @@ from accord.records.kept import kept_whole, read_whole
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
-from accord.sqlurls import driver_url
+from accord.sqlurls import driver_url, sql_reason
 
 __all__ = ["SQLPlace"]
 
@@ -69,7 +69,10 @@ class SQLPlace:
                 f"mapped columns {columns}), or name an existing one",
             ) from None
         except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:
-            raise ConfigError(f"cannot open {self.label}: {exc}") from None
+            raise ConfigError(
+                f"cannot open {self.label}: {sql_reason(exc)}",
+                hint="check the URL, that the server runs and that the database exists",
+            ) from None
         unknown = [spec.column(f) for f in fields if spec.column(f) not in self.table.c]
         if unknown:
             raise BadData(
@@ -208,7 +211,7 @@ class SQLPlace:
         try:
             rows = self._connection().execute(query).mappings().all()
         except self.sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip()
+            reason = sql_reason(exc, whole=True)
             raise ReplicaError(
                 f"could not read the row to keep it in the trash: {reason}; "
                 "not deleted",
@@ -273,7 +276,7 @@ class SQLPlace:
         try:
             done = conn.execute(statement)
         except self.sa.exc.SQLAlchemyError as exc:
-            reason = str(getattr(exc, "orig", None) or exc).strip()
+            reason = sql_reason(exc, whole=True)
             if savepoint is not None:
                 savepoint.rollback()
                 raise ReplicaError(
@@ -320,7 +323,7 @@ class SQLPlace:
             try:
                 self._tx.commit()
             except self.sa.exc.SQLAlchemyError as exc:
-                self._refusal = str(getattr(exc, "orig", None) or exc).strip()
+                self._refusal = sql_reason(exc, whole=True)
                 self.rollback()
                 raise self._refused_error() from None
             self._conn.close()

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from accord.errors import ConfigError, InvalidInput, NotFound, Unreachable
-from accord.sqlurls import driver_url
+from accord.sqlurls import driver_url, sql_reason
 
 __all__ = [
     "build_tables",
@@ -79,9 +79,8 @@ def connect(url: str, *, create: bool = True) -> sa.Engine:
             pass
     except sa.exc.SQLAlchemyError as exc:
         engine.dispose()
-        first = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
         raise Unreachable(
-            f"cannot open the database: {first}",
+            f"cannot open the database: {sql_reason(exc)}",
             where=sa.make_url(driver_url(url)).render_as_string(hide_password=True),
             hint="check the URL, that the server runs and that the database exists",
         ) from exc
