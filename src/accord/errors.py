@@ -34,6 +34,8 @@ boundary, chaining the original; the engine asks only ``is_retryable()``.
 
 from __future__ import annotations
 
+import re
+
 from accord.keys import shown
 
 __all__ = [
@@ -287,4 +289,10 @@ def connection_reason(exc: BaseException) -> str | None:
         if isinstance(kwargs, dict) and isinstance(kwargs.get("error"), BaseException):
             todo.append(kwargs["error"])
         todo += [e for e in (found.__cause__, found.__context__) if e is not None]
+    if not reasons:  # an error only quoted in the text (ldap3's, paramiko's)
+        reasons = dict.fromkeys(_ERRNO.findall(str(exc)))
     return "; ".join(reasons) or None
+
+
+#: "[Errno 111] Connection refused" quoted in a library's message
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\[\]()\n]+?)\s*(?=$|[\]()\n])")

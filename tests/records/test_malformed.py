@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.errors import BadData, ConfigError
+from accord.errors import BadData, ConfigError, Unreachable
 from accord.records import apply_plan, load_mapping, make_plan
 
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -307,6 +307,35 @@ def test_a_database_that_does_not_answer_is_told_in_its_own_words(
     assert "port 1 failed: Connection refused" in message, message
     assert "\n" not in message and "sqlalche.me" not in message
     assert "the server runs" in (caught.value.hint or "")
+
+
+def test_a_directory_that_does_not_answer_is_told_in_the_systems_words(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """ldap3 only quotes the system's error ("... [Errno 111] Connection
+    refused"): accord says "Connection refused"."""
+    (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
+    (tmp_path / "m.toml").write_text('''
+[entities.people]
+key = ["id"]
+fields = ["id", "name"]
+[entities.people.source]
+url = "csv://people.csv"
+[[entities.people.targets]]
+url = "ldap://127.0.0.1:1"
+base = "ou=people,dc=example"
+rdn = "uid"
+object_classes = ["inetOrgPerson"]
+bind_dn = "cn=admin,dc=example"
+password_env = "ACCORD_TEST_LDAP_PW"
+columns = { id = "uid", name = "sn" }
+computed = { cn = "{name}" }
+''')
+    monkeypatch.setenv("ACCORD_TEST_LDAP_PW", "x")
+    with pytest.raises(Unreachable) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    said = caught.value.message
+    assert said.startswith("cannot reach ldap://127.0.0.1:1: Connection refused"), said
 
 
 def test_a_jsonl_object_missing_a_field_is_refused(tmp_path: Path) -> None:

@@ -187,6 +187,12 @@ def test_a_failed_connection_is_told_in_the_systems_words() -> None:
     except RuntimeError as wrapped:
         assert connection_reason(wrapped) == "Connection timed out"
     assert connection_reason(EOFError()) is None
+    # only quoted in a library's text, as ldap3 says it
+    ldap3 = Exception("error while opening: [Errno 111] Connection refused")
+    assert connection_reason(ldap3) == "Connection refused"
+    assert connection_reason(Exception("([Errno -2] Name or service not known)")) == (
+        "Name or service not known"
+    )
 
 
 def test_an_ipv6_place_is_shown_as_a_url_can_be_written(tmp_path) -> None:

@@ -32,6 +32,7 @@ from accord.errors import (
     PreconditionFailed,
     ReplicaError,
     Unreachable,
+    connection_reason,
 )
 from accord.keys import shown
 from accord.records.kept import kept_whole, read_whole
@@ -144,7 +145,8 @@ class LDAPPlace:
                 )
         except ldap3.core.exceptions.LDAPException as exc:
             raise Unreachable(
-                f"cannot reach {self.spec.url}: {exc}", where=self.label
+                f"cannot reach {self.spec.url}: {connection_reason(exc) or exc}",
+                where=self.label,
             ) from None
         return conn
 
