@@ -79,6 +79,7 @@ __all__ = [
     "hash_stream",
     "link_refused",
     "read_all",
+    "source_changed",
     "source_gone",
     "user_key",
 ]
@@ -661,6 +662,17 @@ class Replica(abc.ABC):
         raise Unsupported("cannot remove accord's files here", where=self.url)
 
 
+def source_changed(where: str, key: str) -> PreconditionFailed:
+    """A copy's source not as it was listed when it is read (``where``: the
+    source place's url), or not when the copy ended: the item is skipped,
+    left for the next run, which copies what it finds then."""
+    return PreconditionFailed(
+        "the source changed since it was listed; left for the next run",
+        where=where,
+        key=key,
+    )
+
+
 def source_gone(where: str, key: str) -> PreconditionFailed:
     """A copy's source not there when it is read (``where``: the source
     place's url): deleted or renamed since it was listed, as a stale saved
@@ -677,11 +689,7 @@ def check_digest(like: Entry, digest: str, where: str, key: str) -> None:
     """Raise PreconditionFailed when what was copied is not what was planned
     (the source changed while it was read)."""
     if like.digest and digest != like.digest:
-        raise PreconditionFailed(
-            "the source changed since it was listed; left for the next run",
-            where=where,
-            key=key,
-        )
+        raise source_changed(where, key)
 
 
 def check_expected(current: Entry | None, expect: Entry | None, where: str) -> None:

@@ -29,7 +29,7 @@ from accord.errors import (
 )
 from accord.keys import shown
 from accord.model import DIR, LINK, Entry, Side
-from accord.replica import Replica, source_gone
+from accord.replica import Replica, source_changed, source_gone
 from accord.state.store import ABSENT, ArchiveEntry
 
 __all__ = ["Attempt", "Performer", "Stable", "failure"]
@@ -250,11 +250,7 @@ class Performer:
         def check() -> None:
             now = source.stat(key)
             if now is None or now.version != entry.version:
-                raise PreconditionFailed(
-                    "the source changed since it was listed; left for the next run",
-                    where=source.url,
-                    key=key,
-                )
+                raise source_changed(source.url, key)
 
         with contextlib.ExitStack() as opened:
             try:

@@ -42,7 +42,6 @@ from accord.errors import (
     AccordError,
     ConfigError,
     InvalidInput,
-    PreconditionFailed,
     ReplicaError,
     Unsupported,
 )
@@ -58,7 +57,14 @@ from accord.records.rows import Rows
 from accord.records.rules import changes_under, target_view
 from accord.records.twoway import merge_fields
 from accord.records.values import BadValue
-from accord.replica import Columns, Replica, TrashItem, are_numbers, check_key
+from accord.replica import (
+    Columns,
+    Replica,
+    TrashItem,
+    are_numbers,
+    check_key,
+    source_changed,
+)
 
 __all__ = ["Merged", "RecordReplica", "record_url"]
 
@@ -368,11 +374,7 @@ class RecordReplica(Replica):
         if (self.rules and self._compared(text) != like.digest) or (
             not self.rules and like.digest and text != like.digest
         ):
-            raise PreconditionFailed(
-                "the source changed since it was listed; left for the next run",
-                where=self.label,
-                key=key,
-            )
+            raise source_changed(self.label, key)
         rows = self._load()
         wanted = rows.record(text)
         record_key = self.key_of(key)

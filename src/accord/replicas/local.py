@@ -58,6 +58,7 @@ from accord.replica import (
     check_digest,
     check_expected,
     check_key,
+    source_changed,
     source_gone,
 )
 from accord.replicas import local_case
@@ -398,11 +399,7 @@ class LocalReplica(
             try:
                 digest, short = copy_exact(reading, fd, entry.size, source.url, key)
                 if short or source._stamp_at(at) != entry.version:
-                    raise PreconditionFailed(
-                        "the source changed since it was listed; left for the next run",
-                        where=source.url,
-                        key=key,
-                    )
+                    raise source_changed(source.url, key)
                 check_digest(entry, digest, self.url, key)
                 if entry.mtime_ns:
                     os.utime(fd, ns=(entry.mtime_ns, entry.mtime_ns))
@@ -569,11 +566,7 @@ class LocalReplica(
                 raise self._swapped(key, "the file") from exc
             raise translate(exc, self.url, key) from exc
         if data is None or now != entry.version:
-            raise PreconditionFailed(
-                "the source changed since it was listed; left for the next run",
-                where=self.url,
-                key=key,
-            )
+            raise source_changed(self.url, key)
         return data
 
     def _install(
