@@ -220,8 +220,9 @@ def test_a_malformed_roster_writes_nothing(
     assert directory(conn, ou) == before_ldap
 
 
-def _people_mapping(folder: Path, target: str) -> Path:
-    """``m.toml``: people.csv (id, name) into the table ``t`` of ``target``."""
+def _people_mapping(folder: Path, target: str, more: str = 'table = "t"') -> Path:
+    """``m.toml``: people.csv (id, name) into ``target`` (the table ``t``
+    of a database, unless ``more`` says otherwise)."""
     path = folder / "m.toml"
     path.write_text(f'''
 [entities.people]
@@ -231,7 +232,7 @@ fields = ["id", "name"]
 url = "csv://people.csv"
 [[entities.people.targets]]
 url = "{target}"
-table = "t"
+{more}
 ''')
     return path
 
@@ -315,22 +316,13 @@ def test_a_directory_that_does_not_answer_is_told_in_the_systems_words(
     """ldap3 only quotes the system's error ("... [Errno 111] Connection
     refused"): accord says "Connection refused"."""
     (tmp_path / "people.csv").write_text("id,name\n1,Ada\n")
-    (tmp_path / "m.toml").write_text('''
-[entities.people]
-key = ["id"]
-fields = ["id", "name"]
-[entities.people.source]
-url = "csv://people.csv"
-[[entities.people.targets]]
-url = "ldap://127.0.0.1:1"
-base = "ou=people,dc=example"
-rdn = "uid"
-object_classes = ["inetOrgPerson"]
-bind_dn = "cn=admin,dc=example"
-password_env = "ACCORD_TEST_LDAP_PW"
-columns = { id = "uid", name = "sn" }
-computed = { cn = "{name}" }
-''')
+    directory = (
+        'base = "ou=people,dc=example"\nrdn = "uid"\n'
+        'object_classes = ["inetOrgPerson"]\nbind_dn = "cn=admin,dc=example"\n'
+        'password_env = "ACCORD_TEST_LDAP_PW"\n'
+        'columns = { id = "uid", name = "sn" }\ncomputed = { cn = "{name}" }'
+    )
+    _people_mapping(tmp_path, "ldap://127.0.0.1:1", directory)
     monkeypatch.setenv("ACCORD_TEST_LDAP_PW", "x")
     with pytest.raises(Unreachable) as caught:
         make_plan(load_mapping(tmp_path / "m.toml"))

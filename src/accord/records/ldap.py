@@ -123,6 +123,7 @@ class LDAPPlace:
             except OSError as exc:
                 raise ConfigError(f"cannot read the LDAP password: {exc}") from None
         ldap3 = self.ldap3
+        conn = None
         try:
             server = ldap3.Server(
                 self.spec.url,
@@ -144,6 +145,9 @@ class LDAPPlace:
                     hint="check bind_dn and the password",
                 )
         except ldap3.core.exceptions.LDAPException as exc:
+            socket = getattr(conn, "socket", None)
+            if socket is not None:  # ldap3 leaves a failed connect's open
+                socket.close()
             raise Unreachable(
                 f"cannot reach {self.spec.url}: {connection_reason(exc) or exc}",
                 where=self.label,
