@@ -166,6 +166,16 @@ def test_unreachable_port_is_a_clear_error(sshd, tmp_path) -> None:
     assert "Connection refused" in done.stderr and "Errno" not in done.stderr
 
 
+def test_a_key_file_that_is_not_there_is_named(sshd, tmp_path) -> None:
+    # ssh only warns of it; then "No authentication methods available",
+    # with a hint to check the network
+    url = sshd.url().replace(f"identity={sshd.key}", "identity=/no/such/key")
+    done = cli("mirror", str(tmp_path), url, "--yes")
+    assert done.returncode in (1, 2), done.stderr
+    assert "no key file /no/such/key (?identity= of sftp://" in done.stderr
+    assert "Traceback" not in done.stderr and "network" not in done.stderr
+
+
 def test_a_failed_connection_is_told_in_the_systems_words() -> None:
     import errno
 

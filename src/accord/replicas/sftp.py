@@ -94,6 +94,12 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
         accept_new_host_key: bool = False,
         identity: str | None = None,
     ) -> None:
+        if identity and not os.path.isfile(os.path.expanduser(identity)):
+            # ssh only warns of it, then every key is refused or none offered
+            raise ConfigError(
+                f"no key file {identity} (?identity= of sftp://{url_host(host)})",
+                hint="give the path of the private key to log in with",
+            )
         settings = ssh_config(host, config)
         self.alias = host  # as written: the system's ssh reads its config
         self.asked = (user, port, identity)  # as the URL gives them
