@@ -330,6 +330,21 @@ def test_a_directory_that_does_not_answer_is_told_in_the_systems_words(
     assert said.startswith("cannot reach ldap://127.0.0.1:1: Connection refused"), said
 
 
+@pytest.mark.parametrize(("sep", "said"), [(";", '";"'), ("\t", '"\\t"'), ("|", '"|"')])
+def test_a_file_separated_otherwise_is_told_its_delimiter(
+    tmp_path: Path, sep: str, said: str
+) -> None:
+    """An export written with ";" (or a tab) read with ",": one problem that
+    names the delimiter to set, not one per column."""
+    (tmp_path / "people.csv").write_text(f"id{sep}name\n1{sep}Ada\n")
+    _people_mapping(tmp_path, "csv://out.csv", "")
+    with pytest.raises(BadData) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    (problem,) = caught.value.problems
+    assert f"the file is separated by {sep!r}, not ','" in problem
+    assert f"delimiter = {said}" in (caught.value.hint or "")
+
+
 def test_a_jsonl_object_missing_a_field_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": 1, "name": "Ada"}\n{"id": 2}\n{"id": 3, "name": null}\n'

@@ -84,6 +84,18 @@ class CSVPlace:
             self.spec.column(f) for f in self.fields if self.spec.column(f) not in where
         ]
         if missing:
+            other = _other_delimiter(header, missing, delimiter)
+            if other is not None:
+                raise BadData(
+                    self.path,
+                    [
+                        f"{self.path}:1: the header is one column, "
+                        f"{header[0]!r}: the file is separated by {other!r}, "
+                        f"not {delimiter!r}"
+                    ],
+                    hint=f"add delimiter = {_TOML.get(other, repr(other))} to the "
+                    "mapping's source (or target) of this file",
+                )
             raise BadData(
                 self.path,
                 [
@@ -506,3 +518,19 @@ def _cell(row: dict[str, Any], column: str) -> str:
     """A kept row's value for ``column`` (empty where it had none)."""
     value = row.get(column)
     return "" if value is None else str(value)
+
+
+#: a delimiter as a TOML string, for the hint
+_TOML = {";": '";"', "\t": '"\\t"', "|": '"|"', ",": '","'}
+
+
+def _other_delimiter(header: list[str], missing: list[str], used: str) -> str | None:
+    """The delimiter a one-column header is separated by, when it holds
+    every missing column with it (an export written with ";" or a tab, read
+    with ","); None otherwise."""
+    if len(header) != 1:
+        return None
+    for other in (";", "\t", "|", ","):
+        if other != used and set(missing) <= set(header[0].split(other)):
+            return other
+    return None
