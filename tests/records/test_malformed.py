@@ -345,6 +345,18 @@ def test_a_file_separated_otherwise_is_told_its_delimiter(
     assert f"delimiter = {said}" in (caught.value.hint or "")
 
 
+@pytest.mark.parametrize("text", ["", "\n"])
+def test_a_source_without_a_header_is_one_problem(tmp_path: Path, text: str) -> None:
+    (tmp_path / "people.csv").write_text(text)
+    _people_mapping(tmp_path, "csv://out.csv", "")
+    with pytest.raises(BadData) as caught:
+        make_plan(load_mapping(tmp_path / "m.toml"))
+    (problem,) = caught.value.problems
+    assert problem.endswith(":1: no header: the first line names no column")
+    assert "(id, name)" in (caught.value.hint or "")
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_a_jsonl_object_missing_a_field_is_refused(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": 1, "name": "Ada"}\n{"id": 2}\n{"id": 3, "name": null}\n'

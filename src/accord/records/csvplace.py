@@ -83,6 +83,13 @@ class CSVPlace:
         missing = [
             self.spec.column(f) for f in self.fields if self.spec.column(f) not in where
         ]
+        if missing and not any(header):
+            raise BadData(
+                self.path,
+                [f"{self.path}:1: no header: the first line names no column"],
+                hint="a source's first line names its columns "
+                f"({', '.join(dict.fromkeys(missing))}); was the export cut short?",
+            )
         if missing:
             other = _other_delimiter(header, missing, delimiter)
             if other is not None:
