@@ -10,7 +10,9 @@ db`` and the hub.
 
 from __future__ import annotations
 
-__all__ = ["driver_url", "sql_reason"]
+import os
+
+__all__ = ["driver_url", "missing_sqlite_file", "sql_reason"]
 
 _DRIVERS = (
     ("postgresql://", "postgresql+psycopg://"),
@@ -36,3 +38,21 @@ def sql_reason(exc: BaseException, *, whole: bool = False) -> str:
     if not said:
         return type(exc).__name__
     return said if whole else said.splitlines()[0]
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The file a ``sqlite:`` URL names (as an absolute path) when it is
+    not there: SQLite would make it, empty, on connecting. None for any
+    other URL, an in-memory database or a file that exists."""
+    import sqlalchemy
+
+    try:
+        made = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        return None  # create_engine says what is wrong with it
+    database = made.database
+    if made.get_backend_name() != "sqlite" or not database:
+        return None
+    if database == ":memory:" or database.startswith("file:"):
+        return None
+    return None if os.path.exists(database) else os.path.abspath(database)

@@ -216,9 +216,7 @@ def detach(url: str) -> None:
     """Remove change capture and accord's tables from the node ``url``."""
     local = Local(url)
     try:
-        meta = local.meta()
-        names = [d["name"] for d in json.loads(meta.get("schema", "[]"))]
-        capture.remove(local.engine, names)
+        capture.remove(local.engine)
     finally:
         local.close()
 

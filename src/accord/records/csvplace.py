@@ -100,7 +100,7 @@ class CSVPlace:
                         f"{header[0]!r}: the file is separated by {other!r}, "
                         f"not {delimiter!r}"
                     ],
-                    hint=f"add delimiter = {_TOML.get(other, repr(other))} to the "
+                    hint=f"add delimiter = {_TOML[other]} to the "
                     "mapping's source (or target) of this file",
                 )
             raise BadData(

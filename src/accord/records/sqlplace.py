@@ -7,7 +7,6 @@ expects to replace (``accord.records.places`` names the interface).
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,7 +22,7 @@ from accord.records.kept import kept_whole, read_whole
 from accord.records.mapping import Entity, PlaceSpec
 from accord.records.rows import Rows, collect
 from accord.records.values import to_text
-from accord.sqlurls import driver_url, sql_reason
+from accord.sqlurls import driver_url, missing_sqlite_file, sql_reason
 
 __all__ = ["SQLPlace"]
 
@@ -46,7 +45,7 @@ class SQLPlace:
         self.sa = sqlalchemy
         self.spec, self.entity, self.fields = spec, entity, fields
         self.label = spec.label
-        missing = _missing_sqlite_file(sqlalchemy, spec.url)
+        missing = missing_sqlite_file(spec.url)
         if missing is not None:  # connecting would make an empty database
             raise ConfigError(
                 f"{self.label}: no SQLite database at {missing!r}",
@@ -341,19 +340,3 @@ def _batches(cursor: Any, size: int = 10_000) -> Any:
     """The rows of a DB-API cursor, fetched many at a time."""
     while rows := cursor.fetchmany(size):
         yield from rows
-
-
-def _missing_sqlite_file(sqlalchemy: Any, url: str) -> str | None:
-    """The file a ``sqlite:`` URL names (as an absolute path) when it is
-    not there: SQLite would make it, empty, on connecting. None for any
-    other URL, an in-memory database or a file that exists."""
-    try:
-        made = sqlalchemy.engine.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        return None  # create_engine says what is wrong with it
-    database = made.database
-    if made.get_backend_name() != "sqlite" or not database:
-        return None
-    if database == ":memory:" or database.startswith("file:"):
-        return None
-    return None if os.path.exists(database) else os.path.abspath(database)

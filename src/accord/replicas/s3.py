@@ -430,9 +430,9 @@ class S3Replica(Replica):
         try:
             yield
         except botocore.exceptions.ClientError as exc:
-            error = self._translate(exc, key)
+            error = self._translate(exc, key)  # translated once, here
             if error.__class__ is not NotFound:
-                raise
+                raise error from exc
             raise ReplicaError(
                 "the server refused to store this name (it answered the upload "
                 "404 Not Found)",

@@ -130,11 +130,11 @@ def install(
                 conn.exec_driver_sql(statement)
 
 
-def remove(engine: sa.Engine, names: list[str]) -> None:
+def remove(engine: sa.Engine) -> None:
     """Drop the capture triggers and accord's tables. The triggers go from
-    ``names`` and from every other table here too (``DROP ... IF
-    EXISTS``): a trigger left on a table whose log is gone would fail the
-    app's every write to it."""
+    every table here (``DROP ... IF EXISTS``), not only those a node or a
+    central database names: a trigger left on a table whose log is gone
+    would fail the app's every write to it."""
     dialect = engine.dialect.name
     present = set(sa.inspect(engine).get_table_names())
     ours = {table.name for table in internal.sorted_tables}

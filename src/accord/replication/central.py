@@ -97,7 +97,7 @@ class Central:
         self._use(json.loads(text))
 
     def remove(self) -> None:
-        c.remove(self.engine, [d["name"] for d in self.descriptions])
+        c.remove(self.engine)
 
     def _use(self, descriptions: list[dict[str, Any]]) -> None:
         self.descriptions = descriptions

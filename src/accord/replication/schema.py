@@ -16,7 +16,6 @@ PyMySQL) and turns a bad URL into a clear error.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from decimal import Decimal
 from typing import Any
 
@@ -24,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from accord.errors import ConfigError, InvalidInput, NotFound, Unreachable
-from accord.sqlurls import driver_url, sql_reason
+from accord.sqlurls import driver_url, missing_sqlite_file, sql_reason
 
 __all__ = [
     "build_tables",
@@ -51,15 +50,7 @@ def connect(url: str, *, create: bool = True) -> sa.Engine:
             hint="write sqlite:///PATH, postgresql://USER@HOST/DB or "
             "mysql://USER@HOST/DB",
         ) from exc
-    path = engine.url.database
-    if (
-        engine.dialect.name == "sqlite"
-        and not create
-        and path
-        and path != ":memory:"
-        and not path.startswith("file:")
-        and not os.path.exists(path)
-    ):
+    if not create and missing_sqlite_file(url) is not None:
         engine.dispose()
         raise NotFound(
             "no such database file",
