@@ -54,7 +54,8 @@ def test_every_command(tmp_path, new_database, hub_server) -> None:
     assert "repaired: 2 rows" in ok("repair", node, "--discard-local")
     status = json.loads(ok("status", node, "--json"))
     assert status["pending"] == [] and status["version"] == status["hub_version"]
-    ok("detach", node)
+    assert ok("detach", node) == f"{node} detached\n"
+    assert "was not attached: nothing to remove" in ok("detach", node)
     ok("drop", central.name, *hub)
     assert "accord_log" not in str(central.rows("customers"))
 
@@ -75,3 +76,16 @@ def test_errors_are_one_clear_line(tmp_path, hub_server) -> None:
     done = accord("init", "bogus", "--hub", hub_server.base, "--tables", "a")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "error:" in done.stderr
+
+
+def test_detach_of_a_database_never_attached_says_so(tmp_path) -> None:
+    """Nothing of accord's there: no "detached", as if capture were
+    removed, but that there was nothing to remove (and exit 0: detach is
+    idempotent)."""
+    plain = f"sqlite:///{tmp_path / 'plain.db'}"
+    run(plain, "CREATE TABLE t (id INTEGER PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    done = accord("detach", plain)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == f"{plain} was not attached: nothing to remove\n"
+    assert table_rows(plain, "t") == [(1,)]

@@ -100,9 +100,60 @@ def test_detach_removes_capture_an_attach_left_without_its_state(
     local.install()
     local.close()
     assert ("trigger", "accord_customers_i") in _schema_of(url)
-    accord.db.detach(url)
+    assert accord.db.detach(url) is True
     assert [n for _, n in _schema_of(url) if n.startswith("accord_")] == []
     run(url, "INSERT INTO customers VALUES (10, 'Yan', NULL, NULL, 0)")
+
+
+def _execute(url: str, *statements: str) -> list[str]:
+    """Run ``statements`` on any database; the names of its tables after."""
+    from accord.replication.schema import driver_url
+
+    engine = sa.create_engine(driver_url(url))
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    names = sorted(sa.inspect(engine).get_table_names())
+    engine.dispose()
+    return names
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
+def test_detach_says_whether_anything_was_there(new_database, kind) -> None:
+    """A database never attached has nothing of accord's: detach answers
+    False and leaves it as it was. After capture was installed it answers
+    True, also when only the triggers were left; a second detach, False."""
+    from accord.replication import schema
+    from accord.replication.local import Local
+
+    url = new_database(kind)
+    _execute(
+        url,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(20))",
+        "INSERT INTO t VALUES (1, 'a')",
+    )
+    assert accord.db.detach(url) is False
+    assert table_rows(url, "t") == [(1, "a")]
+
+    def install() -> None:
+        local = Local(url)
+        local.use(schema.describe(local.engine, ["t"]))
+        local.install()
+        local.close()
+
+    install()
+    assert "accord_log" in _execute(url)
+    assert accord.db.detach(url) is True
+    assert _execute(url) == ["t"]
+    assert accord.db.detach(url) is False
+    install()  # then accord's tables dropped under its triggers
+    ours = [name for name in _execute(url) if name.startswith("accord_")]
+    _execute(url, *(f"DROP TABLE {name}" for name in ours))
+    assert _execute(url) == ["t"]
+    assert accord.db.detach(url) is True
+    assert accord.db.detach(url) is False
+    _execute(url, "INSERT INTO t VALUES (2, 'b')")  # no trigger left to fail it
+    assert table_rows(url, "t") == [(1, "a"), (2, "b")]
 
 
 def test_attach_checks_the_columns(tmp_path, pg_central) -> None:

@@ -17,8 +17,9 @@ from _trees import files
 import accord
 from accord.engine.policy import Policy
 from accord.engine.session import Session
-from accord.errors import LockHeld, PermissionDenied, Unreachable
+from accord.errors import ConfigError, LockHeld, PermissionDenied, Unreachable
 from accord.registry import open_replica
+from accord.replicas.s3 import bucket_name_problem
 from fixtures.cli import run_accord
 
 
@@ -185,6 +186,98 @@ def test_endpoint_down_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot reach the S3 endpoint" in done.stderr
     assert "(Connection refused)" in done.stderr  # the system's reason
     assert ": ''" not in done.stderr  # the place's root is no item to name
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "accord-test",  # the names the tests and scripts/servers/s3.sh use
+        "locked-bucket",
+        "killed",
+        "bucket",
+        "team",
+        "accord-src-0123456789",
+        "accord-outside-abcdef0123",
+        "my-bucket",
+        "a.b.c",
+        "123",
+        "a" * 63,
+        "1.2.3",  # three numbers are no IP address
+        "my-ap-hrzrlukc5m36ft7okagglf3gmwluquse1b-s3alias",  # an access point alias
+        "my-olap-abc--ol-s3",  # an Object Lambda access point alias
+        "my-dir--usw2-az1--x-s3",  # a directory bucket
+    ],
+)
+def test_a_valid_bucket_name_passes(name: str) -> None:
+    assert bucket_name_problem(name) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("ab", "it has 2 characters; a bucket name has 3 to 63"),
+        ("a" * 64, "it has 64 characters; a bucket name has 3 to 63"),
+        ("My_Bucket", "it contains 'M', '_', 'B'; only lowercase letters"),
+        ("mybucketA", "it contains 'A'; only lowercase"),
+        ("my_bucket", "it contains '_'"),
+        ("bucket:9000", "it contains ':'"),
+        ("-bad-", "it begins with '-', not a letter or digit"),
+        (".bucket", "it begins with '.'"),
+        ("bucket-", "it ends with '-', not a letter or digit"),
+        ("bucket.", "it ends with '.'"),
+        ("a..b", "it has two dots in a row"),
+        ("192.168.5.4", "it is shaped like an IP address"),
+        ("xn--bucket", "it begins with 'xn--', which S3 keeps for itself"),
+        ("sthree-bucket", "it begins with 'sthree-'"),
+        ("sthree-configurator", "it begins with 'sthree-'"),
+        ("bucket.mrap", "it ends with '.mrap', which S3 keeps for itself"),
+    ],
+)
+def test_an_invalid_bucket_name_is_told_why(name: str, reason: str) -> None:
+    assert (bucket_name_problem(name) or "").startswith(reason)
+
+
+def test_a_name_no_bucket_can_have_is_refused_before_any_request(
+    tmp_path: Path,
+) -> None:
+    """A name no store can hold (a port or a user in the bucket's place):
+    one line naming the rule, and the rules, before any request (the
+    endpoint here answers nothing)."""
+    url = "s3://bucket:9000/p?endpoint_url=http://127.0.0.1:1"
+    done = run_accord("mirror", str(tmp_path), url, "--yes")
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (
+        "error: 'bucket:9000' is not a valid S3 bucket name: it contains ':'; "
+        "only lowercase letters, digits, '.' and '-' are allowed"
+    ), done.stderr
+    assert lines[1:] == [
+        "  hint: a bucket name has 3-63 characters: lowercase letters, digits, "
+        "dots and hyphens; it begins and ends with a letter or digit"
+    ], done.stderr
+    assert "Traceback" not in done.stderr and "cannot reach" not in done.stderr
+    for bad in ("s3://u@bucket/x", "s3://ab/x", f"s3://{'a' * 256}/x"):
+        with pytest.raises(ConfigError, match="not a valid S3 bucket name"):
+            open_replica(bad)  # parsed, not opened
+    from accord.hub.blobs import S3Blobs  # a hub's content in S3: the same rule
+
+    with pytest.raises(ConfigError, match="not a valid S3 bucket name"):
+        S3Blobs.from_url("s3://bucket:9000/hub")
+
+
+def test_an_invalid_name_not_found_says_why(s3_server, tmp_path: Path) -> None:
+    """A name the rules refuse but an old bucket may hold (AWS still serves
+    capitals and underscores made before 2018) is tried; not there, it is
+    told as invalid, with the reason, not only as missing."""
+    url = f"s3://My_Bucket/p?endpoint_url={s3_server.endpoint}"
+    done = run_accord("mirror", str(tmp_path), url, "--yes")
+    assert done.returncode != 0, done.stderr
+    assert (
+        "no bucket My_Bucket here, and 'My_Bucket' is not a valid S3 bucket "
+        "name: it contains 'M', '_', 'B'" in done.stderr
+    ), done.stderr
+    assert "hint: a bucket name has 3-63 characters" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -174,8 +174,10 @@ def db_detach(url: str) -> None:
     """Remove change capture and accord's tables from URL."""
     import accord.db
 
-    accord.db.detach(url)
-    click.echo(f"{url} detached")
+    if accord.db.detach(url):
+        click.echo(f"{url} detached")
+    else:
+        click.echo(f"{url} was not attached: nothing to remove")
 
 
 @db.command("push")

@@ -9,6 +9,7 @@ import click
 from accord.cli import cli, handle_errors
 from accord.cli.places import password_from
 from accord.errors import ConfigError, MissingDependency
+from accord.registry import url_host
 
 __all__ = ["syncml"]
 
@@ -109,7 +110,7 @@ def serve(
     root = _at(path.rstrip("/"), app)
     click.echo(
         f"serving {folder} as SyncML store '{store_name}' at "
-        f"http://{host}:{port}{path} (Ctrl-C stops)",
+        f"http://{url_host(host)}:{port}{path} (Ctrl-C stops)",
         err=True,
     )
     try:

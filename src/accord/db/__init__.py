@@ -212,11 +212,15 @@ def attach(
     return repair(url, discard_local=True, on_progress=on_progress)
 
 
-def detach(url: str) -> None:
-    """Remove change capture and accord's tables from the node ``url``."""
+def detach(url: str) -> bool:
+    """Remove change capture and accord's tables from the node ``url``.
+
+    Answers whether anything of accord's was there to remove: False for a
+    database never attached, or detached already (detaching again is
+    harmless)."""
     local = Local(url)
     try:
-        capture.remove(local.engine)
+        return capture.remove(local.engine)
     finally:
         local.close()
 

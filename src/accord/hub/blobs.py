@@ -227,6 +227,9 @@ class S3Blobs(Blobs):
         parts = urlsplit(url)
         if not parts.netloc:
             raise ConfigError(f"no bucket in {url!r}", hint="write s3://bucket/prefix")
+        from accord.replicas.s3 import refuse_impossible_bucket
+
+        refuse_impossible_bucket(parts.netloc)
         options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         return cls(parts.netloc, parts.path, options.get("endpoint_url"))
 

@@ -20,6 +20,7 @@ from typing import Any
 from accord.errors import ConfigError
 from accord.hub.app import build_app
 from accord.hub.store import open_hub
+from accord.registry import url_host
 
 __all__ = ["JsonLogs", "serve"]
 
@@ -101,7 +102,7 @@ def serve(
     log.info(
         "serving",
         extra={
-            "url": f"{scheme}://{host}:{port}",
+            "url": f"{scheme}://{url_host(host)}:{port}",
             "hub": hub.hub_id,
             "pid": os.getpid(),
         },

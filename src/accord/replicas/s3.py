@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Any
@@ -69,7 +70,7 @@ from accord.replica import (
     read_all,
 )
 
-__all__ = ["S3Replica"]
+__all__ = ["S3Replica", "bucket_name_problem", "refuse_impossible_bucket"]
 
 _SINGLE_PUT = 64 << 20
 _PART = 16 << 20
@@ -79,6 +80,73 @@ _META_MODE = "accord-mode"
 _KEY_MAX = 1024  # bytes in an object's key, as S3 allows
 # what the trash adds to a key: ".accord/trash/<run stamp>/" and ".<8 hex>"
 _TRASH_ROOM = len(f"{META_DIR}/trash/20260101T000000Z-aaaaaa/") + 9
+
+
+_BUCKET_RULES = (
+    "a bucket name has 3-63 characters: lowercase letters, digits, dots and "
+    "hyphens; it begins and ends with a letter or digit"
+)
+_BUCKET_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789.-")
+_IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+_RESERVED_STARTS = ("xn--", "sthree-")
+# (".mrap": a Multi-Region Access Point's alias, which no request takes as
+# a bucket; "-s3alias", "--ol-s3" and "--x-s3" end names that requests do
+# take as one: access point aliases and directory buckets)
+_RESERVED_ENDS = (".mrap",)
+#: a name some store may still hold though the rules above refuse it: AWS
+#: serves buckets made before March 2018 in us-east-1 whose names have
+#: capitals and underscores, up to 255 characters (botocore lets the same
+#: through); such a name is tried, and told as invalid if it is not there
+_POSSIBLE = re.compile(r"[A-Za-z0-9._-]{3,255}")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an S3 bucket's name, or None when it can.
+
+    AWS's rules for general purpose buckets: 3 to 63 characters, only
+    lowercase letters, digits, dots and hyphens, beginning and ending with a
+    letter or digit, no two dots in a row, not shaped like an IP address,
+    not beginning with ``xn--`` or ``sthree-``, not ending with ``.mrap``.
+    Nothing stricter, so no bucket of an S3-compatible store (MinIO, Ceph,
+    moto) that AWS would allow is refused; and the other names AWS keeps
+    from new buckets stay allowed
+    (``-s3alias`` and ``--ol-s3`` end access point aliases, ``--x-s3``
+    directory buckets: each is used where a bucket's name goes). Pure: no
+    request is made.
+    """
+    if len(name) < 3 or len(name) > 63:
+        return f"it has {len(name)} characters; a bucket name has 3 to 63"
+    wrong = sorted(set(name) - _BUCKET_CHARS, key=name.index)
+    if wrong:
+        shown = ", ".join(repr(c) for c in wrong)
+        return (
+            f"it contains {shown}; only lowercase letters, digits, '.' and '-' "
+            "are allowed"
+        )
+    for end, char in (("begins", name[0]), ("ends", name[-1])):
+        if not char.isalnum():
+            return f"it {end} with {char!r}, not a letter or digit"
+    if ".." in name:
+        return "it has two dots in a row"
+    if _IPV4.fullmatch(name):
+        return "it is shaped like an IP address"
+    for start in _RESERVED_STARTS:
+        if name.startswith(start):
+            return f"it begins with {start!r}, which S3 keeps for itself"
+    for tail in _RESERVED_ENDS:
+        if name.endswith(tail):
+            return f"it ends with {tail!r}, which S3 keeps for itself"
+    return None
+
+
+def refuse_impossible_bucket(name: str) -> None:
+    """ConfigError for a bucket's name no store can hold (not even an old
+    AWS bucket: ``_POSSIBLE``), naming the rule it breaks."""
+    reason = bucket_name_problem(name)
+    if reason is not None and not _POSSIBLE.fullmatch(name):
+        raise ConfigError(
+            f"{name!r} is not a valid S3 bucket name: {reason}", hint=_BUCKET_RULES
+        )
 
 
 class S3Replica(Replica):
@@ -116,6 +184,7 @@ class S3Replica(Replica):
         parts = urlsplit(url)
         if not parts.netloc:
             raise ConfigError(f"no bucket in {url!r}", hint="write s3://bucket/prefix")
+        refuse_impossible_bucket(parts.netloc)
         for name, values in parse_qs(parts.query).items():
             if name not in ("endpoint_url", "profile", "region"):
                 raise ConfigError(f"unknown s3:// option {name!r}")
@@ -228,7 +297,15 @@ class S3Replica(Replica):
                 where=self.url,
                 key=key,
             )
-        if code == "NoSuchBucket" or (not key and status == 404):
+        if code in ("NoSuchBucket", "InvalidBucketName") or (not key and status == 404):
+            reason = bucket_name_problem(self.bucket)
+            if reason is not None:  # a legacy name tried (``_POSSIBLE``)
+                return Unreachable(
+                    f"no bucket {self.bucket} here, and {self.bucket!r} is not "
+                    f"a valid S3 bucket name: {reason}",
+                    where=self.url,
+                    hint=_BUCKET_RULES,
+                )
             return Unreachable(
                 f"the bucket {self.bucket} does not exist",
                 where=self.url,

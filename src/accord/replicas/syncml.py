@@ -44,7 +44,7 @@ from accord.errors import (
 )
 from accord.keys import IgnoreRules
 from accord.model import FILE, Entry, Problem
-from accord.registry import url_port
+from accord.registry import url_host, url_port
 from accord.replica import (
     Replica,
     TrashItem,
@@ -153,7 +153,9 @@ class SyncMLReplica(Replica):
             )
         if parts.username and not options.get("user"):
             options["user"] = parts.username
-        host = parts.hostname or ""
+        # the user went to the options above: the server's URL has none (it
+        # names the shadow); an IPv6 address goes back into its brackets
+        host = url_host(parts.hostname or "")
         port = url_port(parts, url)
         netloc = host + (f":{port}" if port else "")
         server = urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))

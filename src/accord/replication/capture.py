@@ -130,21 +130,55 @@ def install(
                 conn.exec_driver_sql(statement)
 
 
-def remove(engine: sa.Engine) -> None:
+def remove(engine: sa.Engine) -> bool:
     """Drop the capture triggers and accord's tables. The triggers go from
     every table here (``DROP ... IF EXISTS``), not only those a node or a
     central database names: a trigger left on a table whose log is gone
-    would fail the app's every write to it."""
+    would fail the app's every write to it.
+
+    Answers whether anything of accord's was there (one of its tables, a
+    capture trigger, or, on PostgreSQL, the ``accord_capture()`` function):
+    False when the database never had capture, or had it removed already
+    (removing is idempotent)."""
     dialect = engine.dialect.name
     present = set(sa.inspect(engine).get_table_names())
     ours = {table.name for table in internal.sorted_tables}
+    others = sorted(present - ours)
     with engine.begin() as conn:
-        for name in sorted(present - ours):
+        found = bool(present & ours) or _capture_present(dialect, others, conn)
+        for name in others:
             for statement in _drop(dialect, name, conn):
                 conn.exec_driver_sql(statement)
         if dialect == "postgresql":
             conn.exec_driver_sql("DROP FUNCTION IF EXISTS accord_capture() CASCADE")
     internal.drop_all(engine, tables=_CENTRAL, checkfirst=True)
+    return found
+
+
+def _capture_present(dialect: str, tables: list[str], conn: sa.Connection) -> bool:
+    """Whether one of the triggers ``_drop`` drops from ``tables`` (or, on
+    PostgreSQL, the function they call) exists, as the catalog says."""
+    if dialect == "postgresql":
+        if conn.exec_driver_sql(
+            "SELECT to_regprocedure('accord_capture()') IS NOT NULL"
+        ).scalar():
+            return True
+        on = conn.exec_driver_sql(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE t.tgname = 'accord_capture' AND NOT t.tgisinternal"
+            " AND c.relnamespace ="
+            " (SELECT oid FROM pg_namespace WHERE nspname = current_schema())"
+        ).scalars()
+        return not set(tables).isdisjoint(on)
+    if dialect == "mysql":
+        query = (
+            "SELECT trigger_name FROM information_schema.triggers"
+            " WHERE trigger_schema = DATABASE()"
+        )
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    names = {_trigger_name(table, op) for table in tables for op in "iud"}
+    return not names.isdisjoint(conn.exec_driver_sql(query).scalars())
 
 
 @contextmanager
@@ -180,8 +214,13 @@ def _drop(dialect: str, table: str, conn: sa.Connection) -> list[str]:
     if dialect == "postgresql":
         return [f"DROP TRIGGER IF EXISTS accord_capture ON {_q(conn, table)}"]
     return [
-        f"DROP TRIGGER IF EXISTS {_q(conn, f'accord_{table}_{op}')}" for op in "iud"
+        f"DROP TRIGGER IF EXISTS {_q(conn, _trigger_name(table, op))}" for op in "iud"
     ]
+
+
+def _trigger_name(table: str, op: str) -> str:
+    """A SQLite or MariaDB capture trigger's name (``op``: i, u or d)."""
+    return f"accord_{table}_{op}"
 
 
 def _create(dialect: str, desc: dict[str, Any], conn: sa.Connection) -> list[str]:
@@ -261,16 +300,16 @@ def _sqlite(desc: dict[str, Any], conn: sa.Connection) -> list[str]:
     old = _old_sqlite(desc, conn)
     trigger = conn.dialect.identifier_preparer.quote
     return [
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_i')} AFTER INSERT ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'i'))} AFTER INSERT ON "
         f"{table} WHEN {live} BEGIN INSERT INTO accord_log (tbl, pk, op) "
         f"VALUES ({name}, {key('NEW')}, 'i'); END",
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_u')} AFTER UPDATE ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'u'))} AFTER UPDATE ON "
         f"{table} WHEN {live} AND ({changed}) BEGIN "
         f"INSERT INTO accord_log (tbl, pk, op, old) SELECT {name}, {key('OLD')}, "
         f"CASE WHEN {key('OLD')} = {key('NEW')} THEN 'u' ELSE 'd' END, {old}; "
         f"INSERT INTO accord_log (tbl, pk, op) SELECT {name}, {key('NEW')}, 'i' "
         f"WHERE {key('OLD')} <> {key('NEW')}; END",
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_d')} AFTER DELETE ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'd'))} AFTER DELETE ON "
         f"{table} WHEN {live} BEGIN INSERT INTO accord_log (tbl, pk, op, old) "
         f"VALUES ({name}, {key('OLD')}, 'd', {old}); END",
     ]
@@ -301,16 +340,16 @@ def _mysql(desc: dict[str, Any], conn: sa.Connection) -> list[str]:
     trigger = conn.dialect.identifier_preparer.quote
     live = "@accord_applying IS NULL"
     return [
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_i')} AFTER INSERT ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'i'))} AFTER INSERT ON "
         f"{table} FOR EACH ROW BEGIN IF {live} THEN INSERT INTO accord_log "
         f"(tbl, pk, op) VALUES ({name}, {key('NEW')}, 'i'); END IF; END",
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_u')} AFTER UPDATE ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'u'))} AFTER UPDATE ON "
         f"{table} FOR EACH ROW BEGIN IF {live} AND NOT ({same}) THEN "
         f"IF {same_key} THEN INSERT INTO accord_log (tbl, pk, op, old) VALUES "
         f"({name}, {key('OLD')}, 'u', {old}); ELSE INSERT INTO accord_log "
         f"(tbl, pk, op, old) VALUES ({name}, {key('OLD')}, 'd', {old}), "
         f"({name}, {key('NEW')}, 'i', NULL); END IF; END IF; END",
-        f"CREATE TRIGGER {trigger('accord_' + desc['name'] + '_d')} AFTER DELETE ON "
+        f"CREATE TRIGGER {trigger(_trigger_name(desc['name'], 'd'))} AFTER DELETE ON "
         f"{table} FOR EACH ROW BEGIN IF {live} THEN INSERT INTO accord_log "
         f"(tbl, pk, op, old) VALUES ({name}, {key('OLD')}, 'd', {old}); END IF; END",
     ]
