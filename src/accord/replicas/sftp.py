@@ -12,10 +12,13 @@ whole seconds), so the archived digest is trusted while they hold. Writes
 go to ``.accord/tmp/`` on the server and are renamed into place: a plain
 SFTP rename (never replaces: OpenSSH links then unlinks) for a new item,
 ``posix-rename@openssh.com`` (atomic replace) for an existing one, after
-the expected version is checked again. The replaced file is first
-hard-linked into the trash (``hardlink@openssh.com``). Each thread gets its
-own SFTP channel over the one SSH connection, so several transfers are in
-flight at once; reads are prefetched and writes pipelined.
+the expected version is checked again. Before its rename an upload is
+synced to the server's disk (``fsync@openssh.com``, sent with its close);
+a server without it is told once, at the end of the run. The replaced
+file is first hard-linked into the trash (``hardlink@openssh.com``). Each
+thread gets its own SFTP channel over the one SSH connection, so several
+transfers are in flight at once; reads are prefetched and writes
+pipelined.
 
 SFTP has no ``openat``: the server follows symbolic links in every path it
 is given. So before each change (and each read), the folder it happens in
@@ -127,6 +130,11 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
         self._channels_lock = threading.Lock()
         self._meta = posixpath.join(self.root, META_DIR)
         self._real_root = self.root  # as the server resolves it (open() asks)
+        # does the server sync an upload (fsync@openssh.com)? None: not known
+        # yet on this connection; _unsynced: the run wrote a file it did not
+        self._fsync: bool | None = None
+        self._fsync_lock = threading.Lock()
+        self._unsynced = False
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> SFTPReplica:
@@ -257,6 +265,7 @@ class SFTPReplica(Reading, Writing, OwnFiles, Replica):
             with contextlib.suppress(Exception):
                 self._client.close()
             self._client = None
+        self._fsync = None  # the next connection asks again
 
     # -- paths and errors ---------------------------------------------------
     def _path(self, key: str) -> str:

@@ -63,9 +63,21 @@ class OwnFiles:
                     self._sftp().remove(posixpath.join(folder, name))
 
     def flush(self) -> None:
-        """Ask the server to sync (``fsync@openssh.com`` is per file; the
-        rename after a complete upload is what makes an item visible)."""
+        """Nothing left to do: SFTP has no call that syncs a file system,
+        and each upload was synced as it was closed, before its rename
+        (``fsync@openssh.com``: ``Writing._close_synced``)."""
         return None
+
+    def finish(self) -> list[str]:
+        """Whether this run wrote files the server did not sync to disk."""
+        if not self._unsynced:
+            return []
+        self._unsynced = False
+        return [
+            f"{self.url}: the server cannot sync files to disk (no "
+            "fsync@openssh.com): what this run wrote is recorded before the "
+            "server's disk has it; a power cut there could lose it"
+        ]
 
     # -- trash ------------------------------------------------------------
     def _walk(self, top: str) -> Iterator[tuple[str, Any]]:

@@ -1,7 +1,8 @@
-"""Plain SFTP, writing: uploads to ``.accord/tmp/`` renamed into place
-(a plain rename for a new item, never replacing; ``posix-rename`` for an
-existing one after its version is checked again), folders, links,
-metadata, deletes and moves, the replaced item kept in the trash.
+"""Plain SFTP, writing: uploads to ``.accord/tmp/``, synced to the
+server's disk (``fsync@openssh.com``) and renamed into place (a plain
+rename for a new item, never replacing; ``posix-rename`` for an existing
+one after its version is checked again), folders, links, metadata,
+deletes and moves, the replaced item kept in the trash.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from typing import IO, TYPE_CHECKING
 from accord.errors import NotEmpty, PreconditionFailed
 from accord.model import DIR, FILE, LINK, Entry
 from accord.replica import DIGEST, check_digest, check_expected, check_run
-from accord.replicas.sftp_client import BLOCK, load_paramiko, raw, set_attributes
+from accord.replicas.sftp_client import (
+    BLOCK,
+    FSYNC,
+    close_synced,
+    load_paramiko,
+    raw,
+    set_attributes,
+)
 
 if TYPE_CHECKING:
     import paramiko
@@ -92,7 +100,26 @@ class Writing:
                 hasher.update(block)
                 handle.write(block)
                 size += len(block)
+            self._close_synced(sftp, handle)
         return f"{DIGEST}:{hasher.hexdigest()}", size
+
+    def _close_synced(
+        self, sftp: paramiko.SFTPClient, handle: paramiko.SFTPFile
+    ) -> None:
+        """Close an upload once the server has synced it to disk
+        (``fsync@openssh.com``, sent with the close: no round trip more),
+        before its rename makes it visible: ``flush`` has nothing left to
+        do. A server that does not name the extension is not asked; one
+        that refuses it is asked once per connection (uploads that end
+        while the first answer is awaited wait for it), and ``finish``
+        tells that what the run wrote there was not synced."""
+        deciding = self._fsync is None
+        with self._fsync_lock if deciding else contextlib.nullcontext():
+            ask = self._fsync is not False and FSYNC in getattr(sftp, "extensions", ())
+            synced = close_synced(sftp, handle, sync=ask)
+            self._fsync = synced
+            if not synced:
+                self._unsynced = True
 
     def _install(
         self,

@@ -725,6 +725,9 @@ class SSHReplica(Replica):
     def flush(self) -> None:
         self.via.flush()
 
+    def finish(self) -> list[str]:
+        return self.via.finish()
+
     @property
     def flush_in_thread(self) -> bool:  # type: ignore[override]
         return self.via.flush_in_thread
