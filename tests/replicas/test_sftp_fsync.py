@@ -123,14 +123,13 @@ def test_a_server_that_refuses_the_sync_is_asked_once_and_told_once(
     assert tree(sshd.path(url)) == tree(local)
 
 
-@pytest.fixture(scope="module")
-def denying_sshd(tmp_path_factory) -> Iterator[SSHServer]:
-    """An sshd whose sftp-server denies the sync (``-P fsync``): it does
-    not name the extension then (OpenSSH 9)."""
-    folder = tmp_path_factory.mktemp("sshd-no-fsync")
+def _denying(tmp_path_factory: Any, request: str) -> Iterator[SSHServer]:
+    """An sshd whose sftp-server denies ``request`` (``-P``): it does not
+    name the extension then (OpenSSH 9)."""
+    folder = tmp_path_factory.mktemp(f"sshd-no-{request}")
     os.chmod(folder, 0o700)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ACCORD_SSHD_EXTRA", "ForceCommand internal-sftp -P fsync")
+        mp.setenv("ACCORD_SSHD_EXTRA", f"ForceCommand internal-sftp -P {request}")
         settings, env = start("sshd.sh", folder, "ACCORD_SSHD_DIR")
     try:
         yield SSHServer(
@@ -143,6 +142,41 @@ def denying_sshd(tmp_path_factory) -> Iterator[SSHServer]:
         )
     finally:
         stop("sshd.sh", env)
+
+
+@pytest.fixture(scope="module")
+def denying_sshd(tmp_path_factory) -> Iterator[SSHServer]:
+    """An sshd that does not sync files (``-P fsync``)."""
+    yield from _denying(tmp_path_factory, "fsync")
+
+
+@pytest.fixture(scope="module")
+def linkless_sshd(tmp_path_factory) -> Iterator[SSHServer]:
+    """An sshd that makes no hard links (``-P hardlink``): the trash keeps
+    a copy of what a run replaces."""
+    yield from _denying(tmp_path_factory, "hardlink")
+
+
+def test_a_copy_kept_in_the_trash_is_whole_and_synced(linkless_sshd, tmp_path) -> None:
+    """Without hard links the replaced version is copied into the trash
+    before the new one takes its name: that copy is the only one left, so
+    it is synced and its writes' answers checked as an upload's are."""
+    local = tmp_path / "local"
+    local.mkdir()
+    old = os.urandom(200_000)
+    (local / "f.bin").write_bytes(old)
+    url = linkless_sshd.url() + "&agent=off"
+    assert accord.mirror(str(local), url).ok
+    (local / "f.bin").write_bytes(b"new")
+    with pytest.MonkeyPatch.context() as mp:
+        requests = Requests(mp)
+        report = accord.mirror(str(local), url)
+    assert report.ok, report.summary()
+    assert requests.syncs() == 2  # the upload, and the copy kept
+    remote = linkless_sshd.path(url)
+    assert (remote / "f.bin").read_bytes() == b"new"
+    kept = [p for p in (remote / ".accord" / "trash").rglob("f.bin*")]
+    assert [p.read_bytes() for p in kept] == [old]
 
 
 def test_a_server_that_does_not_name_the_extension_is_not_asked(

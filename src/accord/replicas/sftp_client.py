@@ -78,7 +78,10 @@ def close_synced(sftp: Any, handle: Any, *, sync: bool) -> bool:
     disk full, would leave the file short without a word). A server that
     does not sync (SSH_FX_OP_UNSUPPORTED, or the request denied by its
     settings: ``sftp-server -P``) gives False; any other failure raises,
-    the file not known to be whole on the server's disk."""
+    the file not known to be whole on the server's disk. Nothing else may
+    wait on ``sftp`` while the file is written: a request waiting there
+    takes the answers of writes in flight, which paramiko then drops (and
+    this would wait for them forever)."""
     paramiko = load_paramiko()
     CMD_CLOSE, CMD_EXTENDED = paramiko.sftp.CMD_CLOSE, paramiko.sftp.CMD_EXTENDED
     handle.flush()  # what paramiko still buffers: pipelined writes too

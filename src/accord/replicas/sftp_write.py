@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import posixpath
+import tempfile
 from typing import IO, TYPE_CHECKING
 
 from accord.errors import NotEmpty, PreconditionFailed
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     import paramiko
 
 __all__ = ["Writing"]
+
+#: bytes of a trash copy held in memory, the rest in a local temporary file
+_SPOOL = 16 << 20
 
 
 class Writing:
@@ -251,11 +255,22 @@ class Writing:
                 return
             except OSError:
                 pass  # no hard links: keep a copy instead
-            with sftp.open(path, "rb") as source, sftp.open(kept, "wbx") as copy:
-                source.prefetch()
-                copy.set_pipelined(True)
-                while block := source.read(BLOCK):
-                    copy.write(block)
+            # read whole first (in memory, or a local temporary file when
+            # big), then written: a read waiting on this channel would take
+            # the answers of the copy's writes in flight, which then go
+            # unchecked (paramiko drops them), or wait for them forever
+            with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+                with sftp.open(path, "rb") as source:
+                    source.prefetch()
+                    while block := source.read(BLOCK):
+                        spool.write(block)
+                spool.seek(0)
+                with sftp.open(kept, "wbx") as copy:
+                    copy.set_pipelined(True)
+                    while block := spool.read(BLOCK):
+                        copy.write(block)
+                    # whole and on disk before what it keeps is replaced
+                    self._close_synced(sftp, copy)
             return
         sftp.rename(path, kept)
 
