@@ -20,10 +20,9 @@ from _trees import files as tree
 
 import accord
 from accord.replicas.sftp_client import FSYNC, exact_client, extensions
-from fixtures._servers import start, stop
 from fixtures.cli import run_accord as cli
 from fixtures.disks import mount_tmpfs
-from fixtures.sshd import SSHServer
+from fixtures.sshd import SSHServer, serve
 
 CMD_EXTENDED, CMD_RENAME = paramiko.sftp.CMD_EXTENDED, paramiko.sftp.CMD_RENAME
 
@@ -123,38 +122,23 @@ def test_a_server_that_refuses_the_sync_is_asked_once_and_told_once(
     assert tree(sshd.path(url)) == tree(local)
 
 
-def _denying(tmp_path_factory: Any, request: str) -> Iterator[SSHServer]:
-    """An sshd whose sftp-server denies ``request`` (``-P``): it does not
-    name the extension then (OpenSSH 9)."""
-    folder = tmp_path_factory.mktemp(f"sshd-no-{request}")
-    os.chmod(folder, 0o700)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ACCORD_SSHD_EXTRA", f"ForceCommand internal-sftp -P {request}")
-        settings, env = start("sshd.sh", folder, "ACCORD_SSHD_DIR")
-    try:
-        yield SSHServer(
-            settings["SFTP_HOST"],
-            int(settings["SFTP_PORT"]),
-            settings["SFTP_USER"],
-            Path(settings["SFTP_ROOT"]),
-            settings["SSH_KEY"],
-            settings["SSH_KNOWN_HOSTS"],
-        )
-    finally:
-        stop("sshd.sh", env)
-
-
 @pytest.fixture(scope="module")
 def denying_sshd(tmp_path_factory) -> Iterator[SSHServer]:
-    """An sshd that does not sync files (``-P fsync``)."""
-    yield from _denying(tmp_path_factory, "fsync")
+    """An sshd that does not sync files (``-P fsync``): it does not name
+    the extension then (OpenSSH 9)."""
+    yield from serve(
+        tmp_path_factory.mktemp("sshd-no-fsync"), "ForceCommand internal-sftp -P fsync"
+    )
 
 
 @pytest.fixture(scope="module")
 def linkless_sshd(tmp_path_factory) -> Iterator[SSHServer]:
     """An sshd that makes no hard links (``-P hardlink``): the trash keeps
     a copy of what a run replaces."""
-    yield from _denying(tmp_path_factory, "hardlink")
+    yield from serve(
+        tmp_path_factory.mktemp("sshd-no-hardlink"),
+        "ForceCommand internal-sftp -P hardlink",
+    )
 
 
 def test_a_copy_kept_in_the_trash_is_whole_and_synced(linkless_sshd, tmp_path) -> None:
