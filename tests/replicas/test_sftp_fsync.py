@@ -70,13 +70,20 @@ def _source(folder: Path, count: int) -> Path:
     return folder
 
 
+def _mirror(local: Path, url: str, rename: str | None = None) -> tuple[Any, Requests]:
+    """``accord.mirror`` of ``local`` to ``url``, its SFTP requests counted
+    (``rename``: as ``Requests``); the run's report, which must be ok."""
+    with pytest.MonkeyPatch.context() as mp:
+        requests = Requests(mp, rename)
+        report = accord.mirror(str(local), url)
+    assert report.ok, report.summary()
+    return report, requests
+
+
 def test_each_upload_is_synced_once_before_its_rename(sshd, tmp_path) -> None:
     local = _source(tmp_path / "src", 12)
     url = sshd.url() + "&agent=off"
-    with pytest.MonkeyPatch.context() as mp:
-        requests = Requests(mp)
-        report = accord.mirror(str(local), url)
-    assert report.ok, report.summary()
+    report, requests = _mirror(local, url)
     assert tree(sshd.path(url)) == tree(local)
     assert requests.syncs() == 14  # one per file written, the empty one too
     assert not _notices(report)
@@ -98,10 +105,7 @@ def test_a_server_that_refuses_the_sync_is_asked_once_and_told_once(
     know: the ask is sent under such a name."""
     local = _source(tmp_path / "src", 30)
     url = sshd.url() + "&agent=off"
-    with pytest.MonkeyPatch.context() as mp:
-        requests = Requests(mp, rename="fsync@accord.invalid")
-        report = accord.mirror(str(local), url)
-    assert report.ok, report.summary()
+    report, requests = _mirror(local, url, "fsync@accord.invalid")
     assert tree(sshd.path(url)) == tree(local)
     assert requests.syncs() == 1  # four workers, one ask
     place = url.split("?")[0]
@@ -152,10 +156,7 @@ def test_a_copy_kept_in_the_trash_is_whole_and_synced(linkless_sshd, tmp_path) -
     url = linkless_sshd.url() + "&agent=off"
     assert accord.mirror(str(local), url).ok
     (local / "f.bin").write_bytes(b"new")
-    with pytest.MonkeyPatch.context() as mp:
-        requests = Requests(mp)
-        report = accord.mirror(str(local), url)
-    assert report.ok, report.summary()
+    _, requests = _mirror(local, url)
     assert requests.syncs() == 2  # the upload, and the copy kept
     remote = linkless_sshd.path(url)
     assert (remote / "f.bin").read_bytes() == b"new"
@@ -168,10 +169,7 @@ def test_a_server_that_does_not_name_the_extension_is_not_asked(
 ) -> None:
     local = _source(tmp_path / "src", 20)
     url = denying_sshd.url() + "&agent=off"
-    with pytest.MonkeyPatch.context() as mp:
-        requests = Requests(mp)
-        report = accord.mirror(str(local), url)
-    assert report.ok, report.summary()
+    report, requests = _mirror(local, url)
     assert tree(denying_sshd.path(url)) == tree(local)
     assert requests.syncs() == 0
     assert len(_notices(report)) == 1

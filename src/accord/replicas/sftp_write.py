@@ -119,7 +119,7 @@ class Writing:
         tells that what the run wrote there was not synced."""
         deciding = self._fsync is None
         with self._fsync_lock if deciding else contextlib.nullcontext():
-            ask = self._fsync is not False and FSYNC in getattr(sftp, "extensions", ())
+            ask = self._fsync is not False and FSYNC in sftp.extensions
             synced = close_synced(sftp, handle, sync=ask)
             self._fsync = synced
             if not synced:
